@@ -1,0 +1,72 @@
+"""pypicloud: a private Python package index.
+
+``main`` is the PasteDeploy ``paste.app_factory``, so ``pserve development.ini``
+serves the app.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyramid.config import Configurator
+
+from .access import access_from_settings
+from .cache import index_from_settings
+from .pagecache import PageCache
+from .service import PackageIndex
+from .settings import Settings
+from .storage import storage_from_settings
+
+__version__ = "2.0.0.dev0"
+LOG = logging.getLogger(__name__)
+
+
+def build_service(settings: Settings) -> PackageIndex:
+    """Build the three backends and the service from validated settings."""
+    storage = storage_from_settings(settings)
+    index = index_from_settings(settings)
+    access = access_from_settings(settings)
+    return PackageIndex(
+        storage, index, access,
+        max_upload_size=settings.get_size("pypi.max_upload_size"),
+        stream_files=settings.get_bool("pypi.stream_files", False),
+        redirect_urls=settings.get_bool("storage.redirect_urls", True),
+        max_metadata_size=settings.get_size("pypi.max_metadata_size", 4 * 1024 * 1024),
+    )
+
+
+def make_config(global_config: dict | None, raw_settings: dict,
+                environ: dict | None = None) -> Configurator:
+    here = (global_config or {}).get("here") or raw_settings.get("here")
+    settings = Settings(raw_settings, environ=environ, here=here)
+    settings.warn_unknown()
+    for key in ("pypi.fallback",):
+        choice = settings.get_choice(key, ("none", "redirect", "cache"), "none")
+        if choice != "none":
+            LOG.warning("%s = %s is not supported yet; serving local projects only", key, choice)
+    service = build_service(settings)
+    rebuilt = service.rebuild_if_empty()
+    if rebuilt:
+        LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
+
+    config = Configurator(settings=dict(settings))
+    config.registry.ppc_settings = settings
+    config.registry.service = service
+    config.registry.pages = PageCache()
+    config.registry.realm = settings.get_str("pypi.realm", "pypi")
+    config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)
+    max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
+    # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).
+    config.registry.index_cache_control = f"max-age={max_age}, must-revalidate"
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".html")
+    config.add_jinja2_search_path("pypicloud:templates", name=".html")
+    config.include("pypicloud.security")
+    config.include("pypicloud.routes")
+    config.scan("pypicloud.views")
+    return config
+
+
+def main(global_config: dict | None = None, **settings) -> "object":
+    """The WSGI application factory (``paste.app_factory``)."""
+    return make_config(global_config, settings).make_wsgi_app()

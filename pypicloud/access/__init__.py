@@ -1,0 +1,20 @@
+"""Access backends: users, groups, admins and per-project grants (SPEC section 8)."""
+
+from __future__ import annotations
+
+from ..plugins import resolve
+from .base import AUTHENTICATED, EVERYONE, AccessBackend
+
+ALIASES = {
+    "config": "pypicloud.access.config.ConfigAccess",
+}
+
+
+def access_from_settings(settings) -> AccessBackend:
+    """Build the access backend named by ``pypi.auth`` (default ``config``)."""
+    name = settings.get_str("pypi.auth", "config")
+    cls = resolve("pypi.auth", name, ALIASES, AccessBackend)
+    return cls.from_settings(settings)
+
+
+__all__ = ["ALIASES", "AUTHENTICATED", "EVERYONE", "AccessBackend", "access_from_settings"]

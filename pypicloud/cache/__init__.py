@@ -1,0 +1,21 @@
+"""Metadata index backends ("the cache" in the ini; SPEC section 7)."""
+
+from __future__ import annotations
+
+from ..plugins import resolve
+from .base import MetadataIndex
+
+ALIASES = {
+    "sql": "pypicloud.cache.sql.SQLIndex",
+    "redis": "pypicloud.cache.redis.RedisIndex",
+}
+
+
+def index_from_settings(settings) -> MetadataIndex:
+    """Build the index backend named by ``pypi.db`` (default ``sql``)."""
+    name = settings.get_str("pypi.db", "sql")
+    cls = resolve("pypi.db", name, ALIASES, MetadataIndex)
+    return cls.from_settings(settings)
+
+
+__all__ = ["MetadataIndex", "index_from_settings", "ALIASES"]

@@ -1,0 +1,90 @@
+"""The metadata index contract (SPEC section 7), called "the cache" in the ini.
+
+The index holds one :class:`FileRecord` per stored file and answers every
+listing query, so that serving ``/simple/`` never touches storage. It also holds
+the change counter (bumped by every write; the basis of ETags and of
+cross-process invalidation of in-memory caches) and the shared cache of signed
+download URLs, so that every server process hands out the same URL.
+
+Project names passed in are canonical (PEP 503); filenames are base names.
+Implementations are shared by all request threads and must be thread-safe.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from datetime import datetime
+
+from ..models import FileRecord, ProjectSummary
+
+
+class MetadataIndex(abc.ABC):
+    """Abstract base of every metadata index backend."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings) -> "MetadataIndex":
+        """Build the backend from :class:`pypicloud.settings.Settings` (``db.*`` keys).
+
+        Create or migrate the schema here, so the index is ready to use.
+        """
+
+    @abc.abstractmethod
+    def add(self, record: FileRecord) -> None:
+        """Insert ``record``, replacing any record with the same filename. Bumps the counter."""
+
+    @abc.abstractmethod
+    def get(self, filename: str) -> FileRecord | None:
+        """The record of one file by its filename, or None."""
+
+    @abc.abstractmethod
+    def remove(self, filename: str) -> bool:
+        """Delete one record. Returns False if there was none. Bumps the counter when it removed one."""
+
+    @abc.abstractmethod
+    def files(self, project: str) -> list[FileRecord]:
+        """Every record of one project, ordered by filename."""
+
+    @abc.abstractmethod
+    def projects(self) -> list[ProjectSummary]:
+        """One summary per project that has at least one file, ordered by canonical name.
+
+        ``name`` is the display name and ``summary`` the summary of the most
+        recently uploaded file; ``last_modified`` its upload time.
+        """
+
+    @abc.abstractmethod
+    def set_yanked(self, filename: str, yanked: bool, reason: str | None = None) -> bool:
+        """Mark a file yanked (PEP 592) or not. Returns False if there is no such file."""
+
+    @abc.abstractmethod
+    def generation(self) -> int:
+        """The change counter: a number that grows with every change to the records."""
+
+    @abc.abstractmethod
+    def all_records(self) -> Iterable[FileRecord]:
+        """Every record (for rebuilds and diffs)."""
+
+    @abc.abstractmethod
+    def replace_all(self, records: Iterable[FileRecord]) -> None:
+        """Make the index hold exactly ``records`` (a rebuild), as one change."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many file records there are."""
+
+    @abc.abstractmethod
+    def get_url(self, key: str) -> tuple[str, datetime] | None:
+        """A cached signed download URL for storage key ``key`` and its expiry (UTC), or None."""
+
+    @abc.abstractmethod
+    def set_url(self, key: str, url: str, expires_at: datetime) -> None:
+        """Remember a signed download URL for ``key`` until ``expires_at`` (UTC)."""
+
+    @abc.abstractmethod
+    def check_health(self) -> None:
+        """Raise an exception with a clear message if the index is not usable now."""
+
+    def close(self) -> None:
+        """Release connections (at shutdown and in tests)."""

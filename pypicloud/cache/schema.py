@@ -1,0 +1,83 @@
+"""SQLAlchemy table definitions of the SQL metadata index.
+
+The schema itself is created and changed only by the alembic migrations in
+``pypicloud/migrations``; these objects are what queries are written against,
+and a test checks that they match what the migrations build.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Integer, MetaData, String,
+                        Table, Text)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database.
+
+    SQLite has no time zones, so values are stored as naive UTC and made aware
+    again when read.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+metadata = MetaData()
+
+files = Table(
+    "ppc_files", metadata,
+    Column("filename", String(255), primary_key=True),
+    Column("project", String(255), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False, default=""),
+    Column("requires_python", Text),
+    Column("summary", Text),
+    Column("upload_time", UTCDateTime, nullable=False),
+    Column("uploader", String(255)),
+    Column("yanked", Boolean, nullable=False, default=False),
+    Column("yanked_reason", Text),
+    Column("metadata_sha256", String(64)),
+    Column("storage_key", Text, nullable=False, default=""),
+)
+
+# One row per project with at least one file: keeps /simple/ a plain scan.
+projects = Table(
+    "ppc_projects", metadata,
+    Column("project", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("summary", Text),
+    Column("last_modified", UTCDateTime, nullable=False),
+)
+
+counters = Table(
+    "ppc_counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+signed_urls = Table(
+    "ppc_signed_urls", metadata,
+    Column("storage_key", String(1024), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

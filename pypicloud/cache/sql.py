@@ -1,0 +1,226 @@
+"""The SQL metadata index on SQLAlchemy 2: SQLite by default, PostgreSQL for shared use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, InterfaceError
+
+from ..errors import BackendUnavailable, ConfigError
+from ..models import FileRecord, ProjectSummary
+from .base import MetadataIndex
+from .schema import counters, files, projects, signed_urls
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+_COLUMNS = ("project", "name", "version", "filename", "size", "sha256", "md5",
+            "requires_python", "summary", "upload_time", "uploader", "yanked",
+            "yanked_reason", "metadata_sha256")
+
+
+def _row(record: FileRecord) -> dict:
+    row = {c: getattr(record, c) for c in _COLUMNS}
+    row["storage_key"] = record.key
+    return row
+
+
+def _record(row) -> FileRecord:
+    data = {c: row._mapping[c] for c in _COLUMNS}
+    return FileRecord(key=row._mapping["storage_key"], **data)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets readers proceed while one writer commits; busy_timeout makes a
+    # second writer wait instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class SQLIndex(MetadataIndex):
+    """Metadata index in a SQL database (``pypi.db = sql``)."""
+
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10,
+                 max_overflow: int = 20, migrate: bool = True):
+        self.url = sa.engine.make_url(url)
+        kwargs: dict = {"pool_pre_ping": True}
+        if self.url.get_backend_name() == "sqlite":
+            if self.url.database and self.url.database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(self.url.database)), exist_ok=True)
+            kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        if schema:
+            kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
+        self.schema = schema
+        self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        if self.url.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if migrate:
+            self.migrate()
+
+    @classmethod
+    def from_settings(cls, settings) -> "SQLIndex":
+        url = settings.get_str("db.url") or f"sqlite:///{settings.path('pypicloud.sqlite')}"
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            # A relative SQLite path is relative to the ini file, not the cwd.
+            url = "sqlite:///" + settings.path(url[len("sqlite:///"):])
+        try:
+            sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise ConfigError("db.url", url, "a SQLAlchemy database URL") from None
+        try:
+            return cls(url, pool_size=settings.get_int("db.pool_size", 10, minimum=1),
+                       max_overflow=settings.get_int("db.max_overflow", 20, minimum=0))
+        except (OperationalError, InterfaceError) as exc:
+            raise ConfigError("db.url", url, f"cannot open the database: {exc.orig}") from None
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest alembic revision."""
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        with self.engine.begin() as conn:
+            if self.schema:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+                conn.execute(sa.text(f'SET search_path TO "{self.schema}"'))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    # Helpers ------------------------------------------------------------
+    def _run(self, fn):
+        try:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        except (OperationalError, InterfaceError) as exc:
+            raise BackendUnavailable(f"The metadata index is unavailable: {exc.orig}") from None
+
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        conn.execute(counters.update().where(counters.c.name == "generation")
+                     .values(value=counters.c.value + 1))
+
+    @staticmethod
+    def _refresh_project(conn: Connection, project: str) -> None:
+        """Recompute one project's summary row from its files."""
+        latest = conn.execute(
+            sa.select(files.c.name, files.c.summary, files.c.upload_time)
+            .where(files.c.project == project)
+            .order_by(files.c.upload_time.desc(), files.c.filename.desc()).limit(1)
+        ).first()
+        conn.execute(projects.delete().where(projects.c.project == project))
+        if latest is not None:
+            conn.execute(projects.insert().values(
+                project=project, name=latest.name, summary=latest.summary,
+                last_modified=latest.upload_time))
+
+    # Contract -----------------------------------------------------------
+    def add(self, record: FileRecord) -> None:
+        def work(conn):
+            old = conn.execute(sa.select(files.c.project)
+                               .where(files.c.filename == record.filename)).first()
+            conn.execute(files.delete().where(files.c.filename == record.filename))
+            conn.execute(files.insert().values(**_row(record)))
+            if old is not None and old.project != record.project:
+                self._refresh_project(conn, old.project)
+            self._refresh_project(conn, record.project)
+            self._bump(conn)
+        self._run(work)
+
+    def get(self, filename: str) -> FileRecord | None:
+        row = self._run(lambda c: c.execute(
+            sa.select(files).where(files.c.filename == filename)).first())
+        return _record(row) if row is not None else None
+
+    def remove(self, filename: str) -> bool:
+        def work(conn):
+            old = conn.execute(sa.select(files.c.project)
+                               .where(files.c.filename == filename)).first()
+            if old is None:
+                return False
+            conn.execute(files.delete().where(files.c.filename == filename))
+            self._refresh_project(conn, old.project)
+            self._bump(conn)
+            return True
+        return self._run(work)
+
+    def files(self, project: str) -> list[FileRecord]:
+        rows = self._run(lambda c: c.execute(
+            sa.select(files).where(files.c.project == project)
+            .order_by(files.c.filename)).all())
+        return [_record(r) for r in rows]
+
+    def projects(self) -> list[ProjectSummary]:
+        rows = self._run(lambda c: c.execute(
+            sa.select(projects).order_by(projects.c.project)).all())
+        return [ProjectSummary(project=r.project, name=r.name, summary=r.summary,
+                               last_modified=r.last_modified) for r in rows]
+
+    def set_yanked(self, filename: str, yanked: bool, reason: str | None = None) -> bool:
+        def work(conn):
+            result = conn.execute(files.update().where(files.c.filename == filename)
+                                  .values(yanked=yanked, yanked_reason=reason if yanked else None))
+            if result.rowcount:
+                self._bump(conn)
+            return bool(result.rowcount)
+        return self._run(work)
+
+    def generation(self) -> int:
+        return self._run(lambda c: c.execute(
+            sa.select(counters.c.value).where(counters.c.name == "generation")).scalar_one())
+
+    def all_records(self) -> Iterable[FileRecord]:
+        rows = self._run(lambda c: c.execute(sa.select(files).order_by(files.c.filename)).all())
+        return [_record(r) for r in rows]
+
+    def replace_all(self, records: Iterable[FileRecord]) -> None:
+        records = list(records)
+
+        def work(conn):
+            conn.execute(files.delete())
+            conn.execute(projects.delete())
+            conn.execute(signed_urls.delete())
+            if records:
+                conn.execute(files.insert(), [_row(r) for r in records])
+            latest: dict[str, FileRecord] = {}
+            for r in records:
+                best = latest.get(r.project)
+                if best is None or (r.upload_time, r.filename) > (best.upload_time, best.filename):
+                    latest[r.project] = r
+            if latest:
+                conn.execute(projects.insert(), [
+                    {"project": r.project, "name": r.name, "summary": r.summary,
+                     "last_modified": r.upload_time} for r in latest.values()])
+            self._bump(conn)
+        self._run(work)
+
+    def count(self) -> int:
+        return self._run(lambda c: c.execute(sa.select(sa.func.count()).select_from(files))
+                         .scalar_one())
+
+    def get_url(self, key: str) -> tuple[str, datetime] | None:
+        row = self._run(lambda c: c.execute(
+            sa.select(signed_urls.c.url, signed_urls.c.expires_at)
+            .where(signed_urls.c.storage_key == key)).first())
+        return (row.url, row.expires_at) if row is not None else None
+
+    def set_url(self, key: str, url: str, expires_at: datetime) -> None:
+        def work(conn):
+            conn.execute(signed_urls.delete().where(signed_urls.c.storage_key == key))
+            conn.execute(signed_urls.insert().values(storage_key=key, url=url,
+                                                     expires_at=expires_at))
+        self._run(work)
+
+    def check_health(self) -> None:
+        self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,91 @@
+"""Domain exceptions.
+
+The service and the backends raise these; one exception view
+(:mod:`pypicloud.views.errors`) turns each into an HTTP status, so views never
+build error responses by hand.
+"""
+
+from __future__ import annotations
+
+
+class PypicloudError(Exception):
+    """Base class of every domain error; ``status`` is the HTTP answer."""
+
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(PypicloudError):
+    """A setting is missing or has a value we cannot use. Stops start-up."""
+
+    def __init__(self, key: str, value: object = None, allowed: str = ""):
+        text = f"Invalid setting {key}"
+        if value is not None:
+            text += f" = {value!r}"
+        if allowed:
+            text += f": {allowed}"
+        super().__init__(text)
+        self.key = key
+
+
+class InvalidUpload(PypicloudError):
+    """The upload request or the uploaded file breaks a rule of SPEC section 5."""
+
+    status = 400
+
+
+class UploadTooLarge(PypicloudError):
+    """The upload is larger than ``pypi.max_upload_size``."""
+
+    status = 413
+
+
+class FileExists(PypicloudError):
+    """A different file with the same name is already stored."""
+
+    status = 409
+
+
+class ProjectNotFound(PypicloudError):
+    """No such project (or the caller may not know it exists)."""
+
+    status = 404
+
+
+class FileNotFound(PypicloudError):
+    """No such file."""
+
+    status = 404
+
+
+class Forbidden(PypicloudError):
+    """The caller is known but may not do this."""
+
+    status = 403
+
+
+class Unauthorized(PypicloudError):
+    """The caller must log in (answered with ``WWW-Authenticate``)."""
+
+    status = 401
+
+
+class ReadOnly(PypicloudError):
+    """Storage is configured read-only; writes are refused."""
+
+    status = 405
+
+
+class BackendUnavailable(PypicloudError):
+    """A backend (storage, index, access) cannot be reached right now."""
+
+    status = 503
+
+
+class StorageConflict(PypicloudError):
+    """Storage already holds an object under this name (raised by ``put`` without overwrite)."""
+
+    status = 409

@@ -1,0 +1,91 @@
+"""Plain data shared by the service, the backends and the views."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC, truncated to whole microseconds."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One stored distribution file, as the metadata index keeps it (SPEC section 7).
+
+    ``project`` is the canonical (PEP 503) name; ``name`` is the display name the
+    uploader used. ``key`` is the storage key the backend files it under.
+    """
+
+    project: str
+    name: str
+    version: str
+    filename: str
+    size: int
+    sha256: str
+    md5: str = ""
+    requires_python: str | None = None
+    summary: str | None = None
+    upload_time: datetime = field(default_factory=utcnow)
+    uploader: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    metadata_sha256: str | None = None
+    key: str = ""
+
+    def replace(self, **changes) -> "FileRecord":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def metadata_filename(self) -> str:
+        """Name of the PEP 658 companion file."""
+        return self.filename + ".metadata"
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """One row of the project list."""
+
+    project: str
+    name: str
+    last_modified: datetime
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What storage knows of one stored object: its size and the metadata written with it."""
+
+    project: str
+    filename: str
+    size: int
+    metadata: dict[str, str]
+    key: str = ""
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Storage's answer 'fetch the bytes from this URL'."""
+
+    url: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking: a user name (None when anonymous) and the groups they belong to."""
+
+    username: str | None
+    groups: frozenset[str] = frozenset()
+    is_admin: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self.username is not None
+
+
+ANONYMOUS = Identity(None)

@@ -1,0 +1,47 @@
+"""Rendered index pages, kept in memory until the index's change counter moves.
+
+Every process keeps its own copy, but validity is decided by the shared change
+counter, so an upload through any process invalidates every copy on the next
+request (SPEC section 2, scaled out).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+class PageCache:
+    """A thread-safe, bounded LRU map from a page key to (generation, page)."""
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[tuple, tuple[int, Page]] = OrderedDict()
+
+    def get(self, key: tuple, generation: int) -> Page | None:
+        with self._lock:
+            entry = self._pages.get(key)
+            if entry is None or entry[0] != generation:
+                return None
+            self._pages.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, generation: int, page: Page) -> None:
+        with self._lock:
+            self._pages[key] = (generation, page)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.max_entries:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()

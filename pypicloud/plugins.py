@@ -1,0 +1,30 @@
+"""Choose a backend class by short alias or by dotted Python name."""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import ConfigError
+
+
+def resolve(key: str, value: str, aliases: dict[str, str], base: type) -> type:
+    """Return the class that ``value`` names for setting ``key``.
+
+    ``value`` is an alias from ``aliases`` (mapped to a dotted name) or a dotted
+    name ``package.module.Class`` / ``package.module:Class``. The class must be a
+    subclass of ``base``; anything else stops start-up with a ConfigError naming
+    the key.
+    """
+    dotted = aliases.get(value.strip().lower(), value.strip())
+    module_name, sep, attr = dotted.replace(":", ".").rpartition(".")
+    allowed = "one of " + ", ".join(sorted(aliases)) + " or a dotted class name"
+    if not sep or not module_name:
+        raise ConfigError(key, value, allowed)
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(key, value, f"{allowed} ({exc})") from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(key, value, f"must name a subclass of {base.__module__}.{base.__name__}")
+    return cls

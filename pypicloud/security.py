@@ -1,0 +1,68 @@
+"""Who is asking: HTTP Basic credentials checked by the access backend.
+
+The security policy only establishes the identity; what that identity may do
+is decided by the service (:class:`pypicloud.service.PackageIndex`), once.
+Wrong credentials answer 401 even on pages anonymous users could read, so a
+mistyped password in a pip index URL is reported instead of silently hiding
+private projects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pyramid.security import Allowed
+
+from .errors import Unauthorized
+from .models import ANONYMOUS, Identity
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``Basic dXNlcjpwdw==`` -> ("user", "pw"); None when absent; ValueError when malformed."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("malformed Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise ValueError("malformed Basic credentials")
+    return username, password
+
+
+class BasicAuthPolicy:
+    """Pyramid security policy: identity from the Authorization header."""
+
+    def identity(self, request) -> Identity:
+        try:
+            credentials = parse_basic(request.headers.get("Authorization"))
+        except ValueError:
+            raise Unauthorized("Malformed Authorization header") from None
+        if credentials is None:
+            return ANONYMOUS
+        identity = request.registry.service.access.authenticate(*credentials)
+        if identity is None:
+            raise Unauthorized("Invalid username or password")
+        return identity
+
+    def authenticated_userid(self, request) -> str | None:
+        return request.identity.username
+
+    def permits(self, request, context, permission):
+        # Rules live in the service; views need no Pyramid permissions.
+        return Allowed("checked by the service")
+
+    def remember(self, request, userid, **kw):
+        return []
+
+    def forget(self, request, **kw):
+        return []
+
+
+def includeme(config) -> None:
+    config.set_security_policy(BasicAuthPolicy())

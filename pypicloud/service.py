@@ -1,0 +1,407 @@
+"""PackageIndex: every rule of the index in one place.
+
+Views call one method each; the service takes its three backends as
+constructor arguments and never sees a request. Permission checks happen here
+(through the access backend) so that no view can forget one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO
+
+from . import dists
+from .access.base import AccessBackend
+from .cache.base import MetadataIndex
+from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
+                     StorageConflict, Unauthorized, UploadTooLarge)
+from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
+from .storage.base import Storage
+
+LOG = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+METADATA_SUFFIX = ".metadata"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    record: FileRecord
+    created: bool  # False when the identical file was already stored (a re-run)
+
+
+@dataclass(frozen=True)
+class Download:
+    """How to answer a download: a URL to redirect to, or a record to stream."""
+
+    record: FileRecord
+    redirect: Redirect | None = None
+
+
+class _Spooled:
+    """An upload copied to a private temp file while its digests are computed."""
+
+    def __init__(self, source: BinaryIO, limit: int | None, directory: str | None):
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()
+        self.blake2 = hashlib.blake2b(digest_size=32)
+        self.size = 0
+        fd, self.path = tempfile.mkstemp(prefix="ppc-upload-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    block = source.read(CHUNK)
+                    if not block:
+                        break
+                    self.size += len(block)
+                    if limit is not None and self.size > limit:
+                        raise UploadTooLarge(f"File is larger than the limit of {limit} bytes")
+                    for digest in (self.sha256, self.md5, self.blake2):
+                        digest.update(block)
+                    out.write(block)
+        except BaseException:
+            self.remove()
+            raise
+
+    def check_digests(self, digests: dict[str, str]) -> None:
+        """Compare client-sent digests (twine sends them) with the bytes received."""
+        ours = {"sha256_digest": self.sha256, "md5_digest": self.md5,
+                "blake2_256_digest": self.blake2}
+        for field, digest in ours.items():
+            sent = (digests.get(field) or "").strip().lower()
+            if sent and not hmac.compare_digest(sent, digest.hexdigest()):
+                raise InvalidUpload(f"{field} does not match the uploaded file")
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def record_to_metadata(record: FileRecord) -> dict[str, str]:
+    """The storage metadata written with a file: enough to rebuild its index row."""
+    meta = {
+        "name": record.name, "version": record.version, "sha256": record.sha256,
+        "md5": record.md5, "upload-time": record.upload_time.isoformat(),
+    }
+    optional = {"requires-python": record.requires_python, "summary": record.summary,
+                "uploader": record.uploader, "metadata-sha256": record.metadata_sha256}
+    meta.update({k: v for k, v in optional.items() if v})
+    if record.yanked:
+        meta["yanked"] = record.yanked_reason or ""
+    return meta
+
+
+def record_from_object(obj: StoredObject) -> FileRecord | None:
+    """Rebuild an index row from what storage holds, or None if the metadata is incomplete."""
+    meta = obj.metadata
+    if not meta.get("sha256") or not meta.get("version"):
+        return None
+    try:
+        upload_time = datetime.fromisoformat(meta["upload-time"])
+    except (KeyError, ValueError):
+        upload_time = obj.last_modified or utcnow()
+    return FileRecord(
+        project=obj.project, name=meta.get("name") or obj.project, version=meta["version"],
+        filename=obj.filename, size=obj.size, sha256=meta["sha256"], md5=meta.get("md5", ""),
+        requires_python=meta.get("requires-python"), summary=meta.get("summary"),
+        upload_time=upload_time, uploader=meta.get("uploader"),
+        yanked="yanked" in meta, yanked_reason=meta.get("yanked") or None,
+        metadata_sha256=meta.get("metadata-sha256"), key=obj.key,
+    )
+
+
+class PackageIndex:
+    """The package index service."""
+
+    def __init__(self, storage: Storage, index: MetadataIndex, access: AccessBackend, *,
+                 max_upload_size: int | None = None, stream_files: bool = False,
+                 redirect_urls: bool = True, max_metadata_size: int = 4 * 1024 * 1024,
+                 spool_dir: str | None = None):
+        self.storage = storage
+        self.index = index
+        self.access = access
+        self.max_upload_size = max_upload_size
+        self.stream_files = stream_files
+        self.redirect_urls = redirect_urls
+        self.max_metadata_size = max_metadata_size
+        self.spool_dir = spool_dir
+
+    # Permission helpers ----------------------------------------------
+    @staticmethod
+    def deny(identity: Identity, what: str) -> Exception:
+        if not identity.authenticated:
+            return Unauthorized(f"Login required to {what}")
+        return Forbidden(f"User {identity.username!r} may not {what}")
+
+    def _require(self, check: Callable[[Identity, str], bool], identity: Identity,
+                 project: str, what: str) -> None:
+        if not check(identity, project):
+            raise self.deny(identity, f"{what} {project!r}")
+
+    # Reading ------------------------------------------------------------
+    def projects(self, identity: Identity) -> list[ProjectSummary]:
+        """Every project the caller may read (others are absent, SPEC section 4)."""
+        return [p for p in self.index.projects() if self.access.can_read(identity, p.project)]
+
+    def require_read(self, identity: Identity, project: str) -> None:
+        self._require(self.access.can_read, identity, project, "read")
+
+    def url_epoch(self) -> tuple:
+        """A cache-key part that changes before signed URLs put into pages expire.
+
+        Only needed when index pages carry signed storage URLs
+        (``storage.redirect_urls = false``); otherwise pages hold stable links.
+        """
+        if self.redirect_urls or self.stream_files or not hasattr(self.storage, "expire_after"):
+            return ()
+        step = max(1, int(getattr(self.storage, "buffer_time", 600)) // 2)
+        return (int(utcnow().timestamp()) // step,)
+
+    def project_files(self, identity: Identity, project: str) -> list[FileRecord]:
+        """Files of one project: 404 if unknown, 401/403 if not readable."""
+        records = self.index.files(project)
+        if not records:
+            raise ProjectNotFound(f"No such project: {project}")
+        self._require(self.access.can_read, identity, project, "read")
+        return records
+
+    def get_file(self, identity: Identity, project: str, filename: str,
+                 action: Callable[[Identity, str], bool] | None = None,
+                 what: str = "read") -> FileRecord:
+        record = self.index.get(filename)
+        if record is None or record.project != project:
+            raise FileNotFound(f"No such file: {filename}")
+        self._require(action or self.access.can_read, identity, project, what)
+        return record
+
+    def download(self, identity: Identity, project: str, filename: str) -> Download:
+        """Where the bytes of a file come from: a (reused) signed URL or a stream."""
+        record = self.get_file(identity, project, filename)
+        if self.stream_files:
+            return Download(record)
+        return Download(record, self.storage_url(record.project, record.filename))
+
+    def storage_url(self, project: str, filename: str) -> Redirect | None:
+        """A storage URL for a file, reusing a cached signed URL while it has time left.
+
+        The cache lives in the index so every process hands out the same URL
+        and clients' HTTP caches hit (SPEC section 6).
+        """
+        expire_after = getattr(self.storage, "expire_after", 86400)
+        buffer_time = getattr(self.storage, "buffer_time", 600)
+        key = self.storage.key_for(project, filename)
+        now = utcnow()
+        cached = self.index.get_url(key)
+        if cached is not None and cached[1] - now > timedelta(seconds=buffer_time):
+            return Redirect(cached[0], cached[1])
+        redirect = self.storage.download_url(project, filename, expire_after)
+        if redirect is not None and redirect.expires_at is not None:
+            self.index.set_url(key, redirect.url, redirect.expires_at)
+        return redirect
+
+    def open_file(self, record: FileRecord, offset: int = 0, length: int | None = None) -> BinaryIO:
+        return self.storage.open(record.project, record.filename, offset, length)
+
+    def core_metadata(self, identity: Identity, project: str, filename: str) -> tuple[FileRecord, bytes]:
+        """The PEP 658 metadata file of a distribution."""
+        record = self.get_file(identity, project, filename)
+        if not record.metadata_sha256:
+            raise FileNotFound(f"No metadata for {filename}")
+        limit = self.max_metadata_size + 1
+        with self.storage.open(project, filename + METADATA_SUFFIX, 0, limit) as stream:
+            data = stream.read(limit)
+        return record, data
+
+    # Writing ------------------------------------------------------------
+    def upload(self, identity: Identity, *, name: str | None, version: str | None,
+               filename: str | None, content: BinaryIO | None,
+               digests: dict[str, str] | None = None) -> UploadResult:
+        """Store one distribution file following every rule of SPEC section 5."""
+        project = None
+        if name:
+            try:
+                project = dists.check_project_name(name.strip())
+            except InvalidUpload:
+                if not identity.authenticated:
+                    raise self.deny(identity, "upload") from None
+                raise
+        if project is None:
+            if not identity.authenticated:
+                raise self.deny(identity, "upload")
+            raise InvalidUpload("Missing form field 'name'")
+        self._require(self.access.can_write, identity, project, "upload to")
+        if not version:
+            raise InvalidUpload("Missing form field 'version'")
+        if content is None or not filename:
+            raise InvalidUpload("Missing form field 'content' (the file)")
+        self.storage.check_writable()
+        dists.check_version(version.strip())
+        dist = dists.parse_filename(filename)
+        dists.check_filename_matches(dist, name.strip(), version.strip())
+
+        spooled = _Spooled(content, self.max_upload_size, self.spool_dir)
+        try:
+            spooled.check_digests(digests or {})
+            if spooled.size == 0:
+                raise InvalidUpload(f"{filename} is empty")
+            meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size)
+            sha256 = spooled.sha256.hexdigest()
+            existing = self.index.get(filename)
+            overwrite = False
+            if existing is not None:
+                if existing.sha256 == sha256:
+                    return UploadResult(existing, False)
+                if not self.access.can_overwrite(identity, project):
+                    raise FileExists(f"File already exists: {filename}")
+                overwrite = True
+            metadata_sha256 = None
+            if meta.raw and meta.reliable:
+                metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+            record = FileRecord(
+                project=project, name=name.strip(), version=dist.version, filename=filename,
+                size=spooled.size, sha256=sha256, md5=spooled.md5.hexdigest(),
+                requires_python=meta.requires_python, summary=meta.summary,
+                uploader=identity.username, metadata_sha256=metadata_sha256,
+                key=self.storage.key_for(project, filename),
+            )
+            with open(spooled.path, "rb") as stream:
+                try:
+                    self.storage.put(project, filename, stream, record_to_metadata(record),
+                                     overwrite=overwrite)
+                except StorageConflict:
+                    return self._lost_race(project, filename, sha256)
+            try:
+                if metadata_sha256:
+                    # Written after the file itself, so the loser of a race never
+                    # replaces the winner's metadata.
+                    self.storage.put(project, filename + METADATA_SUFFIX, io.BytesIO(meta.raw),
+                                     {"sha256": metadata_sha256}, overwrite=True)
+                self.index.add(record)
+            except Exception:
+                if not overwrite:
+                    self._forget_stored(project, filename)
+                raise
+            LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, record.size)
+            return UploadResult(record, True)
+        finally:
+            spooled.remove()
+
+    def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
+        """Another upload stored the same name first: 200 if it is our bytes, else 409."""
+        stored = self.storage.stat(project, filename)
+        if stored is not None and stored.metadata.get("sha256") == sha256:
+            record = self.index.get(filename) or record_from_object(stored)
+            if record is not None:
+                return UploadResult(record, False)
+        raise FileExists(f"File already exists: {filename}")
+
+    def _forget_stored(self, project: str, filename: str) -> None:
+        for name in (filename, filename + METADATA_SUFFIX):
+            try:
+                self.storage.delete(project, name)
+            except Exception:  # best effort: the original error is what matters
+                LOG.exception("could not remove %s after a failed upload", name)
+
+    def delete_file(self, identity: Identity, project: str, filename: str) -> FileRecord:
+        record = self.get_file(identity, project, filename, self.access.can_delete, "delete from")
+        self.storage.check_writable()
+        # Index first: the file stops being offered before its bytes go.
+        self.index.remove(filename)
+        self.storage.delete(project, filename)
+        self.storage.delete(project, filename + METADATA_SUFFIX)
+        LOG.info("%s deleted %s", identity.username, filename)
+        return record
+
+    def delete_project(self, identity: Identity, project: str) -> list[FileRecord]:
+        records = self.project_files(identity, project)
+        self._require(self.access.can_delete, identity, project, "delete from")
+        for record in records:
+            self.delete_file(identity, project, record.filename)
+        return records
+
+    def set_yanked(self, identity: Identity, project: str, filename: str, yanked: bool,
+                   reason: str | None = None) -> FileRecord:
+        """Yank or un-yank a file (PEP 592); kept in storage metadata too, so it survives a rebuild."""
+        record = self.get_file(identity, project, filename, self.access.can_write, "yank in")
+        self.storage.check_writable()
+        updated = record.replace(yanked=yanked, yanked_reason=(reason or None) if yanked else None)
+        self.storage.update_metadata(project, filename, record_to_metadata(updated))
+        self.index.set_yanked(filename, yanked, updated.yanked_reason)
+        return updated
+
+    # Rebuild ------------------------------------------------------------
+    def scan_storage(self) -> list[FileRecord]:
+        """Index rows for everything in storage (companion metadata files excluded)."""
+        objects = list(self.storage.list())
+        names = {(o.project, o.filename) for o in objects}
+        records = []
+        for obj in objects:
+            if obj.filename.endswith(METADATA_SUFFIX) and \
+                    (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names:
+                continue
+            record = record_from_object(obj) or self._record_from_bytes(obj)
+            if record is None:
+                continue
+            if record.metadata_sha256 and \
+                    (obj.project, obj.filename + METADATA_SUFFIX) not in names:
+                record = record.replace(metadata_sha256=None)
+            records.append(record)
+        return records
+
+    def _record_from_bytes(self, obj: StoredObject) -> FileRecord | None:
+        """A file whose storage metadata was lost: hash it and read its archive again."""
+        try:
+            dist = dists.parse_filename(obj.filename)
+        except InvalidUpload:
+            return None
+        with self.storage.open(obj.project, obj.filename) as stream:
+            spooled = _Spooled(stream, None, self.spool_dir)
+        try:
+            try:
+                meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size)
+            except InvalidUpload:
+                return None
+            return FileRecord(
+                project=obj.project, name=meta.name or dist.name, version=dist.version,
+                filename=obj.filename, size=spooled.size, sha256=spooled.sha256.hexdigest(),
+                md5=spooled.md5.hexdigest(), requires_python=meta.requires_python,
+                summary=meta.summary, upload_time=obj.last_modified or utcnow(), key=obj.key)
+        finally:
+            spooled.remove()
+
+    def rebuild(self) -> int:
+        """Make the index match storage exactly. Returns the number of files."""
+        records = self.scan_storage()
+        self.index.replace_all(records)
+        LOG.info("index rebuilt from storage: %d files", len(records))
+        return len(records)
+
+    def rebuild_if_empty(self) -> int | None:
+        if self.index.count() == 0:
+            return self.rebuild()
+        return None
+
+    # Health -------------------------------------------------------------
+    def health(self) -> dict[str, dict]:
+        report = {}
+        for name, backend in (("storage", self.storage), ("index", self.index),
+                              ("access", self.access)):
+            try:
+                backend.check_health()
+                report[name] = {"ok": True, "backend": type(backend).__name__}
+            except Exception as exc:  # any failure is reported, never raised
+                report[name] = {"ok": False, "backend": type(backend).__name__,
+                                "error": str(exc) or type(exc).__name__}
+        return report
+
+
+__all__ = ["PackageIndex", "UploadResult", "Download", "ANONYMOUS"]

@@ -1,0 +1,227 @@
+"""Read and validate the ``[app:main]`` settings (SPEC section 3).
+
+Three layers, later ones win: the ini file, pypicloud 1.x / older option names
+mapped onto the current ones, and ``PPC_*`` environment variables. A value
+``$NAME`` (the whole value) or ``${NAME}`` (anywhere in it) is read from the
+environment, so secrets stay out of the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+from .errors import ConfigError
+
+LOG = logging.getLogger(__name__)
+
+# Older option names (pypicloud 1.x and the older storage docs) -> current names.
+ALIASES: dict[str, str] = {
+    "aws.bucket": "storage.bucket",
+    "aws.access_key": "storage.aws_access_key_id",
+    "aws.secret_key": "storage.aws_secret_access_key",
+    "aws.session_token": "storage.aws_session_token",
+    "aws.region": "storage.region_name",
+    "aws.prefix": "storage.prefix",
+    "aws.prepend_hash": "storage.prepend_hash",
+    "aws.expire_after": "storage.expire_after",
+    "aws.buffer_time": "storage.buffer_time",
+    "aws.reduced_redundancy": "storage.reduced_redundancy",
+    "storage.access_key": "storage.aws_access_key_id",
+    "storage.secret_key": "storage.aws_secret_access_key",
+    "storage.region": "storage.region_name",
+    "pypi.s3": "pypi.storage",
+    "pypi.access_backend": "pypi.auth",
+    "pypi.fallback_url": "pypi.fallback_base_url",
+}
+
+# Every key we document; used to map PPC_* variables back to dotted keys and to
+# warn about typos under a backend's prefix.
+KNOWN_KEYS: frozenset[str] = frozenset(
+    """
+    pypi.storage pypi.db pypi.auth pypi.default_read pypi.default_write
+    pypi.allow_overwrite pypi.allow_overwrite_groups pypi.allow_delete
+    pypi.allow_delete_groups pypi.realm pypi.fallback pypi.fallback_base_url
+    pypi.always_show_upstream pypi.disallow_fallback pypi.cache_update
+    pypi.stream_files pypi.package_max_age pypi.max_upload_size
+    pypi.index_max_age pypi.max_metadata_size
+    storage.dir storage.bucket storage.region_name storage.endpoint_url
+    storage.aws_access_key_id storage.aws_secret_access_key storage.aws_session_token
+    storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
+    storage.redirect_urls storage.public_url storage.storage_class
+    storage.reduced_redundancy storage.server_side_encryption storage.sse_kms_key_id
+    storage.object_acl storage.signature_version storage.addressing_style
+    storage.connect_timeout storage.read_timeout storage.max_pool_connections
+    storage.create_bucket storage.read_only
+    db.url db.graceful_reload db.prefix db.pool_size db.max_overflow
+    auth.admins auth.db.url auth.cache_seconds
+    """.split()
+)
+
+# Prefixes whose unknown keys are reported (probably typos).
+CHECKED_PREFIXES = ("storage.", "db.", "pypi.")
+DYNAMIC_PREFIXES = ("storage.metadata.",)
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+_WHOLE_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+_BRACED_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def env_name(key: str) -> str:
+    """``storage.bucket`` -> ``PPC_STORAGE_BUCKET``."""
+    return "PPC_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def _expand(key: str, value: str, environ: Mapping[str, str]) -> str:
+    match = _WHOLE_VAR.match(value.strip())
+    if match:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(key, value, f"environment variable {name} is not set")
+        return environ[name]
+
+    def braced(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in environ:
+            raise ConfigError(key, value, f"environment variable {name} is not set")
+        return environ[name]
+
+    return _BRACED_VAR.sub(braced, value)
+
+
+class Settings(Mapping[str, str]):
+    """Validated, typed access to the app settings.
+
+    Built once at start-up. Getters raise :class:`ConfigError` naming the key, the
+    value and what is allowed.
+    """
+
+    def __init__(self, raw: Mapping[str, object], environ: Mapping[str, str] | None = None,
+                 here: str | None = None):
+        environ = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for key, value in raw.items():
+            if not isinstance(value, str):
+                continue
+            values[ALIASES.get(key, key)] = value
+        # Current names win over aliases when both are given.
+        for key, value in raw.items():
+            if isinstance(value, str) and key not in ALIASES:
+                values[key] = value
+        candidates = set(values) | KNOWN_KEYS
+        by_env = {env_name(k): k for k in candidates}
+        by_env.update({env_name(k): ALIASES[k] for k in ALIASES})
+        for name, value in environ.items():
+            if not name.startswith("PPC_"):
+                continue
+            key = by_env.get(name)
+            if key is None:
+                # An unlisted key: PPC_STORAGE_METADATA_TEAM -> storage.metadata.team
+                # is ambiguous, so only the first underscore becomes a dot.
+                key = name[4:].lower().replace("_", ".", 1)
+            values[key] = value
+        self._values = {k: _expand(k, v, environ) for k, v in values.items()}
+        self.here = here or str(raw.get("here") or os.getcwd())
+        self.environ = environ
+
+    # Mapping interface -------------------------------------------------
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    # Typed getters ------------------------------------------------------
+    def get_str(self, key: str, default: str | None = None) -> str | None:
+        value = self._values.get(key)
+        if value is None or value.strip() == "":
+            return default
+        return value.strip()
+
+    def require(self, key: str) -> str:
+        value = self.get_str(key)
+        if value is None:
+            raise ConfigError(key, None, "this setting is required")
+        return value
+
+    def get_bool(self, key: str, default: bool = False) -> bool:
+        value = self._values.get(key)
+        if value is None:
+            return default
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(key, value, "use true/false, yes/no, on/off or 1/0")
+
+    def get_int(self, key: str, default: int | None = None, minimum: int | None = None) -> int | None:
+        value = self.get_str(key)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(key, value, "must be a whole number") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(key, value, f"must be at least {minimum}")
+        return number
+
+    def get_float(self, key: str, default: float | None = None) -> float | None:
+        value = self.get_str(key)
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(key, value, "must be a number") from None
+
+    def get_size(self, key: str, default: int | None = None) -> int | None:
+        """A byte count, optionally with a K/M/G suffix (powers of 1024)."""
+        value = self.get_str(key)
+        if value is None:
+            return default
+        match = re.fullmatch(r"(\d+)\s*([kmgt]?)i?b?", value.lower())
+        if not match:
+            raise ConfigError(key, value, "a byte count such as 104857600, 100M or 2G")
+        factor = 1024 ** " kmgt".index(match.group(2) or " ")
+        return int(match.group(1)) * factor
+
+    def get_list(self, key: str, default: Iterable[str] = ()) -> list[str]:
+        """Whitespace- or comma-separated words."""
+        value = self.get_str(key)
+        if value is None:
+            return list(default)
+        return [w for w in re.split(r"[\s,]+", value) if w]
+
+    def get_choice(self, key: str, choices: Iterable[str], default: str) -> str:
+        value = (self.get_str(key) or default).lower()
+        allowed = list(choices)
+        if value not in allowed:
+            raise ConfigError(key, value, "one of " + ", ".join(allowed))
+        return value
+
+    def with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key under ``prefix``, with the prefix removed."""
+        return {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
+
+    def path(self, value: str) -> str:
+        """A path relative to the ini file's folder, made absolute."""
+        return os.path.abspath(os.path.join(self.here, os.path.expanduser(value)))
+
+    def warn_unknown(self) -> list[str]:
+        """Log (and return) keys under a checked prefix that nothing reads."""
+        unknown = sorted(
+            k for k in self._values
+            if k.startswith(CHECKED_PREFIXES) and k not in KNOWN_KEYS
+            and not k.startswith(DYNAMIC_PREFIXES)
+        )
+        for key in unknown:
+            LOG.warning("Unknown setting %s is ignored (a typo?)", key)
+        return unknown

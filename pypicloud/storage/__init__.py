@@ -1,0 +1,21 @@
+"""Storage backends: where package files live (SPEC section 6)."""
+
+from __future__ import annotations
+
+from ..plugins import resolve
+from .base import Storage, check_name
+
+ALIASES = {
+    "file": "pypicloud.storage.file.FileStorage",
+    "s3": "pypicloud.storage.s3.S3Storage",
+}
+
+
+def storage_from_settings(settings) -> Storage:
+    """Build the storage backend named by ``pypi.storage`` (default ``file``)."""
+    name = settings.get_str("pypi.storage", "file")
+    cls = resolve("pypi.storage", name, ALIASES, Storage)
+    return cls.from_settings(settings)
+
+
+__all__ = ["Storage", "check_name", "storage_from_settings", "ALIASES"]

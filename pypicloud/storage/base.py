@@ -1,0 +1,137 @@
+"""The storage contract (SPEC section 6).
+
+Storage holds the bytes of every package file plus a small string-to-string
+metadata dict written with it; it is the source of truth from which the
+metadata index can always be rebuilt. It knows nothing of Pyramid or HTTP: it
+answers with streams, plain data and URLs.
+
+Objects are addressed by ``(project, filename)``: the canonical project name and
+the file's base name. Both have been checked by the service, and every backend
+checks them again with :func:`check_name` so that no name can escape its root.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ..errors import InvalidUpload, ReadOnly
+from ..models import Redirect, StoredObject
+
+# Metadata keys every backend must round-trip unchanged (values are any str).
+METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_name(value: str, what: str = "filename") -> str:
+    """Return ``value`` if it is one safe path segment, else raise InvalidUpload.
+
+    Refused: empty, ``.``/``..``, a leading dot (reserved for a backend's own
+    temp and sidecar files), any slash or backslash, NUL and control characters.
+    """
+    if (not value or value in (".", "..") or value.startswith(".") or "/" in value
+            or "\\" in value or _CONTROL.search(value) or len(value) > 255):
+        raise InvalidUpload(f"Invalid {what}: {value!r}")
+    return value
+
+
+class Storage(abc.ABC):
+    """Abstract base of every storage backend.
+
+    Subclasses take plain keyword arguments in ``__init__`` (so tests can build
+    them without an ini file) and read the ini in :meth:`from_settings`. One
+    instance is shared by every request thread, so it must be thread-safe.
+    """
+
+    #: When true, every write raises :class:`ReadOnly` (``storage.read_only``).
+    read_only: bool = False
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings) -> "Storage":
+        """Build the backend from a :class:`pypicloud.settings.Settings`.
+
+        Validate every ``storage.*`` option here and raise ConfigError naming
+        the key for a bad one; contact the service if needed to fail start-up
+        early (missing bucket, bad credentials).
+        """
+
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnly("Storage is read-only (storage.read_only = true)")
+
+    @abc.abstractmethod
+    def put(self, project: str, filename: str, stream: BinaryIO, metadata: dict[str, str],
+            *, overwrite: bool = False) -> StoredObject:
+        """Store the bytes read from ``stream`` (until EOF) with ``metadata``.
+
+        Atomic: readers see either no object or the whole new one, never a
+        partial one, even if the process dies midway. ``stream`` may be large:
+        it is read in chunks, never whole into memory.
+
+        With ``overwrite`` false and an object already stored under the name,
+        raise :class:`StorageConflict` and leave the existing object untouched;
+        of two concurrent puts of one name exactly one succeeds.
+        Raises :class:`ReadOnly` when read-only and BackendUnavailable when the
+        service cannot be reached. Returns what was stored.
+        """
+
+    @abc.abstractmethod
+    def open(self, project: str, filename: str, offset: int = 0,
+             length: int | None = None) -> BinaryIO:
+        """Open the object for reading, from byte ``offset``, at most ``length`` bytes.
+
+        Returns a binary file-like object the caller closes (usable as a
+        context manager). Raises FileNotFound when there is no such object.
+        """
+
+    @abc.abstractmethod
+    def stat(self, project: str, filename: str) -> StoredObject | None:
+        """Tell whether the object exists: its size and metadata, or None."""
+
+    @abc.abstractmethod
+    def delete(self, project: str, filename: str) -> bool:
+        """Remove the object and its metadata. Returns False if it was not there."""
+
+    @abc.abstractmethod
+    def copy(self, project: str, filename: str, dest_project: str, dest_filename: str,
+             metadata: dict[str, str] | None = None) -> StoredObject:
+        """Copy an object to a new name (overwriting it).
+
+        The copy keeps the source's metadata unless ``metadata`` is given, which
+        then replaces it. Raises FileNotFound when the source is missing.
+        """
+
+    @abc.abstractmethod
+    def update_metadata(self, project: str, filename: str, metadata: dict[str, str]) -> StoredObject:
+        """Replace the metadata of a stored object, leaving its bytes as they are."""
+
+    @abc.abstractmethod
+    def list(self) -> Iterator[StoredObject]:
+        """Yield every stored object with its metadata, in no particular order.
+
+        Never yields a backend's temp files, partial uploads or sidecars. Used for
+        index rebuilds and migrations, so it must scale to many thousands of
+        objects without one sequential round trip per object.
+        """
+
+    @abc.abstractmethod
+    def check_health(self) -> None:
+        """Raise an exception with a clear message if storage is not usable now."""
+
+    def download_url(self, project: str, filename: str, expires_in: int) -> Redirect | None:
+        """A URL the client can fetch the bytes from directly, or None to stream them.
+
+        ``expires_in`` is the wanted lifetime of a signed URL in seconds. The
+        default (None) makes the server stream the file itself.
+        """
+        return None
+
+    def key_for(self, project: str, filename: str) -> str:
+        """The backend's own name for the object (a path or an object key)."""
+        return f"{project}/{filename}"
+
+    def close(self) -> None:
+        """Release connections and threads (at shutdown and in tests)."""

@@ -1,0 +1,250 @@
+"""Package files in a directory: ``<dir>/<project>/<filename>``.
+
+Each file has a JSON sidecar ``.<filename>.meta`` beside it holding its
+metadata. Writes go to a hidden temp file in the same folder (so the final
+rename never crosses a file system) and are published with ``os.link``, which
+refuses to replace an existing name: that makes "exactly one of two concurrent
+uploads wins" a property of the file system, not of a lock. Everything whose
+name starts with a dot is ours and never listed as a package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+from ..errors import ConfigError, FileNotFound, StorageConflict
+from ..models import StoredObject
+from .base import Storage, check_name
+
+CHUNK = 1024 * 1024
+
+
+class _RangeReader:
+    """A read-only view of ``length`` bytes of an open file (for HTTP Range)."""
+
+    def __init__(self, fileobj: BinaryIO, length: int | None):
+        self._file = fileobj
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is None:
+            return self._file.read(size)
+        if self._left <= 0:
+            return b""
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self):
+        while True:
+            block = self.read(CHUNK)
+            if not block:
+                return
+            yield block
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileStorage(Storage):
+    """Storage in a local directory (``pypi.storage = file``)."""
+
+    def __init__(self, directory: str, read_only: bool = False, fsync: bool = True):
+        self.directory = os.path.abspath(directory)
+        self.read_only = read_only
+        self.fsync = fsync
+        # Serialises overwrites of one name so data and sidecar stay paired.
+        self._overwrite_lock = threading.Lock()
+        if not read_only:
+            os.makedirs(self.directory, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings) -> "FileStorage":
+        raw = settings.get_str("storage.dir")
+        if raw is None:
+            raise ConfigError("storage.dir", None, "required when pypi.storage = file")
+        directory = settings.path(raw)
+        read_only = settings.get_bool("storage.read_only", False)
+        storage = cls(directory, read_only=read_only)
+        if not os.path.isdir(directory):
+            raise ConfigError("storage.dir", raw, "is not a directory")
+        return storage
+
+    # Paths --------------------------------------------------------------
+    def _folder(self, project: str) -> str:
+        return os.path.join(self.directory, check_name(project, "project name"))
+
+    def _path(self, project: str, filename: str) -> str:
+        return os.path.join(self._folder(project), check_name(filename))
+
+    @staticmethod
+    def _sidecar(path: str) -> str:
+        folder, name = os.path.split(path)
+        return os.path.join(folder, f".{name}.meta")
+
+    def key_for(self, project: str, filename: str) -> str:
+        return f"{check_name(project, 'project name')}/{check_name(filename)}"
+
+    # Metadata sidecar -----------------------------------------------------
+    def _read_meta(self, path: str) -> dict[str, str]:
+        try:
+            with open(self._sidecar(path), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
+        sidecar = self._sidecar(path)
+        tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(metadata, handle, sort_keys=True)
+            if self.fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, sidecar)
+
+    def _object(self, project: str, filename: str, path: str, st=None,
+                metadata: dict[str, str] | None = None) -> StoredObject:
+        st = st or os.stat(path)
+        return StoredObject(
+            project=project, filename=filename, size=st.st_size,
+            metadata=self._read_meta(path) if metadata is None else dict(metadata),
+            key=self.key_for(project, filename),
+            last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+        )
+
+    # Contract -----------------------------------------------------------
+    def put(self, project, filename, stream, metadata, *, overwrite=False):
+        self.check_writable()
+        path = self._path(project, filename)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
+        try:
+            with open(tmp, "xb") as out:
+                shutil.copyfileobj(stream, out, CHUNK)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if overwrite:
+                with self._overwrite_lock:
+                    os.replace(tmp, path)
+                    self._write_meta(path, metadata)
+            else:
+                try:
+                    # link() never replaces: the loser of a race gets EEXIST.
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise StorageConflict(f"{filename} is already stored") from None
+                finally:
+                    os.unlink(tmp)
+                self._write_meta(path, metadata)
+            if self.fsync:
+                _fsync_dir(folder)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return self._object(project, filename, path, metadata=metadata)
+
+    def open(self, project, filename, offset=0, length=None):
+        path = self._path(project, filename)
+        try:
+            handle = open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise FileNotFound(f"No such file: {filename}") from None
+        if offset:
+            handle.seek(offset)
+        return _RangeReader(handle, length)
+
+    def stat(self, project, filename):
+        path = self._path(project, filename)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return self._object(project, filename, path, st)
+
+    def delete(self, project, filename):
+        self.check_writable()
+        path = self._path(project, filename)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        try:
+            os.unlink(self._sidecar(path))
+        except FileNotFoundError:
+            pass
+        try:
+            os.rmdir(os.path.dirname(path))  # only succeeds when the folder is empty
+        except OSError:
+            pass
+        return True
+
+    def copy(self, project, filename, dest_project, dest_filename, metadata=None):
+        self.check_writable()
+        source = self.stat(project, filename)
+        if source is None:
+            raise FileNotFound(f"No such file: {filename}")
+        with self.open(project, filename) as stream:
+            return self.put(dest_project, dest_filename, stream,
+                            source.metadata if metadata is None else metadata, overwrite=True)
+
+    def update_metadata(self, project, filename, metadata):
+        self.check_writable()
+        path = self._path(project, filename)
+        if not os.path.isfile(path):
+            raise FileNotFound(f"No such file: {filename}")
+        with self._overwrite_lock:
+            self._write_meta(path, metadata)
+        return self._object(project, filename, path, metadata=metadata)
+
+    def list(self) -> Iterator[StoredObject]:
+        try:
+            projects = os.scandir(self.directory)
+        except FileNotFoundError:
+            return
+        with projects:
+            for project_entry in projects:
+                if project_entry.name.startswith(".") or not project_entry.is_dir():
+                    continue
+                with os.scandir(project_entry.path) as files:
+                    for entry in files:
+                        if entry.name.startswith(".") or not entry.is_file():
+                            continue
+                        try:
+                            yield self._object(project_entry.name, entry.name, entry.path,
+                                               entry.stat())
+                        except FileNotFoundError:
+                            continue  # deleted while we listed
+
+    def check_health(self) -> None:
+        if not os.path.isdir(self.directory):
+            raise RuntimeError(f"storage directory {self.directory} is missing")
+        if not self.read_only and not os.access(self.directory, os.W_OK):
+            raise RuntimeError(f"storage directory {self.directory} is not writable")

@@ -1,0 +1,89 @@
+"""File downloads (``/api/package/<project>/<filename>``) and PEP 658 metadata files."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from packaging.utils import canonicalize_name
+from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ..service import METADATA_SUFFIX
+
+CHUNK = 256 * 1024
+
+
+class StreamIter:
+    """WSGI app_iter over a storage stream; closing it closes the stream."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __iter__(self):
+        while True:
+            block = self.stream.read(CHUNK)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _headers(request, record) -> dict:
+    max_age = request.registry.package_max_age
+    return {
+        "ETag": f'"{record.sha256}"',
+        "Last-Modified": format_datetime(record.upload_time, usegmt=True),
+        # A released file never changes (re-upload with other bytes is refused).
+        "Cache-Control": f"public, max-age={max_age}, immutable",
+        "Accept-Ranges": "bytes",
+    }
+
+
+def _serve_metadata(request, project: str, filename: str) -> Response:
+    service = request.registry.service
+    record, data = service.core_metadata(request.identity, project, filename)
+    response = Response(body=data, content_type="application/octet-stream")
+    response.headers.update(_headers(request, record))
+    response.headers["ETag"] = f'"{record.metadata_sha256}"'
+    return response
+
+
+@view_config(route_name="api.file", request_method=("GET", "HEAD"))
+def download(request):
+    raw = request.matchdict["project"]
+    project = canonicalize_name(raw)
+    filename = request.matchdict["filename"]
+    if raw != project:
+        return HTTPMovedPermanently(location=request.route_url(
+            "api.file", project=project, filename=filename))
+    if filename.endswith(METADATA_SUFFIX):
+        return _serve_metadata(request, project, filename[: -len(METADATA_SUFFIX)])
+    result = request.registry.service.download(request.identity, project, filename)
+    if result.redirect is not None:
+        # Short-lived: the target is a signed URL that expires.
+        return HTTPFound(location=result.redirect.url, headers={"Cache-Control": "no-store"})
+    record = result.record
+    headers = _headers(request, record)
+    if headers["ETag"] in request.if_none_match:
+        return HTTPNotModified(headers=headers)
+    size = record.size
+    start, length, status = 0, size, 200
+    # If-Range: serve the range only if the client's copy is this very file.
+    if_range = request.headers.get("If-Range")
+    if request.range is not None and (if_range is None or if_range.strip() == headers["ETag"]):
+        span = request.range.range_for_length(size)
+        if span is None:
+            response = Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+            response.headers.update(headers)
+            return response
+        start, end = span
+        length, status = end - start, 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    stream = request.registry.service.open_file(record, start, length)
+    response = Response(status=status, app_iter=StreamIter(stream),
+                        content_type="application/octet-stream", content_length=length)
+    response.headers.update(headers)
+    return response

@@ -1,0 +1,158 @@
+"""The simple repository API: PEP 503 HTML and PEP 691 JSON on the same URLs.
+
+Pages are rendered once per change of the index (its change counter) and
+served from memory after that; every request still checks permissions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotModified
+from pyramid.renderers import render
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ..pagecache import Page
+from .negotiation import HTML, JSON, TEXT_HTML, negotiate
+
+# 1.1 adds PEP 700's versions, size and upload-time.
+API_VERSION = "1.1"
+
+
+def _iso(dt) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _version_key(text: str):
+    try:
+        return (0, Version(text), text)
+    except InvalidVersion:
+        return (1, Version("0"), text)
+
+
+def _redirect(request, route: str, **kw) -> HTTPMovedPermanently:
+    url = request.route_url(route, **kw)
+    if request.query_string:
+        url += "?" + request.query_string
+    return HTTPMovedPermanently(location=url)
+
+
+def file_url(request, record) -> str:
+    """Where index pages send clients for a file: the server, or storage directly."""
+    service = request.registry.service
+    if not service.redirect_urls and not service.stream_files:
+        redirect = service.storage_url(record.project, record.filename)
+        if redirect is not None:
+            return redirect.url
+    return request.route_url("api.file", project=record.project, filename=record.filename)
+
+
+def _make_page(body: str | bytes, content_type: str) -> Page:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return Page(data, content_type, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
+
+
+def render_index(request, projects, fmt: str) -> Page:
+    if fmt == JSON:
+        doc = {"meta": {"api-version": API_VERSION},
+               "projects": [{"name": p.name} for p in projects]}
+        return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
+    rows = [{"name": p.name, "url": request.route_url("simple.project", project=p.project)}
+            for p in projects]
+    body = render("simple_index.html", {"projects": rows, "api_version": API_VERSION}, request)
+    return _make_page(body, fmt)
+
+
+def render_project(request, project: str, records, fmt: str) -> Page:
+    urls = {r.filename: file_url(request, r) for r in records}
+    # Companion .metadata URLs are derived from the file URL (PEP 658), which a
+    # signed storage URL cannot take; only offer them for links to the server.
+    direct = bool(records) and not urls[records[0].filename].startswith(request.application_url)
+    versions = sorted({r.version for r in records}, key=_version_key)
+    display = max(records, key=lambda r: r.upload_time).name
+    if fmt == JSON:
+        entries = []
+        for r in records:
+            meta = {"sha256": r.metadata_sha256} if r.metadata_sha256 and not direct else False
+            entries.append({
+                "filename": r.filename, "url": urls[r.filename], "hashes": {"sha256": r.sha256},
+                "requires-python": r.requires_python,
+                "yanked": (r.yanked_reason or True) if r.yanked else False,
+                "core-metadata": meta, "dist-info-metadata": meta,
+                "size": r.size, "upload-time": _iso(r.upload_time),
+            })
+        doc = {"meta": {"api-version": API_VERSION}, "name": project,
+               "versions": versions, "files": entries}
+        return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
+    rows = [{"url": urls[r.filename], "filename": r.filename, "sha256": r.sha256,
+             "requires_python": r.requires_python, "yanked": r.yanked,
+             "yanked_reason": r.yanked_reason,
+             "metadata_sha256": None if direct else r.metadata_sha256} for r in records]
+    body = render("simple_project.html",
+                  {"name": display, "files": rows, "api_version": API_VERSION}, request)
+    return _make_page(body, fmt)
+
+
+def page_response(request, page: Page) -> Response:
+    headers = {"ETag": page.etag, "Vary": "Accept, Authorization",
+               "Cache-Control": request.registry.index_cache_control}
+    if page.etag in request.if_none_match:
+        return HTTPNotModified(headers=headers)
+    content_type = page.content_type
+    if content_type in (HTML, TEXT_HTML):
+        content_type += "; charset=utf-8"
+    response = Response(body=page.body, headerlist=[("Content-Type", content_type)])
+    response.headers.update(headers)
+    return response
+
+
+@view_config(route_name="simple.index_noslash")
+def index_noslash(request):
+    return _redirect(request, "simple.index")
+
+
+@view_config(route_name="simple.index", request_method=("GET", "HEAD"))
+def simple_index(request):
+    fmt = negotiate(request)
+    service = request.registry.service
+    identity = request.identity
+    generation = service.index.generation()
+    # The list depends on who asks (unreadable projects are hidden).
+    key = ("index", fmt, request.application_url, identity.username)
+    page = request.registry.pages.get(key, generation)
+    if page is None:
+        page = render_index(request, service.projects(identity), fmt)
+        request.registry.pages.put(key, generation, page)
+    return page_response(request, page)
+
+
+@view_config(route_name="simple.project_noslash", request_method=("GET", "HEAD"))
+def project_noslash(request):
+    return _redirect(request, "simple.project",
+                     project=canonicalize_name(request.matchdict["project"]))
+
+
+@view_config(route_name="simple.project", request_method=("GET", "HEAD"))
+def simple_project(request):
+    raw = request.matchdict["project"]
+    project = canonicalize_name(raw)
+    if raw != project:
+        # PEP 503: one canonical URL per project.
+        return _redirect(request, "simple.project", project=project)
+    fmt = negotiate(request)
+    service = request.registry.service
+    identity = request.identity
+    generation = service.index.generation()
+    key = ("project", project, fmt, request.application_url) + service.url_epoch()
+    page = request.registry.pages.get(key, generation)
+    if page is None:
+        records = service.project_files(identity, project)
+        page = render_project(request, project, records, fmt)
+        request.registry.pages.put(key, generation, page)
+    else:
+        service.require_read(identity, project)
+    return page_response(request, page)

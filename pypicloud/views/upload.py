@@ -1,0 +1,65 @@
+"""The legacy upload API (twine, uv publish, poetry, pdm) at ``/``, ``/simple/`` and ``/pypi``."""
+
+from __future__ import annotations
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ..errors import InvalidUpload, UploadTooLarge
+
+# Room for the other form fields around the file in a multipart body.
+FORM_OVERHEAD = 1024 * 1024
+DIGEST_FIELDS = ("sha256_digest", "md5_digest", "blake2_256_digest")
+
+
+def read_form(request):
+    """The parsed form, or 413/400 without reading a body we will refuse anyway."""
+    limit = request.registry.service.max_upload_size
+    if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
+        raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
+    try:
+        form = request.POST
+        # Touch every value now so broken encodings fail here, as a 400.
+        list(form.items())
+    except Exception:
+        raise InvalidUpload("Malformed upload request body") from None
+    return form
+
+
+def text_field(form, key: str) -> str | None:
+    value = form.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidUpload(f"Form field {key!r} must be text")
+    return value
+
+
+def file_field(form, key: str = "content"):
+    value = form.get(key)
+    if value is None or isinstance(value, str) or getattr(value, "file", None) is None:
+        return None, None
+    return value.filename, value.file
+
+
+@view_config(route_name="upload.root", request_method="POST")
+@view_config(route_name="upload.pypi", request_method="POST")
+@view_config(route_name="upload.pypi_slash", request_method="POST")
+@view_config(route_name="simple.index", request_method="POST")
+def legacy_upload(request):
+    identity = request.identity
+    form = read_form(request)
+    action = text_field(form, ":action")
+    service = request.registry.service
+    if action != "file_upload":
+        if not identity.authenticated:
+            raise service.deny(identity, "upload")
+        raise InvalidUpload(f"Unsupported :action {action!r}; only 'file_upload' is supported")
+    filename, stream = file_field(form)
+    result = service.upload(
+        identity, name=text_field(form, "name"), version=text_field(form, "version"),
+        filename=filename, content=stream,
+        digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
+    )
+    message = "Uploaded" if result.created else "Already uploaded (identical file)"
+    return Response(f"{message}: {result.record.filename}\n", content_type="text/plain")
