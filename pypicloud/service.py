@@ -125,7 +125,7 @@ class PackageIndex:
     def __init__(self, storage: Storage, index: MetadataIndex, access: AccessBackend, *,
                  max_upload_size: int | None = None, stream_files: bool = False,
                  redirect_urls: bool = True, max_metadata_size: int = 4 * 1024 * 1024,
-                 spool_dir: str | None = None):
+                 spool_dir: str | None = None, max_archive_scan: int = 64 * 1024 * 1024):
         self.storage = storage
         self.index = index
         self.access = access
@@ -134,6 +134,8 @@ class PackageIndex:
         self.redirect_urls = redirect_urls
         self.max_metadata_size = max_metadata_size
         self.spool_dir = spool_dir
+        # How far into an sdist we look for PKG-INFO (bounds decompression work).
+        self.max_archive_scan = max_archive_scan
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -253,7 +255,8 @@ class PackageIndex:
             spooled.check_digests(digests or {})
             if spooled.size == 0:
                 raise InvalidUpload(f"{filename} is empty")
-            meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size)
+            meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
+                                              max_scan=self.max_archive_scan)
             sha256 = spooled.sha256.hexdigest()
             existing = self.index.get(filename)
             overwrite = False
@@ -339,9 +342,16 @@ class PackageIndex:
         return updated
 
     # Rebuild ------------------------------------------------------------
-    def scan_storage(self) -> list[FileRecord]:
-        """Index rows for everything in storage (companion metadata files excluded)."""
-        objects = list(self.storage.list())
+    def scan_storage(self, progress: Callable[[int], None] | None = None) -> list[FileRecord]:
+        """Index rows for everything in storage (companion metadata files excluded).
+
+        ``progress`` is called with 1 for every object listed (for progress bars).
+        """
+        objects = []
+        for obj in self.storage.list():
+            objects.append(obj)
+            if progress is not None:
+                progress(1)
         names = {(o.project, o.filename) for o in objects}
         records = []
         for obj in objects:
@@ -367,7 +377,8 @@ class PackageIndex:
             spooled = _Spooled(stream, None, self.spool_dir)
         try:
             try:
-                meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size)
+                meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
+                                              max_scan=self.max_archive_scan)
             except InvalidUpload:
                 return None
             return FileRecord(

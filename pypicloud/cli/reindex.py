@@ -1,0 +1,31 @@
+"""``ppc-reindex CONFIG.ini``: rebuild the metadata index from storage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import build_service
+from .common import Progress, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ppc-reindex",
+        description="Rebuild the metadata index so that it matches storage exactly.")
+    parser.add_argument("config", help="the server's ini file (e.g. development.ini)")
+    args = parser.parse_args(argv)
+    try:
+        service = build_service(load_settings(args.config))
+    except Exception as exc:  # start-up errors already name the setting
+        print(f"ppc-reindex: {exc}", file=sys.stderr)
+        return 2
+    progress = Progress("scanning storage")
+    records = service.scan_storage(progress=progress.step)
+    service.index.replace_all(records)
+    progress.finish(f"index rebuilt: {len(records)} files")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
