@@ -32,6 +32,7 @@ def build_service(settings: Settings) -> PackageIndex:
         stream_files=settings.get_bool("pypi.stream_files", False),
         redirect_urls=settings.get_bool("storage.redirect_urls", True),
         max_metadata_size=settings.get_size("pypi.max_metadata_size", 4 * 1024 * 1024),
+        graceful_reload=settings.get_bool("db.graceful_reload", False),
     )
 
 

@@ -18,3 +18,4 @@ def includeme(config) -> None:
     config.add_route("api.yank", "/api/package/{project}/{filename}/yank")
     config.add_route("api.file", "/api/package/{project}/{filename}")
     config.add_route("health", "/health")
+    config.add_route("admin.rebuild", "/admin/rebuild")

@@ -125,7 +125,8 @@ class PackageIndex:
     def __init__(self, storage: Storage, index: MetadataIndex, access: AccessBackend, *,
                  max_upload_size: int | None = None, stream_files: bool = False,
                  redirect_urls: bool = True, max_metadata_size: int = 4 * 1024 * 1024,
-                 spool_dir: str | None = None, max_archive_scan: int = 64 * 1024 * 1024):
+                 spool_dir: str | None = None, max_archive_scan: int = 64 * 1024 * 1024,
+                 graceful_reload: bool = False):
         self.storage = storage
         self.index = index
         self.access = access
@@ -136,6 +137,7 @@ class PackageIndex:
         self.spool_dir = spool_dir
         # How far into an sdist we look for PKG-INFO (bounds decompression work).
         self.max_archive_scan = max_archive_scan
+        self.graceful_reload = graceful_reload
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -389,12 +391,37 @@ class PackageIndex:
         finally:
             spooled.remove()
 
-    def rebuild(self) -> int:
-        """Make the index match storage exactly. Returns the number of files."""
-        records = self.scan_storage()
-        self.index.replace_all(records)
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Make the index match storage exactly. Returns the number of files.
+
+        With ``db.graceful_reload`` the index is patched by a diff (rows added,
+        changed, removed one by one) so it keeps serving during the rebuild;
+        otherwise it is replaced in one change.
+        """
+        records = self.scan_storage(progress)
+        if self.graceful_reload:
+            self.sync_index(records)
+        else:
+            self.index.replace_all(records)
         LOG.info("index rebuilt from storage: %d files", len(records))
         return len(records)
+
+    def sync_index(self, records: list[FileRecord]) -> tuple[int, int]:
+        """Apply the difference between ``records`` and the index. Returns (changed, removed)."""
+        current = {r.filename: r for r in self.index.all_records()}
+        changed = removed = 0
+        for record in records:
+            if current.pop(record.filename, None) != record:
+                self.index.add(record)
+                changed += 1
+        for filename in current:
+            self.index.remove(filename)
+            removed += 1
+        return changed, removed
+
+    def require_admin(self, identity: Identity, what: str) -> None:
+        if not identity.is_admin:
+            raise self.deny(identity, what)
 
     def rebuild_if_empty(self) -> int | None:
         if self.index.count() == 0:

@@ -55,7 +55,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.object_acl storage.signature_version storage.addressing_style
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
-    db.url db.graceful_reload db.prefix db.pool_size db.max_overflow
+    db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
     auth.admins auth.db.url auth.cache_seconds
     """.split()
 )

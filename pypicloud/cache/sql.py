@@ -65,6 +65,10 @@ class SQLIndex(MetadataIndex):
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        # A forked worker (gunicorn --preload) must not reuse the parent's
+        # connections: drop them from the child's pool without closing them.
+        engine = self.engine
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         if migrate:
             self.migrate()
 
@@ -79,7 +83,7 @@ class SQLIndex(MetadataIndex):
         except sa.exc.ArgumentError:
             raise ConfigError("db.url", url, "a SQLAlchemy database URL") from None
         try:
-            return cls(url, pool_size=settings.get_int("db.pool_size", 10, minimum=1),
+            return cls(url, schema=settings.get_str("db.schema"), pool_size=settings.get_int("db.pool_size", 10, minimum=1),
                        max_overflow=settings.get_int("db.max_overflow", 20, minimum=0))
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError("db.url", url, f"cannot open the database: {exc.orig}") from None
@@ -105,6 +109,8 @@ class SQLIndex(MetadataIndex):
 
     @staticmethod
     def _bump(conn: Connection) -> None:
+        # Every write transaction starts here: on PostgreSQL the row lock taken
+        # by this UPDATE serialises writers, so concurrent adds cannot collide.
         conn.execute(counters.update().where(counters.c.name == "generation")
                      .values(value=counters.c.value + 1))
 
@@ -125,6 +131,7 @@ class SQLIndex(MetadataIndex):
     # Contract -----------------------------------------------------------
     def add(self, record: FileRecord) -> None:
         def work(conn):
+            self._bump(conn)
             old = conn.execute(sa.select(files.c.project)
                                .where(files.c.filename == record.filename)).first()
             conn.execute(files.delete().where(files.c.filename == record.filename))
@@ -132,7 +139,6 @@ class SQLIndex(MetadataIndex):
             if old is not None and old.project != record.project:
                 self._refresh_project(conn, old.project)
             self._refresh_project(conn, record.project)
-            self._bump(conn)
         self._run(work)
 
     def get(self, filename: str) -> FileRecord | None:
@@ -142,13 +148,13 @@ class SQLIndex(MetadataIndex):
 
     def remove(self, filename: str) -> bool:
         def work(conn):
+            self._bump(conn)
             old = conn.execute(sa.select(files.c.project)
                                .where(files.c.filename == filename)).first()
             if old is None:
                 return False
             conn.execute(files.delete().where(files.c.filename == filename))
             self._refresh_project(conn, old.project)
-            self._bump(conn)
             return True
         return self._run(work)
 
@@ -166,10 +172,9 @@ class SQLIndex(MetadataIndex):
 
     def set_yanked(self, filename: str, yanked: bool, reason: str | None = None) -> bool:
         def work(conn):
+            self._bump(conn)
             result = conn.execute(files.update().where(files.c.filename == filename)
                                   .values(yanked=yanked, yanked_reason=reason if yanked else None))
-            if result.rowcount:
-                self._bump(conn)
             return bool(result.rowcount)
         return self._run(work)
 
@@ -185,6 +190,7 @@ class SQLIndex(MetadataIndex):
         records = list(records)
 
         def work(conn):
+            self._bump(conn)
             conn.execute(files.delete())
             conn.execute(projects.delete())
             conn.execute(signed_urls.delete())
@@ -199,7 +205,6 @@ class SQLIndex(MetadataIndex):
                 conn.execute(projects.insert(), [
                     {"project": r.project, "name": r.name, "summary": r.summary,
                      "last_modified": r.upload_time} for r in latest.values()])
-            self._bump(conn)
         self._run(work)
 
     def count(self) -> int:

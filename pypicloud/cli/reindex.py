@@ -21,9 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ppc-reindex: {exc}", file=sys.stderr)
         return 2
     progress = Progress("scanning storage")
-    records = service.scan_storage(progress=progress.step)
-    service.index.replace_all(records)
-    progress.finish(f"index rebuilt: {len(records)} files")
+    count = service.rebuild(progress=progress.step)
+    progress.finish(f"index rebuilt: {count} files")
     return 0
 
 
