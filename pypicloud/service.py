@@ -29,6 +29,7 @@ from .storage.base import Storage
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 METADATA_SUFFIX = ".metadata"
+SUMMARY_IN_STORAGE = 200
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ def record_to_metadata(record: FileRecord) -> dict[str, str]:
         "name": record.name, "version": record.version, "sha256": record.sha256,
         "md5": record.md5, "upload-time": record.upload_time.isoformat(),
     }
-    optional = {"requires-python": record.requires_python, "summary": record.summary,
+    # S3 allows 2 KB of user metadata per object: keep the summary short here
+    # (the index keeps it whole).
+    summary = record.summary[:SUMMARY_IN_STORAGE] if record.summary else None
+    optional = {"requires-python": record.requires_python, "summary": summary,
                 "uploader": record.uploader, "metadata-sha256": record.metadata_sha256}
     meta.update({k: v for k, v in optional.items() if v})
     if record.yanked:
@@ -278,12 +282,15 @@ class PackageIndex:
                 uploader=identity.username, metadata_sha256=metadata_sha256,
                 key=self.storage.key_for(project, filename),
             )
+            metadata = record_to_metadata(record)
             with open(spooled.path, "rb") as stream:
                 try:
-                    self.storage.put(project, filename, stream, record_to_metadata(record),
-                                     overwrite=overwrite)
+                    self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
                 except StorageConflict:
-                    return self._lost_race(project, filename, sha256)
+                    if not self._is_orphan(project, filename):
+                        return self._lost_race(project, filename, sha256)
+                    stream.seek(0)
+                    self.storage.put(project, filename, stream, metadata, overwrite=True)
             try:
                 if metadata_sha256:
                     # Written after the file itself, so the loser of a race never
@@ -299,6 +306,16 @@ class PackageIndex:
             return UploadResult(record, True)
         finally:
             spooled.remove()
+
+    def _is_orphan(self, project: str, filename: str) -> bool:
+        """A stored file without metadata and without an index row.
+
+        Left by a process killed between publishing a file's bytes and its
+        metadata: the upload was never acknowledged, so the retry may replace it.
+        """
+        stored = self.storage.stat(project, filename)
+        return (stored is not None and not stored.metadata.get("sha256")
+                and self.index.get(filename) is None)
 
     def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
         """Another upload stored the same name first: 200 if it is our bytes, else 409."""

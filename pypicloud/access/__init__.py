@@ -7,6 +7,9 @@ from .base import AUTHENTICATED, EVERYONE, AccessBackend
 
 ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
+    # pypicloud 1.x's dotted names
+    "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
+    "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
 }
 
 

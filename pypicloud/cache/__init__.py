@@ -8,6 +8,11 @@ from .base import MetadataIndex
 ALIASES = {
     "sql": "pypicloud.cache.sql.SQLIndex",
     "redis": "pypicloud.cache.redis.RedisIndex",
+    # pypicloud 1.x's dotted names
+    "pypicloud.cache.sqlcache": "pypicloud.cache.sql.SQLIndex",
+    "pypicloud.cache.sql.sqlcache": "pypicloud.cache.sql.SQLIndex",
+    "pypicloud.cache.rediscache": "pypicloud.cache.redis.RedisIndex",
+    "pypicloud.cache.redis_cache.rediscache": "pypicloud.cache.redis.RedisIndex",
 }
 
 

@@ -8,6 +8,9 @@ from .base import Storage, check_name
 ALIASES = {
     "file": "pypicloud.storage.file.FileStorage",
     "s3": "pypicloud.storage.s3.S3Storage",
+    # pypicloud 1.x's dotted names
+    "pypicloud.storage.filestorage": "pypicloud.storage.file.FileStorage",
+    "pypicloud.storage.s3storage": "pypicloud.storage.s3.S3Storage",
 }
 
 

@@ -342,6 +342,8 @@ class S3Storage(Storage):
             max_concurrency=self.max_concurrency,
             use_threads=True,
         )
+        # Bound what one overwrite upload of a non-seekable stream buffers.
+        self.transfer_config.max_in_memory_upload_chunks = self.max_concurrency + 1
         self._health_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.client = self._make_client(self.region_name)
@@ -707,9 +709,14 @@ class S3Storage(Storage):
             result[key] = value
         return result
 
-    def _write_args(self, metadata: dict[str, str]) -> dict:
-        """Arguments applied on every write: metadata, class, encryption, ACL."""
-        args: dict = {"Metadata": self._encode_metadata(metadata)}
+    def _write_args(self, metadata: dict[str, str] | None) -> dict:
+        """Arguments applied on every write: metadata, class, encryption, ACL.
+
+        ``metadata`` None leaves Metadata out (a copy that keeps the source's).
+        """
+        args: dict = {}
+        if metadata is not None:
+            args["Metadata"] = self._encode_metadata(metadata)
         if self.storage_class:
             args["StorageClass"] = self.storage_class
         if self.server_side_encryption:
@@ -759,24 +766,27 @@ class S3Storage(Storage):
 
     def _put_new(self, key: str, filename: str, stream: BinaryIO, args: dict) -> int:
         """Conditional (If-None-Match: *) upload; returns the size written."""
-        first = _read_full(stream, self.multipart_threshold + 1)
-        if len(first) <= self.multipart_threshold:
-            with self._s3("uploading " + filename):
-                try:
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=first,
-                                           IfNoneMatch="*", **args)
-                except bexc.ClientError as exc:
-                    if _is_precondition_failure(exc):
-                        raise StorageConflict(f"{filename} is already stored") from None
-                    raise
-            return len(first)
-        return self._multipart_new(key, filename, first, stream, args)
+        # The first block decides: one PutObject, or a multipart upload. It is
+        # kept in a list so the multipart writer can take it over (no other
+        # reference keeps it alive while later parts are read).
+        head = [_read_full(stream, self.multipart_threshold + 1)]
+        if len(head[0]) > self.multipart_threshold:
+            return self._multipart_new(key, filename, head, stream, args)
+        with self._s3("uploading " + filename):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=head[0],
+                                       IfNoneMatch="*", **args)
+            except bexc.ClientError as exc:
+                if _is_precondition_failure(exc):
+                    raise StorageConflict(f"{filename} is already stored") from None
+                raise
+        return len(head[0])
 
     def _part_size(self, number: int) -> int:
         # Grow parts as the upload goes on so 10,000 parts reach terabytes.
         return self.multipart_chunksize * (1 + (number - 1) // 1000)
 
-    def _multipart_new(self, key, filename, first: bytes, stream, args) -> int:
+    def _multipart_new(self, key, filename, head: list[bytes], stream, args) -> int:
         with self._s3("starting the upload of " + filename):
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, **args)["UploadId"]
@@ -794,7 +804,7 @@ class S3Storage(Storage):
             with ThreadPoolExecutor(self.max_concurrency,
                                     thread_name_prefix="s3-upload") as pool:
                 in_flight: collections.deque = collections.deque()
-                pending = first
+                pending = head.pop()
                 number = 1
                 while pending:
                     size = self._part_size(number)
@@ -892,13 +902,13 @@ class S3Storage(Storage):
             return self._stored(project, filename, source_key, head)
         size = int(head.get("ContentLength", 0))
         if metadata is None:
-            kept = self._decode_metadata(head.get("Metadata"))
-            args = self._write_args(kept)
+            # Keep the stored metadata byte for byte (it is already S3-safe).
+            args = self._write_args(None)
             if size <= MAX_SINGLE_COPY:
-                # Copy the stored metadata byte for byte.
                 args["MetadataDirective"] = "COPY"
-                args.pop("Metadata")
-            result_metadata = kept
+            else:
+                args["Metadata"] = dict(head.get("Metadata") or {})
+            result_metadata = self._decode_metadata(head.get("Metadata"))
         else:
             args = self._write_args(metadata)
             args["MetadataDirective"] = "REPLACE"
