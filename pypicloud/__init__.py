@@ -16,6 +16,7 @@ from .pagecache import PageCache
 from .service import PackageIndex
 from .settings import Settings
 from .storage import storage_from_settings
+from .wsgi import RejectUndecodable
 
 __version__ = "2.0.0.dev0"
 LOG = logging.getLogger(__name__)
@@ -70,4 +71,4 @@ def make_config(global_config: dict | None, raw_settings: dict,
 
 def main(global_config: dict | None = None, **settings) -> "object":
     """The WSGI application factory (``paste.app_factory``)."""
-    return make_config(global_config, settings).make_wsgi_app()
+    return RejectUndecodable(make_config(global_config, settings).make_wsgi_app())

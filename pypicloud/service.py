@@ -287,10 +287,7 @@ class PackageIndex:
                 try:
                     self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
                 except StorageConflict:
-                    if not self._is_orphan(project, filename):
-                        return self._lost_race(project, filename, sha256)
-                    stream.seek(0)
-                    self.storage.put(project, filename, stream, metadata, overwrite=True)
+                    return self._lost_race(project, filename, sha256)
             try:
                 if metadata_sha256:
                     # Written after the file itself, so the loser of a race never
@@ -306,16 +303,6 @@ class PackageIndex:
             return UploadResult(record, True)
         finally:
             spooled.remove()
-
-    def _is_orphan(self, project: str, filename: str) -> bool:
-        """A stored file without metadata and without an index row.
-
-        Left by a process killed between publishing a file's bytes and its
-        metadata: the upload was never acknowledged, so the retry may replace it.
-        """
-        stored = self.storage.stat(project, filename)
-        return (stored is not None and not stored.metadata.get("sha256")
-                and self.index.get(filename) is None)
 
     def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
         """Another upload stored the same name first: 200 if it is our bytes, else 409."""

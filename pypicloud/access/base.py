@@ -269,9 +269,12 @@ class AccessBackend(abc.ABC):
         return self.permission(identity, project) == READ_WRITE
 
     def can_overwrite(self, identity: Identity, project: str) -> bool:
-        """Replace an existing file: writers, when overwriting is allowed for them."""
-        if identity.authenticated and identity.is_admin:
-            return True
+        """Replace an existing file: writers, when overwriting is allowed for them.
+
+        Admins too are bound by ``allow_overwrite``: a released file is
+        immutable (downloads are served with ``Cache-Control: immutable``), so
+        replacing one must be switched on deliberately.
+        """
         if not self.can_write(identity, project):
             return False
         return self.allow_overwrite or bool(self.principals(identity) & self.allow_overwrite_groups)

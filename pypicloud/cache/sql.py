@@ -46,6 +46,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class _Unchanged(Exception):
+    """Raised in a write transaction that changed nothing: rolls it back, counter included."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
+
+
 class SQLIndex(MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
@@ -104,6 +112,8 @@ class SQLIndex(MetadataIndex):
         try:
             with self.engine.begin() as conn:
                 return fn(conn)
+        except _Unchanged as unchanged:
+            return unchanged.result
         except (OperationalError, InterfaceError) as exc:
             raise BackendUnavailable(f"The metadata index is unavailable: {exc.orig}") from None
 
@@ -152,7 +162,7 @@ class SQLIndex(MetadataIndex):
             old = conn.execute(sa.select(files.c.project)
                                .where(files.c.filename == filename)).first()
             if old is None:
-                return False
+                raise _Unchanged(False)  # the counter must not move for nothing
             conn.execute(files.delete().where(files.c.filename == filename))
             self._refresh_project(conn, old.project)
             return True
@@ -175,7 +185,9 @@ class SQLIndex(MetadataIndex):
             self._bump(conn)
             result = conn.execute(files.update().where(files.c.filename == filename)
                                   .values(yanked=yanked, yanked_reason=reason if yanked else None))
-            return bool(result.rowcount)
+            if not result.rowcount:
+                raise _Unchanged(False)  # no such file: the counter must not move
+            return True
         return self._run(work)
 
     def generation(self) -> int:

@@ -4,22 +4,25 @@ Each file has a JSON sidecar ``.<filename>.meta`` beside it holding its
 metadata. Writes go to a hidden temp file in the same folder (so the final
 rename never crosses a file system) and are published with ``os.link``, which
 refuses to replace an existing name: that makes "exactly one of two concurrent
-uploads wins" a property of the file system, not of a lock. Everything whose
+uploads wins" a property of the file system. A per-name ``flock`` on
+``.<filename>.lock`` covers publishing the bytes and writing the sidecar, so
+bytes without a sidecar are recognisable as the leftover of a crashed writer. Everything whose
 name starts with a dot is ours and never listed as a package.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import BinaryIO
 
-from ..errors import ConfigError, FileNotFound, StorageConflict
+from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import StoredObject
 from .base import Storage, check_name
 
@@ -76,8 +79,6 @@ class FileStorage(Storage):
         self.directory = os.path.abspath(directory)
         self.read_only = read_only
         self.fsync = fsync
-        # Serialises overwrites of one name so data and sidecar stay paired.
-        self._overwrite_lock = threading.Lock()
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
 
@@ -138,37 +139,60 @@ class FileStorage(Storage):
         )
 
     # Contract -----------------------------------------------------------
+    @contextlib.contextmanager
+    def _name_lock(self, path: str):
+        """An exclusive lock on one file name, across threads and processes.
+
+        Held from publishing a file's bytes until its sidecar is written, so
+        nobody sees the name half-published; the kernel drops it if the holder
+        dies, so a crash never leaves it stuck.
+        """
+        folder, name = os.path.split(path)
+        fd = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def put(self, project, filename, stream, metadata, *, overwrite=False):
         self.check_writable()
         path = self._path(project, filename)
         folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
         try:
+            os.makedirs(folder, exist_ok=True)
             with open(tmp, "xb") as out:
                 shutil.copyfileobj(stream, out, CHUNK)
                 if self.fsync:
                     out.flush()
                     os.fsync(out.fileno())
-            if overwrite:
-                with self._overwrite_lock:
+            with self._name_lock(path):
+                if overwrite:
                     os.replace(tmp, path)
-                    self._write_meta(path, metadata)
-            else:
-                try:
-                    # link() never replaces: the loser of a race gets EEXIST.
-                    os.link(tmp, path)
-                except FileExistsError:
-                    raise StorageConflict(f"{filename} is already stored") from None
-                finally:
-                    os.unlink(tmp)
+                else:
+                    try:
+                        # link() never replaces: of two racing writers one gets EEXIST.
+                        os.link(tmp, path)
+                    except FileExistsError:
+                        if os.path.exists(self._sidecar(path)):
+                            raise StorageConflict(f"{filename} is already stored") from None
+                        # Bytes without a sidecar while we hold the lock: a writer
+                        # died between the two steps and its upload was never
+                        # acknowledged, so this one may take the name.
+                        os.replace(tmp, path)
+                    else:
+                        os.unlink(tmp)
                 self._write_meta(path, metadata)
             if self.fsync:
                 _fsync_dir(folder)
-        except BaseException:
+        except (StorageConflict, FileNotFound):
+            raise
+        except OSError as exc:
+            raise BackendUnavailable(f"Storage is unavailable: {exc.strerror or exc}") from None
+        finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
         return self._object(project, filename, path, metadata=metadata)
 
     def open(self, project, filename, offset=0, length=None):
@@ -196,10 +220,12 @@ class FileStorage(Storage):
             os.unlink(path)
         except FileNotFoundError:
             return False
-        try:
-            os.unlink(self._sidecar(path))
-        except FileNotFoundError:
-            pass
+        folder, name = os.path.split(path)
+        for extra in (self._sidecar(path), os.path.join(folder, f".{name}.lock")):
+            try:
+                os.unlink(extra)
+            except FileNotFoundError:
+                pass
         try:
             os.rmdir(os.path.dirname(path))  # only succeeds when the folder is empty
         except OSError:
@@ -220,7 +246,7 @@ class FileStorage(Storage):
         path = self._path(project, filename)
         if not os.path.isfile(path):
             raise FileNotFound(f"No such file: {filename}")
-        with self._overwrite_lock:
+        with self._name_lock(path):
             self._write_meta(path, metadata)
         return self._object(project, filename, path, metadata=metadata)
 

@@ -45,9 +45,13 @@ def _headers(request, record) -> dict:
 def _serve_metadata(request, project: str, filename: str) -> Response:
     service = request.registry.service
     record, data = service.core_metadata(request.identity, project, filename)
+    headers = _headers(request, record)
+    headers["ETag"] = f'"{record.metadata_sha256}"'
+    # WebOb parses If-None-Match into unquoted entity tags.
+    if record.metadata_sha256 in request.if_none_match:
+        return HTTPNotModified(headers=headers)
     response = Response(body=data, content_type="application/octet-stream")
-    response.headers.update(_headers(request, record))
-    response.headers["ETag"] = f'"{record.metadata_sha256}"'
+    response.headers.update(headers)
     return response
 
 
@@ -67,7 +71,8 @@ def download(request):
         return HTTPFound(location=result.redirect.url, headers={"Cache-Control": "no-store"})
     record = result.record
     headers = _headers(request, record)
-    if headers["ETag"] in request.if_none_match:
+    # WebOb parses If-None-Match into unquoted entity tags.
+    if record.sha256 in request.if_none_match:
         return HTTPNotModified(headers=headers)
     size = record.size
     start, length, status = 0, size, 200

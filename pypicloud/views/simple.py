@@ -100,7 +100,8 @@ def render_project(request, project: str, records, fmt: str) -> Page:
 def page_response(request, page: Page) -> Response:
     headers = {"ETag": page.etag, "Vary": "Accept, Authorization",
                "Cache-Control": request.registry.index_cache_control}
-    if page.etag in request.if_none_match:
+    # WebOb parses If-None-Match into unquoted entity tags.
+    if page.etag.strip('"') in request.if_none_match:
         return HTTPNotModified(headers=headers)
     content_type = page.content_type
     if content_type in (HTML, TEXT_HTML):

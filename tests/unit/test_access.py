@@ -185,11 +185,15 @@ def test_write_implies_read_even_without_default_read():
     assert backend.can_read(who(backend, "bob"), "lib")
 
 
-def test_admin_may_do_everything():
+def test_admin_may_do_everything_but_overwrite_released_files():
     backend = make({"auth.admins": "alice", "pypi.default_read": "", "pypi.allow_delete": "false"})
     alice = who(backend, "alice")
-    for check in (backend.can_read, backend.can_write, backend.can_overwrite, backend.can_delete):
+    for check in (backend.can_read, backend.can_write, backend.can_delete):
         assert check(alice, "lib")
+    # Released files are immutable unless overwriting is switched on.
+    assert not backend.can_overwrite(alice, "lib")
+    allowed = make({"auth.admins": "alice", "pypi.allow_overwrite": "true"})
+    assert allowed.can_overwrite(who(allowed, "alice"), "lib")
 
 
 def test_anonymous_identity_with_groups_gets_nothing_from_them():
