@@ -76,7 +76,10 @@ class MetadataIndex(abc.ABC):
 
     @abc.abstractmethod
     def get_url(self, key: str) -> tuple[str, datetime] | None:
-        """A cached signed download URL for storage key ``key`` and its expiry (UTC), or None."""
+        """A cached signed download URL for storage key ``key`` and its expiry (UTC), or None.
+
+        A backend may forget a URL once it has expired.
+        """
 
     @abc.abstractmethod
     def set_url(self, key: str, url: str, expires_at: datetime) -> None:

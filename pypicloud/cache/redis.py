@@ -33,7 +33,7 @@ _FIELDS = ("project", "name", "version", "filename", "size", "sha256", "md5",
 
 def _dump(record: FileRecord) -> str:
     data = {f: getattr(record, f) for f in _FIELDS}
-    data["upload_time"] = record.upload_time.isoformat()
+    data["upload_time"] = record.upload_time.astimezone(timezone.utc).isoformat()
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -48,7 +48,7 @@ def _summary_of(records: list[FileRecord]) -> str | None:
         return None
     newest = max(records, key=lambda r: (r.upload_time, r.filename))
     return json.dumps({"name": newest.name, "summary": newest.summary,
-                       "last_modified": newest.upload_time.isoformat()})
+                       "last_modified": newest.upload_time.astimezone(timezone.utc).isoformat()})
 
 
 class RedisIndex(MetadataIndex):
@@ -240,7 +240,8 @@ class RedisIndex(MetadataIndex):
         ttl = int((expires_at - datetime.now(timezone.utc)).total_seconds())
         if ttl <= 0:
             return
-        value = json.dumps({"url": url, "expires_at": expires_at.isoformat()})
+        value = json.dumps({"url": url,
+                            "expires_at": expires_at.astimezone(timezone.utc).isoformat()})
         self._call(lambda: self.client.set(self._k("url", key), value, ex=ttl))
 
     def check_health(self) -> None:
