@@ -37,6 +37,40 @@ def check_name(value: str, what: str = "filename") -> str:
     return value
 
 
+class ReadStream(abc.ABC):
+    """Base of the file-like objects ``Storage.open`` returns.
+
+    Subclasses implement ``read`` and ``close``; this adds the context-manager
+    and chunked-iteration protocol every caller relies on.
+    """
+
+    chunk_size = 1024 * 1024
+
+    @abc.abstractmethod
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative); b"" at the end."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the underlying file or connection; calling it again does nothing."""
+
+    def readable(self) -> bool:
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self):
+        while True:
+            block = self.read(self.chunk_size)
+            if not block:
+                return
+            yield block
+
+
 class Storage(abc.ABC):
     """Abstract base of every storage backend.
 

@@ -24,12 +24,12 @@ from typing import BinaryIO
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import StoredObject
-from .base import Storage, check_name
+from .base import ReadStream, Storage, check_name
 
 CHUNK = 1024 * 1024
 
 
-class _RangeReader:
+class _RangeReader(ReadStream):
     """A read-only view of ``length`` bytes of an open file (for HTTP Range)."""
 
     def __init__(self, fileobj: BinaryIO, length: int | None):
@@ -49,19 +49,6 @@ class _RangeReader:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __iter__(self):
-        while True:
-            block = self.read(CHUNK)
-            if not block:
-                return
-            yield block
 
 
 def _fsync_dir(path: str) -> None:

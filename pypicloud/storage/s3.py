@@ -76,7 +76,7 @@ from botocore.config import Config
 from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload, PypicloudError,
                       StorageConflict)
 from ..models import Redirect, StoredObject
-from .base import METADATA_KEY, Storage, check_name
+from .base import METADATA_KEY, ReadStream, Storage, check_name
 
 LOG = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class _CountingReader:
         return data
 
 
-class S3Reader:
+class S3Reader(ReadStream):
     """The body of a GET: a binary, closeable, iterable file-like object.
 
     Read errors (connection lost, read timeout) become BackendUnavailable.
@@ -210,9 +210,6 @@ class S3Reader:
     def __init__(self, body=None):
         self._body = body
         self.closed = False
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return False
@@ -232,19 +229,6 @@ class S3Reader:
             self.closed = True
             if self._body is not None:
                 self._body.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __iter__(self):
-        while True:
-            block = self.read(CHUNK)
-            if not block:
-                return
-            yield block
 
     def __del__(self):
         try:

@@ -11,26 +11,6 @@ from pyramid.view import view_config
 
 from ..service import METADATA_SUFFIX
 
-CHUNK = 256 * 1024
-
-
-class StreamIter:
-    """WSGI app_iter over a storage stream; closing it closes the stream."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __iter__(self):
-        while True:
-            block = self.stream.read(CHUNK)
-            if not block:
-                return
-            yield block
-
-    def close(self) -> None:
-        self.stream.close()
-
-
 def _headers(request, record) -> dict:
     max_age = request.registry.package_max_age
     return {
@@ -88,7 +68,8 @@ def download(request):
         length, status = end - start, 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     stream = request.registry.service.open_file(record, start, length)
-    response = Response(status=status, app_iter=StreamIter(stream),
+    # Storage streams iterate in chunks and close: a WSGI app_iter as they are.
+    response = Response(status=status, app_iter=stream,
                         content_type="application/octet-stream", content_length=length)
     response.headers.update(headers)
     return response
