@@ -22,6 +22,14 @@ def _headers(request, record) -> dict:
     }
 
 
+def _range(request):
+    """The parsed Range header; a malformed one is ignored (RFC 9110 allows that)."""
+    try:
+        return request.range
+    except ValueError:
+        return None
+
+
 def _serve_metadata(request, project: str, filename: str) -> Response:
     service = request.registry.service
     record, data = service.core_metadata(request.identity, project, filename)
@@ -58,8 +66,9 @@ def download(request):
     start, length, status = 0, size, 200
     # If-Range: serve the range only if the client's copy is this very file.
     if_range = request.headers.get("If-Range")
-    if request.range is not None and (if_range is None or if_range.strip() == headers["ETag"]):
-        span = request.range.range_for_length(size)
+    requested = _range(request)
+    if requested is not None and (if_range is None or if_range.strip() == headers["ETag"]):
+        span = requested.range_for_length(size)
         if span is None:
             response = Response(status=416, headers={"Content-Range": f"bytes */{size}"})
             response.headers.update(headers)
