@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
-from . import dists
+from . import dists, tempfiles
 from .access.base import AccessBackend
 from .cache.base import MetadataIndex
 from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
@@ -29,6 +29,7 @@ from .storage.base import Storage
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 METADATA_SUFFIX = ".metadata"
+SPOOL_PREFIX = "ppc-upload-"
 SUMMARY_IN_STORAGE = 200
 
 
@@ -54,9 +55,15 @@ class _Spooled:
         self.md5 = hashlib.md5()
         self.blake2 = hashlib.blake2b(digest_size=32)
         self.size = 0
-        fd, self.path = tempfile.mkstemp(prefix="ppc-upload-", dir=directory)
+        directory = directory or tempfile.gettempdir()
+        tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX))
+        fd, self.path = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=directory)
+        # Locked (and kept open) until removed: the spool file of a killed server
+        # is swept by a later upload.
+        tempfiles.lock(fd)
+        self._fd = fd
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", closefd=False) as out:
                 while True:
                     block = source.read(CHUNK)
                     if not block:
@@ -85,6 +92,9 @@ class _Spooled:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def record_to_metadata(record: FileRecord) -> dict[str, str]:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import BinaryIO
 
+from .. import tempfiles
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import StoredObject
 from .base import ReadStream, Storage, check_name
@@ -49,6 +50,10 @@ class _RangeReader(ReadStream):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and ".tmp-" in name
 
 
 def _fsync_dir(path: str) -> None:
@@ -109,6 +114,7 @@ class FileStorage(Storage):
         sidecar = self._sidecar(path)
         tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
         with open(tmp, "w", encoding="utf-8") as handle:
+            tempfiles.lock(handle.fileno())
             json.dump(metadata, handle, sort_keys=True)
             if self.fsync:
                 handle.flush()
@@ -149,28 +155,30 @@ class FileStorage(Storage):
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
         try:
             os.makedirs(folder, exist_ok=True)
+            tempfiles.sweep(folder, _is_temp)
             with open(tmp, "xb") as out:
+                tempfiles.lock(out.fileno())  # in use until published
                 shutil.copyfileobj(stream, out, CHUNK)
                 if self.fsync:
                     out.flush()
                     os.fsync(out.fileno())
-            with self._name_lock(path):
-                if overwrite:
-                    os.replace(tmp, path)
-                else:
-                    try:
-                        # link() never replaces: of two racing writers one gets EEXIST.
-                        os.link(tmp, path)
-                    except FileExistsError:
-                        if os.path.exists(self._sidecar(path)):
-                            raise StorageConflict(f"{filename} is already stored") from None
-                        # Bytes without a sidecar while we hold the lock: a writer
-                        # died between the two steps and its upload was never
-                        # acknowledged, so this one may take the name.
+                with self._name_lock(path):
+                    if overwrite:
                         os.replace(tmp, path)
                     else:
-                        os.unlink(tmp)
-                self._write_meta(path, metadata)
+                        try:
+                            # link() never replaces: of two racing writers one gets EEXIST.
+                            os.link(tmp, path)
+                        except FileExistsError:
+                            if os.path.exists(self._sidecar(path)):
+                                raise StorageConflict(f"{filename} is already stored") from None
+                            # Bytes without a sidecar while we hold the lock: a writer
+                            # died between the two steps and its upload was never
+                            # acknowledged, so this one may take the name.
+                            os.replace(tmp, path)
+                        else:
+                            os.unlink(tmp)
+                    self._write_meta(path, metadata)
             if self.fsync:
                 _fsync_dir(folder)
         except (StorageConflict, FileNotFound):

@@ -1,0 +1,35 @@
+"""FileStorage specifics beyond the shared storage contract."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import time
+
+from pypicloud.storage.file import FileStorage
+
+
+def age(path, seconds: float) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def test_leftovers_of_dead_writers_are_swept_on_the_next_write(tmp_path):
+    storage = FileStorage(str(tmp_path))
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    dead = folder / ".demo-1.0.tar.gz.tmp-deadbeef"
+    dead.write_bytes(b"partial")
+    age(dead, 3600)
+    fresh = folder / ".demo-1.0.tar.gz.tmp-0123"  # may belong to a writer just starting
+    fresh.write_bytes(b"new")
+    live = folder / ".demo-2.0.tar.gz.tmp-cafe"  # a writer holding its lock
+    live.write_bytes(b"writing")
+    age(live, 3600)
+    with open(live, "rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        storage.put("demo", "demo-3.0.tar.gz", io.BytesIO(b"data"), {"sha256": "x"})
+        assert not dead.exists()
+        assert fresh.exists() and live.exists()
+    assert [o.filename for o in storage.list()] == ["demo-3.0.tar.gz"]
