@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,6 +20,8 @@ from ..models import FileRecord, ProjectSummary
 from .base import MetadataIndex
 from .schema import counters, files, projects, signed_urls
 
+# Any constant works; it only has to be the same in every pypicloud process.
+MIGRATION_LOCK_KEY = 0x70707963  # "ppyc"
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 _COLUMNS = ("project", "name", "version", "filename", "size", "sha256", "md5",
@@ -96,11 +100,35 @@ class SQLIndex(MetadataIndex):
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError("db.url", url, f"cannot open the database: {exc.orig}") from None
 
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        """Serialise migrations of processes that start at the same moment.
+
+        Several processes (gunicorn workers, a scaled-out deployment) run
+        ``migrate`` at start-up; without this, two can both see an empty
+        database and collide creating the same tables. SQLite files get an
+        flock beside them; server databases take a transaction-scoped advisory
+        lock inside the migration transaction (see ``migrate``).
+        """
+        database = self.url.database
+        if self.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        fd = os.open(os.path.abspath(database) + ".migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def migrate(self) -> None:
         """Bring the schema to the newest alembic revision."""
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK_KEY})
             if self.schema:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                 conn.execute(sa.text(f'SET search_path TO "{self.schema}"'))
