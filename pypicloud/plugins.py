@@ -28,3 +28,9 @@ def resolve(key: str, value: str, aliases: dict[str, str], base: type) -> type:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(key, value, f"must name a subclass of {base.__module__}.{base.__name__}")
     return cls
+
+
+def build(settings, key: str, default: str, aliases: dict[str, str], base: type):
+    """The backend instance that setting ``key`` (default ``default``) names, built from ``settings``."""
+    cls = resolve(key, settings.get_str(key, default), aliases, base)
+    return cls.from_settings(settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plugins import resolve
+from ..plugins import build
 from .base import AUTHENTICATED, EVERYONE, AccessBackend
 
 ALIASES = {
@@ -15,9 +15,7 @@ ALIASES = {
 
 def access_from_settings(settings) -> AccessBackend:
     """Build the access backend named by ``pypi.auth`` (default ``config``)."""
-    name = settings.get_str("pypi.auth", "config")
-    cls = resolve("pypi.auth", name, ALIASES, AccessBackend)
-    return cls.from_settings(settings)
+    return build(settings, "pypi.auth", "config", ALIASES, AccessBackend)
 
 
 __all__ = ["ALIASES", "AUTHENTICATED", "EVERYONE", "AccessBackend", "access_from_settings"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plugins import resolve
+from ..plugins import build
 from .base import MetadataIndex
 
 ALIASES = {
@@ -18,9 +18,7 @@ ALIASES = {
 
 def index_from_settings(settings) -> MetadataIndex:
     """Build the index backend named by ``pypi.db`` (default ``sql``)."""
-    name = settings.get_str("pypi.db", "sql")
-    cls = resolve("pypi.db", name, ALIASES, MetadataIndex)
-    return cls.from_settings(settings)
+    return build(settings, "pypi.db", "sql", ALIASES, MetadataIndex)
 
 
 __all__ = ["MetadataIndex", "index_from_settings", "ALIASES"]

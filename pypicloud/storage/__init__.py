@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plugins import resolve
+from ..plugins import build
 from .base import Storage, check_name
 
 ALIASES = {
@@ -16,9 +16,7 @@ ALIASES = {
 
 def storage_from_settings(settings) -> Storage:
     """Build the storage backend named by ``pypi.storage`` (default ``file``)."""
-    name = settings.get_str("pypi.storage", "file")
-    cls = resolve("pypi.storage", name, ALIASES, Storage)
-    return cls.from_settings(settings)
+    return build(settings, "pypi.storage", "file", ALIASES, Storage)
 
 
 __all__ = ["Storage", "check_name", "storage_from_settings", "ALIASES"]
