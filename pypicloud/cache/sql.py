@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -74,6 +75,9 @@ class SQLIndex(MetadataIndex):
         if schema:
             kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
         self.schema = schema
+        self._local = threading.local()
+        table = f'"{schema}".ppc_counters' if schema else "ppc_counters"
+        self._generation_sql = f"SELECT value FROM {table} WHERE name = 'generation'"
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -219,8 +223,42 @@ class SQLIndex(MetadataIndex):
         return self._run(work)
 
     def generation(self) -> int:
-        return self._run(lambda c: c.execute(
-            sa.select(counters.c.value).where(counters.c.name == "generation")).scalar_one())
+        """The change counter, read on every index request.
+
+        This is the hot path of every page, so it skips SQLAlchemy: each thread
+        keeps one plain DB-API connection in autocommit mode (outside the pool)
+        and runs one prepared statement on it, which always sees the latest
+        committed value.
+        """
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            try:
+                raw = self.engine.raw_connection()
+            except (OperationalError, InterfaceError) as exc:
+                raise BackendUnavailable(
+                    f"The metadata index is unavailable: {exc.orig}") from None
+            conn = raw.driver_connection
+            raw.detach()  # ours for good; the pool does not count it
+            if self.engine.dialect.name == "sqlite":
+                conn.isolation_level = None
+            else:
+                conn.autocommit = True
+            local.conn, local.pid = conn, os.getpid()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._generation_sql)
+                return cursor.fetchone()[0]
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            local.conn = None
+            try:
+                conn.close()
+            except self.engine.dialect.loaded_dbapi.Error:
+                pass
+            raise BackendUnavailable(f"The metadata index is unavailable: {exc}") from None
 
     def all_records(self) -> Iterable[FileRecord]:
         rows = self._run(lambda c: c.execute(sa.select(files).order_by(files.c.filename)).all())
@@ -268,4 +306,8 @@ class SQLIndex(MetadataIndex):
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
 
     def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
         self.engine.dispose()

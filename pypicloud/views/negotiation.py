@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+from webob.acceptparse import create_accept_header
+
 from ..errors import PypicloudError
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -29,10 +33,18 @@ def negotiate(request) -> str:
         if wanted in _OFFERS:
             return _OFFERS[wanted]
         raise NotAcceptable(f"Unsupported format {wanted!r}; use one of " + ", ".join(_OFFERS))
-    if "Accept" not in request.headers:
+    accept = request.headers.get("Accept")
+    if accept is None:
         return JSON
-    offers = request.accept.acceptable_offers(list(_OFFERS))
-    if not offers:
+    chosen = _choose(accept)
+    if chosen is None:
         raise NotAcceptable("None of the types in Accept is available; use one of "
                             + ", ".join(_OFFERS))
-    return _OFFERS[offers[0][0]]
+    return chosen
+
+
+@functools.lru_cache(maxsize=512)
+def _choose(accept: str) -> str | None:
+    """The answer type for one Accept header value (clients send few distinct ones)."""
+    offers = create_accept_header(accept).acceptable_offers(list(_OFFERS))
+    return _OFFERS[offers[0][0]] if offers else None
