@@ -1,0 +1,78 @@
+"""Throughput and latency of pypicloud's read paths, each beside the hello-world ceiling.
+
+For every case and concurrency the order is: hello-world, pypicloud anonymous,
+pypicloud with Basic auth; so the ceiling is measured seconds before the figures it
+divides, and noise from the machine (other builds on 2 cores) hits both alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.utils import canonicalize_name
+
+from . import wrk
+from .corpus import PROBE, probe_dists
+from .server import get
+
+HTML = "text/html"
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    expect: int = 200
+
+    def with_headers(self, auth: str | None) -> dict[str, str]:
+        headers = dict(self.headers)
+        if auth:
+            headers["Authorization"] = auth
+        return headers
+
+
+def read_cases() -> list[Case]:
+    """The five read paths of a client installing the probe project."""
+    project = canonicalize_name(PROBE)
+    wheel = probe_dists()[0].filename
+    file_path = f"/api/package/{project}/{wheel}"
+    return [
+        Case("simple_index", "/simple/", (("Accept", HTML),)),
+        Case("project_html", f"/simple/{project}/", (("Accept", HTML),)),
+        Case("project_json", f"/simple/{project}/", (("Accept", JSON),)),
+        Case("metadata", file_path + ".metadata"),
+        Case("download", file_path),
+    ]
+
+
+def check(port: int, case: Case, auth: str | None) -> None:
+    """One request first: the case must answer as expected (this also warms caches)."""
+    status, _, body = get(port, case.path, case.with_headers(auth))
+    if status != case.expect:
+        raise RuntimeError(f"{case.name}: GET {case.path} answered {status}: {body[:200]!r}")
+
+
+def measure(hello_port: int, port: int, cases: list[Case], *, auth: str,
+            connections: tuple[int, ...] = (1, 16), duration: int = 5,
+            auth_modes: tuple[str, ...] = ("anonymous", "basic"), log=print) -> list[dict]:
+    """Rows of figures: one per case, auth mode and connection count."""
+    for case in cases:
+        for mode in auth_modes:
+            check(port, case, auth if mode == "basic" else None)
+    rows = []
+    for conns in connections:
+        for case in cases:
+            hello = wrk.run(hello_port, "/", connections=conns, duration=duration)
+            for mode in auth_modes:
+                ours = wrk.run(port, case.path, connections=conns, duration=duration,
+                               headers=case.with_headers(auth if mode == "basic" else None))
+                row = {"case": case.name, "path": case.path, "auth": mode, **ours,
+                       "hello_rps": hello["rps"],
+                       "ratio": round(ours["rps"] / hello["rps"], 3) if hello["rps"] else None}
+                rows.append(row)
+                log(f"  {case.name:<14} {mode:<9} c={conns:<3} {ours['rps']:>8.1f} req/s "
+                    f"p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms "
+                    f"(hello {hello['rps']:.0f}, ratio {row['ratio']}, errors {ours['errors']})")
+    return rows

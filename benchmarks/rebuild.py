@@ -1,0 +1,90 @@
+"""How long rebuilding the index from storage takes (``ppc-reindex``, or start-up with an empty index).
+
+The files are stored with the backend's own ``put`` (see :mod:`benchmarks.load`),
+then the service is built from settings as the server builds it and its rebuild is
+timed in two parts: listing storage (``scan_storage``) and writing the index
+(``replace_all``). Each wheel has a PEP 658 companion, so ``objects`` is about
+twice ``files``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pypicloud import build_service
+from pypicloud.settings import Settings
+from pypicloud.storage.file import FileStorage
+
+from . import corpus, load, s3
+from .server import ADMIN_USER
+
+
+def rebuild_corpus(projects: int):
+    """``projects`` projects: the probe (6 files) and one wheel for each other project."""
+    return corpus.corpus(projects, 1, sdist=False)
+
+
+def app_settings(storage: dict[str, str], db_path: str, admin_hash: str) -> dict[str, str]:
+    return {**storage, "db.url": f"sqlite:///{db_path}", "auth.admins": ADMIN_USER,
+            f"user.{ADMIN_USER}": admin_hash, "pypi.default_read": "everyone"}
+
+
+def timed_rebuild(settings: dict[str, str], here: str) -> dict:
+    """Build the service and rebuild its index; the times of each part in seconds."""
+    started = time.perf_counter()
+    service = build_service(Settings(settings, environ={}, here=here))
+    built = time.perf_counter()
+    records = service.scan_storage()
+    scanned = time.perf_counter()
+    service.index.replace_all(records)
+    written = time.perf_counter()
+    if hasattr(service.storage, "close"):
+        service.storage.close()
+    service.index.close()
+    return {"indexed_files": len(records), "setup_s": round(built - started, 2),
+            "scan_s": round(scanned - built, 2), "index_write_s": round(written - scanned, 2),
+            "rebuild_s": round(written - built, 2)}
+
+
+def file_rebuild(workdir: str, projects: int, admin_hash: str, log=print) -> tuple[dict, dict]:
+    """Rebuild from file storage; returns (figures, the app settings used, for serving)."""
+    root = os.path.join(workdir, f"rebuild-file-{projects}")
+    storage_dir, db_path = os.path.join(root, "packages"), os.path.join(root, "index.sqlite")
+    os.makedirs(storage_dir, exist_ok=True)
+    started = time.perf_counter()
+    # No fsync while loading: this is set-up, not what is measured.
+    stored, objects = load.bulk_put(FileStorage(storage_dir, fsync=False), rebuild_corpus(projects))
+    load_s = time.perf_counter() - started
+    log(f"  file storage: {stored} files ({objects} objects) written in {load_s:.1f} s")
+    settings = app_settings({"pypi.storage": "file", "storage.dir": storage_dir}, db_path,
+                            admin_hash)
+    result = {"backend": "file", "projects": projects, "files": stored, "objects": objects,
+              "load_s": round(load_s, 1), **timed_rebuild(settings, root)}
+    log(f"  file rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
+        f"index write {result['index_write_s']} s)")
+    return result, settings
+
+
+def s3_rebuild(workdir: str, projects: int, admin_hash: str, port: int, log=print) -> dict:
+    """Rebuild from S3 storage on a moto server (in a child process) on 127.0.0.1."""
+    root = os.path.join(workdir, f"rebuild-s3-{projects}")
+    os.makedirs(root, exist_ok=True)
+    moto = s3.MotoServer(port, os.path.join(root, "moto.log")).start()
+    try:
+        bucket = "ppc-bench"
+        store = s3.storage(moto.endpoint, bucket)
+        started = time.perf_counter()
+        stored, objects = load.bulk_put(store, rebuild_corpus(projects), workers=8)
+        load_s = time.perf_counter() - started
+        store.close()
+        log(f"  S3 (moto): {stored} files ({objects} objects) written in {load_s:.1f} s")
+        settings = app_settings(s3.settings(moto.endpoint, bucket),
+                                os.path.join(root, "index.sqlite"), admin_hash)
+        result = {"backend": "s3 (moto server)", "projects": projects, "files": stored, "objects": objects,
+                  "load_s": round(load_s, 1), **timed_rebuild(settings, root)}
+    finally:
+        moto.stop()
+    log(f"  S3 rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
+        f"index write {result['index_write_s']} s)")
+    return result
