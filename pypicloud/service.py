@@ -364,7 +364,8 @@ class PackageIndex:
         ``progress`` is called with 1 for every object listed (for progress bars).
         """
         objects = []
-        for obj in self.storage.list():
+        # Companion .metadata files only need to exist: no metadata round trips.
+        for obj in self.storage.list(metadata_for=lambda name: not name.endswith(METADATA_SUFFIX)):
             objects.append(obj)
             if progress is not None:
                 progress(1)

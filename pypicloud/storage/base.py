@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import InvalidUpload, ReadOnly
@@ -143,8 +143,12 @@ class Storage(abc.ABC):
         """Replace the metadata of a stored object, leaving its bytes as they are."""
 
     @abc.abstractmethod
-    def list(self) -> Iterator[StoredObject]:
+    def list(self, metadata_for: Callable[[str], bool] | None = None) -> Iterator[StoredObject]:
         """Yield every stored object with its metadata, in no particular order.
+
+        ``metadata_for(filename)`` returning False says the caller does not
+        need that object's metadata: the backend may yield it with ``{}`` and
+        save a round trip per object (object stores list sizes but not metadata).
 
         Never yields a backend's temp files, partial uploads or sidecars. Used for
         index rebuilds and migrations, so it must scale to many thousands of

@@ -245,7 +245,7 @@ class FileStorage(Storage):
             self._write_meta(path, metadata)
         return self._object(project, filename, path, metadata=metadata)
 
-    def list(self) -> Iterator[StoredObject]:
+    def list(self, metadata_for=None) -> Iterator[StoredObject]:
         try:
             projects = os.scandir(self.directory)
         except FileNotFoundError:
@@ -258,9 +258,10 @@ class FileStorage(Storage):
                     for entry in files:
                         if entry.name.startswith(".") or not entry.is_file():
                             continue
+                        skip = metadata_for is not None and not metadata_for(entry.name)
                         try:
                             yield self._object(project_entry.name, entry.name, entry.path,
-                                               entry.stat())
+                                               entry.stat(), metadata={} if skip else None)
                         except FileNotFoundError:
                             continue  # deleted while we listed
 

@@ -933,15 +933,22 @@ class S3Storage(Storage):
                             metadata=dict(metadata), key=key,
                             last_modified=datetime.now(timezone.utc))
 
-    def list(self) -> Iterator[StoredObject]:
-        """Every object under the prefix: one listing page, then its HEADs in parallel."""
+    def list(self, metadata_for=None) -> Iterator[StoredObject]:
+        """Every object under the prefix: one listing page, then its HEADs in parallel.
+
+        Objects whose metadata the caller does not need (``metadata_for``)
+        are described from the listing alone, without a HEAD.
+        """
         paginator = self.client.get_paginator("list_objects_v2")
         args: dict = {"Bucket": self.bucket}
         if self.prefix:
             args["Prefix"] = self.prefix
 
-        def describe(item: tuple[str, str, str]) -> StoredObject | None:
-            key, project, filename = item
+        def describe(item: tuple[str, str, str, dict]) -> StoredObject | None:
+            key, project, filename, entry = item
+            if metadata_for is not None and not metadata_for(filename):
+                return StoredObject(project=project, filename=filename, size=entry["Size"],
+                                    metadata={}, key=key, last_modified=entry["LastModified"])
             head = self._head(key)
             return None if head is None else self._stored(project, filename, key, head)
 
@@ -956,7 +963,7 @@ class S3Storage(Storage):
                 for entry in page.get("Contents", ()):
                     parsed = self.parse_key(entry["Key"])
                     if parsed is not None:
-                        items.append((entry["Key"], *parsed))
+                        items.append((entry["Key"], *parsed, entry))
                 for found in pool.map(describe, items):
                     if found is not None:  # None: deleted while we listed
                         yield found

@@ -515,3 +515,14 @@ def test_download_url_serves_the_bytes(storage):
 
 def test_check_health(storage):
     storage.check_health()
+
+
+def test_list_can_skip_metadata_the_caller_does_not_need(storage):
+    storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"dist"), {"sha256": "aa"})
+    storage.put("demo", "demo-1.0.tar.gz.metadata", io.BytesIO(b"Name: demo"), {"sha256": "bb"})
+    listed = {o.filename: o for o in storage.list(
+        metadata_for=lambda name: not name.endswith(".metadata"))}
+    assert set(listed) == {"demo-1.0.tar.gz", "demo-1.0.tar.gz.metadata"}
+    assert listed["demo-1.0.tar.gz"].metadata["sha256"] == "aa"
+    assert listed["demo-1.0.tar.gz.metadata"].metadata == {}
+    assert listed["demo-1.0.tar.gz.metadata"].size == len(b"Name: demo")
