@@ -204,7 +204,9 @@ class PackageIndex:
     def download(self, identity: Identity, project: str, filename: str) -> Download:
         """Where the bytes of a file come from: a (reused) signed URL or a stream."""
         record = self.get_file(identity, project, filename)
-        if self.stream_files:
+        # Backends that never hand out URLs (files on disk) skip the URL cache lookup.
+        hands_out_urls = type(self.storage).download_url is not Storage.download_url
+        if self.stream_files or not hands_out_urls:
             return Download(record)
         return Download(record, self.storage_url(record.project, record.filename))
 
