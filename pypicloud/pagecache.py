@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
 from dataclasses import dataclass
 
 
@@ -20,14 +22,18 @@ class Page:
 
 
 class PageCache:
-    """A thread-safe, bounded LRU map from a page key to (generation, page)."""
+    """A thread-safe, bounded LRU map from a key to (generation, value).
+
+    A value is returned only while the change counter still has the value it
+    was stored under. Used for rendered pages and for file records.
+    """
 
     def __init__(self, max_entries: int = 4096):
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._pages: OrderedDict[tuple, tuple[int, Page]] = OrderedDict()
+        self._pages: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
 
-    def get(self, key: tuple, generation: int) -> Page | None:
+    def get(self, key: Hashable, generation: int) -> Any:
         with self._lock:
             entry = self._pages.get(key)
             if entry is None or entry[0] != generation:
@@ -35,9 +41,9 @@ class PageCache:
             self._pages.move_to_end(key)
             return entry[1]
 
-    def put(self, key: tuple, generation: int, page: Page) -> None:
+    def put(self, key: Hashable, generation: int, value: Any) -> None:
         with self._lock:
-            self._pages[key] = (generation, page)
+            self._pages[key] = (generation, value)
             self._pages.move_to_end(key)
             while len(self._pages) > self.max_entries:
                 self._pages.popitem(last=False)

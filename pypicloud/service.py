@@ -23,6 +23,7 @@ from .access.base import AccessBackend
 from .cache.base import MetadataIndex
 from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
                      StorageConflict, Unauthorized, UploadTooLarge)
+from .pagecache import PageCache
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
 
@@ -152,6 +153,10 @@ class PackageIndex:
         # How far into an sdist we look for PKG-INFO (bounds decompression work).
         self.max_archive_scan = max_archive_scan
         self.graceful_reload = graceful_reload
+        # File records by filename, valid while the change counter stands:
+        # downloads and .metadata requests then cost no index query (the
+        # counter read is a memory read on SQLite, one round trip elsewhere).
+        self._records = PageCache(max_entries=8192)
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -195,11 +200,21 @@ class PackageIndex:
     def get_file(self, identity: Identity, project: str, filename: str,
                  action: Callable[[Identity, str], bool] | None = None,
                  what: str = "read") -> FileRecord:
-        record = self.index.get(filename)
+        record = self._cached_record(filename)
         if record is None or record.project != project:
             raise FileNotFound(f"No such file: {filename}")
         self._require(action or self.access.can_read, identity, project, what)
         return record
+
+    def _cached_record(self, filename: str) -> FileRecord | None:
+        # The counter is read first: a record cached under a counter value was
+        # read when the index was at least that new.
+        generation = self.index.generation()
+        hit = self._records.get(filename, generation)
+        if hit is None:
+            hit = (self.index.get(filename),)
+            self._records.put(filename, generation, hit)
+        return hit[0]
 
     def download(self, identity: Identity, project: str, filename: str) -> Download:
         """Where the bytes of a file come from: a (reused) signed URL or a stream."""

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -20,6 +21,10 @@ from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import MetadataIndex
 from .schema import counters, files, projects, signed_urls
+from .sharedcounter import SharedCounter
+
+# How often a process checks the shared-memory counter against the database.
+SHARED_COUNTER_CHECK_SECONDS = 1.0
 
 # Any constant works; it only has to be the same in every pypicloud process.
 MIGRATION_LOCK_KEY = 0x70707963  # "ppyc"
@@ -70,8 +75,9 @@ class SQLIndex(MetadataIndex):
             if self.url.database and self.url.database != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(self.url.database)), exist_ok=True)
             kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        else:
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        # A pool smaller than the server's thread count opens and closes the
+        # overflow connections again and again (each one re-running the PRAGMAs).
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         if schema:
             kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
         self.schema = schema
@@ -79,6 +85,13 @@ class SQLIndex(MetadataIndex):
         table = f'"{schema}".ppc_counters' if schema else "ppc_counters"
         self._generation_sql = f"SELECT value FROM {table} WHERE name = 'generation'"
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        # SQLite files (one host) publish their change counter in shared memory.
+        self._shared: SharedCounter | None = None
+        self._checked_at = float("-inf")
+        database = self.url.database
+        if self.url.get_backend_name() == "sqlite" and database and database != ":memory:" \
+                and not database.startswith("file:"):
+            self._shared = SharedCounter.beside(database)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # A forked worker (gunicorn --preload) must not reuse the parent's
@@ -143,11 +156,19 @@ class SQLIndex(MetadataIndex):
     def _run(self, fn):
         try:
             with self.engine.begin() as conn:
-                return fn(conn)
+                try:
+                    result = fn(conn)
+                finally:
+                    bumped = conn.info.pop("ppc_generation", None)
         except _Unchanged as unchanged:
             return unchanged.result
         except (OperationalError, InterfaceError) as exc:
             raise BackendUnavailable(f"The metadata index is unavailable: {exc.orig}") from None
+        if bumped is not None and self._shared is not None:
+            # Only now, after the commit: a reader that sees the new counter
+            # must also see the new rows.
+            self._shared.publish(bumped)
+        return result
 
     @staticmethod
     def _bump(conn: Connection) -> None:
@@ -155,6 +176,8 @@ class SQLIndex(MetadataIndex):
         # by this UPDATE serialises writers, so concurrent adds cannot collide.
         conn.execute(counters.update().where(counters.c.name == "generation")
                      .values(value=counters.c.value + 1))
+        conn.info["ppc_generation"] = conn.execute(
+            sa.select(counters.c.value).where(counters.c.name == "generation")).scalar_one()
 
     @staticmethod
     def _refresh_project(conn: Connection, project: str) -> None:
@@ -224,6 +247,25 @@ class SQLIndex(MetadataIndex):
 
     def generation(self) -> int:
         """The change counter, read on every index request.
+
+        A SQLite file's counter comes from shared memory (``sharedcounter``),
+        checked against the database at most once a second; other databases
+        are asked every time.
+        """
+        shared = self._shared
+        if shared is not None:
+            now = time.monotonic()
+            if now - self._checked_at < SHARED_COUNTER_CHECK_SECONDS:
+                value = shared.read()
+                if value is not None:
+                    return value
+            value = shared.verify(self._query_generation)
+            self._checked_at = now
+            return value
+        return self._query_generation()
+
+    def _query_generation(self) -> int:
+        """The change counter, from the database.
 
         This is the hot path of every page, so it skips SQLAlchemy: each thread
         keeps one plain DB-API connection in autocommit mode (outside the pool)
@@ -306,6 +348,9 @@ class SQLIndex(MetadataIndex):
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
 
     def close(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             self._local.conn = None

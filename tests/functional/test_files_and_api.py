@@ -145,6 +145,23 @@ def test_downloads_survive_a_restart(demo_app):
         close_app(fresh)
 
 
+def test_a_delete_through_another_process_is_seen_by_warm_downloads(demo_app):
+    """Records are cached per change counter: a change made elsewhere ends the cache."""
+    other = restart(demo_app)  # a second process on the same storage and index
+    try:
+        metadata_url = url(WHEEL[0]) + ".metadata"
+        assert get(demo_app, url(WHEEL[0])).status_int == 200  # warm the record cache
+        assert get(demo_app, metadata_url).status_int == 200
+        response = other.delete(url(WHEEL[0]), headers=auth_headers("admin"))
+        assert response.status_int == 200
+        assert get(demo_app, url(WHEEL[0])).status_int == 404
+        assert get(demo_app, metadata_url).status_int == 404
+        upload_dist(other, WHEEL)  # and back again, through the other process
+        assert get(demo_app, url(WHEEL[0])).body == WHEEL[1]
+    finally:
+        close_app(other)
+
+
 # ---------------------------------------------------------------------------
 # Legacy JSON API
 # ---------------------------------------------------------------------------
