@@ -45,6 +45,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     pypi.allow_overwrite pypi.allow_overwrite_groups pypi.allow_delete
     pypi.allow_delete_groups pypi.realm pypi.fallback pypi.fallback_base_url
     pypi.always_show_upstream pypi.disallow_fallback pypi.cache_update
+    pypi.fallback_timeout pypi.fallback_page_ttl
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
     pypi.index_max_age pypi.max_metadata_size
     storage.dir storage.bucket storage.region_name storage.endpoint_url
@@ -56,7 +57,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
-    auth.admins auth.db.url auth.cache_seconds
+    auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
     """.split()
 )
 

@@ -7,9 +7,12 @@ from .base import AUTHENTICATED, EVERYONE, AccessBackend
 
 ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
+    "sql": "pypicloud.access.sql.SQLAccess",
     # pypicloud 1.x's dotted names
     "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
+    "pypicloud.access.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
+    "pypicloud.access.sql.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
 }
 
 

@@ -194,6 +194,16 @@ class AccessBackend(abc.ABC):
         Must not change anything; cheap enough for a load balancer to call often.
         """
 
+    editable = False
+
+    def export_data(self):
+        """Every user, group and grant as an ``editable.AccessData`` (``ppc-export``).
+
+        Backends that cannot list their users (a remote directory) keep this
+        default, which says so.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot export its data")
+
     # ------------------------------------------------------------------
     # Authentication
     # ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from .base import PERMISSIONS, PSEUDO_GROUPS, READ_WRITE, AccessBackend
+from .editable import AccessData
 from .passwords import CONTEXT, verify_dummy, verify_password
 
 # package.<project>.(user|group).<name>: project and user names may both contain
@@ -104,6 +105,23 @@ class ConfigAccess(AccessBackend):
 
     def check_health(self) -> None:
         """Nothing to reach: the configuration is in memory."""
+
+    def export_data(self) -> AccessData:
+        """The ini's access data. Names the ini mentions but never defines (a group
+        member or grantee without a ``user.*`` line, an undefined group) are left
+        out: they cannot log in or be checked anyway."""
+        data = AccessData()
+        for name, hashed in self.users.items():
+            data.users[name] = {"password_hash": hashed, "admin": name in self.admins}
+        for name, members in self.groups.items():
+            data.groups[name] = {"members": sorted(m for m in members if m in self.users),
+                                 "admin": name in self.admins}
+        for project, (users, groups) in self.grants.items():
+            users = {u: p for u, p in users.items() if u in self.users}
+            groups = {g: p for g, p in groups.items() if g in self.groups or g in PSEUDO_GROUPS}
+            if users or groups:
+                data.packages[project] = {"users": users, "groups": groups}
+        return data
 
 
 def _read_users(settings) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import threading
 import time
@@ -11,12 +9,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, InterfaceError
 
+from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import MetadataIndex
@@ -46,16 +42,6 @@ def _record(row) -> FileRecord:
     return FileRecord(key=row._mapping["storage_key"], **data)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL lets readers proceed while one writer commits; busy_timeout makes a
-    # second writer wait instead of failing with "database is locked".
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 class _Unchanged(Exception):
     """Raised in a write transaction that changed nothing: rolls it back, counter included."""
 
@@ -70,87 +56,32 @@ class SQLIndex(MetadataIndex):
     def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10,
                  max_overflow: int = 20, migrate: bool = True):
         self.url = sa.engine.make_url(url)
-        kwargs: dict = {"pool_pre_ping": True}
-        if self.url.get_backend_name() == "sqlite":
-            if self.url.database and self.url.database != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(self.url.database)), exist_ok=True)
-            kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        # A pool smaller than the server's thread count opens and closes the
-        # overflow connections again and again (each one re-running the PRAGMAs).
-        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
-        if schema:
-            kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
         self.schema = schema
         self._local = threading.local()
         table = f'"{schema}".ppc_counters' if schema else "ppc_counters"
         self._generation_sql = f"SELECT value FROM {table} WHERE name = 'generation'"
-        self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        self.engine: Engine = sqldb.create_engine(self.url, schema=schema, pool_size=pool_size,
+                                                  max_overflow=max_overflow)
         # SQLite files (one host) publish their change counter in shared memory.
-        self._shared: SharedCounter | None = None
         self._checked_at = float("-inf")
-        database = self.url.database
-        if self.url.get_backend_name() == "sqlite" and database and database != ":memory:" \
-                and not database.startswith("file:"):
-            self._shared = SharedCounter.beside(database)
-        if self.url.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        # A forked worker (gunicorn --preload) must not reuse the parent's
-        # connections: drop them from the child's pool without closing them.
-        engine = self.engine
-        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        database = sqldb.sqlite_file(self.url)
+        self._shared: SharedCounter | None = SharedCounter.beside(database) if database else None
         if migrate:
             self.migrate()
 
     @classmethod
     def from_settings(cls, settings) -> "SQLIndex":
-        url = settings.get_str("db.url") or f"sqlite:///{settings.path('pypicloud.sqlite')}"
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            # A relative SQLite path is relative to the ini file, not the cwd.
-            url = "sqlite:///" + settings.path(url[len("sqlite:///"):])
-        try:
-            sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise ConfigError("db.url", url, "a SQLAlchemy database URL") from None
+        url = sqldb.settings_url(settings, "db.url", "pypicloud.sqlite")
         try:
             return cls(url, schema=settings.get_str("db.schema"), pool_size=settings.get_int("db.pool_size", 10, minimum=1),
                        max_overflow=settings.get_int("db.max_overflow", 20, minimum=0))
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError("db.url", url, f"cannot open the database: {exc.orig}") from None
 
-    @contextlib.contextmanager
-    def _migration_lock(self):
-        """Serialise migrations of processes that start at the same moment.
-
-        Several processes (gunicorn workers, a scaled-out deployment) run
-        ``migrate`` at start-up; without this, two can both see an empty
-        database and collide creating the same tables. SQLite files get an
-        flock beside them; server databases take a transaction-scoped advisory
-        lock inside the migration transaction (see ``migrate``).
-        """
-        database = self.url.database
-        if self.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-            yield
-            return
-        fd = os.open(os.path.abspath(database) + ".migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
     def migrate(self) -> None:
-        """Bring the schema to the newest alembic revision."""
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        with self._migration_lock(), self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                             {"key": MIGRATION_LOCK_KEY})
-            if self.schema:
-                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-                conn.execute(sa.text(f'SET search_path TO "{self.schema}"'))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        """Bring the schema to the newest alembic revision (serialised across processes)."""
+        sqldb.migrate(self.engine, script_location=MIGRATIONS, schema=self.schema,
+                      lock_key=MIGRATION_LOCK_KEY)
 
     # Helpers ------------------------------------------------------------
     def _run(self, fn):

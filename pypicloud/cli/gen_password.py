@@ -38,13 +38,13 @@ def _strip_one_newline(text: str) -> str:
     return text
 
 
-def _read_password() -> str | None:
+def read_password(prog: str = "ppc-gen-password") -> str | None:
     """The password, or None (after a message on stderr) when the prompts disagree."""
     if sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         second = getpass.getpass("Confirm password: ")
         if first != second:
-            print("ppc-gen-password: the passwords do not match", file=sys.stderr)
+            print(f"{prog}: the passwords do not match", file=sys.stderr)
             return None
         return first
     return _strip_one_newline(sys.stdin.read() if sys.stdin is not None else "")
@@ -53,7 +53,7 @@ def _read_password() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        password = _read_password()
+        password = read_password()
     except (KeyboardInterrupt, EOFError):
         print(file=sys.stderr)
         return 1

@@ -1,0 +1,190 @@
+"""Access data as a document, and the contract of backends that can change it.
+
+Every backend can *export* its users, groups, admins and grants as one JSON
+document (``ppc-export``); an editable backend (the database one) can *import*
+such a document (``ppc-import``) and change single entries (``ppc-access``, and
+later the admin UI). The document is how a team moves from the ini file to the
+database, and how access data is backed up.
+
+Document format (version 1)::
+
+    {"version": 1,
+     "users": {"alice": {"password_hash": "$argon2id$...", "admin": true}},
+     "groups": {"dev": {"members": ["alice", "bob"], "admin": false}},
+     "packages": {"my-lib": {"users": {"bob": "rw"}, "groups": {"dev": "r"}}}}
+
+Password hashes travel as they are (any format ``ppc-gen-password`` or pypicloud
+1.x wrote); plain-text passwords never appear in it.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from packaging.utils import canonicalize_name
+
+from ..errors import PypicloudError
+from .base import PERMISSIONS, PSEUDO_GROUPS, AccessBackend
+from .passwords import CONTEXT
+
+FORMAT_VERSION = 1
+
+# Names end up in ini keys, HTTP Basic credentials and URLs: printable, no
+# whitespace, no ":" (it would split a Basic credential), bounded length.
+_NAME = re.compile(r"^[^\s:/\\]{1,255}$")
+
+
+class InvalidAccessData(PypicloudError):
+    """A name, permission, hash or document that cannot be stored."""
+
+    status = 400
+
+
+class AccessConflict(PypicloudError):
+    """Creating something that exists, or changing something that does not."""
+
+    status = 409
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it may name a user or group, else InvalidAccessData."""
+    if not isinstance(name, str) or not _NAME.match(name) or any(
+            unicodedata.category(c).startswith("C") for c in name):
+        raise InvalidAccessData(f"Invalid {kind} name {name!r}: 1-255 printable characters, "
+                                "no spaces, ':', '/' or '\\'")
+    if kind == "group" and name in PSEUDO_GROUPS:
+        raise InvalidAccessData(f"{name!r} is a built-in group and cannot be defined")
+    return name
+
+
+def check_permission(permission: str) -> str:
+    if permission not in PERMISSIONS:
+        raise InvalidAccessData(f"Invalid permission {permission!r}: r or rw")
+    return permission
+
+
+def check_hash(password_hash: str, username: str) -> str:
+    if not isinstance(password_hash, str) or CONTEXT.identify(password_hash, required=False) is None:
+        raise InvalidAccessData(f"User {username!r}: not a password hash ppc-gen-password "
+                                "or pypicloud 1.x could have made")
+    return password_hash
+
+
+@dataclass
+class AccessData:
+    """Users, groups and grants, as exported and imported."""
+
+    users: dict[str, dict] = field(default_factory=dict)      # name -> {password_hash, admin}
+    groups: dict[str, dict] = field(default_factory=dict)     # name -> {members, admin}
+    packages: dict[str, dict] = field(default_factory=dict)   # project -> {users, groups}
+
+    def to_json(self) -> dict:
+        return {"version": FORMAT_VERSION,
+                "users": {n: dict(u) for n, u in sorted(self.users.items())},
+                "groups": {n: {"members": sorted(g["members"]), "admin": g["admin"]}
+                           for n, g in sorted(self.groups.items())},
+                "packages": {p: {"users": dict(sorted(g["users"].items())),
+                                 "groups": dict(sorted(g["groups"].items()))}
+                             for p, g in sorted(self.packages.items())}}
+
+    @classmethod
+    def from_json(cls, doc) -> "AccessData":
+        """Validate a document completely before anything is written."""
+        if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
+            raise InvalidAccessData(f"Not a pypicloud access document of version {FORMAT_VERSION}")
+        data = cls()
+        for name, user in _mapping(doc, "users").items():
+            check_name("user", name)
+            if not isinstance(user, dict):
+                raise InvalidAccessData(f"User {name!r}: expected an object")
+            data.users[name] = {"password_hash": check_hash(user.get("password_hash"), name),
+                                "admin": bool(user.get("admin", False))}
+        for name, group in _mapping(doc, "groups").items():
+            check_name("group", name)
+            members = group.get("members", []) if isinstance(group, dict) else None
+            if not isinstance(members, list):
+                raise InvalidAccessData(f"Group {name!r}: expected members as a list")
+            for member in members:
+                if member not in data.users:
+                    raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
+            data.groups[name] = {"members": sorted(set(members)),
+                                 "admin": bool(group.get("admin", False))}
+        for project, grants in _mapping(doc, "packages").items():
+            if not isinstance(grants, dict):
+                raise InvalidAccessData(f"Package {project!r}: expected an object")
+            entry = data.packages.setdefault(canonicalize_name(project), {"users": {}, "groups": {}})
+            for user, perm in _mapping(grants, "users").items():
+                if user not in data.users:
+                    raise InvalidAccessData(f"Package {project!r}: unknown user {user!r}")
+                entry["users"][user] = check_permission(perm)
+            for group, perm in _mapping(grants, "groups").items():
+                if group not in data.groups and group not in PSEUDO_GROUPS:
+                    raise InvalidAccessData(f"Package {project!r}: unknown group {group!r}")
+                entry["groups"][group] = check_permission(perm)
+        return data
+
+
+def _mapping(doc: dict, key: str) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise InvalidAccessData(f"{key!r} must be an object")
+    return value
+
+
+class EditableAccess(AccessBackend):
+    """An access backend whose data can be changed while the server runs.
+
+    Every change is visible to this process at once and to every other process
+    sharing the store within a second; a password change or deletion also ends
+    cached logins of that user.
+    """
+
+    editable = True
+
+    @abc.abstractmethod
+    def create_user(self, username: str, password_hash: str, *, admin: bool = False) -> None:
+        """Add a user with an already hashed password. AccessConflict if the name is taken."""
+
+    @abc.abstractmethod
+    def set_password_hash(self, username: str, password_hash: str) -> None:
+        """Replace a user's password hash. AccessConflict for an unknown user."""
+
+    @abc.abstractmethod
+    def set_admin(self, username: str, admin: bool) -> None:
+        """Make a user an admin or not. AccessConflict for an unknown user."""
+
+    @abc.abstractmethod
+    def delete_user(self, username: str) -> None:
+        """Remove a user, their memberships and grants. AccessConflict if unknown."""
+
+    @abc.abstractmethod
+    def create_group(self, name: str, *, admin: bool = False) -> None:
+        """Add an empty group (admin: its members are admins). AccessConflict if it exists."""
+
+    @abc.abstractmethod
+    def delete_group(self, name: str) -> None:
+        """Remove a group, its memberships and grants. AccessConflict if unknown."""
+
+    @abc.abstractmethod
+    def set_membership(self, username: str, group: str, member: bool) -> None:
+        """Add a user to a group or take them out. AccessConflict if either is unknown."""
+
+    @abc.abstractmethod
+    def set_grant(self, project: str, kind: str, name: str, permission: str | None) -> None:
+        """Grant ``r``/``rw`` on a project to a user or group (``kind``), or revoke (None).
+
+        Group grants may name the pseudo-groups ``everyone`` and ``authenticated``.
+        AccessConflict if the user or group is unknown.
+        """
+
+    @abc.abstractmethod
+    def load(self, data: AccessData, *, replace: bool = False) -> None:
+        """Write a validated document in one transaction.
+
+        Without ``replace``, entries are added or updated and nothing else is
+        touched; with it, the store ends up holding exactly the document.
+        """
+

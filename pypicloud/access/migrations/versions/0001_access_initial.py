@@ -1,0 +1,59 @@
+"""Access tables: users, groups, memberships, grants, the change counter.
+
+Revision ID: a0001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ppc_users",
+        sa.Column("username", sa.String(255), primary_key=True),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("admin", sa.Boolean, nullable=False),
+    )
+    op.create_table(
+        "ppc_groups",
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("admin", sa.Boolean, nullable=False),
+    )
+    op.create_table(
+        "ppc_memberships",
+        sa.Column("username", sa.String(255),
+                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
+        sa.Column("group_name", sa.String(255),
+                  sa.ForeignKey("ppc_groups.name", ondelete="CASCADE"), primary_key=True),
+    )
+    op.create_table(
+        "ppc_user_grants",
+        sa.Column("project", sa.String(255), primary_key=True),
+        sa.Column("username", sa.String(255),
+                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
+        sa.Column("permission", sa.String(2), nullable=False),
+    )
+    op.create_table(
+        "ppc_group_grants",
+        sa.Column("project", sa.String(255), primary_key=True),
+        sa.Column("group_name", sa.String(255), primary_key=True),
+        sa.Column("permission", sa.String(2), nullable=False),
+    )
+    counters = op.create_table(
+        "ppc_access_counters",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    op.bulk_insert(counters, [{"name": "generation", "value": 0}])
+
+
+def downgrade() -> None:
+    for table in ("ppc_access_counters", "ppc_group_grants", "ppc_user_grants",
+                  "ppc_memberships", "ppc_groups", "ppc_users"):
+        op.drop_table(table)

@@ -1,0 +1,61 @@
+"""SQLAlchemy tables of the database access backend (``pypi.auth = sql``).
+
+Created and changed only by the alembic migrations in
+``pypicloud/access/migrations`` (their own version table, so these tables can
+share a database with the metadata index); a test checks that the migrations
+build what is described here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table,
+                        Text)
+
+metadata = MetaData()
+
+users = Table(
+    "ppc_users", metadata,
+    Column("username", String(255), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+)
+
+groups = Table(
+    "ppc_groups", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("admin", Boolean, nullable=False, default=False),
+)
+
+memberships = Table(
+    "ppc_memberships", metadata,
+    Column("username", String(255), ForeignKey("ppc_users.username", ondelete="CASCADE"),
+           primary_key=True),
+    Column("group_name", String(255), ForeignKey("ppc_groups.name", ondelete="CASCADE"),
+           primary_key=True),
+)
+
+user_grants = Table(
+    "ppc_user_grants", metadata,
+    Column("project", String(255), primary_key=True),
+    Column("username", String(255), ForeignKey("ppc_users.username", ondelete="CASCADE"),
+           primary_key=True),
+    Column("permission", String(2), nullable=False),
+)
+
+# Group grants may name the pseudo-groups "everyone" and "authenticated", which
+# have no row in ppc_groups: no foreign key here, deleting a group deletes its
+# grants explicitly.
+group_grants = Table(
+    "ppc_group_grants", metadata,
+    Column("project", String(255), primary_key=True),
+    Column("group_name", String(255), primary_key=True),
+    Column("permission", String(2), nullable=False),
+)
+
+# One row, "generation": grows with every change, so every process can tell
+# that its in-memory copy of the access data is out of date.
+access_counters = Table(
+    "ppc_access_counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

@@ -1,0 +1,224 @@
+"""Access data on the command line: ``ppc-access``, ``ppc-export`` and ``ppc-import``.
+
+``ppc-access CONFIG.ini <command>`` changes users, groups and grants of a
+database access backend (``pypi.auth = sql``) while servers run; they see the
+change within a second. ``ppc-export`` writes any backend's data as JSON (the
+ini backend included, which is how a team moves to the database), and
+``ppc-import`` loads such a file into a database backend.
+
+Exit codes: 0 done, 1 the change was refused (unknown or existing name, bad
+value; the message says which), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..access import access_from_settings
+from ..access.editable import AccessData, EditableAccess
+from ..access.passwords import hash_password
+from ..errors import PypicloudError
+from .common import load_settings
+from .gen_password import read_password
+
+
+def _backend(prog: str, config: str, *, editable: bool):
+    try:
+        backend = access_from_settings(load_settings(config))
+    except Exception as exc:  # start-up errors already name the setting
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+    if editable and not isinstance(backend, EditableAccess):
+        print(f"{prog}: the access backend of {config} ({type(backend).__name__}) cannot be "
+              "changed at run time; set pypi.auth = sql (or edit the ini)", file=sys.stderr)
+        return None
+    return backend
+
+
+# ppc-access -------------------------------------------------------------
+def _access_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ppc-access",
+        description="Change users, groups and grants of a database access backend "
+        "(pypi.auth = sql). Passwords are prompted for in a terminal, else read from stdin.")
+    parser.add_argument("config", help="the server's ini file")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    add = sub.add_parser("add-user", help="create a user (password prompted or from stdin)")
+    add.add_argument("username")
+    add.add_argument("--admin", action="store_true", help="the user is an admin")
+    passwd = sub.add_parser("set-password", help="change a user's password")
+    passwd.add_argument("username")
+    admin = sub.add_parser("set-admin", help="make a user an admin (or not, with --no)")
+    admin.add_argument("username")
+    admin.add_argument("--no", action="store_true", help="take admin rights away")
+    delete = sub.add_parser("delete-user", help="delete a user, their memberships and grants")
+    delete.add_argument("username")
+
+    group = sub.add_parser("add-group", help="create a group, optionally with members")
+    group.add_argument("group")
+    group.add_argument("members", nargs="*", help="existing user names")
+    group.add_argument("--admin", action="store_true", help="members of the group are admins")
+    dgroup = sub.add_parser("delete-group", help="delete a group, its memberships and grants")
+    dgroup.add_argument("group")
+    join = sub.add_parser("add-member", help="add users to a group")
+    join.add_argument("group")
+    join.add_argument("members", nargs="+")
+    leave = sub.add_parser("remove-member", help="take users out of a group")
+    leave.add_argument("group")
+    leave.add_argument("members", nargs="+")
+
+    grant = sub.add_parser("grant", help="grant r or rw on a project to a user or group")
+    grant.add_argument("project")
+    grant.add_argument("kind", choices=("user", "group"))
+    grant.add_argument("name", help="user or group name (groups: also everyone, authenticated)")
+    grant.add_argument("permission", choices=("r", "rw"))
+    revoke = sub.add_parser("revoke", help="remove a user's or group's grant on a project")
+    revoke.add_argument("project")
+    revoke.add_argument("kind", choices=("user", "group"))
+    revoke.add_argument("name")
+
+    sub.add_parser("list", help="print users, groups and grants")
+    return parser
+
+
+def _new_password_hash(prog: str) -> str | None:
+    password = read_password(prog)
+    if password is None:
+        return None
+    if not password:
+        print(f"{prog}: the password is empty", file=sys.stderr)
+        return None
+    return hash_password(password)
+
+
+def _print_listing(data: AccessData) -> None:
+    for name, user in sorted(data.users.items()):
+        print(f"user  {name}{' (admin)' if user['admin'] else ''}")
+    for name, group in sorted(data.groups.items()):
+        members = " ".join(group["members"]) or "-"
+        print(f"group {name}{' (admin)' if group['admin'] else ''}: {members}")
+    for project, grants in sorted(data.packages.items()):
+        for kind in ("users", "groups"):
+            for name, perm in sorted(grants[kind].items()):
+                print(f"grant {project} {kind[:-1]} {name} {perm}")
+
+
+def _unknown_users(prog: str, backend, names: list[str]) -> bool:
+    # Checked before the first change, so a typo changes nothing at all.
+    unknown = [n for n in names if not backend.user_exists(n)]
+    if unknown:
+        print(f"{prog}: no such user: {', '.join(unknown)}", file=sys.stderr)
+    return bool(unknown)
+
+
+def access_main(argv: list[str] | None = None) -> int:
+    prog = "ppc-access"
+    args = _access_parser().parse_args(argv)
+    backend = _backend(prog, args.config, editable=args.command != "list")
+    if backend is None:
+        return 2
+    try:
+        command = args.command
+        if command == "list":
+            _print_listing(backend.export_data())
+        elif command in ("add-user", "set-password"):
+            hashed = _new_password_hash(prog)
+            if hashed is None:
+                return 1
+            if command == "add-user":
+                backend.create_user(args.username, hashed, admin=args.admin)
+            else:
+                backend.set_password_hash(args.username, hashed)
+        elif command == "set-admin":
+            backend.set_admin(args.username, not args.no)
+        elif command == "delete-user":
+            backend.delete_user(args.username)
+        elif command in ("add-group", "add-member", "remove-member") and \
+                _unknown_users(prog, backend, args.members):
+            return 1
+        elif command == "add-group":
+            backend.create_group(args.group, admin=args.admin)
+            for member in args.members:
+                backend.set_membership(member, args.group, True)
+        elif command == "delete-group":
+            backend.delete_group(args.group)
+        elif command in ("add-member", "remove-member"):
+            for member in args.members:
+                backend.set_membership(member, args.group, command == "add-member")
+        elif command in ("grant", "revoke"):
+            backend.set_grant(args.project, args.kind, args.name,
+                              args.permission if command == "grant" else None)
+    except PypicloudError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    if command != "list":
+        print(f"{prog}: {command} done", file=sys.stderr)
+    return 0
+
+
+# ppc-export / ppc-import --------------------------------------------------
+def export_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ppc-export",
+        description="Write the users, groups and grants of a server's access backend as "
+        "JSON (password hashes included, never passwords).")
+    parser.add_argument("config", help="the server's ini file")
+    parser.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    args = parser.parse_args(argv)
+    backend = _backend("ppc-export", args.config, editable=False)
+    if backend is None:
+        return 2
+    try:
+        doc = backend.export_data().to_json()
+    except (NotImplementedError, PypicloudError) as exc:
+        print(f"ppc-export: {exc}", file=sys.stderr)
+        return 1
+    text = json.dumps(doc, indent=2) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    print(f"ppc-export: {len(doc['users'])} users, {len(doc['groups'])} groups, "
+          f"{len(doc['packages'])} projects with grants", file=sys.stderr)
+    return 0
+
+
+def import_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ppc-import",
+        description="Load a ppc-export JSON file into a database access backend "
+        "(pypi.auth = sql), in one transaction.")
+    parser.add_argument("config", help="the server's ini file")
+    parser.add_argument("file", help="the JSON file ('-' for stdin)")
+    parser.add_argument("--replace", action="store_true",
+                        help="end with exactly the file's data (default: add and update only)")
+    args = parser.parse_args(argv)
+    try:
+        if args.file == "-":
+            doc = json.load(sys.stdin)
+        else:
+            with open(args.file, encoding="utf-8") as handle:
+                doc = json.load(handle)
+    except (OSError, ValueError) as exc:
+        print(f"ppc-import: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    backend = _backend("ppc-import", args.config, editable=True)
+    if backend is None:
+        return 2
+    try:
+        data = AccessData.from_json(doc)  # everything is checked before anything is written
+        backend.load(data, replace=args.replace)
+    except PypicloudError as exc:
+        print(f"ppc-import: {exc}", file=sys.stderr)
+        return 1
+    print(f"ppc-import: {len(data.users)} users, {len(data.groups)} groups, "
+          f"{len(data.packages)} projects with grants imported", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(access_main())
