@@ -76,12 +76,33 @@ class Redirect:
 
 
 @dataclass(frozen=True)
+class TokenScope:
+    """What an API token may do on behalf of its user (SPEC section 8).
+
+    ``projects``: canonical names it is limited to, or None for every project
+    its user may use; ``upload``: False for a read-only token. ``owner_admin``:
+    the user is an admin, so the token reaches every project (still within its
+    own limits; a token never gets admin-only actions).
+    """
+
+    token_id: str
+    projects: frozenset[str] | None = None
+    upload: bool = False
+    owner_admin: bool = False
+
+
+@dataclass(frozen=True)
 class Identity:
-    """Who is asking: a user name (None when anonymous) and the groups they belong to."""
+    """Who is asking: a user name (None when anonymous) and the groups they belong to.
+
+    ``token`` is set when the caller logged in with an API token instead of a
+    password: the user's rights, narrowed to the token's scope.
+    """
 
     username: str | None
     groups: frozenset[str] = frozenset()
     is_admin: bool = False
+    token: TokenScope | None = None
 
     @property
     def authenticated(self) -> bool:

@@ -28,6 +28,9 @@ EVERYONE = "everyone"
 AUTHENTICATED = "authenticated"
 PSEUDO_GROUPS = frozenset({EVERYONE, AUTHENTICATED})
 
+# The user name that says "the password is an API token" (as twine and uv send it).
+TOKEN_USERNAME = "__token__"
+
 READ = "r"
 READ_WRITE = "rw"
 PERMISSIONS = (READ, READ_WRITE)
@@ -214,6 +217,8 @@ class AccessBackend(abc.ABC):
         the same credentials skip the slow hash; failures are never remembered,
         so a wrong password is always checked in full.
         """
+        if username == TOKEN_USERNAME:
+            return self.authenticate_token(password) if password else None
         # A NUL in the name would make "name NUL password" ambiguous in the
         # cache key; no real user name contains one.
         if not username or not password or "\0" in username:
@@ -223,6 +228,14 @@ class AccessBackend(abc.ABC):
                 return None
             self.credentials.add(username, password)
         return self.identity(username)
+
+    def authenticate_token(self, token: str) -> Identity | None:
+        """The identity behind an API token (sent as the password of user ``__token__``).
+
+        None for an unknown, revoked or expired token. Backends without tokens
+        (the ini) keep this default: no token is ever valid.
+        """
+        return None
 
     def forget_credentials(self, username: str | None = None) -> None:
         """Stop trusting cached logins of ``username`` (or of everyone).
@@ -253,10 +266,21 @@ class AccessBackend(abc.ABC):
 
         Explicit grants add to the defaults, as in pypicloud 1.x: a project's
         grants never take away what ``default_read``/``default_write`` give.
-        Write implies read.
+        Write implies read. An API token gets its user's permission, narrowed
+        to the token's projects and to read when it is a read-only token.
         """
-        if identity.authenticated and identity.is_admin:
-            return READ_WRITE
+        token = identity.token
+        if token is None:
+            if identity.authenticated and identity.is_admin:
+                return READ_WRITE
+            return self._granted(identity, project)
+        if token.projects is not None and canonicalize_name(project) not in token.projects:
+            return ""
+        permission = READ_WRITE if token.owner_admin else self._granted(identity, project)
+        return READ if permission and not token.upload else permission
+
+    def _granted(self, identity: Identity, project: str) -> str:
+        """The permission from the defaults and the project's grants (no admin rights)."""
         principals = self.principals(identity)
         if principals & self.default_write:
             return READ_WRITE
@@ -296,6 +320,8 @@ class AccessBackend(abc.ABC):
         1.x default "delete for authenticated users who may write"), so
         ``default_write = everyone`` does not let anonymous callers delete.
         """
+        if identity.token is not None:
+            return False  # tokens read and upload; deleting takes a password
         if identity.authenticated and identity.is_admin:
             return True
         if not self.allow_delete or not self.can_write(identity, project):

@@ -23,11 +23,12 @@ import abc
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.utils import canonicalize_name
 
 from ..errors import PypicloudError
-from .base import PERMISSIONS, PSEUDO_GROUPS, AccessBackend
+from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
 from .passwords import CONTEXT
 
 FORMAT_VERSION = 1
@@ -55,6 +56,8 @@ def check_name(kind: str, name: str) -> str:
             unicodedata.category(c).startswith("C") for c in name):
         raise InvalidAccessData(f"Invalid {kind} name {name!r}: 1-255 printable characters, "
                                 "no spaces, ':', '/' or '\\'")
+    if name == TOKEN_USERNAME:
+        raise InvalidAccessData(f"{name!r} is reserved for API tokens")
     if kind == "group" and name in PSEUDO_GROUPS:
         raise InvalidAccessData(f"{name!r} is a built-in group and cannot be defined")
     return name
@@ -71,6 +74,19 @@ def check_hash(password_hash: str, username: str) -> str:
         raise InvalidAccessData(f"User {username!r}: not a password hash ppc-gen-password "
                                 "or pypicloud 1.x could have made")
     return password_hash
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as listed: everything but its secret."""
+
+    token_id: str
+    username: str
+    projects: tuple[str, ...] | None   # None: every project the user may use
+    upload: bool
+    description: str | None
+    created_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass
@@ -179,6 +195,26 @@ class EditableAccess(AccessBackend):
         Group grants may name the pseudo-groups ``everyone`` and ``authenticated``.
         AccessConflict if the user or group is unknown.
         """
+
+    @abc.abstractmethod
+    def create_token(self, username: str, *, projects: list[str] | None = None,
+                     upload: bool = False, expires_at: datetime | None = None,
+                     description: str | None = None) -> tuple[str, TokenInfo]:
+        """Make an API token for a user: ``(the token, its listing)``.
+
+        The token is returned only here; the backend keeps a hash of it.
+        ``projects`` limits it to those projects (None: all the user may use);
+        ``upload`` lets it upload, else it only reads. AccessConflict for an
+        unknown user.
+        """
+
+    @abc.abstractmethod
+    def tokens(self, username: str | None = None) -> list[TokenInfo]:
+        """The tokens of one user, or of everyone, oldest first."""
+
+    @abc.abstractmethod
+    def delete_token(self, token_id: str) -> None:
+        """Revoke a token. AccessConflict if there is no such token."""
 
     @abc.abstractmethod
     def load(self, data: AccessData, *, replace: bool = False) -> None:

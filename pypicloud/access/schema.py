@@ -11,6 +11,8 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table,
                         Text)
 
+from ..cache.schema import UTCDateTime
+
 metadata = MetaData()
 
 users = Table(
@@ -50,6 +52,21 @@ group_grants = Table(
     Column("project", String(255), primary_key=True),
     Column("group_name", String(255), primary_key=True),
     Column("permission", String(2), nullable=False),
+)
+
+# API tokens: only a SHA-256 of the secret part is kept (the secret is 256
+# random bits, so a fast hash is enough and verification costs nothing).
+tokens = Table(
+    "ppc_tokens", metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("username", String(255), ForeignKey("ppc_users.username", ondelete="CASCADE"),
+           nullable=False),
+    Column("projects", Text),          # canonical names separated by spaces; NULL: every project
+    Column("upload", Boolean, nullable=False, default=False),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),  # NULL: never
 )
 
 # One row, "generation": grows with every change, so every process can tell

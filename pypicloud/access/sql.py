@@ -15,12 +15,17 @@ changes, so a changed password or a deleted user stops working as fast.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
@@ -30,11 +35,19 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from .. import sqldb
 from ..plugins import resolve
 from ..errors import BackendUnavailable, ConfigError
+from ..models import Identity, TokenScope, utcnow
 from .base import PSEUDO_GROUPS, AccessBackend
-from .editable import (AccessConflict, AccessData, EditableAccess, check_hash, check_name,
-                       check_permission)
+from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
+                       TokenInfo, check_hash, check_name, check_permission)
 from .passwords import verify_dummy, verify_password
-from .schema import access_counters, group_grants, groups, memberships, user_grants, users
+from .schema import (access_counters, group_grants, groups, memberships, tokens, user_grants,
+                     users)
+
+def _token_info(row) -> TokenInfo:
+    projects = tuple(row.projects.split()) if row.projects is not None else None
+    return TokenInfo(row.token_id, row.username, projects, bool(row.upload), row.description,
+                     row.created_at, row.expires_at)
+
 
 def _index_is_sql(settings) -> bool:
     from ..cache import ALIASES as INDEX_ALIASES
@@ -52,9 +65,18 @@ CHECK_SECONDS = 1.0
 Grants = tuple[dict[str, str], dict[str, str]]
 
 
+TOKEN_PREFIX = "ppc"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     generation: int
+    tokens: dict[str, TokenInfo]
+    token_secrets: dict[str, str]     # token id -> sha256 of the secret
     hashes: dict[str, str]
     admins: frozenset[str]           # user names with the admin flag
     admin_groups: frozenset[str]
@@ -139,7 +161,12 @@ class SQLAccess(EditableAccess):
             grants.setdefault(row.project, ({}, {}))[0][row.username] = row.permission
         for row in conn.execute(sa.select(group_grants)):
             grants.setdefault(row.project, ({}, {}))[1][row.group_name] = row.permission
-        return _Snapshot(generation, hashes, frozenset(admins), frozenset(admin_groups),
+        tokens_: dict[str, TokenInfo] = {}
+        secrets_: dict[str, str] = {}
+        for row in conn.execute(sa.select(tokens).order_by(tokens.c.created_at)):
+            tokens_[row.token_id] = _token_info(row)
+            secrets_[row.token_id] = row.secret_sha256
+        return _Snapshot(generation, tokens_, secrets_, hashes, frozenset(admins), frozenset(admin_groups),
                          {u: frozenset(g) for u, g in groups_of.items()},
                          {g: frozenset(m) for g, m in members.items()}, grants)
 
@@ -176,6 +203,27 @@ class SQLAccess(EditableAccess):
         # must happen before the cache is asked.
         self._current()
         return super().authenticate(username, password)
+
+    def authenticate_token(self, token: str) -> Identity | None:
+        prefix, _, rest = token.partition("_")
+        token_id, _, secret = rest.partition("_")
+        if prefix != TOKEN_PREFIX or not token_id or not secret:
+            return None
+        snapshot = self._current()
+        expected = snapshot.token_secrets.get(token_id)
+        # Compare digests in constant time whether or not the id exists.
+        if not hmac.compare_digest(expected or "-" * 64, _sha256(secret)) or expected is None:
+            return None
+        info = snapshot.tokens[token_id]
+        if info.expires_at is not None and info.expires_at <= utcnow():
+            return None
+        if info.username not in snapshot.hashes:
+            return None
+        owner = self.identity(info.username)
+        scope = TokenScope(token_id, frozenset(info.projects) if info.projects is not None else None,
+                           upload=info.upload, owner_admin=owner.is_admin)
+        # Admin-only actions take a password: the token's identity is no admin.
+        return Identity(info.username, owner.groups, is_admin=False, token=scope)
 
     def groups_of(self, username: str) -> set[str]:
         return set(self._current().groups_of.get(username, ()))
@@ -258,6 +306,7 @@ class SQLAccess(EditableAccess):
             # foreign_keys on, and a database made elsewhere may not have it.
             conn.execute(memberships.delete().where(memberships.c.username == username))
             conn.execute(user_grants.delete().where(user_grants.c.username == username))
+            conn.execute(tokens.delete().where(tokens.c.username == username))
             if not conn.execute(users.delete().where(users.c.username == username)).rowcount:
                 raise AccessConflict(f"No such user: {username!r}")
         self._write(work)
@@ -311,10 +360,38 @@ class SQLAccess(EditableAccess):
                     {"project": project, column.name: name, "permission": permission}))
         self._write(work)
 
+    def create_token(self, username: str, *, projects: list[str] | None = None,
+                     upload: bool = False, expires_at: datetime | None = None,
+                     description: str | None = None) -> tuple[str, TokenInfo]:
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        names = None if projects is None else sorted({canonicalize_name(p) for p in projects})
+        if names is not None and not names:
+            raise InvalidAccessData("A token limited to projects needs at least one project")
+        row = {"token_id": token_id, "secret_sha256": _sha256(secret), "username": username,
+               "projects": None if names is None else " ".join(names), "upload": upload,
+               "description": description, "created_at": utcnow(), "expires_at": expires_at}
+
+        def work(conn):
+            self._require(conn, users, users.c.username, username, "user")
+            conn.execute(tokens.insert().values(**row))
+        self._write(work)
+        return f"{TOKEN_PREFIX}_{token_id}_{secret}", _token_info(SimpleNamespace(**row))
+
+    def tokens(self, username: str | None = None) -> list[TokenInfo]:
+        listed = self._current().tokens.values()
+        return [t for t in listed if username is None or t.username == username]
+
+    def delete_token(self, token_id: str) -> None:
+        def work(conn):
+            if not conn.execute(tokens.delete().where(tokens.c.token_id == token_id)).rowcount:
+                raise AccessConflict(f"No such token: {token_id!r}")
+        self._write(work)
+
     def load(self, data: AccessData, *, replace: bool = False) -> None:
         def work(conn):
             if replace:
-                for table in (memberships, user_grants, group_grants, users, groups):
+                for table in (memberships, user_grants, group_grants, tokens, users, groups):
                     conn.execute(table.delete())
             for name, user in data.users.items():
                 # Update in place: a delete would cascade to memberships and

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 
 from ..access import access_from_settings
 from ..access.editable import AccessData, EditableAccess
 from ..access.passwords import hash_password
 from ..errors import PypicloudError
+from ..models import utcnow
 from .common import load_settings
 from .gen_password import read_password
 
@@ -80,6 +82,21 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kind", choices=("user", "group"))
     revoke.add_argument("name")
 
+    token = sub.add_parser("add-token", help="make an API token for a user; prints it once")
+    token.add_argument("username")
+    token.add_argument("--project", action="append", dest="projects", metavar="PROJECT",
+                       help="limit the token to this project (repeat for more; default: all "
+                       "projects the user may use)")
+    token.add_argument("--upload", action="store_true",
+                       help="the token may upload (default: read only)")
+    token.add_argument("--expires-days", type=int, default=90, metavar="DAYS",
+                       help="valid for this many days (default: 90; 0: never expires)")
+    token.add_argument("--description", help="a note shown by list-tokens (e.g. the CI job)")
+    listed = sub.add_parser("list-tokens", help="print tokens (never their secrets)")
+    listed.add_argument("username", nargs="?")
+    revoke_token = sub.add_parser("delete-token", help="revoke a token by its id")
+    revoke_token.add_argument("token_id")
+
     sub.add_parser("list", help="print users, groups and grants")
     return parser
 
@@ -106,6 +123,10 @@ def _print_listing(data: AccessData) -> None:
                 print(f"grant {project} {kind[:-1]} {name} {perm}")
 
 
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _unknown_users(prog: str, backend, names: list[str]) -> bool:
     # Checked before the first change, so a typo changes nothing at all.
     unknown = [n for n in names if not backend.user_exists(n)]
@@ -117,7 +138,7 @@ def _unknown_users(prog: str, backend, names: list[str]) -> bool:
 def access_main(argv: list[str] | None = None) -> int:
     prog = "ppc-access"
     args = _access_parser().parse_args(argv)
-    backend = _backend(prog, args.config, editable=args.command != "list")
+    backend = _backend(prog, args.config, editable=args.command not in ("list",))
     if backend is None:
         return 2
     try:
@@ -148,13 +169,38 @@ def access_main(argv: list[str] | None = None) -> int:
         elif command in ("add-member", "remove-member"):
             for member in args.members:
                 backend.set_membership(member, args.group, command == "add-member")
+        elif command == "add-token":
+            if args.expires_days < 0:
+                print(f"{prog}: --expires-days must be 0 or more", file=sys.stderr)
+                return 1
+            expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
+            secret, info = backend.create_token(args.username, projects=args.projects,
+                                                upload=args.upload, expires_at=expires,
+                                                description=args.description)
+            print(secret)
+            print(f"{prog}: token {info.token_id} for {info.username}: "
+                  f"{'upload and read' if info.upload else 'read only'}, "
+                  f"{', '.join(info.projects) if info.projects else 'every project'}, "
+                  f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
+                  "Use it as the password of user __token__; it is not shown again.",
+                  file=sys.stderr)
+        elif command == "list-tokens":
+            for info in backend.tokens(args.username):
+                print(f"{info.token_id}  {info.username}  "
+                      f"{'upload' if info.upload else 'read'}  "
+                      f"{','.join(info.projects) if info.projects else '*'}  "
+                      f"created {_when(info.created_at)}  "
+                      f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
+                      f"{'  ' + info.description if info.description else ''}")
+        elif command == "delete-token":
+            backend.delete_token(args.token_id)
         elif command in ("grant", "revoke"):
             backend.set_grant(args.project, args.kind, args.name,
                               args.permission if command == "grant" else None)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    if command != "list":
+    if command not in ("list", "list-tokens", "add-token"):
         print(f"{prog}: {command} done", file=sys.stderr)
     return 0
 

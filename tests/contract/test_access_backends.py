@@ -21,6 +21,7 @@ from pypicloud.access import sql as sql_access
 from pypicloud.access.config import ConfigAccess
 from pypicloud.access.editable import AccessConflict, AccessData, InvalidAccessData
 from pypicloud.access.schema import metadata as access_metadata
+from pypicloud.access.schema import tokens as token_table
 from pypicloud.access.sql import SQLAccess
 from pypicloud.models import ANONYMOUS
 from pypicloud.settings import Settings
@@ -328,3 +329,98 @@ def test_old_dotted_name_chooses_the_database_backend(tmp_path):
         assert isinstance(backend, SQLAccess)
     finally:
         backend.close()
+
+
+# ---------------------------------------------------------------------------
+# API tokens (database backend)
+# ---------------------------------------------------------------------------
+def test_the_ini_backend_accepts_no_token():
+    assert config_backend().authenticate("__token__", "ppc_0123456789abcdef_secret") is None
+
+
+def test_read_token_reads_what_its_user_may_and_never_writes(sql):
+    token, info = sql.create_token("bob")
+    assert token.startswith(f"ppc_{info.token_id}_")
+    identity = sql.authenticate("__token__", token)
+    assert identity.username == "bob" and not identity.is_admin
+    assert sql.permission(identity, "secret-lib") == "r"   # bob has rw; the token reads
+    assert sql.permission(identity, "other") == "r"
+    assert not sql.can_write(identity, "secret-lib") and not sql.can_delete(identity, "secret-lib")
+
+
+def test_upload_token_limited_to_projects(sql):
+    token, info = sql.create_token("bob", projects=["Secret_Lib"], upload=True)
+    assert info.projects == ("secret-lib",)
+    identity = sql.authenticate("__token__", token)
+    assert sql.permission(identity, "secret.lib") == "rw"
+    assert sql.permission(identity, "other") == ""          # outside the token: nothing
+    assert not sql.can_delete(identity, "secret-lib")       # deleting takes a password
+
+
+def test_admin_token_reaches_everything_but_is_no_admin(sql):
+    identity = sql.authenticate("__token__", sql.create_token("alice", upload=True)[0])
+    assert sql.permission(identity, "anything") == "rw"
+    assert not identity.is_admin
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),   # wrong secret
+    lambda t: t.replace("ppc_", "xyz_", 1),                # wrong prefix
+    lambda t: "ppc_ffffffffffffffff_" + t.split("_", 2)[2],  # unknown id
+    lambda t: t.rsplit("_", 1)[0],                          # secret cut off
+    lambda t: "",
+], ids=["secret", "prefix", "id", "cut", "empty"])
+def test_wrong_tokens_are_refused(sql, mangle):
+    token, _ = sql.create_token("bob")
+    assert sql.authenticate("__token__", mangle(token)) is None
+
+
+def test_expired_deleted_and_orphaned_tokens_stop_working(sql):
+    from datetime import timedelta
+
+    from pypicloud.models import utcnow
+    expired, _ = sql.create_token("bob", expires_at=utcnow() - timedelta(seconds=1))
+    assert sql.authenticate("__token__", expired) is None
+    token, info = sql.create_token("bob", expires_at=utcnow() + timedelta(days=1))
+    assert sql.authenticate("__token__", token) is not None
+    sql.delete_token(info.token_id)
+    assert sql.authenticate("__token__", token) is None
+    with pytest.raises(AccessConflict):
+        sql.delete_token(info.token_id)
+    token, _ = sql.create_token("carol")
+    sql.delete_user("carol")
+    assert sql.authenticate("__token__", token) is None
+    assert sql.tokens("carol") == []
+
+
+def test_a_token_deleted_elsewhere_stops_within_the_check_interval(open_sql):
+    writer, reader = open_sql(), open_sql()
+    writer.load(config_backend().export_data())
+    token, info = writer.create_token("bob")
+    reader._checked_at -= sql_access.CHECK_SECONDS
+    assert reader.authenticate("__token__", token) is not None
+    writer.delete_token(info.token_id)
+    reader._checked_at -= sql_access.CHECK_SECONDS
+    assert reader.authenticate("__token__", token) is None
+
+
+def test_only_a_hash_of_the_secret_is_stored(sql):
+    token, info = sql.create_token("bob", description="ci job")
+    secret = token.split("_", 2)[2]
+    with sql.engine.connect() as conn:  # every column of every token row, as text
+        rows = [tuple(str(v) for v in row) for row in conn.execute(sa.select(token_table))]
+    assert rows and not any(secret in value for row in rows for value in row)
+    assert [t.description for t in sql.tokens("bob")] == ["ci job"]
+
+
+def test_token_for_unknown_user_or_empty_project_list_is_refused(sql):
+    with pytest.raises(AccessConflict):
+        sql.create_token("nobody")
+    with pytest.raises(InvalidAccessData):
+        sql.create_token("bob", projects=[])
+    assert sql.tokens() == []
+
+
+def test_the_token_user_name_is_reserved(sql):
+    with pytest.raises(InvalidAccessData):
+        sql.create_user("__token__", NEW_HASH)

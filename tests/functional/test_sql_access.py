@@ -75,12 +75,11 @@ def test_imported_users_log_in_and_keep_their_grants(make_app, migrated, sql_set
 def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated, sql_settings, cli):
     app = make_app(sql_settings)
     upload_dist(app, WHEEL, user="alice")
-    service = app.app.registry.service
     code, _, err = cli(access_cli.access_main, migrated, "add-user", "carol", stdin="carol-pw\n")
     assert code == 0, err
     code, _, err = cli(access_cli.access_main, migrated, "grant", "Team_Lib", "user", "carol", "rw")
     assert code == 0, err
-    service.access._checked_at = float("-inf")  # the server's next check (within a second)
+    a_second_passes(app)
     assert upload_dist(app, make_wheel("team-lib", "1.1"), user="carol",
                        password="carol-pw").status_int == 200
 
@@ -88,7 +87,7 @@ def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated
     assert code == 0, err
     code, _, err = cli(access_cli.access_main, migrated, "revoke", "team-lib", "user", "alice")
     assert code == 0, err
-    service.access._checked_at = float("-inf")
+    a_second_passes(app)
     response = app.get("/simple/", headers=auth_headers("carol", "carol-pw"), expect_errors=True)
     assert response.status_int == 401  # the cached login ended with the change
     assert app.get("/simple/", headers=auth_headers("carol", "new-pw")).status_int == 200
@@ -153,3 +152,81 @@ def test_health_names_the_access_database(make_app, sql_settings):
     app = make_app(sql_settings)
     body = app.get("/health").json
     assert body["access"] == {"ok": True, "backend": "SQLAccess"}
+
+
+# ---------------------------------------------------------------------------
+# API tokens: made with ppc-access, used as the password of user __token__
+# ---------------------------------------------------------------------------
+def a_second_passes(app) -> None:
+    """The server's next look at the access data (it checks for changes once a second)."""
+    app.app.registry.service.access._checked_at = float("-inf")
+
+
+def token_headers(token: str) -> dict[str, str]:
+    return auth_headers("__token__", token)
+
+
+def add_token(cli, ini, *argv) -> str:
+    code, out, err = cli(access_cli.access_main, ini, "add-token", *argv)
+    assert code == 0, err
+    assert "it is not shown again" in err
+    return out.strip()
+
+
+def test_upload_token_for_one_project(make_app, migrated, sql_settings, cli):
+    app = make_app(sql_settings)
+    token = add_token(cli, migrated, "alice", "--project", "Team.Lib", "--upload",
+                      "--description", "release job")
+    response = upload(app, *WHEEL, user="__token__", password=token)
+    assert response.status_int == 200
+    record = app.app.registry.service.index.get(WHEEL[0])
+    assert record.uploader == "alice"  # the token's user, not "__token__"
+    other = make_wheel("other-lib", "1.0")
+    assert_rejected(upload(app, *other, user="__token__", password=token), 403, "may not")
+    assert app.app.registry.service.index.get(other[0]) is None
+    # Reading: the token sees only its project.
+    listing = app.get("/simple/", headers={**token_headers(token),
+                                           "Accept": "application/vnd.pypi.simple.v1+json"})
+    assert [p["name"] for p in listing.json["projects"]] == ["team-lib"]
+    # Deleting takes a password.
+    response = app.delete(f"/api/package/team-lib/{WHEEL[0]}", headers=token_headers(token),
+                          expect_errors=True)
+    assert response.status_int == 403
+    assert app.app.registry.service.index.get(WHEEL[0]) is not None
+
+    code, out, _ = cli(access_cli.access_main, migrated, "list-tokens", "alice")
+    assert code == 0 and "release job" in out and token not in out
+
+
+def test_read_token_cannot_upload_and_revoked_token_is_401(make_app, migrated, sql_settings, cli):
+    app = make_app(sql_settings)
+    upload_dist(app, WHEEL, user="alice")
+    token = add_token(cli, migrated, "bob", "--expires-days", "1")
+    a_second_passes(app)
+    assert app.get("/simple/team-lib/", headers=token_headers(token)).status_int == 200
+    wheel = make_wheel("team-lib", "1.1")
+    assert_rejected(upload(app, *wheel, user="__token__", password=token), 403, "may not")
+    token_id = token.split("_")[1]
+    code, _, err = cli(access_cli.access_main, migrated, "delete-token", token_id)
+    assert code == 0, err
+    a_second_passes(app)
+    response = app.get("/simple/team-lib/", headers=token_headers(token), expect_errors=True)
+    assert response.status_int == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_admin_token_cannot_rebuild_the_index(make_app, migrated, sql_settings, cli):
+    app = make_app(sql_settings)
+    token = add_token(cli, migrated, "admin", "--upload")
+    response = app.post("/admin/rebuild", headers=token_headers(token), expect_errors=True)
+    assert response.status_int == 403
+    assert app.post("/admin/rebuild", headers=auth_headers("admin")).status_int == 200
+
+
+def test_add_token_refusals(migrated, cli):
+    code, _, err = cli(access_cli.access_main, migrated, "add-token", "nobody")
+    assert code == 1 and "No such user" in err
+    code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days", "-1")
+    assert code == 1
+    code, out, _ = cli(access_cli.access_main, migrated, "list-tokens")
+    assert out == ""

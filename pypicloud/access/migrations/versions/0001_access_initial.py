@@ -1,4 +1,4 @@
-"""Access tables: users, groups, memberships, grants, the change counter.
+"""Access tables: users, groups, memberships, grants, API tokens, the change counter.
 
 Revision ID: a0001
 Revises:
@@ -6,6 +6,8 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
+from pypicloud.cache.schema import UTCDateTime
 
 revision = "a0001"
 down_revision = None
@@ -45,6 +47,18 @@ def upgrade() -> None:
         sa.Column("group_name", sa.String(255), primary_key=True),
         sa.Column("permission", sa.String(2), nullable=False),
     )
+    op.create_table(
+        "ppc_tokens",
+        sa.Column("token_id", sa.String(32), primary_key=True),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        sa.Column("username", sa.String(255),
+                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), nullable=False),
+        sa.Column("projects", sa.Text),
+        sa.Column("upload", sa.Boolean, nullable=False),
+        sa.Column("description", sa.Text),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime),
+    )
     counters = op.create_table(
         "ppc_access_counters",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -54,6 +68,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("ppc_access_counters", "ppc_group_grants", "ppc_user_grants",
+    for table in ("ppc_access_counters", "ppc_tokens", "ppc_group_grants", "ppc_user_grants",
                   "ppc_memberships", "ppc_groups", "ppc_users"):
         op.drop_table(table)
