@@ -65,6 +65,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.add_jinja2_search_path("pypicloud:templates", name=".html")
     config.include("pypicloud.security")
     config.include("pypicloud.crosssite")
+    config.include("pypicloud.sessions")
     config.include("pypicloud.routes")
     config.scan("pypicloud.views")
     return config

@@ -35,8 +35,30 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, password
 
 
+SESSION_USER = "user"
+
+
+def uses_session(request) -> bool:
+    """Only the web UI's routes (``ui.*``) know the browser session."""
+    route = request.matched_route
+    return route is not None and route.name.startswith("ui.")
+
+
+def session_identity(request) -> Identity:
+    """The logged-in web UI user, checked against the access data on every request."""
+    username = request.session.get(SESSION_USER)
+    access = request.registry.service.access
+    if not username or not access.user_exists(username):
+        return ANONYMOUS  # logged out, or the user was deleted meanwhile
+    return access.identity(username)
+
+
 class BasicAuthPolicy:
-    """Pyramid security policy: identity from the Authorization header."""
+    """Pyramid security policy: identity from the Authorization header.
+
+    The web UI's routes fall back to the browser session (signed cookie) when
+    no Authorization header is sent; every other route ignores the session.
+    """
 
     def identity(self, request) -> Identity:
         try:
@@ -44,7 +66,7 @@ class BasicAuthPolicy:
         except ValueError:
             raise Unauthorized("Malformed Authorization header") from None
         if credentials is None:
-            return ANONYMOUS
+            return session_identity(request) if uses_session(request) else ANONYMOUS
         identity = request.registry.service.access.authenticate(*credentials)
         if identity is None:
             raise Unauthorized("Invalid username or password")

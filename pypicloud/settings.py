@@ -57,12 +57,13 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
+    session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
     """.split()
 )
 
 # Prefixes whose unknown keys are reported (probably typos).
-CHECKED_PREFIXES = ("storage.", "db.", "pypi.")
+CHECKED_PREFIXES = ("storage.", "db.", "pypi.", "session.")
 DYNAMIC_PREFIXES = ("storage.metadata.",)
 
 _TRUE = {"true", "yes", "on", "1"}

@@ -1,0 +1,335 @@
+"""The admin web UI: log in, overview, projects and files, users/groups/grants/tokens.
+
+Browser sessions are signed cookies (``pypicloud/sessions.py``); every
+state-changing form carries the session's CSRF token and is refused with 403
+without it (on top of the cross-site guard in ``crosssite.py``). Only admins
+use the UI; the rules themselves stay in the service and the access backend,
+these views only collect form fields and show results.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from packaging.utils import canonicalize_name
+from pyramid.csrf import check_csrf_token, get_csrf_token, new_csrf_token
+from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
+from pyramid.renderers import render_to_response
+from pyramid.view import view_config
+
+from ..access.editable import EditableAccess, InvalidAccessData
+from ..access.passwords import hash_password
+from ..errors import Forbidden, PypicloudError
+from ..models import utcnow
+from ..security import SESSION_USER
+
+MAX_PROJECTS_SHOWN = 500
+
+
+# Helpers ----------------------------------------------------------------
+def _page(request, template: str, status: int = 200, **values):
+    context = {"identity": request.identity, "csrf_token": get_csrf_token(request),
+               "flashes": request.session.pop_flash(), "errors": request.session.pop_flash("error")}
+    context.update(values)
+    response = render_to_response(f"admin/{template}", context, request=request)
+    response.status_int = status
+    # Pages with forms and user data: never cached, never framed by another site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    return response
+
+
+def _require_admin(request):
+    """The admin's identity; anonymous callers go to the login page, others get 403."""
+    identity = request.identity
+    if not identity.authenticated:
+        query = urlencode({"next": request.path_qs})
+        raise HTTPFound(location=f"{request.route_path('ui.login')}?{query}")
+    if not identity.is_admin or identity.token is not None:
+        raise Forbidden(f"User {identity.username!r} may not use the admin pages")
+    return identity
+
+
+def _check_csrf(request) -> None:
+    # Pyramid compares in constant time with the token kept in the session.
+    if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
+        raise Forbidden("The form's CSRF token is missing or out of date; reload the page "
+                        "and try again")
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next") or request.params.get("next") or ""
+    # Only paths of the UI itself: never an absolute or scheme-relative URL.
+    if target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return request.route_path("ui.home")
+
+
+# Log in and out -----------------------------------------------------------
+@view_config(route_name="ui.login", request_method="GET")
+def login_form(request):
+    if request.identity.authenticated and request.identity.is_admin:
+        return HTTPFound(location=_safe_next(request))
+    return _page(request, "login.html", next=request.params.get("next", ""))
+
+
+@view_config(route_name="ui.login", request_method="POST")
+def login(request):
+    _check_csrf(request)
+    username = request.POST.get("username", "")
+    password = request.POST.get("password", "")
+    identity = request.registry.service.access.authenticate(username, password) \
+        if username and username != "__token__" else None
+    if identity is None:
+        return _page(request, "login.html", status=401, next=request.POST.get("next", ""),
+                     errors=["Wrong user name or password"])
+    if not identity.is_admin:
+        return _page(request, "login.html", status=403, next="",
+                     errors=[f"{username} is not an admin: the web UI is for admins"])
+    # A fresh session (and CSRF token) at login: nothing chosen before it survives.
+    request.session.invalidate()
+    request.session[SESSION_USER] = identity.username
+    new_csrf_token(request)
+    return HTTPSeeOther(location=_safe_next(request))
+
+
+@view_config(route_name="ui.logout", request_method="POST")
+def logout(request):
+    _check_csrf(request)
+    request.session.invalidate()
+    return HTTPSeeOther(location=request.route_path("ui.login"))
+
+
+# Pages ------------------------------------------------------------------
+@view_config(route_name="ui.home_noslash")
+def home_noslash(request):
+    return HTTPFound(location=request.route_path("ui.home"))
+
+
+@view_config(route_name="ui.home", request_method="GET")
+def home(request):
+    identity = _require_admin(request)
+    service = request.registry.service
+    return _page(request, "home.html", project_count=len(service.projects(identity)),
+                 file_count=service.index.count(), health=service.health())
+
+
+@view_config(route_name="ui.projects", request_method="GET")
+def projects(request):
+    identity = _require_admin(request)
+    query = request.params.get("q", "").strip()
+    listed = request.registry.service.projects(identity)
+    if query:
+        needle = canonicalize_name(query)
+        listed = [p for p in listed if needle in p.project]
+    return _page(request, "projects.html", projects=listed[:MAX_PROJECTS_SHOWN], query=query,
+                 total=len(listed), shown=min(len(listed), MAX_PROJECTS_SHOWN))
+
+
+@view_config(route_name="ui.project", request_method="GET")
+def project(request):
+    identity = _require_admin(request)
+    name = canonicalize_name(request.matchdict["project"])
+    files = request.registry.service.project_files(identity, name)
+    return _page(request, "project.html", project=name, files=files)
+
+
+def _access_page(request, status: int = 200, **values):
+    access = request.registry.service.access
+    data = access.export_data()
+    groups_of: dict[str, list[str]] = {}
+    for group, info in data.groups.items():
+        for member in info["members"]:
+            groups_of.setdefault(member, []).append(group)
+    editable = isinstance(access, EditableAccess)
+    return _page(request, "access.html", status=status, data=data, groups_of=groups_of,
+                 editable=editable, backend=type(access).__name__,
+                 tokens=access.tokens() if editable else [],
+                 default_read=sorted(access.default_read), default_write=sorted(access.default_write),
+                 **values)
+
+
+@view_config(route_name="ui.access", request_method="GET")
+def access_page(request):
+    _require_admin(request)
+    return _access_page(request)
+
+
+# Actions (POST forms) -----------------------------------------------------
+def _editable(request) -> EditableAccess:
+    access = request.registry.service.access
+    if not isinstance(access, EditableAccess):
+        raise Forbidden("The access backend is read-only: edit the ini file instead")
+    return access
+
+
+def _field(request, name: str) -> str:
+    value = request.POST.get(name, "").strip()
+    if not value:
+        raise InvalidAccessData(f"The field {name!r} is required")
+    return value
+
+
+def _password_hash(request) -> str:
+    password = request.POST.get("password", "")
+    if not password:
+        raise InvalidAccessData("The password is empty")
+    return hash_password(password)
+
+
+def _rebuild(request, identity):
+    count = request.registry.service.rebuild()
+    return f"Index rebuilt from storage: {count} files", "ui.home", {}
+
+
+def _file_action(action: str):
+    def run(request, identity):
+        service = request.registry.service
+        project_name = canonicalize_name(_field(request, "project"))
+        filename = _field(request, "filename")
+        if action == "delete-file":
+            service.delete_file(identity, project_name, filename)
+            message = f"Deleted {filename}"
+        else:
+            reason = request.POST.get("reason", "").strip() or None
+            service.set_yanked(identity, project_name, filename, action == "yank", reason)
+            message = f"{'Yanked' if action == 'yank' else 'Un-yanked'} {filename}"
+        return message, "ui.project", {"project": project_name}
+    return run
+
+
+def _access_action(run_change):
+    def run(request, identity):
+        message = run_change(request, _editable(request))
+        return message, "ui.access", {}
+    return run
+
+
+def _add_user(request, access):
+    name = _field(request, "username")
+    access.create_user(name, _password_hash(request), admin=request.POST.get("admin") == "1")
+    return f"User {name} added"
+
+
+def _set_password(request, access):
+    name = _field(request, "username")
+    access.set_password_hash(name, _password_hash(request))
+    return f"Password of {name} changed"
+
+
+def _set_admin(request, access):
+    name, admin = _field(request, "username"), request.POST.get("admin") == "1"
+    access.set_admin(name, admin)
+    return f"{name} {'is now' if admin else 'is no longer'} an admin"
+
+
+def _delete_user(request, access):
+    name = _field(request, "username")
+    access.delete_user(name)
+    return f"User {name} deleted"
+
+
+def _add_group(request, access):
+    group = _field(request, "group")
+    access.create_group(group, admin=request.POST.get("admin") == "1")
+    return f"Group {group} added"
+
+
+def _delete_group(request, access):
+    group = _field(request, "group")
+    access.delete_group(group)
+    return f"Group {group} deleted"
+
+
+def _membership(member: bool):
+    def change(request, access):
+        name, group = _field(request, "username"), _field(request, "group")
+        access.set_membership(name, group, member)
+        return f"{name} {'added to' if member else 'removed from'} {group}"
+    return change
+
+
+def _grant(request, access):
+    project_name, kind, name = (_field(request, k) for k in ("project", "kind", "name"))
+    permission = _field(request, "permission")
+    access.set_grant(project_name, kind, name, permission)
+    return f"Granted {permission} on {canonicalize_name(project_name)} to {kind} {name}"
+
+
+def _revoke(request, access):
+    project_name, kind, name = (_field(request, k) for k in ("project", "kind", "name"))
+    access.set_grant(project_name, kind, name, None)
+    return f"Revoked {kind} {name} on {project_name}"
+
+
+def _delete_token(request, access):
+    token_id = _field(request, "token_id")
+    access.delete_token(token_id)
+    return f"Token {token_id} revoked"
+
+
+_ACTIONS = {
+    "rebuild": _rebuild,
+    "delete-file": _file_action("delete-file"),
+    "yank": _file_action("yank"),
+    "unyank": _file_action("unyank"),
+    "add-user": _access_action(_add_user),
+    "set-password": _access_action(_set_password),
+    "set-admin": _access_action(_set_admin),
+    "delete-user": _access_action(_delete_user),
+    "add-group": _access_action(_add_group),
+    "delete-group": _access_action(_delete_group),
+    "add-member": _access_action(_membership(True)),
+    "remove-member": _access_action(_membership(False)),
+    "grant": _access_action(_grant),
+    "revoke": _access_action(_revoke),
+    "delete-token": _access_action(_delete_token),
+}
+
+
+@view_config(route_name="ui.action", request_method="POST")
+def action(request):
+    identity = _require_admin(request)
+    _check_csrf(request)
+    name = request.matchdict["action"]
+    if name == "add-token":
+        return _add_token(request)
+    handler = _ACTIONS.get(name)
+    if handler is None:
+        raise Forbidden(f"Unknown action {name!r}")
+    try:
+        message, route, params = handler(request, identity)
+    except PypicloudError as exc:
+        if exc.status >= 500:
+            raise
+        request.session.flash(str(exc), "error")
+        back = request.referer if request.referer and request.referer.startswith(
+            request.host_url + "/admin") else request.route_url("ui.home")
+        return HTTPSeeOther(location=back)
+    request.session.flash(message)
+    return HTTPSeeOther(location=request.route_path(route, **params))
+
+
+def _add_token(request):
+    """The new token is shown on the page this POST answers, once, never stored in the session."""
+    access = _editable(request)
+    try:
+        username = _field(request, "username")
+        days = int(request.POST.get("expires_days", "90") or 0)
+        if days < 0:
+            raise InvalidAccessData("Days until expiry must be 0 (never) or more")
+        projects_text = request.POST.get("projects", "").replace(",", " ").split()
+        secret, info = access.create_token(
+            username, projects=projects_text or None, upload=request.POST.get("upload") == "1",
+            expires_at=utcnow() + timedelta(days=days) if days else None,
+            description=request.POST.get("description", "").strip() or None)
+    except ValueError:
+        return _access_page(request, status=400, errors=["Days until expiry must be a number"])
+    except PypicloudError as exc:
+        if exc.status >= 500:
+            raise
+        return _access_page(request, status=exc.status, errors=[str(exc)])
+    return _access_page(request, new_token={"username": info.username, "secret": secret},
+                        flashes=[f"Token {info.token_id} created for {info.username}"])
