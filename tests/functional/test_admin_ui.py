@@ -290,3 +290,10 @@ def test_a_deleted_admin_loses_the_session(sql_ui):
     assert other.get("/admin/").status_int == 200
     access.delete_user("root")
     assert other.get("/admin/").status_int == 302
+
+
+def test_a_short_session_secret_stops_start_up(make_app):
+    from pypicloud.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        make_app({"session.secret": "short"})
+    assert info.value.key == "session.secret"
