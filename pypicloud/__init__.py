@@ -16,6 +16,7 @@ from .pagecache import PageCache
 from .service import PackageIndex
 from .settings import Settings
 from .storage import storage_from_settings
+from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
 
 __version__ = "2.0.0.dev0"
@@ -23,7 +24,9 @@ LOG = logging.getLogger(__name__)
 
 
 def build_service(settings: Settings) -> PackageIndex:
-    """Build the three backends and the service from validated settings."""
+    """Build the three backends, the upstream client and the service from validated settings."""
+    # Fallback settings first: a bad one stops start-up before any backend is touched.
+    fallback, upstream = fallback_from_settings(settings)
     storage = storage_from_settings(settings)
     index = index_from_settings(settings)
     access = access_from_settings(settings)
@@ -34,6 +37,7 @@ def build_service(settings: Settings) -> PackageIndex:
         redirect_urls=settings.get_bool("storage.redirect_urls", True),
         max_metadata_size=settings.get_size("pypi.max_metadata_size", 4 * 1024 * 1024),
         graceful_reload=settings.get_bool("db.graceful_reload", False),
+        fallback=fallback, upstream=upstream,
     )
 
 
@@ -42,10 +46,6 @@ def make_config(global_config: dict | None, raw_settings: dict,
     here = (global_config or {}).get("here") or raw_settings.get("here")
     settings = Settings(raw_settings, environ=environ, here=here)
     settings.warn_unknown()
-    for key in ("pypi.fallback",):
-        choice = settings.get_choice(key, ("none", "redirect", "cache"), "none")
-        if choice != "none":
-            LOG.warning("%s = %s is not supported yet; serving local projects only", key, choice)
     service = build_service(settings)
     rebuilt = service.rebuild_if_empty()
     if rebuilt:

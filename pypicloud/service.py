@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
+from packaging.utils import canonicalize_name
+
 from . import dists, tempfiles
 from .access.base import AccessBackend
 from .cache.base import MetadataIndex
@@ -26,6 +28,8 @@ from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, Project
 from .pagecache import PageCache
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
+from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, KeyedLocks, UpstreamClient,
+                       UpstreamError, UpstreamFile)
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -42,10 +46,35 @@ class UploadResult:
 
 @dataclass(frozen=True)
 class Download:
-    """How to answer a download: a URL to redirect to, or a record to stream."""
+    """How to answer a download: a URL to redirect to, or a record to stream.
 
-    record: FileRecord
+    ``record`` is None only for a redirect to an upstream file (SPEC section 9).
+    """
+
+    record: FileRecord | None
     redirect: Redirect | None = None
+
+
+@dataclass(frozen=True)
+class ProjectListing:
+    """What a project page shows (SPEC sections 4 and 9).
+
+    ``records`` are the files stored here; ``upstream`` the files of the upstream
+    page that are not stored here (empty without fallback). ``link_upstream``:
+    those files are linked at upstream itself (the redirect behaviour) instead of
+    at this server (pull-through caching). ``redirect``: answer with a redirect
+    to this upstream page instead of a page. ``cache_key``: what, besides the
+    index's change counter, the rendered page depends on; None when it must not
+    be cached (upstream could not be asked and local files stand in).
+    """
+
+    project: str
+    records: list[FileRecord]
+    upstream: tuple[UpstreamFile, ...] = ()
+    name: str | None = None
+    link_upstream: bool = False
+    redirect: str | None = None
+    cache_key: tuple | None = ()
 
 
 class _Spooled:
@@ -134,6 +163,17 @@ def record_from_object(obj: StoredObject) -> FileRecord | None:
     )
 
 
+def _parse_time(text: str | None) -> datetime | None:
+    """An upstream ``upload-time`` (PEP 700, ISO 8601 UTC), or None."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class PackageIndex:
     """The package index service."""
 
@@ -141,7 +181,8 @@ class PackageIndex:
                  max_upload_size: int | None = None, stream_files: bool = False,
                  redirect_urls: bool = True, max_metadata_size: int = 4 * 1024 * 1024,
                  spool_dir: str | None = None, max_archive_scan: int = 64 * 1024 * 1024,
-                 graceful_reload: bool = False):
+                 graceful_reload: bool = False, fallback: FallbackPolicy | None = None,
+                 upstream: UpstreamClient | None = None):
         self.storage = storage
         self.index = index
         self.access = access
@@ -157,6 +198,11 @@ class PackageIndex:
         # downloads and .metadata requests then cost no index query (the
         # counter read is a memory read on SQLite, one round trip elsewhere).
         self._records = PageCache(max_entries=8192)
+        # Upstream fallback (SPEC section 9): without a client it is off, whatever the policy.
+        self.fallback = fallback if upstream is not None and fallback is not None \
+            else FallbackPolicy()
+        self.upstream = upstream if self.fallback.mode != "none" else None
+        self._fetch_locks = KeyedLocks()
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -197,6 +243,144 @@ class PackageIndex:
         self._require(self.access.can_read, identity, project, "read")
         return records
 
+    # Upstream fallback (SPEC section 9) ------------------------------------
+    @staticmethod
+    def is_local(records: list[FileRecord]) -> bool:
+        """True when someone published a file of the project here.
+
+        A project whose files all came from upstream (pull-through caching) is
+        upstream's project, not a local one: its page keeps following upstream.
+        """
+        return any(r.uploader != UPSTREAM_UPLOADER for r in records)
+
+    def _consults_upstream(self, project: str, records: list[FileRecord]) -> bool:
+        """May the upstream index be asked about this project at all?
+
+        Never for names in ``pypi.disallow_fallback``; for a local project only
+        with ``pypi.always_show_upstream`` (a private project is never mixed
+        with a public one of the same name otherwise).
+        """
+        if self.upstream is None or not self.fallback.applies_to(project):
+            return False
+        return self.fallback.always_show_upstream or not self.is_local(records)
+
+    def may_update_cache(self, identity: Identity) -> bool:
+        """May this caller make the server fetch and store an upstream file (``pypi.cache_update``)?"""
+        if self.fallback.mode != "cache" or self.storage.read_only:
+            return False
+        if identity.authenticated and identity.is_admin:
+            return True
+        return bool(self.access.principals(identity) & self.fallback.cache_update)
+
+    def project_listing(self, identity: Identity, project: str) -> ProjectListing:
+        """What the page of one project shows: local files, upstream's, or a redirect.
+
+        404 when neither here nor (where asked) upstream knows the project;
+        401/403 when the caller may not read it (checked before upstream is
+        asked); 502/503 when upstream is needed and cannot answer. A project
+        with local files is served from them alone when upstream fails.
+        """
+        records = self.index.files(project)
+        if not self._consults_upstream(project, records):
+            if not records:
+                raise ProjectNotFound(f"No such project: {project}")
+            self._require(self.access.can_read, identity, project, "read")
+            return ProjectListing(project, records)
+        self._require(self.access.can_read, identity, project, "read")
+        assert self.upstream is not None
+        caching = self.may_update_cache(identity)
+        if not records and not caching:
+            return ProjectListing(project, [], redirect=self.upstream.project_url(project),
+                                  cache_key=None)
+        try:
+            page = self.upstream.project(project)
+        except UpstreamError as exc:
+            if not records:
+                raise
+            LOG.warning("upstream page of %s not available (%s): serving the local files only",
+                        project, exc.message)
+            return ProjectListing(project, records, cache_key=None)
+        if page is None:
+            if not records:
+                raise ProjectNotFound(f"No such project: {project} (the upstream index has none either)")
+            return ProjectListing(project, records, cache_key=("upstream-absent",))
+        stored = {r.filename for r in records}
+        # Pull-through can only serve files it can verify (SPEC section 9).
+        files = tuple(f for f in page.files if f.filename not in stored
+                      and (f.sha256 is not None or not caching))
+        return ProjectListing(project, records, files, name=page.name, link_upstream=not caching,
+                              cache_key=("upstream", page.serial, not caching))
+
+    def _upstream_file(self, identity: Identity, project: str, filename: str) -> UpstreamFile:
+        """The upstream entry of a file not stored here, for a caller who may read the project."""
+        if self.upstream is None or not self.fallback.applies_to(project):
+            raise FileNotFound(f"No such file: {filename}")
+        if not self._consults_upstream(project, self.index.files(project)):
+            raise FileNotFound(f"No such file: {filename}")
+        self._require(self.access.can_read, identity, project, "read")
+        page = self.upstream.project(project)
+        entry = page.file(filename) if page is not None else None
+        if entry is None:
+            raise FileNotFound(f"No such file: {filename}")
+        return entry
+
+    def _stored_or_upstream(self, identity: Identity, project: str,
+                            filename: str) -> FileRecord | UpstreamFile:
+        try:
+            return self.get_file(identity, project, filename)
+        except FileNotFound:
+            if self.upstream is None:
+                raise
+        return self._upstream_file(identity, project, filename)
+
+    def _cache_from_upstream(self, project: str, entry: UpstreamFile) -> FileRecord:
+        """Fetch one upstream file, verify its sha256, store and index it like an upload.
+
+        Nothing is stored when the bytes do not match upstream's sha256 (or when
+        upstream gives none). One fetch per file at a time in this process;
+        across processes storage refuses to store a name twice.
+        """
+        filename = entry.filename
+        if entry.sha256 is None:
+            raise UpstreamError(f"The upstream index gives no sha256 for {filename}: "
+                                "it cannot be verified and is not fetched")
+        limit = self.max_upload_size
+        too_large = UpstreamError(f"{filename} on the upstream index is larger than "
+                                  f"pypi.max_upload_size ({limit} bytes): not fetched")
+        if limit is not None and entry.size is not None and entry.size > limit:
+            raise too_large
+        dist = dists.parse_filename(filename)
+        assert self.upstream is not None
+        with self._fetch_locks.hold(filename):
+            existing = self.index.get(filename)
+            if existing is not None and existing.project == project:
+                return existing  # another request stored it while we waited
+            try:
+                with self.upstream.open_file(entry.url) as stream:
+                    spooled = _Spooled(stream, limit, self.spool_dir)
+            except UploadTooLarge:
+                raise too_large from None
+            try:
+                got = spooled.sha256.hexdigest()
+                if not hmac.compare_digest(got, entry.sha256):
+                    LOG.warning("sha256 of %s from the upstream index is %s, its page says %s: "
+                                "not stored", filename, got, entry.sha256)
+                    raise UpstreamError(f"The sha256 of {filename} from the upstream index does "
+                                        "not match the one on its page: not stored")
+                try:
+                    result = self._store(project=project, name=None, dist=dist, spooled=spooled,
+                                         uploader=UPSTREAM_UPLOADER, may_overwrite=lambda: False,
+                                         yanked=entry.yanked, yanked_reason=entry.yanked_reason,
+                                         upload_time=_parse_time(entry.upload_time))
+                except InvalidUpload as exc:
+                    raise UpstreamError(f"{filename} from the upstream index is not a valid "
+                                        f"distribution: {exc.message}") from None
+            finally:
+                spooled.remove()
+        if result.created:
+            LOG.info("cached %s from the upstream index (%d bytes)", filename, result.record.size)
+        return result.record
+
     def get_file(self, identity: Identity, project: str, filename: str,
                  action: Callable[[Identity, str], bool] | None = None,
                  what: str = "read") -> FileRecord:
@@ -217,8 +401,19 @@ class PackageIndex:
         return hit[0]
 
     def download(self, identity: Identity, project: str, filename: str) -> Download:
-        """Where the bytes of a file come from: a (reused) signed URL or a stream."""
-        record = self.get_file(identity, project, filename)
+        """Where the bytes of a file come from: a (reused) signed URL or a stream.
+
+        A file listed upstream but not stored here is fetched, verified and
+        stored first (pull-through), or redirected to upstream for a caller not
+        in ``pypi.cache_update``.
+        """
+        found = self._stored_or_upstream(identity, project, filename)
+        if isinstance(found, UpstreamFile):
+            if not self.may_update_cache(identity):
+                # Not allowed to fill the cache: the redirect behaviour (pypicloud 1.x).
+                return Download(None, Redirect(found.url))
+            found = self._cache_from_upstream(project, found)
+        record = found
         # Backends that never hand out URLs (files on disk) skip the URL cache lookup.
         hands_out_urls = type(self.storage).download_url is not Storage.download_url
         if self.stream_files or not hands_out_urls:
@@ -247,13 +442,35 @@ class PackageIndex:
         return self.storage.open(record.project, record.filename, offset, length)
 
     def core_metadata(self, identity: Identity, project: str, filename: str) -> tuple[FileRecord, bytes]:
-        """The PEP 658 metadata file of a distribution."""
-        record = self.get_file(identity, project, filename)
+        """The PEP 658 metadata file of a distribution.
+
+        For an upstream file not stored here, upstream's metadata file is passed
+        on (verified against the sha256 its page gives; nothing is stored).
+        """
+        found = self._stored_or_upstream(identity, project, filename)
+        if isinstance(found, UpstreamFile):
+            return self._upstream_metadata(project, found)
+        record = found
         if not record.metadata_sha256:
             raise FileNotFound(f"No metadata for {filename}")
         limit = self.max_metadata_size + 1
         with self.storage.open(project, filename + METADATA_SUFFIX, 0, limit) as stream:
             data = stream.read(limit)
+        return record, data
+
+    def _upstream_metadata(self, project: str, entry: UpstreamFile) -> tuple[FileRecord, bytes]:
+        if not entry.metadata_sha256:
+            raise FileNotFound(f"No metadata for {entry.filename}")
+        assert self.upstream is not None
+        data = self.upstream.read_metadata(entry.metadata_url, self.max_metadata_size)
+        if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), entry.metadata_sha256):
+            raise UpstreamError(f"The sha256 of the metadata of {entry.filename} from the "
+                                "upstream index does not match the one on its page")
+        dist = dists.parse_filename(entry.filename)
+        record = FileRecord(project=project, name=dist.name, version=dist.version,
+                            filename=entry.filename, size=entry.size or 0,
+                            sha256=entry.sha256 or "", metadata_sha256=entry.metadata_sha256,
+                            upload_time=_parse_time(entry.upload_time) or utcnow())
         return record, data
 
     # Writing ------------------------------------------------------------
@@ -286,50 +503,71 @@ class PackageIndex:
         spooled = _Spooled(content, self.max_upload_size, self.spool_dir)
         try:
             spooled.check_digests(digests or {})
-            if spooled.size == 0:
-                raise InvalidUpload(f"{filename} is empty")
-            meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
-                                              max_scan=self.max_archive_scan)
-            sha256 = spooled.sha256.hexdigest()
-            existing = self.index.get(filename)
-            overwrite = False
-            if existing is not None:
-                if existing.sha256 == sha256:
-                    return UploadResult(existing, False)
-                if not self.access.can_overwrite(identity, project):
-                    raise FileExists(f"File already exists: {filename}")
-                overwrite = True
-            metadata_sha256 = None
-            if meta.raw and meta.reliable:
-                metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
-            record = FileRecord(
-                project=project, name=name.strip(), version=dist.version, filename=filename,
-                size=spooled.size, sha256=sha256, md5=spooled.md5.hexdigest(),
-                requires_python=meta.requires_python, summary=meta.summary,
-                uploader=identity.username, metadata_sha256=metadata_sha256,
-                key=self.storage.key_for(project, filename),
-            )
-            metadata = record_to_metadata(record)
-            with open(spooled.path, "rb") as stream:
-                try:
-                    self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
-                except StorageConflict:
-                    return self._lost_race(project, filename, sha256)
-            try:
-                if metadata_sha256:
-                    # Written after the file itself, so the loser of a race never
-                    # replaces the winner's metadata.
-                    self.storage.put(project, filename + METADATA_SUFFIX, io.BytesIO(meta.raw),
-                                     {"sha256": metadata_sha256}, overwrite=True)
-                self.index.add(record)
-            except Exception:
-                if not overwrite:
-                    self._forget_stored(project, filename)
-                raise
-            LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, record.size)
-            return UploadResult(record, True)
+            result = self._store(
+                project=project, name=name.strip(), dist=dist, spooled=spooled,
+                uploader=identity.username,
+                may_overwrite=lambda: self.access.can_overwrite(identity, project))
         finally:
             spooled.remove()
+        if result.created:
+            LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
+        return result
+
+    def _store(self, *, project: str, name: str | None, dist: dists.DistFilename,
+               spooled: _Spooled, uploader: str | None, may_overwrite: Callable[[], bool],
+               yanked: bool = False, yanked_reason: str | None = None,
+               upload_time: datetime | None = None) -> UploadResult:
+        """Validate a spooled file's archive, then store and index it (SPEC section 5).
+
+        Shared by uploads and pull-through caching. ``name`` is the display
+        name (None: the archive's own, when it matches the project).
+        """
+        filename = dist.filename
+        if spooled.size == 0:
+            raise InvalidUpload(f"{filename} is empty")
+        meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
+                                        max_scan=self.max_archive_scan)
+        if name is None:
+            same = meta.name and canonicalize_name(meta.name) == project
+            name = meta.name if same else dist.name
+        sha256 = spooled.sha256.hexdigest()
+        existing = self.index.get(filename)
+        overwrite = False
+        if existing is not None:
+            if existing.sha256 == sha256:
+                return UploadResult(existing, False)
+            if not may_overwrite():
+                raise FileExists(f"File already exists: {filename}")
+            overwrite = True
+        metadata_sha256 = None
+        if meta.raw and meta.reliable:
+            metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        record = FileRecord(
+            project=project, name=name, version=dist.version, filename=filename,
+            size=spooled.size, sha256=sha256, md5=spooled.md5.hexdigest(),
+            requires_python=meta.requires_python, summary=meta.summary,
+            upload_time=upload_time or utcnow(), uploader=uploader,
+            yanked=yanked, yanked_reason=(yanked_reason or None) if yanked else None,
+            metadata_sha256=metadata_sha256, key=self.storage.key_for(project, filename),
+        )
+        metadata = record_to_metadata(record)
+        with open(spooled.path, "rb") as stream:
+            try:
+                self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
+            except StorageConflict:
+                return self._lost_race(project, filename, sha256)
+        try:
+            if metadata_sha256:
+                # Written after the file itself, so the loser of a race never
+                # replaces the winner's metadata.
+                self.storage.put(project, filename + METADATA_SUFFIX, io.BytesIO(meta.raw),
+                                 {"sha256": metadata_sha256}, overwrite=True)
+            self.index.add(record)
+        except Exception:
+            if not overwrite:
+                self._forget_stored(project, filename)
+            raise
+        return UploadResult(record, True)
 
     def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
         """Another upload stored the same name first: 200 if it is our bytes, else 409."""
@@ -474,4 +712,4 @@ class PackageIndex:
         return report
 
 
-__all__ = ["PackageIndex", "UploadResult", "Download", "ANONYMOUS"]
+__all__ = ["PackageIndex", "UploadResult", "Download", "ProjectListing", "ANONYMOUS"]

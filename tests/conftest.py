@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.s3",
     "tests.fixtures.server",
+    "tests.fixtures.upstream",
 ]

@@ -1,7 +1,10 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON on the same URLs.
 
 Pages are rendered once per change of the index (its change counter) and
-served from memory after that; every request still checks permissions.
+served from memory after that; every request still checks permissions. With an
+upstream fallback (SPEC section 9) the service decides what a page holds
+(:class:`pypicloud.service.ProjectListing`); a page with upstream files is kept
+per fetch of the upstream page, and one made while upstream was down is not kept.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotModified
+from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
 from pyramid.renderers import render
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -67,33 +70,60 @@ def render_index(request, projects, fmt: str) -> Page:
     return _make_page(body, fmt)
 
 
-def render_project(request, project: str, records, fmt: str) -> Page:
+def _stored_rows(request, records) -> list[dict]:
     urls = {r.filename: file_url(request, r) for r in records}
     # Companion .metadata URLs are derived from the file URL (PEP 658), which a
     # signed storage URL cannot take; only offer them for links to the server.
     direct = bool(records) and not urls[records[0].filename].startswith(request.application_url)
-    versions = sorted({r.version for r in records}, key=_version_key)
-    display = max(records, key=lambda r: r.upload_time).name
-    if fmt == JSON:
-        entries = []
-        for r in records:
-            meta = {"sha256": r.metadata_sha256} if r.metadata_sha256 and not direct else False
-            entries.append({
-                "filename": r.filename, "url": urls[r.filename], "hashes": {"sha256": r.sha256},
-                "requires-python": r.requires_python,
-                "yanked": (r.yanked_reason or True) if r.yanked else False,
-                "core-metadata": meta, "dist-info-metadata": meta,
-                "size": r.size, "upload-time": _iso(r.upload_time),
-            })
-        doc = {"meta": {"api-version": API_VERSION}, "name": project,
-               "versions": versions, "files": entries}
-        return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
-    rows = [{"url": urls[r.filename], "filename": r.filename, "sha256": r.sha256,
+    return [{"filename": r.filename, "url": urls[r.filename], "sha256": r.sha256,
              "requires_python": r.requires_python, "yanked": r.yanked,
              "yanked_reason": r.yanked_reason,
-             "metadata_sha256": None if direct else r.metadata_sha256} for r in records]
+             "metadata_sha256": None if direct else r.metadata_sha256,
+             "size": r.size, "upload_time": _iso(r.upload_time), "version": r.version}
+            for r in records]
+
+
+def _upstream_rows(request, project: str, files, link_upstream: bool) -> list[dict]:
+    """Rows of upstream files: linked at upstream itself, or at our download URL (pull-through)."""
+    return [{"filename": f.filename,
+             "url": f.url if link_upstream else request.route_url(
+                 "api.file", project=project, filename=f.filename),
+             "sha256": f.sha256, "requires_python": f.requires_python, "yanked": f.yanked,
+             "yanked_reason": f.yanked_reason, "metadata_sha256": f.metadata_sha256,
+             "size": f.size, "upload_time": f.upload_time, "version": f.version}
+            for f in files]
+
+
+def render_project(request, project: str, records, fmt: str, upstream=(),
+                   link_upstream: bool = False, name: str | None = None) -> Page:
+    """A project page: stored files, then upstream's (SPEC section 9)."""
+    rows = _stored_rows(request, records) + _upstream_rows(request, project, upstream,
+                                                           link_upstream)
+    versions = sorted({r["version"] for r in rows if r["version"]}, key=_version_key)
+    display = max(records, key=lambda r: r.upload_time).name if records else (name or project)
+    # PEP 700 makes "size" mandatory in 1.1; an upstream HTML page gives none.
+    api_version = API_VERSION if all(r["size"] is not None for r in rows) else "1.0"
+    if fmt == JSON:
+        entries = []
+        for r in rows:
+            meta = {"sha256": r["metadata_sha256"]} if r["metadata_sha256"] else False
+            entry = {
+                "filename": r["filename"], "url": r["url"],
+                "hashes": {"sha256": r["sha256"]} if r["sha256"] else {},
+                "requires-python": r["requires_python"],
+                "yanked": (r["yanked_reason"] or True) if r["yanked"] else False,
+                "core-metadata": meta, "dist-info-metadata": meta,
+            }
+            if r["size"] is not None:
+                entry["size"] = r["size"]
+            if r["upload_time"]:
+                entry["upload-time"] = r["upload_time"]
+            entries.append(entry)
+        doc = {"meta": {"api-version": api_version}, "name": project,
+               "versions": versions, "files": entries}
+        return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
     body = render("simple_project.html",
-                  {"name": display, "files": rows, "api_version": API_VERSION}, request)
+                  {"name": display, "files": rows, "api_version": api_version}, request)
     return _make_page(body, fmt)
 
 
@@ -148,12 +178,24 @@ def simple_project(request):
     service = request.registry.service
     identity = request.identity
     generation = service.index.generation()
+    pages = request.registry.pages
     key = ("project", project, fmt, request.application_url) + service.url_epoch()
-    page = request.registry.pages.get(key, generation)
-    if page is None:
-        records = service.project_files(identity, project)
-        page = render_project(request, project, records, fmt)
-        request.registry.pages.put(key, generation, page)
-    else:
+    # Under the plain key only pages of local files alone are kept (see ProjectListing).
+    page = pages.get(key, generation)
+    if page is not None:
         service.require_read(identity, project)
+        return page_response(request, page)
+    listing = service.project_listing(identity, project)
+    if listing.redirect is not None:
+        # The upstream page itself; the client asks it with its own Accept header.
+        return HTTPFound(location=listing.redirect, headers={
+            "Vary": "Accept, Authorization",
+            "Cache-Control": request.registry.index_cache_control})
+    full_key = None if listing.cache_key is None else key + listing.cache_key
+    page = pages.get(full_key, generation) if full_key is not None else None
+    if page is None:
+        page = render_project(request, project, listing.records, fmt, listing.upstream,
+                              listing.link_upstream, listing.name)
+        if full_key is not None:
+            pages.put(full_key, generation, page)
     return page_response(request, page)
