@@ -3,40 +3,85 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from pyramid.paster import get_appsettings, setup_logging
 
 from ..settings import Settings
 
 
-def load_settings(config_uri: str) -> Settings:
-    """The ``[app:main]`` settings of an ini file, validated as the server would."""
+def load_settings(config_uri: str, overrides: dict[str, str] | None = None) -> Settings:
+    """The ``[app:main]`` settings of an ini file, validated as the server would.
+
+    ``overrides`` replace keys of the file (``PPC_*`` variables still win).
+    """
     setup_logging(config_uri)
     raw = get_appsettings(config_uri)
-    return Settings(dict(raw), here=raw.global_conf.get("here"))
+    values = dict(raw)
+    values.update(overrides or {})
+    return Settings(values, here=raw.global_conf.get("here"))
 
 
 class Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal).
 
-    def __init__(self, label: str, total: int | None = None, stream=sys.stderr):
+    ``detail`` (optional) is shown after the counts, e.g. bytes copied so far.
+    :meth:`note` prints a line (to stderr or stdout) without garbling the bar;
+    :meth:`finish` replaces the bar with a summary. Call from one thread only.
+    """
+
+    #: Seconds between redraws, so a fast loop does not flood the terminal.
+    redraw_interval = 0.1
+
+    def __init__(self, label: str, total: int | None = None, stream=None):
+        stream = sys.stderr if stream is None else stream
         self.label, self.total, self.stream, self.done = label, total, stream, 0
+        self.detail = ""
         self.tty = stream.isatty()
+        self._drawn = False
+        self._last_draw = 0.0
 
-    def step(self, count: int = 1) -> None:
+    def step(self, count: int = 1, detail: str | None = None) -> None:
         self.done += count
+        if detail is not None:
+            self.detail = detail
         if self.tty:
-            if self.total:
-                width = 30
-                filled = int(width * self.done / self.total)
-                bar = "#" * filled + "-" * (width - filled)
-                self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
-            else:
-                self.stream.write(f"\r{self.label} {self.done}")
+            now = time.monotonic()
+            if now - self._last_draw >= self.redraw_interval or self.done == self.total:
+                self._draw()
+                self._last_draw = now
+
+    def _draw(self) -> None:
+        if self.total:
+            width = 30
+            filled = min(width, int(width * self.done / self.total))
+            bar = "#" * filled + "-" * (width - filled)
+            line = f"{self.label} [{bar}] {self.done}/{self.total}"
+        else:
+            line = f"{self.label} {self.done}"
+        if self.detail:
+            line += f" {self.detail}"
+        self.stream.write(f"\r{line}\x1b[K")
+        self.stream.flush()
+        self._drawn = True
+
+    def _clear(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\r\x1b[K")
             self.stream.flush()
 
+    def note(self, message: str, stream=None) -> None:
+        """Print one line (to ``stream``, default stderr) above the bar."""
+        self._clear()
+        out = self.stream if stream is None else stream
+        out.write(message + "\n")
+        out.flush()
+        if self.tty and self._drawn:
+            self._draw()
+
     def finish(self, message: str) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        """Replace the bar with ``message``."""
+        self._clear()
         self.stream.write(message + "\n")
         self.stream.flush()
+        self._drawn = False
