@@ -13,6 +13,10 @@ from urllib.parse import unquote_to_bytes
 def _undecodable(environ) -> str | None:
     for key in ("PATH_INFO", "SCRIPT_NAME", "QUERY_STRING"):
         value = environ.get(key, "")
+        # Fast path for nearly every request: pure ASCII is valid UTF-8, and without
+        # a percent sign the query string decodes to itself.
+        if value.isascii() and (key != "QUERY_STRING" or "%" not in value):
+            continue
         try:
             # WSGI carries these as latin-1 str of the raw bytes (PEP 3333).
             raw = value.encode("latin-1")
