@@ -1,8 +1,9 @@
 """Throughput and latency of pypicloud's read paths, each beside the hello-world ceiling.
 
-For every case and concurrency the order is: hello-world, pypicloud anonymous,
-pypicloud with Basic auth; so the ceiling is measured seconds before the figures it
-divides, and noise from the machine (other builds on 2 cores) hits both alike.
+For every concurrency the runs go: hello-world, then for each case pypicloud
+anonymous, pypicloud with Basic auth, hello-world again. Each case's ceiling is the
+mean of the hello-world runs just before and just after it, so a machine that gets
+faster or slower during the case (other builds on 2 cores) moves both sides alike.
 """
 
 from __future__ import annotations
@@ -63,16 +64,22 @@ def measure(hello_port: int, port: int, cases: list[Case], *, auth: str,
             check(port, case, auth if mode == "basic" else None)
     rows = []
     for conns in connections:
+        before = wrk.run(hello_port, "/", connections=conns, duration=duration)["rps"]
         for case in cases:
-            hello = wrk.run(hello_port, "/", connections=conns, duration=duration)
-            for mode in auth_modes:
-                ours = wrk.run(port, case.path, connections=conns, duration=duration,
-                               headers=case.with_headers(auth if mode == "basic" else None))
+            measured = [(mode, wrk.run(port, case.path, connections=conns, duration=duration,
+                                       headers=case.with_headers(auth if mode == "basic" else None)))
+                        for mode in auth_modes]
+            after = wrk.run(hello_port, "/", connections=conns, duration=duration)["rps"]
+            hello = (before + after) / 2
+            for mode, ours in measured:
                 row = {"case": case.name, "path": case.path, "auth": mode, **ours,
-                       "hello_rps": hello["rps"],
-                       "ratio": round(ours["rps"] / hello["rps"], 3) if hello["rps"] else None}
+                       "hello_rps": round(hello, 1), "hello_before_rps": before,
+                       "hello_after_rps": after,
+                       "ratio": round(ours["rps"] / hello, 3) if hello else None}
                 rows.append(row)
                 log(f"  {case.name:<14} {mode:<9} c={conns:<3} {ours['rps']:>8.1f} req/s "
                     f"p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms "
-                    f"(hello {hello['rps']:.0f}, ratio {row['ratio']}, errors {ours['errors']})")
+                    f"(hello {before:.0f}/{after:.0f}, ratio {row['ratio']}, "
+                    f"errors {ours['errors']})")
+            before = after  # the run after this case is the run before the next
     return rows

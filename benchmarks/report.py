@@ -144,7 +144,7 @@ def markdown(results: dict) -> str:
                     [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])])
     load = results.get("load", {})
     lines += ["", f"**Read paths** ({load.get('projects')} projects, {load.get('files')} files "
-              "uploaded through the API; ratio = req/s / hello-world req/s measured just before)", ""]
+              "uploaded through the API; ratio = req/s / mean of the hello-world req/s just before and just after)", ""]
     lines += _table(MATRIX_HEADER, _matrix_rows(results.get("matrix", [])))
     if results.get("inprocess"):
         costs = {(r["case"], r["auth"]): r["us_per_request"] for r in results["inprocess"]}
