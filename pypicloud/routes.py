@@ -27,4 +27,5 @@ def includeme(config) -> None:
     config.add_route("ui.projects", "/admin/projects/")
     config.add_route("ui.project", "/admin/projects/{project}/")
     config.add_route("ui.access", "/admin/access/")
+    config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.action", "/admin/do/{action}")

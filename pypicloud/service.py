@@ -476,8 +476,13 @@ class PackageIndex:
     # Writing ------------------------------------------------------------
     def upload(self, identity: Identity, *, name: str | None, version: str | None,
                filename: str | None, content: BinaryIO | None,
-               digests: dict[str, str] | None = None) -> UploadResult:
-        """Store one distribution file following every rule of SPEC section 5."""
+               digests: dict[str, str] | None = None,
+               name_from_archive: bool = False) -> UploadResult:
+        """Store one distribution file following every rule of SPEC section 5.
+
+        ``name_from_archive``: the display name is the archive's own metadata name
+        (when it matches the project), for callers that only know the filename.
+        """
         project = None
         if name:
             try:
@@ -504,7 +509,8 @@ class PackageIndex:
         try:
             spooled.check_digests(digests or {})
             result = self._store(
-                project=project, name=name.strip(), dist=dist, spooled=spooled,
+                project=project, name=None if name_from_archive else name.strip(),
+                dist=dist, spooled=spooled,
                 uploader=identity.username,
                 may_overwrite=lambda: self.access.can_overwrite(identity, project))
         finally:
@@ -512,6 +518,21 @@ class PackageIndex:
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
         return result
+
+    def upload_file(self, identity: Identity, filename: str | None,
+                    content: BinaryIO | None) -> UploadResult:
+        """An upload of nothing but a file (the browser form): project and version
+        come from the filename, the display name from the archive's metadata."""
+        if not filename:
+            raise InvalidUpload("No file chosen")
+        try:
+            dist = dists.parse_filename(filename)
+        except InvalidUpload:
+            if not identity.authenticated:
+                raise self.deny(identity, "upload") from None
+            raise
+        return self.upload(identity, name=dist.name, version=dist.version, filename=filename,
+                           content=content, name_from_archive=True)
 
     def _store(self, *, project: str, name: str | None, dist: dists.DistFilename,
                spooled: _Spooled, uploader: str | None, may_overwrite: Callable[[], bool],

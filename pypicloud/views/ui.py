@@ -1,10 +1,12 @@
-"""The admin web UI: log in, overview, projects and files, users/groups/grants/tokens.
+"""The web UI: log in, projects and files, the browser upload form; for admins
+also the overview (health, rebuild) and users/groups/grants/tokens.
 
 Browser sessions are signed cookies (``pypicloud/sessions.py``); every
 state-changing form carries the session's CSRF token and is refused with 403
-without it (on top of the cross-site guard in ``crosssite.py``). Only admins
-use the UI; the rules themselves stay in the service and the access backend,
-these views only collect form fields and show results.
+without it (on top of the cross-site guard in ``crosssite.py``). Any user with a
+password may log in; what they may see and do is decided by the same rules as
+on the API, in the service and the access backend. These views only collect
+form fields and show results.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pyramid.view import view_config
 
 from ..access.editable import EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
-from ..errors import Forbidden, PypicloudError
+from ..errors import Forbidden, InvalidUpload, PypicloudError
 from ..models import utcnow
 from ..security import SESSION_USER
+from .upload import read_form
 
 MAX_PROJECTS_SHOWN = 500
 
@@ -41,13 +44,24 @@ def _page(request, template: str, status: int = 200, **values):
     return response
 
 
-def _require_admin(request):
-    """The admin's identity; anonymous callers go to the login page, others get 403."""
+def _require_user(request):
+    """A logged-in user's identity; anonymous callers go to the login page.
+
+    API tokens are for tools, not for the browser pages: 403.
+    """
     identity = request.identity
     if not identity.authenticated:
         query = urlencode({"next": request.path_qs})
         raise HTTPFound(location=f"{request.route_path('ui.login')}?{query}")
-    if not identity.is_admin or identity.token is not None:
+    if identity.token is not None:
+        raise Forbidden("API tokens cannot use the web UI; log in with a password")
+    return identity
+
+
+def _require_admin(request):
+    """The admin's identity; anonymous callers go to the login page, others get 403."""
+    identity = _require_user(request)
+    if not identity.is_admin:
         raise Forbidden(f"User {identity.username!r} may not use the admin pages")
     return identity
 
@@ -70,7 +84,7 @@ def _safe_next(request) -> str:
 # Log in and out -----------------------------------------------------------
 @view_config(route_name="ui.login", request_method="GET")
 def login_form(request):
-    if request.identity.authenticated and request.identity.is_admin:
+    if request.identity.authenticated and request.identity.token is None:
         return HTTPFound(location=_safe_next(request))
     return _page(request, "login.html", next=request.params.get("next", ""))
 
@@ -85,9 +99,6 @@ def login(request):
     if identity is None:
         return _page(request, "login.html", status=401, next=request.POST.get("next", ""),
                      errors=["Wrong user name or password"])
-    if not identity.is_admin:
-        return _page(request, "login.html", status=403, next="",
-                     errors=[f"{username} is not an admin: the web UI is for admins"])
     # A fresh session (and CSRF token) at login: nothing chosen before it survives.
     request.session.invalidate()
     request.session[SESSION_USER] = identity.username
@@ -110,7 +121,9 @@ def home_noslash(request):
 
 @view_config(route_name="ui.home", request_method="GET")
 def home(request):
-    identity = _require_admin(request)
+    identity = _require_user(request)
+    if not identity.is_admin:
+        return HTTPFound(location=request.route_path("ui.projects"))
     service = request.registry.service
     return _page(request, "home.html", project_count=len(service.projects(identity)),
                  file_count=service.index.count(), health=service.health())
@@ -118,7 +131,7 @@ def home(request):
 
 @view_config(route_name="ui.projects", request_method="GET")
 def projects(request):
-    identity = _require_admin(request)
+    identity = _require_user(request)
     query = request.params.get("q", "").strip()
     listed = request.registry.service.projects(identity)
     if query:
@@ -130,10 +143,16 @@ def projects(request):
 
 @view_config(route_name="ui.project", request_method="GET")
 def project(request):
-    identity = _require_admin(request)
+    identity = _require_user(request)
     name = canonicalize_name(request.matchdict["project"])
     files = request.registry.service.project_files(identity, name)
     return _page(request, "project.html", project=name, files=files)
+
+
+@view_config(route_name="ui.upload", request_method="GET")
+def upload_page(request):
+    _require_user(request)
+    return _page(request, "upload.html", max_upload_size=request.registry.service.max_upload_size)
 
 
 def _access_page(request, status: int = 200, **values):
@@ -177,6 +196,28 @@ def _password_hash(request) -> str:
     if not password:
         raise InvalidAccessData("The password is empty")
     return hash_password(password)
+
+
+def _upload(request, identity):
+    """Each chosen file is stored on its own: one refusal does not stop the others."""
+    service = request.registry.service
+    chosen = [value for value in request.POST.getall("content")
+              if not isinstance(value, str) and getattr(value, "file", None) is not None
+              and value.filename]
+    if not chosen:
+        raise InvalidUpload("Choose at least one file to upload")
+    for field in chosen:
+        try:
+            result = service.upload_file(identity, field.filename, field.file)
+        except PypicloudError as exc:
+            if exc.status >= 500:
+                raise
+            request.session.flash(f"{field.filename}: {exc}", "error")
+            continue
+        record = result.record
+        request.session.flash(f"Uploaded {record.filename} to {record.name}" if result.created
+                              else f"{record.filename} was already uploaded with the same bytes")
+    return None, "ui.upload", {}
 
 
 def _rebuild(request, identity):
@@ -271,6 +312,7 @@ def _delete_token(request, access):
 
 
 _ACTIONS = {
+    "upload": _upload,
     "rebuild": _rebuild,
     "delete-file": _file_action("delete-file"),
     "yank": _file_action("yank"),
@@ -289,11 +331,30 @@ _ACTIONS = {
 }
 
 
+# What any logged-in user may ask for; the service checks their permission on the
+# project. Everything else (rebuild, users, groups, grants, tokens) is for admins.
+_USER_ACTIONS = frozenset({"upload", "yank", "unyank", "delete-file"})
+
+
+def _back(request, action_name: str) -> str:
+    """Where a refused form returns: the page it came from, else the page it belongs to."""
+    if request.referer and request.referer.startswith(request.host_url + "/admin"):
+        return request.referer
+    if action_name == "upload":
+        return request.route_url("ui.upload")
+    project_name = request.POST.get("project", "").strip()
+    if action_name in _USER_ACTIONS and project_name:
+        return request.route_url("ui.project", project=canonicalize_name(project_name))
+    return request.route_url("ui.home")
+
+
 @view_config(route_name="ui.action", request_method="POST")
 def action(request):
-    identity = _require_admin(request)
-    _check_csrf(request)
     name = request.matchdict["action"]
+    identity = _require_user(request) if name in _USER_ACTIONS else _require_admin(request)
+    if name == "upload":
+        read_form(request)  # 413 before a body over the size limit is read
+    _check_csrf(request)
     if name == "add-token":
         return _add_token(request)
     handler = _ACTIONS.get(name)
@@ -305,10 +366,9 @@ def action(request):
         if exc.status >= 500:
             raise
         request.session.flash(str(exc), "error")
-        back = request.referer if request.referer and request.referer.startswith(
-            request.host_url + "/admin") else request.route_url("ui.home")
-        return HTTPSeeOther(location=back)
-    request.session.flash(message)
+        return HTTPSeeOther(location=_back(request, name))
+    if message:
+        request.session.flash(message)
     return HTTPSeeOther(location=request.route_path(route, **params))
 
 
