@@ -293,3 +293,11 @@ def parse_downloads(log: str) -> list[str]:
     for match in re.finditer(r"^\s*Downloading (\S+)", log, re.MULTILINE):
         names.append(match.group(1).rsplit("/", 1)[-1])
     return names
+
+
+def installed_version(target) -> str:
+    """The VERSION constant of the acme_widget module installed into ``target``."""
+    text = (target / "acme_widget" / "__init__.py").read_text()
+    match = re.search(r'VERSION = "([^"]+)"', text)
+    assert match, text
+    return match.group(1)

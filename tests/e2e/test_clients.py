@@ -13,21 +13,13 @@ import re
 import pytest
 
 from tests.e2e.helpers import (PYTHON, UV, api_files, assert_index_matches_storage, index_url,
-                               ok, parse_downloads, pip_cmd, run, simple_files,
+                               installed_version, ok, parse_downloads, pip_cmd, run, simple_files,
                                stored_packages, twine_upload)
 from tests.fixtures.server import package_files, sha256_file, write_wheel
 
 pytestmark = pytest.mark.e2e
 
 PROJECT = "acme-widget"
-
-
-def installed_version(target) -> str:
-    """The VERSION constant of the acme_widget module installed into ``target``."""
-    text = (target / "acme_widget" / "__init__.py").read_text()
-    match = re.search(r'VERSION = "([^"]+)"', text)
-    assert match, text
-    return match.group(1)
 
 
 def dist_info_dirs(target) -> list[str]:

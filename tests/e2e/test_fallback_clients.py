@@ -11,20 +11,13 @@ import re
 
 import pytest
 
-from tests.e2e.helpers import (PYTHON, UV, api_files, index_url, ok, parse_downloads, pip_cmd,
-                               run, stored_packages)
+from tests.e2e.helpers import (PYTHON, UV, api_files, index_url, installed_version, ok,
+                               parse_downloads, pip_cmd, run, stored_packages)
 from tests.fixtures.server import sha256_file
 
 pytestmark = pytest.mark.e2e
 
 PROJECT = "acme-widget"
-
-
-def installed_version(target) -> str:
-    text = (target / "acme_widget" / "__init__.py").read_text()
-    match = re.search(r'VERSION = "([^"]+)"', text)
-    assert match, text
-    return match.group(1)
 
 
 @pytest.fixture
