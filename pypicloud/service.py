@@ -272,13 +272,17 @@ class PackageIndex:
             return True
         return bool(self.access.principals(identity) & self.fallback.cache_update)
 
-    def project_listing(self, identity: Identity, project: str) -> ProjectListing:
+    def project_listing(self, identity: Identity, project: str, *,
+                        redirect_to: Callable[[str], str | None] | None = None) -> ProjectListing:
         """What the page of one project shows: local files, upstream's, or a redirect.
 
         404 when neither here nor (where asked) upstream knows the project;
         401/403 when the caller may not read it (checked before upstream is
         asked); 502/503 when upstream is needed and cannot answer. A project
         with local files is served from them alone when upstream fails.
+        ``redirect_to`` gives the upstream URL a redirect goes to (default: the
+        upstream project page); where it gives None, upstream's page is read
+        instead and its files are listed with links to upstream.
         """
         records = self.index.files(project)
         if not self._consults_upstream(project, records):
@@ -290,8 +294,9 @@ class PackageIndex:
         assert self.upstream is not None
         caching = self.may_update_cache(identity)
         if not records and not caching:
-            return ProjectListing(project, [], redirect=self.upstream.project_url(project),
-                                  cache_key=None)
+            target = (redirect_to or self.upstream.project_url)(project)
+            if target is not None:
+                return ProjectListing(project, [], redirect=target, cache_key=None)
         try:
             page = self.upstream.project(project)
         except UpstreamError as exc:

@@ -197,6 +197,19 @@ def project_url(base_url: str, project: str) -> str:
     return base_url.rstrip("/") + "/" + canonicalize_name(project) + "/"
 
 
+def json_api_url(base_url: str, project: str) -> str | None:
+    """The legacy JSON API URL of ``project`` on an upstream whose simple index is at
+    ``<root>/simple/``: ``<root>/pypi/<canonical name>/json``. None for an upstream whose
+    simple index lives elsewhere (no JSON API at a known address)."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/simple"):
+        return None
+    root = path[: -len("simple")]
+    return parts._replace(path=f"{root}pypi/{canonicalize_name(project)}/json", query="",
+                          fragment="").geturl()
+
+
 def _hex(value: object) -> str | None:
     if not isinstance(value, str):
         return None
@@ -393,7 +406,7 @@ class PageMemo:
     project with thousands of files weighs as much as thousands of small pages).
     """
 
-    def __init__(self, ttl: float, max_entries: int = 1024, max_files: int = 250_000,
+    def __init__(self, ttl: float, *, max_entries: int = 1024, max_files: int = 250_000,
                  clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self.max_entries = max_entries
@@ -485,7 +498,7 @@ class UpstreamClient:
         self._auth_origin = _origin(self.base_url)
         self.timeout = timeout
         self.max_page_size = max_page_size
-        self.pages = PageMemo(page_ttl, max_pages, clock)
+        self.pages = PageMemo(page_ttl, max_entries=max_pages, clock=clock)
         self._page_locks = KeyedLocks()
         self._serials = itertools.count(1)
         # Thread-safe connection pools; retries are ours to decide (none: a failure
@@ -497,6 +510,10 @@ class UpstreamClient:
 
     def project_url(self, project: str) -> str:
         return project_url(self.base_url, project)
+
+    def json_url(self, project: str) -> str | None:
+        """Upstream's legacy JSON API for ``project``, where its address is known."""
+        return json_api_url(self.base_url, project)
 
     # Requests ---------------------------------------------------------------
     def _open(self, url: str, accept: str | None = None) -> _Fetched:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pyramid.httpexceptions import HTTPMovedPermanently
+from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
 from pyramid.view import view_config
 
 from ..errors import FileNotFound
@@ -19,44 +22,109 @@ def _version_key(text: str):
         return (0, Version("0"))
 
 
-def _latest(versions: list[str], records_by_version) -> str:
+def _latest(by_version: dict[str, list["_Entry"]]) -> str:
     """Newest final release that is not fully yanked; else newest of any kind."""
-    ordered = sorted(versions, key=_version_key, reverse=True)
+    ordered = sorted(by_version, key=_version_key, reverse=True)
     for version in ordered:
         try:
             parsed = Version(version)
         except InvalidVersion:
             continue
-        if not parsed.is_prerelease and not all(r.yanked for r in records_by_version[version]):
+        if not parsed.is_prerelease and not all(e.file["yanked"] for e in by_version[version]):
             return version
     return ordered[0]
 
 
-def _file(request, record) -> dict:
+@dataclass(frozen=True)
+class _Entry:
+    """One file of the document, stored here or listed from upstream (SPEC section 9)."""
+
+    version: str
+    uploaded: datetime
+    name: str
+    summary: str | None
+    file: dict
+
+
+def _packagetype(filename: str) -> tuple[str, str]:
+    if filename.endswith(".whl"):
+        return "bdist_wheel", filename.split("-")[-3]
+    return "sdist", "source"
+
+
+def _times(upload: datetime) -> dict:
+    return {"upload_time": upload.strftime("%Y-%m-%dT%H:%M:%S"),
+            "upload_time_iso_8601": upload.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
+def _stored(request, record) -> _Entry:
+    packagetype, python_version = _packagetype(record.filename)
     upload = record.upload_time
-    return {
+    return _Entry(record.version, upload, record.name, record.summary, {
         "filename": record.filename,
         "url": request.route_url("api.file", project=record.project, filename=record.filename),
         "digests": {"sha256": record.sha256, "md5": record.md5},
         "md5_digest": record.md5,
         "size": record.size,
-        "packagetype": "bdist_wheel" if record.filename.endswith(".whl") else "sdist",
-        "python_version": (record.filename.split("-")[-3]
-                           if record.filename.endswith(".whl") else "source"),
+        "packagetype": packagetype,
+        "python_version": python_version,
         "requires_python": record.requires_python,
-        "upload_time": upload.strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": upload.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        **_times(upload),
         "yanked": record.yanked,
         "yanked_reason": record.yanked_reason,
-    }
+    })
+
+
+def _upstream(request, listing, entry) -> _Entry:
+    """A file of upstream's page: linked here (pull-through) or at upstream itself."""
+    packagetype, python_version = _packagetype(entry.filename)
+    upload = _upstream_time(entry.upload_time)
+    url = entry.url if listing.link_upstream else request.route_url(
+        "api.file", project=listing.project, filename=entry.filename)
+    return _Entry(entry.version, upload, listing.name or listing.project, None, {
+        "filename": entry.filename,
+        "url": url,
+        "digests": {"sha256": entry.sha256} if entry.sha256 else {},
+        "md5_digest": None,
+        "size": entry.size,
+        "packagetype": packagetype,
+        "python_version": python_version,
+        "requires_python": entry.requires_python,
+        **(_times(upload) if entry.upload_time else
+           {"upload_time": None, "upload_time_iso_8601": None}),
+        "yanked": entry.yanked,
+        "yanked_reason": entry.yanked_reason,
+    })
+
+
+def _upstream_time(text: str | None) -> datetime:
+    """Upstream's PEP 700 upload time (UTC); the epoch when it gave none (sorts oldest)."""
+    if text:
+        try:
+            value = datetime.fromisoformat(text)
+            return value.astimezone(timezone.utc) if value.tzinfo else value
+        except ValueError:
+            pass
+    return datetime(1970, 1, 1)
 
 
 def _document(request, project: str, version: str | None):
     service = request.registry.service
-    records = service.project_files(request.identity, project)
-    by_version = defaultdict(list)
-    for record in records:
-        by_version[record.version].append(record)
+    upstream = service.upstream
+    listing = service.project_listing(
+        request.identity, project,
+        redirect_to=upstream.json_url if upstream is not None else None)
+    if listing.redirect is not None:
+        # Upstream's own JSON API (its address is known from fallback_base_url).
+        location = listing.redirect if version is None else \
+            listing.redirect[: -len("json")] + quote(version, safe="") + "/json"
+        return HTTPFound(location=location, headers={"Vary": "Authorization"})
+    by_version: dict[str, list[_Entry]] = defaultdict(list)
+    for entry in [_stored(request, r) for r in listing.records] + \
+            [_upstream(request, listing, f) for f in listing.upstream if f.version]:
+        by_version[entry.version].append(entry)
+    if not by_version:
+        raise FileNotFound(f"No files of {project}")
     if version is not None and version not in by_version:
         # Accept any spelling of the version that normalises to a stored one.
         try:
@@ -64,22 +132,27 @@ def _document(request, project: str, version: str | None):
             version = next(v for v in by_version if _version_key(v) == (1, wanted))
         except (InvalidVersion, StopIteration):
             raise FileNotFound(f"No version {version} of {project}") from None
-    current = version or _latest(list(by_version), by_version)
-    newest = max(by_version[current], key=lambda r: r.upload_time)
+    current = version or _latest(by_version)
+    newest = max(by_version[current], key=lambda e: _naive(e.uploaded))
     info = {
         "name": newest.name, "version": current, "summary": newest.summary,
-        "requires_python": newest.requires_python,
+        "requires_python": newest.file["requires_python"],
         "package_url": request.route_url("simple.project", project=project),
         "release_url": request.route_url("simple.project", project=project),
-        "yanked": all(r.yanked for r in by_version[current]),
-        "yanked_reason": newest.yanked_reason,
+        "yanked": all(e.file["yanked"] for e in by_version[current]),
+        "yanked_reason": newest.file["yanked_reason"],
     }
-    doc = {"info": info, "urls": [_file(request, r) for r in by_version[current]],
+    doc = {"info": info, "urls": [e.file for e in by_version[current]],
            "last_serial": service.index.generation()}
     if version is None:
-        doc["releases"] = {v: [_file(request, r) for r in by_version[v]]
+        doc["releases"] = {v: [e.file for e in by_version[v]]
                            for v in sorted(by_version, key=_version_key)}
     return doc
+
+
+def _naive(value: datetime) -> datetime:
+    """Comparable whether a time came with a zone (upstream) or as stored (UTC, naive)."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
 @view_config(route_name="json.project", request_method="GET", renderer="json")

@@ -621,3 +621,14 @@ def test_upstream_redirects_are_followed_and_links_resolved_from_the_final_url(
                                 f"/files/{WHEEL[0]}"]
     assert not [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("ppc-")]
     assert not leftover_temp_files(storage_root(app))
+
+
+def test_pages_of_several_upstream_projects_are_remembered_side_by_side(make_app, upstream):
+    """The page memo holds many projects at once (it once failed at the second one)."""
+    upstream.add("Other.Pkg", make_wheel("Other.Pkg", "1.0"))
+    app = make_app(settings(upstream))
+    for project in (PROJECT, "other-pkg", PROJECT, "other-pkg", "not-anywhere"):
+        expected = 404 if project == "not-anywhere" else 200
+        assert get(app, f"/simple/{project}/").status_int == expected
+    assert upstream.hits(f"/simple/{PROJECT}/") == 1
+    assert upstream.hits("/simple/other-pkg/") == 1
