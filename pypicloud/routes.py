@@ -28,4 +28,5 @@ def includeme(config) -> None:
     config.add_route("ui.project", "/admin/projects/{project}/")
     config.add_route("ui.access", "/admin/access/")
     config.add_route("ui.upload", "/admin/upload/")
+    config.add_route("ui.account", "/admin/account/")
     config.add_route("ui.action", "/admin/do/{action}")

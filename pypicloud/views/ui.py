@@ -28,6 +28,9 @@ from ..security import SESSION_USER
 from .upload import read_form
 
 MAX_PROJECTS_SHOWN = 500
+# Passwords users choose themselves on their account page (admins setting one for
+# somebody else, and the CLI, are trusted to know what they do).
+MIN_OWN_PASSWORD = 8
 
 
 # Helpers ----------------------------------------------------------------
@@ -155,6 +158,21 @@ def upload_page(request):
     return _page(request, "upload.html", max_upload_size=request.registry.service.max_upload_size)
 
 
+def _account_page(request, status: int = 200, **values):
+    identity = request.identity
+    access = request.registry.service.access
+    editable = isinstance(access, EditableAccess)
+    return _page(request, "account.html", status=status, editable=editable,
+                 tokens=access.tokens(identity.username) if editable else [],
+                 min_password=MIN_OWN_PASSWORD, **values)
+
+
+@view_config(route_name="ui.account", request_method="GET")
+def account_page(request):
+    _require_user(request)
+    return _account_page(request)
+
+
 def _access_page(request, status: int = 200, **values):
     access = request.registry.service.access
     data = access.export_data()
@@ -218,6 +236,29 @@ def _upload(request, identity):
         request.session.flash(f"Uploaded {record.filename} to {record.name}" if result.created
                               else f"{record.filename} was already uploaded with the same bytes")
     return None, "ui.upload", {}
+
+
+def _change_own_password(request, identity):
+    access = _editable(request)
+    if access.authenticate(identity.username, request.POST.get("current", "")) is None:
+        raise InvalidAccessData("Your current password is not right; nothing was changed")
+    password = request.POST.get("password", "")
+    if len(password) < MIN_OWN_PASSWORD:
+        raise InvalidAccessData(f"The new password needs at least {MIN_OWN_PASSWORD} characters")
+    if password != request.POST.get("repeat", ""):
+        raise InvalidAccessData("The two new passwords are not the same")
+    access.set_password_hash(identity.username, hash_password(password))
+    return "Your password was changed", "ui.account", {}
+
+
+def _revoke_own_token(request, identity):
+    access = _editable(request)
+    token_id = _field(request, "token_id")
+    # Only one's own tokens: an id of somebody else's is "not yours", whatever it is.
+    if token_id not in {t.token_id for t in access.tokens(identity.username)}:
+        raise Forbidden(f"You have no token {token_id!r}")
+    access.delete_token(token_id)
+    return f"Token {token_id} revoked", "ui.account", {}
 
 
 def _rebuild(request, identity):
@@ -313,6 +354,8 @@ def _delete_token(request, access):
 
 _ACTIONS = {
     "upload": _upload,
+    "change-password": _change_own_password,
+    "revoke-own-token": _revoke_own_token,
     "rebuild": _rebuild,
     "delete-file": _file_action("delete-file"),
     "yank": _file_action("yank"),
@@ -333,7 +376,9 @@ _ACTIONS = {
 
 # What any logged-in user may ask for; the service checks their permission on the
 # project. Everything else (rebuild, users, groups, grants, tokens) is for admins.
-_USER_ACTIONS = frozenset({"upload", "yank", "unyank", "delete-file"})
+_USER_ACTIONS = frozenset({"upload", "yank", "unyank", "delete-file", "change-password",
+                           "add-own-token", "revoke-own-token"})
+_ACCOUNT_ACTIONS = frozenset({"change-password", "add-own-token", "revoke-own-token"})
 
 
 def _back(request, action_name: str) -> str:
@@ -342,6 +387,8 @@ def _back(request, action_name: str) -> str:
         return request.referer
     if action_name == "upload":
         return request.route_url("ui.upload")
+    if action_name in _ACCOUNT_ACTIONS:
+        return request.route_url("ui.account")
     project_name = request.POST.get("project", "").strip()
     if action_name in _USER_ACTIONS and project_name:
         return request.route_url("ui.project", project=canonicalize_name(project_name))
@@ -356,7 +403,9 @@ def action(request):
         read_form(request)  # 413 before a body over the size limit is read
     _check_csrf(request)
     if name == "add-token":
-        return _add_token(request)
+        return _add_token(request, _field_or_none(request, "username"), _access_page)
+    if name == "add-own-token":
+        return _add_token(request, identity.username, _account_page)
     handler = _ACTIONS.get(name)
     if handler is None:
         raise Forbidden(f"Unknown action {name!r}")
@@ -372,11 +421,17 @@ def action(request):
     return HTTPSeeOther(location=request.route_path(route, **params))
 
 
-def _add_token(request):
-    """The new token is shown on the page this POST answers, once, never stored in the session."""
-    access = _editable(request)
+def _field_or_none(request, name: str) -> str | None:
+    return request.POST.get(name, "").strip() or None
+
+
+def _add_token(request, username: str | None, show):
+    """The new token is shown on the page this POST answers (``show``), once, never
+    stored in the session."""
     try:
-        username = _field(request, "username")
+        access = _editable(request)
+        if not username:
+            raise InvalidAccessData("The field 'username' is required")
         days = int(request.POST.get("expires_days", "90") or 0)
         if days < 0:
             raise InvalidAccessData("Days until expiry must be 0 (never) or more")
@@ -386,10 +441,10 @@ def _add_token(request):
             expires_at=utcnow() + timedelta(days=days) if days else None,
             description=request.POST.get("description", "").strip() or None)
     except ValueError:
-        return _access_page(request, status=400, errors=["Days until expiry must be a number"])
+        return show(request, status=400, errors=["Days until expiry must be a number"])
     except PypicloudError as exc:
         if exc.status >= 500:
             raise
-        return _access_page(request, status=exc.status, errors=[str(exc)])
-    return _access_page(request, new_token={"username": info.username, "secret": secret},
-                        flashes=[f"Token {info.token_id} created for {info.username}"])
+        return show(request, status=exc.status, errors=[str(exc)])
+    return show(request, new_token={"username": info.username, "secret": secret},
+                flashes=[f"Token {info.token_id} created for {info.username}"])
