@@ -31,6 +31,16 @@ def test_new_hashes_are_argon2id_and_verify():
     assert not needs_rehash(hashed)
 
 
+def test_new_argon2id_hashes_use_the_owasp_profile_and_older_parameters_still_verify():
+    """19 MiB, 2 passes, 1 lane for new hashes; a hash made with the library's former
+    64 MiB / 3 / 4 profile (what earlier versions wrote) verifies unchanged."""
+    assert hash_password("pw").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    earlier = passlib.hash.argon2.using(type="ID", memory_cost=65536, rounds=3,
+                                        parallelism=4).hash("pw")
+    assert earlier.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password("pw", earlier) and not verify_password("other", earlier)
+
+
 def test_each_hash_is_salted():
     assert hash_password("same") != hash_password("same")
 
