@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import errno
 import getpass
 import os
 import re
@@ -116,7 +117,10 @@ class Answers:
 
 
 def _url_has_password(url: str) -> bool:
-    return bool(re.match(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@", url))
+    # user:password@ in the URL, or a password query parameter (both libpq and
+    # redis-py read ?password=...).
+    return bool(re.match(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@", url)
+                or re.search(r"[?&]password=", url, re.IGNORECASE))
 
 
 # ---------------------------------------------------------------------------
@@ -438,7 +442,8 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
         if not 1 <= args.port <= 65535:
             raise UsageError(f"--port {args.port}: between 1 and 65535")
         answers.port = args.port
-    for value in (answers.bucket, answers.endpoint_url, answers.prefix,
+    # --dir too: the server expands a ${VAR} in storage.dir like in any other value.
+    for value in (answers.storage_dir, answers.bucket, answers.endpoint_url, answers.prefix,
                   answers.aws_access_key_id, answers.aws_secret_access_key, answers.region):
         for name in _env_references(value or ""):
             answers.env_vars.setdefault(name, "a storage setting")
@@ -660,7 +665,11 @@ def write_file(path: str, text: str, *, force: bool, private: bool) -> None:
     Raises FileExistsError (without force) or OSError.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        # A file where the folder should be: not "the output exists" (--force cannot help).
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{secrets.token_hex(6)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     try:

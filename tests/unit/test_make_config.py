@@ -361,3 +361,37 @@ def test_server_section_is_valid_for_waitress(shape):
     adjustments = Adjustments(**options)  # raises on an unknown or bad option
     assert {sockaddr[1] for *_, sockaddr in adjustments.listen} == {6543}
     assert adjustments.threads == (8 if shape == "--dev" else 16)
+
+
+# Found in review ------------------------------------------------------------------
+def test_a_reference_in_dir_is_listed_as_a_variable_to_set():
+    # "Any value given as ${VAR} ... the tool prints the variables that must be set":
+    # --dir is a value like the others (the server expands it at start-up).
+    answers = answers_for("--dir", "${PKG_DIR}/packages", "--password", "pw")
+    assert "PKG_DIR" in answers.env_vars
+    text = make_config.render(answers)
+    assert "#   PKG_DIR:" in text
+    assert app_settings(text, environ={"PKG_DIR": "/data"})["storage.dir"] == "/data/packages"
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://db/ppc?user=u&password=s3cret",
+    "redis://127.0.0.1:6379/0?password=s3cret",
+])
+def test_a_database_password_in_the_url_query_makes_the_file_private(url):
+    answers = answers_for("--db-url", url, "--admin-hash-env", "HASH",
+                          "--session-secret-env", "SESSION")
+    assert answers.literal_secrets
+    reference = answers_for("--db-url", url.replace("s3cret", "${DB_PW}"),
+                            "--admin-hash-env", "HASH", "--session-secret-env", "SESSION")
+    assert "DB_PW" in reference.env_vars
+
+
+def test_a_file_where_the_folder_should_be_is_not_reported_as_an_existing_output(
+        tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "server.ini"
+    code, _, err = run(monkeypatch, capsys, "--env-secrets", "--force", str(out))
+    assert code == 1
+    assert "cannot write" in err
+    assert "use --force" not in err  # --force was given; it would not help
