@@ -28,7 +28,7 @@ from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, Project
 from .pagecache import PageCache
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
-from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, KeyedLocks, UpstreamClient,
+from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, SingleFlight, UpstreamClient,
                        UpstreamError, UpstreamFile)
 
 LOG = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class PackageIndex:
         self.fallback = fallback if upstream is not None and fallback is not None \
             else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
-        self._fetch_locks = KeyedLocks()
+        self._fetches = SingleFlight()
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -342,8 +342,9 @@ class PackageIndex:
         """Fetch one upstream file, verify its sha256, store and index it like an upload.
 
         Nothing is stored when the bytes do not match upstream's sha256 (or when
-        upstream gives none). One fetch per file at a time in this process;
-        across processes storage refuses to store a name twice.
+        upstream gives none). One fetch per file at a time in this process (its
+        concurrent requests share its outcome); across processes storage refuses
+        to store a name twice.
         """
         filename = entry.filename
         if entry.sha256 is None:
@@ -354,34 +355,39 @@ class PackageIndex:
                                   f"pypi.max_upload_size ({limit} bytes): not fetched")
         if limit is not None and entry.size is not None and entry.size > limit:
             raise too_large
+        return self._fetches.run(filename, lambda: self._fetch_and_store(project, entry, too_large))
+
+    def _fetch_and_store(self, project: str, entry: UpstreamFile,
+                         too_large: UpstreamError) -> FileRecord:
+        """The one run of :meth:`_cache_from_upstream` for a file: fetch, verify, store."""
+        filename = entry.filename
+        existing = self.index.get(filename)
+        if existing is not None and existing.project == project:
+            return existing  # stored by a run that ended just before this one began
         dist = dists.parse_filename(filename)
-        assert self.upstream is not None
-        with self._fetch_locks.hold(filename):
-            existing = self.index.get(filename)
-            if existing is not None and existing.project == project:
-                return existing  # another request stored it while we waited
+        assert self.upstream is not None and entry.sha256 is not None
+        try:
+            with self.upstream.open_file(entry.url) as stream:
+                spooled = _Spooled(stream, self.max_upload_size, self.spool_dir)
+        except UploadTooLarge:
+            raise too_large from None
+        try:
+            got = spooled.sha256.hexdigest()
+            if not hmac.compare_digest(got, entry.sha256):
+                LOG.warning("sha256 of %s from the upstream index is %s, its page says %s: "
+                            "not stored", filename, got, entry.sha256)
+                raise UpstreamError(f"The sha256 of {filename} from the upstream index does "
+                                    "not match the one on its page: not stored")
             try:
-                with self.upstream.open_file(entry.url) as stream:
-                    spooled = _Spooled(stream, limit, self.spool_dir)
-            except UploadTooLarge:
-                raise too_large from None
-            try:
-                got = spooled.sha256.hexdigest()
-                if not hmac.compare_digest(got, entry.sha256):
-                    LOG.warning("sha256 of %s from the upstream index is %s, its page says %s: "
-                                "not stored", filename, got, entry.sha256)
-                    raise UpstreamError(f"The sha256 of {filename} from the upstream index does "
-                                        "not match the one on its page: not stored")
-                try:
-                    result = self._store(project=project, name=None, dist=dist, spooled=spooled,
-                                         uploader=UPSTREAM_UPLOADER, may_overwrite=lambda: False,
-                                         yanked=entry.yanked, yanked_reason=entry.yanked_reason,
-                                         upload_time=_parse_time(entry.upload_time))
-                except InvalidUpload as exc:
-                    raise UpstreamError(f"{filename} from the upstream index is not a valid "
-                                        f"distribution: {exc.message}") from None
-            finally:
-                spooled.remove()
+                result = self._store(project=project, name=None, dist=dist, spooled=spooled,
+                                     uploader=UPSTREAM_UPLOADER, may_overwrite=lambda: False,
+                                     yanked=entry.yanked, yanked_reason=entry.yanked_reason,
+                                     upload_time=_parse_time(entry.upload_time))
+            except InvalidUpload as exc:
+                raise UpstreamError(f"{filename} from the upstream index is not a valid "
+                                    f"distribution: {exc.message}") from None
+        finally:
+            spooled.remove()
         if result.created:
             LOG.info("cached %s from the upstream index (%d bytes)", filename, result.record.size)
         return result.record

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import urllib3
@@ -38,6 +38,7 @@ from . import dists
 from .errors import ConfigError, InvalidUpload, PypicloudError
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODES = ("none", "redirect", "cache")
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -49,6 +50,7 @@ ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.01"
 UPSTREAM_UPLOADER = "(upstream)"
 
 DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 3600.0
 DEFAULT_PAGE_TTL = 60.0
 MAX_PAGE_SIZE = 32 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -86,14 +88,25 @@ class FallbackPolicy:
 
 
 def check_base_url(key: str, value: str | None) -> str:
-    """An http(s) URL with a host, or ConfigError naming ``key``."""
+    """An http(s) URL with a host, or ConfigError naming ``key`` (and not its credentials)."""
     example = "the simple index of the upstream, e.g. https://upstream.example/simple/"
     if not value:
         raise ConfigError(key, None, "required when pypi.fallback is not none: " + example)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, value, "an http:// or https:// URL: " + example)
+    if not _http_url(value):
+        raise ConfigError(key, _without_credentials(value), "an http:// or https:// URL: " + example)
     return value
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with its ``user:password@`` shown as ``***@`` (for messages).
+
+    The user name goes too: some indexes take a token as the user name alone.
+    """
+    scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{rest[len(authority):]}"
 
 
 def simple_index_url(base_url: str) -> str:
@@ -141,9 +154,11 @@ def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | 
         return policy, None
     base_url = check_base_url("pypi.fallback_base_url", settings.get_str("pypi.fallback_base_url"))
     timeout = settings.get_float("pypi.fallback_timeout", DEFAULT_TIMEOUT)
-    if timeout is None or timeout <= 0:
+    # "nan" and "inf" parse as floats, but no socket takes them (every request would fail
+    # with a 500), and "no timeout at all" is what this setting exists to prevent.
+    if timeout is None or not 0 < timeout <= MAX_TIMEOUT:
         raise ConfigError("pypi.fallback_timeout", settings.get_str("pypi.fallback_timeout"),
-                          "a number of seconds greater than 0")
+                          f"a number of seconds greater than 0, at most {MAX_TIMEOUT:g}")
     ttl = settings.get_int("pypi.fallback_page_ttl", int(DEFAULT_PAGE_TTL), minimum=0)
     return policy, UpstreamClient(base_url, timeout=timeout, page_ttl=float(ttl))
 
@@ -231,19 +246,37 @@ def _metadata_hash(value: object) -> str | None:
 
 
 def _http_url(url: str) -> bool:
-    parts = urlsplit(url)
+    """An absolute http(s) URL with a host and a valid port (urllib3 can ask it)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _resolve(base: str, href: str) -> str | None:
+    """``href`` made absolute against ``base``, without fragment; None for an http(s)
+    URL it cannot be (``urljoin`` raises on some, e.g. a broken ``[IPv6]`` host)."""
+    try:
+        url = urldefrag(urljoin(base, href))[0]
+    except ValueError:
+        return None
+    return url if _http_url(url) else None
 
 
 def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
     """A PEP 691 project page. Raises UpstreamError when it is not one."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise UpstreamError("The upstream index sent a project page that is not valid JSON") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
         raise UpstreamError("The upstream index sent a JSON page without a list of files")
-    version = str((doc.get("meta") or {}).get("api-version", "1.0"))
+    meta = doc.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise UpstreamError("The upstream index sent a JSON page whose meta is not an object")
+    version = str(meta.get("api-version", "1.0"))
     if not version.startswith("1."):
         raise UpstreamError(f"The upstream index speaks simple API {version}; 1.x is supported")
     files = []
@@ -251,8 +284,8 @@ def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str) \
                 or not isinstance(entry.get("url"), str):
             continue
-        url = urldefrag(urljoin(page_url, entry["url"]))[0]
-        if not _http_url(url):
+        url = _resolve(page_url, entry["url"])
+        if url is None:
             continue
         hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
         yanked = entry.get("yanked", False)
@@ -319,17 +352,22 @@ class _LinkCollector(HTMLParser):
 def parse_html_page(body: bytes, page_url: str) -> UpstreamProject:
     """A PEP 503 project page (parsed with the standard library's HTML parser)."""
     parser = _LinkCollector()
-    parser.feed(body.decode("utf-8", "replace"))
-    parser.close()
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    try:
+        parser.feed(body.decode("utf-8", "replace"))
+        parser.close()
+    except AssertionError:  # how _markupbase gives up, e.g. on "<![unknown[" sections
+        raise UpstreamError("The upstream index sent an HTML page that cannot be parsed") from None
+    # A base href that is no URL is ignored, as browsers do (links count from the page).
+    base = (_resolve(page_url, parser.base) if parser.base else None) or page_url
     files = []
     for attrs, text in parser.links:
         href = attrs.get("href")
         if not href:
             continue
-        url, fragment = urldefrag(urljoin(base, href))
-        if not _http_url(url):
+        url = _resolve(base, href)
+        if url is None:
             continue
+        fragment = urldefrag(href)[1]
         # PEP 503: the link text is the filename; the URL's last segment says the same.
         filename = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         hash_name, _, digest = fragment.partition("=")
@@ -376,26 +414,50 @@ def parse_project_page(body: bytes, content_type: str, page_url: str) -> Upstrea
 # ---------------------------------------------------------------------------
 # Small thread-safe helpers
 # ---------------------------------------------------------------------------
-class KeyedLocks:
-    """One lock per key, created on demand and dropped when nobody holds or waits for it."""
+class _Run:
+    """One run of :meth:`SingleFlight.run`: its outcome, once ``done`` is set."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.value = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight:
+    """Concurrent calls for one key share one run of the work: its result or its error.
+
+    Callers that come while a run for their key is under way wait for it and get
+    what it gave, a failure included: with a stalled upstream every waiting
+    request then costs one timeout, not one per request queued before it (as
+    with a plain per-key lock, where each waiter would try again in turn).
+    Nothing is kept after a run: the next caller runs the work again.
+    """
 
     def __init__(self):
         self._guard = threading.Lock()
-        self._locks: dict[str, list] = {}
+        self._runs: dict[str, _Run] = {}
 
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
+    def run(self, key: str, work: Callable[[], T]) -> T:
         with self._guard:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
+            current = self._runs.get(key)
+            leading = current is None
+            if leading:
+                current = self._runs[key] = _Run()
+        if not leading:
+            current.done.wait()
+            if current.error is not None:
+                raise current.error
+            return current.value
         try:
-            with entry[0]:
-                yield
+            current.value = work()
+            return current.value
+        except BaseException as exc:
+            current.error = exc
+            raise
         finally:
             with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
+                del self._runs[key]
+            current.done.set()
 
 
 class PageMemo:
@@ -499,7 +561,7 @@ class UpstreamClient:
         self.timeout = timeout
         self.max_page_size = max_page_size
         self.pages = PageMemo(page_ttl, max_entries=max_pages, clock=clock)
-        self._page_locks = KeyedLocks()
+        self._page_fetches = SingleFlight()
         self._serials = itertools.count(1)
         # Thread-safe connection pools; retries are ours to decide (none: a failure
         # is answered at once rather than multiplied by a retry loop).
@@ -538,8 +600,8 @@ class UpstreamClient:
             location = response.get_redirect_location()
             if response.status in (301, 302, 303, 307, 308) and location:
                 self._close(response, False)
-                url = urljoin(url, location)
-                if not _http_url(url):
+                url = _resolve(url, location)
+                if url is None:
                     raise UpstreamError("The upstream index redirected to a URL that is not http(s)")
                 continue
             return _Fetched(response.status, url, response)
@@ -583,15 +645,17 @@ class UpstreamClient:
         hit = self.pages.get(key)
         if hit is not PageMemo._MISS:
             return hit
-        # One fetch per project at a time: concurrent requests wait for it and
-        # then find the page remembered.
-        with self._page_locks.hold(key):
-            hit = self.pages.get(key)
-            if hit is not PageMemo._MISS:
-                return hit
-            page = self._fetch_project(key)
-            self.pages.put(key, page)
-            return page
+        # One fetch per project at a time: concurrent requests share its answer
+        # (or its failure) instead of each fetching in turn.
+        return self._page_fetches.run(key, lambda: self._fetch_and_remember(key))
+
+    def _fetch_and_remember(self, key: str) -> UpstreamProject | None:
+        hit = self.pages.get(key)  # a run that ended just before this one began
+        if hit is not PageMemo._MISS:
+            return hit
+        page = self._fetch_project(key)
+        self.pages.put(key, page)
+        return page
 
     def _fetch_project(self, project: str) -> UpstreamProject | None:
         url = self.project_url(project)
@@ -605,8 +669,11 @@ class UpstreamClient:
         content_type = fetched.response.headers.get("Content-Type", "text/html")
         body = self._read_all(fetched, self.max_page_size, "project page")
         page = parse_project_page(body, content_type, fetched.url)
-        return UpstreamProject(name=page.name or project, files=distributions_of(page, project),
-                               serial=next(self._serials))
+        # The page's own spelling of the name is shown, but only if it is this
+        # project's name: a page cannot rename the project it is served for.
+        same = page.name and canonicalize_name(page.name) == project
+        return UpstreamProject(name=page.name if same else project,
+                               files=distributions_of(page, project), serial=next(self._serials))
 
     # Files ----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -632,3 +633,66 @@ def test_pages_of_several_upstream_projects_are_remembered_side_by_side(make_app
         assert get(app, f"/simple/{project}/").status_int == expected
     assert upstream.hits(f"/simple/{PROJECT}/") == 1
     assert upstream.hits("/simple/other-pkg/") == 1
+
+
+def _at_once(count: int, call) -> tuple[list[float], list[Exception]]:
+    """``call()`` in ``count`` threads released together: (seconds each took, errors)."""
+    barrier = threading.Barrier(count)
+    took, errors = [], []
+
+    def run():
+        barrier.wait(timeout=10)
+        start = time.monotonic()
+        try:
+            call()
+        except Exception as exc:  # collected and asserted by the caller
+            errors.append(exc)
+        took.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return took, errors
+
+
+def test_requests_waiting_for_a_stalled_page_share_its_failure(make_app, upstream):
+    """Requests queued behind one fetch of a page get its answer, failure included:
+    a stalled upstream costs each of them one timeout, not one per request before it."""
+    upstream.delay = 5
+    app = make_app(settings(upstream, pypi__fallback_timeout="0.5"))
+    svc = service(app)
+    admin = svc.access.identity("admin")
+    took, errors = _at_once(6, lambda: svc.project_listing(admin, PROJECT))
+    assert len(errors) == 6 and {e.status for e in errors} == {503}
+    assert upstream.hits(f"/simple/{PROJECT}/") == 1
+    assert max(took) < 2.0  # one after the other: 0.5, 1.0, ... 3.0 seconds
+
+
+def test_downloads_waiting_for_a_stalled_file_share_its_failure(make_app, upstream):
+    app = make_app(settings(upstream, pypi__fallback_timeout="0.5"))
+    svc = service(app)
+    admin = svc.access.identity("admin")
+    page_files(app)  # the page is remembered; only the file stalls
+    upstream.delay = 5
+    took, errors = _at_once(6, lambda: svc.download(admin, PROJECT, WHEEL[0]))
+    assert len(errors) == 6 and {e.status for e in errors} == {503}
+    assert upstream.hits(f"/files/{WHEEL[0]}") == 1
+    assert max(took) < 2.0
+    assert_nothing_stored(app, WHEEL[0])
+    # Nothing of the failure is kept: upstream back, the file comes.
+    upstream.delay = 0
+    assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").body == WHEEL[1]
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_an_upstream_page_naming_another_project_does_not_rename_ours(make_app, upstream, fmt):
+    upstream.fmt = fmt
+    upstream.page_name = "Somebody.Else"
+    app = make_app(settings(upstream))
+    page = get(app, f"/simple/{PROJECT}/", accept=HTML_TYPE)
+    assert page.status_int == 200 and WHEEL[0] in page.text
+    assert "Somebody" not in page.text
+    document = get(app, f"/pypi/{PROJECT}/json", accept=None)
+    assert document.json["info"]["name"] == PROJECT

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 
 import pytest
 
 from pypicloud.errors import ConfigError
 from pypicloud.settings import Settings
-from pypicloud.upstream import (FallbackPolicy, KeyedLocks, PageMemo, UpstreamClient,
+from pypicloud.upstream import (FallbackPolicy, PageMemo, SingleFlight, UpstreamClient,
                                 UpstreamError, UpstreamFile, UpstreamProject, distributions_of,
                                 fallback_from_settings, parse_html_page, parse_json_page,
                                 parse_project_page, project_url)
@@ -102,11 +103,22 @@ def test_json_page_skips_broken_entries_and_non_http_links():
 
 
 @pytest.mark.parametrize("body", [b"<html>", b"[]", b'{"files": 3}',
-                                  json_page([], meta={"api-version": "2.0"})])
+                                  json_page([], meta={"api-version": "2.0"}),
+                                  json_page([], meta=["1.0"]), json_page([], meta="1.0"),
+                                  b"[" * 100_000])
 def test_json_page_that_is_not_one_is_an_upstream_error(body):
     with pytest.raises(UpstreamError) as info:
         parse_json_page(body, PAGE)
     assert info.value.status == 502
+
+
+@pytest.mark.parametrize("url", ["http://[broken/x-1.0.tar.gz", "http://upstream.example:99999/x-1.0.tar.gz"])
+def test_json_page_skips_links_that_are_not_urls(url):
+    page = parse_json_page(json_page([
+        {"filename": "x-1.0.tar.gz", "url": url},
+        {"filename": "y-1.0.tar.gz", "url": "y-1.0.tar.gz"},
+    ]), PAGE)
+    assert [f.filename for f in page.files] == ["y-1.0.tar.gz"]
 
 
 # ---------------------------------------------------------------------------
@@ -152,6 +164,23 @@ def test_html_page_honours_base_href():
     assert entry.url == "https://mirror.example/pkgs/x-1.0.tar.gz"
 
 
+@pytest.mark.parametrize("href", ["http://[broken/x-1.0.tar.gz", "http://upstream.example:99999/x-1.0.tar.gz"])
+def test_html_page_skips_links_that_are_not_urls(href):
+    body = f'<a href="{href}">x-1.0.tar.gz</a><a href="y-1.0.tar.gz">y-1.0.tar.gz</a>'.encode()
+    assert [f.filename for f in parse_html_page(body, PAGE).files] == ["y-1.0.tar.gz"]
+
+
+def test_html_page_with_a_broken_base_href_resolves_from_the_page_url():
+    body = b'<base href="http://[broken/"><a href="y-1.0.tar.gz">y-1.0.tar.gz</a>'
+    assert [f.url for f in parse_html_page(body, PAGE).files] == [PAGE + "y-1.0.tar.gz"]
+
+
+def test_html_page_the_parser_gives_up_on_is_an_upstream_error():
+    with pytest.raises(UpstreamError) as info:
+        parse_html_page(b'<![unknown[ x ]]><a href="y-1.0.tar.gz">y-1.0.tar.gz</a>', PAGE)
+    assert info.value.status == 502
+
+
 def test_format_is_chosen_by_content_type():
     json_body = json_page([{"filename": "x-1.0.tar.gz", "url": "x-1.0.tar.gz"}])
     assert parse_project_page(json_body, "application/vnd.pypi.simple.v1+json", PAGE).files
@@ -170,7 +199,7 @@ def test_only_distributions_of_the_project_are_kept():
 
 
 # ---------------------------------------------------------------------------
-# The page memo and the per-key locks
+# The page memo and the single flights
 # ---------------------------------------------------------------------------
 class Clock:
     def __init__(self):
@@ -215,26 +244,98 @@ def test_page_memo_with_ttl_zero_remembers_nothing():
     assert memo.get("a") is PageMemo._MISS
 
 
-def test_keyed_locks_serialise_one_key_and_clean_up():
-    locks = KeyedLocks()
-    inside, overlaps = [], []
-    barrier = threading.Barrier(4)
+def _at_once(count: int, call) -> list:
+    """``call()`` in ``count`` threads released together: what each returned or raised."""
+    barrier = threading.Barrier(count)
+    outcomes = []
 
-    def work():
+    def run():
         barrier.wait(timeout=10)
-        with locks.hold("file"):
-            if inside:
-                overlaps.append(1)
-            inside.append(1)
-            inside.pop()
+        try:
+            outcomes.append(call())
+        except Exception as exc:  # collected and asserted by the caller
+            outcomes.append(exc)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=10)
-    assert not overlaps
-    assert locks._locks == {}
+    return outcomes
+
+
+def test_single_flight_runs_once_for_concurrent_callers_and_shares_the_result():
+    flight, runs = SingleFlight(), []
+
+    def work():
+        runs.append(1)
+        time.sleep(0.3)  # long enough for every caller to arrive
+        return "page"
+
+    assert _at_once(4, lambda: flight.run("key", work)) == ["page"] * 4
+    assert len(runs) == 1 and flight._runs == {}
+    assert flight.run("key", work) == "page" and len(runs) == 2  # nothing is kept
+
+
+def test_single_flight_shares_a_failure_and_keeps_nothing_of_it():
+    flight, runs = SingleFlight(), []
+
+    def work():
+        runs.append(1)
+        time.sleep(0.3)
+        raise UpstreamError("timed out")
+
+    outcomes = _at_once(4, lambda: flight.run("key", work))
+    assert [type(o) for o in outcomes] == [UpstreamError] * 4 and len(runs) == 1
+    assert flight._runs == {}
+    assert flight.run("key", lambda: "back") == "back"
+
+
+def test_single_flight_keys_are_independent():
+    flight = SingleFlight()
+    outcomes = _at_once(2, lambda: flight.run(threading.current_thread().name,
+                                              lambda: threading.current_thread().name))
+    assert len(set(outcomes)) == 2
+
+
+# ---------------------------------------------------------------------------
+# The client's redirects (a stand-in pool: no network)
+# ---------------------------------------------------------------------------
+class Answer:
+    def __init__(self, status: int, location: str | None = None):
+        self.status, self.location = status, location
+
+    def get_redirect_location(self):
+        return self.location if self.status in (301, 302, 303, 307, 308) else False
+
+    def close(self):
+        pass
+
+    def release_conn(self):
+        pass
+
+
+class Pool:
+    def __init__(self, *answers: Answer):
+        self.answers = list(answers)
+        self.urls: list[str] = []
+
+    def request(self, method, url, **kw):
+        self.urls.append(url)
+        return self.answers.pop(0)
+
+
+@pytest.mark.parametrize("base", ["https://upstream.example/simple/",
+                                  "https://mirror:s3cret@upstream.example/simple/"])
+@pytest.mark.parametrize("location", ["http://[broken/", "https://upstream.example:99999/x/"])
+def test_a_redirect_to_something_that_is_no_url_is_an_upstream_error(base, location):
+    pool = Pool(Answer(302, location), Answer(200))
+    client = UpstreamClient(base, pool=pool)
+    with pytest.raises(UpstreamError) as info:
+        client.project("demo-pkg")
+    assert info.value.status == 502 and "redirect" in info.value.message
+    assert "s3cret" not in info.value.message
+    assert pool.urls == ["https://upstream.example/simple/demo-pkg/"]
 
 
 # ---------------------------------------------------------------------------
@@ -267,6 +368,15 @@ def test_fallback_base_url_must_be_http(url):
     assert url in str(info.value) and "http" in str(info.value)
 
 
+@pytest.mark.parametrize("url", ["ftp://mirror:s3cret@upstream.example/simple/",
+                                 "https://mirror:s3cret@/simple/"])
+def test_a_refused_base_url_is_named_without_its_credentials(url):
+    with pytest.raises(ConfigError) as info:
+        fallback_from_settings(settings(pypi__fallback="cache", pypi__fallback_base_url=url))
+    assert "s3cret" not in str(info.value) and "mirror" not in str(info.value)
+    assert url.replace("mirror:s3cret@", "***@") in str(info.value)
+
+
 def test_old_name_fallback_url_is_accepted():
     _, client = fallback_from_settings(Settings(
         {"pypi.fallback": "redirect", "pypi.fallback_url": "https://upstream.example/simple"},
@@ -296,6 +406,9 @@ def test_empty_cache_update_means_nobody():
 
 @pytest.mark.parametrize("key,value", [("pypi.fallback_timeout", "0"),
                                        ("pypi.fallback_timeout", "soon"),
+                                       ("pypi.fallback_timeout", "nan"),
+                                       ("pypi.fallback_timeout", "inf"),
+                                       ("pypi.fallback_timeout", "1e300"),
                                        ("pypi.fallback_page_ttl", "-1"),
                                        ("pypi.always_show_upstream", "perhaps"),
                                        ("pypi.fallback", "mirror")])
