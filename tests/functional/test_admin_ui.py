@@ -263,6 +263,8 @@ def test_refused_access_changes_show_the_reason_and_change_nothing(sql_ui):
 def test_tokens_from_the_ui(sql_ui):
     login(sql_ui)
     upload_dist(sql_ui, WHEEL)
+    form = sql_ui.get("/admin/access/").text
+    assert 'action="/admin/do/add-token"' in form and 'name="username" placeholder="user name"' in form
     page = post_form(sql_ui, "/admin/do/add-token", {
         "username": "bob", "projects": "demo", "upload": "1", "expires_days": "7",
         "description": "ci"}, page="/admin/access/")

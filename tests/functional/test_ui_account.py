@@ -94,6 +94,8 @@ def test_with_ini_users_the_account_page_says_to_ask_an_admin(make_app):
 def test_a_user_makes_uses_and_revokes_their_own_upload_token(sql_ui):
     login(sql_ui, "alice")
     token_page = sql_ui.get("/admin/account/")
+    assert 'action="/admin/do/add-own-token"' in token_page.text
+    assert 'name="username"' not in token_page.text  # one's own tokens only
     response = sql_ui.post("/admin/do/add-own-token", {
         "csrf_token": csrf_of(token_page), "projects": "alice-pkg", "upload": "1",
         "expires_days": "30", "description": "CI"})
