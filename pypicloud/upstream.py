@@ -55,6 +55,12 @@ DEFAULT_PAGE_TTL = 60.0
 MAX_PAGE_SIZE = 32 * 1024 * 1024
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
+# A page or metadata file must arrive whole within this many read timeouts (at
+# least MIN_BODY_SECONDS): the read timeout bounds each read, and an upstream that
+# drips a byte now and then would otherwise hold a worker for as long as it likes.
+# Files have no such bound (a large one takes its time); each of their reads has.
+BODY_DEADLINE_TIMEOUTS = 3
+MIN_BODY_SECONDS = 30.0
 USER_AGENT = "pypicloud-fallback/2"
 
 
@@ -392,13 +398,15 @@ def distributions_of(page: UpstreamProject, project: str) -> tuple[UpstreamFile,
     unsafe names) could be neither served nor cached, so it is left out.
     """
     wanted = canonicalize_name(project)
-    kept = []
+    kept, seen = [], set()
     for entry in page.files:
         try:
             dist = dists.parse_filename(entry.filename)
         except InvalidUpload:
             continue
-        if dist.project == wanted:
+        # A filename listed twice is one file: the first entry counts.
+        if dist.project == wanted and entry.filename not in seen:
+            seen.add(entry.filename)
             kept.append(dataclasses.replace(entry, version=dist.version))
     return tuple(kept)
 
@@ -559,6 +567,8 @@ class UpstreamClient:
         self.base_url = simple_index_url(url)
         self._auth_origin = _origin(self.base_url)
         self.timeout = timeout
+        self.body_seconds = max(BODY_DEADLINE_TIMEOUTS * timeout, MIN_BODY_SECONDS)
+        self._clock = clock
         self.max_page_size = max_page_size
         self.pages = PageMemo(page_ttl, max_entries=max_pages, clock=clock)
         self._page_fetches = SingleFlight()
@@ -617,12 +627,16 @@ class UpstreamClient:
     def _read_all(self, fetched: _Fetched, limit: int, what: str) -> bytes:
         response = fetched.response
         complete = False
+        deadline = self._clock() + self.body_seconds
         try:
             chunks, total = [], 0
             while True:
                 block = response.read(CHUNK)
                 if not block:
                     break
+                if self._clock() > deadline:
+                    raise UpstreamUnavailable(f"The upstream {what} did not arrive within "
+                                              f"{self.body_seconds:g} seconds")
                 total += len(block)
                 if total > limit:
                     raise UpstreamError(f"The upstream {what} is larger than {limit} bytes")

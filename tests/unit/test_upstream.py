@@ -12,7 +12,8 @@ import pytest
 from pypicloud.errors import ConfigError
 from pypicloud.settings import Settings
 from pypicloud.upstream import (FallbackPolicy, PageMemo, SingleFlight, UpstreamClient,
-                                UpstreamError, UpstreamFile, UpstreamProject, distributions_of,
+                                UpstreamError, UpstreamFile, UpstreamProject, UpstreamUnavailable,
+                                distributions_of,
                                 fallback_from_settings, parse_html_page, parse_json_page,
                                 parse_project_page, project_url)
 
@@ -198,6 +199,13 @@ def test_only_distributions_of_the_project_are_kept():
         ("Demo_Pkg-1.0-py3-none-any.whl", "1.0"), ("demo.pkg-2.0.tar.gz", "2.0")]
 
 
+def test_a_filename_listed_twice_is_one_file():
+    files = (UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "a/demo_pkg-1.0.tar.gz", SHA),
+             UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "b/demo_pkg-1.0.tar.gz", None))
+    kept = distributions_of(UpstreamProject("demo-pkg", files), "demo-pkg")
+    assert [(f.url, f.sha256) for f in kept] == [(PAGE + "a/demo_pkg-1.0.tar.gz", SHA)]
+
+
 # ---------------------------------------------------------------------------
 # The page memo and the single flights
 # ---------------------------------------------------------------------------
@@ -336,6 +344,51 @@ def test_a_redirect_to_something_that_is_no_url_is_an_upstream_error(base, locat
     assert info.value.status == 502 and "redirect" in info.value.message
     assert "s3cret" not in info.value.message
     assert pool.urls == ["https://upstream.example/simple/demo-pkg/"]
+
+
+class Dripping(Answer):
+    """A 200 whose body arrives a byte per read, each read "taking" 4 seconds."""
+
+    def __init__(self, clock, reads: int):
+        super().__init__(200)
+        self.clock, self.left = clock, reads
+        self.headers = {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+
+    def read(self, n):
+        if self.left == 0:
+            return b""
+        self.left -= 1
+        self.clock.now += 4.0
+        return b" "
+
+
+def test_a_page_that_drips_in_is_given_up_at_its_deadline():
+    """Every read is within the 10 s timeout, yet the page has 3 x 10 s (at least 30 s) in all."""
+    clock = Clock()
+    start = clock.now
+    pool = Pool(Dripping(clock, reads=1000))
+    client = UpstreamClient("https://upstream.example/simple/", timeout=10, clock=clock, pool=pool)
+    with pytest.raises(UpstreamUnavailable) as info:
+        client.project("demo-pkg")
+    assert info.value.status == 503 and "did not arrive within 30 seconds" in info.value.message
+    assert 30 < clock.now - start <= 40  # given up at the first read past the deadline
+
+
+def test_a_page_that_arrives_in_time_is_read():
+    clock = Clock()
+    body = json_page([{"filename": "demo_pkg-1.0.tar.gz", "url": "demo_pkg-1.0.tar.gz"}])
+
+    class Slow(Dripping):
+        def read(self, n):
+            data, self.body = self.body[:n], b""
+            self.clock.now += 4.0 if data else 0.0
+            return data
+
+    answer = Slow(clock, reads=1)
+    answer.body = body
+    client = UpstreamClient("https://upstream.example/simple/", timeout=10, clock=clock,
+                            pool=Pool(answer))
+    assert [f.filename for f in client.project("demo-pkg").files] == ["demo_pkg-1.0.tar.gz"]
 
 
 # ---------------------------------------------------------------------------
