@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import os
 
 import sqlalchemy as sa
@@ -48,10 +49,26 @@ def settings_url(settings, key: str, default_file: str) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = "sqlite:///" + settings.path(url[len("sqlite:///"):])
     try:
-        sa.engine.make_url(url)
+        parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         raise ConfigError(key, url, "a SQLAlchemy database URL") from None
-    return url
+    return _with_installed_driver(parsed, url)
+
+
+def _with_installed_driver(parsed: URL, url: str) -> str:
+    """A PostgreSQL URL without a driver, for the driver that is installed.
+
+    pypicloud 1.x ini files say ``postgresql://`` (SQLAlchemy then asks for
+    psycopg2) or ``postgres://`` (which SQLAlchemy no longer knows); the
+    ``postgres`` extra installs psycopg 3. Such URLs keep working unchanged.
+    """
+    if parsed.drivername not in ("postgres", "postgresql"):
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        driver = "postgresql"
+    else:
+        driver = "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 def create_engine(url: URL, *, schema: str | None, pool_size: int, max_overflow: int) -> Engine:
