@@ -62,6 +62,21 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Keys of pypicloud 1.x inis that mean nothing here, with why: an old ini starts
+# unchanged, and its admin learns why the line does nothing instead of "a typo?".
+RETIRED_1X_KEYS: dict[str, str] = {
+    "pypi.use_json_scraper": "the fallback reads the upstream's simple API (PEP 691 or 503)",
+    "pypi.calculate_package_hashes": "sha256 and md5 are always computed while a file is received",
+    "pypi.allow_register": "no registering step: a project exists from its first upload",
+    "session.invalidate_corrupt": "a changed or foreign session cookie always counts as no session",
+    "session.type": "sessions are always signed cookies (see session.secret)",
+    "session.httponly": "the session cookie is always HttpOnly",
+    "session.crypto_type": "sessions are signed (HMAC), not encrypted, and hold no secrets",
+    "session.key": "the session cookie is always named ppc_session",
+    "session.cookie_expires": "sessions end after session.max_age seconds without use",
+    "session.timeout": "sessions end after session.max_age seconds without use",
+}
+
 # Prefixes whose unknown keys are reported (probably typos).
 CHECKED_PREFIXES = ("storage.", "db.", "pypi.", "session.")
 DYNAMIC_PREFIXES = ("storage.metadata.",)
@@ -225,5 +240,8 @@ class Settings(Mapping[str, str]):
             and not k.startswith(DYNAMIC_PREFIXES)
         )
         for key in unknown:
-            LOG.warning("Unknown setting %s is ignored (a typo?)", key)
+            if key in RETIRED_1X_KEYS:
+                LOG.warning("pypicloud 1.x setting %s is ignored: %s", key, RETIRED_1X_KEYS[key])
+            else:
+                LOG.warning("Unknown setting %s is ignored (a typo?)", key)
         return unknown

@@ -269,6 +269,17 @@ def test_warn_unknown(caplog):
     assert "storage.metadata.team" not in caplog.text
 
 
+def test_retired_1x_keys_are_named_with_the_reason_not_as_typos(caplog):
+    settings = make({"pypi.use_json_scraper": "true", "session.type": "cookie",
+                     "pypi.calculate_package_hashes": "true"})
+    with caplog.at_level(logging.WARNING, logger="pypicloud.settings"):
+        unknown = settings.warn_unknown()
+    assert unknown == ["pypi.calculate_package_hashes", "pypi.use_json_scraper", "session.type"]
+    assert "pypicloud 1.x setting pypi.use_json_scraper is ignored: the fallback reads" in caplog.text
+    assert "sha256 and md5 are always computed" in caplog.text
+    assert "a typo" not in caplog.text
+
+
 def test_every_documented_storage_key_is_known():
     documented = """storage.dir storage.bucket storage.region_name storage.endpoint_url
     storage.aws_access_key_id storage.aws_secret_access_key storage.aws_session_token
