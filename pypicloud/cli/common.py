@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from pyramid.paster import get_appsettings, setup_logging
 
-from ..settings import Settings
+from ..settings import Settings, env_name
 
 
-def load_settings(config_uri: str, overrides: dict[str, str] | None = None) -> Settings:
+def load_settings(config_uri: str, overrides: dict[str, str] | None = None, *,
+                  forced: dict[str, str] | None = None) -> Settings:
     """The ``[app:main]`` settings of an ini file, validated as the server would.
 
-    ``overrides`` replace keys of the file (``PPC_*`` variables still win).
+    ``overrides`` replace keys of the file (``PPC_*`` variables still win);
+    ``forced`` keys win over the file and the environment alike (e.g. a source
+    that must be opened read-only whatever ``PPC_STORAGE_READ_ONLY`` says).
     """
     setup_logging(config_uri)
     raw = get_appsettings(config_uri)
     values = dict(raw)
     values.update(overrides or {})
-    return Settings(values, here=raw.global_conf.get("here"))
+    environ = os.environ
+    if forced:
+        values.update(forced)
+        hidden = {env_name(key) for key in forced}
+        environ = {name: value for name, value in os.environ.items() if name not in hidden}
+    return Settings(values, environ=environ, here=raw.global_conf.get("here"))
 
 
 class Progress:

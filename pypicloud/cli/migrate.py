@@ -250,9 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Forced over the ini and PPC_* variables: what migrate reads from is never written,
+# and a missing bucket is never created.
+READ_ONLY = {"storage.read_only": "true", "storage.create_bucket": "false"}
+
+
 def _open_source(path: str) -> Storage:
     # Read-only: the source is never written, and a missing bucket is not created.
-    settings = load_settings(path, {"storage.read_only": "true", "storage.create_bucket": "false"})
+    settings = load_settings(path, forced=READ_ONLY)
     return storage_from_settings(settings)
 
 
@@ -292,7 +297,7 @@ class _EmptyStorage(Storage):
 
 def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
     """The destination storage, read-only; an empty stand-in if it does not exist yet."""
-    settings = load_settings(path, {"storage.read_only": "true", "storage.create_bucket": "false"})
+    settings = load_settings(path, forced=READ_ONLY)
     try:
         return storage_from_settings(settings), None
     except ConfigError as exc:

@@ -366,3 +366,17 @@ def test_gives_up_after_many_failures_in_a_row(source, tmp_path, capsys, monkeyp
     failed = int(re.search(r"(\d+) failed", err).group(1))
     not_tried = int(re.search(r"(\d+) not tried", err).group(1))
     assert failed >= 3 and failed + not_tried == 2 * len(DISTS)
+
+
+def test_the_environment_cannot_make_the_source_writable(tmp_path, monkeypatch):
+    """PPC_* variables win over an ini, but not over migrate's read-only source."""
+    ini = write_ini(tmp_path / "src.ini", {"pypi.storage": "file",
+                                           "storage.dir": str(tmp_path / "packages")})
+    (tmp_path / "packages").mkdir()
+    monkeypatch.setenv("PPC_STORAGE_READ_ONLY", "false")
+    monkeypatch.setenv("PPC_STORAGE_CREATE_BUCKET", "true")
+    assert migrate._open_source(str(ini)).read_only
+    # Other PPC_* variables still apply to the source as to a server.
+    monkeypatch.setenv("PPC_STORAGE_DIR", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    assert Path(migrate._open_source(str(ini)).directory) == tmp_path / "elsewhere"
