@@ -127,6 +127,17 @@ def render_project(request, project: str, records, fmt: str, upstream=(),
     return _make_page(body, fmt)
 
 
+def site_key(request) -> tuple:
+    """What a page's absolute URLs depend on: scheme, host and mount point.
+
+    Taken from the environ as is (cheaper than building ``application_url`` on
+    every request); two spellings of one host only cost two cache entries.
+    """
+    environ = request.environ
+    return (environ["wsgi.url_scheme"], environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
+            environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""))
+
+
 def page_response(request, page: Page) -> Response:
     cache_control = request.registry.index_cache_control
     # WebOb parses If-None-Match into unquoted entity tags; only parse when sent.
@@ -155,7 +166,7 @@ def simple_index(request):
     identity = request.identity
     generation = service.index.generation()
     # The list depends on who asks (unreadable projects are hidden).
-    key = ("index", fmt, request.application_url, identity.username)
+    key = ("index", fmt, site_key(request), identity.username)
     page = request.registry.pages.get(key, generation)
     if page is None:
         page = render_index(request, service.projects(identity), fmt)
@@ -181,7 +192,7 @@ def simple_project(request):
     identity = request.identity
     generation = service.index.generation()
     pages = request.registry.pages
-    key = ("project", project, fmt, request.application_url) + service.url_epoch()
+    key = ("project", project, fmt, site_key(request)) + service.url_epoch()
     # Under the plain key only pages of local files alone are kept (see ProjectListing).
     page = pages.get(key, generation)
     if page is not None:
