@@ -163,7 +163,7 @@ def record_from_object(obj: StoredObject) -> FileRecord | None:
     )
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_upload_time(text: str | None) -> datetime | None:
     """An upstream ``upload-time`` (PEP 700, ISO 8601 UTC), or None."""
     if not text:
         return None
@@ -318,10 +318,9 @@ class PackageIndex:
 
     def _upstream_file(self, identity: Identity, project: str, filename: str) -> UpstreamFile:
         """The upstream entry of a file not stored here, for a caller who may read the project."""
-        if self.upstream is None or not self.fallback.applies_to(project):
-            raise FileNotFound(f"No such file: {filename}")
         if not self._consults_upstream(project, self.index.files(project)):
             raise FileNotFound(f"No such file: {filename}")
+        assert self.upstream is not None
         self._require(self.access.can_read, identity, project, "read")
         page = self.upstream.project(project)
         entry = page.file(filename) if page is not None else None
@@ -382,7 +381,7 @@ class PackageIndex:
                 result = self._store(project=project, name=None, dist=dist, spooled=spooled,
                                      uploader=UPSTREAM_UPLOADER, may_overwrite=lambda: False,
                                      yanked=entry.yanked, yanked_reason=entry.yanked_reason,
-                                     upload_time=_parse_time(entry.upload_time))
+                                     upload_time=parse_upload_time(entry.upload_time))
             except InvalidUpload as exc:
                 raise UpstreamError(f"{filename} from the upstream index is not a valid "
                                     f"distribution: {exc.message}") from None
@@ -481,7 +480,7 @@ class PackageIndex:
         record = FileRecord(project=project, name=dist.name, version=dist.version,
                             filename=entry.filename, size=entry.size or 0,
                             sha256=entry.sha256 or "", metadata_sha256=entry.metadata_sha256,
-                            upload_time=_parse_time(entry.upload_time) or utcnow())
+                            upload_time=parse_upload_time(entry.upload_time) or utcnow())
         return record, data
 
     # Writing ------------------------------------------------------------

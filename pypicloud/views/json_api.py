@@ -13,6 +13,9 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
 from pyramid.view import view_config
 
 from ..errors import FileNotFound
+from ..service import parse_upload_time
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _version_key(text: str):
@@ -78,7 +81,8 @@ def _stored(request, record) -> _Entry:
 def _upstream(request, listing, entry) -> _Entry:
     """A file of upstream's page: linked here (pull-through) or at upstream itself."""
     packagetype, python_version = _packagetype(entry.filename)
-    upload = _upstream_time(entry.upload_time)
+    # No upload time from upstream: the epoch, so such a file sorts oldest.
+    upload = parse_upload_time(entry.upload_time) or EPOCH
     url = entry.url if listing.link_upstream else request.route_url(
         "api.file", project=listing.project, filename=entry.filename)
     return _Entry(entry.version, upload, listing.name or listing.project, None, {
@@ -95,17 +99,6 @@ def _upstream(request, listing, entry) -> _Entry:
         "yanked": entry.yanked,
         "yanked_reason": entry.yanked_reason,
     })
-
-
-def _upstream_time(text: str | None) -> datetime:
-    """Upstream's PEP 700 upload time (UTC); the epoch when it gave none (sorts oldest)."""
-    if text:
-        try:
-            value = datetime.fromisoformat(text)
-            return value.astimezone(timezone.utc) if value.tzinfo else value
-        except ValueError:
-            pass
-    return datetime(1970, 1, 1)
 
 
 def _document(request, project: str, version: str | None):
@@ -133,7 +126,7 @@ def _document(request, project: str, version: str | None):
         except (InvalidVersion, StopIteration):
             raise FileNotFound(f"No version {version} of {project}") from None
     current = version or _latest(by_version)
-    newest = max(by_version[current], key=lambda e: _naive(e.uploaded))
+    newest = max(by_version[current], key=lambda e: e.uploaded)
     info = {
         "name": newest.name, "version": current, "summary": newest.summary,
         "requires_python": newest.file["requires_python"],
@@ -148,11 +141,6 @@ def _document(request, project: str, version: str | None):
         doc["releases"] = {v: [e.file for e in by_version[v]]
                            for v in sorted(by_version, key=_version_key)}
     return doc
-
-
-def _naive(value: datetime) -> datetime:
-    """Comparable whether a time came with a zone (upstream) or as stored (UTC, naive)."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
 @view_config(route_name="json.project", request_method="GET", renderer="json")

@@ -403,7 +403,7 @@ def action(request):
         read_form(request)  # 413 before a body over the size limit is read
     _check_csrf(request)
     if name == "add-token":
-        return _add_token(request, _field_or_none(request, "username"), _access_page)
+        return _add_token(request, request.POST.get("username", "").strip(), _access_page)
     if name == "add-own-token":
         return _add_token(request, identity.username, _account_page)
     handler = _ACTIONS.get(name)
@@ -421,11 +421,7 @@ def action(request):
     return HTTPSeeOther(location=request.route_path(route, **params))
 
 
-def _field_or_none(request, name: str) -> str | None:
-    return request.POST.get(name, "").strip() or None
-
-
-def _add_token(request, username: str | None, show):
+def _add_token(request, username: str, show):
     """The new token is shown on the page this POST answers (``show``), once, never
     stored in the session."""
     try:

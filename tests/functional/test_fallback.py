@@ -365,26 +365,35 @@ def test_yanked_upstream_file_is_cached_yanked(make_app, upstream):
     assert page_files(app)[WHEEL_2[0]]["yanked"] == "broken build"
 
 
+def _at_once(count: int, call) -> tuple[list[float], list[Exception]]:
+    """``call()`` in ``count`` threads released together: (seconds each took, errors)."""
+    barrier = threading.Barrier(count)
+    took, errors = [], []
+
+    def run():
+        barrier.wait(timeout=10)
+        start = time.monotonic()
+        try:
+            call()
+        except Exception as exc:  # collected and asserted by the caller
+            errors.append(exc)
+        took.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return took, errors
+
+
 def test_concurrent_first_downloads_store_one_whole_file(make_app, upstream):
     upstream.delay = 0.2  # every first download is in flight at the same time
     app = make_app(settings(upstream))
     svc = service(app)
     admin = svc.access.identity("admin")
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def fetch():
-        try:
-            barrier.wait(timeout=10)
-            results.append(svc.download(admin, PROJECT, WHEEL[0]).record)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fetch) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = []
+    _, errors = _at_once(4, lambda: results.append(svc.download(admin, PROJECT, WHEEL[0]).record))
     assert errors == []
     assert {r.sha256 for r in results} == {sha256(WHEEL[1])}
     assert upstream.hits(f"/files/{WHEEL[0]}") == 1
@@ -398,22 +407,13 @@ def test_two_processes_racing_store_one_file(make_app, upstream, tmp_path):
     first = make_app(settings(upstream))
     second = restart(first)
     try:
-        barrier = threading.Barrier(2)
-        results, errors = [], []
+        results, apps = [], [first, second]
 
-        def fetch(app):
-            try:
-                svc = service(app)
-                barrier.wait(timeout=10)
-                results.append(svc.download(svc.access.identity("admin"), PROJECT, WHEEL[0]).record)
-            except Exception as exc:  # collected and asserted below
-                errors.append(exc)
+        def fetch():
+            svc = service(apps.pop())  # one thread per app (list.pop is atomic)
+            results.append(svc.download(svc.access.identity("admin"), PROJECT, WHEEL[0]).record)
 
-        threads = [threading.Thread(target=fetch, args=(a,)) for a in (first, second)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        _, errors = _at_once(2, fetch)
         assert errors == []
         assert {r.sha256 for r in results} == {sha256(WHEEL[1])}
         assert stored_names(first) == [WHEEL[0], WHEEL[0] + ".metadata"]
@@ -633,28 +633,6 @@ def test_pages_of_several_upstream_projects_are_remembered_side_by_side(make_app
         assert get(app, f"/simple/{project}/").status_int == expected
     assert upstream.hits(f"/simple/{PROJECT}/") == 1
     assert upstream.hits("/simple/other-pkg/") == 1
-
-
-def _at_once(count: int, call) -> tuple[list[float], list[Exception]]:
-    """``call()`` in ``count`` threads released together: (seconds each took, errors)."""
-    barrier = threading.Barrier(count)
-    took, errors = [], []
-
-    def run():
-        barrier.wait(timeout=10)
-        start = time.monotonic()
-        try:
-            call()
-        except Exception as exc:  # collected and asserted by the caller
-            errors.append(exc)
-        took.append(time.monotonic() - start)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return took, errors
 
 
 def test_requests_waiting_for_a_stalled_page_share_its_failure(make_app, upstream):
