@@ -10,14 +10,15 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.helpers import PYTHON, UV, api_files, ok, pip_cmd, run, twine_upload
-from tests.fixtures.server import BIN_DIR, USERS, package_files
+from tests.fixtures.installed import installed_bin
+from tests.fixtures.server import USERS, package_files
 
 pytestmark = pytest.mark.e2e
 
 
 def ppc_access(ini, *argv: str, stdin: str = "") -> str:
     import subprocess
-    result = subprocess.run([str(BIN_DIR / "ppc-access"), str(ini), *argv], input=stdin,
+    result = subprocess.run([str(installed_bin() / "ppc-access"), str(ini), *argv], input=stdin,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
