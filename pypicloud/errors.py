@@ -89,3 +89,9 @@ class StorageConflict(PypicloudError):
     """Storage already holds an object under this name (raised by ``put`` without overwrite)."""
 
     status = 409
+
+
+class InvalidRequest(PypicloudError):
+    """A form or request that is incomplete or contradicts itself (400); nothing was changed."""
+
+    status = 400

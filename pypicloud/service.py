@@ -26,6 +26,7 @@ from .cache.base import MetadataIndex
 from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
                      StorageConflict, Unauthorized, UploadTooLarge)
 from .pagecache import PageCache
+from .releases import ProjectPage, project_page
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
 from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, SingleFlight, UpstreamClient,
@@ -242,6 +243,12 @@ class PackageIndex:
             raise ProjectNotFound(f"No such project: {project}")
         self._require(self.access.can_read, identity, project, "read")
         return records
+
+    def project_page(self, identity: Identity, project: str) -> ProjectPage:
+        """The web UI's view of one project: releases by PEP 440, the latest, what the caller may do."""
+        records = self.project_files(identity, project)
+        return project_page(project, records, may_write=self.access.can_write(identity, project),
+                            may_delete=self.access.can_delete(identity, project))
 
     # Upstream fallback (SPEC section 9) ------------------------------------
     @staticmethod

@@ -22,8 +22,9 @@ from pyramid.view import view_config
 
 from ..access.editable import EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
-from ..errors import Forbidden, InvalidUpload, PypicloudError
+from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError
 from ..models import utcnow
+from ..releases import human_size
 from ..security import SESSION_USER
 from .upload import read_form
 
@@ -148,8 +149,9 @@ def projects(request):
 def project(request):
     identity = _require_user(request)
     name = canonicalize_name(request.matchdict["project"])
-    files = request.registry.service.project_files(identity, name)
-    return _page(request, "project.html", project=name, files=files)
+    page = request.registry.service.project_page(identity, name)
+    return _page(request, "project.html", page=page, human_size=human_size,
+                 index_url=request.route_url("simple.index"))
 
 
 @view_config(route_name="ui.upload", request_method="GET")
@@ -224,18 +226,42 @@ def _upload(request, identity):
               and value.filename]
     if not chosen:
         raise InvalidUpload("Choose at least one file to upload")
+    done: list[str] = []
+    refused: list[str] = []
     for field in chosen:
         try:
             result = service.upload_file(identity, field.filename, field.file)
         except PypicloudError as exc:
             if exc.status >= 500:
                 raise
-            request.session.flash(f"{field.filename}: {exc}", "error")
+            refused.append(_clip(f"{field.filename}: {exc}"))
             continue
         record = result.record
-        request.session.flash(f"Uploaded {record.filename} to {record.name}" if result.created
-                              else f"{record.filename} was already uploaded with the same bytes")
+        done.append(f"Uploaded {record.filename} to {record.name}" if result.created
+                    else f"{record.filename} was already uploaded with the same bytes")
+    # Flash messages travel in the signed session cookie (about 4 kB at most):
+    # many files are reported as counts and the first few names, never one line each.
+    for message in _bounded(done, "stored"):
+        request.session.flash(message)
+    for message in _bounded(refused, "refused"):
+        request.session.flash(message, "error")
     return None, "ui.upload", {}
+
+
+MAX_FLASHES = 8
+MAX_FLASH_CHARS = 200
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_FLASH_CHARS else text[:MAX_FLASH_CHARS - 1] + "…"
+
+
+def _bounded(messages: list[str], verb: str) -> list[str]:
+    """At most MAX_FLASHES messages: the first ones, then one line counting the rest."""
+    if len(messages) <= MAX_FLASHES:
+        return messages
+    shown = messages[:MAX_FLASHES - 1]
+    return [*shown, f"… and {len(messages) - len(shown)} more files {verb}"]
 
 
 def _change_own_password(request, identity):
@@ -272,6 +298,10 @@ def _file_action(action: str):
         project_name = canonicalize_name(_field(request, "project"))
         filename = _field(request, "filename")
         if action == "delete-file":
+            # The form's checkbox names the file: a delete is never one stray click.
+            if request.POST.get("confirm") != "1":
+                raise InvalidRequest(f"Tick the box to confirm deleting {filename}; "
+                                        "nothing was deleted")
             service.delete_file(identity, project_name, filename)
             message = f"Deleted {filename}"
         else:

@@ -186,7 +186,7 @@ def test_yank_unyank_and_delete_from_the_ui(ui, tmp_path):
     assert entry["yanked"] == "broken build"
     post_form(ui, "/admin/do/unyank", fields)
     assert simple_json(ui, "/simple/demo/").json["files"][0]["yanked"] is False
-    response = post_form(ui, "/admin/do/delete-file", fields)
+    response = post_form(ui, "/admin/do/delete-file", {**fields, "confirm": "1"})
     assert response.status_int == 303
     assert_nothing_left(ui, tmp_path, "demo", WHEEL[0])
 

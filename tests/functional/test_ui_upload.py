@@ -102,6 +102,17 @@ def test_a_file_over_the_size_limit_is_refused(make_app, tmp_path):
     assert_nothing_left(app, tmp_path, "alice-pkg", big[0])
 
 
+def test_forty_files_at_once_are_all_stored_and_reported_without_overflowing_the_cookie(ui):
+    assert login(ui, "alice").status_int == 303
+    files = [make_wheel("alice-pkg", f"1.{n}") for n in range(40)]
+    response = browser_upload(ui, *files)
+    text = messages(ui, response)
+    assert response.status_int == 303
+    assert f"Uploaded {files[0][0]} to alice-pkg" in text
+    assert "… and 33 more files stored" in text
+    assert all(file_record(ui, name) is not None for name, _ in files)
+
+
 def test_no_file_chosen(ui):
     login(ui, "alice")
     response = browser_upload(ui)
