@@ -23,11 +23,12 @@ import abc
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_name
 
 from ..errors import PypicloudError
+from ..models import utcnow
 from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
 from .passwords import CONTEXT
 
@@ -42,6 +43,17 @@ class InvalidAccessData(PypicloudError):
     """A name, permission, hash or document that cannot be stored."""
 
     status = 400
+
+
+# Ten years: long enough for any CI secret, short enough to stay a real date.
+MAX_TOKEN_DAYS = 3650
+
+
+def token_expiry(days: int) -> datetime | None:
+    """When a token made now for ``days`` days expires; 0 means never. Out of range: 400."""
+    if days < 0 or days > MAX_TOKEN_DAYS:
+        raise InvalidAccessData(f"Days until expiry must be between 0 (never) and {MAX_TOKEN_DAYS}")
+    return utcnow() + timedelta(days=days) if days else None
 
 
 class AccessConflict(PypicloudError):

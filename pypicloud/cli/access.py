@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import timedelta
 
 from ..access import access_from_settings
-from ..access.editable import AccessData, EditableAccess
+from ..access.editable import AccessData, EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..errors import PypicloudError
-from ..models import utcnow
 from .common import load_settings
 from .gen_password import read_password
 
@@ -170,10 +168,11 @@ def access_main(argv: list[str] | None = None) -> int:
             for member in args.members:
                 backend.set_membership(member, args.group, command == "add-member")
         elif command == "add-token":
-            if args.expires_days < 0:
-                print(f"{prog}: --expires-days must be 0 or more", file=sys.stderr)
+            try:
+                expires = token_expiry(args.expires_days)
+            except InvalidAccessData as exc:
+                print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
                 return 1
-            expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
             secret, info = backend.create_token(args.username, projects=args.projects,
                                                 upload=args.upload, expires_at=expires,
                                                 description=args.description)

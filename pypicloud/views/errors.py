@@ -7,9 +7,10 @@ import re
 
 from pyramid.exceptions import PredicateMismatch
 from pyramid.response import Response
-from pyramid.view import exception_view_config
+from pyramid.view import exception_view_config, notfound_view_config
 
 from ..errors import PypicloudError
+from .error_pages import error_page, wants_html
 
 LOG = logging.getLogger(__name__)
 
@@ -28,13 +29,27 @@ def _reason(message: str) -> str:
 
 
 def error_response(request, status: int, message: str) -> Response:
-    response = Response(body=(message + "\n").encode("utf-8"),
-                        status=f"{status} {_reason(message)}",
-                        content_type="text/plain", charset="utf-8")
+    response = error_page(request, status, _TITLES.get(status, "Error"), message) \
+        if wants_html(request) else None
+    if response is None:
+        response = _plain(status, message)
+    else:
+        response.status = f"{status} {_reason(message)}"
     if status == 401:
         realm = getattr(request.registry, "realm", "pypi")
         response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
     return response
+
+
+_TITLES = {400: "Bad request", 401: "Login required", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 406: "Not acceptable", 409: "Conflict",
+           413: "Too large", 429: "Too many requests", 500: "Server error",
+           502: "Upstream error", 503: "Unavailable"}
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(body=(message + "\n").encode("utf-8"), status=f"{status} {_reason(message)}",
+                    content_type="text/plain", charset="utf-8")
 
 
 @exception_view_config(PypicloudError)
@@ -86,3 +101,9 @@ def method_not_allowed(exc: PredicateMismatch, request) -> Response:
     response = error_response(request, 405, f"Method {request.method} is not allowed here")
     response.headers["Allow"] = ", ".join(sorted(allowed))
     return response
+
+
+@notfound_view_config()
+def not_found(request) -> Response:
+    """A path no route knows: the same 404 as an unknown project (a page for browsers)."""
+    return error_response(request, 404, "Not Found")

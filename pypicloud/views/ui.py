@@ -11,7 +11,6 @@ form fields and show results.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from packaging.utils import canonicalize_name
@@ -20,10 +19,9 @@ from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
-from ..access.editable import EditableAccess, InvalidAccessData
+from ..access.editable import EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError
-from ..models import utcnow
 from ..releases import human_size
 from ..security import SESSION_USER
 from .upload import read_form
@@ -55,11 +53,22 @@ def _require_user(request):
     """
     identity = request.identity
     if not identity.authenticated:
-        query = urlencode({"next": request.path_qs})
+        # After logging in, come back to a page: a form posted with an expired
+        # session returns to the page the form was on, never to a GET of its POST URL.
+        back = request.path_qs if request.method in ("GET", "HEAD") else _referring_page(request)
+        query = urlencode({"next": back})
         raise HTTPFound(location=f"{request.route_path('ui.login')}?{query}")
     if identity.token is not None:
         raise Forbidden("API tokens cannot use the web UI; log in with a password")
     return identity
+
+
+def _referring_page(request) -> str:
+    referer = request.referer or ""
+    prefix = request.host_url + "/admin"
+    if referer.startswith(prefix) and "/admin/do/" not in referer:
+        return referer[len(request.host_url):]
+    return request.route_path("ui.home")
 
 
 def _require_admin(request):
@@ -95,7 +104,12 @@ def login_form(request):
 
 @view_config(route_name="ui.login", request_method="POST")
 def login(request):
-    _check_csrf(request)
+    if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
+        # A login page left open past the session's life: show the form again.
+        new_csrf_token(request)
+        return _page(request, "login.html", status=403, next=request.POST.get("next", ""),
+                     errors=["The login form had expired (its CSRF token is missing or out "
+                             "of date); please log in again"])
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
     identity = request.registry.service.access.authenticate(username, password) \
@@ -458,13 +472,11 @@ def _add_token(request, username: str, show):
         access = _editable(request)
         if not username:
             raise InvalidAccessData("The field 'username' is required")
-        days = int(request.POST.get("expires_days", "90") or 0)
-        if days < 0:
-            raise InvalidAccessData("Days until expiry must be 0 (never) or more")
+        expires_at = token_expiry(int(request.POST.get("expires_days", "90") or 0))
         projects_text = request.POST.get("projects", "").replace(",", " ").split()
         secret, info = access.create_token(
             username, projects=projects_text or None, upload=request.POST.get("upload") == "1",
-            expires_at=utcnow() + timedelta(days=days) if days else None,
+            expires_at=expires_at,
             description=request.POST.get("description", "").strip() or None)
     except ValueError:
         return show(request, status=400, errors=["Days until expiry must be a number"])

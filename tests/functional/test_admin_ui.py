@@ -281,6 +281,10 @@ def test_tokens_from_the_ui(sql_ui):
     bad = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "soon"},
                     page="/admin/access/")
     assert bad.status_int == 400 and "must be a number" in bad.text
+    huge = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "99999999"},
+                     page="/admin/access/")
+    assert huge.status_int == 400 and "between 0 (never) and 3650" in huge.text
+    assert sql_ui.app.registry.service.access.tokens("bob") == []
 
 
 def test_a_deleted_admin_loses_the_session(sql_ui):
@@ -299,3 +303,21 @@ def test_a_short_session_secret_stops_start_up(make_app):
     with pytest.raises(ConfigError) as info:
         make_app({"session.secret": "short"})
     assert info.value.key == "session.secret"
+
+
+def test_a_stale_login_form_is_shown_again_ready_to_use(ui):
+    response = ui.post("/login", {"username": "admin", "password": PASSWORDS["admin"],
+                                  "csrf_token": "stale"}, expect_errors=True)
+    assert response.status_int == 403 and "please log in again" in response.text
+    retry = login(ui)  # the page it answered carries a fresh token that works
+    assert retry.status_int == 303
+
+
+def test_a_form_posted_after_the_session_expired_returns_to_its_page_after_login(ui):
+    upload_dist(ui, WHEEL)
+    response = ui.post("/admin/do/yank", {"project": "demo", "filename": WHEEL[0]},
+                       headers={"Referer": "http://localhost/admin/projects/demo/"},
+                       expect_errors=True)
+    assert response.status_int == 302
+    assert response.location.endswith("/login?next=%2Fadmin%2Fprojects%2Fdemo%2F")
+    assert login(ui, next="/admin/projects/demo/").location.endswith("/admin/projects/demo/")

@@ -228,5 +228,8 @@ def test_add_token_refusals(migrated, cli):
     assert code == 1 and "No such user" in err
     code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days", "-1")
     assert code == 1
+    code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days",
+                       "99999999")
+    assert code == 1 and "between 0 (never) and 3650" in err
     code, out, _ = cli(access_cli.access_main, migrated, "list-tokens")
     assert out == ""
