@@ -26,6 +26,8 @@ def includeme(config) -> None:
     config.add_route("ui.home_noslash", "/admin")
     config.add_route("ui.projects", "/admin/projects/")
     config.add_route("ui.project", "/admin/projects/{project}/")
+    # Downloads from the UI's pages: the same files, authorised by the browser session.
+    config.add_route("ui.file", "/admin/projects/{project}/files/{filename}")
     config.add_route("ui.access", "/admin/access/")
     config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.account", "/admin/account/")

@@ -26,6 +26,7 @@ from .cache.base import MetadataIndex
 from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
                      StorageConflict, Unauthorized, UploadTooLarge)
 from .pagecache import PageCache
+from .browse import ProjectList, browse
 from .releases import ProjectPage, project_page
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
@@ -221,6 +222,11 @@ class PackageIndex:
     def projects(self, identity: Identity) -> list[ProjectSummary]:
         """Every project the caller may read (others are absent, SPEC section 4)."""
         return [p for p in self.index.projects() if self.access.can_read(identity, p.project)]
+
+    def browse_projects(self, identity: Identity, *, query: str = "", sort: str = "name",
+                        page: int = 1) -> ProjectList:
+        """One page of the projects the caller may read, searched by name and summary."""
+        return browse(self.projects(identity), query=query, sort=sort, page=page)
 
     def require_read(self, identity: Identity, project: str) -> None:
         self._require(self.access.can_read, identity, project, "read")

@@ -21,12 +21,11 @@ from pyramid.view import view_config
 
 from ..access.editable import EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
-from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError
+from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError, Unauthorized
 from ..releases import human_size
 from ..security import SESSION_USER
 from .upload import read_form
 
-MAX_PROJECTS_SHOWN = 500
 # Passwords users choose themselves on their account page (admins setting one for
 # somebody else, and the CLI, are trusted to know what they do).
 MIN_OWN_PASSWORD = 8
@@ -137,9 +136,22 @@ def home_noslash(request):
     return HTTPFound(location=request.route_path("ui.home"))
 
 
+def _reader(request):
+    """Who browses: a logged-in user, or anonymous (what they may read decides what they see)."""
+    identity = request.identity
+    if identity.token is not None:
+        raise Forbidden("API tokens cannot use the web UI; log in with a password")
+    return identity
+
+
+def _login_redirect(request):
+    return HTTPFound(location=f"{request.route_path('ui.login')}?"
+                              + urlencode({"next": request.path_qs}))
+
+
 @view_config(route_name="ui.home", request_method="GET")
 def home(request):
-    identity = _require_user(request)
+    identity = _reader(request)
     if not identity.is_admin:
         return HTTPFound(location=request.route_path("ui.projects"))
     service = request.registry.service
@@ -147,23 +159,32 @@ def home(request):
                  file_count=service.index.count(), health=service.health())
 
 
+def _page_number(request) -> int:
+    try:
+        return int(request.params.get("page", "1"))
+    except ValueError:
+        return 1
+
+
 @view_config(route_name="ui.projects", request_method="GET")
 def projects(request):
-    identity = _require_user(request)
-    query = request.params.get("q", "").strip()
-    listed = request.registry.service.projects(identity)
-    if query:
-        needle = canonicalize_name(query)
-        listed = [p for p in listed if needle in p.project]
-    return _page(request, "projects.html", projects=listed[:MAX_PROJECTS_SHOWN], query=query,
-                 total=len(listed), shown=min(len(listed), MAX_PROJECTS_SHOWN))
+    identity = _reader(request)
+    listing = request.registry.service.browse_projects(
+        identity, query=request.params.get("q", "").strip()[:200],
+        sort=request.params.get("sort", "name"), page=_page_number(request))
+    if listing.total == 0 and not identity.authenticated and not listing.query:
+        return _login_redirect(request)  # a private index: nothing to see without logging in
+    return _page(request, "projects.html", listing=listing)
 
 
 @view_config(route_name="ui.project", request_method="GET")
 def project(request):
-    identity = _require_user(request)
+    identity = _reader(request)
     name = canonicalize_name(request.matchdict["project"])
-    page = request.registry.service.project_page(identity, name)
+    try:
+        page = request.registry.service.project_page(identity, name)
+    except Unauthorized:
+        return _login_redirect(request)
     return _page(request, "project.html", page=page, human_size=human_size,
                  index_url=request.route_url("simple.index"))
 
