@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.azurite",
     "tests.fixtures.cloudfront",
+    "tests.fixtures.gcs",
     "tests.fixtures.server",
     "tests.fixtures.upstream",
 ]
