@@ -289,9 +289,10 @@ class GoogleCloudStorage(Storage):
                               f"the credentials may not use bucket {self.bucket_name}: "
                               f"{exc.message}") from None
         except Exception as exc:
-            if _transient(exc):
-                raise self._unavailable("checking the bucket", exc) from exc
-            raise
+            wrapped = self._wrap(exc, "checking the bucket")
+            if wrapped is None:
+                raise
+            raise wrapped from exc
         if not self.create_bucket or self.read_only:
             why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
             raise ConfigError("storage.bucket", self.bucket_name,
@@ -310,9 +311,10 @@ class GoogleCloudStorage(Storage):
                               f"the credentials may not create bucket {self.bucket_name}: "
                               f"{exc.message}") from None
         except Exception as exc:
-            if _transient(exc):
-                raise self._unavailable("creating the bucket", exc) from exc
-            raise
+            wrapped = self._wrap(exc, "creating the bucket")
+            if wrapped is None:
+                raise
+            raise wrapped from exc
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:

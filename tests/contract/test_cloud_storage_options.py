@@ -285,3 +285,150 @@ def test_azure_unreachable_is_unavailable(az, azure_container):
                         environ={})
     with pytest.raises(BackendUnavailable):
         storage_from_settings(settings)
+
+
+# GCS ------------------------------------------------------------------------------------
+@pytest.fixture
+def gcs(gcs_emulator, gcs_bucket_name, gcs_service_account):
+    built = []
+
+    def make(**extra):
+        from tests.fixtures.gcs import gcs_settings
+
+        values = gcs_settings(gcs_emulator, gcs_bucket_name, gcs_service_account[0]) | extra
+        storage = storage_from_settings(
+            Settings({k: v for k, v in values.items() if v is not None}, environ={}))
+        built.append(storage)
+        return storage
+    yield make
+    for storage in built:
+        storage.close()
+
+
+def verify_v4(url: str, public_key) -> None:
+    """Check a V4 signed URL the way GCS does: rebuild the string to sign, verify RSA-SHA256."""
+    import hashlib
+    from urllib.parse import quote
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    signature = bytes.fromhex(params.pop("X-Goog-Signature"))
+    assert params["X-Goog-Algorithm"] == "GOOG4-RSA-SHA256"
+    assert params["X-Goog-SignedHeaders"] == "host"
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
+                     for k, v in sorted(params.items()))
+    canonical = "\n".join(["GET", parts.path, query, f"host:{parts.netloc}\n", "host",
+                           "UNSIGNED-PAYLOAD"])
+    scope = params["X-Goog-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(["GOOG4-RSA-SHA256", params["X-Goog-Date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    public_key.verify(signature, to_sign.encode(), padding.PKCS1v15(), hashes.SHA256())
+
+
+@pytest.mark.parametrize("name", ["gcs", "pypicloud.storage.GoogleCloudStorage",
+                                  "pypicloud.storage.gcs.GoogleCloudStorage"])
+def test_gcs_chosen_by_1x_names_and_bucket_created(gcs, name, gcs_service_account):
+    from pypicloud.storage.gcs import GoogleCloudStorage
+
+    storage = gcs(**{"pypi.storage": name, "storage.region_name": "europe-west1"})
+    assert type(storage) is GoogleCloudStorage
+    assert storage.bucket.exists()
+    # The key file's credentials were exchanged for a token at the token endpoint.
+    assert storage.credentials.token and storage.credentials.token.startswith("ya29.test-")
+
+
+def test_gcs_signed_url_is_v4_signed_by_the_service_account(gcs, gcs_service_account):
+    _, public, _ = gcs_service_account
+    storage = gcs(**{"storage.prefix": "pkgs/", "storage.expire_after": "900",
+                     "storage.buffer_time": "60"})
+    storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"gcs bytes"), {})
+    answer = storage.download_url("demo", "demo-1.0.tar.gz", 900)
+    params = dict(parse_qsl(urlsplit(answer.url).query))
+    assert params["X-Goog-Expires"] == "900"
+    assert params["X-Goog-Credential"].startswith("pypicloud@ppc-test.iam.gserviceaccount.com/")
+    assert urlsplit(answer.url).path == (f"/{storage.bucket_name}/"
+                                         + storage.key_for("demo", "demo-1.0.tar.gz"))
+    verify_v4(answer.url, public)
+    from cryptography.exceptions import InvalidSignature
+
+    with pytest.raises(InvalidSignature):
+        verify_v4(answer.url.replace("demo-1.0", "demo-2.0"), public)
+    # The emulator serves signed URLs (it does not check signatures: checked above).
+    assert fetch(answer.url) == (200, b"gcs bytes")
+
+
+def test_gcs_wrong_key_stops_start_up_naming_the_key(gcs, tmp_path, gcs_service_account):
+    from tests.fixtures.gcs import make_service_account
+
+    _, _, token_uri = gcs_service_account
+    wrong = tmp_path / "other-key.json"
+    make_service_account(wrong, token_uri)  # a key the token endpoint does not know
+    with pytest.raises(ConfigError, match="refused the credentials") as info:
+        gcs(**{"storage.gcp_service_account_json_filename": str(wrong)})
+    assert info.value.key == "storage.gcp_service_account_json_filename"
+
+
+@pytest.mark.parametrize("extra, key", [
+    ({"storage.bucket": None}, "storage.bucket"),
+    ({"storage.bucket": "Bad Bucket"}, "storage.bucket"),
+    ({"storage.gcp_service_account_json_filename": "/nonexistent.json"},
+     "storage.gcp_service_account_json_filename"),
+    ({"storage.gcp_api_endpoint": "nope"}, "storage.gcp_api_endpoint"),
+    ({"storage.expire_after": str(8 * 24 * 3600)}, "storage.expire_after"),
+    ({"storage.buffer_time": "100", "storage.expire_after": "100"}, "storage.buffer_time"),
+    ({"storage.create_bucket": "false"}, "storage.bucket"),
+    ({"storage.public_url": "true"}, "storage.public_url"),
+])
+def test_gcs_bad_settings_stop_start_up(gcs, extra, key):
+    with pytest.raises(ConfigError) as info:
+        gcs(**extra)
+    assert info.value.key == key
+
+
+def test_gcs_key_file_that_is_not_a_key(gcs, tmp_path):
+    (tmp_path / "k.json").write_text('{"type": "service_account"}')
+    with pytest.raises(ConfigError) as info:
+        gcs(**{"storage.gcp_service_account_json_filename": str(tmp_path / "k.json")})
+    assert info.value.key == "storage.gcp_service_account_json_filename"
+
+
+def test_gcs_missing_extra_names_it(gcs, monkeypatch):
+    import pypicloud.storage.gcs as module
+
+    monkeypatch.setattr(module, "_MISSING", ImportError("No module named 'google'"))
+    with pytest.raises(ConfigError, match=r"pypicloud\[gcs\]"):
+        gcs()
+
+
+def test_gcs_anonymous_on_an_emulator_streams(gcs):
+    storage = gcs(**{"storage.gcp_service_account_json_filename": None})
+    storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"x"), {})
+    assert storage.download_url("demo", "demo-1.0.tar.gz", 60) is None
+
+
+def test_gcs_unreachable_is_unavailable(gcs, gcs_bucket_name, gcs_service_account):
+    from pypicloud.storage.gcs import GoogleCloudStorage
+
+    gcs()  # the bucket exists
+    down = GoogleCloudStorage(gcs_bucket_name, api_endpoint=f"http://127.0.0.1:{free_port()}",
+                              project_id="p", timeout=1, retry_timeout=1)
+    try:
+        with pytest.raises(BackendUnavailable, match="GCS is unavailable"):
+            down.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"x"), {})
+        with pytest.raises(BackendUnavailable):
+            down.check_health()
+        with pytest.raises(BackendUnavailable):
+            list(down.list())
+        with pytest.raises(BackendUnavailable):
+            down.open("demo", "demo-1.0.tar.gz")
+    finally:
+        down.close()
+    from tests.fixtures.gcs import gcs_settings
+
+    settings = Settings(gcs_settings(f"http://127.0.0.1:{free_port()}", gcs_bucket_name),
+                        environ={})
+    with pytest.raises(BackendUnavailable):
+        storage_from_settings(settings)
