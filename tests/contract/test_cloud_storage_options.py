@@ -432,3 +432,28 @@ def test_gcs_unreachable_is_unavailable(gcs, gcs_bucket_name, gcs_service_accoun
                         environ={})
     with pytest.raises(BackendUnavailable):
         storage_from_settings(settings)
+
+
+def test_1x_ini_lines_start_each_backend(gcs_emulator, gcs_bucket_name, gcs_service_account,
+                                         azurite_server, azure_container):
+    """1.x docs wrote ``pypi.s3 = <dotted name>``; their keys are read as they were."""
+    from pypicloud.storage.azure_blob import AzureBlobStorage
+    from pypicloud.storage.gcs import GoogleCloudStorage
+
+    gcs_lines = {"pypi.s3": "pypicloud.storage.GoogleCloudStorage",
+                 "storage.bucket": gcs_bucket_name, "storage.gcp_api_endpoint": gcs_emulator,
+                 "storage.gcp_project_id": "ppc-test", "storage.prefix": "packages/",
+                 "storage.gcp_service_account_json_filename": str(gcs_service_account[0])}
+    azure_lines = {"pypi.s3": "pypicloud.storage.AzureBlobStorage",
+                   "storage.storage_account_name": ACCOUNT, "storage.storage_account_key": KEY,
+                   "storage.storage_account_url": azurite_server,
+                   "storage.storage_container_name": azure_container}
+    for lines, cls in ((gcs_lines, GoogleCloudStorage), (azure_lines, AzureBlobStorage)):
+        settings = Settings(lines, environ={})
+        assert settings.warn_unknown() == []
+        storage = storage_from_settings(settings)
+        try:
+            assert type(storage) is cls
+            storage.check_health()
+        finally:
+            storage.close()

@@ -44,3 +44,27 @@ def test_file_to_gcs_to_azure_to_file(source, tmp_path, make_app, capsys, gcs_em
     code, _, err = run(capsys, ini_gcs, ini_azure)
     assert code == 0, err
     assert f"{total} already present" in err
+
+
+def test_same_gcs_or_azure_place_is_refused_and_dry_run_to_a_missing_container(
+        source, tmp_path, capsys, gcs_emulator, gcs_bucket_name, gcs_service_account,
+        azurite_server, azure_container):
+    from tests.fixtures.azurite import service_client
+
+    _, source_ini = source
+    gcs = {**gcs_settings(gcs_emulator, gcs_bucket_name, gcs_service_account[0]),
+           "storage.dir": None}
+    ini_a, _ = deployment(tmp_path, "gcs-a", gcs)
+    ini_b, _ = deployment(tmp_path, "gcs-b", gcs)
+    code, _, err = run(capsys, source_ini, ini_a)
+    assert code == 0, err
+    code, _, err = run(capsys, ini_a, ini_b)
+    assert code == 2 and "use the same storage" in err
+
+    azure = {**azure_settings(azurite_server, azure_container), "storage.dir": None}
+    ini_azure, _ = deployment(tmp_path, "azure", azure)
+    code, _, err = run(capsys, "--dry-run", ini_a, ini_azure)
+    assert code == 0, err
+    client = service_client(azurite_server)
+    assert not client.get_container_client(azure_container).exists()  # nothing created
+    client.close()
