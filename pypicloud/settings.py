@@ -56,6 +56,13 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.object_acl storage.signature_version storage.addressing_style
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
+    storage.cloud_front_domain storage.cloud_front_key_id storage.cloud_front_key_file
+    storage.cloud_front_key_string
+    storage.storage_account_name storage.storage_account_key storage.storage_account_url
+    storage.storage_container_name storage.storage_connection_string storage.connection_string
+    storage.project_id storage.gcp_project_id storage.gcp_api_endpoint
+    storage.gcp_service_account_json_filename storage.gcp_use_iam_signer
+    storage.iam_signer_service_account_email
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds

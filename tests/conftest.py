@@ -3,6 +3,9 @@
 pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.s3",
+    "tests.fixtures.azurite",
+    "tests.fixtures.cloudfront",
+    "tests.fixtures.gcs",
     "tests.fixtures.server",
     "tests.fixtures.upstream",
 ]

@@ -303,7 +303,8 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
     except ConfigError as exc:
         missing_dir = exc.key == "storage.dir" and settings.get_str("storage.dir") and \
             not os.path.exists(settings.path(settings.get_str("storage.dir")))
-        missing_bucket = exc.key == "storage.bucket" and "does not exist" in exc.message
+        missing_bucket = exc.key in ("storage.bucket", "storage.storage_container_name") \
+            and "does not exist" in exc.message
         if missing_dir or missing_bucket:
             return _EmptyStorage(), "the destination storage does not exist yet"
         raise
@@ -313,6 +314,11 @@ def _identity(storage: Storage) -> tuple | None:
     """What makes two storages the same place (None when we cannot tell)."""
     if isinstance(storage, FileStorage):
         return ("file", os.path.realpath(storage.directory))
+    place = getattr(storage, "bucket_name", None) or getattr(storage, "container", None)
+    if isinstance(place, str):  # gcs, azure-blob
+        where = getattr(storage, "api_endpoint", None) or \
+            getattr(getattr(storage, "service", None), "url", None)
+        return (type(storage).__name__, where or "", place, getattr(storage, "prefix", ""))
     bucket = getattr(storage, "bucket", None)
     if bucket is not None:
         return ("s3", getattr(storage, "endpoint_url", None) or "", bucket,

@@ -8,9 +8,16 @@ from .base import Storage, check_name
 ALIASES = {
     "file": "pypicloud.storage.file.FileStorage",
     "s3": "pypicloud.storage.s3.S3Storage",
+    "gcs": "pypicloud.storage.gcs.GoogleCloudStorage",
+    "azure-blob": "pypicloud.storage.azure_blob.AzureBlobStorage",
+    "cloudfront": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
     # pypicloud 1.x's dotted names
     "pypicloud.storage.filestorage": "pypicloud.storage.file.FileStorage",
     "pypicloud.storage.s3storage": "pypicloud.storage.s3.S3Storage",
+    "pypicloud.storage.googlecloudstorage": "pypicloud.storage.gcs.GoogleCloudStorage",
+    "pypicloud.storage.azureblobstorage": "pypicloud.storage.azure_blob.AzureBlobStorage",
+    "pypicloud.storage.cloudfronts3storage": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
+    "pypicloud.storage.s3.cloudfronts3storage": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
 }
 
 

@@ -1,0 +1,511 @@
+"""Package files in an Azure Blob Storage container (``pypi.storage = azure-blob``).
+
+Needs the ``azure`` extra (``pip install 'pypicloud[azure]'``; ``[azure-blob]``,
+pypicloud 1.x's name, is the same).
+
+Names: ``<prefix>[<hash>/]<project>/<filename>``. ``storage.prepend_hash``
+defaults to false here, the layout pypicloud 1.x wrote into containers.
+
+Metadata: Azure metadata names must be C# identifiers, so a name with a ``-``
+(or starting with a digit, or with our escape prefix) is stored as ``ppcx_`` +
+the hex of its UTF-8 bytes; values are ASCII headers and use the same reversible
+encoding as S3 (:func:`pypicloud.storage.s3.encode_metadata_value`). Listing
+asks for metadata in the listing itself, so it needs no request per blob.
+
+Writes: a body up to 8 MB is one Put Blob; a larger one is staged as blocks (a
+few in flight) and published by Put Block List. Without ``overwrite`` both carry
+``If-None-Match: *``, so of two concurrent uploads of one name exactly one wins;
+block ids are random per upload so two uploads never mix their blocks. A failed
+upload leaves only uncommitted blocks, which are invisible and which Azure
+discards by itself (after a week, or at the next commit of that name).
+
+Download URLs are read-only SAS URLs valid ``storage.expire_after`` seconds,
+signed with the account key; the service caches them in the index and reuses
+them while more than ``storage.buffer_time`` seconds are left. Without an account
+key (a connection string holding a SAS token) the server streams the files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload,
+                      StorageConflict)
+from ..models import Redirect, StoredObject
+from .base import METADATA_KEY, Storage
+from .objectstore import ChunkReader, KeyLayout, read_full, signed_until
+from .s3 import decode_metadata_value, encode_metadata_value
+
+try:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
+                                       ResourceExistsError, ResourceNotFoundError,
+                                       ServiceRequestError, ServiceResponseError)
+    from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+except ImportError as exc:  # the extra is not installed: from_settings says which
+    _MISSING = exc
+else:
+    _MISSING = None
+
+LOG = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+#: Azure's limit on metadata: names plus values.
+MAX_METADATA_BYTES = 8192
+_ESCAPE = "ppcx_"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+EXTRA_HINT = "install the extra: pip install 'pypicloud[azure]'"
+
+
+def encode_name(name: str) -> str:
+    if _IDENTIFIER.match(name) and not name.startswith(_ESCAPE):
+        return name
+    return _ESCAPE + name.encode("utf-8").hex()
+
+
+def decode_name(name: str) -> str:
+    name = name.lower()
+    if name.startswith(_ESCAPE):
+        try:
+            return bytes.fromhex(name[len(_ESCAPE):]).decode("utf-8")
+        except (ValueError, UnicodeError):
+            return name
+    return name
+
+
+def _status(exc: BaseException) -> int:
+    return int(getattr(exc, "status_code", 0) or 0)
+
+
+def _code(exc: BaseException) -> str:
+    return str(getattr(exc, "error_code", "") or "")
+
+
+class AzureBlobStorage(Storage):
+    """Storage in an Azure Blob Storage container (pypicloud 1.x's ``azure-blob``)."""
+
+    def __init__(self, container: str, *, account_url: str | None = None,
+                 account_name: str | None = None, account_key: str | None = None,
+                 connection_string: str | None = None, prefix: str = "",
+                 prepend_hash: bool = False, expire_after: int = 86400, buffer_time: int = 600,
+                 create_container: bool = True, read_only: bool = False,
+                 block_size: int = 8 * MB, max_concurrency: int = 4,
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, retries: int = 2):
+        """Plain keyword arguments; either ``connection_string`` or ``account_url`` with name and key."""
+        if _MISSING is not None:
+            raise ConfigError("pypi.storage", "azure-blob",
+                              f"the Azure SDK is not installed ({_MISSING}); {EXTRA_HINT}")
+        self.container = container
+        self.layout = KeyLayout(prefix, prepend_hash)
+        self.prefix = self.layout.prefix
+        self.prepend_hash = prepend_hash
+        self.expire_after = int(expire_after)
+        self.buffer_time = int(buffer_time)
+        self.create_container = create_container
+        self.read_only = read_only
+        self.block_size = max(int(block_size), MB)
+        self.max_concurrency = max(1, int(max_concurrency))
+        options = dict(retry_total=retries, connection_timeout=connect_timeout,
+                       read_timeout=read_timeout, max_single_put_size=self.block_size,
+                       max_block_size=self.block_size, max_single_get_size=4 * MB,
+                       max_chunk_get_size=4 * MB)
+        if connection_string:
+            self.service = BlobServiceClient.from_connection_string(connection_string, **options)
+        else:
+            if not account_url:
+                account_url = f"https://{account_name}.blob.core.windows.net"
+            credential = ({"account_name": account_name, "account_key": account_key}
+                          if account_key else None)
+            self.service = BlobServiceClient(account_url=account_url, credential=credential,
+                                             **options)
+        self.account_name = self.service.account_name or account_name
+        cred = self.service.credential
+        self._account_key = getattr(cred, "account_key", None) or account_key
+        self.client = self.service.get_container_client(container)
+
+    def __repr__(self) -> str:
+        return f"<AzureBlobStorage container={self.container!r} prefix={self.prefix!r}>"
+
+    # Settings -------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings) -> "AzureBlobStorage":
+        if _MISSING is not None:
+            raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
+                              f"the Azure SDK (azure-storage-blob) is not installed; {EXTRA_HINT}")
+        env = settings.environ
+        container = settings.get_str("storage.storage_container_name")
+        if container is None:
+            raise ConfigError("storage.storage_container_name", None,
+                              "required when pypi.storage = azure-blob")
+        if not _CONTAINER.match(container):
+            raise ConfigError("storage.storage_container_name", container,
+                              "3-63 lowercase letters, digits and single hyphens")
+        connection_string = (settings.get_str("storage.storage_connection_string")
+                             or settings.get_str("storage.connection_string")
+                             or env.get("AZURE_STORAGE_CONNECTION_STRING") or None)
+        account_url = (settings.get_str("storage.storage_account_url")
+                       or env.get("AZURE_STORAGE_SERVICE_ENDPOINT") or None)
+        account_name = (settings.get_str("storage.storage_account_name")
+                        or env.get("AZURE_STORAGE_ACCOUNT") or None)
+        account_key = (settings.get_str("storage.storage_account_key")
+                       or env.get("AZURE_STORAGE_KEY") or None)
+        if not connection_string:
+            if account_name is None:
+                raise ConfigError("storage.storage_account_name", None,
+                                  "required (or storage.storage_connection_string, or the "
+                                  "AZURE_STORAGE_ACCOUNT variable)")
+            if account_key is None:
+                raise ConfigError("storage.storage_account_key", None,
+                                  "required (or storage.storage_connection_string, or the "
+                                  "AZURE_STORAGE_KEY variable)")
+            try:
+                base64.b64decode(account_key, validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError("storage.storage_account_key", "<hidden>",
+                                  "an account key is base64 (key1 or key2 of the account)") from None
+            if account_url is not None and not re.match(r"^https?://[^/\s]+", account_url):
+                raise ConfigError("storage.storage_account_url", account_url,
+                                  "a URL such as https://<account>.blob.core.windows.net")
+        expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
+        buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
+        if buffer_time >= expire_after:
+            raise ConfigError("storage.buffer_time", str(buffer_time),
+                              f"must be less than storage.expire_after ({expire_after})")
+        try:
+            storage = cls(
+                container, account_url=account_url, account_name=account_name,
+                account_key=account_key, connection_string=connection_string,
+                prefix=settings.get_str("storage.prefix", "") or "",
+                prepend_hash=settings.get_bool("storage.prepend_hash", False),
+                expire_after=expire_after, buffer_time=buffer_time,
+                create_container=settings.get_bool("storage.create_bucket", True),
+                read_only=settings.get_bool("storage.read_only", False),
+            )
+        except ValueError as exc:  # a malformed connection string or URL
+            key = ("storage.storage_connection_string" if connection_string
+                   else "storage.storage_account_url")
+            raise ConfigError(key, None, str(exc)) from None
+        try:
+            storage.ensure_container()
+        except BaseException:
+            storage.close()
+            raise
+        return storage
+
+    def ensure_container(self) -> None:
+        """Check the container at start-up (and the credentials with it); create it if allowed."""
+        try:
+            self.client.get_container_properties()
+            return
+        except ResourceNotFoundError:
+            pass
+        except ClientAuthenticationError as exc:
+            raise self._bad_credentials(exc) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise self._unavailable("checking the container", exc) from exc
+        except HttpResponseError as exc:
+            if _status(exc) == 403:
+                raise self._bad_credentials(exc) from None
+            raise self._unavailable("checking the container", exc) from exc
+        if not self.create_container or self.read_only:
+            why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
+            raise ConfigError("storage.storage_container_name", self.container,
+                              f"the container does not exist and {why}: create it first")
+        LOG.info("Creating Azure container %s", self.container)
+        try:
+            self.client.create_container()
+        except ResourceExistsError:
+            pass  # another process created it at the same moment
+        except AzureError as exc:
+            raise self._unavailable("creating the container", exc) from exc
+
+    def _bad_credentials(self, exc) -> ConfigError:
+        return ConfigError("storage.storage_account_key", None,
+                           f"Azure rejected the credentials for account {self.account_name} "
+                           f"({_code(exc) or _status(exc) or 'AuthenticationFailed'}): check "
+                           "storage.storage_account_name / storage.storage_account_key "
+                           "(or the connection string)")
+
+    # Errors -----------------------------------------------------------------
+    def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return BackendUnavailable(f"Azure Blob Storage is unavailable: {action} in container "
+                                  f"{self.container} at {self.service.url} failed: {detail}")
+
+    def _wrap(self, exc: BaseException, action: str) -> BaseException | None:
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)):
+            return self._unavailable(action, exc)
+        if isinstance(exc, HttpResponseError):
+            if _status(exc) >= 500 or _status(exc) in (403, 429) or \
+                    _code(exc) == "ContainerNotFound":
+                return self._unavailable(action, exc)
+        return None
+
+    @contextmanager
+    def _azure(self, action: str):
+        try:
+            yield
+        except AzureError as exc:
+            wrapped = self._wrap(exc, action)
+            if wrapped is None:
+                raise
+            raise wrapped from exc
+
+    # Metadata -------------------------------------------------------------
+    @staticmethod
+    def _encode_metadata(metadata: dict[str, str]) -> dict[str, str]:
+        encoded = {}
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not METADATA_KEY.match(key):
+                raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
+                                    "digits, '-' and '_' only")
+            if not isinstance(value, str):
+                raise InvalidUpload(f"Metadata value of {key!r} must be a string")
+            encoded[encode_name(key)] = encode_metadata_value(value)
+        size = sum(len(k) + len(v) for k, v in encoded.items())
+        if size > MAX_METADATA_BYTES:
+            raise InvalidUpload(f"Metadata is too large for Azure: {size} bytes encoded "
+                                f"(limit {MAX_METADATA_BYTES})")
+        return encoded
+
+    @staticmethod
+    def _decode_metadata(raw: dict[str, str] | None) -> dict[str, str]:
+        return {decode_name(k): decode_metadata_value(v) for k, v in (raw or {}).items()}
+
+    def _stored(self, project, filename, key, props) -> StoredObject:
+        return StoredObject(project=project, filename=filename, size=int(props.size or 0),
+                            metadata=self._decode_metadata(props.metadata), key=key,
+                            last_modified=props.last_modified)
+
+    def _props(self, key: str):
+        with self._azure("reading blob properties"):
+            try:
+                return self.client.get_blob_client(key).get_blob_properties()
+            except ResourceNotFoundError as exc:
+                if _code(exc) == "ContainerNotFound":
+                    raise
+                return None
+
+    # Contract ---------------------------------------------------------------
+    def key_for(self, project: str, filename: str) -> str:
+        return self.layout.key(project, filename)
+
+    def put(self, project, filename, stream, metadata, *, overwrite=False):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        encoded = self._encode_metadata(metadata)
+        blob = self.client.get_blob_client(key)
+        if not overwrite and self._props(key) is not None:
+            raise StorageConflict(f"{filename} is already stored")
+        head = [read_full(stream, self.block_size + 1)]
+        try:
+            with self._azure("uploading " + filename):
+                if len(head[0]) <= self.block_size:
+                    size = len(head[0])
+                    blob.upload_blob(head.pop(), length=size, overwrite=overwrite,
+                                     metadata=encoded)
+                else:
+                    size = self._put_blocks(blob, filename, head, stream, encoded, overwrite)
+        except (ResourceExistsError, StorageConflict):
+            raise StorageConflict(f"{filename} is already stored") from None
+        except HttpResponseError as exc:
+            if not overwrite and (_status(exc) in (409, 412)
+                                  or (_code(exc) == "InvalidBlockList"
+                                      and self._props(key) is not None)):
+                # 412/409: the name exists; InvalidBlockList: another upload of
+                # the name committed first and Azure dropped our staged blocks.
+                raise StorageConflict(f"{filename} is already stored") from None
+            raise
+        return StoredObject(project=project, filename=filename, size=size,
+                            metadata=dict(metadata), key=key,
+                            last_modified=datetime.now(timezone.utc))
+
+    def _put_blocks(self, blob, filename, head, stream, encoded, overwrite) -> int:
+        """Stage blocks (a few in flight) and commit them; returns the size written."""
+        upload = uuid.uuid4().hex  # random per upload: racing uploads never share block ids
+        ids: list[str] = []
+        total = 0
+
+        def stage(block_id: str, body: bytes) -> None:
+            with self._azure("uploading " + filename):
+                blob.stage_block(block_id, body, length=len(body))
+
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="azure-upload") as pool:
+            in_flight: deque = deque()
+            pending = head.pop()
+            while pending:
+                body, pending = pending[:self.block_size], pending[self.block_size:]
+                if len(body) < self.block_size:
+                    body += read_full(stream, self.block_size - len(body))
+                if not body:
+                    break
+                block_id = base64.b64encode(f"{upload}{len(ids):08d}".encode()).decode()
+                ids.append(block_id)
+                total += len(body)
+                if len(in_flight) >= self.max_concurrency:
+                    in_flight.popleft().result()
+                in_flight.append(pool.submit(stage, block_id, body))
+                del body
+                if not pending:
+                    pending = read_full(stream, self.block_size)
+            while in_flight:
+                in_flight.popleft().result()
+        condition = {} if overwrite else {"match_condition": MatchConditions.IfMissing}
+        with self._azure("completing the upload of " + filename):
+            blob.commit_block_list(ids, metadata=encoded, **condition)
+        return total
+
+    def open(self, project, filename, offset=0, length=None):
+        key = self.key_for(project, filename)
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        if length == 0:
+            if self._props(key) is None:
+                raise FileNotFound(f"No such file: {filename}")
+            return ChunkReader(None)
+        blob = self.client.get_blob_client(key)
+        with self._azure("reading " + filename):
+            try:
+                downloader = blob.download_blob(offset=offset, length=length,
+                                                max_concurrency=1)
+            except ResourceNotFoundError as exc:
+                if _code(exc) == "ContainerNotFound":
+                    raise
+                raise FileNotFound(f"No such file: {filename}") from None
+            except HttpResponseError as exc:
+                if _status(exc) == 416:
+                    return ChunkReader(None)  # offset at or past the end
+                raise
+        return ChunkReader(downloader.chunks(),
+                           wrap_error=lambda exc: self._wrap(exc, "reading " + filename))
+
+    def stat(self, project, filename):
+        key = self.key_for(project, filename)
+        props = self._props(key)
+        return None if props is None else self._stored(project, filename, key, props)
+
+    def delete(self, project, filename):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        with self._azure("deleting " + filename):
+            try:
+                self.client.get_blob_client(key).delete_blob(delete_snapshots="include")
+            except ResourceNotFoundError as exc:
+                if _code(exc) == "ContainerNotFound":
+                    raise
+                return False
+        return True
+
+    def copy(self, project, filename, dest_project, dest_filename, metadata=None):
+        self.check_writable()
+        source_key = self.key_for(project, filename)
+        dest_key = self.key_for(dest_project, dest_filename)
+        encoded = None if metadata is None else self._encode_metadata(metadata)
+        props = self._props(source_key)
+        if props is None:
+            raise FileNotFound(f"No such file: {filename}")
+        if source_key == dest_key:
+            if encoded is not None:
+                return self.update_metadata(project, filename, metadata)
+            return self._stored(project, filename, source_key, props)
+        source = self.client.get_blob_client(source_key)
+        dest = self.client.get_blob_client(dest_key)
+        with self._azure(f"copying {filename} to {dest_filename}"):
+            # A copy inside one account: Azure finishes it server side, usually
+            # at once; a pending copy is waited for (bounded).
+            dest.start_copy_from_url(source.url, metadata=encoded or None)
+            self._wait_for_copy(dest, dest_filename)
+            if encoded == {}:
+                dest.set_blob_metadata({})  # "no metadata" in the copy means "keep the source's"
+        result = (self._decode_metadata(props.metadata) if metadata is None else dict(metadata))
+        return StoredObject(project=dest_project, filename=dest_filename, size=int(props.size),
+                            metadata=result, key=dest_key, last_modified=datetime.now(timezone.utc))
+
+    def _wait_for_copy(self, dest, name: str, attempts: int = 600) -> None:
+        for _ in range(attempts):
+            status = dest.get_blob_properties().copy.status
+            if status in (None, "success"):
+                return
+            if status != "pending":
+                raise BackendUnavailable(f"Azure could not copy {name}: copy status {status}")
+            time.sleep(0.5)
+        raise BackendUnavailable(f"Azure did not finish copying {name} in time")
+
+    def update_metadata(self, project, filename, metadata):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        encoded = self._encode_metadata(metadata)
+        with self._azure("updating the metadata of " + filename):
+            try:
+                self.client.get_blob_client(key).set_blob_metadata(encoded)
+            except ResourceNotFoundError as exc:
+                if _code(exc) == "ContainerNotFound":
+                    raise
+                raise FileNotFound(f"No such file: {filename}") from None
+        props = self._props(key)
+        if props is None:
+            raise FileNotFound(f"No such file: {filename}")
+        return StoredObject(project=project, filename=filename, size=int(props.size),
+                            metadata=dict(metadata), key=key, last_modified=props.last_modified)
+
+    def list(self, metadata_for=None):
+        """Every blob under the prefix, its metadata included by the listing itself."""
+        pages = self.client.list_blobs(name_starts_with=self.prefix or None,
+                                       include=["metadata"]).by_page()
+        while True:
+            with self._azure("listing the container"):
+                page = next(pages, None)
+                items = list(page) if page is not None else None
+            if items is None:
+                return
+            for item in items:
+                parsed = self.layout.parse(item.name)
+                if parsed is None:
+                    continue
+                project, filename = parsed
+                metadata = ({} if metadata_for is not None and not metadata_for(filename)
+                            else self._decode_metadata(item.metadata))
+                yield StoredObject(project=project, filename=filename, size=int(item.size or 0),
+                                   metadata=metadata, key=item.name,
+                                   last_modified=item.last_modified)
+
+    def check_health(self) -> None:
+        try:
+            self.client.get_container_properties(timeout=5)
+        except ResourceNotFoundError:
+            raise BackendUnavailable(f"Azure container {self.container} does not exist") from None
+        except ClientAuthenticationError as exc:
+            raise BackendUnavailable(f"Azure rejects the credentials for container "
+                                     f"{self.container} ({_code(exc) or 'AuthenticationFailed'})"
+                                     ) from exc
+        except AzureError as exc:
+            raise self._unavailable("checking health", exc) from exc
+
+    def download_url(self, project, filename, expires_in=None) -> Redirect | None:
+        """A read-only SAS URL valid ``expires_in`` seconds; None (stream) without an account key."""
+        if not self._account_key:
+            return None
+        key = self.key_for(project, filename)
+        expires_at = signed_until(expires_in or self.expire_after)
+        token = generate_blob_sas(account_name=self.account_name, container_name=self.container,
+                                  blob_name=key, account_key=self._account_key,
+                                  permission=BlobSasPermissions(read=True), expiry=expires_at)
+        url = self.client.get_blob_client(key).url
+        return Redirect(url=f"{url}?{token}", expires_at=expires_at)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+            self.service.close()
+        except Exception:  # pragma: no cover - closing twice
+            pass

@@ -1,0 +1,538 @@
+"""Package files in a Google Cloud Storage bucket (``pypi.storage = gcs``).
+
+Needs the ``gcs`` extra (``pip install 'pypicloud[gcs]'``).
+
+Names: ``<prefix>[<hash>/]<project>/<filename>``, S3's layout and pypicloud
+1.x's (``storage.prepend_hash`` defaults to true, as in 1.x). Metadata is GCS
+custom metadata, values in the same reversible ASCII encoding as S3's (values
+written by 1.x, plain strings, read back unchanged). A listing carries each
+object's metadata, so listing needs no request per object.
+
+Writes: a body up to 8 MB is one upload; a larger one is a resumable upload in
+8 MB chunks that becomes visible only when its last chunk is in. Without
+``overwrite`` the upload carries ``ifGenerationMatch=0``: GCS creates the object
+only if the name is free, so of two concurrent uploads exactly one wins. A failed
+upload never finalises its resumable session, leaving no object (GCS drops the
+session after a week).
+
+Credentials: ``storage.gcp_service_account_json_filename`` (or
+``GOOGLE_APPLICATION_CREDENTIALS``), else Application Default Credentials; with
+``storage.gcp_api_endpoint`` (an emulator) and no key file, anonymous access.
+Download URLs are V4 signed URLs (``GOOG4-RSA-SHA256``) valid
+``storage.expire_after`` seconds (at most 7 days), signed with the service
+account's key, or through the IAM signBlob API with ``storage.gcp_use_iam_signer``
+(credentials without a key, e.g. on GCE/GKE). Without either the server streams
+the files. The service caches signed URLs in the index and reuses them while
+more than ``storage.buffer_time`` seconds are left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from datetime import datetime, timedelta, timezone
+
+from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload,
+                      StorageConflict)
+from ..models import Redirect, StoredObject
+from .base import METADATA_KEY, ReadStream, Storage
+from .objectstore import KeyLayout, read_full, signed_until
+from .s3 import decode_metadata_value, encode_metadata_value
+
+try:
+    import google.auth
+    import google.auth.exceptions as gauth_exc
+    import requests.exceptions as req_exc
+    from google.api_core import exceptions as gexc
+    from google.api_core.client_options import ClientOptions
+    from google.api_core.retry import Retry
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+    from google.oauth2 import service_account
+except ImportError as exc:  # the extra is not installed: from_settings says which
+    _MISSING = exc
+else:
+    _MISSING = None
+
+LOG = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+#: GCS's limit on custom metadata: names plus values.
+MAX_METADATA_BYTES = 8192
+#: Longest lifetime of a V4 signed URL (7 days).
+MAX_V4_EXPIRY = 7 * 24 * 3600
+EXTRA_HINT = "install the extra: pip install 'pypicloud[gcs]'"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+KEY_SETTING = "storage.gcp_service_account_json_filename"
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, (req_exc.ConnectionError, req_exc.Timeout, gexc.ServerError,
+                            gexc.TooManyRequests, gauth_exc.TransportError))
+
+
+class _Counting:
+    """A stream view with ``tell`` (resumable uploads ask for it) but no seek."""
+
+    def __init__(self, head: bytes, stream):
+        self._head = head
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:size], self._head[size:]
+            if len(data) < size:
+                data += read_full(self._stream, size - len(data))
+        self.count += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.count
+
+
+class GcsReader(ReadStream):
+    """Reads ``length`` bytes (all when None) of an object through ranged GETs."""
+
+    def __init__(self, reader=None, length: int | None = None, wrap=None):
+        self._reader = reader
+        self._left = length
+        self._wrap = wrap
+        self.closed = False
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._reader is None or self.closed:
+            return b""
+        if size is None or size < 0:
+            size = self._left if self._left is not None else -1
+        elif self._left is not None:
+            size = min(size, self._left)
+        if size == 0:
+            return b""
+        try:
+            data = self._reader.read(size)
+        except Exception as exc:
+            wrapped = self._wrap(exc) if self._wrap else None
+            if wrapped is None:
+                raise
+            raise wrapped from exc
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._reader is not None:
+                try:
+                    self._reader.close()
+                except Exception:  # the download is dropped either way
+                    pass
+
+
+class GoogleCloudStorage(Storage):
+    """Storage in a GCS bucket (pypicloud 1.x's ``gcs``)."""
+
+    def __init__(self, bucket: str, *, project_id: str | None = None,
+                 api_endpoint: str | None = None, credentials_file: str | None = None,
+                 credentials=None, prefix: str = "", prepend_hash: bool = True,
+                 expire_after: int = 86400, buffer_time: int = 600,
+                 region_name: str | None = None, storage_class: str | None = None,
+                 object_acl: str | None = None, create_bucket: bool = True,
+                 read_only: bool = False, use_iam_signer: bool = False,
+                 iam_signer_service_account_email: str | None = None,
+                 chunk_size: int = 8 * MB, timeout: float = 30.0, retry_timeout: float = 10.0):
+        """Plain keyword arguments, already validated by :meth:`from_settings`."""
+        if _MISSING is not None:
+            raise ConfigError("pypi.storage", "gcs",
+                              f"google-cloud-storage is not installed ({_MISSING}); {EXTRA_HINT}")
+        self.bucket_name = bucket
+        self.layout = KeyLayout(prefix, prepend_hash)
+        self.prefix = self.layout.prefix
+        self.prepend_hash = prepend_hash
+        self.expire_after = int(expire_after)
+        self.buffer_time = int(buffer_time)
+        self.region_name = region_name or None
+        self.storage_class = storage_class or None
+        self.object_acl = object_acl or None
+        self.create_bucket = create_bucket
+        self.read_only = read_only
+        self.api_endpoint = api_endpoint or None
+        self.use_iam_signer = use_iam_signer
+        self.iam_signer_email = iam_signer_service_account_email
+        # Resumable chunks must be multiples of 256 KiB.
+        self.chunk_size = max(256 * 1024, int(chunk_size) // (256 * 1024) * (256 * 1024))
+        self.timeout = timeout
+        self.retry = Retry(timeout=retry_timeout, initial=0.2, maximum=2.0)
+        if credentials is None and credentials_file:
+            credentials = service_account.Credentials.from_service_account_file(
+                credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+        if credentials is None and self.api_endpoint:
+            credentials = AnonymousCredentials()
+            project_id = project_id or "pypicloud"
+        self.credentials = credentials
+        options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
+        self.client = gcs.Client(project=project_id, credentials=credentials,
+                                 client_options=options)
+        self.project_id = project_id or self.client.project
+        self.bucket = self.client.bucket(bucket)
+
+    def __repr__(self) -> str:
+        return f"<GoogleCloudStorage bucket={self.bucket_name!r} prefix={self.prefix!r}>"
+
+    # Settings -------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings) -> "GoogleCloudStorage":
+        if _MISSING is not None:
+            raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
+                              f"google-cloud-storage is not installed; {EXTRA_HINT}")
+        bucket = settings.get_str("storage.bucket")
+        if bucket is None:
+            raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
+        if not _BUCKET.match(bucket):
+            raise ConfigError("storage.bucket", bucket,
+                              "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'")
+        key_file = (settings.get_str(KEY_SETTING)
+                    or settings.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
+        credentials = None
+        if key_file:
+            path = settings.path(key_file)
+            credentials = cls._load_key(path)
+        endpoint = settings.get_str("storage.gcp_api_endpoint")
+        if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+            raise ConfigError("storage.gcp_api_endpoint", endpoint,
+                              "a URL such as http://127.0.0.1:9023")
+        expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
+        if expire_after > MAX_V4_EXPIRY:
+            raise ConfigError("storage.expire_after", str(expire_after),
+                              f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)")
+        buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
+        if buffer_time >= expire_after:
+            raise ConfigError("storage.buffer_time", str(buffer_time),
+                              f"must be less than storage.expire_after ({expire_after})")
+        if settings.get_bool("storage.public_url", False):
+            raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
+        if settings.get_str("storage.server_side_encryption"):
+            raise ConfigError("storage.server_side_encryption",
+                              settings.get_str("storage.server_side_encryption"),
+                              "not supported by the gcs backend (GCS encrypts at rest)")
+        iam_email = settings.get_str("storage.iam_signer_service_account_email")
+        if iam_email is None and credentials is not None:
+            iam_email = credentials.service_account_email
+        use_iam = settings.get_bool("storage.gcp_use_iam_signer", False)
+        if use_iam and credentials is not None:
+            use_iam = False  # a key signs by itself; IAM signing is for keyless credentials
+        if credentials is None and endpoint is None:
+            try:
+                credentials, _ = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+            except gauth_exc.DefaultCredentialsError as exc:
+                raise ConfigError(KEY_SETTING, None,
+                                  "no Google credentials: set this key (a service-account "
+                                  "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
+                                  f"with Application Default Credentials ({exc})") from None
+        storage = cls(
+            bucket,
+            project_id=(settings.get_str("storage.project_id")
+                        or settings.get_str("storage.gcp_project_id")),
+            api_endpoint=endpoint, credentials=credentials,
+            prefix=settings.get_str("storage.prefix", "") or "",
+            prepend_hash=settings.get_bool("storage.prepend_hash", True),
+            expire_after=expire_after, buffer_time=buffer_time,
+            region_name=settings.get_str("storage.region_name"),
+            storage_class=(settings.get_str("storage.storage_class") or "").upper() or None,
+            object_acl=settings.get_str("storage.object_acl"),
+            create_bucket=settings.get_bool("storage.create_bucket", True),
+            read_only=settings.get_bool("storage.read_only", False),
+            use_iam_signer=use_iam, iam_signer_service_account_email=iam_email,
+        )
+        try:
+            storage.ensure_bucket()
+        except BaseException:
+            storage.close()
+            raise
+        return storage
+
+    @staticmethod
+    def _load_key(path: str):
+        if not os.path.isfile(path):
+            raise ConfigError(KEY_SETTING, path, "no such file")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                info = json.load(handle)
+            return service_account.Credentials.from_service_account_info(
+                info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(KEY_SETTING, path,
+                              f"not a service-account JSON key ({exc})") from None
+
+    def ensure_bucket(self) -> None:
+        """Check the bucket (and the credentials) at start-up; create it if allowed."""
+        try:
+            self.bucket.reload(timeout=self.timeout, retry=self.retry)
+            return
+        except gexc.NotFound:
+            pass
+        except gauth_exc.RefreshError as exc:
+            raise ConfigError(KEY_SETTING, None,
+                              f"Google refused the credentials: {exc}") from None
+        except (gexc.Unauthorized, gexc.Forbidden) as exc:
+            raise ConfigError(KEY_SETTING, None,
+                              f"the credentials may not use bucket {self.bucket_name}: "
+                              f"{exc.message}") from None
+        except Exception as exc:
+            wrapped = self._wrap(exc, "checking the bucket")
+            if wrapped is None:
+                raise
+            raise wrapped from exc
+        if not self.create_bucket or self.read_only:
+            why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
+            raise ConfigError("storage.bucket", self.bucket_name,
+                              f"the bucket does not exist and {why}: create it first")
+        LOG.info("Creating GCS bucket %s in %s", self.bucket_name, self.region_name or "US")
+        try:
+            self.client.create_bucket(self.bucket_name, location=self.region_name,
+                                      project=self.project_id, timeout=self.timeout)
+        except gexc.Conflict:
+            pass  # created by another process at the same moment
+        except gexc.BadRequest as exc:
+            raise ConfigError("storage.region_name", self.region_name,
+                              f"cannot create the bucket there: {exc.message}") from None
+        except (gexc.Unauthorized, gexc.Forbidden) as exc:
+            raise ConfigError(KEY_SETTING, None,
+                              f"the credentials may not create bucket {self.bucket_name}: "
+                              f"{exc.message}") from None
+        except Exception as exc:
+            wrapped = self._wrap(exc, "creating the bucket")
+            if wrapped is None:
+                raise
+            raise wrapped from exc
+
+    # Errors -----------------------------------------------------------------
+    def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
+        where = self.api_endpoint or "Google Cloud Storage"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return BackendUnavailable(f"GCS is unavailable: {action} in bucket {self.bucket_name} "
+                                  f"at {where} failed: {detail}")
+
+    def _wrap(self, exc: BaseException, action: str) -> BaseException | None:
+        if _transient(exc) or isinstance(exc, (gexc.Unauthorized, gexc.Forbidden,
+                                               gauth_exc.RefreshError)):
+            return self._unavailable(action, exc)
+        if isinstance(exc, gexc.RetryError):
+            return self._unavailable(action, exc.cause or exc)
+        return None
+
+    def _call(self, action: str, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            wrapped = self._wrap(exc, action)
+            if wrapped is None:
+                raise
+            raise wrapped from exc
+
+    # Metadata -------------------------------------------------------------
+    @staticmethod
+    def _encode_metadata(metadata: dict[str, str]) -> dict[str, str]:
+        encoded = {}
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not METADATA_KEY.match(key):
+                raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
+                                    "digits, '-' and '_' only")
+            if not isinstance(value, str):
+                raise InvalidUpload(f"Metadata value of {key!r} must be a string")
+            encoded[key] = encode_metadata_value(value)
+        size = sum(len(k) + len(v) for k, v in encoded.items())
+        if size > MAX_METADATA_BYTES:
+            raise InvalidUpload(f"Metadata is too large for GCS: {size} bytes encoded "
+                                f"(limit {MAX_METADATA_BYTES})")
+        return encoded
+
+    @staticmethod
+    def _decode_metadata(raw) -> dict[str, str]:
+        # A None value is a deleted key (what a metadata patch sends for removal).
+        return {k: decode_metadata_value(v) for k, v in (raw or {}).items() if v is not None}
+
+    def _stored(self, project, filename, blob) -> StoredObject:
+        return StoredObject(project=project, filename=filename, size=int(blob.size or 0),
+                            metadata=self._decode_metadata(blob.metadata), key=blob.name,
+                            last_modified=blob.updated)
+
+    def _get(self, key: str):
+        return self._call("reading object metadata", self.bucket.get_blob, key,
+                          timeout=self.timeout, retry=self.retry)
+
+    # Contract ---------------------------------------------------------------
+    def key_for(self, project: str, filename: str) -> str:
+        return self.layout.key(project, filename)
+
+    def _new_blob(self, key: str, encoded: dict[str, str]):
+        blob = self.bucket.blob(key, chunk_size=self.chunk_size)
+        blob.metadata = encoded
+        if self.storage_class:
+            blob.storage_class = self.storage_class
+        return blob
+
+    def put(self, project, filename, stream, metadata, *, overwrite=False):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        encoded = self._encode_metadata(metadata)
+        if not overwrite and self._get(key) is not None:
+            raise StorageConflict(f"{filename} is already stored")
+        blob = self._new_blob(key, encoded)
+        condition = {} if overwrite else {"if_generation_match": 0}
+        if self.object_acl:
+            condition["predefined_acl"] = self.object_acl
+        head = read_full(stream, self.chunk_size + 1)
+        try:
+            if len(head) <= self.chunk_size:
+                size = len(head)
+                # Not retried: a retry of a conditional create could see its own
+                # first attempt and report a conflict.
+                self._call("uploading " + filename, blob.upload_from_string, head,
+                           content_type="application/octet-stream", timeout=self.timeout,
+                           retry=None, **condition)
+            else:
+                body = _Counting(head, stream)
+                del head
+                self._call("uploading " + filename, blob.upload_from_file, body, size=None,
+                           content_type="application/octet-stream", timeout=self.timeout,
+                           retry=None, **condition)
+                size = body.count
+        except (gexc.PreconditionFailed, gexc.Conflict):
+            raise StorageConflict(f"{filename} is already stored") from None
+        return StoredObject(project=project, filename=filename, size=size,
+                            metadata=dict(metadata), key=key,
+                            last_modified=datetime.now(timezone.utc))
+
+    def open(self, project, filename, offset=0, length=None):
+        key = self.key_for(project, filename)
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        blob = self._get(key)
+        if blob is None:
+            raise FileNotFound(f"No such file: {filename}")
+        if length == 0 or offset >= int(blob.size or 0):
+            return GcsReader(None)
+        reader = blob.open("rb", chunk_size=4 * MB, timeout=self.timeout, retry=self.retry)
+        reader.seek(offset)
+        return GcsReader(reader, length, wrap=lambda exc: self._wrap(exc, "reading " + filename))
+
+    def stat(self, project, filename):
+        key = self.key_for(project, filename)
+        blob = self._get(key)
+        return None if blob is None else self._stored(project, filename, blob)
+
+    def delete(self, project, filename):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        try:
+            self._call("deleting " + filename, self.bucket.delete_blob, key,
+                       timeout=self.timeout, retry=self.retry)
+        except gexc.NotFound:
+            return False
+        return True
+
+    def copy(self, project, filename, dest_project, dest_filename, metadata=None):
+        self.check_writable()
+        source_key = self.key_for(project, filename)
+        dest_key = self.key_for(dest_project, dest_filename)
+        encoded = None if metadata is None else self._encode_metadata(metadata)
+        source = self._get(source_key)
+        if source is None:
+            raise FileNotFound(f"No such file: {filename}")
+        if source_key != dest_key:
+            try:
+                self._call(f"copying {filename} to {dest_filename}", self.bucket.copy_blob,
+                           source, self.bucket, dest_key, timeout=self.timeout, retry=self.retry)
+            except gexc.NotFound:
+                raise FileNotFound(f"No such file: {filename}") from None
+        if encoded is not None:
+            return self.update_metadata(dest_project, dest_filename, metadata)
+        return StoredObject(project=dest_project, filename=dest_filename,
+                            size=int(source.size or 0),
+                            metadata=self._decode_metadata(source.metadata), key=dest_key,
+                            last_modified=datetime.now(timezone.utc))
+
+    def update_metadata(self, project, filename, metadata):
+        self.check_writable()
+        key = self.key_for(project, filename)
+        encoded = self._encode_metadata(metadata)
+        blob = self._get(key)
+        if blob is None:
+            raise FileNotFound(f"No such file: {filename}")
+        # A patch merges: keys to drop are sent as None.
+        blob.metadata = {**{k: None for k in (blob.metadata or {}) if k not in encoded},
+                         **encoded}
+        try:
+            self._call("updating the metadata of " + filename, blob.patch,
+                       timeout=self.timeout, retry=self.retry)
+        except gexc.NotFound:
+            raise FileNotFound(f"No such file: {filename}") from None
+        return StoredObject(project=project, filename=filename, size=int(blob.size or 0),
+                            metadata=dict(metadata), key=key, last_modified=blob.updated)
+
+    def list(self, metadata_for=None):
+        """Every object under the prefix; each page of the listing carries the metadata."""
+        pages = self.client.list_blobs(self.bucket, prefix=self.prefix or None,
+                                       timeout=self.timeout, retry=self.retry).pages
+        while True:
+            page = self._call("listing the bucket", lambda: list(next(pages, None) or []))
+            if not page:
+                return
+            for blob in page:
+                parsed = self.layout.parse(blob.name)
+                if parsed is None:
+                    continue
+                project, filename = parsed
+                found = self._stored(project, filename, blob)
+                if metadata_for is not None and not metadata_for(filename):
+                    found = dataclasses.replace(found, metadata={})
+                yield found
+
+    def check_health(self) -> None:
+        try:
+            self.bucket.reload(timeout=5, retry=None)
+        except gexc.NotFound:
+            raise BackendUnavailable(f"GCS bucket {self.bucket_name} does not exist") from None
+        except Exception as exc:
+            wrapped = self._wrap(exc, "checking health")
+            raise (wrapped or self._unavailable("checking health", exc)) from exc
+
+    def download_url(self, project, filename, expires_in=None) -> Redirect | None:
+        """A V4 signed GET URL valid ``expires_in`` seconds; None (stream) when nothing can sign."""
+        key = self.key_for(project, filename)
+        expires_in = int(expires_in or self.expire_after)
+        args: dict = {"version": "v4", "method": "GET",
+                      "expiration": timedelta(seconds=expires_in)}
+        if self.api_endpoint:
+            args["api_access_endpoint"] = self.api_endpoint
+        if self.use_iam_signer:
+            # Keyless credentials (GCE/GKE): GCS signs through IAM signBlob.
+            from google.auth.transport.requests import Request
+
+            if not self.credentials.valid:
+                self._call("refreshing credentials", self.credentials.refresh, Request())
+            args.update(service_account_email=self.iam_signer_email,
+                        access_token=self.credentials.token)
+        elif not hasattr(self.credentials, "sign_bytes") or isinstance(
+                self.credentials, AnonymousCredentials):
+            return None
+        expires_at = signed_until(expires_in)
+        url = self._call("signing a URL", self.bucket.blob(key).generate_signed_url, **args)
+        return Redirect(url=url, expires_at=expires_at)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # pragma: no cover - closing twice
+            pass
