@@ -56,13 +56,16 @@ def config_backend() -> ConfigAccess:
     return backend
 
 
-SQL_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+SQL_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+              pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
 def _location(request, kind: str, tmp_path) -> tuple[str, str | None]:
     """A database for the access tables: a SQLite file, or a fresh PostgreSQL schema."""
     if kind == "postgres":
         return request.getfixturevalue("postgres_schema")
+    if kind == "mariadb":
+        return request.getfixturevalue("mariadb_database")
     return f"sqlite:///{tmp_path / 'access.sqlite'}", None
 
 

@@ -3,8 +3,8 @@
 Each test receives an ``IndexBackend`` helper that builds instances of one
 implementation over one shared store (so a second instance stands for another
 process or a restart): SQLIndex on a SQLite file in tmp_path, SQLIndex on
-PostgreSQL in a fresh schema, and RedisIndex under a fresh key prefix. The
-PostgreSQL and Redis runs skip where the service is absent (fail under CI=true).
+PostgreSQL in a fresh schema, SQLIndex on MariaDB in a fresh database, and
+RedisIndex under a fresh key prefix. The server runs skip where the service is absent (fail under CI=true).
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class RedisBackend(SQLiteBackend):
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+            pytest.param("mariadb", marks=pytest.mark.mariadb),
             pytest.param("redis", marks=pytest.mark.redis)]
 
 
@@ -78,6 +79,8 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
 def backend(request, tmp_path):
     if request.param == "postgres":
         helper = PostgresBackend(*request.getfixturevalue("postgres_schema"))
+    elif request.param == "mariadb":
+        helper = PostgresBackend(*request.getfixturevalue("mariadb_database"))
     elif request.param == "redis":
         helper = RedisBackend(*request.getfixturevalue("redis_prefix"))
     else:
