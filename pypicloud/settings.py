@@ -57,6 +57,8 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
+    db.region_name db.endpoint_url db.host db.port db.secure db.namespace db.tablenames
+    db.aws_access_key_id db.aws_secret_access_key db.aws_session_token db.profile_name
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
     """.split()
