@@ -61,6 +61,12 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     db.aws_access_key_id db.aws_secret_access_key db.aws_session_token db.profile_name
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
+    auth.ldap.url auth.ldap.service_dn auth.ldap.service_password auth.ldap.base_dn
+    auth.ldap.user_search_filter auth.ldap.user_dn_format auth.ldap.admin_field
+    auth.ldap.admin_value auth.ldap.admin_group_dn auth.ldap.group_base_dn
+    auth.ldap.group_filter auth.ldap.group_name_attr auth.ldap.cache_time auth.ldap.ignore_cert
+    auth.ldap.ignore_referrals auth.ldap.ignore_multiple_results auth.ldap.timeout
+    auth.ldap.fallback
     """.split()
 )
 

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.server",
     "tests.fixtures.upstream",
+    "tests.fixtures.ldap",
 ]

@@ -8,11 +8,14 @@ from .base import AUTHENTICATED, EVERYONE, AccessBackend
 ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
     "sql": "pypicloud.access.sql.SQLAccess",
+    "ldap": "pypicloud.access.ldap.LDAPAccess",
     # pypicloud 1.x's dotted names
     "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
     "pypicloud.access.sql.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
+    "pypicloud.access.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
+    "pypicloud.access.ldap_.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
 }
 
 
