@@ -67,6 +67,10 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.ldap.group_filter auth.ldap.group_name_attr auth.ldap.cache_time auth.ldap.ignore_cert
     auth.ldap.ignore_referrals auth.ldap.ignore_multiple_results auth.ldap.timeout
     auth.ldap.fallback
+    auth.backend_server auth.user auth.password auth.uri.verify auth.uri.groups
+    auth.uri.group_members auth.uri.admin auth.uri.group_permissions auth.uri.user_permissions
+    auth.uri.user_package_permissions auth.uri.group_package_permissions auth.uri.user_data
+    auth.remote.cache_time auth.remote.timeout auth.remote.verify_tls
     """.split()
 )
 

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.upstream",
     "tests.fixtures.ldap",
+    "tests.fixtures.remote_access",
 ]

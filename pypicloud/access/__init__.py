@@ -9,6 +9,7 @@ ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
     "sql": "pypicloud.access.sql.SQLAccess",
     "ldap": "pypicloud.access.ldap.LDAPAccess",
+    "remote": "pypicloud.access.remote.RemoteAccess",
     # pypicloud 1.x's dotted names
     "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
@@ -16,6 +17,8 @@ ALIASES = {
     "pypicloud.access.sql.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
     "pypicloud.access.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
     "pypicloud.access.ldap_.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
+    "pypicloud.access.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
+    "pypicloud.access.remote.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
 }
 
 

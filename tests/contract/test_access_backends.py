@@ -102,12 +102,18 @@ def ldap_settings(server) -> dict:
             "auth.ldap.group_base_dn": directory.GROUPS, "auth.ldap.fallback": "config"}
 
 
-@pytest.fixture(params=["config"] + SQL_PARAMS + ["ldap"])
+@pytest.fixture(params=["config"] + SQL_PARAMS + ["ldap", "remote"])
 def backend(request, tmp_path):
     """The ini backend, the database backend loaded with its export (SQLite, PostgreSQL,
-    MariaDB), and the LDAP backend on a directory holding the same people."""
+    MariaDB), the LDAP backend on a directory holding the same people, and the remote
+    backend asking a service that answers for them."""
     if request.param == "config":
         yield config_backend()
+        return
+    if request.param == "remote":
+        from tests.fixtures.remote_access import remote_settings
+        server = request.getfixturevalue("remote_access_server")
+        yield access_from_settings(Settings(remote_settings(server), environ={}))
         return
     if request.param == "ldap":
         server = request.getfixturevalue("ldap_server")
@@ -161,7 +167,7 @@ def test_export_is_the_same_document(backend):
     try:
         doc = backend.export_data().to_json()
     except NotImplementedError:
-        pytest.skip(f"{type(backend).__name__} cannot list its users (a directory)")
+        pytest.skip(f"{type(backend).__name__} cannot list its users")
     assert doc == config_backend().export_data().to_json()
     assert doc["users"]["alice"] == {"password_hash": ALICE_HASH, "admin": True}
     assert doc["groups"]["ops"] == {"members": ["carol"], "admin": True}
