@@ -64,8 +64,20 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.gcp_service_account_json_filename storage.gcp_use_iam_signer
     storage.iam_signer_service_account_email
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
+    db.region_name db.endpoint_url db.host db.port db.secure db.namespace db.tablenames
+    db.aws_access_key_id db.aws_secret_access_key db.aws_session_token db.profile_name
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
+    auth.ldap.url auth.ldap.service_dn auth.ldap.service_password auth.ldap.base_dn
+    auth.ldap.user_search_filter auth.ldap.user_dn_format auth.ldap.admin_field
+    auth.ldap.admin_value auth.ldap.admin_group_dn auth.ldap.group_base_dn
+    auth.ldap.group_filter auth.ldap.group_name_attr auth.ldap.cache_time auth.ldap.ignore_cert
+    auth.ldap.ignore_referrals auth.ldap.ignore_multiple_results auth.ldap.timeout
+    auth.ldap.fallback
+    auth.backend_server auth.user auth.password auth.uri.verify auth.uri.groups
+    auth.uri.group_members auth.uri.admin auth.uri.group_permissions auth.uri.user_permissions
+    auth.uri.user_package_permissions auth.uri.group_package_permissions auth.uri.user_data
+    auth.remote.cache_time auth.remote.timeout auth.remote.verify_tls
     """.split()
 )
 

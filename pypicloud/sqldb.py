@@ -52,16 +52,55 @@ def settings_url(settings, key: str, default_file: str) -> str:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         raise ConfigError(key, url, "a SQLAlchemy database URL") from None
-    return _with_installed_driver(parsed, url)
+    url = _with_installed_driver(parsed, url)
+    _require_driver(key, sa.engine.make_url(url))
+    return url
+
+
+def masked(url: str) -> str:
+    """The URL as it may appear in a message: the password replaced by ``***``."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _require_driver(key: str, parsed: URL) -> None:
+    """Stop start-up naming the extra to install when the URL's driver is missing."""
+    module, extra = _DRIVER_EXTRAS.get(parsed.drivername, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ConfigError(key, parsed.render_as_string(hide_password=True),
+                          f"the {module} driver is not installed: "
+                          f"pip install 'pypicloud[{extra}]'")
+
+
+# Database backend -> (DB-API module, the pypicloud extra that installs it).
+_DRIVER_EXTRAS = {
+    "postgresql+psycopg": ("psycopg", "postgres"),
+    "postgresql+psycopg2": ("psycopg2", "postgres"),
+    "mysql+pymysql": ("pymysql", "mysql"),
+    "mariadb+pymysql": ("pymysql", "mysql"),
+    "mysql+mysqldb": ("MySQLdb", "mysql"),
+    "mariadb+mysqldb": ("MySQLdb", "mysql"),
+}
+
+
+def is_mysql(dialect_or_url) -> bool:
+    """True for MySQL and MariaDB (SQLAlchemy names the dialect either way)."""
+    name = getattr(dialect_or_url, "name", None) or dialect_or_url.get_backend_name()
+    return name in ("mysql", "mariadb")
 
 
 def _with_installed_driver(parsed: URL, url: str) -> str:
-    """A PostgreSQL URL without a driver, for the driver that is installed.
+    """A PostgreSQL or MySQL/MariaDB URL without a driver, for the driver that is installed.
 
     pypicloud 1.x ini files say ``postgresql://`` (SQLAlchemy then asks for
     psycopg2) or ``postgres://`` (which SQLAlchemy no longer knows); the
-    ``postgres`` extra installs psycopg 3. Such URLs keep working unchanged.
+    ``postgres`` extra installs psycopg 3. They also say ``mysql://`` or
+    ``mariadb://``, for which SQLAlchemy asks for the C driver MySQLdb; the
+    ``mysql`` extra installs the pure-Python PyMySQL. Such URLs keep working
+    unchanged.
     """
+    if parsed.drivername in ("mysql", "mariadb"):
+        return parsed.set(drivername=parsed.drivername + "+pymysql").render_as_string(
+            hide_password=False)
     if parsed.drivername not in ("postgres", "postgresql"):
         return url
     if importlib.util.find_spec("psycopg2") is not None:
@@ -82,6 +121,12 @@ def create_engine(url: URL, *, schema: str | None, pool_size: int, max_overflow:
     # A pool smaller than the server's thread count opens and closes the
     # overflow connections again and again (each one re-running the PRAGMAs).
     kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    if is_mysql(url):
+        # MySQL/MariaDB close connections idle longer than wait_timeout (8 h by
+        # default); recycle well before that. utf8mb4: real UTF-8 (summaries).
+        kwargs["pool_recycle"] = 3600
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
     if schema:
         kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
     engine = sa.create_engine(url, **kwargs)
@@ -114,10 +159,32 @@ def migrate(engine: Engine, *, script_location: str, schema: str | None, lock_ke
     start-up; without a lock two can both see an empty database and collide
     creating the same tables. SQLite files get an flock beside them; server
     databases take a transaction-scoped advisory lock (``lock_key``, the same
-    in every process) inside the migration transaction.
+    in every process) inside the migration transaction. MySQL/MariaDB have no
+    transaction-scoped lock (and commit at every DDL statement), so there the
+    connection holds a named lock (GET_LOCK) until the migrations are done.
     """
     config = Config()
     config.set_main_option("script_location", script_location)
+    if is_mysql(engine.dialect):
+        if schema:
+            raise ConfigError("db.schema", schema, "only for PostgreSQL; on MySQL/MariaDB "
+                              "name the database in the URL")
+        with engine.connect() as conn:
+            # Named locks are per server, not per database: the database name
+            # keeps deployments sharing one server from waiting on each other.
+            database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+            name = f"ppc-migrate-{lock_key:x}-{database}"[:64]  # the server's limit
+            if conn.execute(sa.text("SELECT GET_LOCK(:name, 600)"), {"name": name}).scalar() != 1:
+                raise RuntimeError(f"timed out waiting for the migration lock {name!r}")
+            conn.commit()  # the named lock belongs to the session and outlives this
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+                conn.commit()
+        return
     with _file_lock(engine.url, f".migrate-lock-{lock_key:x}"), engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})

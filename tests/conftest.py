@@ -8,4 +8,6 @@ pytest_plugins = [
     "tests.fixtures.gcs",
     "tests.fixtures.server",
     "tests.fixtures.upstream",
+    "tests.fixtures.ldap",
+    "tests.fixtures.remote_access",
 ]

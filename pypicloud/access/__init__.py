@@ -8,11 +8,17 @@ from .base import AUTHENTICATED, EVERYONE, AccessBackend
 ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
     "sql": "pypicloud.access.sql.SQLAccess",
+    "ldap": "pypicloud.access.ldap.LDAPAccess",
+    "remote": "pypicloud.access.remote.RemoteAccess",
     # pypicloud 1.x's dotted names
     "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
     "pypicloud.access.sql.sqlaccessbackend": "pypicloud.access.sql.SQLAccess",
+    "pypicloud.access.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
+    "pypicloud.access.ldap_.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
+    "pypicloud.access.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
+    "pypicloud.access.remote.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
 }
 
 

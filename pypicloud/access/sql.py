@@ -128,7 +128,7 @@ class SQLAccess(EditableAccess):
                        max_overflow=settings.get_int("auth.db.max_overflow", 10, minimum=0),
                        **cls.base_kwargs_from_settings(settings))
         except (OperationalError, InterfaceError) as exc:
-            raise ConfigError(key, url, f"cannot open the database: {exc.orig}") from None
+            raise ConfigError(key, sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
 
     # Reading ------------------------------------------------------------
     def _run(self, fn: Callable[[Connection], object]):

@@ -8,11 +8,14 @@ from .base import MetadataIndex
 ALIASES = {
     "sql": "pypicloud.cache.sql.SQLIndex",
     "redis": "pypicloud.cache.redis.RedisIndex",
+    "dynamo": "pypicloud.cache.dynamo.DynamoIndex",
     # pypicloud 1.x's dotted names
     "pypicloud.cache.sqlcache": "pypicloud.cache.sql.SQLIndex",
     "pypicloud.cache.sql.sqlcache": "pypicloud.cache.sql.SQLIndex",
     "pypicloud.cache.rediscache": "pypicloud.cache.redis.RedisIndex",
     "pypicloud.cache.redis_cache.rediscache": "pypicloud.cache.redis.RedisIndex",
+    "pypicloud.cache.dynamocache": "pypicloud.cache.dynamo.DynamoIndex",
+    "pypicloud.cache.dynamo.dynamocache": "pypicloud.cache.dynamo.DynamoIndex",
 }
 
 

@@ -11,7 +11,19 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Integer, MetaData, String,
                         Table, Text)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
+
+# MySQL/MariaDB: every table in real UTF-8 (utf8mb4) with a binary collation,
+# so names compare and sort by code point as everywhere else ("Demo" and
+# "demo" are different filenames). Other databases ignore these keywords;
+# every migration passes them to create_table.
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
+                    "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_bin"}
+
+# InnoDB keys hold at most 3072 bytes: 768 utf8mb4 characters. Longer signed-URL
+# keys are simply not cached there (the URL is signed afresh).
+MYSQL_MAX_KEY_CHARS = 768
 
 
 class UTCDateTime(TypeDecorator):
@@ -23,6 +35,12 @@ class UTCDateTime(TypeDecorator):
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        # MySQL's DATETIME drops microseconds unless asked for 6 digits.
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value, dialect):
         if value is None:
@@ -77,7 +95,8 @@ counters = Table(
 
 signed_urls = Table(
     "ppc_signed_urls", metadata,
-    Column("storage_key", String(1024), primary_key=True),
+    Column("storage_key", String(1024).with_variant(String(MYSQL_MAX_KEY_CHARS), "mysql",
+                                                    "mariadb"), primary_key=True),
     Column("url", Text, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, InterfaceError
 
@@ -16,7 +17,7 @@ from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import MetadataIndex
-from .schema import counters, files, projects, signed_urls
+from .schema import MYSQL_MAX_KEY_CHARS, counters, files, projects, signed_urls
 from .sharedcounter import SharedCounter
 
 # How often a process checks the shared-memory counter against the database.
@@ -76,7 +77,7 @@ class SQLIndex(MetadataIndex):
             return cls(url, schema=settings.get_str("db.schema"), pool_size=settings.get_int("db.pool_size", 10, minimum=1),
                        max_overflow=settings.get_int("db.max_overflow", 20, minimum=0))
         except (OperationalError, InterfaceError) as exc:
-            raise ConfigError("db.url", url, f"cannot open the database: {exc.orig}") from None
+            raise ConfigError("db.url", sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
 
     def migrate(self) -> None:
         """Bring the schema to the newest alembic revision (serialised across processes)."""
@@ -215,6 +216,8 @@ class SQLIndex(MetadataIndex):
             raw.detach()  # ours for good; the pool does not count it
             if self.engine.dialect.name == "sqlite":
                 conn.isolation_level = None
+            elif callable(getattr(conn, "autocommit", None)):
+                conn.autocommit(True)  # PyMySQL: a method, not a property
             else:
                 conn.autocommit = True
             local.conn, local.pid = conn, os.getpid()
@@ -269,11 +272,26 @@ class SQLIndex(MetadataIndex):
         return (row.url, row.expires_at) if row is not None else None
 
     def set_url(self, key: str, url: str, expires_at: datetime) -> None:
+        if sqldb.is_mysql(self.engine.dialect):
+            self._set_url_mysql(key, url, expires_at)
+            return
+
         def work(conn):
             conn.execute(signed_urls.delete().where(signed_urls.c.storage_key == key))
             conn.execute(signed_urls.insert().values(storage_key=key, url=url,
                                                      expires_at=expires_at))
         self._run(work)
+
+    def _set_url_mysql(self, key: str, url: str, expires_at: datetime) -> None:
+        # One upsert: under InnoDB's repeatable read, two processes that both
+        # delete a missing key and insert it deadlock on the gap lock.
+        if len(key) > MYSQL_MAX_KEY_CHARS:
+            return  # longer than the key column: not cached, signed afresh each time
+        statement = mysql_insert(signed_urls).values(storage_key=key, url=url,
+                                                     expires_at=expires_at)
+        statement = statement.on_duplicate_key_update(url=statement.inserted.url,
+                                                      expires_at=statement.inserted.expires_at)
+        self._run(lambda conn: conn.execute(statement))
 
     def check_health(self) -> None:
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())

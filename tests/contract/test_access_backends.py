@@ -56,13 +56,16 @@ def config_backend() -> ConfigAccess:
     return backend
 
 
-SQL_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+SQL_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+              pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
 def _location(request, kind: str, tmp_path) -> tuple[str, str | None]:
     """A database for the access tables: a SQLite file, or a fresh PostgreSQL schema."""
     if kind == "postgres":
         return request.getfixturevalue("postgres_schema")
+    if kind == "mariadb":
+        return request.getfixturevalue("mariadb_database")
     return f"sqlite:///{tmp_path / 'access.sqlite'}", None
 
 
@@ -86,11 +89,35 @@ def open_sql(sql_url):
         backend.close()
 
 
-@pytest.fixture(params=["config"] + SQL_PARAMS)
+def ldap_settings(server) -> dict:
+    """The same users, groups and admins in the test directory (tests/fixtures/ldap.py);
+    the grants from the ini (1.x's ``auth.ldap.fallback = config``)."""
+    from tests.fixtures import ldap as directory
+    grants = {k: v for k, v in SETTINGS.items() if not k.startswith(("user.", "group."))}
+    return {**grants, "pypi.auth": "ldap", "auth.ldap.url": server.url,
+            "auth.ldap.service_dn": directory.SERVICE_DN,
+            "auth.ldap.service_password": directory.SERVICE_PASSWORD,
+            "auth.ldap.base_dn": directory.PEOPLE, "auth.ldap.user_search_filter": "(uid={username})",
+            "auth.ldap.admin_field": "employeeType", "auth.ldap.admin_value": "admin",
+            "auth.ldap.group_base_dn": directory.GROUPS, "auth.ldap.fallback": "config"}
+
+
+@pytest.fixture(params=["config"] + SQL_PARAMS + ["ldap", "remote"])
 def backend(request, tmp_path):
-    """The ini backend, and the database backend loaded with its export (SQLite, PostgreSQL)."""
+    """The ini backend, the database backend loaded with its export (SQLite, PostgreSQL,
+    MariaDB), the LDAP backend on a directory holding the same people, and the remote
+    backend asking a service that answers for them."""
     if request.param == "config":
         yield config_backend()
+        return
+    if request.param == "remote":
+        from tests.fixtures.remote_access import remote_settings
+        server = request.getfixturevalue("remote_access_server")
+        yield access_from_settings(Settings(remote_settings(server), environ={}))
+        return
+    if request.param == "ldap":
+        server = request.getfixturevalue("ldap_server")
+        yield access_from_settings(Settings(ldap_settings(server), environ={}))
         return
     url, schema = _location(request, request.param, tmp_path)
     sql = SQLAccess(url, schema=schema, **policy())
@@ -137,7 +164,10 @@ def test_permissions(backend):
 
 
 def test_export_is_the_same_document(backend):
-    doc = backend.export_data().to_json()
+    try:
+        doc = backend.export_data().to_json()
+    except NotImplementedError:
+        pytest.skip(f"{type(backend).__name__} cannot list its users")
     assert doc == config_backend().export_data().to_json()
     assert doc["users"]["alice"] == {"password_hash": ALICE_HASH, "admin": True}
     assert doc["groups"]["ops"] == {"members": ["carol"], "admin": True}

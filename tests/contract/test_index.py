@@ -3,8 +3,9 @@
 Each test receives an ``IndexBackend`` helper that builds instances of one
 implementation over one shared store (so a second instance stands for another
 process or a restart): SQLIndex on a SQLite file in tmp_path, SQLIndex on
-PostgreSQL in a fresh schema, and RedisIndex under a fresh key prefix. The
-PostgreSQL and Redis runs skip where the service is absent (fail under CI=true).
+PostgreSQL in a fresh schema, SQLIndex on MariaDB in a fresh database, and
+RedisIndex under a fresh key prefix, DynamoIndex on the moto server in tables
+under a fresh namespace. The server runs skip where the service is absent (fail under CI=true).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from pypicloud.cache.base import MetadataIndex
+from pypicloud.cache.dynamo import DynamoIndex
 from pypicloud.cache.schema import metadata as schema_metadata
 from pypicloud.cache.redis import RedisIndex
 from pypicloud.cache.sql import SQLIndex
 from pypicloud.models import FileRecord, ProjectSummary
+from tests.fixtures.services import unique_name
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -70,16 +73,43 @@ class RedisBackend(SQLiteBackend):
         return index
 
 
+class DynamoBackend(SQLiteBackend):
+    """DynamoIndex on the moto server, in tables under a namespace of its own (dropped after)."""
+
+    def __init__(self, endpoint_url: str):
+        self.endpoint_url = endpoint_url
+        self.namespace = unique_name("ppc") + "-"
+        self.opened = []
+
+    def open(self) -> MetadataIndex:
+        index = DynamoIndex(endpoint_url=self.endpoint_url, region_name="us-east-1",
+                            namespace=self.namespace)
+        self.opened.append(index)
+        return index
+
+    def close(self) -> None:
+        cleaner = DynamoIndex(endpoint_url=self.endpoint_url, region_name="us-east-1",
+                              namespace=self.namespace, create=False)
+        cleaner.delete_tables()
+        cleaner.close()
+        super().close()
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
-            pytest.param("redis", marks=pytest.mark.redis)]
+            pytest.param("mariadb", marks=pytest.mark.mariadb),
+            pytest.param("redis", marks=pytest.mark.redis), "dynamo"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request, tmp_path):
     if request.param == "postgres":
         helper = PostgresBackend(*request.getfixturevalue("postgres_schema"))
+    elif request.param == "mariadb":
+        helper = PostgresBackend(*request.getfixturevalue("mariadb_database"))
     elif request.param == "redis":
         helper = RedisBackend(*request.getfixturevalue("redis_prefix"))
+    elif request.param == "dynamo":
+        helper = DynamoBackend(request.getfixturevalue("moto_server"))
     else:
         helper = SQLiteBackend(tmp_path)
     helper.kind = request.param

@@ -30,10 +30,14 @@ def migrate_at_once(url: str, schema: str, count: int = 8) -> list[tuple[int, st
     return results
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                                  pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def test_processes_starting_together_all_come_up(kind, request, tmp_path):
     if kind == "postgres":
         url, schema = request.getfixturevalue("postgres_schema")
+    elif kind == "mariadb":
+        url, _ = request.getfixturevalue("mariadb_database")
+        schema = ""
     else:
         url, schema = f"sqlite:///{tmp_path / 'index.sqlite'}", ""
     results = migrate_at_once(url, schema)

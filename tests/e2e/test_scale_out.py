@@ -112,6 +112,7 @@ def test_gunicorn_with_two_workers_stays_consistent(request, server_factory, mot
 
 
 @pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
+                                  pytest.param("mariadb", marks=pytest.mark.mariadb),
                                   pytest.param("redis", marks=pytest.mark.redis)])
 def test_index_outage_gives_503_and_service_resumes(kind, request, server_factory, dists,
                                                     tmp_path):
@@ -120,6 +121,12 @@ def test_index_outage_gives_503_and_service_resumes(kind, request, server_factor
         url, schema = request.getfixturevalue("postgres_schema")
         proxy = TcpProxy(5432)
         settings |= {"db.url": url.replace(":5432/", f":{proxy.port}/"), "db.schema": schema}
+    elif kind == "mariadb":
+        url, _ = request.getfixturevalue("mariadb_database")
+        proxy = TcpProxy(3306)
+        # A 1.x-style URL without a driver.
+        settings |= {"db.url": url.replace("mysql+pymysql://", "mysql://", 1)
+                     .replace(":3306/", f":{proxy.port}/")}
     else:
         url, prefix = request.getfixturevalue("redis_prefix")
         proxy = TcpProxy(6379)

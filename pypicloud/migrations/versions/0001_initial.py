@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.cache.schema import UTCDateTime
+from pypicloud.cache.schema import MYSQL_MAX_KEY_CHARS, MYSQL_TABLE_ARGS, UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("yanked_reason", sa.Text),
         sa.Column("metadata_sha256", sa.String(64)),
         sa.Column("storage_key", sa.Text, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_index("ix_ppc_files_project", "ppc_files", ["project"])
     op.create_table(
@@ -41,18 +42,22 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("summary", sa.Text),
         sa.Column("last_modified", UTCDateTime, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     counters = op.create_table(
         "ppc_counters",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.Integer, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.bulk_insert(counters, [{"name": "generation", "value": 1}])
     op.create_table(
         "ppc_signed_urls",
-        sa.Column("storage_key", sa.String(1024), primary_key=True),
+        sa.Column("storage_key", sa.String(1024).with_variant(
+            sa.String(MYSQL_MAX_KEY_CHARS), "mysql", "mariadb"), primary_key=True),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
 
 

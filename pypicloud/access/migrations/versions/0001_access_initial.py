@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.cache.schema import UTCDateTime
+from pypicloud.cache.schema import MYSQL_TABLE_ARGS, UTCDateTime
 
 revision = "a0001"
 down_revision = None
@@ -21,11 +21,13 @@ def upgrade() -> None:
         sa.Column("username", sa.String(255), primary_key=True),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("admin", sa.Boolean, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_groups",
         sa.Column("name", sa.String(255), primary_key=True),
         sa.Column("admin", sa.Boolean, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_memberships",
@@ -33,6 +35,7 @@ def upgrade() -> None:
                   sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
         sa.Column("group_name", sa.String(255),
                   sa.ForeignKey("ppc_groups.name", ondelete="CASCADE"), primary_key=True),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_user_grants",
@@ -40,12 +43,14 @@ def upgrade() -> None:
         sa.Column("username", sa.String(255),
                   sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
         sa.Column("permission", sa.String(2), nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_group_grants",
         sa.Column("project", sa.String(255), primary_key=True),
         sa.Column("group_name", sa.String(255), primary_key=True),
         sa.Column("permission", sa.String(2), nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_tokens",
@@ -58,11 +63,13 @@ def upgrade() -> None:
         sa.Column("description", sa.Text),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime),
+        **MYSQL_TABLE_ARGS,
     )
     counters = op.create_table(
         "ppc_access_counters",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.bulk_insert(counters, [{"name": "generation", "value": 0}])
 
