@@ -143,13 +143,20 @@ def _document(request, project: str, version: str | None):
     return doc
 
 
+def with_serial(request, doc):
+    """PyPI's ``X-PyPI-Last-Serial`` header beside the body's ``last_serial`` (bandersnatch)."""
+    if isinstance(doc, dict):
+        request.response.headers["X-PyPI-Last-Serial"] = str(doc["last_serial"])
+    return doc
+
+
 @view_config(route_name="json.project", request_method="GET", renderer="json")
 def project_json(request):
     raw = request.matchdict["project"]
     project = canonicalize_name(raw)
     if raw != project:
         return HTTPMovedPermanently(location=request.route_url("json.project", project=project))
-    return _document(request, project, None)
+    return with_serial(request, _document(request, project, None))
 
 
 @view_config(route_name="json.version", request_method="GET", renderer="json")
@@ -159,4 +166,4 @@ def version_json(request):
     if raw != project:
         return HTTPMovedPermanently(location=request.route_url(
             "json.version", project=project, version=request.matchdict["version"]))
-    return _document(request, project, request.matchdict["version"])
+    return with_serial(request, _document(request, project, request.matchdict["version"]))
