@@ -37,6 +37,9 @@ def includeme(config) -> None:
     config.add_route("compat.simple_json", "/simple/{project}/json")
     config.add_route("compat.packages", "/packages/")
     config.add_route("compat.packages_noslash", "/packages")
+    # Downloads under /packages/: the JSON API links files here, the only file
+    # URL shape bandersnatch accepts (it mirrors them to <mirror>/packages/...).
+    config.add_route("compat.file", "/packages/{project}/{filename}")
     config.add_route_predicate("ppc_not_fixed", "pypicloud.views.compat.NotFixedRoute")
     config.add_route("compat.root_json", "/{project}/json", ppc_not_fixed=True)
     config.add_route("compat.root_project", "/{project}/", ppc_not_fixed=True)

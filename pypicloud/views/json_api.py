@@ -65,7 +65,9 @@ def _stored(request, record) -> _Entry:
     upload = record.upload_time
     return _Entry(record.version, upload, record.name, record.summary, {
         "filename": record.filename,
-        "url": request.route_url("api.file", project=record.project, filename=record.filename),
+        # Under /packages/ (the same download as /api/package/): bandersnatch only
+        # mirrors file URLs of that shape.
+        "url": request.route_url("compat.file", project=record.project, filename=record.filename),
         "digests": {"sha256": record.sha256, "md5": record.md5},
         "md5_digest": record.md5,
         "size": record.size,
@@ -84,7 +86,7 @@ def _upstream(request, listing, entry) -> _Entry:
     # No upload time from upstream: the epoch, so such a file sorts oldest.
     upload = parse_upload_time(entry.upload_time) or EPOCH
     url = entry.url if listing.link_upstream else request.route_url(
-        "api.file", project=listing.project, filename=entry.filename)
+        "compat.file", project=listing.project, filename=entry.filename)
     return _Entry(entry.version, upload, listing.name or listing.project, None, {
         "filename": entry.filename,
         "url": url,

@@ -193,3 +193,19 @@ def test_serial_in_json_and_headers(demo_app):
     later = simple_json(demo_app, "/simple/demo-pkg/")
     assert int(later.headers["X-PyPI-Last-Serial"]) > generation
     assert later.json["meta"]["_last-serial"] == int(later.headers["X-PyPI-Last-Serial"])
+
+
+def test_json_api_links_files_under_packages(demo_app):
+    doc = get(demo_app, "/pypi/demo-pkg/json").json
+    wheel = next(f for f in doc["urls"] if f["filename"] == WHEEL[0])
+    path = wheel["url"].split("localhost", 1)[1]
+    assert path == f"/packages/demo-pkg/{WHEEL[0]}"
+    download = get(demo_app, path)
+    assert download.status_int == 200 and download.body == WHEEL[1]
+    assert download.headers["ETag"] == f'"{sha256(WHEEL[1])}"'
+    # The same access checks as /api/package/.
+    secret = f"/packages/alice-pkg/{SECRET[0]}"
+    assert get(demo_app, secret, user=None).status_int == 401
+    assert get(demo_app, secret, user="bob").status_int == 403
+    assert get(demo_app, secret, user="alice").body == SECRET[1]
+    assert get(demo_app, "/packages/demo-pkg/nothing-1.0.tar.gz").status_int == 404
