@@ -44,14 +44,14 @@ def _serve_metadata(request, project: str, filename: str) -> Response:
 
 
 @view_config(route_name="api.file", request_method=("GET", "HEAD"))
-@view_config(route_name="compat.file", request_method=("GET", "HEAD"))
+@view_config(route_name="packages.file", request_method=("GET", "HEAD"))
 def download(request):
     raw = request.matchdict["project"]
     project = canonicalize_name(raw)
     filename = request.matchdict["filename"]
     if raw != project:
         return HTTPMovedPermanently(location=request.route_url(
-            "api.file", project=project, filename=filename))
+            request.matched_route.name, project=project, filename=filename))
     if filename.endswith(METADATA_SUFFIX):
         return _serve_metadata(request, project, filename[: -len(METADATA_SUFFIX)])
     result = request.registry.service.download(request.identity, project, filename)

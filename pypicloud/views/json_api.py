@@ -65,9 +65,8 @@ def _stored(request, record) -> _Entry:
     upload = record.upload_time
     return _Entry(record.version, upload, record.name, record.summary, {
         "filename": record.filename,
-        # Under /packages/ (the same download as /api/package/): bandersnatch only
-        # mirrors file URLs of that shape.
-        "url": request.route_url("compat.file", project=record.project, filename=record.filename),
+        # The URL index pages link (see routes.py).
+        "url": request.route_url("packages.file", project=record.project, filename=record.filename),
         "digests": {"sha256": record.sha256, "md5": record.md5},
         "md5_digest": record.md5,
         "size": record.size,
@@ -86,7 +85,7 @@ def _upstream(request, listing, entry) -> _Entry:
     # No upload time from upstream: the epoch, so such a file sorts oldest.
     upload = parse_upload_time(entry.upload_time) or EPOCH
     url = entry.url if listing.link_upstream else request.route_url(
-        "compat.file", project=listing.project, filename=entry.filename)
+        "packages.file", project=listing.project, filename=entry.filename)
     return _Entry(entry.version, upload, listing.name or listing.project, None, {
         "filename": entry.filename,
         "url": url,

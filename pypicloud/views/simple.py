@@ -51,7 +51,8 @@ def file_url(request, record) -> str:
         redirect = service.storage_url(record.project, record.filename)
         if redirect is not None:
             return redirect.url
-    return request.route_url("api.file", project=record.project, filename=record.filename)
+    # /packages/<p>/<f>, the download view of /api/package/<p>/<f> (see routes.py).
+    return request.route_url("packages.file", project=record.project, filename=record.filename)
 
 
 def _make_page(body: str | bytes, content_type: str) -> Page:
@@ -93,7 +94,7 @@ def _upstream_rows(request, project: str, files, link_upstream: bool) -> list[di
     """Rows of upstream files: linked at upstream itself, or at our download URL (pull-through)."""
     return [{"filename": f.filename,
              "url": f.url if link_upstream else request.route_url(
-                 "api.file", project=project, filename=f.filename),
+                 "packages.file", project=project, filename=f.filename),
              "sha256": f.sha256, "requires_python": f.requires_python, "yanked": f.yanked,
              "yanked_reason": f.yanked_reason, "metadata_sha256": f.metadata_sha256,
              "size": f.size, "upload_time": f.upload_time, "version": f.version}

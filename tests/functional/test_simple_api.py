@@ -277,7 +277,8 @@ def test_json_file_entries(demo_app):
         assert entry["size"] == len(data)
         assert entry["yanked"] is False
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", entry["upload-time"])
-        assert path_of(entry["url"]) == f"/api/package/demo/{filename}"
+        # /packages/<p>/<f> since issue 11 (bandersnatch; pip-tools matches JSON API URLs).
+        assert path_of(entry["url"]) == f"/packages/demo/{filename}"
     assert files[WHEEL[0]]["requires-python"] == ">=3.8"
     assert files[OLD_SDIST[0]]["requires-python"] is None
     assert files[OLD_SDIST[0]]["core-metadata"] is False
