@@ -14,13 +14,14 @@ import email.message
 import email.parser
 import gzip
 import os
+import re
 import tarfile
 import zipfile
 import zlib
 from typing import BinaryIO
 
 from packaging.utils import InvalidName, InvalidSdistFilename, InvalidWheelFilename, canonicalize_name
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from packaging.utils import canonicalize_version, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from pypicloud.errors import InvalidUpload
@@ -58,6 +59,12 @@ class CoreMetadata:
 
 
 _NO_METADATA = CoreMetadata(b"", None, None, None, None, None, False)
+
+# PyPI's limit on Summary (its upload rules); longer ones are refused, not cut.
+MAX_SUMMARY = 512
+# PEP 425 / 427: each python, abi and platform tag of a wheel filename is one or more
+# ``.``-separated parts of ASCII letters, digits and underscores.
+_TAG_PART = re.compile(r"[A-Za-z0-9_]+\Z")
 
 
 def check_filename_safe(filename: str) -> str:
@@ -128,7 +135,56 @@ def parse_filename(filename: str) -> DistFilename:
         parse_wheel_filename(filename) if kind == "wheel" else parse_sdist_filename(filename)
     except (InvalidWheelFilename, InvalidSdistFilename):
         raise not_dist from None
+    if kind == "wheel":
+        # packaging accepts any characters in the tags; installers match them literally.
+        for tag in filename[: -len(".whl")].split("-")[-3:]:
+            if not all(_TAG_PART.match(part) for part in tag.split(".")):
+                raise InvalidUpload(f"Invalid filename {filename!r}: invalid wheel tag {tag!r} "
+                                    "(PEP 425: letters, digits and underscores, '.'-separated)")
     return DistFilename(filename, project, name, normalised, kind)
+
+
+def same_release_slot(dist: DistFilename, other: str) -> bool:
+    """Whether the stored file ``other`` holds the place ``dist`` would take in its release.
+
+    Files whose versions are spellings of one version (``1.0`` / ``1.0.0``) are one
+    release, as PyPI groups them. In a release there is one sdist (PyPI's rule) and
+    one wheel per build tag and set of compatibility tags.
+    """
+    if other == dist.filename:
+        return False
+    try:
+        stored = parse_filename(other)
+    except InvalidUpload:
+        return False  # a file uploaded before today's filename rules: no release slot
+    if stored.project != dist.project or stored.kind != dist.kind or \
+            canonicalize_version(stored.version) != canonicalize_version(dist.version):
+        return False
+    if dist.kind == "sdist":
+        return True
+    _, _, build, tags = parse_wheel_filename(dist.filename)
+    _, _, stored_build, stored_tags = parse_wheel_filename(other)
+    return (build, tags) == (stored_build, stored_tags)
+
+
+def check_upload_metadata(meta: CoreMetadata, dist: DistFilename) -> None:
+    """PyPI's upload rules on an archive's metadata that the index shows (SPEC section 5).
+
+    Only uploads are checked: files cached from upstream were accepted there.
+    """
+    if not meta.raw:
+        return
+    headers = email.parser.HeaderParser().parsestr(meta.raw.decode("utf-8", errors="replace"))
+    summary = headers.get("Summary")
+    if summary is None:
+        return
+    summary = str(summary)
+    # A folded header keeps its line breaks here; rendered anywhere, they would inject lines.
+    if "\n" in summary or "\r" in summary:
+        raise InvalidUpload(f"Invalid upload {dist.filename!r}: Summary must be a single line")
+    if len(summary) > MAX_SUMMARY:
+        raise InvalidUpload(f"Invalid upload {dist.filename!r}: Summary is {len(summary)} "
+                            f"characters long; the limit is {MAX_SUMMARY}")
 
 
 def check_filename_matches(dist: DistFilename, name: str, version: str) -> None:

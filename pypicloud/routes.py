@@ -32,3 +32,17 @@ def includeme(config) -> None:
     config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.account", "/admin/account/")
     config.add_route("ui.action", "/admin/do/{action}")
+    # pypicloud 1.x's index URLs (views/compat.py): pip --index-url .../pypi/ or
+    # http://host/, pip-tools' /<p>/json, buildout's /packages/. The root ones are
+    # last and skip every name a fixed route starts with, so fixed routes win.
+    config.add_route("compat.pypi_project", "/pypi/{project}/")
+    config.add_route("compat.simple_json", "/simple/{project}/json")
+    config.add_route("compat.packages", "/packages/")
+    config.add_route("compat.packages_noslash", "/packages")
+    # Downloads under /packages/ (the view of /api/package/<p>/<f>): index pages and
+    # the JSON API link files here, the only file URL shape bandersnatch mirrors, and
+    # pip-tools needs the two to link the same URL to take hashes from the JSON API.
+    config.add_route("packages.file", "/packages/{project}/{filename}")
+    config.add_route_predicate("ppc_not_fixed", "pypicloud.views.compat.NotFixedRoute")
+    config.add_route("compat.root_json", "/{project}/json", ppc_not_fixed=True)
+    config.add_route("compat.root_project", "/{project}/", ppc_not_fixed=True)

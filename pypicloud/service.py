@@ -527,6 +527,7 @@ class PackageIndex:
         dists.check_version(version.strip())
         dist = dists.parse_filename(filename)
         dists.check_filename_matches(dist, name.strip(), version.strip())
+        self._check_release_slot(project, dist)
 
         spooled = _Spooled(content, self.max_upload_size, self.spool_dir)
         try:
@@ -535,7 +536,8 @@ class PackageIndex:
                 project=project, name=None if name_from_archive else name.strip(),
                 dist=dist, spooled=spooled,
                 uploader=identity.username,
-                may_overwrite=lambda: self.access.can_overwrite(identity, project))
+                may_overwrite=lambda: self.access.can_overwrite(identity, project),
+                pypi_rules=True)
         finally:
             spooled.remove()
         if result.created:
@@ -560,7 +562,7 @@ class PackageIndex:
     def _store(self, *, project: str, name: str | None, dist: dists.DistFilename,
                spooled: _Spooled, uploader: str | None, may_overwrite: Callable[[], bool],
                yanked: bool = False, yanked_reason: str | None = None,
-               upload_time: datetime | None = None) -> UploadResult:
+               upload_time: datetime | None = None, pypi_rules: bool = False) -> UploadResult:
         """Validate a spooled file's archive, then store and index it (SPEC section 5).
 
         Shared by uploads and pull-through caching. ``name`` is the display
@@ -571,6 +573,8 @@ class PackageIndex:
             raise InvalidUpload(f"{filename} is empty")
         meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
                                         max_scan=self.max_archive_scan)
+        if pypi_rules:  # uploads only (``pypi_rules``): upstream's files were accepted there
+            dists.check_upload_metadata(meta, dist)
         if name is None:
             same = meta.name and canonicalize_name(meta.name) == project
             name = meta.name if same else dist.name
@@ -612,6 +616,21 @@ class PackageIndex:
                 self._forget_stored(project, filename)
             raise
         return UploadResult(record, True)
+
+    def _check_release_slot(self, project: str, dist: dists.DistFilename) -> None:
+        """Refuse a file that would be a second copy of a stored one under another spelling.
+
+        ``demo-1.0.0.tar.gz`` beside ``demo-1.0.tar.gz`` is a second sdist of one
+        release (``1.0`` and ``1.0.0`` are one version): installers would pick either,
+        so it would replace a released file without ``allow_overwrite``.
+        """
+        for record in self.index.files(project):
+            if dists.same_release_slot(dist, record.filename):
+                kind = "sdist" if dist.kind == "sdist" else "wheel with these tags"
+                raise InvalidUpload(
+                    f"{dist.filename} would be a second {kind} of release {record.version}, "
+                    f"beside {record.filename} (versions {dist.version} and {record.version} "
+                    f"are one release, as on PyPI); delete {record.filename} to replace it")
 
     def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
         """Another upload stored the same name first: 200 if it is our bytes, else 409."""

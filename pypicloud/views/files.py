@@ -45,6 +45,7 @@ def _serve_metadata(request, project: str, filename: str) -> Response:
 
 @view_config(route_name="api.file", request_method=("GET", "HEAD"))
 @view_config(route_name="ui.file", request_method=("GET", "HEAD"))
+@view_config(route_name="packages.file", request_method=("GET", "HEAD"))
 def download(request):
     raw = request.matchdict["project"]
     project = canonicalize_name(raw)

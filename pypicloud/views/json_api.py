@@ -65,7 +65,8 @@ def _stored(request, record) -> _Entry:
     upload = record.upload_time
     return _Entry(record.version, upload, record.name, record.summary, {
         "filename": record.filename,
-        "url": request.route_url("api.file", project=record.project, filename=record.filename),
+        # The URL index pages link (see routes.py).
+        "url": request.route_url("packages.file", project=record.project, filename=record.filename),
         "digests": {"sha256": record.sha256, "md5": record.md5},
         "md5_digest": record.md5,
         "size": record.size,
@@ -84,7 +85,7 @@ def _upstream(request, listing, entry) -> _Entry:
     # No upload time from upstream: the epoch, so such a file sorts oldest.
     upload = parse_upload_time(entry.upload_time) or EPOCH
     url = entry.url if listing.link_upstream else request.route_url(
-        "api.file", project=listing.project, filename=entry.filename)
+        "packages.file", project=listing.project, filename=entry.filename)
     return _Entry(entry.version, upload, listing.name or listing.project, None, {
         "filename": entry.filename,
         "url": url,
@@ -143,13 +144,20 @@ def _document(request, project: str, version: str | None):
     return doc
 
 
+def with_serial(request, doc):
+    """PyPI's ``X-PyPI-Last-Serial`` header beside the body's ``last_serial`` (bandersnatch)."""
+    if isinstance(doc, dict):
+        request.response.headers["X-PyPI-Last-Serial"] = str(doc["last_serial"])
+    return doc
+
+
 @view_config(route_name="json.project", request_method="GET", renderer="json")
 def project_json(request):
     raw = request.matchdict["project"]
     project = canonicalize_name(raw)
     if raw != project:
         return HTTPMovedPermanently(location=request.route_url("json.project", project=project))
-    return _document(request, project, None)
+    return with_serial(request, _document(request, project, None))
 
 
 @view_config(route_name="json.version", request_method="GET", renderer="json")
@@ -159,4 +167,4 @@ def version_json(request):
     if raw != project:
         return HTTPMovedPermanently(location=request.route_url(
             "json.version", project=project, version=request.matchdict["version"]))
-    return _document(request, project, request.matchdict["version"])
+    return with_serial(request, _document(request, project, request.matchdict["version"]))

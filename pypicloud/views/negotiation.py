@@ -12,13 +12,16 @@ JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
 
-# Offer order breaks ties: JSON is preferred on equal quality (SPEC section 4).
+# Offer order breaks ties, and HTML comes first (SPEC section 4): curl, browsers,
+# requests-based scripts, zc.buildout and setuptools' PackageIndex send no Accept
+# or ``*/*`` and parse HTML. JSON is chosen only when ranked above every HTML type,
+# as pip and uv rank it.
 _OFFERS = {
-    JSON: JSON,
-    "application/vnd.pypi.simple.latest+json": JSON,
+    TEXT_HTML: TEXT_HTML,
     HTML: HTML,
     "application/vnd.pypi.simple.latest+html": HTML,
-    TEXT_HTML: TEXT_HTML,
+    JSON: JSON,
+    "application/vnd.pypi.simple.latest+json": JSON,
 }
 
 
@@ -37,8 +40,9 @@ def negotiate(request) -> str:
             return _OFFERS[wanted]
         raise NotAcceptable(f"Unsupported format {wanted!r}; use one of " + ", ".join(_OFFERS))
     accept = environ.get("HTTP_ACCEPT")
-    if accept is None:
-        return JSON
+    if accept is None or not accept.strip():
+        # No preference stated (an empty header included): what PyPI and 1.x answer.
+        return TEXT_HTML
     chosen = _choose(accept)
     if chosen is None:
         raise NotAcceptable("None of the types in Accept is available; use one of "

@@ -51,7 +51,8 @@ def file_url(request, record) -> str:
         redirect = service.storage_url(record.project, record.filename)
         if redirect is not None:
             return redirect.url
-    return request.route_url("api.file", project=record.project, filename=record.filename)
+    # /packages/<p>/<f>, the download view of /api/package/<p>/<f> (see routes.py).
+    return request.route_url("packages.file", project=record.project, filename=record.filename)
 
 
 def _make_page(body: str | bytes, content_type: str) -> Page:
@@ -59,10 +60,16 @@ def _make_page(body: str | bytes, content_type: str) -> Page:
     return Page(data, content_type, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
 
 
-def render_index(request, projects, fmt: str) -> Page:
+def render_index(request, projects, fmt: str, serial: int | None = None) -> Page:
     if fmt == JSON:
         doc = {"meta": {"api-version": API_VERSION},
                "projects": [{"name": p.name} for p in projects]}
+        if serial is not None:
+            # PyPI's mirroring field (bandersnatch's simple method needs it). The index
+            # keeps one change counter, so every project carries the global serial.
+            doc["meta"]["_last-serial"] = serial
+            for entry in doc["projects"]:
+                entry["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
     rows = [{"name": p.name, "url": request.route_url("simple.project", project=p.project)}
             for p in projects]
@@ -87,7 +94,7 @@ def _upstream_rows(request, project: str, files, link_upstream: bool) -> list[di
     """Rows of upstream files: linked at upstream itself, or at our download URL (pull-through)."""
     return [{"filename": f.filename,
              "url": f.url if link_upstream else request.route_url(
-                 "api.file", project=project, filename=f.filename),
+                 "packages.file", project=project, filename=f.filename),
              "sha256": f.sha256, "requires_python": f.requires_python, "yanked": f.yanked,
              "yanked_reason": f.yanked_reason, "metadata_sha256": f.metadata_sha256,
              "size": f.size, "upload_time": f.upload_time, "version": f.version}
@@ -95,7 +102,8 @@ def _upstream_rows(request, project: str, files, link_upstream: bool) -> list[di
 
 
 def render_project(request, project: str, records, fmt: str, upstream=(),
-                   link_upstream: bool = False, name: str | None = None) -> Page:
+                   link_upstream: bool = False, name: str | None = None,
+                   serial: int | None = None) -> Page:
     """A project page: stored files, then upstream's (SPEC section 9)."""
     rows = _stored_rows(request, records) + _upstream_rows(request, project, upstream,
                                                            link_upstream)
@@ -121,6 +129,8 @@ def render_project(request, project: str, records, fmt: str, upstream=(),
             entries.append(entry)
         doc = {"meta": {"api-version": api_version}, "name": project,
                "versions": versions, "files": entries}
+        if serial is not None:
+            doc["meta"]["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
     body = render("simple_project.html",
                   {"name": display, "files": rows, "api_version": api_version}, request)
@@ -138,7 +148,8 @@ def site_key(request) -> tuple:
             environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""))
 
 
-def page_response(request, page: Page) -> Response:
+def page_response(request, page: Page, serial: int | None = None) -> Response:
+    """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``)."""
     cache_control = request.registry.index_cache_control
     # WebOb parses If-None-Match into unquoted entity tags; only parse when sent.
     if "HTTP_IF_NONE_MATCH" in request.environ and page.etag.strip('"') in request.if_none_match:
@@ -149,9 +160,11 @@ def page_response(request, page: Page) -> Response:
         content_type += "; charset=utf-8"
     # The whole header list at once: this is the hot path of every cached page, and
     # WebOb's header-by-header update costs more than the rest of the response.
-    return Response(body=page.body, headerlist=[
-        ("Content-Type", content_type), ("ETag", page.etag),
-        ("Vary", "Accept, Authorization"), ("Cache-Control", cache_control)])
+    headerlist = [("Content-Type", content_type), ("ETag", page.etag),
+                  ("Vary", "Accept, Authorization"), ("Cache-Control", cache_control)]
+    if serial is not None:
+        headerlist.append(("X-PyPI-Last-Serial", str(serial)))
+    return Response(body=page.body, headerlist=headerlist)
 
 
 @view_config(route_name="simple.index_noslash")
@@ -169,9 +182,9 @@ def simple_index(request):
     key = ("index", fmt, site_key(request), identity.username)
     page = request.registry.pages.get(key, generation)
     if page is None:
-        page = render_index(request, service.projects(identity), fmt)
+        page = render_index(request, service.projects(identity), fmt, generation)
         request.registry.pages.put(key, generation, page)
-    return page_response(request, page)
+    return page_response(request, page, generation)
 
 
 @view_config(route_name="simple.project_noslash", request_method=("GET", "HEAD"))
@@ -197,7 +210,7 @@ def simple_project(request):
     page = pages.get(key, generation)
     if page is not None:
         service.require_read(identity, project)
-        return page_response(request, page)
+        return page_response(request, page, generation)
     listing = service.project_listing(identity, project)
     if listing.redirect is not None:
         # The upstream page itself; the client asks it with its own Accept header.
@@ -208,7 +221,7 @@ def simple_project(request):
     page = pages.get(full_key, generation) if full_key is not None else None
     if page is None:
         page = render_project(request, project, listing.records, fmt, listing.upstream,
-                              listing.link_upstream, listing.name)
+                              listing.link_upstream, listing.name, generation)
         if full_key is not None:
             pages.put(full_key, generation, page)
-    return page_response(request, page)
+    return page_response(request, page, generation)

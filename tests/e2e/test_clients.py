@@ -135,7 +135,7 @@ def test_pip_install_reads_pep658_metadata(published, dists, cenv, tmp_path):
 
     # pip took the dependency information from the PEP 658 file, not the wheel.
     assert re.search(rf"Obtaining dependency information for \S+ from "
-                     rf"{re.escape(published.url)}/api/package/{PROJECT}/"
+                     rf"{re.escape(published.url)}/packages/{PROJECT}/"
                      rf"{re.escape(wheel)}\.metadata", log), log
     assert re.search(r"\S+\.whl\.metadata", log), log
     # The only distribution downloaded is the one installed.

@@ -44,7 +44,7 @@ def test_pip_and_uv_install_through_the_pull_through_cache(server_factory, upstr
                          "--index-url", index_url(server, "alice"), "acme.widget==1.0"), cenv))
     assert installed_version(target) == "1.0"
     # pip took the dependency data from the PEP 658 file, served through our URL.
-    assert re.search(rf"{re.escape(server.url)}/api/package/{PROJECT}/"
+    assert re.search(rf"{re.escape(server.url)}/packages/{PROJECT}/"
                      rf"{re.escape(wheel_10.name)}\.metadata", log), log
     assert upstream.url not in log and f"127.0.0.1:{upstream.port}" not in log
     # The wheel is stored now, byte for byte what upstream published, from upstream.

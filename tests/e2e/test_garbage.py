@@ -182,6 +182,9 @@ def build_cases(wheel_name: str, sdist_name: str, new_wheel: bytes, new_wheel_na
         f"/api/package/{PROJECT}/", f"/api/package/{PROJECT}", file_path,
         file_path + ".metadata", f"/api/package/{PROJECT}/{sdist_name}",
         file_path + "/yank", "/health", "/admin/rebuild", "/login", "/logout", "/admin/",
+        # pypicloud 1.x's index URLs (issue 11)
+        f"/pypi/{PROJECT}/", f"/{PROJECT}/", f"/{PROJECT}/json", f"/simple/{PROJECT}/json",
+        "/packages/", f"/packages/{PROJECT}/{wheel_name}",
     ]
     # 1. Every method on every route, anonymous and as a user who may only read.
     methods = ["PUT", "PATCH", "OPTIONS", "DELETE", "TRACE", "PROPFIND", "MKCOL", "FOO", "POST"]

@@ -306,7 +306,7 @@ def test_pdm_lock_and_sync_from_the_server_only(published, dists, tmp_path):
     lock = (project / "pdm.lock").read_text()
     assert PASSWORD not in lock
     for path in (dists.wheel("1.1"), dists.sdist("1.1")):
-        assert f"{published.url}/api/package/{PROJECT}/{path.name}" in lock, (path.name, lock)
+        assert f"{published.url}/packages/{PROJECT}/{path.name}" in lock, (path.name, lock)
         assert f"sha256:{sha256_file(path)}" in lock, (path.name, lock)
     assert dists.wheel("1.0").name not in lock  # the newest release only
 

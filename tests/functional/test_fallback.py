@@ -54,7 +54,8 @@ def page_files(app, user: str | None = "admin", project: str = PROJECT) -> dict[
 
 
 def our_url(filename: str, project: str = PROJECT) -> str:
-    return f"http://localhost/api/package/{project}/{filename}"
+    # What index pages link since issue 11 (the same view as /api/package/<p>/<f>).
+    return f"http://localhost/packages/{project}/{filename}"
 
 
 def storage_root(app) -> Path:

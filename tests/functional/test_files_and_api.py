@@ -194,7 +194,8 @@ def test_project_json(released_app):
             assert entry["yanked"] is False
             assert entry["packagetype"] in ("bdist_wheel", "sdist")
             assert entry["upload_time_iso_8601"].endswith("Z")
-            assert entry["url"].endswith(url(entry["filename"]))
+            # /packages/<p>/<f> since issue 11: the URL index pages link (same view).
+            assert entry["url"].endswith(f"/packages/demo/{entry['filename']}")
     wheel = next(f for f in doc["releases"]["1.0"] if f["filename"] == WHEEL[0])
     assert wheel["packagetype"] == "bdist_wheel"
     assert wheel["requires_python"] == ">=3.8"

@@ -46,7 +46,7 @@ def test_download_redirects_to_signed_url_that_serves_the_bytes(s3_app):
     filename, data = make_wheel("demo", "1.0")
     upload_dist(app, (filename, data))
     page = app.get("/simple/demo/", headers={"Accept": "text/html"})
-    assert f"/api/package/demo/{filename}#sha256=" in page.text
+    assert f"/packages/demo/{filename}#sha256=" in page.text
     assert "data-core-metadata" in page.text
     response = app.get(f"/api/package/demo/{filename}")
     assert response.status_int == 302

@@ -83,11 +83,16 @@ def demo_app(app):
     # q-values decide ...
     (f"{JSON_TYPE}; q=0.2, text/html", "text/html"),
     (f"{HTML_TYPE}; q=0.9, {JSON_TYPE}; q=0.8", HTML_TYPE),
-    # ... and JSON wins a tie, whatever the order in the header
-    (f"text/html, {JSON_TYPE}", JSON_TYPE),
-    (f"{HTML_TYPE}, {JSON_TYPE}", JSON_TYPE),
-    ("*/*", JSON_TYPE),
-    ("application/*", JSON_TYPE),
+    # ... and HTML wins a tie, whatever the order in the header (SPEC section 4:
+    # JSON only when ranked above every HTML type; curl and old clients send */*)
+    (f"text/html, {JSON_TYPE}", "text/html"),
+    (f"{JSON_TYPE}, text/html", "text/html"),
+    (f"{HTML_TYPE}, {JSON_TYPE}", HTML_TYPE),
+    (f"{JSON_TYPE}, {HTML_TYPE}", HTML_TYPE),
+    (f"{JSON_TYPE}, */*", "text/html"),
+    (f"{JSON_TYPE}, */*;q=0.9", JSON_TYPE),
+    ("*/*", "text/html"),
+    ("application/*", HTML_TYPE),
     ("text/*", "text/html"),
     ("image/png, text/html;q=0.5", "text/html"),
 ])
@@ -127,10 +132,30 @@ def test_unknown_format_query_parameter_is_406(demo_app):
     assert response.status_int == 406
 
 
-def test_no_accept_header_gets_a_simple_api_format(demo_app):
-    response = get(demo_app, "/simple/demo/", accept=None)
+@pytest.mark.parametrize("headers", [{}, {"Accept": ""}])
+@pytest.mark.parametrize("path", ["/simple/", "/simple/demo/"])
+def test_no_accept_header_gets_html(demo_app, path, headers):
+    # As PyPI and pypicloud 1.x answer: zc.buildout, setuptools' PackageIndex and
+    # curl send no Accept and only read HTML.
+    response = get(demo_app, path, accept=None, headers=headers)
     assert response.status_int == 200
-    assert response.content_type in (JSON_TYPE, HTML_TYPE, "text/html")
+    assert response.content_type == "text/html"
+    links = parse(response.text).links
+    assert links and ("demo" in [a["_text"] for a in links] or
+                      "demo-1.0-py3-none-any.whl" in [a["_text"] for a in links])
+
+
+def test_html_and_json_pages_have_their_own_etags(demo_app):
+    html = get(demo_app, "/simple/demo/", accept=None)
+    doc = get(demo_app, "/simple/demo/", accept=JSON_TYPE)
+    assert html.headers["ETag"] != doc.headers["ETag"]
+    # The HTML page's ETag does not validate a JSON request, nor the reverse.
+    again = get(demo_app, "/simple/demo/", accept=JSON_TYPE,
+                headers={"If-None-Match": html.headers["ETag"]})
+    assert again.status_int == 200 and again.content_type == JSON_TYPE
+    same = get(demo_app, "/simple/demo/", accept="*/*",
+               headers={"If-None-Match": html.headers["ETag"]})
+    assert same.status_int == 304
 
 
 def test_json_and_html_describe_the_same_files(demo_app):
@@ -177,7 +202,7 @@ def test_missing_trailing_slash_redirects(demo_app, path, target):
 def test_display_name_is_the_uploaded_spelling(app):
     upload_dist(app, make_wheel("Foo_Bar", "1.0"))
     doc = get(app, "/simple/", accept=JSON_TYPE).json
-    assert {"name": "Foo_Bar"} in doc["projects"]
+    assert "Foo_Bar" in [p["name"] for p in doc["projects"]]
     html = parse(get(app, "/simple/").text)
     link = next(a for a in html.links if a["_text"] == "Foo_Bar")
     assert path_of(link["href"]) == "/simple/foo-bar/"
@@ -252,7 +277,8 @@ def test_json_file_entries(demo_app):
         assert entry["size"] == len(data)
         assert entry["yanked"] is False
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", entry["upload-time"])
-        assert path_of(entry["url"]) == f"/api/package/demo/{filename}"
+        # /packages/<p>/<f> since issue 11 (bandersnatch; pip-tools matches JSON API URLs).
+        assert path_of(entry["url"]) == f"/packages/demo/{filename}"
     assert files[WHEEL[0]]["requires-python"] == ">=3.8"
     assert files[OLD_SDIST[0]]["requires-python"] is None
     assert files[OLD_SDIST[0]]["core-metadata"] is False

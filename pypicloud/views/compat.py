@@ -1,0 +1,139 @@
+"""pypicloud 1.x's index URLs, kept so 1.x clients and configs work unchanged.
+
+1.x served the simple pages under ``/simple/``, ``/pypi/`` and (since 1.3.6) at
+the root, ``/<project>/``; ``/<project>/json`` and ``/simple/<project>/json`` gave
+the JSON document pip-tools reads hashes from, and ``/packages/`` one page of
+every file (buildout's ``find-links``). Each view here hands over to the view of
+the current URL, so the access checks, content negotiation and page cache are
+the same ones.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+from pyramid.httpexceptions import HTTPMovedPermanently
+from pyramid.interfaces import IRoutesMapper
+from pyramid.renderers import render
+from pyramid.view import view_config
+
+from . import json_api, simple
+from .negotiation import negotiate
+
+# First path segments 1.x or this server use (or used) for fixed URLs; a project
+# of that name is only served under /simple/ and /pypi/.
+RESERVED = frozenset({"admin", "api", "login", "logout", "health", "simple", "packages",
+                      "pypi", "static", "acct"})
+
+
+def fixed_segments(registry) -> frozenset[str]:
+    """Canonical first segments of every route with a literal first segment, and RESERVED."""
+    found = getattr(registry, "ppc_fixed_segments", None)
+    if found is None:
+        names = set(RESERVED)
+        for route in registry.getUtility(IRoutesMapper).get_routes():
+            first = route.pattern.lstrip("/").split("/", 1)[0]
+            if first and "{" not in first and "*" not in first:
+                names.add(canonicalize_name(first))
+        # Routes are all added at start-up, so this is computed once.
+        found = registry.ppc_fixed_segments = frozenset(names)
+    return found
+
+
+class NotFixedRoute:
+    """Route predicate: the ``project`` segment is not one of a fixed route.
+
+    A failed route predicate lets Pyramid try the next route, so a fixed route
+    added after the root routes still wins.
+    """
+
+    def __init__(self, value, config):
+        self.value = bool(value)
+
+    def text(self):
+        return f"ppc_not_fixed = {self.value}"
+
+    phash = text
+
+    def __call__(self, info, request):
+        project = info["match"].get("project", "")
+        free = canonicalize_name(project) not in fixed_segments(request.registry)
+        return free == self.value
+
+
+def _canonical_or_redirect(request, route: str):
+    """The canonical project name, or a 301 to the canonical URL of ``route`` (PEP 503)."""
+    raw = request.matchdict["project"]
+    project = canonicalize_name(raw)
+    if raw == project:
+        return project, None
+    url = request.route_url(route, project=project)
+    if request.query_string:
+        url += "?" + request.query_string
+    return project, HTTPMovedPermanently(location=url)
+
+
+@view_config(route_name="upload.root", request_method=("GET", "HEAD"))
+@view_config(route_name="upload.pypi_slash", request_method=("GET", "HEAD"))
+def index_alias(request):
+    """``/`` and ``/pypi/``: the project list of ``/simple/``."""
+    return simple.simple_index(request)
+
+
+@view_config(route_name="upload.pypi", request_method=("GET", "HEAD"))
+def pypi_noslash(request):
+    return HTTPMovedPermanently(location=request.route_url("upload.pypi_slash"))
+
+
+@view_config(route_name="compat.pypi_project", request_method=("GET", "HEAD"))
+@view_config(route_name="compat.root_project", request_method=("GET", "HEAD"))
+def project_alias(request):
+    """``/pypi/<p>/`` and ``/<p>/``: the page of ``/simple/<p>/``."""
+    _, redirect = _canonical_or_redirect(request, request.matched_route.name)
+    if redirect is not None:
+        return redirect
+    return simple.simple_project(request)
+
+
+@view_config(route_name="compat.simple_json", request_method=("GET", "HEAD"), renderer="json")
+@view_config(route_name="compat.root_json", request_method=("GET", "HEAD"), renderer="json")
+def project_json_alias(request):
+    """1.x's ``/simple/<p>/json`` and ``/<p>/json``: the document of ``/pypi/<p>/json``.
+
+    pip-tools asks here first for the hashes of every file; 1.x readers expect
+    ``info.license`` and ``info.classifiers`` to exist.
+    """
+    project, redirect = _canonical_or_redirect(request, request.matched_route.name)
+    if redirect is not None:
+        return redirect
+    doc = json_api.with_serial(request, json_api._document(request, project, None))
+    if isinstance(doc, dict):
+        doc["info"].setdefault("license", "")
+        doc["info"].setdefault("classifiers", [])
+    return doc
+
+
+@view_config(route_name="compat.packages_noslash", request_method=("GET", "HEAD"))
+def packages_noslash(request):
+    return HTTPMovedPermanently(location=request.route_url("compat.packages"))
+
+
+@view_config(route_name="compat.packages", request_method=("GET", "HEAD"))
+def all_files(request):
+    """``/packages/``: one HTML page linking every file the caller may read."""
+    # Only HTML exists here, but an Accept that refuses every type is still a 406.
+    negotiate(request)
+    service = request.registry.service
+    identity = request.identity
+    generation = service.index.generation()
+    key = ("packages", simple.site_key(request), identity.username)
+    page = request.registry.pages.get(key, generation)
+    if page is None:
+        records = [record for summary in service.projects(identity)
+                   for record in service.project_files(identity, summary.project)]
+        records.sort(key=lambda r: r.filename)
+        rows = simple._stored_rows(request, records)
+        body = render("simple_project.html", {"name": "all projects", "files": rows,
+                                              "api_version": simple.API_VERSION}, request)
+        page = simple._make_page(body, simple.TEXT_HTML)
+        request.registry.pages.put(key, generation, page)
+    return simple.page_response(request, page, generation)
