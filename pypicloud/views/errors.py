@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -27,10 +28,35 @@ def _reason(message: str) -> str:
     return text[:200] or "Error"
 
 
+# pypicloud 1.x's "error" value was a bare "unknown"; a short name of the status says more.
+_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "too_large",
+                500: "internal_error", 503: "unavailable"}
+
+
+def _json_errors(request) -> bool:
+    """pypicloud 1.x answered errors under ``/api/`` and ``/admin/`` as JSON; the web UI's
+    pages (routes ``ui.*``) keep their text answers."""
+    path = request.path_info or ""
+    if not (path.startswith("/api/") or path.startswith("/admin/")):
+        return False
+    route = request.matched_route
+    if route is None:  # refused before routing (a tween): ask the route mapper
+        from pyramid.interfaces import IRoutesMapper
+        mapper = request.registry.queryUtility(IRoutesMapper)
+        route = mapper(request)["route"] if mapper is not None else None
+    return route is None or not route.name.startswith("ui.")
+
+
 def error_response(request, status: int, message: str) -> Response:
-    response = Response(body=(message + "\n").encode("utf-8"),
-                        status=f"{status} {_reason(message)}",
-                        content_type="text/plain", charset="utf-8")
+    if _json_errors(request):
+        body = json.dumps({"error": _ERROR_NAMES.get(status, "error"), "message": message})
+        response = Response(body=body.encode("utf-8"), status=f"{status} {_reason(message)}",
+                            content_type="application/json", charset="utf-8")
+    else:
+        response = Response(body=(message + "\n").encode("utf-8"),
+                            status=f"{status} {_reason(message)}",
+                            content_type="text/plain", charset="utf-8")
     if status == 401:
         realm = getattr(request.registry, "realm", "pypi")
         response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
