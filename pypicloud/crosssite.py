@@ -37,6 +37,25 @@ def foreign_reason(request) -> str | None:
     return None
 
 
+def refuse_foreign_state_change(request) -> None:
+    """403 for a GET/HEAD that changes state (a pypicloud 1.x URL) when a browser sends it for
+    another site: the same test as for POST, plus a foreign ``Referer`` (older browsers send
+    neither ``Sec-Fetch-Site`` nor ``Origin`` on a cross-site GET)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    reason = f"Sec-Fetch-Site: {fetch_site}" if fetch_site in _FOREIGN_FETCH_SITES else None
+    origin = request.headers.get("Origin")
+    if reason is None and origin is not None and \
+            origin.strip().rstrip("/").lower() != request.host_url.lower():
+        reason = f"Origin {origin.strip()[:100]!r} is not {request.host_url}"
+    referer = request.headers.get("Referer")
+    if reason is None and referer and not (referer.lower() + "/").startswith(
+            request.host_url.lower() + "/"):
+        reason = f"Referer is not {request.host_url}"
+    if reason is not None:
+        raise Forbidden(f"Cross-site request refused ({reason}); "
+                        "scripts and same-origin pages are not affected")
+
+
 def cross_site_guard(handler, registry):
     """Pyramid tween: 403 for cross-site state-changing requests (under the exception view)."""
 

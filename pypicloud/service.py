@@ -545,7 +545,8 @@ class PackageIndex:
         return result
 
     def upload_file(self, identity: Identity, filename: str | None,
-                    content: BinaryIO | None) -> UploadResult:
+                    content: BinaryIO | None,
+                    digests: dict[str, str] | None = None) -> UploadResult:
         """An upload of nothing but a file (the browser form): project and version
         come from the filename, the display name from the archive's metadata."""
         if not filename:
@@ -557,7 +558,7 @@ class PackageIndex:
                 raise self.deny(identity, "upload") from None
             raise
         return self.upload(identity, name=dist.name, version=dist.version, filename=filename,
-                           content=content, name_from_archive=True)
+                           content=content, name_from_archive=True, digests=digests)
 
     def _store(self, *, project: str, name: str | None, dist: dists.DistFilename,
                spooled: _Spooled, uploader: str | None, may_overwrite: Callable[[], bool],

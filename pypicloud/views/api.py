@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import calendar
+
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPMovedPermanently
+from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from .. import dists
-from ..errors import InvalidUpload
+from ..errors import FileNotFound, InvalidUpload, ProjectNotFound
 from .upload import DIGEST_FIELDS, file_field, read_form, text_field
 
 
-def _file_json(request, record) -> dict:
+def _epoch(dt) -> int:
+    """pypicloud 1.x's ``last_modified``: whole seconds since the epoch, UTC."""
+    return calendar.timegm(dt.utctimetuple())
+
+
+def file_json(request, record) -> dict:
+    """One file: pypicloud 1.x's keys (``last_modified`` in epoch seconds, ``url`` with
+    its ``#sha256=`` fragment, ``metadata``) and ours beside them."""
+    url = request.route_url("api.file", project=record.project, filename=record.filename)
     return {
         "filename": record.filename, "name": record.name, "version": record.version,
-        "url": request.route_url("api.file", project=record.project, filename=record.filename),
+        "url": url + (f"#sha256={record.sha256}" if record.sha256 else ""),
         "size": record.size, "sha256": record.sha256,
-        "last_modified": record.upload_time.isoformat(),
+        "last_modified": _epoch(record.upload_time),
+        "upload_time": record.upload_time.isoformat(),
         "requires_python": record.requires_python, "summary": record.summary,
         "uploader": record.uploader, "yanked": record.yanked,
         "yanked_reason": record.yanked_reason,
+        "metadata": {"requires_python": record.requires_python, "summary": record.summary,
+                     "hash_sha256": record.sha256, "hash_md5": record.md5 or None,
+                     "uploader": record.uploader},
     }
 
 
@@ -35,14 +50,30 @@ def packages_noslash(request):
 @view_config(route_name="api.packages", request_method="GET", renderer="json")
 def list_packages(request):
     projects = request.registry.service.projects(request.identity)
-    return {"packages": [p.name for p in projects]}
+    if not asbool(request.params.get("verbose", "false")):
+        return {"packages": [p.name for p in projects]}
+    # pypicloud 1.x's verbose shape, with the canonical name and an ISO time beside it.
+    return {"packages": [
+        {"name": p.name, "summary": p.summary or "", "last_modified": _epoch(p.last_modified),
+         "project": p.project, "last_modified_iso": p.last_modified.isoformat()}
+        for p in projects]}
 
 
 @view_config(route_name="api.project", request_method="GET", renderer="json")
 @view_config(route_name="api.project_noslash", request_method="GET", renderer="json")
 def list_files(request):
-    records = request.registry.service.project_files(request.identity, _project(request))
-    return {"packages": [_file_json(request, r) for r in records]}
+    """Every file of a project and whether the caller may upload to it (``write``).
+
+    An unknown project the caller could read answers an empty list, as in 1.x.
+    """
+    service, identity, project = request.registry.service, request.identity, _project(request)
+    try:
+        records = service.project_files(identity, project)
+    except ProjectNotFound:
+        service.require_read(identity, project)
+        records = []
+    return {"packages": [file_json(request, r) for r in records],
+            "write": service.access.can_write(identity, project)}
 
 
 @view_config(route_name="api.project", request_method="DELETE", renderer="json")
@@ -71,14 +102,21 @@ def upload_file(request):
         identity, name=text_field(form, "name") or request.matchdict["project"],
         version=version, filename=filename if stream is not None else sent_name,
         content=stream, digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS})
-    request.response.status = 201 if result.created else 200
-    return _file_json(request, result.record)
+    # 200 for a new file too, as pypicloud 1.x answered; "created" tells them apart.
+    return dict(file_json(request, result.record), created=result.created)
 
 
 @view_config(route_name="api.file", request_method="DELETE", renderer="json")
 def delete_file(request):
-    record = request.registry.service.delete_file(
-        request.identity, _project(request), request.matchdict["filename"])
+    filename = request.matchdict["filename"]
+    try:
+        record = request.registry.service.delete_file(request.identity, _project(request),
+                                                      filename)
+    except FileNotFound:
+        # pypicloud 1.x answered a missing file with 400 (after its login check).
+        if not request.identity.authenticated:
+            raise request.registry.service.deny(request.identity, "delete") from None
+        raise InvalidUpload(f"Could not find {filename}") from None
     return {"deleted": record.filename}
 
 
@@ -103,11 +141,11 @@ def _reason(request) -> str | None:
 def yank(request):
     record = request.registry.service.set_yanked(
         request.identity, _project(request), request.matchdict["filename"], True, _reason(request))
-    return _file_json(request, record)
+    return file_json(request, record)
 
 
 @view_config(route_name="api.yank", request_method="DELETE", renderer="json")
 def unyank(request):
     record = request.registry.service.set_yanked(
         request.identity, _project(request), request.matchdict["filename"], False)
-    return _file_json(request, record)
+    return file_json(request, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -28,13 +29,40 @@ def _reason(message: str) -> str:
     return text[:200] or "Error"
 
 
+# pypicloud 1.x's "error" value was a bare "unknown"; a short name of the status says more.
+_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "too_large",
+                500: "internal_error", 503: "unavailable"}
+
+
+def _json_errors(request) -> bool:
+    """pypicloud 1.x answered errors under ``/api/`` and ``/admin/`` as JSON; the web UI's
+    pages (routes ``ui.*``) keep their text answers."""
+    path = request.path_info or ""
+    if not (path.startswith("/api/") or path.startswith("/admin/")):
+        return False
+    route = request.matched_route
+    if route is None:  # refused before routing (a tween): ask the route mapper
+        from pyramid.interfaces import IRoutesMapper
+        mapper = request.registry.queryUtility(IRoutesMapper)
+        route = mapper(request)["route"] if mapper is not None else None
+    return route is None or not route.name.startswith("ui.")
+
+
 def error_response(request, status: int, message: str) -> Response:
-    response = error_page(request, status, _TITLES.get(status, "Error"), message) \
-        if wants_html(request) else None
+    browser = wants_html(request)
+    response = None
+    # 1.x's JSON API answers JSON errors; a browser lost on an unknown /admin/ path gets a page.
+    if _json_errors(request) and not (browser and request.matched_route is None):
+        body = json.dumps({"error": _ERROR_NAMES.get(status, "error"), "message": message})
+        response = Response(body=body.encode("utf-8"), status=f"{status} {_reason(message)}",
+                            content_type="application/json", charset="utf-8")
+    elif browser:
+        response = error_page(request, status, _TITLES.get(status, "Error"), message)
+        if response is not None:
+            response.status = f"{status} {_reason(message)}"
     if response is None:
         response = _plain(status, message)
-    else:
-        response.status = f"{status} {_reason(message)}"
     if status == 401:
         realm = getattr(request.registry, "realm", "pypi")
         response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'

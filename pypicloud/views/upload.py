@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -51,15 +53,27 @@ def legacy_upload(request):
     form = read_form(request)
     action = text_field(form, ":action")
     service = request.registry.service
+    filename, stream = file_field(form)
+    name, version = text_field(form, "name"), text_field(form, "version")
+    if action is None and stream is not None:
+        action = "file_upload"  # pypicloud 1.x's default: `curl -F content=@f /simple/`
     if action != "file_upload":
         if not identity.authenticated:
             raise service.deny(identity, "upload")
         raise InvalidUpload(f"Unsupported :action {action!r}; only 'file_upload' is supported")
-    filename, stream = file_field(form)
-    result = service.upload(
-        identity, name=text_field(form, "name"), version=text_field(form, "version"),
-        filename=filename, content=stream,
-        digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
-    )
+    if name is None or version is None:
+        # As 1.x: name and version from the filename (the display name from the archive).
+        result = service.upload_file(identity, filename, stream,
+                                     {k: text_field(form, k) or "" for k in DIGEST_FIELDS})
+    else:
+        result = service.upload(
+            identity, name=name, version=version, filename=filename, content=stream,
+            digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
+        )
+    # pypicloud 1.x answered with the file as JSON (the REST API's shape); upload clients
+    # only read the status.
+    from .api import file_json
     message = "Uploaded" if result.created else "Already uploaded (identical file)"
-    return Response(f"{message}: {result.record.filename}\n", content_type="text/plain")
+    body = dict(file_json(request, result.record), created=result.created,
+                message=f"{message}: {result.record.filename}")
+    return Response(json.dumps(body), content_type="application/json", charset="utf-8")

@@ -264,8 +264,11 @@ def test_rest_list_packages_and_files(demo_app):
     wheel = next(f for f in files if f["filename"] == WHEEL[0])
     assert wheel["sha256"] == sha256(WHEEL[1]) and wheel["size"] == len(WHEEL[1])
     assert wheel["version"] == "1.0" and wheel["uploader"] == "admin"
-    assert wheel["url"].endswith(url(WHEEL[0]))
-    assert get(demo_app, "/api/package/nope/").status_int == 404
+    # pypicloud 1.x's shapes (issue 11): the URL carries its digest, the time is epoch seconds.
+    assert wheel["url"].endswith(url(WHEEL[0]) + "#sha256=" + sha256(WHEEL[1]))
+    assert isinstance(wheel["last_modified"], int)
+    unknown = get(demo_app, "/api/package/nope/")
+    assert unknown.status_int == 200 and unknown.json == {"packages": [], "write": True}
 
 
 def test_rest_listing_permissions(make_app):
@@ -296,8 +299,9 @@ def test_rest_delete_permissions(demo_app, tmp_path):
     assert_nothing_left(demo_app, tmp_path, "demo", filename)
     assert get(demo_app, url(filename)).status_int == 404
     assert get(demo_app, url(filename + ".metadata")).status_int == 404
-    assert demo_app.delete(url(filename), headers=basic("admin"),
-                           expect_errors=True).status_int == 404
+    # A file that is not there: 400, as pypicloud 1.x answered (issue 11).
+    again = demo_app.delete(url(filename), headers=basic("admin"), expect_errors=True)
+    assert again.status_int == 400 and again.json["message"] == f"Could not find {filename}"
 
 
 def test_deleting_the_last_file_removes_the_project(demo_app, tmp_path):

@@ -11,7 +11,6 @@ from .conftest import auth_headers, make_wheel, upload_dist
     ("PUT", "/simple/", "GET, HEAD, POST"),
     ("DELETE", "/simple/demo/", "GET, HEAD"),
     ("DELETE", "/health", "GET, HEAD"),
-    ("GET", "/admin/rebuild", "POST"),
     ("POST", "/pypi/demo/json", "GET, HEAD"),
     ("PUT", "/api/package/demo/demo-1.0-py3-none-any.whl", "DELETE, GET, HEAD, POST"),
 ])

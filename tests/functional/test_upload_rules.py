@@ -149,7 +149,8 @@ def test_bob_may_not_upload_to_alices_project(app, tmp_path):
 # ---------------------------------------------------------------------------
 # :action other than file_upload; missing content, name or version -> 400
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("action", ["submit", "remove_pkg", "doc_upload", "FILE_UPLOAD", "", None])
+# No :action at all is an upload, as in pypicloud 1.x (issue 11; tests/functional/test_legacy_api.py).
+@pytest.mark.parametrize("action", ["submit", "remove_pkg", "doc_upload", "FILE_UPLOAD", ""])
 def test_other_action_is_400(app, tmp_path, action):
     filename, data = DEMO_WHEEL
     response = upload(app, filename, data, fields={":action": action})
@@ -172,12 +173,25 @@ def test_content_sent_as_text_not_file_is_400(app, tmp_path):
 
 
 @pytest.mark.parametrize("field", ["name", "version"])
-@pytest.mark.parametrize("value", [None, ""], ids=["absent", "empty"])
-def test_missing_name_or_version_is_400(app, tmp_path, field, value):
+def test_empty_name_or_version_is_400(app, tmp_path, field):
     filename, data = DEMO_WHEEL
-    response = upload(app, filename, data, fields={field: value})
+    response = upload(app, filename, data, fields={field: ""})
     assert_rejected(response, 400, field)
     assert_nothing_left(app, tmp_path, "demo", filename)
+
+
+@pytest.mark.parametrize("field", ["name", "version"])
+def test_absent_name_or_version_comes_from_the_filename(app, tmp_path, field):
+    """pypicloud 1.x took both from the filename when either was missing (issue 11)."""
+    filename, data = DEMO_WHEEL
+    upload(app, filename, data, fields={field: None}, status=200)
+    assert file_record(app, filename).version == "1.0"
+    # The digests sent beside it are still checked.
+    other, other_data = make_wheel("demo", "2.0")
+    response = upload(app, other, other_data,
+                      fields={field: None, "sha256_digest": "0" * 64})
+    assert_rejected(response, 400, "sha256_digest")
+    assert_nothing_left(app, tmp_path, "demo", other)
 
 
 # ---------------------------------------------------------------------------
@@ -726,14 +740,15 @@ def test_rest_upload(app, tmp_path):
     filename, data = DEMO_SDIST
     url = f"/api/package/demo/{filename}"
     response = app.post(url, upload_files=[("content", filename, data)], headers=basic("admin"))
-    assert response.status_int == 201
+    # 200 as pypicloud 1.x answered (issue 11; was 201); "created" tells a new file apart.
+    assert response.status_int == 200 and response.json["created"] is True
     assert response.json["filename"] == filename
     assert response.json["sha256"] == sha256(data)
     assert response.json["version"] == "1.0"
     assert stored_path(app, "demo", filename).read_bytes() == data
     # The same bytes again: 200, not a new file.
     again = app.post(url, upload_files=[("content", filename, data)], headers=basic("admin"))
-    assert again.status_int == 200
+    assert again.status_int == 200 and again.json["created"] is False
     assert [f["filename"] for f in simple_json(app, "/simple/demo/").json["files"]] == [filename]
 
 
@@ -754,7 +769,7 @@ def test_rest_upload_rules(app, tmp_path):
     assert_rejected(bad_sha, 400, "sha256_digest")
     assert_nothing_left(app, tmp_path, "alice-pkg", filename)
     response = app.post(url, upload_files=files, headers=basic("alice"))
-    assert response.status_int == 201
+    assert response.status_int == 200 and response.json["created"] is True
     other = make_wheel("alice-pkg", "1.0", payload=b"other")
     conflict = app.post(url, upload_files=[("content", filename, other[1])],
                         headers=basic("alice"), expect_errors=True)

@@ -1,0 +1,272 @@
+"""Access administration: the rules behind pypicloud 1.x's JSON admin and user API.
+
+The views of ``/admin/user...``, ``/admin/group...``, ``/admin/package/<p>...``,
+``/admin/acl.json.gz``, ``/api/user...`` and ``/acct/login``
+(:mod:`pypicloud.views.legacy_admin`) only read the request and call one method
+here. Every rule is applied here, once: who may do it (admins, as in 1.x:
+anonymous callers get 401, other users 403), what an ini backend answers to a
+change (403: it is read-only), how 1.x's ``read``/``write`` permission words map
+onto our ``r``/``rw`` grants, and the shapes 1.x answered with.
+
+Works on any access backend for reading; changes need an
+:class:`~pypicloud.access.editable.EditableAccess` backend.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from . import __version__
+from .access.base import PSEUDO_GROUPS, READ, READ_WRITE, TOKEN_USERNAME, AccessBackend
+from .access.editable import EditableAccess, InvalidAccessData, check_name
+from .access.passwords import hash_password
+from .errors import Forbidden, PypicloudError, Unauthorized
+from .models import Identity
+
+# 1.x kept a set of words per grant; we keep "r" or "rw" (write implies read).
+PERMISSION_WORDS = {READ: ["read"], READ_WRITE: ["read", "write"]}
+
+
+class ReadOnlyAccess(PypicloudError):
+    """The access backend (the ini file) cannot be changed over HTTP."""
+
+    status = 403
+
+
+class NoSuchUser(PypicloudError):
+    status = 404
+
+
+def _flag(value, name: str) -> bool:
+    """A 1.x boolean parameter: JSON true/false or a form's "true"/"false"/"1"/"0"."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        raise InvalidAccessData(f"Missing parameter {name!r}")
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise InvalidAccessData(f"Parameter {name!r} must be true or false")
+
+
+def _deny(identity: Identity, what: str) -> PypicloudError:
+    if not identity.authenticated:
+        return Unauthorized(f"Login required to {what}")
+    return Forbidden(f"User {identity.username!r} may not {what}")
+
+
+class AccessAdmin:
+    """pypicloud 1.x's user, group and grant administration over one access backend."""
+
+    def __init__(self, access: AccessBackend):
+        self.access = access
+
+    # Checks ---------------------------------------------------------------
+    @staticmethod
+    def require_admin(identity: Identity, what: str) -> None:
+        # A token never carries admin rights (models.TokenScope), so is_admin is False for it.
+        if not identity.is_admin:
+            raise _deny(identity, what)
+
+    def editable(self) -> EditableAccess:
+        if not isinstance(self.access, EditableAccess):
+            raise ReadOnlyAccess(
+                f"The access backend ({type(self.access).__name__}) is read-only: edit the ini "
+                "file, or move to pypi.auth = sql (ppc-export / ppc-import)")
+        return self.access
+
+    # Reading (admins) -------------------------------------------------------
+    def users(self, identity: Identity) -> list[dict]:
+        """``[{"username", "admin"}]`` for every user."""
+        self.require_admin(identity, "list users")
+        data = self.access.export_data()
+        return [{"username": name, "admin": self.access.is_admin(name)}
+                for name in sorted(data.users)]
+
+    def user(self, identity: Identity, username: str) -> dict | None:
+        """``{"username", "admin", "groups"}``, or None for an unknown user (as 1.x)."""
+        self.require_admin(identity, "read users")
+        if not self.access.user_exists(username):
+            return None
+        return {"username": username, "admin": self.access.is_admin(username),
+                "groups": sorted(self.access.groups_of(username))}
+
+    def pending_users(self, identity: Identity) -> list[str]:
+        """Users waiting for approval: always none, since self-registration is off."""
+        self.require_admin(identity, "list pending users")
+        return []
+
+    def user_permissions(self, identity: Identity, username: str) -> list[dict]:
+        """``[{"package", "permissions"}]``: the user's explicit grants."""
+        self.require_admin(identity, "read permissions")
+        data = self.access.export_data()
+        return [{"package": project, "permissions": PERMISSION_WORDS[grants["users"][username]]}
+                for project, grants in sorted(data.packages.items())
+                if username in grants["users"]]
+
+    def groups(self, identity: Identity) -> list[str]:
+        self.require_admin(identity, "list groups")
+        return sorted(self.access.export_data().groups)
+
+    def group(self, identity: Identity, group: str) -> dict:
+        """``{"members", "packages"}``; an unknown group has neither (as 1.x)."""
+        self.require_admin(identity, "read groups")
+        data = self.access.export_data()
+        entry = data.groups.get(group)
+        return {
+            "members": sorted(entry["members"]) if entry else [],
+            "packages": [{"package": project,
+                          "permissions": PERMISSION_WORDS[grants["groups"][group]]}
+                         for project, grants in sorted(data.packages.items())
+                         if group in grants["groups"]],
+            "admin": bool(entry and entry["admin"]),
+        }
+
+    def package_permissions(self, identity: Identity, project: str) -> dict:
+        """``{"user": [{"username", "permissions"}], "group": [{"group", "permissions"}]}``."""
+        self.require_admin(identity, "read permissions")
+        users, groups = self.access.project_grants(canonicalize_name(project))
+        return {"user": [{"username": n, "permissions": PERMISSION_WORDS[p]}
+                         for n, p in sorted(users.items())],
+                "group": [{"group": n, "permissions": PERMISSION_WORDS[p]}
+                          for n, p in sorted(groups.items())]}
+
+    def acl_dump(self, identity: Identity) -> dict:
+        """Everything, in the layout 1.x's ``/admin/acl.json.gz`` and ``ppc-export`` wrote."""
+        self.require_admin(identity, "export the access data")
+        data = self.access.export_data()
+        packages: dict[str, dict] = {"users": {}, "groups": {}}
+        for project, grants in sorted(data.packages.items()):
+            for kind in ("users", "groups"):
+                if grants[kind]:
+                    packages[kind][project] = {n: PERMISSION_WORDS[p]
+                                               for n, p in sorted(grants[kind].items())}
+        return {
+            "allow_register": False,
+            "version": __version__,
+            "users": [{"username": n, "admin": bool(u["admin"]), "password": u["password_hash"]}
+                      for n, u in sorted(data.users.items())],
+            "groups": {n: sorted(g["members"]) for n, g in sorted(data.groups.items())},
+            "packages": packages,
+            "pending_users": [],
+        }
+
+    # Changing (admins) ------------------------------------------------------
+    def create_user(self, identity: Identity, username: str, password: str | None) -> dict:
+        self.require_admin(identity, "create users")
+        access = self.editable()
+        check_name("user", username)
+        access.create_user(username, self._hash(password))
+        return {"username": username, "admin": False}
+
+    def approve_user(self, identity: Identity, username: str) -> dict:
+        """Nobody is ever pending here: approving an existing user changes nothing."""
+        self.require_admin(identity, "approve users")
+        self.editable()
+        if not self.access.user_exists(username):
+            raise NoSuchUser(f"No such user: {username}")
+        return {"username": username}
+
+    def delete_user(self, identity: Identity, username: str) -> dict:
+        self.require_admin(identity, "delete users")
+        self.editable().delete_user(username)
+        return {"deleted": username}
+
+    def set_admin(self, identity: Identity, username: str, admin: bool | str | None) -> dict:
+        self.require_admin(identity, "change admins")
+        access = self.editable()
+        admin = _flag(admin, "admin")
+        access.set_admin(username, admin)
+        return {"username": username, "admin": admin}
+
+    def set_membership(self, identity: Identity, username: str, group: str,
+                       member: bool) -> dict:
+        self.require_admin(identity, "change group members")
+        self.editable().set_membership(username, group, member)
+        return {"username": username, "group": group, "member": member}
+
+    def create_group(self, identity: Identity, group: str) -> dict:
+        self.require_admin(identity, "create groups")
+        access = self.editable()
+        if group in PSEUDO_GROUPS:
+            raise InvalidAccessData(f"'{group}' is a reserved name")
+        access.create_group(check_name("group", group))
+        return {"group": group}
+
+    def delete_group(self, identity: Identity, group: str) -> dict:
+        self.require_admin(identity, "delete groups")
+        self.editable().delete_group(group)
+        return {"deleted": group}
+
+    def edit_permission(self, identity: Identity, project: str, kind: str, name: str,
+                        word: str, grant: bool) -> dict:
+        """Grant or revoke 1.x's ``read`` or ``write`` on a project.
+
+        Our grants are ``r`` or ``rw`` (write includes read), so: granting
+        ``write`` gives ``rw``; granting ``read`` gives ``r`` unless ``rw`` is
+        already there; revoking ``write`` leaves ``r``; revoking ``read``
+        removes the grant (1.x's "write without read" cannot be expressed).
+        """
+        self.require_admin(identity, "change permissions")
+        access = self.editable()
+        if kind not in ("user", "group") or word not in ("read", "write"):
+            raise InvalidAccessData("Expected user|group and read|write")
+        project = canonicalize_name(project)
+        users, groups = access.project_grants(project)
+        current = (users if kind == "user" else groups).get(name)
+        if grant:
+            new = READ_WRITE if word == "write" or current == READ_WRITE else READ
+        elif word == "write":
+            new = READ if current else None
+        else:
+            new = None
+        if new != current:
+            access.set_grant(project, kind, name, new)
+        return {"package": project, kind: name,
+                "permissions": PERMISSION_WORDS[new] if new else []}
+
+    # The caller's own account ---------------------------------------------
+    def register(self, identity: Identity, username: str, password: str | None) -> None:
+        """1.x's self-registration (``PUT /api/user/<name>``).
+
+        pypicloud 2 has no pending users and never lets an anonymous caller
+        create an account, so this always answers what 1.x answered with
+        registration switched off: 403.
+        """
+        raise Forbidden("Self-registration is off: an admin creates users "
+                        "(PUT /admin/user/<name> or ppc-access)")
+
+    def set_allow_register(self, identity: Identity, allow: bool | str | None) -> dict:
+        self.require_admin(identity, "change registration")
+        if _flag(allow, "allow"):
+            raise Forbidden("Self-registration cannot be switched on in pypicloud 2: an admin "
+                            "creates users (PUT /admin/user/<name> or ppc-access)")
+        return {"allow_register": False}
+
+    def change_password(self, identity: Identity, old: str | None, new: str | None) -> None:
+        """The caller's own password; 403 when the old one is wrong (as 1.x)."""
+        if not identity.authenticated:
+            raise _deny(identity, "change a password")
+        if identity.token is not None:
+            raise Forbidden("An API token cannot change its user's password")
+        access = self.editable()
+        if not old or access.authenticate(identity.username, old) is None:
+            raise Forbidden("The old password is not right; nothing was changed")
+        access.set_password_hash(identity.username, self._hash(new))
+
+    def login(self, username: str | None, password: str | None) -> Identity:
+        """The identity behind a username and password, or 403 (1.x's ``/acct/login``)."""
+        identity = None
+        if username and password and username != TOKEN_USERNAME:
+            identity = self.access.authenticate(username, password)
+        if identity is None:
+            raise Forbidden("Wrong user name or password")
+        return identity
+
+    @staticmethod
+    def _hash(password: str | None) -> str:
+        if not password:
+            raise InvalidAccessData("The password is empty")
+        return hash_password(password)
