@@ -299,6 +299,15 @@ class AccessBackend(abc.ABC):
     def can_read(self, identity: Identity, project: str) -> bool:
         return self.permission(identity, project) != ""
 
+    def anonymous_may_write(self) -> bool:
+        """Could an anonymous caller write to any project at all?
+
+        Lets an upload from an anonymous caller be refused before its body is
+        parsed. Backends that hold their grants in memory answer exactly; this
+        default only says no when it is sure.
+        """
+        return True
+
     def can_write(self, identity: Identity, project: str) -> bool:
         return self.permission(identity, project) == READ_WRITE
 

@@ -106,6 +106,10 @@ class ConfigAccess(AccessBackend):
     def check_health(self) -> None:
         """Nothing to reach: the configuration is in memory."""
 
+    def anonymous_may_write(self) -> bool:
+        return "everyone" in self.default_write or any(
+            groups.get("everyone") == READ_WRITE for _, groups in self.grants.values())
+
     def export_data(self) -> AccessData:
         """The ini's access data. Names the ini mentions but never defines (a group
         member or grantee without a ``user.*`` line, an undefined group) are left

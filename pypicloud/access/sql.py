@@ -242,6 +242,10 @@ class SQLAccess(EditableAccess):
         users_, groups_ = self._current().grants.get(project, ({}, {}))
         return dict(users_), dict(groups_)
 
+    def anonymous_may_write(self) -> bool:
+        return "everyone" in self.default_write or any(
+            groups.get("everyone") == "rw" for _, groups in self._current().grants.values())
+
     def check_health(self) -> None:
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
 
