@@ -16,6 +16,7 @@ from pyramid.security import Allowed
 
 from .errors import Unauthorized
 from .models import ANONYMOUS, Identity
+from .sessions import SESSION_USER, still_valid
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -35,7 +36,6 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, password
 
 
-SESSION_USER = "user"
 
 
 def uses_session(request) -> bool:
@@ -50,6 +50,8 @@ def session_identity(request) -> Identity:
     access = request.registry.service.access
     if not username or not access.user_exists(username):
         return ANONYMOUS  # logged out, or the user was deleted meanwhile
+    if not still_valid(request, username):
+        return ANONYMOUS  # logged out elsewhere, password changed, or too old
     return access.identity(username)
 
 

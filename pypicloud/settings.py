@@ -58,6 +58,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.create_bucket storage.read_only
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
+    session.lifetime
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
     """.split()
 )

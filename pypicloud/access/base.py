@@ -299,6 +299,15 @@ class AccessBackend(abc.ABC):
     def can_read(self, identity: Identity, project: str) -> bool:
         return self.permission(identity, project) != ""
 
+    def password_fingerprint(self, username: str) -> str | None:
+        """A short digest of the user's stored password hash, or None (unknown user).
+
+        Web UI sessions carry it: a password change (a new hash, a new salt)
+        or a user deleted and created again ends every older session, even
+        when the change was made with the command-line tools.
+        """
+        return None
+
     def anonymous_may_write(self) -> bool:
         """Could an anonymous caller write to any project at all?
 

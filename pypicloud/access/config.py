@@ -14,6 +14,7 @@ is parsed once at start-up into dicts, so every lookup is a dict access.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 
@@ -105,6 +106,10 @@ class ConfigAccess(AccessBackend):
 
     def check_health(self) -> None:
         """Nothing to reach: the configuration is in memory."""
+
+    def password_fingerprint(self, username: str) -> str | None:
+        hashed = self.users.get(username)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:16] if hashed else None
 
     def anonymous_may_write(self) -> bool:
         return "everyone" in self.default_write or any(

@@ -242,6 +242,10 @@ class SQLAccess(EditableAccess):
         users_, groups_ = self._current().grants.get(project, ({}, {}))
         return dict(users_), dict(groups_)
 
+    def password_fingerprint(self, username: str) -> str | None:
+        hashed = self._current().hashes.get(username)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:16] if hashed else None
+
     def anonymous_may_write(self) -> bool:
         return "everyone" in self.default_write or any(
             groups.get("everyone") == "rw" for _, groups in self._current().grants.values())

@@ -24,7 +24,7 @@ from ..access.editable import EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
 from ..errors import Forbidden, InvalidUpload, PypicloudError
 from ..models import utcnow
-from ..security import SESSION_USER
+from .. import sessions
 from .upload import read_form
 
 MAX_PROJECTS_SHOWN = 500
@@ -104,7 +104,7 @@ def login(request):
                      errors=["Wrong user name or password"])
     # A fresh session (and CSRF token) at login: nothing chosen before it survives.
     request.session.invalidate()
-    request.session[SESSION_USER] = identity.username
+    sessions.start(request, identity.username)
     new_csrf_token(request)
     return HTTPSeeOther(location=_safe_next(request))
 
@@ -112,6 +112,9 @@ def login(request):
 @view_config(route_name="ui.logout", request_method="POST")
 def logout(request):
     _check_csrf(request)
+    if request.identity.authenticated and request.identity.token is None:
+        # Every session of this user ends, copies of this cookie included.
+        sessions.end_all(request.registry, request.identity.username)
     request.session.invalidate()
     return HTTPSeeOther(location=request.route_path("ui.login"))
 
@@ -248,6 +251,9 @@ def _change_own_password(request, identity):
     if password != request.POST.get("repeat", ""):
         raise InvalidAccessData("The two new passwords are not the same")
     access.set_password_hash(identity.username, hash_password(password))
+    # Every other session ends; this one goes on with a new stamp.
+    sessions.end_all(request.registry, identity.username)
+    sessions.start(request, identity.username)
     return "Your password was changed", "ui.account", {}
 
 
@@ -298,6 +304,7 @@ def _add_user(request, access):
 def _set_password(request, access):
     name = _field(request, "username")
     access.set_password_hash(name, _password_hash(request))
+    sessions.end_all(request.registry, name)
     return f"Password of {name} changed"
 
 
@@ -310,6 +317,7 @@ def _set_admin(request, access):
 def _delete_user(request, access):
     name = _field(request, "username")
     access.delete_user(name)
+    sessions.end_all(request.registry, name)
     return f"User {name} deleted"
 
 
@@ -403,9 +411,10 @@ def action(request):
         read_form(request)  # 413 before a body over the size limit is read
     _check_csrf(request)
     if name == "add-token":
-        return _add_token(request, request.POST.get("username", "").strip(), _access_page)
+        return _add_token(request, request.POST.get("username", "").strip(), _access_page,
+                          identity)
     if name == "add-own-token":
-        return _add_token(request, identity.username, _account_page)
+        return _add_token(request, identity.username, _account_page, identity)
     handler = _ACTIONS.get(name)
     if handler is None:
         raise Forbidden(f"Unknown action {name!r}")
@@ -421,11 +430,19 @@ def action(request):
     return HTTPSeeOther(location=request.route_path(route, **params))
 
 
-def _add_token(request, username: str, show):
+def _add_token(request, username: str, show, identity):
     """The new token is shown on the page this POST answers (``show``), once, never
-    stored in the session."""
+    stored in the session.
+
+    A token outlives the session, so a session alone (a stolen cookie) must
+    not be enough: the current password is asked for again.
+    """
     try:
         access = _editable(request)
+        if request.registry.service.access.authenticate(
+                identity.username, request.POST.get("current_password", "")) is None:
+            return show(request, status=403,
+                        errors=["Enter your current password to create a token"])
         if not username:
             raise InvalidAccessData("The field 'username' is required")
         days = int(request.POST.get("expires_days", "90") or 0)
