@@ -16,6 +16,7 @@ from .pagecache import PageCache
 from .service import PackageIndex
 from .settings import Settings
 from .storage import storage_from_settings
+from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
 
@@ -56,6 +57,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.registry.service = service
     config.registry.pages = PageCache()
     config.registry.realm = settings.get_str("pypi.realm", "pypi")
+    config.registry.login_throttle = LoginThrottle.from_settings(settings, service.index)
     config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).

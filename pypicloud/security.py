@@ -14,6 +14,7 @@ import binascii
 
 from pyramid.security import Allowed
 
+from . import throttle
 from .errors import Unauthorized
 from .models import ANONYMOUS, Identity
 from .sessions import SESSION_USER, still_valid
@@ -69,7 +70,7 @@ class BasicAuthPolicy:
             raise Unauthorized("Malformed Authorization header") from None
         if credentials is None:
             return session_identity(request) if uses_session(request) else ANONYMOUS
-        identity = request.registry.service.access.authenticate(*credentials)
+        identity = throttle.authenticate(request, *credentials)
         if identity is None:
             raise Unauthorized("Invalid username or password")
         return identity

@@ -60,6 +60,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     session.lifetime
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
+    auth.throttle_user auth.throttle_address auth.throttle_window
     """.split()
 )
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from packaging.utils import canonicalize_name
 
 from ..models import Identity
+from .passwords import MAX_PASSWORD_BYTES
 
 EVERYONE = "everyone"
 AUTHENTICATED = "authenticated"
@@ -223,6 +224,8 @@ class AccessBackend(abc.ABC):
         # cache key; no real user name contains one.
         if not username or not password or "\0" in username:
             return None
+        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+            return None  # never hashed: old schemes cost more the longer the password
         if not self.credentials.hit(username, password):
             if not self._verify(username, password):
                 return None

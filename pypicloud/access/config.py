@@ -15,6 +15,7 @@ is parsed once at start-up into dicts, so every lookup is a dict access.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Mapping
 
@@ -23,7 +24,9 @@ from packaging.utils import canonicalize_name
 from ..errors import ConfigError
 from .base import PERMISSIONS, PSEUDO_GROUPS, READ_WRITE, AccessBackend
 from .editable import AccessData
-from .passwords import CONTEXT, verify_dummy, verify_password
+from .passwords import CONTEXT, needs_rehash, typical_hash, verify_dummy, verify_password
+
+LOG = logging.getLogger(__name__)
 
 # package.<project>.(user|group).<name>: project and user names may both contain
 # dots, so the split is at the first ".user." / ".group." (project names with
@@ -55,6 +58,8 @@ class ConfigAccess(AccessBackend):
         """
         super().__init__(**policy)
         self.users = dict(users or {})
+        self._typical: str | None | bool = False  # made on first use (parsing costs)
+        self._rehash_logged: set[str] = set()
         self.groups = {name: frozenset(members) for name, members in (groups or {}).items()}
         self.admins = frozenset(admins)
         # Invert once: "which groups is alice in?" is asked on every login.
@@ -85,8 +90,17 @@ class ConfigAccess(AccessBackend):
     def _verify(self, username: str, password: str) -> bool:
         hashed = self.users.get(username)
         if hashed is None:
-            return verify_dummy(password)
-        return verify_password(password, hashed)
+            if self._typical is False:
+                self._typical = typical_hash(self.users.values())
+            return verify_dummy(password, self._typical)
+        if not verify_password(password, hashed):
+            return False
+        if needs_rehash(hashed) and username not in self._rehash_logged:
+            # The ini cannot be rewritten from here: tell the admin how.
+            self._rehash_logged.add(username)
+            LOG.warning("user.%s in the ini has an old-format password hash; replace that "
+                        "line's value with the output of `ppc-gen-password` (argon2id)", username)
+        return True
 
     def groups_of(self, username: str) -> set[str]:
         return set(self._groups_of.get(username, ()))

@@ -24,7 +24,7 @@ from ..access.editable import EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
 from ..errors import Forbidden, InvalidUpload, PypicloudError
 from ..models import utcnow
-from .. import sessions
+from .. import sessions, throttle
 from .upload import read_form
 
 MAX_PROJECTS_SHOWN = 500
@@ -97,7 +97,7 @@ def login(request):
     _check_csrf(request)
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
-    identity = request.registry.service.access.authenticate(username, password) \
+    identity = throttle.authenticate(request, username, password) \
         if username and username != "__token__" else None
     if identity is None:
         return _page(request, "login.html", status=401, next=request.POST.get("next", ""),
@@ -243,7 +243,7 @@ def _upload(request, identity):
 
 def _change_own_password(request, identity):
     access = _editable(request)
-    if access.authenticate(identity.username, request.POST.get("current", "")) is None:
+    if throttle.authenticate(request, identity.username, request.POST.get("current", "")) is None:
         raise InvalidAccessData("Your current password is not right; nothing was changed")
     password = request.POST.get("password", "")
     if len(password) < MIN_OWN_PASSWORD:
@@ -439,8 +439,8 @@ def _add_token(request, username: str, show, identity):
     """
     try:
         access = _editable(request)
-        if request.registry.service.access.authenticate(
-                identity.username, request.POST.get("current_password", "")) is None:
+        if throttle.authenticate(request, identity.username,
+                                 request.POST.get("current_password", "")) is None:
             return show(request, status=403,
                         errors=["Enter your current password to create a token"])
         if not username:
