@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from pyramid.config import Configurator
+from pyramid.events import NewResponse
 
 from .access import access_from_settings
 from .cache import index_from_settings
@@ -42,6 +43,11 @@ def build_service(settings: Settings) -> PackageIndex:
     )
 
 
+def _nosniff(event) -> None:
+    # Files and pages are never to be reinterpreted by a browser as another type.
+    event.response.headers["X-Content-Type-Options"] = "nosniff"
+
+
 def make_config(global_config: dict | None, raw_settings: dict,
                 environ: dict | None = None) -> Configurator:
     here = (global_config or {}).get("here") or raw_settings.get("here")
@@ -69,6 +75,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
     config.include("pypicloud.routes")
+    config.add_subscriber(_nosniff, NewResponse)
     config.scan("pypicloud.views")
     return config
 

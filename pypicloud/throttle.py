@@ -17,7 +17,7 @@ import logging
 import time
 
 from .access.base import TOKEN_USERNAME
-from .errors import PypicloudError
+from .errors import BackendUnavailable, PypicloudError
 from .models import Identity
 
 LOG = logging.getLogger(__name__)
@@ -92,9 +92,17 @@ def authenticate(request, username: str, password: str) -> Identity | None:
     throttle: LoginThrottle | None = getattr(registry, "login_throttle", None)
     address = request.client_addr
     if throttle is not None:
-        throttle.check(username, address)
+        try:
+            throttle.check(username, address)
+        except BackendUnavailable:
+            # The index is down: logins still work (the password cap bounds
+            # the hash), so /health and the API can report the outage.
+            throttle = None
     identity = registry.service.access.authenticate(username, password)
     if identity is None and throttle is not None:
-        throttle.failed(username, address)
         LOG.info("failed login for %r from %s", username, address)
+        try:
+            throttle.failed(username, address)
+        except BackendUnavailable:
+            pass
     return identity

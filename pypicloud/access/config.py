@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from .base import PERMISSIONS, PSEUDO_GROUPS, READ_WRITE, AccessBackend
+from ..upstream import UPSTREAM_UPLOADER
 from .editable import AccessData
 from .passwords import CONTEXT, needs_rehash, typical_hash, verify_dummy, verify_password
 
@@ -151,6 +152,10 @@ def _read_users(settings) -> dict[str, str]:
     users = {}
     for name, value in settings.with_prefix("user.").items():
         key, hashed = f"user.{name}", value.strip()
+        if name == UPSTREAM_UPLOADER:
+            # It marks files cached from upstream; a real user so named would
+            # make projects look pulled through (and upstream mixed in).
+            raise ConfigError(key, None, f"{UPSTREAM_UPLOADER!r} is reserved for the upstream cache")
         # Do not echo the value: it may be a plain-text password put there by mistake.
         if not hashed or CONTEXT.identify(hashed, required=False) is None:
             raise ConfigError(key, None, "a password hash made by ppc-gen-password")

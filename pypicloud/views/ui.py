@@ -78,8 +78,9 @@ def _check_csrf(request) -> None:
 
 def _safe_next(request) -> str:
     target = request.POST.get("next") or request.params.get("next") or ""
-    # Only paths of the UI itself: never an absolute or scheme-relative URL.
-    if target.startswith("/admin") and not target.startswith("//"):
+    # Only paths of the UI itself: never an absolute or scheme-relative URL,
+    # nothing a Location header cannot carry (CR/LF and other controls).
+    if target.startswith("/admin") and not target.startswith("//") and target.isprintable():
         return target
     return request.route_path("ui.home")
 
