@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from pyramid.config import Configurator
+from pyramid.events import NewResponse
 
 from .access import access_from_settings
 from .cache import index_from_settings
@@ -16,6 +17,7 @@ from .pagecache import PageCache
 from .service import PackageIndex
 from .settings import Settings
 from .storage import storage_from_settings
+from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
 
@@ -41,6 +43,11 @@ def build_service(settings: Settings) -> PackageIndex:
     )
 
 
+def _nosniff(event) -> None:
+    # Files and pages are never to be reinterpreted by a browser as another type.
+    event.response.headers["X-Content-Type-Options"] = "nosniff"
+
+
 def make_config(global_config: dict | None, raw_settings: dict,
                 environ: dict | None = None) -> Configurator:
     here = (global_config or {}).get("here") or raw_settings.get("here")
@@ -56,6 +63,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.registry.service = service
     config.registry.pages = PageCache()
     config.registry.realm = settings.get_str("pypi.realm", "pypi")
+    config.registry.login_throttle = LoginThrottle.from_settings(settings, service.index)
     config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).
@@ -67,6 +75,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
     config.include("pypicloud.routes")
+    config.add_subscriber(_nosniff, NewResponse)
     config.scan("pypicloud.views")
     return config
 

@@ -7,6 +7,16 @@ build error responses by hand.
 
 from __future__ import annotations
 
+import re
+
+# "scheme://user:password@" -> "scheme://user:***@" (database, Redis, upstream URLs).
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^@/\s]+@")
+
+
+def mask_credentials(value: object) -> object:
+    """``value`` with the password of every URL in it replaced by ``***`` (for messages and logs)."""
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
 
 class PypicloudError(Exception):
     """Base class of every domain error; ``status`` is the HTTP answer."""
@@ -24,7 +34,7 @@ class ConfigError(PypicloudError):
     def __init__(self, key: str, value: object = None, allowed: str = ""):
         text = f"Invalid setting {key}"
         if value is not None:
-            text += f" = {value!r}"
+            text += f" = {mask_credentials(value)!r}"
         if allowed:
             text += f": {allowed}"
         super().__init__(text)

@@ -14,8 +14,10 @@ import binascii
 
 from pyramid.security import Allowed
 
+from . import throttle
 from .errors import Unauthorized
 from .models import ANONYMOUS, Identity
+from .sessions import SESSION_USER, still_valid
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -35,7 +37,6 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, password
 
 
-SESSION_USER = "user"
 
 
 def uses_session(request) -> bool:
@@ -50,6 +51,8 @@ def session_identity(request) -> Identity:
     access = request.registry.service.access
     if not username or not access.user_exists(username):
         return ANONYMOUS  # logged out, or the user was deleted meanwhile
+    if not still_valid(request, username):
+        return ANONYMOUS  # logged out elsewhere, password changed, or too old
     return access.identity(username)
 
 
@@ -67,7 +70,7 @@ class BasicAuthPolicy:
             raise Unauthorized("Malformed Authorization header") from None
         if credentials is None:
             return session_identity(request) if uses_session(request) else ANONYMOUS
-        identity = request.registry.service.access.authenticate(*credentials)
+        identity = throttle.authenticate(request, *credentials)
         if identity is None:
             raise Unauthorized("Invalid username or password")
         return identity

@@ -244,7 +244,7 @@ class PackageIndex:
 
     def project_files(self, identity: Identity, project: str) -> list[FileRecord]:
         """Files of one project: 404 if unknown, 401/403 if not readable."""
-        records = self.index.files(project)
+        records = self._visible(project, self.index.files(project))
         if not records:
             raise ProjectNotFound(f"No such project: {project}")
         self._require(self.access.can_read, identity, project, "read")
@@ -266,16 +266,39 @@ class PackageIndex:
         """
         return any(r.uploader != UPSTREAM_UPLOADER for r in records)
 
+    def is_private(self, project: str, records: list[FileRecord]) -> bool:
+        """A project that ever had a local upload, or that any grant names, is private.
+
+        A private project is never looked up upstream and never shows or
+        serves files cached from upstream (dependency confusion: an attacker
+        publishing the same name upstream must not get into it, not even while
+        it has no local file).
+        """
+        if self.is_local(records):
+            return True
+        users, groups = self.access.project_grants(project)
+        return bool(users or groups) or self.index.was_local(project)
+
+    def _visible(self, project: str, records: list[FileRecord]) -> list[FileRecord]:
+        """``records`` without the files cached from upstream when the project is private."""
+        if not any(r.uploader == UPSTREAM_UPLOADER for r in records):
+            return records
+        if self.upstream is not None and self.fallback.always_show_upstream:
+            return records  # the admin asked for mixed pages
+        if not self.is_private(project, records):
+            return records
+        return [r for r in records if r.uploader != UPSTREAM_UPLOADER]
+
     def _consults_upstream(self, project: str, records: list[FileRecord]) -> bool:
         """May the upstream index be asked about this project at all?
 
-        Never for names in ``pypi.disallow_fallback``; for a local project only
-        with ``pypi.always_show_upstream`` (a private project is never mixed
-        with a public one of the same name otherwise).
+        Never for names in ``pypi.disallow_fallback``; for a private project
+        (:meth:`is_private`) only with ``pypi.always_show_upstream`` (a private
+        project is never mixed with a public one of the same name otherwise).
         """
         if self.upstream is None or not self.fallback.applies_to(project):
             return False
-        return self.fallback.always_show_upstream or not self.is_local(records)
+        return self.fallback.always_show_upstream or not self.is_private(project, records)
 
     def may_update_cache(self, identity: Identity) -> bool:
         """May this caller make the server fetch and store an upstream file (``pypi.cache_update``)?"""
@@ -299,6 +322,7 @@ class PackageIndex:
         """
         records = self.index.files(project)
         if not self._consults_upstream(project, records):
+            records = self._visible(project, records)
             if not records:
                 raise ProjectNotFound(f"No such project: {project}")
             self._require(self.access.can_read, identity, project, "read")
@@ -376,6 +400,9 @@ class PackageIndex:
         existing = self.index.get(filename)
         if existing is not None and existing.project == project:
             return existing  # stored by a run that ended just before this one began
+        if not self._consults_upstream(project, self.index.files(project)):
+            # Became private (a local upload, a grant) since its page was read.
+            raise FileNotFound(f"No such file: {filename}")
         dist = dists.parse_filename(filename)
         assert self.upstream is not None and entry.sha256 is not None
         try:
@@ -410,6 +437,9 @@ class PackageIndex:
         record = self._cached_record(filename)
         if record is None or record.project != project:
             raise FileNotFound(f"No such file: {filename}")
+        if record.uploader == UPSTREAM_UPLOADER and filename not in \
+                {r.filename for r in self._visible(project, self.index.files(project))}:
+            raise FileNotFound(f"No such file: {filename}")  # upstream's, in a private project
         self._require(action or self.access.can_read, identity, project, what)
         return record
 
@@ -528,6 +558,8 @@ class PackageIndex:
         dist = dists.parse_filename(filename)
         dists.check_filename_matches(dist, name.strip(), version.strip())
         self._check_release_slot(project, dist)
+        # Before the file exists: from now on upstream never gets into this project.
+        self.index.mark_local(project)
 
         spooled = _Spooled(content, self.max_upload_size, self.spool_dir)
         try:
@@ -666,10 +698,32 @@ class PackageIndex:
             self.delete_file(identity, project, record.filename)
         return records
 
+    def refuse_early(self, identity: Identity, project: str | None = None,
+                     yank: bool = False) -> None:
+        """401/403 before a write request's body is read, when the write must fail anyway.
+
+        Parsing a multipart body costs CPU per part (and spool disk): a caller
+        who may not write anywhere (with ``project``: to that project) is
+        refused before that work. The full checks still run afterwards.
+        """
+        if yank:
+            self._require(self._may_yank, identity, project, "yank in")
+        elif identity.token is not None and not identity.token.upload:
+            raise self.deny(identity, "upload")
+        elif project is not None:
+            self._require(self.access.can_write, identity, canonicalize_name(project), "upload to")
+        elif not identity.authenticated and not self.access.anonymous_may_write():
+            raise self.deny(identity, "upload")
+
+    def _may_yank(self, identity: Identity, project: str) -> bool:
+        # Tokens read and upload (SPEC section 8): changing a release's
+        # state, like deleting, takes the user's password.
+        return identity.token is None and self.access.can_write(identity, project)
+
     def set_yanked(self, identity: Identity, project: str, filename: str, yanked: bool,
                    reason: str | None = None) -> FileRecord:
         """Yank or un-yank a file (PEP 592); kept in storage metadata too, so it survives a rebuild."""
-        record = self.get_file(identity, project, filename, self.access.can_write, "yank in")
+        record = self.get_file(identity, project, filename, self._may_yank, "yank in")
         self.storage.check_writable()
         updated = record.replace(yanked=yanked, yanked_reason=(reason or None) if yanked else None)
         self.storage.update_metadata(project, filename, record_to_metadata(updated))
@@ -733,6 +787,8 @@ class PackageIndex:
         otherwise it is replaced in one change.
         """
         records = self.scan_storage(progress)
+        for project in {r.project for r in records if r.uploader != UPSTREAM_UPLOADER}:
+            self.index.mark_local(project)
         if self.graceful_reload:
             self.sync_index(records)
         else:

@@ -3,15 +3,25 @@
 Only the web UI (routes named ``ui.*``) looks at the session; the upload
 endpoint and every other API accept HTTP credentials only. The cookie is
 signed with ``session.secret`` (HMAC), HttpOnly, SameSite=Strict, and Secure
-when ``session.secure`` is on; it holds the user name and the CSRF token,
-nothing else. Several processes (or a restart) recognise each other's cookies
-only when they share ``session.secret``.
+when ``session.secure`` is on; it holds the user name, the CSRF token and the
+session's stamp, nothing else. Several processes (or a restart) recognise each
+other's cookies only when they share ``session.secret``.
+
+A copied cookie must not outlive what it stands for, so the stamp is checked
+on every request (:func:`still_valid`): the user's session generation (a
+counter in the metadata index, shared by every process using it, bumped by
+logging out, which ends all the user's sessions), a digest of the user's
+password hash (a password change or a re-created user ends older sessions) and
+the login time (``session.lifetime``: an absolute limit, however busy the
+session).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+import time
 
 from pyramid.session import SignedCookieSessionFactory
 
@@ -19,6 +29,41 @@ from .errors import ConfigError
 
 LOG = logging.getLogger(__name__)
 COOKIE_NAME = "ppc_session"
+SESSION_USER = "user"
+SESSION_STAMP = "stamp"
+SESSION_SINCE = "since"
+DEFAULT_LIFETIME = 12 * 3600
+
+
+def _generation_name(username: str) -> str:
+    return "session:" + hashlib.sha256(username.encode("utf-8")).hexdigest()
+
+
+def _stamp(registry, username: str) -> list:
+    service = registry.service
+    return [service.index.counter(_generation_name(username)),
+            service.access.password_fingerprint(username) or ""]
+
+
+def start(request, username: str) -> None:
+    """Log ``username`` in on this (fresh) session."""
+    request.session[SESSION_USER] = username
+    request.session[SESSION_STAMP] = _stamp(request.registry, username)
+    request.session[SESSION_SINCE] = int(time.time())
+
+
+def still_valid(request, username: str) -> bool:
+    """False when the session was ended elsewhere, its password changed, or it is too old."""
+    since = request.session.get(SESSION_SINCE)
+    lifetime = getattr(request.registry, "session_lifetime", DEFAULT_LIFETIME)
+    if not isinstance(since, int) or not 0 <= time.time() - since <= lifetime:
+        return False
+    return request.session.get(SESSION_STAMP) == _stamp(request.registry, username)
+
+
+def end_all(registry, username: str) -> None:
+    """End every web session of ``username``, in every process sharing the index."""
+    registry.service.index.incr_counter(_generation_name(username))
 
 
 def session_factory_from_settings(settings):
@@ -39,4 +84,7 @@ def session_factory_from_settings(settings):
 
 
 def includeme(config) -> None:
-    config.set_session_factory(session_factory_from_settings(config.registry.ppc_settings))
+    settings = config.registry.ppc_settings
+    config.set_session_factory(session_factory_from_settings(settings))
+    config.registry.session_lifetime = settings.get_int("session.lifetime", DEFAULT_LIFETIME,
+                                                        minimum=60)

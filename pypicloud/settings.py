@@ -67,6 +67,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     db.region_name db.endpoint_url db.host db.port db.secure db.namespace db.tablenames
     db.aws_access_key_id db.aws_secret_access_key db.aws_session_token db.profile_name
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
+    session.lifetime
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
     auth.ldap.url auth.ldap.service_dn auth.ldap.service_password auth.ldap.base_dn
     auth.ldap.user_search_filter auth.ldap.user_dn_format auth.ldap.admin_field
@@ -78,6 +79,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.uri.group_members auth.uri.admin auth.uri.group_permissions auth.uri.user_permissions
     auth.uri.user_package_permissions auth.uri.group_package_permissions auth.uri.user_data
     auth.remote.cache_time auth.remote.timeout auth.remote.verify_tls
+    auth.throttle_user auth.throttle_address auth.throttle_window
     """.split()
 )
 

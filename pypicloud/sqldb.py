@@ -117,6 +117,12 @@ def create_engine(url: URL, *, schema: str | None, pool_size: int, max_overflow:
         path = sqlite_file(url)
         if path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Created private: it may hold password hashes (pypi.auth = sql).
+            # SQLite gives its -wal and -shm files the same rights.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
         kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     # A pool smaller than the server's thread count opens and closes the
     # overflow connections again and again (each one re-running the PRAGMAs).

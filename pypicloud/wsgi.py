@@ -42,5 +42,6 @@ class RejectUndecodable:
             return self.app(environ, start_response)
         body = f"Bad request: the {where.lower().replace('_', ' ')} is not valid UTF-8\n".encode()
         start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
-                                           ("Content-Length", str(len(body)))])
+                                           ("Content-Length", str(len(body))),
+                                           ("X-Content-Type-Options", "nosniff")])
         return [body]

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from packaging.utils import canonicalize_name
 
 from ..models import Identity
+from .passwords import MAX_PASSWORD_BYTES
 
 EVERYONE = "everyone"
 AUTHENTICATED = "authenticated"
@@ -223,6 +224,8 @@ class AccessBackend(abc.ABC):
         # cache key; no real user name contains one.
         if not username or not password or "\0" in username:
             return None
+        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+            return None  # never hashed: old schemes cost more the longer the password
         if not self.credentials.hit(username, password):
             if not self._verify(username, password):
                 return None
@@ -298,6 +301,24 @@ class AccessBackend(abc.ABC):
 
     def can_read(self, identity: Identity, project: str) -> bool:
         return self.permission(identity, project) != ""
+
+    def password_fingerprint(self, username: str) -> str | None:
+        """A short digest of the user's stored password hash, or None (unknown user).
+
+        Web UI sessions carry it: a password change (a new hash, a new salt)
+        or a user deleted and created again ends every older session, even
+        when the change was made with the command-line tools.
+        """
+        return None
+
+    def anonymous_may_write(self) -> bool:
+        """Could an anonymous caller write to any project at all?
+
+        Lets an upload from an anonymous caller be refused before its body is
+        parsed. Backends that hold their grants in memory answer exactly; this
+        default only says no when it is sure.
+        """
+        return True
 
     def can_write(self, identity: Identity, project: str) -> bool:
         return self.permission(identity, project) == READ_WRITE

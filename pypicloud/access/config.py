@@ -14,6 +14,8 @@ is parsed once at start-up into dicts, so every lookup is a dict access.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from collections.abc import Iterable, Mapping
 
@@ -21,8 +23,11 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from .base import PERMISSIONS, PSEUDO_GROUPS, READ_WRITE, AccessBackend
+from ..upstream import UPSTREAM_UPLOADER
 from .editable import AccessData
-from .passwords import CONTEXT, verify_dummy, verify_password
+from .passwords import CONTEXT, needs_rehash, typical_hash, verify_dummy, verify_password
+
+LOG = logging.getLogger(__name__)
 
 # package.<project>.(user|group).<name>: project and user names may both contain
 # dots, so the split is at the first ".user." / ".group." (project names with
@@ -54,6 +59,8 @@ class ConfigAccess(AccessBackend):
         """
         super().__init__(**policy)
         self.users = dict(users or {})
+        self._typical: str | None | bool = False  # made on first use (parsing costs)
+        self._rehash_logged: set[str] = set()
         self.groups = {name: frozenset(members) for name, members in (groups or {}).items()}
         self.admins = frozenset(admins)
         # Invert once: "which groups is alice in?" is asked on every login.
@@ -84,8 +91,17 @@ class ConfigAccess(AccessBackend):
     def _verify(self, username: str, password: str) -> bool:
         hashed = self.users.get(username)
         if hashed is None:
-            return verify_dummy(password)
-        return verify_password(password, hashed)
+            if self._typical is False:
+                self._typical = typical_hash(self.users.values())
+            return verify_dummy(password, self._typical)
+        if not verify_password(password, hashed):
+            return False
+        if needs_rehash(hashed) and username not in self._rehash_logged:
+            # The ini cannot be rewritten from here: tell the admin how.
+            self._rehash_logged.add(username)
+            LOG.warning("user.%s in the ini has an old-format password hash; replace that "
+                        "line's value with the output of `ppc-gen-password` (argon2id)", username)
+        return True
 
     def groups_of(self, username: str) -> set[str]:
         return set(self._groups_of.get(username, ()))
@@ -105,6 +121,14 @@ class ConfigAccess(AccessBackend):
 
     def check_health(self) -> None:
         """Nothing to reach: the configuration is in memory."""
+
+    def password_fingerprint(self, username: str) -> str | None:
+        hashed = self.users.get(username)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:16] if hashed else None
+
+    def anonymous_may_write(self) -> bool:
+        return "everyone" in self.default_write or any(
+            groups.get("everyone") == READ_WRITE for _, groups in self.grants.values())
 
     def export_data(self) -> AccessData:
         """The ini's access data. Names the ini mentions but never defines (a group
@@ -128,6 +152,10 @@ def _read_users(settings) -> dict[str, str]:
     users = {}
     for name, value in settings.with_prefix("user.").items():
         key, hashed = f"user.{name}", value.strip()
+        if name == UPSTREAM_UPLOADER:
+            # It marks files cached from upstream; a real user so named would
+            # make projects look pulled through (and upstream mixed in).
+            raise ConfigError(key, None, f"{UPSTREAM_UPLOADER!r} is reserved for the upstream cache")
         # Do not echo the value: it may be a plain-text password put there by mistake.
         if not hashed or CONTEXT.identify(hashed, required=False) is None:
             raise ConfigError(key, None, "a password hash made by ppc-gen-password")

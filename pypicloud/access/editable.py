@@ -30,6 +30,7 @@ from packaging.utils import canonicalize_name
 from ..errors import PypicloudError
 from ..models import utcnow
 from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
+from ..upstream import UPSTREAM_UPLOADER
 from .passwords import CONTEXT
 
 FORMAT_VERSION = 1
@@ -70,6 +71,8 @@ def check_name(kind: str, name: str) -> str:
                                 "no spaces, ':', '/' or '\\'")
     if name == TOKEN_USERNAME:
         raise InvalidAccessData(f"{name!r} is reserved for API tokens")
+    if name == UPSTREAM_UPLOADER:
+        raise InvalidAccessData(f"{name!r} is reserved: it marks files cached from upstream")
     if kind == "group" and name in PSEUDO_GROUPS:
         raise InvalidAccessData(f"{name!r} is a built-in group and cannot be defined")
     return name

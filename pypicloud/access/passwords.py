@@ -49,6 +49,10 @@ CONTEXT = CryptContext(
 # password would never verify again unless we truncate the same way.
 _BCRYPT_MAX_BYTES = 72
 
+#: Longer passwords are refused without being hashed: the cost of some old
+#: schemes (sha512_crypt) grows with the password's length.
+MAX_PASSWORD_BYTES = 1024
+
 
 def hash_password(password: str, scheme: str | None = None) -> str:
     """Hash ``password`` with ``scheme`` (default argon2id) for storage."""
@@ -90,16 +94,73 @@ _dummy_lock = threading.Lock()
 _dummy_hash: str | None = None
 
 
-def verify_dummy(password: str) -> bool:
+def verify_dummy(password: str, like: str | None = None) -> bool:
     """Spend as long as a real check, then return False.
 
     Used for unknown user names so that the response time does not tell an
-    attacker which names exist. The dummy hash is made on first use, not at
-    import, so importing this module stays cheap.
+    attacker which names exist. ``like``: a real hash whose scheme and cost
+    parameters the dummy copies (see :func:`typical_hash`), so an unknown name
+    costs what the users' hashes cost. The dummy hash is made on first use,
+    not at import, so importing this module stays cheap.
     """
     global _dummy_hash
-    with _dummy_lock:
-        if _dummy_hash is None:
-            _dummy_hash = hash_password(secrets.token_urlsafe(16))
-    verify_password(password, _dummy_hash)
+    dummy = _dummy_like(like) if like else None
+    if dummy is None:
+        with _dummy_lock:
+            if _dummy_hash is None:
+                _dummy_hash = hash_password(secrets.token_urlsafe(16))
+        dummy = _dummy_hash
+    verify_password(password, dummy)
     return False
+
+
+_COST_PARAMETERS = ("rounds", "memory_cost", "parallelism", "salt_size", "ident", "type")
+_dummies: dict[tuple, str] = {}
+
+
+def _profile(hashed: str) -> tuple | None:
+    """(scheme, cost parameters) of a hash, or None when it cannot be parsed."""
+    try:
+        scheme = CONTEXT.identify(hashed, required=False)
+        if scheme is None:
+            return None
+        parsed = CONTEXT.handler(scheme).from_string(hashed)
+    except (ValueError, TypeError):
+        return None
+    return (scheme,) + tuple((name, getattr(parsed, name)) for name in _COST_PARAMETERS
+                             if getattr(parsed, name, None) is not None)
+
+
+def _dummy_like(hashed: str) -> str | None:
+    profile = _profile(hashed)
+    if profile is None:
+        return None
+    with _dummy_lock:
+        dummy = _dummies.get(profile)
+        if dummy is None:
+            scheme, options = profile[0], dict(profile[1:])
+            options.pop("salt_size", None)
+            options.pop("type", None)
+            try:
+                try:
+                    handler = CONTEXT.handler(scheme).using(**options)
+                except TypeError:  # a scheme with one variant takes no "ident"
+                    options.pop("ident", None)
+                    handler = CONTEXT.handler(scheme).using(**options)
+                dummy = handler.hash(secrets.token_urlsafe(16))
+            except (ValueError, TypeError):
+                return None
+            _dummies[profile] = dummy
+    return dummy
+
+
+def typical_hash(hashes) -> str | None:
+    """One of ``hashes`` with the most common scheme and cost (for :func:`verify_dummy`)."""
+    counts: dict[tuple, list] = {}
+    for hashed in hashes:
+        profile = _profile(hashed) if hashed else None
+        if profile is not None:
+            counts.setdefault(profile, []).append(hashed)
+    if not counts:
+        return None
+    return max(counts.values(), key=len)[0]

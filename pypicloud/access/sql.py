@@ -39,7 +39,7 @@ from ..models import Identity, TokenScope, utcnow
 from .base import PSEUDO_GROUPS, AccessBackend
 from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
                        TokenInfo, check_hash, check_name, check_permission)
-from .passwords import verify_dummy, verify_password
+from .passwords import hash_password, needs_rehash, typical_hash, verify_dummy, verify_password
 from .schema import (access_counters, group_grants, groups, memberships, tokens, user_grants,
                      users)
 
@@ -100,6 +100,7 @@ class SQLAccess(EditableAccess):
         self.engine = sqldb.create_engine(self.url, schema=schema, pool_size=pool_size,
                                           max_overflow=max_overflow)
         self._lock = threading.Lock()
+        self._typical: tuple = (None, None)  # (snapshot, its typical hash) for unknown users
         self._snapshot: _Snapshot | None = None
         self._checked_at = float("-inf")
         if migrate:
@@ -193,10 +194,23 @@ class SQLAccess(EditableAccess):
             return fresh
 
     def _verify(self, username: str, password: str) -> bool:
-        hashed = self._current().hashes.get(username)
+        snapshot = self._current()
+        hashed = snapshot.hashes.get(username)
         if hashed is None:
-            return verify_dummy(password)
-        return verify_password(password, hashed)
+            if self._typical[0] is not snapshot:
+                self._typical = (snapshot, typical_hash(snapshot.hashes.values()))
+            return verify_dummy(password, self._typical[1])
+        if not verify_password(password, hashed):
+            return False
+        if needs_rehash(hashed):
+            # An old format (pypicloud 1.x's sha512_crypt, other argon2 costs):
+            # upgrade it now that the password is known.
+            try:
+                self.set_password_hash(username, hash_password(password))
+                LOG.info("password hash of %r upgraded to argon2id", username)
+            except Exception as exc:  # a read-only database must not break the login
+                LOG.warning("could not upgrade the password hash of %r: %s", username, exc)
+        return True
 
     def authenticate(self, username: str, password: str):
         # Refresh first: a snapshot change clears the login cache, and that
@@ -241,6 +255,14 @@ class SQLAccess(EditableAccess):
     def project_grants(self, project: str) -> Grants:
         users_, groups_ = self._current().grants.get(project, ({}, {}))
         return dict(users_), dict(groups_)
+
+    def password_fingerprint(self, username: str) -> str | None:
+        hashed = self._current().hashes.get(username)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:16] if hashed else None
+
+    def anonymous_may_write(self) -> bool:
+        return "everyone" in self.default_write or any(
+            groups.get("everyone") == "rw" for _, groups in self._current().grants.values())
 
     def check_health(self) -> None:
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())

@@ -13,6 +13,8 @@ Implementations are shared by all request threads and must be thread-safe.
 from __future__ import annotations
 
 import abc
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -91,3 +93,52 @@ class MetadataIndex(abc.ABC):
 
     def close(self) -> None:
         """Release connections (at shutdown and in tests)."""
+
+    # Private projects (dependency confusion, SPEC section 9) -------------
+    # Not abstract, so that an older third-party backend keeps working: it
+    # then only protects projects that have a local file right now.
+    def mark_local(self, project: str) -> None:
+        """Remember for good that ``project`` had a file published here.
+
+        Called before every local upload is stored; survives the deletion of
+        every file and rebuilds. Must be idempotent.
+        """
+
+    def was_local(self, project: str) -> bool:
+        """True when :meth:`mark_local` was ever called for ``project``."""
+        return False
+
+    # Shared counters (login throttling, web session generations) ----------
+    # The defaults count in this process only; the SQL and Redis backends
+    # share them with every process on the same database.
+    def counter(self, name: str) -> int:
+        """The value of the shared counter ``name`` (0 when unknown or expired)."""
+        with _LOCAL_LOCK:
+            value, expires = _local_counters(self).get(name, (0, None))
+            return 0 if expires is not None and expires <= time.time() else value
+
+    def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
+        """Add ``amount`` to counter ``name`` and return the new value.
+
+        ``ttl``: the counter may be forgotten ``ttl`` seconds after this call
+        (None: kept for good). Names are at most 200 characters.
+        """
+        with _LOCAL_LOCK:
+            counters = _local_counters(self)
+            now = time.time()
+            value, expires = counters.get(name, (0, None))
+            if expires is not None and expires <= now:
+                value = 0
+            value += amount
+            counters[name] = (value, now + ttl if ttl is not None else None)
+            return value
+
+
+_LOCAL_LOCK = threading.Lock()
+
+
+def _local_counters(index: MetadataIndex) -> dict:
+    counters = index.__dict__.get("_ppc_local_counters")
+    if counters is None:
+        counters = index.__dict__["_ppc_local_counters"] = {}
+    return counters

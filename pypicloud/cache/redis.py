@@ -9,6 +9,8 @@ can share one Redis):
 - ``projects``: hash project -> JSON summary (display name, summary, last upload)
 - ``generation``: the change counter (INCR)
 - ``url:<storage key>``: a cached signed URL as JSON, expiring by itself
+- ``local-projects``: set of projects that ever had a file published here (kept by rebuilds)
+- ``counter:<name>``: shared counters (failed logins, web session generations)
 
 Every write runs as a WATCH/MULTI transaction that also increments the counter,
 so readers in any process see either the old or the new state.
@@ -243,6 +245,28 @@ class RedisIndex(MetadataIndex):
         value = json.dumps({"url": url,
                             "expires_at": expires_at.astimezone(timezone.utc).isoformat()})
         self._call(lambda: self.client.set(self._k("url", key), value, ex=ttl))
+
+    def mark_local(self, project: str) -> None:
+        # Not one of the data keys: a rebuild (replace_all) keeps it.
+        self._call(lambda: self.client.sadd(self._k("local-projects"), project))
+
+    def was_local(self, project: str) -> bool:
+        return bool(self._call(lambda: self.client.sismember(self._k("local-projects"), project)))
+
+    def counter(self, name: str) -> int:
+        value = self._call(lambda: self.client.get(self._k("counter", name)))
+        return int(value) if value is not None else 0
+
+    def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
+        def run():
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.incrby(self._k("counter", name), amount)
+                if ttl is not None:
+                    pipe.expire(self._k("counter", name), ttl)
+                else:
+                    pipe.persist(self._k("counter", name))
+                return pipe.execute()[0]
+        return int(self._call(run))
 
     def check_health(self) -> None:
         self._call(self.client.ping)

@@ -100,3 +100,19 @@ signed_urls = Table(
     Column("url", Text, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# Projects that ever had a file published here: never looked up upstream
+# again, even while they have no file (dependency confusion).
+local_projects = Table(
+    "ppc_local_projects", metadata,
+    Column("project", String(255), primary_key=True),
+)
+
+# Counters shared by every process: failed logins per window (expiring),
+# web session generations per user (kept).
+shared_counters = Table(
+    "ppc_shared_counters", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime),
+)

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -17,7 +17,8 @@ from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import MetadataIndex
-from .schema import MYSQL_MAX_KEY_CHARS, counters, files, projects, signed_urls
+from .schema import (MYSQL_MAX_KEY_CHARS, counters, files, local_projects, projects,
+                     shared_counters, signed_urls)
 from .sharedcounter import SharedCounter
 
 # How often a process checks the shared-memory counter against the database.
@@ -292,6 +293,52 @@ class SQLIndex(MetadataIndex):
         statement = statement.on_duplicate_key_update(url=statement.inserted.url,
                                                       expires_at=statement.inserted.expires_at)
         self._run(lambda conn: conn.execute(statement))
+    def mark_local(self, project: str) -> None:
+        if self.was_local(project):
+            return
+
+        absent = ~sa.exists().where(local_projects.c.project == project)
+        try:
+            self._run(lambda c: c.execute(local_projects.insert().from_select(
+                ["project"], sa.select(sa.literal(project)).where(absent))))
+        except sa.exc.IntegrityError:
+            pass  # another process marked it at the same moment
+
+    def was_local(self, project: str) -> bool:
+        return self._run(lambda c: c.execute(
+            sa.select(local_projects.c.project).where(local_projects.c.project == project)
+        ).first()) is not None
+
+    def counter(self, name: str) -> int:
+        row = self._run(lambda c: c.execute(
+            sa.select(shared_counters.c.value, shared_counters.c.expires_at)
+            .where(shared_counters.c.name == name)).first())
+        if row is None or (row.expires_at is not None and row.expires_at <= datetime.now(timezone.utc)):
+            return 0
+        return int(row.value)
+
+    def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
+        now = datetime.now(timezone.utc)
+        expires = now + timedelta(seconds=ttl) if ttl is not None else None
+        table = shared_counters
+
+        def work(conn):
+            # Expired rows go first (they count as 0 and must not pile up).
+            conn.execute(table.delete().where(table.c.expires_at.is_not(None),
+                                              table.c.expires_at <= now))
+            updated = conn.execute(table.update().where(table.c.name == name).values(
+                value=table.c.value + amount, expires_at=expires))
+            if updated.rowcount == 0:
+                conn.execute(table.insert().values(name=name, value=amount, expires_at=expires))
+            return conn.execute(sa.select(table.c.value).where(table.c.name == name)).scalar_one()
+
+        for attempt in range(3):
+            try:
+                return int(self._run(work))
+            except sa.exc.IntegrityError:
+                if attempt == 2:  # another process inserted it at the same moment, thrice
+                    raise
+        raise AssertionError("unreachable")
 
     def check_health(self) -> None:
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..access import access_from_settings
@@ -223,7 +224,10 @@ def export_main(argv: list[str] | None = None) -> int:
         return 1
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
+        # It holds every password hash: readable by its owner only.
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file existed with wider rights
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
         sys.stdout.write(text)

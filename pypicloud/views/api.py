@@ -87,6 +87,7 @@ def delete_project(request):
 def upload_file(request):
     """pypicloud 1.x's upload: the project and filename are in the URL, the file in ``content``."""
     identity = request.identity
+    request.registry.service.refuse_early(identity, request.matchdict["project"])
     form = read_form(request)
     filename = request.matchdict["filename"]
     sent_name, stream = file_field(form)
@@ -124,7 +125,8 @@ def _reason(request) -> str | None:
     if request.content_type == "application/json":
         try:
             body = request.json_body
-        except ValueError:
+        except (ValueError, LookupError, RecursionError):
+            # LookupError: an unknown charset; RecursionError: absurd nesting.
             raise InvalidUpload("Request body is not valid JSON") from None
         reason = body.get("reason") if isinstance(body, dict) else None
     else:
@@ -139,6 +141,7 @@ def _reason(request) -> str | None:
 
 @view_config(route_name="api.yank", request_method="POST", renderer="json")
 def yank(request):
+    request.registry.service.refuse_early(request.identity, _project(request), yank=True)
     record = request.registry.service.set_yanked(
         request.identity, _project(request), request.matchdict["filename"], True, _reason(request))
     return file_json(request, record)

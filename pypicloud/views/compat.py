@@ -136,4 +136,4 @@ def all_files(request):
                                               "api_version": simple.API_VERSION}, request)
         page = simple._make_page(body, simple.TEXT_HTML)
         request.registry.pages.put(key, generation, page)
-    return simple.page_response(request, page, generation)
+    return simple.page_response(request, page, generation, private=request.identity.authenticated)

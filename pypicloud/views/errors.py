@@ -83,16 +83,20 @@ def _plain(status: int, message: str) -> Response:
 @exception_view_config(PypicloudError)
 def domain_error(exc: PypicloudError, request) -> Response:
     if exc.status >= 500:
-        LOG.warning("%s %s: %s", request.method, request.path_info, exc.message)
-    return error_response(request, exc.status, exc.message)
+        LOG.warning("%s %r: %s", request.method, request.path_info, exc.message)
+    response = error_response(request, exc.status, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @exception_view_config(Exception)
 def unexpected_error(exc: Exception, request) -> Response:
     if any(cls.__name__ in _UNAVAILABLE for cls in type(exc).__mro__):
-        LOG.warning("backend unavailable on %s %s: %s", request.method, request.path_info, exc)
+        LOG.warning("backend unavailable on %s %r: %s", request.method, request.path_info, exc)
         return error_response(request, 503, "A backend service is unavailable; try again shortly")
-    LOG.exception("unexpected error on %s %s", request.method, request.path_info)
+    LOG.exception("unexpected error on %s %r", request.method, request.path_info)
     return error_response(request, 500, "Internal server error")
 
 

@@ -9,17 +9,25 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..models import ANONYMOUS
 from ..service import METADATA_SUFFIX
 
 def _headers(request, record) -> dict:
     max_age = request.registry.package_max_age
-    return {
+    # RFC 9111 section 3.5: "public" lets a shared cache (CDN, proxy) hand an
+    # answer to an authenticated request to anyone. Only files anonymous
+    # users may read are public; the others stay in the caller's own cache.
+    public = request.registry.service.access.can_read(ANONYMOUS, record.project)
+    headers = {
         "ETag": f'"{record.sha256}"',
         "Last-Modified": format_datetime(record.upload_time, usegmt=True),
         # A released file never changes (re-upload with other bytes is refused).
-        "Cache-Control": f"public, max-age={max_age}, immutable",
+        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}, immutable",
         "Accept-Ranges": "bytes",
     }
+    if not public:
+        headers["Vary"] = "Authorization"
+    return headers
 
 
 def _range(request):

@@ -9,4 +9,9 @@ def health(request):
     ok = all(part["ok"] for part in report.values())
     request.response.status = 200 if ok else 503
     request.response.headers["Cache-Control"] = "no-store"
-    return {"status": "ok" if ok else "unavailable", **report}
+    status = {"status": "ok" if ok else "unavailable"}
+    identity = request.identity
+    if not (identity.authenticated and identity.is_admin and identity.token is None):
+        # Backend names, paths and error texts are for admins only.
+        return status
+    return {**status, **report}

@@ -19,6 +19,7 @@ from pyramid.renderers import render
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..models import ANONYMOUS
 from ..pagecache import Page
 from .negotiation import HTML, JSON, TEXT_HTML, negotiate
 
@@ -148,9 +149,13 @@ def site_key(request) -> tuple:
             environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""))
 
 
-def page_response(request, page: Page, serial: int | None = None) -> Response:
-    """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``)."""
+def page_response(request, page: Page, serial: int | None = None, private: bool = False) -> Response:
+    """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``);
+    ``private``: the page depends on the caller's credentials."""
     cache_control = request.registry.index_cache_control
+    if private:
+        # Depends on the caller's credentials: no shared cache may keep it.
+        cache_control = "private, " + cache_control
     # WebOb parses If-None-Match into unquoted entity tags; only parse when sent.
     if "HTTP_IF_NONE_MATCH" in request.environ and page.etag.strip('"') in request.if_none_match:
         return HTTPNotModified(headers={"ETag": page.etag, "Vary": "Accept, Authorization",
@@ -184,7 +189,7 @@ def simple_index(request):
     if page is None:
         page = render_index(request, service.projects(identity), fmt, generation)
         request.registry.pages.put(key, generation, page)
-    return page_response(request, page, generation)
+    return page_response(request, page, generation, private=identity.authenticated)
 
 
 @view_config(route_name="simple.project_noslash", request_method=("GET", "HEAD"))
@@ -208,9 +213,10 @@ def simple_project(request):
     key = ("project", project, fmt, site_key(request)) + service.url_epoch()
     # Under the plain key only pages of local files alone are kept (see ProjectListing).
     page = pages.get(key, generation)
+    private = not service.access.can_read(ANONYMOUS, project)
     if page is not None:
         service.require_read(identity, project)
-        return page_response(request, page, generation)
+        return page_response(request, page, generation, private)
     listing = service.project_listing(identity, project)
     if listing.redirect is not None:
         # The upstream page itself; the client asks it with its own Accept header.
@@ -224,4 +230,4 @@ def simple_project(request):
                               listing.link_upstream, listing.name, generation)
         if full_key is not None:
             pages.put(full_key, generation, page)
-    return page_response(request, page, generation)
+    return page_response(request, page, generation, private)

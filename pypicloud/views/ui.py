@@ -23,7 +23,7 @@ from ..access.editable import EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError, Unauthorized
 from ..releases import human_size
-from ..security import SESSION_USER
+from .. import sessions, throttle
 from .upload import read_form
 
 # Passwords users choose themselves on their account page (admins setting one for
@@ -87,8 +87,9 @@ def _check_csrf(request) -> None:
 
 def _safe_next(request) -> str:
     target = request.POST.get("next") or request.params.get("next") or ""
-    # Only paths of the UI itself: never an absolute or scheme-relative URL.
-    if target.startswith("/admin") and not target.startswith("//"):
+    # Only paths of the UI itself: never an absolute or scheme-relative URL,
+    # nothing a Location header cannot carry (CR/LF and other controls).
+    if target.startswith("/admin") and not target.startswith("//") and target.isprintable():
         return target
     return request.route_path("ui.home")
 
@@ -111,14 +112,14 @@ def login(request):
                              "of date); please log in again"])
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
-    identity = request.registry.service.access.authenticate(username, password) \
+    identity = throttle.authenticate(request, username, password) \
         if username and username != "__token__" else None
     if identity is None:
         return _page(request, "login.html", status=401, next=request.POST.get("next", ""),
                      errors=["Wrong user name or password"])
     # A fresh session (and CSRF token) at login: nothing chosen before it survives.
     request.session.invalidate()
-    request.session[SESSION_USER] = identity.username
+    sessions.start(request, identity.username)
     new_csrf_token(request)
     return HTTPSeeOther(location=_safe_next(request))
 
@@ -126,6 +127,9 @@ def login(request):
 @view_config(route_name="ui.logout", request_method="POST")
 def logout(request):
     _check_csrf(request)
+    if request.identity.authenticated and request.identity.token is None:
+        # Every session of this user ends, copies of this cookie included.
+        sessions.end_all(request.registry, request.identity.username)
     request.session.invalidate()
     return HTTPSeeOther(location=request.route_path("ui.login"))
 
@@ -301,7 +305,7 @@ def _bounded(messages: list[str], verb: str) -> list[str]:
 
 def _change_own_password(request, identity):
     access = _editable(request)
-    if access.authenticate(identity.username, request.POST.get("current", "")) is None:
+    if throttle.authenticate(request, identity.username, request.POST.get("current", "")) is None:
         raise InvalidAccessData("Your current password is not right; nothing was changed")
     password = request.POST.get("password", "")
     if len(password) < MIN_OWN_PASSWORD:
@@ -309,6 +313,9 @@ def _change_own_password(request, identity):
     if password != request.POST.get("repeat", ""):
         raise InvalidAccessData("The two new passwords are not the same")
     access.set_password_hash(identity.username, hash_password(password))
+    # Every other session ends; this one goes on with a new stamp.
+    sessions.end_all(request.registry, identity.username)
+    sessions.start(request, identity.username)
     return "Your password was changed", "ui.account", {}
 
 
@@ -363,6 +370,7 @@ def _add_user(request, access):
 def _set_password(request, access):
     name = _field(request, "username")
     access.set_password_hash(name, _password_hash(request))
+    sessions.end_all(request.registry, name)
     return f"Password of {name} changed"
 
 
@@ -375,6 +383,7 @@ def _set_admin(request, access):
 def _delete_user(request, access):
     name = _field(request, "username")
     access.delete_user(name)
+    sessions.end_all(request.registry, name)
     return f"User {name} deleted"
 
 
@@ -468,9 +477,10 @@ def action(request):
         read_form(request)  # 413 before a body over the size limit is read
     _check_csrf(request)
     if name == "add-token":
-        return _add_token(request, request.POST.get("username", "").strip(), _access_page)
+        return _add_token(request, request.POST.get("username", "").strip(), _access_page,
+                          identity)
     if name == "add-own-token":
-        return _add_token(request, identity.username, _account_page)
+        return _add_token(request, identity.username, _account_page, identity)
     handler = _ACTIONS.get(name)
     if handler is None:
         raise Forbidden(f"Unknown action {name!r}")
@@ -486,11 +496,19 @@ def action(request):
     return HTTPSeeOther(location=request.route_path(route, **params))
 
 
-def _add_token(request, username: str, show):
+def _add_token(request, username: str, show, identity):
     """The new token is shown on the page this POST answers (``show``), once, never
-    stored in the session."""
+    stored in the session.
+
+    A token outlives the session, so a session alone (a stolen cookie) must
+    not be enough: the current password is asked for again.
+    """
     try:
         access = _editable(request)
+        if throttle.authenticate(request, identity.username,
+                                 request.POST.get("current_password", "")) is None:
+            return show(request, status=403,
+                        errors=["Enter your current password to create a token"])
         if not username:
             raise InvalidAccessData("The field 'username' is required")
         expires_at = token_expiry(int(request.POST.get("expires_days", "90") or 0))

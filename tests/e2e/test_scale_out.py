@@ -143,7 +143,7 @@ def test_index_outage_gives_503_and_service_resumes(kind, request, server_factor
             status, _, body = srv.request("GET", path, user="admin")
             assert status == 503, (path, status, body)
             assert b"unavailable" in body.lower() and b"Traceback" not in body
-        status, _, body = srv.request("GET", "/health")
+        status, _, body = srv.request("GET", "/health", user="admin")
         assert status == 503
         report = json.loads(body)
         assert report["index"]["ok"] is False and report["storage"]["ok"] is True

@@ -269,7 +269,7 @@ def test_tokens_from_the_ui(sql_ui):
     assert 'action="/admin/do/add-token"' in form and 'name="username" placeholder="user name"' in form
     page = post_form(sql_ui, "/admin/do/add-token", {
         "username": "bob", "projects": "demo", "upload": "1", "expires_days": "7",
-        "description": "ci"}, page="/admin/access/")
+        "description": "ci", "current_password": PASSWORDS["admin"]}, page="/admin/access/")
     assert page.status_int == 200
     token = re.search(r'<div class="token">(ppc_[^<]+)</div>', page.text).group(1)
     assert page.headers["Cache-Control"] == "no-store"
@@ -280,7 +280,8 @@ def test_tokens_from_the_ui(sql_ui):
     response = sql_ui.get("/simple/demo/", headers=auth_headers("__token__", token),
                           expect_errors=True)
     assert response.status_int == 401
-    bad = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "soon"},
+    bad = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "soon",
+                                                    "current_password": PASSWORDS["admin"]},
                     page="/admin/access/")
     assert bad.status_int == 400 and "must be a number" in bad.text
     huge = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "99999999"},

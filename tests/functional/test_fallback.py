@@ -507,7 +507,9 @@ def test_a_cached_project_becomes_local_when_someone_uploads_to_it(make_app, ups
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").status_int == 200
     upload_dist(app, LOCAL_WHEEL)
     before = upstream.count()
-    assert set(page_files(app)) == {WHEEL[0], LOCAL_WHEEL[0]}  # no more upstream files
+    # Private from now on (issue 12): the file cached from upstream is hidden too.
+    assert set(page_files(app)) == {LOCAL_WHEEL[0]}
+    assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").status_int == 404
     assert upstream.count() == before
 
 

@@ -373,7 +373,7 @@ def test_yank_with_bad_json_is_400(demo_app):
 # Health
 # ---------------------------------------------------------------------------
 def test_health_ok(app):
-    response = app.get("/health")
+    response = app.get("/health", headers=auth_headers("admin"))
     assert response.status_int == 200
     assert response.content_type == "application/json"
     doc = response.json
@@ -397,7 +397,7 @@ def _storage_dir(app) -> Path:
 def test_health_503_when_storage_dir_is_removed(demo_app):
     root = _storage_dir(demo_app)
     shutil.rmtree(root)
-    response = demo_app.get("/health", expect_errors=True)
+    response = demo_app.get("/health", headers=auth_headers("admin"), expect_errors=True)
     assert response.status_int == 503
     doc = response.json
     assert doc["status"] != "ok"
@@ -412,7 +412,7 @@ def test_health_503_when_storage_dir_is_replaced_by_a_file(demo_app):
     root = _storage_dir(demo_app)
     shutil.rmtree(root)
     root.write_text("not a directory")
-    response = demo_app.get("/health", expect_errors=True)
+    response = demo_app.get("/health", headers=auth_headers("admin"), expect_errors=True)
     assert response.status_int == 503
     assert response.json["storage"]["ok"] is False
     assert "storage" in response.json["storage"]["error"]

@@ -117,11 +117,11 @@ def test_s3_outage_gives_503_and_leaves_nothing(s3_app, s3_bucket, s3_client):
         assert response.status_int == 503
         assert "unavailable" in response.text.lower()
         assert service(app).index.get(filename) is None
-        health = app.get("/health", expect_errors=True)
+        health = app.get("/health", headers=auth_headers("admin"), expect_errors=True)
         assert health.status_int == 503 and health.json["storage"]["ok"] is False
     finally:
         storage.client = working
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
     # Service resumes by itself once S3 answers again.
-    assert app.get("/health").json["storage"]["ok"] is True
+    assert app.get("/health", headers=auth_headers("admin")).json["storage"]["ok"] is True
     upload_dist(app, make_wheel("demo", "1.0"))

@@ -150,7 +150,8 @@ def test_import_replace_removes_what_the_file_does_not_hold(tmp_path, migrated, 
 
 def test_health_names_the_access_database(make_app, sql_settings):
     app = make_app(sql_settings)
-    body = app.get("/health").json
+    app.app.registry.service.access.create_user("admin", HASHES["admin"], admin=True)
+    body = app.get("/health", headers=auth_headers("admin")).json
     assert body["access"] == {"ok": True, "backend": "SQLAccess"}
 
 

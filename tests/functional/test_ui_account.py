@@ -98,7 +98,7 @@ def test_a_user_makes_uses_and_revokes_their_own_upload_token(sql_ui):
     assert 'name="username"' not in token_page.text  # one's own tokens only
     response = sql_ui.post("/admin/do/add-own-token", {
         "csrf_token": csrf_of(token_page), "projects": "alice-pkg", "upload": "1",
-        "expires_days": "30", "description": "CI"})
+        "expires_days": "30", "description": "CI", "current_password": PASSWORDS["alice"]})
     assert response.status_int == 200
     secret = re.search(r'<div class="token">([^<]+)</div>', response.text).group(1)
     assert "Token " in response.text and "created for alice" in response.text
@@ -131,7 +131,8 @@ def test_a_user_cannot_make_a_token_for_somebody_else(sql_ui):
     """The account form ignores any user name sent with it; the admin form is for admins."""
     login(sql_ui, "alice")
     token = csrf_of(sql_ui.get("/admin/account/"))
-    sql_ui.post("/admin/do/add-own-token", {"csrf_token": token, "username": "bob"})
+    sql_ui.post("/admin/do/add-own-token", {"csrf_token": token, "username": "bob",
+                                            "current_password": PASSWORDS["alice"]})
     assert access_of(sql_ui).tokens("bob") == []
     assert [t.username for t in access_of(sql_ui).tokens()] == ["alice"]
     response = sql_ui.post("/admin/do/add-token", {"csrf_token": token, "username": "bob"},
