@@ -284,7 +284,8 @@ def test_tokens_from_the_ui(sql_ui):
                                                     "current_password": PASSWORDS["admin"]},
                     page="/admin/access/")
     assert bad.status_int == 400 and "must be a number" in bad.text
-    huge = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "99999999"},
+    huge = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "99999999",
+                                                     "current_password": PASSWORDS["admin"]},
                      page="/admin/access/")
     assert huge.status_int == 400 and "between 0 (never) and 3650" in huge.text
     assert sql_ui.app.registry.service.access.tokens("bob") == []
