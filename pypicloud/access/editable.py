@@ -65,7 +65,7 @@ def check_name(kind: str, name: str) -> str:
 
 def check_permission(permission: str) -> str:
     if permission not in PERMISSIONS:
-        raise InvalidAccessData(f"Invalid permission {permission!r}: r or rw")
+        raise InvalidAccessData(f"Invalid permission {permission!r}: r, w or rw")
     return permission
 
 

@@ -11,6 +11,8 @@ ALIASES = {
     # pypicloud 1.x's dotted names
     "pypicloud.storage.filestorage": "pypicloud.storage.file.FileStorage",
     "pypicloud.storage.s3storage": "pypicloud.storage.s3.S3Storage",
+    "pypicloud.storage.files.filestorage": "pypicloud.storage.file.FileStorage",
+    "pypicloud.storage.s3.s3storage": "pypicloud.storage.s3.S3Storage",
 }
 
 

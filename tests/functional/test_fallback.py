@@ -95,7 +95,9 @@ def upstream(fake_upstream):
 # Configuration
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["redirect", "cache"])
-@pytest.mark.parametrize("url", [None, "ftp://upstream.example/simple/", "not a url"])
+# No URL at all now means the public index, as in 1.x (issue 10): unit-tested in
+# tests/unit/test_upstream.py.
+@pytest.mark.parametrize("url", ["ftp://upstream.example/simple/", "not a url"])
 def test_fallback_without_a_usable_base_url_stops_start_up(make_app, mode, url):
     overrides = {"pypi.fallback": mode}
     if url:
