@@ -13,6 +13,7 @@ value; the message says which), 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from datetime import timedelta
@@ -239,16 +240,23 @@ def import_main(argv: list[str] | None = None) -> int:
         description="Load a ppc-export JSON file into a database access backend "
         "(pypi.auth = sql), in one transaction.")
     parser.add_argument("config", help="the server's ini file")
-    parser.add_argument("file", help="the JSON file ('-' for stdin)")
+    parser.add_argument("file", nargs="?", help="the JSON file ('-' for stdin); a ppc-export "
+                        "file of pypicloud 1.x is read too, gzipped or not")
+    parser.add_argument("-i", dest="input", metavar="FILE",
+                        help="the file, as pypicloud 1.x's ppc-import -i took it")
     parser.add_argument("--replace", action="store_true",
                         help="end with exactly the file's data (default: add and update only)")
     args = parser.parse_args(argv)
+    args.file = args.input or args.file or "-"
     try:
         if args.file == "-":
             doc = json.load(sys.stdin)
         else:
-            with open(args.file, encoding="utf-8") as handle:
-                doc = json.load(handle)
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+            if raw[:2] == b"\x1f\x8b":  # 1.x's ppc-export -o wrote gzip
+                raw = gzip.decompress(raw)
+            doc = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         print(f"ppc-import: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
