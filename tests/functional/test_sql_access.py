@@ -70,7 +70,8 @@ def test_imported_users_log_in_and_keep_their_grants(make_app, migrated, sql_set
     assert upload_dist(app, WHEEL, user="alice").status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.1"), user="bob"), 403, "may not")
     assert project_names(app, user="bob") == ["team-lib"]
-    response = app.get("/simple/", headers=auth_headers("alice", "wrong"), expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("alice", "wrong"),
+                       expect_errors=True)
     assert response.status_int == 401
 
 
@@ -90,7 +91,8 @@ def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated
     code, _, err = cli(access_cli.access_main, migrated, "revoke", "team-lib", "user", "alice")
     assert code == 0, err
     a_second_passes(app)
-    response = app.get("/simple/", headers=auth_headers("carol", "carol-pw"), expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("carol", "carol-pw"),
+                       expect_errors=True)
     assert response.status_int == 401  # the cached login ended with the change
     assert app.get("/simple/", headers=auth_headers("carol", "new-pw")).status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.2"), user="alice"), 403, "may not")
