@@ -73,11 +73,12 @@ def _access_parser() -> argparse.ArgumentParser:
     leave.add_argument("group")
     leave.add_argument("members", nargs="+")
 
-    grant = sub.add_parser("grant", help="grant r or rw on a project to a user or group")
+    grant = sub.add_parser("grant", help="grant r, rw or w (write only, as 1.x allowed) on a "
+                           "project to a user or group")
     grant.add_argument("project")
     grant.add_argument("kind", choices=("user", "group"))
     grant.add_argument("name", help="user or group name (groups: also everyone, authenticated)")
-    grant.add_argument("permission", choices=("r", "rw"))
+    grant.add_argument("permission", choices=("r", "rw", "w"))
     revoke = sub.add_parser("revoke", help="remove a user's or group's grant on a project")
     revoke.add_argument("project")
     revoke.add_argument("kind", choices=("user", "group"))
@@ -99,6 +100,9 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke_token.add_argument("token_id")
 
     sub.add_parser("list", help="print users, groups and grants")
+    sub.add_parser("list-pending", help="print sign-ups left pending on pypicloud 1.x")
+    approve = sub.add_parser("approve", help="make a pending 1.x sign-up a user")
+    approve.add_argument("usernames", nargs="+")
     return parser
 
 
@@ -195,13 +199,19 @@ def access_main(argv: list[str] | None = None) -> int:
                       f"{'  ' + info.description if info.description else ''}")
         elif command == "delete-token":
             backend.delete_token(args.token_id)
+        elif command == "list-pending":
+            for name in backend.pending_users():
+                print(name)
+        elif command == "approve":
+            for name in args.usernames:
+                backend.approve_user(name)
         elif command in ("grant", "revoke"):
             backend.set_grant(args.project, args.kind, args.name,
                               args.permission if command == "grant" else None)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    if command not in ("list", "list-tokens", "add-token"):
+    if command not in ("list", "list-tokens", "add-token", "list-pending"):
         print(f"{prog}: {command} done", file=sys.stderr)
     return 0
 

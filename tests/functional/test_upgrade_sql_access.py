@@ -172,3 +172,22 @@ def test_ppc_import_reads_1x_ppc_export_output(tmp_path, cli):
                 value = ("r" if "read" in perms else "") + ("w" if "write" in perms else "")
                 project = package.lower().replace("_", "-").replace(".", "-")
                 assert doc["packages"][project][kind][name] == value, (package, name)
+
+
+def test_ppc_access_lists_and_approves_1x_pending_sign_ups(tmp_path, cli):
+    shutil.copy(V1 / "access-1.3.12.sqlite", tmp_path / "access.sqlite")
+    ini = tmp_path / "server.ini"
+    ini.write_text("[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
+                   f"auth.db.url = sqlite:///{tmp_path / 'access.sqlite'}\n"
+                   f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
+                   f"storage.dir = {tmp_path / 'packages'}\n", encoding="utf-8")
+    code, out, err = cli(access_cli.access_main, str(ini), "list-pending")
+    assert code == 0, err
+    assert out.split() == PENDING
+    code, _, err = cli(access_cli.access_main, str(ini), "approve", "applicant")
+    assert code == 0, err
+    code, out, _ = cli(access_cli.access_main, str(ini), "list-pending")
+    assert out.split() == ["newbie"]
+    assert "user  applicant" in cli(access_cli.access_main, str(ini), "list")[1]
+    code, _, err = cli(access_cli.access_main, str(ini), "approve", "nobody")
+    assert code == 1 and "No such pending user" in err
