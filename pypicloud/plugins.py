@@ -15,7 +15,8 @@ def resolve(key: str, value: str, aliases: dict[str, str], base: type) -> type:
     subclass of ``base``; anything else stops start-up with a ConfigError naming
     the key.
     """
-    dotted = aliases.get(value.strip().lower(), value.strip())
+    # 1.x resolved "package.module:Class" too: an alias matches either spelling.
+    dotted = aliases.get(value.strip().lower().replace(":", "."), value.strip())
     module_name, sep, attr = dotted.replace(":", ".").rpartition(".")
     allowed = "one of " + ", ".join(sorted(aliases)) + " or a dotted class name"
     if not sep or not module_name:

@@ -2,9 +2,8 @@
 
 The security policy only establishes the identity; what that identity may do
 is decided by the service (:class:`pypicloud.service.PackageIndex`), once.
-Wrong credentials answer 401 even on pages anonymous users could read, so a
-mistyped password in a pip index URL is reported instead of silently hiding
-private projects.
+Wrong credentials count as no credentials (pypicloud 1.x's rule): a page
+anonymous callers may read is served, anything else answers 401.
 """
 
 from __future__ import annotations
@@ -72,7 +71,10 @@ class BasicAuthPolicy:
             return session_identity(request) if uses_session(request) else ANONYMOUS
         identity = throttle.authenticate(request, *credentials)
         if identity is None:
-            raise Unauthorized("Invalid username or password")
+            # As pypicloud 1.x: wrong or stale credentials count as none, so a pip
+            # config with an old password keeps reading what anonymous callers
+            # may read; anything more still answers 401 (asking for a login).
+            return ANONYMOUS
         return identity
 
     def authenticated_userid(self, request) -> str | None:

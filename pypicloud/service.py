@@ -330,6 +330,19 @@ class PackageIndex:
         self._require(self.access.can_read, identity, project, "read")
         assert self.upstream is not None
         caching = self.may_update_cache(identity)
+        if self.fallback.mode == "cache" and not caching and not self.storage.read_only:
+            # pypicloud 1.x: a caller outside pypi.cache_update is not sent
+            # upstream. Without always_show_upstream they see the files stored
+            # here, else 401 (anonymous) / 404; with it, anonymous callers get
+            # 401 and logged-in ones the redirect behaviour below.
+            if not self.fallback.always_show_upstream:
+                if records:
+                    return ProjectListing(project, records)
+                if not identity.authenticated:
+                    raise self.deny(identity, f"fetch {project!r} from the upstream index")
+                raise ProjectNotFound(f"No such project: {project}")
+            if not identity.authenticated:
+                raise self.deny(identity, f"fetch {project!r} from the upstream index")
         if not records and not caching:
             target = (redirect_to or self.upstream.project_url)(project)
             if target is not None:
@@ -463,7 +476,10 @@ class PackageIndex:
         found = self._stored_or_upstream(identity, project, filename)
         if isinstance(found, UpstreamFile):
             if not self.may_update_cache(identity):
-                # Not allowed to fill the cache: the redirect behaviour (pypicloud 1.x).
+                if self.fallback.mode == "cache" and not self.storage.read_only:
+                    # pypicloud 1.x: 401/403 for a caller outside pypi.cache_update.
+                    raise self.deny(identity, f"fetch {filename!r} from the upstream index")
+                # A read-only storage cannot be filled: the redirect behaviour.
                 return Download(None, Redirect(found.url))
             found = self._cache_from_upstream(project, found)
         record = found

@@ -143,9 +143,32 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
+def default_upstream_url() -> str | None:
+    """The public index pip installs from by default, as pip itself names it.
+
+    pypicloud 1.x fell back to that index when ``pypi.fallback`` was set and
+    no URL was given, so a 1.x ini with ``pypi.fallback = redirect`` and no
+    URL starts with the same meaning. pip knows the address; asking it keeps a
+    second copy out of this code. None when pip is not importable (the setting
+    is then required).
+    """
+    try:
+        from pip._internal.models.index import PyPI
+    except Exception:  # pip absent or its internals moved
+        return None
+    url = getattr(PyPI, "simple_url", None)
+    return url + "/" if isinstance(url, str) and not url.endswith("/") else url
+
+
 def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | None"]:
     """The policy and (unless the mode is ``none``) the client, from the ini."""
     mode = settings.get_choice("pypi.fallback", MODES, "none")
+    if settings.get_str("pypi.fallback") is None:
+        # The default differs from 1.x's on purpose; say so once, at start-up.
+        LOG.warning("pypi.fallback is not set, so projects that are not stored here are not "
+                    "found (404). pypicloud 1.x redirected them to the public index by "
+                    "default; to keep that, add the line: pypi.fallback = redirect "
+                    "(or set pypi.fallback = none to silence this warning)")
     if "pypi.cache_update" in settings:
         cache_update = settings.get_list("pypi.cache_update", ())
     else:
@@ -158,7 +181,8 @@ def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | 
     )
     if mode == "none":
         return policy, None
-    base_url = check_base_url("pypi.fallback_base_url", settings.get_str("pypi.fallback_base_url"))
+    base_url = settings.get_str("pypi.fallback_base_url") or default_upstream_url()
+    base_url = check_base_url("pypi.fallback_base_url", base_url)
     timeout = settings.get_float("pypi.fallback_timeout", DEFAULT_TIMEOUT)
     # "nan" and "inf" parse as floats, but no socket takes them (every request would fail
     # with a 500), and "no timeout at all" is what this setting exists to prevent.

@@ -33,8 +33,11 @@ PSEUDO_GROUPS = frozenset({EVERYONE, AUTHENTICATED})
 TOKEN_USERNAME = "__token__"
 
 READ = "r"
+WRITE = "w"
 READ_WRITE = "rw"
-PERMISSIONS = (READ, READ_WRITE)
+# The values a grant may hold: 1.x kept read and write as separate flags, so a
+# write-only grant ("w") exists in 1.x data and keeps its meaning.
+PERMISSIONS = (READ, READ_WRITE, WRITE)
 
 
 def _now() -> float:
@@ -265,11 +268,14 @@ class AccessBackend(abc.ABC):
         return identity.groups | PSEUDO_GROUPS
 
     def permission(self, identity: Identity, project: str) -> str:
-        """``"rw"``, ``"r"`` or ``""``: what the caller may do with ``project``.
+        """``"rw"``, ``"r"``, ``"w"`` or ``""``: what the caller may do with ``project``.
 
-        Explicit grants add to the defaults, as in pypicloud 1.x: a project's
-        grants never take away what ``default_read``/``default_write`` give.
-        Write implies read. An API token gets its user's permission, narrowed
+        As in pypicloud 1.x (1.3.12 ``allowed_permissions()``): a project with
+        any grant (user or group, even one naming nobody who exists) is governed
+        by its grants alone, and ``default_read``/``default_write`` apply only
+        to projects without grants. Read and write are separate rights, as in
+        1.x: ``default_write`` or a ``w`` grant without read lets a caller
+        upload but not list. An API token gets its user's permission, narrowed
         to the token's projects and to read when it is a read-only token.
         """
         token = identity.token
@@ -280,27 +286,28 @@ class AccessBackend(abc.ABC):
         if token.projects is not None and canonicalize_name(project) not in token.projects:
             return ""
         permission = READ_WRITE if token.owner_admin else self._granted(identity, project)
-        return READ if permission and not token.upload else permission
+        if not token.upload:
+            return READ if READ in permission else ""
+        return permission
 
     def _granted(self, identity: Identity, project: str) -> str:
-        """The permission from the defaults and the project's grants (no admin rights)."""
+        """The permission from the project's grants, or from the defaults when it
+        has none (no admin rights)."""
         principals = self.principals(identity)
-        if principals & self.default_write:
-            return READ_WRITE
-        best = READ if principals & self.default_read else ""
         users, groups = self.project_grants(canonicalize_name(project))
-        granted = [groups[g] for g in principals if g in groups]
-        if identity.username is not None and identity.username in users:
-            granted.append(users[identity.username])
-        for perm in granted:
-            if perm == READ_WRITE:
-                return READ_WRITE
-            if perm == READ:
-                best = READ
-        return best
+        if users or groups:
+            granted = [groups[g] for g in principals if g in groups]
+            if identity.username is not None and identity.username in users:
+                granted.append(users[identity.username])
+            read = any(READ in perm for perm in granted)
+            write = any(WRITE in perm for perm in granted)
+        else:
+            read = bool(principals & self.default_read)
+            write = bool(principals & self.default_write)
+        return (READ if read else "") + (WRITE if write else "")
 
     def can_read(self, identity: Identity, project: str) -> bool:
-        return self.permission(identity, project) != ""
+        return READ in self.permission(identity, project)
 
     def password_fingerprint(self, username: str) -> str | None:
         """A short digest of the user's stored password hash, or None (unknown user).
@@ -321,7 +328,7 @@ class AccessBackend(abc.ABC):
         return True
 
     def can_write(self, identity: Identity, project: str) -> bool:
-        return self.permission(identity, project) == READ_WRITE
+        return WRITE in self.permission(identity, project)
 
     def can_overwrite(self, identity: Identity, project: str) -> bool:
         """Replace an existing file: writers, when overwriting is allowed for them.

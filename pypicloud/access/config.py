@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
-from .base import PERMISSIONS, PSEUDO_GROUPS, READ_WRITE, AccessBackend
 from ..upstream import UPSTREAM_UPLOADER
+from .base import PSEUDO_GROUPS, READ, READ_WRITE, WRITE, AccessBackend
 from .editable import AccessData
 from .passwords import CONTEXT, needs_rehash, typical_hash, verify_dummy, verify_password
 
@@ -38,7 +38,24 @@ Grants = tuple[dict[str, str], dict[str, str]]
 
 
 def _stronger(a: str | None, b: str) -> str:
-    return READ_WRITE if READ_WRITE in (a, b) else b
+    """Both grants together (two spellings of one project name both granted)."""
+    both = (a or "") + b
+    return (READ if READ in both else "") + (WRITE if WRITE in both else "")
+
+
+def parse_grant(value: str) -> str | None:
+    """A grant value as 1.x read it: ``r``, ``w``, ``rw`` (either order), the
+    words ``read``/``write``, or empty. None when it is none of these.
+
+    An empty grant gives nothing, but like any grant it makes the project's
+    grants replace the defaults (1.x did the same)."""
+    value = value.strip().lower()
+    parts = set(value.split()) if len(value) > 2 else set(value)
+    words = {"read": READ, "write": WRITE, READ: READ, WRITE: WRITE}
+    if not parts <= set(words) or (len(value) <= 2 and len(parts) != len(value)):
+        return None
+    perms = {words[p] for p in parts}
+    return (READ if READ in perms else "") + (WRITE if WRITE in perms else "")
 
 
 class ConfigAccess(AccessBackend):
@@ -180,9 +197,9 @@ def _read_grants(settings) -> dict[str, Grants]:
         match = _GRANT_KEY.match(rest)
         if not match:
             raise ConfigError(key, value, "package.<project>.user.<name> or package.<project>.group.<name>")
-        perm = value.strip().lower()
-        if perm not in PERMISSIONS:
-            raise ConfigError(key, value, "r or rw")
+        perm = parse_grant(value)
+        if perm is None:
+            raise ConfigError(key, value, "r, w or rw (or empty: no access)")
         users, groups = grants.setdefault(match["project"], ({}, {}))
         target = users if match["kind"] == "user" else groups
         target[match["name"]] = perm

@@ -80,7 +80,7 @@ def check_name(kind: str, name: str) -> str:
 
 def check_permission(permission: str) -> str:
     if permission not in PERMISSIONS:
-        raise InvalidAccessData(f"Invalid permission {permission!r}: r or rw")
+        raise InvalidAccessData(f"Invalid permission {permission!r}: r, w or rw")
     return permission
 
 
@@ -124,6 +124,9 @@ class AccessData:
     @classmethod
     def from_json(cls, doc) -> "AccessData":
         """Validate a document completely before anything is written."""
+        from .v1 import document_from_1x, is_1x_document
+        if is_1x_document(doc):
+            doc = document_from_1x(doc)  # pypicloud 1.x's ppc-export output
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             raise InvalidAccessData(f"Not a pypicloud access document of version {FORMAT_VERSION}")
         data = cls()

@@ -69,6 +69,14 @@ tokens = Table(
     Column("expires_at", UTCDateTime),  # NULL: never
 )
 
+# Users who signed up on a pypicloud 1.x server and were never approved: kept
+# (1.x's pending flag) so nothing is lost, but they cannot log in.
+pending_users = Table(
+    "ppc_pending_users", metadata,
+    Column("username", String(255), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+)
+
 # One row, "generation": grows with every change, so every process can tell
 # that its in-memory copy of the access data is out of date.
 access_counters = Table(

@@ -39,9 +39,10 @@ from ..models import Identity, TokenScope, utcnow
 from .base import PSEUDO_GROUPS, AccessBackend
 from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
                        TokenInfo, check_hash, check_name, check_permission)
+from . import v1
 from .passwords import hash_password, needs_rehash, typical_hash, verify_dummy, verify_password
-from .schema import (access_counters, group_grants, groups, memberships, tokens, user_grants,
-                     users)
+from .schema import (access_counters, group_grants, groups, memberships, pending_users, tokens,
+                     user_grants, users)
 
 def _token_info(row) -> TokenInfo:
     projects = tuple(row.projects.split()) if row.projects is not None else None
@@ -106,6 +107,8 @@ class SQLAccess(EditableAccess):
         if migrate:
             sqldb.migrate(self.engine, script_location=MIGRATIONS, schema=schema,
                           lock_key=MIGRATION_LOCK_KEY)
+            # A pypicloud 1.x database: its users, groups and grants, copied once.
+            v1.import_1x_tables(self.engine, schema)
 
     @classmethod
     def from_settings(cls, settings) -> "SQLAccess":
@@ -413,7 +416,8 @@ class SQLAccess(EditableAccess):
     def load(self, data: AccessData, *, replace: bool = False) -> None:
         def work(conn):
             if replace:
-                for table in (memberships, user_grants, group_grants, tokens, users, groups):
+                for table in (memberships, user_grants, group_grants, tokens, users, groups,
+                              pending_users):
                     conn.execute(table.delete())
             for name, user in data.users.items():
                 # Update in place: a delete would cascade to memberships and
@@ -444,6 +448,23 @@ class SQLAccess(EditableAccess):
                                                               permission=perm))
         self._write(work)
         self.forget_credentials()
+
+    def pending_users(self) -> list[str]:
+        """Users who signed up on pypicloud 1.x and were never approved (cannot log in)."""
+        rows = self._run(lambda c: c.execute(sa.select(pending_users.c.username)).scalars().all())
+        return sorted(rows)
+
+    def approve_user(self, username: str) -> None:
+        """Turn a pending 1.x sign-up into a user (not an admin), as 1.x's approve did."""
+        def work(conn):
+            row = conn.execute(sa.select(pending_users)
+                               .where(pending_users.c.username == username)).first()
+            if row is None:
+                raise AccessConflict(f"No such pending user: {username!r}")
+            conn.execute(pending_users.delete().where(pending_users.c.username == username))
+            conn.execute(users.insert().values(username=username,
+                                               password_hash=row.password_hash, admin=False))
+        self._write(work)
 
     def close(self) -> None:
         self.engine.dispose()

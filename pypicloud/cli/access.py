@@ -13,6 +13,7 @@ value; the message says which), 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -71,11 +72,12 @@ def _access_parser() -> argparse.ArgumentParser:
     leave.add_argument("group")
     leave.add_argument("members", nargs="+")
 
-    grant = sub.add_parser("grant", help="grant r or rw on a project to a user or group")
+    grant = sub.add_parser("grant", help="grant r, rw or w (write only, as 1.x allowed) on a "
+                           "project to a user or group")
     grant.add_argument("project")
     grant.add_argument("kind", choices=("user", "group"))
     grant.add_argument("name", help="user or group name (groups: also everyone, authenticated)")
-    grant.add_argument("permission", choices=("r", "rw"))
+    grant.add_argument("permission", choices=("r", "rw", "w"))
     revoke = sub.add_parser("revoke", help="remove a user's or group's grant on a project")
     revoke.add_argument("project")
     revoke.add_argument("kind", choices=("user", "group"))
@@ -97,6 +99,9 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke_token.add_argument("token_id")
 
     sub.add_parser("list", help="print users, groups and grants")
+    sub.add_parser("list-pending", help="print sign-ups left pending on pypicloud 1.x")
+    approve = sub.add_parser("approve", help="make a pending 1.x sign-up a user")
+    approve.add_argument("usernames", nargs="+")
     return parser
 
 
@@ -194,13 +199,19 @@ def access_main(argv: list[str] | None = None) -> int:
                       f"{'  ' + info.description if info.description else ''}")
         elif command == "delete-token":
             backend.delete_token(args.token_id)
+        elif command == "list-pending":
+            for name in backend.pending_users():
+                print(name)
+        elif command == "approve":
+            for name in args.usernames:
+                backend.approve_user(name)
         elif command in ("grant", "revoke"):
             backend.set_grant(args.project, args.kind, args.name,
                               args.permission if command == "grant" else None)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    if command not in ("list", "list-tokens", "add-token"):
+    if command not in ("list", "list-tokens", "add-token", "list-pending"):
         print(f"{prog}: {command} done", file=sys.stderr)
     return 0
 
@@ -242,16 +253,23 @@ def import_main(argv: list[str] | None = None) -> int:
         description="Load a ppc-export JSON file into a database access backend "
         "(pypi.auth = sql), in one transaction.")
     parser.add_argument("config", help="the server's ini file")
-    parser.add_argument("file", help="the JSON file ('-' for stdin)")
+    parser.add_argument("file", nargs="?", help="the JSON file ('-' for stdin); a ppc-export "
+                        "file of pypicloud 1.x is read too, gzipped or not")
+    parser.add_argument("-i", dest="input", metavar="FILE",
+                        help="the file, as pypicloud 1.x's ppc-import -i took it")
     parser.add_argument("--replace", action="store_true",
                         help="end with exactly the file's data (default: add and update only)")
     args = parser.parse_args(argv)
+    args.file = args.input or args.file or "-"
     try:
         if args.file == "-":
             doc = json.load(sys.stdin)
         else:
-            with open(args.file, encoding="utf-8") as handle:
-                doc = json.load(handle)
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+            if raw[:2] == b"\x1f\x8b":  # 1.x's ppc-export -o wrote gzip
+                raw = gzip.decompress(raw)
+            doc = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         print(f"ppc-import: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2

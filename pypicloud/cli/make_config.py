@@ -135,19 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
         "a reference to the environment variable VAR (read when the server starts).",
         epilog="Exit codes: 0 written, 1 the file exists (use --force) or cannot be "
         "written, 2 bad usage or a missing answer.")
-    parser.add_argument("output", metavar="OUTPUT.ini", help="the file to write ('-' for stdout)")
+    parser.add_argument("output", metavar="OUTPUT.ini", nargs="?", default="-",
+                        help="the file to write ('-' or left out: stdout, as in pypicloud 1.x)")
     shapes = parser.add_argument_group("deployment shape (one of; default --dev)")
     exclusive = shapes.add_mutually_exclusive_group()
-    exclusive.add_argument("--dev", dest="shape", action="store_const", const="dev",
+    exclusive.add_argument("-d", "-t", "--dev", dest="shape", action="store_const", const="dev",
                            help="embedded default: file storage and SQLite in data/ beside "
                            "the ini, waitress on 127.0.0.1:6543, anyone may read")
-    exclusive.add_argument("--prod", dest="shape", action="store_const", const="prod",
+    exclusive.add_argument("-p", "--prod", dest="shape", action="store_const", const="prod",
                            help="single production host: data in /var/lib/pypicloud, "
                            "127.0.0.1:6543 behind a reverse proxy, login required to read")
-    exclusive.add_argument("--docker", dest="shape", action="store_const", const="docker",
+    exclusive.add_argument("-r", "--docker", dest="shape", action="store_const", const="docker",
                            help="container: listens on 0.0.0.0:6543, data in the volume "
                            "/var/lib/pypicloud, login required to read")
     parser.set_defaults(shape="dev")
+    # pypicloud 1.x's flags are kept above: -d (development) and -t (testing)
+    # are both the dev shape, -p production, -r the docker image.
 
     storage = parser.add_argument_group("storage")
     storage.add_argument("--storage", choices=("file", "s3"),

@@ -18,6 +18,8 @@ ALIASES = {
     "pypicloud.storage.azureblobstorage": "pypicloud.storage.azure_blob.AzureBlobStorage",
     "pypicloud.storage.cloudfronts3storage": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
     "pypicloud.storage.s3.cloudfronts3storage": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
+    "pypicloud.storage.files.filestorage": "pypicloud.storage.file.FileStorage",
+    "pypicloud.storage.s3.s3storage": "pypicloud.storage.s3.S3Storage",
 }
 
 

@@ -198,11 +198,14 @@ def test_migrations_build_the_schema_py_tables(open_sql):
 def test_created_user_logs_in_and_gets_grants(sql):
     sql.create_user("dave", NEW_HASH)
     assert sql.authenticate("dave", "new-pw").username == "dave"
-    assert sql.permission(sql.identity("dave"), "secret-lib") == "r"
+    # secret-lib has grants, so they alone decide (1.x): dave has none there
+    # (changed by issue 10; the defaults used to add "r").
+    assert sql.permission(sql.identity("dave"), "secret-lib") == ""
+    assert sql.permission(sql.identity("dave"), "no-grants-lib") == "r"
     sql.set_grant("Secret.Lib", "user", "dave", "rw")
     assert sql.permission(sql.identity("dave"), "secret-lib") == "rw"
     sql.set_grant("secret-lib", "user", "dave", None)
-    assert sql.permission(sql.identity("dave"), "secret-lib") == "r"
+    assert sql.permission(sql.identity("dave"), "secret-lib") == ""
 
 
 def test_password_change_ends_cached_logins_at_once(sql):
@@ -228,7 +231,8 @@ def test_groups_membership_and_group_grants(sql):
     sql.set_grant("qa-tools", "group", "qa", "rw")
     assert sql.permission(sql.identity("bob"), "qa-tools") == "rw"
     sql.set_membership("bob", "qa", False)
-    assert sql.permission(sql.identity("bob"), "qa-tools") == "r"
+    # qa-tools' grants replace the defaults (1.x; changed by issue 10).
+    assert sql.permission(sql.identity("bob"), "qa-tools") == ""
     sql.set_membership("bob", "qa", True)
     sql.delete_group("qa")
     assert sql.groups_of("bob") == {"dev"}
@@ -277,7 +281,7 @@ def test_conflicts_change_nothing(sql, change):
     lambda b: b.create_user("colon:name", NEW_HASH),
     lambda b: b.create_user("ctrl\x07", NEW_HASH),
     lambda b: b.create_group("everyone"),
-    lambda b: b.set_grant("lib", "user", "bob", "w"),
+    lambda b: b.set_grant("lib", "user", "bob", "x"),  # "w" is valid (1.x write-only)
     lambda b: b.set_password_hash("bob", "not-a-hash"),
 ], ids=["plain-password", "space", "colon", "control", "pseudo-group", "bad-perm", "bad-hash"])
 def test_invalid_values_change_nothing(sql, change):
@@ -317,7 +321,7 @@ def test_load_merges_by_default_and_replaces_on_request(sql):
     ({"version": 1, "users": {"x": {"password_hash": "nope"}}}, "not a password hash"),
     ({"version": 1, "groups": {"g": {"members": ["ghost"]}}}, "unknown user"),
     ({"version": 1, "packages": {"lib": {"groups": {"ghost": "r"}}}}, "unknown group"),
-    ({"version": 1, "packages": {"lib": {"groups": {"everyone": "x"}}}}, "r or rw"),
+    ({"version": 1, "packages": {"lib": {"groups": {"everyone": "x"}}}}, "r, w or rw"),
     ({"version": 1, "users": []}, "must be an object"),
 ])
 def test_bad_documents_are_refused_whole(doc, message):

@@ -96,7 +96,9 @@ def upstream(fake_upstream):
 # Configuration
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["redirect", "cache"])
-@pytest.mark.parametrize("url", [None, "ftp://upstream.example/simple/", "not a url"])
+# No URL at all now means the public index, as in 1.x (issue 10): unit-tested in
+# tests/unit/test_upstream.py.
+@pytest.mark.parametrize("url", ["ftp://upstream.example/simple/", "not a url"])
 def test_fallback_without_a_usable_base_url_stops_start_up(make_app, mode, url):
     overrides = {"pypi.fallback": mode}
     if url:
@@ -440,34 +442,50 @@ def test_caller_who_may_not_read_gets_401_or_403_and_upstream_is_not_asked(make_
     assert stored_names(app) == []
 
 
-def test_caller_outside_cache_update_gets_the_redirect_behaviour(make_app, upstream):
+def test_caller_outside_cache_update_gets_404_or_403_as_in_1x(make_app, upstream):
+    # Changed by issue 10: pypicloud 1.x sent no one outside pypi.cache_update
+    # upstream (they used to get the redirect behaviour here).
     app = make_app(settings(upstream, pypi__cache_update="mirrorers",
                             **{"group.mirrorers": "alice"}))
-    # bob may read but not fill the cache: redirects to upstream.
+    # bob may read but not fill the cache: nothing stored here, so 404; the file 403.
     page = get(app, f"/simple/{PROJECT}/", user="bob")
-    assert page.status_int == 302
-    assert page.headers["Location"] == upstream.url + PROJECT + "/"
+    assert page.status_int == 404
+    assert upstream.requests == []  # the page did not ask upstream on bob's behalf
     download = get(app, f"/api/package/{PROJECT}/{WHEEL[0]}", user="bob", accept=None)
-    assert download.status_int == 302
-    assert download.headers["Location"] == f"{upstream.root}/files/{WHEEL[0]}"
+    assert download.status_int == 403
     assert stored_names(app) == []
     # alice is in the group: pull-through.
     files = page_files(app, user="alice")
     assert files[WHEEL[0]]["url"] == our_url(WHEEL[0])
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}", user="alice").body == WHEEL[1]
     assert file_record(app, WHEEL[0]).uploader == UPSTREAM_UPLOADER
-    # Once cached, bob's page mixes the cached file (ours) with upstream links for the rest.
+    # Once cached, bob sees the stored file only (1.x), not upstream's others.
     files = page_files(app, user="bob")
-    assert files[WHEEL[0]]["url"] == our_url(WHEEL[0])
-    assert files[SDIST[0]]["url"] == f"{upstream.root}/files/{SDIST[0]}"
+    assert list(files) == [WHEEL[0]] and files[WHEEL[0]]["url"] == our_url(WHEEL[0])
+    assert get(app, f"/api/package/{PROJECT}/{SDIST[0]}", user="bob",
+               accept=None).status_int == 403
+
+
+def test_outside_cache_update_with_always_show_upstream_as_in_1x(make_app, upstream):
+    app = make_app(settings(upstream, pypi__cache_update="mirrorers",
+                            pypi__always_show_upstream="true", pypi__default_read="everyone"))
+    # A logged-in reader is redirected upstream; an anonymous one must log in.
+    page = get(app, f"/simple/{PROJECT}/", user="bob")
+    assert page.status_int == 302
+    assert page.headers["Location"] == upstream.url + PROJECT + "/"
+    anonymous = get(app, f"/simple/{PROJECT}/", user=None)
+    assert anonymous.status_int == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert stored_names(app) == []
 
 
 def test_credentials_in_the_base_url_reach_upstream_but_never_clients(make_app, upstream):
     base = upstream.url.replace("http://", "http://mirror:s3cret@")
     app = make_app(settings(upstream, pypi__fallback_base_url=base,
-                            pypi__cache_update="nobody-group"))
+                            pypi__cache_update="nobody-group", pypi__fallback="redirect"))
     redirect = get(app, f"/simple/{PROJECT}/", user="bob")
     assert redirect.headers["Location"] == upstream.url + PROJECT + "/"
+    app = make_app(settings(upstream, pypi__fallback_base_url=base,
+                            pypi__cache_update="nobody-group"))
     files = page_files(app)  # the admin may fill the cache
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").body == WHEEL[1]
     assert "s3cret" not in str(files)
@@ -475,10 +493,12 @@ def test_credentials_in_the_base_url_reach_upstream_but_never_clients(make_app, 
     assert upstream.authorizations == [expected, expected]  # the page, then the file
 
 
-def test_anonymous_reader_outside_cache_update_is_redirected(make_app, upstream):
+def test_anonymous_reader_outside_cache_update_must_log_in_as_in_1x(make_app, upstream):
+    # Changed by issue 10 (was a redirect): 1.x asked anonymous callers to log in.
     app = make_app(settings(upstream, pypi__default_read="everyone"))
     response = get(app, f"/simple/{PROJECT}/", user=None)
-    assert response.status_int == 302
+    assert response.status_int == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert get(app, f"/simple/{PROJECT}/", user="bob").status_int == 200
 
 

@@ -436,16 +436,23 @@ def test_upload_with_storage_unusable_fails_and_indexes_nothing(demo_app, tmp_pa
 # ---------------------------------------------------------------------------
 # Credentials
 # ---------------------------------------------------------------------------
-def test_wrong_password_on_a_public_page_is_401(make_app):
-    app = make_app({"pypi.default_read": "everyone"})
+def test_wrong_password_counts_as_anonymous_as_in_1x(make_app):
+    # Changed by issue 10 (was 401 everywhere): pypicloud 1.x treated wrong or
+    # stale credentials as none, so old pip configs keep reading public pages.
+    app = make_app({"pypi.default_read": "everyone", "package.private.user.alice": "rw"})
     upload_dist(app, WHEEL)
-    assert app.get("/simple/demo/").status_int == 200
+    upload_dist(app, make_wheel("private", "1.0"))
     for path in ("/simple/", "/simple/demo/", url(WHEEL[0]), "/pypi/demo/json", "/api/package/"):
         response = app.get(path, headers=basic("bob", "not-bobs-password"), expect_errors=True)
-        assert response.status_int == 401, path
-        assert response.headers["WWW-Authenticate"].startswith("Basic"), path
-        assert "invalid username or password" in response.text.lower()
-    unknown_user = app.get("/simple/", headers={"Authorization": "Basic bWFsbG9yeTp4"},  # mallory:x
+        assert response.status_int == 200, path
+        assert b"private" not in response.body, path
+    # Where anonymous callers may not read, it is still 401 asking for a login.
+    response = app.get("/simple/private/", headers=basic("alice", "not-alices-password"),
+                       expect_errors=True)
+    assert response.status_int == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    unknown_user = app.get("/simple/private/",
+                           headers={"Authorization": "Basic bWFsbG9yeTp4"},  # mallory:x
                            expect_errors=True)
     assert unknown_user.status_int == 401
 

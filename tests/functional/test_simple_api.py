@@ -415,10 +415,12 @@ def test_unreadable_projects_are_absent_from_the_index(restricted_app):
     assert project_names(app, user="alice") == ["alice-pkg"]
 
 
-def test_wrong_password_on_index_is_401(demo_app):
+def test_wrong_password_on_index_reads_as_anonymous_as_in_1x(demo_app):
+    # Changed by issue 10 (was 401): the anonymous listing, as pypicloud 1.x gave.
     response = demo_app.get("/simple/", headers=basic("bob", "wrong"), expect_errors=True)
-    assert response.status_int == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.status_int == 200
+    anonymous = demo_app.get("/simple/", expect_errors=True)
+    assert response.text == anonymous.text
 
 
 # ---------------------------------------------------------------------------

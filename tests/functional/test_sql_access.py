@@ -52,7 +52,9 @@ def migrated(tmp_path, sql_settings, cli):
     """An ini deployment's users exported and imported into the database; the new ini's path."""
     old_ini = write_ini(tmp_path / "old.ini", {
         "user.admin": HASHES["admin"], "user.alice": HASHES["alice"], "user.bob": HASHES["bob"],
-        "auth.admins": "admin", "package.team-lib.user.alice": "rw"})
+        "auth.admins": "admin", "package.team-lib.user.alice": "rw",
+        # team-lib has grants, so only they count (1.x): bob reads through his own.
+        "package.team-lib.user.bob": "r"})
     code, out, err = cli(access_cli.export_main, old_ini)
     assert code == 0, err
     assert "3 users" in err
@@ -68,7 +70,8 @@ def test_imported_users_log_in_and_keep_their_grants(make_app, migrated, sql_set
     assert upload_dist(app, WHEEL, user="alice").status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.1"), user="bob"), 403, "may not")
     assert project_names(app, user="bob") == ["team-lib"]
-    response = app.get("/simple/", headers=auth_headers("alice", "wrong"), expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("alice", "wrong"),
+                       expect_errors=True)
     assert response.status_int == 401
 
 
@@ -88,7 +91,8 @@ def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated
     code, _, err = cli(access_cli.access_main, migrated, "revoke", "team-lib", "user", "alice")
     assert code == 0, err
     a_second_passes(app)
-    response = app.get("/simple/", headers=auth_headers("carol", "carol-pw"), expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("carol", "carol-pw"),
+                       expect_errors=True)
     assert response.status_int == 401  # the cached login ended with the change
     assert app.get("/simple/", headers=auth_headers("carol", "new-pw")).status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.2"), user="alice"), 403, "may not")
@@ -140,6 +144,7 @@ def test_import_of_a_bad_file_writes_nothing(tmp_path, migrated, cli):
 def test_import_replace_removes_what_the_file_does_not_hold(tmp_path, migrated, cli):
     doc = json.loads(cli(access_cli.export_main, migrated)[1])
     del doc["users"]["bob"]
+    del doc["packages"]["team-lib"]["users"]["bob"]
     path = tmp_path / "smaller.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert cli(access_cli.import_main, migrated, str(path))[0] == 0

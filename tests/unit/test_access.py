@@ -180,9 +180,13 @@ def test_default_write_authenticated_and_everyone():
     assert backend.can_write(ANONYMOUS, "lib")
 
 
-def test_write_implies_read_even_without_default_read():
+def test_write_does_not_imply_read_as_in_1x():
+    # 1.x kept read and write apart: default_write without default_read lets
+    # bob upload but not list (changed from "write implies read" by issue 10).
     backend = make({"pypi.default_read": "", "pypi.default_write": "dev"})
-    assert backend.can_read(who(backend, "bob"), "lib")
+    bob = who(backend, "bob")
+    assert backend.can_write(bob, "lib") and not backend.can_read(bob, "lib")
+    assert backend.permission(bob, "lib") == "w"
 
 
 def test_admin_may_do_everything_but_overwrite_released_files():
@@ -230,14 +234,31 @@ def test_per_project_grants_to_pseudo_groups():
     assert backend.can_write(who(backend, "alice"), "shared")
 
 
-def test_grants_add_to_the_defaults():
-    backend = make({"pypi.default_write": "dev", "package.lib.user.bob": "r",
-                    "package.lib.user.alice": "r"})
-    # bob's read-only grant does not take away the write default_write gives him.
-    assert backend.can_write(who(backend, "bob"), "lib")
-    # carol has no grant on lib, but default_read still applies.
-    assert backend.can_read(who(backend, "carol"), "lib")
-    assert not backend.can_write(who(backend, "alice"), "lib")
+def test_grants_replace_the_defaults_as_in_1x():
+    # Changed by issue 10: a project's grants replace the defaults (1.3.12's
+    # allowed_permissions()); they used to add to them.
+    backend = make({"pypi.default_write": "dev", "pypi.default_read": "everyone",
+                    "package.lib.user.bob": "r", "package.lib.user.alice": "r"})
+    bob, carol = who(backend, "bob"), who(backend, "carol")
+    # bob's read-only grant is all he has on lib, default_write notwithstanding.
+    assert backend.can_read(bob, "lib") and not backend.can_write(bob, "lib")
+    # carol (in dev) has no grant on lib: neither default applies there.
+    assert not backend.can_read(carol, "lib") and not backend.can_write(carol, "lib")
+    assert not backend.can_read(ANONYMOUS, "lib")
+    # A project without grants keeps the defaults.
+    assert backend.can_write(carol, "other") and backend.can_read(ANONYMOUS, "other")
+
+
+def test_grant_values_as_1x_read_them():
+    backend = make({"package.a.user.bob": "w", "package.b.user.bob": "WR",
+                    "package.c.user.bob": "read write", "package.d.user.bob": "",
+                    "pypi.default_read": "everyone"})
+    bob = who(backend, "bob")
+    assert [backend.permission(bob, p) for p in "abcd"] == ["w", "rw", "rw", ""]
+    # The empty grant still takes the project out of the defaults.
+    assert not backend.can_read(ANONYMOUS, "d") and backend.can_read(ANONYMOUS, "e")
+    with pytest.raises(ConfigError):
+        make({"package.a.user.bob": "rx"})
 
 
 def test_the_strongest_of_several_grants_wins():
@@ -265,12 +286,13 @@ def test_project_grants_returns_copies():
     assert backend.project_grants("unknown") == ({}, {})
 
 
-@pytest.mark.parametrize("value", ["w", "rwx", "", "read", "yes"])
+# "w", "" and "read" are valid since issue 10 (1.x read them).
+@pytest.mark.parametrize("value", ["rwx", "yes", "x", "rr"])
 def test_bad_permission_value_names_the_key(value):
     with pytest.raises(ConfigError) as info:
         make({"package.lib.user.alice": value})
     assert info.value.key == "package.lib.user.alice"
-    assert "r or rw" in str(info.value)
+    assert "r, w or rw" in str(info.value)
 
 
 @pytest.mark.parametrize("key", ["package.lib", "package.lib.owner.alice", "package.lib.user"])

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from pypicloud import upstream
 from pypicloud.errors import ConfigError
 from pypicloud.settings import Settings
 from pypicloud.upstream import (FallbackPolicy, PageMemo, SingleFlight, UpstreamClient,
@@ -405,11 +406,32 @@ def test_default_is_none_and_needs_no_url():
 
 
 @pytest.mark.parametrize("mode", ["redirect", "cache", "CACHE"])
-def test_fallback_needs_a_base_url(mode):
+def test_fallback_without_url_uses_the_index_pip_uses_as_1x_did(mode):
+    # Changed by issue 10: 1.x fell back to the public index when no URL was
+    # given, so such an ini starts (it used to be a ConfigError).
+    from pip._internal.models.index import PyPI
+    policy, client = fallback_from_settings(settings(pypi__fallback=mode))
+    assert policy.mode == mode.lower()
+    assert client.base_url.rstrip("/") == PyPI.simple_url.rstrip("/")
+
+
+@pytest.mark.parametrize("mode", ["redirect", "cache"])
+def test_fallback_needs_a_base_url_when_pip_cannot_name_one(mode, monkeypatch):
+    monkeypatch.setattr(upstream, "default_upstream_url", lambda: None)
     with pytest.raises(ConfigError) as info:
         fallback_from_settings(settings(pypi__fallback=mode))
     assert info.value.key == "pypi.fallback_base_url"
     assert "pypi.fallback_base_url" in str(info.value) and "required" in str(info.value)
+
+
+def test_unset_fallback_warns_with_the_line_that_restores_1x(caplog):
+    with caplog.at_level("WARNING", logger="pypicloud.upstream"):
+        fallback_from_settings(settings())
+    assert "pypi.fallback = redirect" in caplog.text and "1.x" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pypicloud.upstream"):
+        fallback_from_settings(settings(pypi__fallback="none"))
+    assert "pypi.fallback" not in caplog.text
 
 
 @pytest.mark.parametrize("url", ["ftp://upstream.example/simple/", "upstream.example/simple/",
