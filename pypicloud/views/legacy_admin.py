@@ -23,6 +23,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import notfound_view_config, view_config
 
+from .. import sessions
 from ..access_admin import AccessAdmin
 from ..crosssite import SAFE_METHODS, refuse_foreign_state_change
 from ..errors import FileNotFound, Forbidden, InvalidUpload
@@ -195,7 +196,7 @@ def login(request):
     """A web UI session for scripts that logged in like 1.x's web page did."""
     identity = _admin(request).login(_param(request, "username"), _param(request, "password"))
     request.session.invalidate()
-    request.session[SESSION_USER] = identity.username
+    sessions.start(request, identity.username)
     return {"next": request.route_url("ui.home")}
 
 
@@ -204,6 +205,9 @@ def logout(request):
     # 1.x logged out on any method: a GET changes state, so browsers of other sites may not.
     if request.method in SAFE_METHODS:
         refuse_foreign_state_change(request)
+    user = request.session.get(SESSION_USER)
+    if user:  # as the web UI's logout: every session of this user ends
+        sessions.end_all(request.registry, user)
     request.session.invalidate()
     return HTTPFound(location=request.route_url("ui.login"))
 

@@ -52,9 +52,12 @@ def test_1x_class_names_resolve_to_our_backends(key, value, aliases, base, expec
     assert resolve(key, value, aliases, base) is expected
 
 
-def test_removed_1x_backends_still_name_the_key():
+def test_1x_gcs_name_resolves_and_an_unknown_class_still_names_the_key():
+    from pypicloud.storage.gcs import GoogleCloudStorage
+    assert resolve("pypi.storage", "pypicloud.storage.gcs.GoogleCloudStorage", STORAGE_ALIASES,
+                   Storage) is GoogleCloudStorage
     with pytest.raises(ConfigError) as info:
-        resolve("pypi.storage", "pypicloud.storage.gcs.GoogleCloudStorage", STORAGE_ALIASES, Storage)
+        resolve("pypi.storage", "pypicloud.storage.nowhere.NoStorage", STORAGE_ALIASES, Storage)
     assert info.value.key == "pypi.storage"
 
 
