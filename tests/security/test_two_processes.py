@@ -55,9 +55,10 @@ def account(server, cookie: str) -> int:
 
 def test_failed_logins_in_one_process_throttle_the_other(two_servers):
     first, second = two_servers
+    # Wrong passwords on /simple/ read it as anonymous (pypicloud 1.x) but still count.
     for i in range(2):
-        assert first.request("GET", "/simple/", user="alice", password=f"wrong{i}")[0] == 401
-        assert second.request("GET", "/simple/", user="alice", password=f"bad{i}")[0] == 401
+        assert first.request("GET", "/simple/", user="alice", password=f"wrong{i}")[0] == 200
+        assert second.request("GET", "/simple/", user="alice", password=f"bad{i}")[0] == 200
     for server in (first, second):
         status, headers, _ = server.request("GET", "/simple/", user="alice")
         assert status == 429 and int(headers["Retry-After"]) > 0
