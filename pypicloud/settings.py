@@ -45,7 +45,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     pypi.allow_overwrite pypi.allow_overwrite_groups pypi.allow_delete
     pypi.allow_delete_groups pypi.realm pypi.fallback pypi.fallback_base_url
     pypi.always_show_upstream pypi.disallow_fallback pypi.cache_update
-    pypi.fallback_timeout pypi.fallback_page_ttl
+    pypi.fallback_timeout pypi.fallback_page_ttl pypi.fallback_allow_private
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
     pypi.index_max_age pypi.max_metadata_size
     storage.dir storage.bucket storage.region_name storage.endpoint_url

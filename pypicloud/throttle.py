@@ -91,6 +91,15 @@ def authenticate(request, username: str, password: str) -> Identity | None:
     registry = request.registry
     throttle: LoginThrottle | None = getattr(registry, "login_throttle", None)
     address = request.client_addr
+    access = registry.service.access
+    if throttle is not None and (username == TOKEN_USERNAME
+                                 or access.credentials.hit(username, password)):
+        # A token or a recently verified password costs no hash: while it is
+        # right it is answered even when the address is throttled, so users
+        # sharing a proxy or NAT address with an attacker are not locked out.
+        identity = access.authenticate(username, password)
+        if identity is not None:
+            return identity
     if throttle is not None:
         try:
             throttle.check(username, address)

@@ -19,9 +19,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import ipaddress
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -190,7 +192,9 @@ def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | 
         raise ConfigError("pypi.fallback_timeout", settings.get_str("pypi.fallback_timeout"),
                           f"a number of seconds greater than 0, at most {MAX_TIMEOUT:g}")
     ttl = settings.get_int("pypi.fallback_page_ttl", int(DEFAULT_PAGE_TTL), minimum=0)
-    return policy, UpstreamClient(base_url, timeout=timeout, page_ttl=float(ttl))
+    return policy, UpstreamClient(
+        base_url, timeout=timeout, page_ttl=float(ttl),
+        allow_private=settings.get_bool("pypi.fallback_allow_private", False))
 
 
 # ---------------------------------------------------------------------------
@@ -584,12 +588,15 @@ class UpstreamClient:
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  page_ttl: float = DEFAULT_PAGE_TTL, max_pages: int = 1024,
                  max_page_size: int = MAX_PAGE_SIZE, clock: Callable[[], float] = time.monotonic,
-                 pool: urllib3.PoolManager | None = None):
+                 pool: urllib3.PoolManager | None = None, allow_private: bool = False):
         url, self._authorization = split_credentials(
             check_base_url("pypi.fallback_base_url", base_url))
         # Never shown to clients (redirects) or in logs with its credentials.
         self.base_url = simple_index_url(url)
         self._auth_origin = _origin(self.base_url)
+        # Hosts other than the upstream index's own (file hosts, redirect
+        # targets) may not be internal addresses unless the admin allows it.
+        self.allow_private = allow_private
         self.timeout = timeout
         self.body_seconds = max(BODY_DEADLINE_TIMEOUTS * timeout, MIN_BODY_SECONDS)
         self._clock = clock
@@ -619,6 +626,7 @@ class UpstreamClient:
         decoded on the way, and no compressed page can expand beyond our size limits.
         """
         for _ in range(MAX_REDIRECTS + 1):
+            self._check_target(url)
             headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
             if accept:
                 headers["Accept"] = accept
@@ -640,6 +648,34 @@ class UpstreamClient:
                 continue
             return _Fetched(response.status, url, response)
         raise UpstreamError("The upstream index redirected too many times")
+
+    def _check_target(self, url: str) -> None:
+        """Refuse a host other than upstream's own that resolves to an internal address.
+
+        Upstream pages choose the URLs of their files and may redirect
+        anywhere: without this a page could make the server request its own
+        network (loopback, private, link-local, multicast addresses). The
+        upstream index's own origin is the admin's choice and always allowed.
+        """
+        if self.allow_private or _origin(url) == self._auth_origin:
+            return
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, ValueError, UnicodeError):
+            raise UpstreamError("The upstream index linked to a host that cannot be "
+                                "resolved") from None
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if not address.is_global or address.is_multicast:
+                LOG.warning("refused to fetch %s: %s is not a public address "
+                            "(pypi.fallback_allow_private)", _without_credentials(url), address)
+                raise UpstreamError("The upstream index could not provide this file")
+
+    def _foreign(self, url: str) -> bool:
+        return _origin(url) != self._auth_origin
 
     @staticmethod
     def _close(response, complete: bool) -> None:
@@ -721,10 +757,13 @@ class UpstreamClient:
         Errors while reading raise UpstreamUnavailable; a non-200 answer raises
         UpstreamError before anything is read.
         """
-        fetched = self._open(url)
-        if fetched.status != 200:
-            self._close(fetched.response, False)
-            raise UpstreamError(f"The upstream index answered {fetched.status} for a file")
+        try:
+            fetched = self._open(url)
+            if fetched.status != 200:
+                self._close(fetched.response, False)
+                raise UpstreamError(f"The upstream index answered {fetched.status} for a file")
+        except UpstreamError as exc:
+            raise self._uniform(url, exc) from None
         stream = _ResponseReader(fetched.response)
         try:
             yield stream
@@ -733,11 +772,27 @@ class UpstreamClient:
 
     def read_metadata(self, url: str, limit: int) -> bytes:
         """A PEP 658 metadata file, at most ``limit`` bytes."""
-        fetched = self._open(url)
-        if fetched.status != 200:
-            self._close(fetched.response, False)
-            raise UpstreamError(f"The upstream index answered {fetched.status} for a metadata file")
-        return self._read_all(fetched, limit, "metadata file")
+        try:
+            fetched = self._open(url)
+            if fetched.status != 200:
+                self._close(fetched.response, False)
+                raise UpstreamError(f"The upstream index answered {fetched.status} for a "
+                                    "metadata file")
+            return self._read_all(fetched, limit, "metadata file")
+        except UpstreamError as exc:
+            raise self._uniform(url, exc) from None
+
+    def _uniform(self, url: str, exc: UpstreamError) -> UpstreamError:
+        """One answer for every failure on a host other than upstream's own.
+
+        What a foreign host answered (refused, 401, 404, a protocol error)
+        would tell the client which internal ports answer; it goes to the log.
+        """
+        if not self._foreign(url):
+            return exc
+        LOG.warning("fetching %s from the upstream index failed: %s",
+                    _without_credentials(url), exc.message)
+        return UpstreamError("The upstream index could not provide this file")
 
     def close(self) -> None:
         self._pool.clear()

@@ -309,6 +309,13 @@ class AccessBackend(abc.ABC):
     def can_read(self, identity: Identity, project: str) -> bool:
         return READ in self.permission(identity, project)
 
+    def data_version(self) -> int:
+        """A number that changes whenever users, groups or grants change (0: they never do).
+
+        Part of the key of cached pages whose content depends on permissions.
+        """
+        return 0
+
     def password_fingerprint(self, username: str) -> str | None:
         """A short digest of the user's stored password hash, or None (unknown user).
 

@@ -259,6 +259,9 @@ class SQLAccess(EditableAccess):
         users_, groups_ = self._current().grants.get(project, ({}, {}))
         return dict(users_), dict(groups_)
 
+    def data_version(self) -> int:
+        return self._current().generation
+
     def password_fingerprint(self, username: str) -> str | None:
         hashed = self._current().hashes.get(username)
         return hashlib.sha256(hashed.encode()).hexdigest()[:16] if hashed else None

@@ -183,8 +183,9 @@ def simple_index(request):
     service = request.registry.service
     identity = request.identity
     generation = service.index.generation()
-    # The list depends on who asks (unreadable projects are hidden).
-    key = ("index", fmt, site_key(request), identity.username)
+    # The list depends on who asks (unreadable projects are hidden): the whole
+    # identity (groups, token scope) and the access data's version.
+    key = ("index", fmt, site_key(request), identity, service.access.data_version())
     page = request.registry.pages.get(key, generation)
     if page is None:
         page = render_index(request, service.projects(identity), fmt, generation)

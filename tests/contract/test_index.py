@@ -539,3 +539,44 @@ def test_migrating_twice_is_harmless(tmp_path):
         assert second.count() == 1 and second.generation() == generation
     finally:
         second.close()
+
+
+# ---------------------------------------------------------------------------
+# Local-project marks and shared counters (issue 12)
+# ---------------------------------------------------------------------------
+def test_local_marks_are_shared_and_survive_rebuilds(backend):
+    first, second = backend.open(), backend.open()
+    assert not first.was_local("private-lib")
+    first.mark_local("private-lib")
+    first.mark_local("private-lib")  # idempotent
+    assert second.was_local("private-lib") and not second.was_local("other")
+    second.replace_all([rec("other-1.0.tar.gz", "other")])
+    assert first.was_local("private-lib")
+
+
+def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch):
+    first, second = backend.open(), backend.open()
+    assert first.counter("login-fail:x") == 0
+    assert first.incr_counter("login-fail:x", ttl=60) == 1
+    assert second.incr_counter("login-fail:x", ttl=60) == 2
+    assert first.counter("login-fail:x") == 2
+    assert second.incr_counter("session:alice") == 1  # no ttl: kept
+    # An expired counter counts as 0 and starts again.
+    first.incr_counter("short", ttl=1)
+    if backend.kind == "redis":
+        first.client.pexpire(first._k("counter", "short"), 1)
+        import time
+        deadline = time.monotonic() + 5
+        while first.counter("short") and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        later = datetime.now(timezone.utc) + timedelta(seconds=5)
+
+        class Clock(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return later
+        monkeypatch.setattr("pypicloud.cache.sql.datetime", Clock)
+    assert first.counter("short") == 0
+    assert first.incr_counter("short", ttl=60) == 1
+    assert second.counter("session:alice") == 1

@@ -89,3 +89,16 @@ def test_files_cached_before_the_project_became_private_are_hidden(make_app, fak
     info = app.get(f"/pypi/{PROJECT}/json", headers=auth_headers("alice")).json
     assert info["info"]["version"] == "1.0"
     assert set(info["releases"]) == {"1.0"}
+
+
+def test_redirect_mode_never_sends_a_private_project_upstream(make_app, fake_upstream):
+    fake_upstream.add("internal-lib", EVIL)
+    app = fallback_app(make_app, fake_upstream, **{"pypi.fallback": "redirect"})
+    upload_dist(app, PRIVATE, user="admin")
+    app.delete(f"/api/package/{PROJECT}/{PRIVATE[0]}", headers=auth_headers("admin"))
+    response = page(app)
+    assert response.status_int == 404, (response.status, response.headers.get("Location"))
+    assert download(app, EVIL[0]).status_int == 404
+    # A granted name with no file at all: the same.
+    granted = page(app, project="alice-pkg")
+    assert granted.status_int == 404, granted.headers.get("Location")

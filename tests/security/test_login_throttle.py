@@ -128,3 +128,20 @@ def test_unknown_users_are_checked_against_a_hash_like_the_users(make_app, tmp_p
     known, unknown = checked
     assert passwords._profile(unknown) == passwords._profile(known)
     assert unknown not in users.values()
+
+
+def test_a_throttled_address_does_not_lock_out_valid_tokens_and_verified_passwords(make_app,
+                                                                                  tmp_path):
+    """Many users behind one proxy address: an attacker there must not lock them all out."""
+    app = sql_app(make_app, tmp_path, **{"auth.throttle_address": "3", "auth.throttle_user": "0"})
+    access = app.app.registry.service.access
+    # Current-format hash: no upgrade at login (an access change empties the login cache).
+    access.set_password_hash("alice", passwords.hash_password(PASSWORDS["alice"]))
+    token, _ = access.create_token("bob")
+    assert get(app, "alice", PASSWORDS["alice"]).status_int == 200  # verified, remembered
+    for i in range(3):
+        assert get(app, "admin", f"guess-{i}").status_int == 401
+    assert get(app, "admin", PASSWORDS["admin"]).status_int == 429  # would need a hash
+    assert get(app, "__token__", token).status_int == 200
+    assert get(app, "alice", PASSWORDS["alice"]).status_int == 200
+    assert get(app, "__token__", "ppc_bad_token").status_int == 429
