@@ -129,7 +129,8 @@ def test_zc_buildout_installs_from_the_index(public, dists, cenv, tmp_path):
     buildout = python.parent / "buildout"
     log = ok(run([buildout, "-c", project / "buildout.cfg"], cenv, cwd=project, timeout=600))
     assert "Couldn't find index page" not in log
-    eggs = [p.name for p in (project / "eggs").iterdir()]
+    assert "Got Acme.Widget 1.1." in log, log
+    eggs = [p.name for p in (project / "eggs").rglob("*")]  # buildout 5+: eggs/v5/<egg>
     assert any(name.lower().startswith(("acme.widget-1.1", "acme_widget-1.1")) for name in eggs), \
         (eggs, log)
 
