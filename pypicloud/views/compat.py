@@ -125,7 +125,8 @@ def all_files(request):
     service = request.registry.service
     identity = request.identity
     generation = service.index.generation()
-    key = ("packages", simple.site_key(request), identity.username)
+    # Keyed by the whole identity (groups, token scope): what it may read decides the page.
+    key = ("packages", simple.site_key(request), identity)
     page = request.registry.pages.get(key, generation)
     if page is None:
         records = [record for summary in service.projects(identity)
