@@ -10,6 +10,7 @@ ALIASES = {
     "sql": "pypicloud.access.sql.SQLAccess",
     "ldap": "pypicloud.access.ldap.LDAPAccess",
     "remote": "pypicloud.access.remote.RemoteAccess",
+    "aws_secrets_manager": "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
     # pypicloud 1.x's dotted names
     "pypicloud.access.configaccessbackend": "pypicloud.access.config.ConfigAccess",
     "pypicloud.access.config.configaccessbackend": "pypicloud.access.config.ConfigAccess",
@@ -19,6 +20,10 @@ ALIASES = {
     "pypicloud.access.ldap_.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
     "pypicloud.access.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
     "pypicloud.access.remote.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
+    "pypicloud.access.awssecretsmanageraccessbackend":
+        "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
+    "pypicloud.access.aws_secrets_manager.awssecretsmanageraccessbackend":
+        "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
 }
 
 

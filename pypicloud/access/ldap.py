@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from ..errors import BackendUnavailable, ConfigError
 from .base import AccessBackend
 from .config import ConfigAccess
+from .passwords import verify_dummy
 
 LOG = logging.getLogger(__name__)
 
@@ -253,7 +254,8 @@ class LDAPAccess(AccessBackend):
     def _verify(self, username: str, password: str) -> bool:
         user = self._lookup(username)
         if user is None:
-            return False
+            # Take some time for an unknown name too (a bind is not free either).
+            return verify_dummy(password)
         conn = self._connect(user.dn, password)
         if conn is None:
             return False

@@ -22,6 +22,7 @@ from pypicloud.access.config import ConfigAccess
 from pypicloud.access.editable import AccessConflict, AccessData, InvalidAccessData
 from pypicloud.access.schema import metadata as access_metadata
 from pypicloud.access.schema import tokens as token_table
+from pypicloud.access.aws_secrets_manager import SecretsManagerAccess
 from pypicloud.access.sql import SQLAccess
 from pypicloud.models import ANONYMOUS
 from pypicloud.settings import Settings
@@ -69,18 +70,46 @@ def _location(request, kind: str, tmp_path) -> tuple[str, str | None]:
     return f"sqlite:///{tmp_path / 'access.sqlite'}", None
 
 
-@pytest.fixture(params=SQL_PARAMS)
+@pytest.fixture(params=SQL_PARAMS + ["secrets"])
 def sql_url(request, tmp_path):
+    """Where an editable backend keeps its data: a database (and schema), or
+    ``("secrets", (endpoint, secret id))`` for AWS Secrets Manager on the moto server."""
+    if request.param == "secrets":
+        return "secrets", request.getfixturevalue("secrets_manager_secret")
     return _location(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def open_sql(sql_url):
-    url, schema = sql_url
-    opened: list[SQLAccess] = []
+def secrets_manager_secret(moto_server):
+    """A secret name of this test on the moto server; the secret is deleted afterwards."""
+    import boto3
 
-    def open_(**kw) -> SQLAccess:
-        backend = SQLAccess(url, schema=schema, **{**policy(), **kw})
+    from tests.fixtures.services import unique_name
+    name = unique_name("ppc-access")
+    yield moto_server, name
+    client = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    try:
+        client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.close()
+
+
+@pytest.fixture
+def open_sql(sql_url):
+    """Opens the editable backend (each call stands for another process)."""
+    url, schema = sql_url
+    opened: list = []
+
+    def open_(**kw):
+        if url == "secrets":
+            endpoint, secret_id = schema
+            backend = SecretsManagerAccess(secret_id=secret_id, endpoint_url=endpoint,
+                                           region_name="us-east-1",
+                                           check_seconds=sql_access.CHECK_SECONDS,
+                                           **{**policy(), **kw})
+        else:
+            backend = SQLAccess(url, schema=schema, **{**policy(), **kw})
         opened.append(backend)
         return backend
 
@@ -102,13 +131,21 @@ def ldap_settings(server) -> dict:
             "auth.ldap.group_base_dn": directory.GROUPS, "auth.ldap.fallback": "config"}
 
 
-@pytest.fixture(params=["config"] + SQL_PARAMS + ["ldap", "remote"])
+@pytest.fixture(params=["config"] + SQL_PARAMS + ["secrets", "ldap", "remote"])
 def backend(request, tmp_path):
     """The ini backend, the database backend loaded with its export (SQLite, PostgreSQL,
-    MariaDB), the LDAP backend on a directory holding the same people, and the remote
+    MariaDB) and into AWS Secrets Manager (moto), the LDAP backend on a directory holding the same people, and the remote
     backend asking a service that answers for them."""
     if request.param == "config":
         yield config_backend()
+        return
+    if request.param == "secrets":
+        endpoint, secret_id = request.getfixturevalue("secrets_manager_secret")
+        stored = SecretsManagerAccess(secret_id=secret_id, endpoint_url=endpoint,
+                                      region_name="us-east-1", **policy())
+        stored.load(config_backend().export_data())
+        yield stored
+        stored.close()
         return
     if request.param == "remote":
         from tests.fixtures.remote_access import remote_settings
@@ -187,6 +224,8 @@ def sql(open_sql):
 
 def test_migrations_build_the_schema_py_tables(open_sql):
     backend = open_sql()
+    if not isinstance(backend, SQLAccess):
+        pytest.skip("SQL only")
     inspector = sa.inspect(backend.engine)
     schema = backend.schema
     for table in access_metadata.sorted_tables:
@@ -441,6 +480,10 @@ def test_a_token_deleted_elsewhere_stops_within_the_check_interval(open_sql):
 def test_only_a_hash_of_the_secret_is_stored(sql):
     token, info = sql.create_token("bob", description="ci job")
     secret = token.split("_", 2)[2]
+    if isinstance(sql, SecretsManagerAccess):
+        stored = sql.client.get_secret_value(SecretId=sql.secret_id)["SecretString"]
+        assert info.token_id in stored and secret not in stored
+        return
     with sql.engine.connect() as conn:  # every column of every token row, as text
         rows = [tuple(str(v) for v in row) for row in conn.execute(sa.select(token_table))]
     assert rows and not any(secret in value for row in rows for value in row)

@@ -16,6 +16,7 @@ import pytest
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.s3 import s3_settings
 from tests.fixtures.server import child_env
+from tests.fixtures.services import unique_name
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +34,21 @@ def shared_settings(kind: str, request, moto_server: str, bucket: str) -> dict:
     if kind == "postgres":
         url, schema = request.getfixturevalue("postgres_schema")
         settings |= {"pypi.db": "sql", "db.url": url, "db.schema": schema}
+    elif kind == "mariadb":
+        url, _ = request.getfixturevalue("mariadb_database")
+        settings |= {"pypi.db": "sql", "db.url": url}
+    elif kind == "dynamo":
+        from pypicloud.cache.dynamo import DynamoIndex
+        namespace = unique_name("ppc-scale") + "-"
+
+        def drop():
+            index = DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
+                                namespace=namespace, create=False)
+            index.delete_tables()
+            index.close()
+        request.addfinalizer(drop)
+        settings |= {"pypi.db": "dynamo", "db.endpoint_url": moto_server,
+                     "db.region_name": "us-east-1", "db.namespace": namespace}
     else:
         url, prefix = request.getfixturevalue("redis_prefix")
         settings |= {"pypi.db": "redis", "db.url": url, "db.prefix": prefix}
@@ -62,7 +78,8 @@ def location(server, project: str, filename: str) -> str:
 
 
 @pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
-                                  pytest.param("redis", marks=pytest.mark.redis)])
+                                  pytest.param("mariadb", marks=pytest.mark.mariadb),
+                                  pytest.param("redis", marks=pytest.mark.redis), "dynamo"])
 def test_two_processes_share_one_deployment(kind, request, server_factory, moto_server,
                                             s3_bucket, dists, tmp_path):
     settings = shared_settings(kind, request, moto_server, s3_bucket)
