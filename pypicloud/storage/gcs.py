@@ -522,8 +522,9 @@ class GoogleCloudStorage(Storage):
 
             if not self.credentials.valid:
                 self._call("refreshing credentials", self.credentials.refresh, Request())
-            args.update(service_account_email=self.iam_signer_email,
-                        access_token=self.credentials.token)
+            email = self.iam_signer_email or getattr(self.credentials,
+                                                     "service_account_email", None)
+            args.update(service_account_email=email, access_token=self.credentials.token)
         elif not hasattr(self.credentials, "sign_bytes") or isinstance(
                 self.credentials, AnonymousCredentials):
             return None
