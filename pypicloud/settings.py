@@ -56,6 +56,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.object_acl storage.signature_version storage.addressing_style
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
+    storage.verify
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
