@@ -235,8 +235,10 @@ def survey(directory: str) -> dict:
             if _is_dir(entry):
                 if kind == "ours":
                     folder_files(entry.path, "v1")  # <project>/<version>/
-                elif count_tree(entry.path):
-                    unexplained(first_file(entry.path), count_tree(entry.path))
+                else:
+                    nested = count_tree(entry.path)
+                    if nested:
+                        unexplained(first_file(entry.path), nested)
             elif kind == "v1" and entry.name.endswith(V1_SIDECAR):
                 continue  # 1.x's sidecar (or what is left of an unfinished 1.x upload)
             elif entry.name.endswith(".metadata") and entry.name[:-9] in names:
