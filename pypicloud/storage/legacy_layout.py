@@ -65,7 +65,9 @@ def from_v1(metadata: Mapping[str, object], *, known_v1: bool = False,
     """
     if not known_v1 and ("sha256" in metadata or not any(k in _V1_HASHES for k in metadata)):
         return {str(k): str(v) for k, v in metadata.items()}
-    result = {str(k): str(v) for k, v in metadata.items() if str(k) not in _V1_NAMES}
+    # JSON null (a hand-edited sidecar) means no value, as it did for 1.x.
+    result = {str(k): str(v) for k, v in metadata.items()
+              if str(k) not in _V1_NAMES and v is not None}
     for key, value in metadata.items():
         ours = _V1_NAMES.get(str(key))
         if ours and value and ours not in result:

@@ -32,10 +32,12 @@ def test_sidecar_round_trip_readable_by_both(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")
     (tmp_path / "alpha" / "1.0" / "alpha-1.0.tar.gz.meta").write_text(json.dumps(
-        {"hash_sha256": "ab" * 32, "requires_python": ">=3.8", "uploader": "bob"}))
+        {"hash_sha256": "ab" * 32, "requires_python": ">=3.8", "uploader": "bob",
+         "summary": None}))
     meta = read_v1_metadata(str(path))
     assert meta["sha256"] == "ab" * 32 and meta["requires-python"] == ">=3.8"
     assert meta["version"] == "1.0" and meta["uploader"] == "bob" and "upload-time" in meta
+    assert "summary" not in meta
     write_v1_metadata(str(path), dict(meta, yanked="bad"))
     raw = json.loads((path.parent / "alpha-1.0.tar.gz.meta").read_text())
     assert raw["hash_sha256"] == "ab" * 32 and raw["requires_python"] == ">=3.8"
