@@ -32,6 +32,9 @@ from tests.functional.conftest import (JSON_TYPE, auth_headers, make_wheel, serv
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypicloud1x"
 DATASET = json.loads((FIXTURES / "dataset.json").read_text(encoding="utf-8"))
 S3_OBJECTS = json.loads((FIXTURES / "s3-objects.json").read_text())
+# 1.x's default key layout, and storage.prefix = packages/ with prepend_hash = false.
+S3_LAYOUTS = {name: json.loads((FIXTURES / name).read_text())
+              for name in ("s3-objects.json", "s3-objects-prefixed.json")}
 PROJECTS = {"alpha": [e for e in DATASET if e["name"] == "alpha"],
             "beta-pkg": [e for e in DATASET if e["name"] == "Beta_Pkg"]}
 
@@ -259,23 +262,33 @@ def test_ppc_migrate_copies_a_1x_folder(v1_dir, tmp_path, make_app, capsys):
 # ---------------------------------------------------------------------------
 # S3
 # ---------------------------------------------------------------------------
-def test_the_s3_fixture_is_what_1x_writes():
-    objects = S3_OBJECTS["objects"]
-    assert len(objects) == len(DATASET)
-    for obj in objects:
+@pytest.mark.parametrize("layout", sorted(S3_LAYOUTS))
+def test_the_s3_fixture_is_what_1x_writes(layout):
+    fixture = S3_LAYOUTS[layout]
+    assert len(fixture["objects"]) == len(DATASET)
+    for obj in fixture["objects"]:
         meta = obj["metadata"]
         assert set(meta) >= {"name", "version", "hash-sha256", "hash-md5", "uploader", "summary"}
         assert "sha256" not in meta  # 1.x's names, not ours
-        assert obj["key"].split("/")[1:] in (["alpha", obj["key"].rsplit("/", 1)[1]],
-                                             ["beta-pkg", obj["key"].rsplit("/", 1)[1]])
+        filename = obj["key"].rsplit("/", 1)[1]
+        project = "alpha" if filename.startswith("alpha") else "beta-pkg"
+        if fixture["settings"]:
+            assert obj["key"] == f"packages/{project}/{filename}"
+        else:
+            assert obj["key"] == f"{key_hash(filename)}/{project}/{filename}"
+
+
+def load_bucket(s3_client, bucket: str, fixture: dict) -> None:
+    """Put exactly the objects 1.3.12 wrote (keys, bytes, user metadata) into ``bucket``."""
+    for obj in fixture["objects"]:
+        s3_client.put_object(Bucket=bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]),
+                             Metadata=obj["metadata"])
 
 
 @pytest.fixture
 def v1_bucket(s3_client, s3_bucket) -> str:
-    """``s3_bucket`` holding exactly the objects 1.3.12 wrote (keys, bytes, user metadata)."""
-    for obj in S3_OBJECTS["objects"]:
-        s3_client.put_object(Bucket=s3_bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]),
-                             Metadata=obj["metadata"])
+    """``s3_bucket`` holding the objects 1.3.12 wrote with its default key layout."""
+    load_bucket(s3_client, s3_bucket, S3_OBJECTS)
     return s3_bucket
 
 
@@ -284,23 +297,29 @@ def s3_summaries() -> dict[str, str]:
     return {o["key"].rsplit("/", 1)[1]: o["metadata"]["summary"] for o in S3_OBJECTS["objects"]}
 
 
-def test_1x_bucket_is_indexed_from_heads_alone(v1_bucket, moto_server, s3_client, make_app,
-                                               monkeypatch):
+@pytest.mark.parametrize("layout", sorted(S3_LAYOUTS))
+def test_1x_bucket_is_indexed_from_heads_alone(layout, s3_bucket, moto_server, s3_client,
+                                               make_app, monkeypatch):
     from pypicloud.storage.s3 import S3Storage
+
+    fixture = S3_LAYOUTS[layout]
+    load_bucket(s3_client, s3_bucket, fixture)
+    v1_bucket = s3_bucket
 
     def no_body(*args, **kwargs):
         pytest.fail("a 1.x object was downloaded to index it")
 
     monkeypatch.setattr(S3Storage, "open", no_body)
-    app = make_app({**s3_settings(moto_server, v1_bucket), "storage.dir": None})
+    app = make_app({**s3_settings(moto_server, v1_bucket, **fixture["settings"]),
+                    "storage.dir": None})
     assert service(app).index.count() == len(DATASET)
     assert service(app).rebuild() == len(DATASET)
     monkeypatch.undo()
     assert_serves_the_dataset(app, summaries=s3_summaries())
     # The bucket is left exactly as 1.x wrote it.
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=v1_bucket)["Contents"])
-    assert keys == sorted(o["key"] for o in S3_OBJECTS["objects"])
-    for obj in S3_OBJECTS["objects"]:
+    assert keys == sorted(o["key"] for o in fixture["objects"])
+    for obj in fixture["objects"]:
         assert s3_client.head_object(Bucket=v1_bucket, Key=obj["key"])["Metadata"] == \
             obj["metadata"]
 
