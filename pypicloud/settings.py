@@ -48,6 +48,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     pypi.fallback_timeout pypi.fallback_page_ttl
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
     pypi.index_max_age pypi.max_metadata_size
+    storage.verify
     storage.dir storage.bucket storage.region_name storage.endpoint_url
     storage.aws_access_key_id storage.aws_secret_access_key storage.aws_session_token
     storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
@@ -56,7 +57,6 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.object_acl storage.signature_version storage.addressing_style
     storage.connect_timeout storage.read_timeout storage.max_pool_connections
     storage.create_bucket storage.read_only
-    storage.verify
     db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
     session.secret session.validate_key session.encrypt_key session.max_age session.secure
     auth.admins auth.db.url auth.db.schema auth.db.pool_size auth.db.max_overflow auth.cache_seconds
