@@ -791,7 +791,9 @@ class PackageIndex:
                 project=obj.project, name=meta.name or dist.name, version=dist.version,
                 filename=obj.filename, size=spooled.size, sha256=spooled.sha256.hexdigest(),
                 md5=spooled.md5.hexdigest(), requires_python=meta.requires_python,
-                summary=meta.summary, upload_time=obj.last_modified or utcnow(), key=obj.key)
+                summary=meta.summary, upload_time=obj.last_modified or utcnow(), key=obj.key,
+                # Metadata without hashes (1.x before it stored them) still names the uploader.
+                uploader=obj.metadata.get("uploader") or None)
         finally:
             spooled.remove()
 

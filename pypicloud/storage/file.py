@@ -8,6 +8,10 @@ uploads wins" a property of the file system. A per-name ``flock`` on
 ``.<filename>.lock`` covers publishing the bytes and writing the sidecar, so
 bytes without a sidecar are recognisable as the leftover of a crashed writer. Everything whose
 name starts with a dot is ours and never listed as a package.
+
+Files pypicloud 1.x stored (``<dir>/<project>/<version>/<filename>`` with a
+``<filename>.meta`` sidecar) are read, listed, updated and deleted where they
+are, through :mod:`.legacy_layout`; new uploads use the layout above.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import BinaryIO
 from .. import tempfiles
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import StoredObject
+from . import legacy_layout
 from .base import ReadStream, Storage, check_name
 
 CHUNK = 1024 * 1024
@@ -84,6 +89,8 @@ class FileStorage(Storage):
         storage = cls(directory, read_only=read_only)
         if not os.path.isdir(directory):
             raise ConfigError("storage.dir", raw, "is not a directory")
+        # A folder 1.x filled must never look empty without a word at start-up.
+        legacy_layout.report_layout(directory)
         return storage
 
     # Paths --------------------------------------------------------------
@@ -122,14 +129,22 @@ class FileStorage(Storage):
         os.replace(tmp, sidecar)
 
     def _object(self, project: str, filename: str, path: str, st=None,
-                metadata: dict[str, str] | None = None) -> StoredObject:
+                metadata: dict[str, str] | None = None, v1: bool = False) -> StoredObject:
         st = st or os.stat(path)
+        if metadata is None:
+            metadata = (legacy_layout.read_v1_metadata(path, st.st_mtime) if v1
+                        else self._read_meta(path))
         return StoredObject(
-            project=project, filename=filename, size=st.st_size,
-            metadata=self._read_meta(path) if metadata is None else dict(metadata),
-            key=self.key_for(project, filename),
+            project=project, filename=filename, size=st.st_size, metadata=dict(metadata),
+            key=(legacy_layout.v1_key(self.directory, path) if v1
+                 else self.key_for(project, filename)),
             last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
         )
+
+    def _v1_path(self, project: str, filename: str) -> str | None:
+        """Where pypicloud 1.x stored this file, if it did (and we have no copy of our own)."""
+        return legacy_layout.find_v1_file(self.directory, check_name(project, "project name"),
+                                          check_name(filename))
 
     # Contract -----------------------------------------------------------
     @contextlib.contextmanager
@@ -151,6 +166,9 @@ class FileStorage(Storage):
     def put(self, project, filename, stream, metadata, *, overwrite=False):
         self.check_writable()
         path = self._path(project, filename)
+        v1_path = None if os.path.exists(path) else self._v1_path(project, filename)
+        if v1_path and not overwrite:
+            raise StorageConflict(f"{filename} is already stored")
         folder = os.path.dirname(path)
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
         try:
@@ -181,6 +199,9 @@ class FileStorage(Storage):
                     self._write_meta(path, metadata)
             if self.fsync:
                 _fsync_dir(folder)
+            if v1_path:
+                # Ours now answers for the name: the 1.x copy it replaces goes.
+                legacy_layout.delete_v1_file(v1_path)
         except (StorageConflict, FileNotFound):
             raise
         except OSError as exc:
@@ -195,7 +216,13 @@ class FileStorage(Storage):
         try:
             handle = open(path, "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise FileNotFound(f"No such file: {filename}") from None
+            v1_path = self._v1_path(project, filename)
+            if v1_path is None:
+                raise FileNotFound(f"No such file: {filename}") from None
+            try:
+                handle = open(v1_path, "rb")
+            except OSError:
+                raise FileNotFound(f"No such file: {filename}") from None
         if offset:
             handle.seek(offset)
         return _RangeReader(handle, length)
@@ -205,7 +232,13 @@ class FileStorage(Storage):
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            v1_path = self._v1_path(project, filename)
+            try:
+                if v1_path is not None:
+                    return self._object(project, filename, v1_path, v1=True)
+                return None
+            except FileNotFoundError:
+                return None
         return self._object(project, filename, path, st)
 
     def delete(self, project, filename):
@@ -214,7 +247,14 @@ class FileStorage(Storage):
         try:
             os.unlink(path)
         except FileNotFoundError:
-            return False
+            v1_path = self._v1_path(project, filename)
+            if v1_path is None:
+                return False
+            try:
+                legacy_layout.delete_v1_file(v1_path)
+            except FileNotFoundError:
+                return False
+            return True
         folder, name = os.path.split(path)
         for extra in (self._sidecar(path), os.path.join(folder, f".{name}.lock")):
             try:
@@ -240,7 +280,12 @@ class FileStorage(Storage):
         self.check_writable()
         path = self._path(project, filename)
         if not os.path.isfile(path):
-            raise FileNotFound(f"No such file: {filename}")
+            v1_path = self._v1_path(project, filename)
+            if v1_path is None:
+                raise FileNotFound(f"No such file: {filename}")
+            # Written by a rename, so readers see the old or the new sidecar.
+            legacy_layout.write_v1_metadata(v1_path, metadata, self.fsync)
+            return self._object(project, filename, v1_path, metadata=metadata, v1=True)
         with self._name_lock(path):
             self._write_meta(path, metadata)
         return self._object(project, filename, path, metadata=metadata)
@@ -255,15 +300,20 @@ class FileStorage(Storage):
                 if project_entry.name.startswith(".") or not project_entry.is_dir():
                     continue
                 with os.scandir(project_entry.path) as files:
-                    for entry in files:
-                        if entry.name.startswith(".") or not entry.is_file():
-                            continue
-                        skip = metadata_for is not None and not metadata_for(entry.name)
-                        try:
-                            yield self._object(project_entry.name, entry.name, entry.path,
-                                               entry.stat(), metadata={} if skip else None)
-                        except FileNotFoundError:
-                            continue  # deleted while we listed
+                    entries = [e for e in files if not e.name.startswith(".")]
+                found = [(e, False) for e in entries if e.is_file()]
+                ours = {e.name for e, _ in found}
+                if any(not e.is_file() for e in entries):
+                    # pypicloud 1.x's <project>/<version>/<filename>, unless ours has the name.
+                    found += [(e, True) for _, e in legacy_layout.list_v1_files(project_entry.path)
+                              if e.name not in ours]
+                for entry, v1 in found:
+                    skip = metadata_for is not None and not metadata_for(entry.name)
+                    try:
+                        yield self._object(project_entry.name, entry.name, entry.path,
+                                           entry.stat(), metadata={} if skip else None, v1=v1)
+                    except FileNotFoundError:
+                        continue  # deleted while we listed
 
     def check_health(self) -> None:
         if not os.path.isdir(self.directory):

@@ -30,6 +30,9 @@ metadata names. S3 limits user metadata to 2 KB in total; a larger dict is
 refused with InvalidUpload before anything is sent. ``storage.metadata.<name>``
 values are written on every object and are left out of the metadata returned by
 :meth:`stat` and :meth:`list` when the stored value equals the configured one.
+Metadata pypicloud 1.x wrote (``hash-sha256``, ``hash-md5``, ``uploader`` ...)
+is returned under our names (:func:`.legacy_layout.from_v1`), so a bucket 1.x
+filled is indexed from HEADs alone.
 
 Writes
 ------
@@ -59,6 +62,7 @@ import collections
 import email.quoprimime
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -76,6 +80,7 @@ from botocore.config import Config
 from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload, PypicloudError,
                       StorageConflict)
 from ..models import Redirect, StoredObject
+from . import legacy_layout
 from .base import METADATA_KEY, ReadStream, Storage, check_name
 
 LOG = logging.getLogger(__name__)
@@ -117,6 +122,22 @@ _NETWORK_ERRORS = (bexc.ConnectionError, bexc.HTTPClientError, bexc.NoCredential
 
 _ENCODED_WORD = re.compile(r"^=\?utf-8\?([bq])\?(.*)\?=$", re.IGNORECASE | re.DOTALL)
 _HASH_SEGMENT = re.compile(r"^[0-9a-f]{4}$")
+
+
+def _verify_option(settings) -> bool | str | None:
+    """``storage.verify`` as pypicloud 1.x read it: a boolean, or the path of a CA bundle."""
+    raw = settings.get_str("storage.verify")
+    if raw is None or not raw.strip():
+        return None
+    if raw.strip().lower() in ("false", "no", "off", "0", "f", "n"):
+        return False
+    if raw.strip().lower() in ("true", "yes", "on", "1", "t", "y"):
+        return True
+    path = settings.path(raw.strip())
+    if not os.path.isfile(path):
+        raise ConfigError("storage.verify", raw,
+                          "true, false, or the path of a CA bundle file (not found)")
+    return path
 
 
 # Metadata encoding --------------------------------------------------------
@@ -276,6 +297,7 @@ class S3Storage(Storage):
         max_concurrency: int = 4,
         list_workers: int = 16,
         health_timeout: float = 5.0,
+        verify: bool | str | None = None,
     ):
         """Plain keyword arguments, already validated by :meth:`from_settings`.
 
@@ -284,6 +306,8 @@ class S3Storage(Storage):
         (environment, shared profile, instance role). ``object_acl`` defaults
         to ``public-read`` when ``public_url`` is set; ``"none"`` sends no ACL
         at all (buckets with ACLs disabled, made public by a bucket policy).
+        ``verify`` is boto3's: False skips TLS certificate checks, a path names
+        a CA bundle, None uses the default.
         """
         if not bucket:
             raise ValueError("bucket is required")
@@ -320,6 +344,7 @@ class S3Storage(Storage):
         self.max_concurrency = max(1, int(max_concurrency))
         self.list_workers = max(1, int(list_workers))
         self.health_timeout = health_timeout
+        self.verify = verify
         self.transfer_config = TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=self.multipart_chunksize,
@@ -355,8 +380,9 @@ class S3Storage(Storage):
         config = Config(max_pool_connections=self.max_pool_connections,
                         user_agent_extra="pypicloud", **options)
         session = boto3.session.Session(**self._credentials)
+        extra = {} if self.verify is None else {"verify": self.verify}
         return session.client("s3", region_name=region_name, endpoint_url=self.endpoint_url,
-                              config=config)
+                              config=config, **extra)
 
     # Settings -------------------------------------------------------------
     @classmethod
@@ -482,6 +508,7 @@ class S3Storage(Storage):
 
         return dict(
             bucket=bucket,
+            verify=_verify_option(settings),
             region_name=settings.get_str("storage.region_name"),
             endpoint_url=endpoint_url,
             credentials=credentials,
@@ -714,7 +741,8 @@ class S3Storage(Storage):
     def _stored(self, project: str, filename: str, key: str, head: dict) -> StoredObject:
         return StoredObject(
             project=project, filename=filename, size=int(head.get("ContentLength", 0)),
-            metadata=self._decode_metadata(head.get("Metadata")), key=key,
+            metadata=legacy_layout.from_v1(self._decode_metadata(head.get("Metadata")),
+                                           last_modified=head.get("LastModified")), key=key,
             last_modified=head.get("LastModified"),
         )
 
