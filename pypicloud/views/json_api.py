@@ -135,6 +135,8 @@ def _document(request, project: str, version: str | None):
         "release_url": request.route_url("simple.project", project=project),
         "yanked": all(e.file["yanked"] for e in by_version[current]),
         "yanked_reason": newest.file["yanked_reason"],
+        # pypicloud 1.x's keys: it stored neither, and scripts read info["license"].
+        "license": "", "classifiers": [],
     }
     doc = {"info": info, "urls": [e.file for e in by_version[current]],
            "last_serial": service.index.generation()}

@@ -109,12 +109,11 @@ def simple_files(server: ServerProcess, project: str, user: str = "admin") -> di
 
 
 def api_files(server: ServerProcess, project: str) -> dict[str, dict] | None:
-    """``{filename: record}`` of ``GET /api/package/<project>/`` (admin), or None on 404."""
+    """``{filename: record}`` of ``GET /api/package/<project>/`` (admin), or None when the
+    project has no files (answered ``200 {"packages": []}``, as pypicloud 1.x did)."""
     status, _, body = server.request("GET", f"/api/package/{project}/", user="admin")
-    if status == 404:
-        return None
     assert status == 200, (status, body[:500])
-    return {p["filename"]: p for p in json.loads(body)["packages"]}
+    return {p["filename"]: p for p in json.loads(body)["packages"]} or None
 
 
 def download_sha256(server: ServerProcess, project: str, filename: str) -> str:
