@@ -32,28 +32,43 @@ def _proxied_index(kind: str, request, proxy: TcpProxy) -> dict[str, str]:
     return {"pypi.db": "redis", "db.url": url, "db.prefix": prefix}
 
 
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
-                                  pytest.param("redis", marks=pytest.mark.redis)])
-def test_c_no_503_after_the_index_is_back_and_outages_name_it(kind, request, server_factory):
-    """C: a thread idle during an index outage answers its next request (no
-    dead kept connection); during the outage the 503 names the index."""
+KINDS = [pytest.param("postgres", marks=pytest.mark.postgres),
+         pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_c_no_503_after_the_index_is_back(kind, request, server_factory):
+    """C: a thread idle during a whole index outage answers its next request
+    (its kept connection died under it)."""
     port = 5432 if kind == "postgres" else 6379
     proxy = TcpProxy(port)
     try:
         srv = server_factory(_proxied_index(kind, request, proxy), server={"threads": "1"})
-        label = "PostgreSQL" if kind == "postgres" else "Redis"
         assert srv.request("GET", "/simple/", user="admin")[0] == 200
-        proxy.cut()
-        status, _, body = srv.request("GET", "/simple/", user="admin")
-        assert status == 503, body
-        assert label.encode() in body, body
-        proxy.restore()
-        assert srv.request("GET", "/simple/", user="admin")[0] == 200
-        # Idle through a whole outage: the kept connection died under the thread.
         proxy.cut()
         proxy.restore()
         answers = [srv.request("GET", "/simple/", user="admin")[0] for _ in range(5)]
         assert answers == [200] * 5
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outage_503s_name_the_index(kind, request, server_factory):
+    """§3.5: during an index outage the 503 says which backend is down."""
+    port = 5432 if kind == "postgres" else 6379
+    proxy = TcpProxy(port)
+    try:
+        srv = server_factory(_proxied_index(kind, request, proxy), server={"threads": "2"})
+        label = b"PostgreSQL" if kind == "postgres" else b"Redis"
+        assert srv.request("GET", "/simple/", user="admin")[0] == 200
+        proxy.cut()
+        for path in ("/simple/", "/api/package/", "/health"):
+            status, _, body = srv.request("GET", path, user="admin")
+            assert status == 503, (path, body)
+            assert label in body, (path, body)
+        proxy.restore()
+        assert srv.request("GET", "/simple/", user="admin")[0] == 200
     finally:
         proxy.close()
 
