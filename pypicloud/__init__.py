@@ -92,6 +92,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     rebuilt = service.rebuild_if_empty()
     if rebuilt:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
+    service.sweep_spool_files()
     start_repair(service, settings)
 
     config = Configurator(settings=dict(settings))

@@ -836,6 +836,14 @@ class PackageIndex:
         if not identity.is_admin:
             raise self.deny(identity, what)
 
+    def sweep_spool_files(self, min_age: float = 5.0) -> int:
+        """Remove upload spool files of killed processes (at start-up).
+
+        Live ones are locked by their upload, so only dead ones go.
+        """
+        directory = self.spool_dir or tempfile.gettempdir()
+        return tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX), min_age)
+
     def rebuild_if_empty(self) -> int | None:
         if self.index.count() == 0:
             return self.rebuild()

@@ -135,3 +135,31 @@ def test_a_bucket_the_server_creates_aborts_incomplete_uploads(server_factory, m
     rules = s3_client.get_bucket_lifecycle_configuration(Bucket=s3_bucket_name)["Rules"]
     assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
                and r["Status"] == "Enabled" for r in rules), rules
+
+
+def test_spool_files_of_a_killed_server_are_swept_at_start_up(tmp_path, server_factory, plan):
+    """The private temp copy of an upload killed before it was stored goes at the
+    next start-up (not only when a later upload happens to sweep)."""
+    from tests.e2e.helpers import upload_file
+    from tests.faults.conftest import REPO
+    from tests.fixtures.server import write_wheel
+
+    srv = server_factory({"pypi.storage": "tests.faults.wrappers.FaultyStorage",
+                          "faults.storage": "file", "faults.plan": str(plan.path)},
+                         env={"PYTHONPATH": str(REPO)})
+    path = write_wheel(tmp_path, "spool_demo", "1.0", normalized=True)
+    plan.set([{"id": "s", "step": "storage.put", "filename": path.name, "action": "kill"}])
+    try:
+        upload_file(srv, path, "spool-demo", "1.0")
+    except Exception:
+        pass  # no answer: the server died
+    assert plan.reached("s")
+    srv.kill()
+    spooled = [p for p in srv.tmpdir.iterdir() if p.name.startswith("ppc-upload-")]
+    assert spooled, "the killed upload left no spool file (nothing to test)"
+    old = time.time() - 600
+    for leftover in spooled:
+        os.utime(leftover, (old, old))
+    plan.set([])
+    srv.start()
+    assert not [p for p in srv.tmpdir.iterdir() if p.name.startswith("ppc-upload-")]
