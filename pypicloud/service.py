@@ -650,9 +650,26 @@ class PackageIndex:
         except PypicloudError as exc:
             if exc.status < 500 and intent is not None:
                 self._end_intent(intent)
+                raise
+            self._renew_intent(intent, op, project, filename)
+            raise
+        except Exception:
+            self._renew_intent(intent, op, project, filename)
             raise
         if intent is not None:
             self._end_intent(intent)
+
+    def _renew_intent(self, intent: str | None, op: str, project: str, filename: str) -> None:
+        """After a failed write: a fresh intent, so the repair's grace period counts
+        from the failure (a repair that ran while this write was under way may
+        already have settled and removed the first one)."""
+        if intent is None:
+            return
+        try:
+            self.index.begin_intent(op, project, filename)
+        except Exception:  # the index is down: the first intent (if still there) stands
+            return
+        self._end_intent(intent)
 
     def _end_intent(self, intent: str) -> None:
         try:

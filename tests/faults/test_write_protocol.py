@@ -9,6 +9,7 @@ file makes a named step fail, block or SIGKILL the process.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -164,3 +165,19 @@ def test_d_yank_failing_in_the_index_leaves_storage_unchanged(
     assert status == 200, body
     assert s3_key(s3_client, s3_bucket, path.name)["Metadata"].get("yanked") == "bad"
     assert simple_files(srv, PROJECT)[path.name]["yanked"] == "bad"
+
+
+def test_a_5xx_upload_left_half_done_is_finished_by_the_periodic_repair(
+        tmp_path, faulty_server, plan):
+    """The index write fails after the bytes are stored (503) and nobody
+    retries: the periodic repair lists the file (whole), with no restart."""
+    srv = faulty_server(**{"pypi.repair_interval": "1"})
+    path = wheel(tmp_path, "1.0")
+    plan.set([{"id": "p", "step": "index.add", "filename": path.name, "action": "fail"}])
+    status, body = upload_file(srv, path, PROJECT, "1.0")
+    assert status == 503, body
+    for _ in range(300):  # bounded: a repair round runs every second
+        if path.name in (simple_files(srv, PROJECT) or {}):
+            break
+        time.sleep(0.05)
+    assert_served(srv, path)
