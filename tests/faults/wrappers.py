@@ -25,7 +25,9 @@ made; ``storage.put.after`` fires after a put returned). ``action``:
 
 When a rule fires the wrapper creates ``<plan>.reached.<id>`` so the test can
 wait for it. ``times`` (default 1) bounds how often a rule fires in this
-process. Only test code uses this module.
+process; ``thread`` (optional) limits it to threads whose name starts with it
+(``waitress`` for request threads, ``ppc-repair`` for the repair loop). Only
+test code uses this module.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class Plan:
             if rule.get("step") != name:
                 continue
             if rule.get("filename") not in (None, filename):
+                continue
+            if not threading.current_thread().name.startswith(rule.get("thread", "")):
                 continue
             rule_id = rule["id"]
             with _lock:
