@@ -7,6 +7,9 @@ serves the app.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
 
 from pyramid.config import Configurator
 from pyramid.events import NewResponse
@@ -48,6 +51,45 @@ def _nosniff(event) -> None:
     event.response.headers["X-Content-Type-Options"] = "nosniff"
 
 
+def start_repair(service: PackageIndex, settings: Settings) -> None:
+    """Settle the writes that crashed processes left unfinished: once now, then
+    every ``pypi.repair_interval`` seconds in a daemon thread (0: only now).
+
+    Only intents older than ``pypi.repair_grace`` seconds are settled, so a
+    write still running in another process is left alone.
+    """
+    grace = settings.get_int("pypi.repair_grace", 120, minimum=0)
+    interval = settings.get_int("pypi.repair_interval", 300, minimum=0)
+    if service.storage.read_only:
+        return
+    _repair_once(service, grace)
+    if interval:
+        ref = weakref.ref(service)  # the thread ends once the app is gone (tests build many)
+        thread = threading.Thread(target=_repair_loop, args=(ref, grace, interval),
+                                  name="ppc-repair", daemon=True)
+        thread.start()
+
+
+def _repair_once(service: PackageIndex, grace: int) -> None:
+    try:
+        done = service.repair(grace)
+    except Exception as exc:  # a backend outage: the next round tries again
+        LOG.warning("repair of unfinished writes failed: %s", exc)
+        return
+    if done:
+        LOG.info("repair: settled %d unfinished writes", done)
+
+
+def _repair_loop(ref: "weakref.ref[PackageIndex]", grace: int, interval: int) -> None:
+    while True:
+        time.sleep(interval)
+        service = ref()
+        if service is None:
+            return
+        _repair_once(service, grace)
+        del service
+
+
 def make_config(global_config: dict | None, raw_settings: dict,
                 environ: dict | None = None) -> Configurator:
     here = (global_config or {}).get("here") or raw_settings.get("here")
@@ -57,6 +99,8 @@ def make_config(global_config: dict | None, raw_settings: dict,
     rebuilt = service.rebuild_if_empty()
     if rebuilt:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
+    service.sweep_spool_files()
+    start_repair(service, settings)
 
     config = Configurator(settings=dict(settings))
     config.registry.ppc_settings = settings

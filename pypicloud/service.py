@@ -7,6 +7,7 @@ constructor arguments and never sees a request. Permission checks happen here
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -24,7 +25,7 @@ from . import dists, tempfiles
 from .access.base import AccessBackend
 from .cache.base import MetadataIndex
 from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
-                     StorageConflict, Unauthorized, UploadTooLarge)
+                     PypicloudError, StorageConflict, Unauthorized, UploadTooLarge)
 from .pagecache import PageCache
 from .browse import ProjectList, browse
 from .releases import ProjectPage, project_page
@@ -631,11 +632,14 @@ class PackageIndex:
         existing = self.index.get(filename)
         overwrite = False
         if existing is not None:
-            if existing.sha256 == sha256:
-                return UploadResult(existing, False)
-            if not may_overwrite():
-                raise FileExists(f"File already exists: {filename}")
-            overwrite = True
+            # A row whose bytes are gone is what a delete that failed half-way
+            # leaves (bytes first, then the row): the name is free again.
+            if self.storage.stat(existing.project, filename) is not None:
+                if existing.sha256 == sha256:
+                    return UploadResult(existing, False)
+                if not may_overwrite():
+                    raise FileExists(f"File already exists: {filename}")
+                overwrite = True
         metadata_sha256 = None
         if meta.raw and meta.reliable:
             metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
@@ -648,22 +652,23 @@ class PackageIndex:
             metadata_sha256=metadata_sha256, key=self.storage.key_for(project, filename),
         )
         metadata = record_to_metadata(record)
-        with open(spooled.path, "rb") as stream:
-            try:
-                self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
-            except StorageConflict:
-                return self._lost_race(project, filename, sha256)
-        try:
+        # The write protocol (docs/architecture.md): intent, bytes, companion
+        # metadata file, index row. Nothing is deleted when a later step fails:
+        # once the bytes are stored another request may already have answered
+        # 200 for them (an identical upload that lost the race); a retry or the
+        # repair step finishes the row instead.
+        with self._intent("upload", project, filename):
+            with open(spooled.path, "rb") as stream:
+                try:
+                    self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
+                except StorageConflict:
+                    return self._lost_race(record, meta.raw if metadata_sha256 else None)
             if metadata_sha256:
                 # Written after the file itself, so the loser of a race never
                 # replaces the winner's metadata.
                 self.storage.put(project, filename + METADATA_SUFFIX, io.BytesIO(meta.raw),
                                  {"sha256": metadata_sha256}, overwrite=True)
             self.index.add(record)
-        except Exception:
-            if not overwrite:
-                self._forget_stored(project, filename)
-            raise
         return UploadResult(record, True)
 
     def _check_release_slot(self, project: str, dist: dists.DistFilename) -> None:
@@ -681,29 +686,89 @@ class PackageIndex:
                     f"beside {record.filename} (versions {dist.version} and {record.version} "
                     f"are one release, as on PyPI); delete {record.filename} to replace it")
 
-    def _lost_race(self, project: str, filename: str, sha256: str) -> UploadResult:
-        """Another upload stored the same name first: 200 if it is our bytes, else 409."""
-        stored = self.storage.stat(project, filename)
-        if stored is not None and stored.metadata.get("sha256") == sha256:
-            record = self.index.get(filename) or record_from_object(stored)
-            if record is not None:
-                return UploadResult(record, False)
-        raise FileExists(f"File already exists: {filename}")
+    def _lost_race(self, ours: FileRecord, metadata_raw: bytes | None) -> UploadResult:
+        """Storage already holds the name: 200 if it is our bytes (after making sure
+        the index lists them), else 409.
 
-    def _forget_stored(self, project: str, filename: str) -> None:
-        for name in (filename, filename + METADATA_SUFFIX):
-            try:
-                self.storage.delete(project, name)
-            except Exception:  # best effort: the original error is what matters
-                LOG.exception("could not remove %s after a failed upload", name)
+        The request that stored the bytes may have died, or failed, before
+        writing the index row; answering 200 without the row would acknowledge
+        a file nobody can see (SPEC section 11).
+        """
+        project, filename = ours.project, ours.filename
+        stored = self.storage.stat(project, filename)
+        if stored is None or stored.metadata.get("sha256") != ours.sha256:
+            raise FileExists(f"File already exists: {filename}")
+        current = self.index.get(filename)
+        if current is not None and current.sha256 == ours.sha256:
+            return UploadResult(current, False)
+        record = record_from_object(stored)
+        if record is None:
+            raise FileExists(f"File already exists: {filename}")
+        # Storage keeps a shortened summary; ours is the same file's, whole.
+        record = record.replace(summary=ours.summary)
+        if record.metadata_sha256:
+            if metadata_raw is not None and ours.metadata_sha256 == record.metadata_sha256:
+                if self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+                    self.storage.put(project, filename + METADATA_SUFFIX,
+                                     io.BytesIO(metadata_raw),
+                                     {"sha256": record.metadata_sha256}, overwrite=True)
+            elif self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+                record = record.replace(metadata_sha256=None)
+        self.index.add(record)
+        return UploadResult(record, False)
+
+    @contextlib.contextmanager
+    def _intent(self, op: str, project: str, filename: str):
+        """Run one storage-and-index write under an entry of the intent log.
+
+        The entry is written before storage is touched and removed when the
+        write succeeded (or failed with a 4xx, which changes nothing). After a
+        5xx or a crash it stays, and :meth:`repair` settles the file later.
+        """
+        intent = self.index.begin_intent(op, project, filename)
+        try:
+            yield
+        except PypicloudError as exc:
+            if exc.status < 500 and intent is not None:
+                self._end_intent(intent)
+                raise
+            self._renew_intent(intent, op, project, filename)
+            raise
+        except Exception:
+            self._renew_intent(intent, op, project, filename)
+            raise
+        if intent is not None:
+            self._end_intent(intent)
+
+    def _renew_intent(self, intent: str | None, op: str, project: str, filename: str) -> None:
+        """After a failed write: a fresh intent, so the repair's grace period counts
+        from the failure (a repair that ran while this write was under way may
+        already have settled and removed the first one)."""
+        if intent is None:
+            return
+        try:
+            self.index.begin_intent(op, project, filename)
+        except Exception:  # the index is down: the first intent (if still there) stands
+            return
+        self._end_intent(intent)
+
+    def _end_intent(self, intent: str) -> None:
+        try:
+            self.index.end_intent(intent)
+        except Exception as exc:  # storage and index agree: the repair finds nothing to do
+            LOG.warning("could not close intent %s (the repair step will): %s", intent, exc)
 
     def delete_file(self, identity: Identity, project: str, filename: str) -> FileRecord:
         record = self.get_file(identity, project, filename, self.access.can_delete, "delete from")
         self.storage.check_writable()
-        # Index first: the file stops being offered before its bytes go.
-        self.index.remove(filename)
-        self.storage.delete(project, filename)
-        self.storage.delete(project, filename + METADATA_SUFFIX)
+        # Bytes first, then the row: a delete that fails half-way leaves a row
+        # without bytes, which a retried delete (or the repair step) removes and
+        # which an upload of the name replaces. The other order would leave
+        # bytes without a row, that block the name and come back on a rebuild.
+        with self._intent("delete", project, filename):
+            self.storage.delete(project, filename)
+            self.storage.delete(project, filename + METADATA_SUFFIX)
+            self.index.remove(filename)
         LOG.info("%s deleted %s", identity.username, filename)
         return record
 
@@ -742,9 +807,73 @@ class PackageIndex:
         record = self.get_file(identity, project, filename, self._may_yank, "yank in")
         self.storage.check_writable()
         updated = record.replace(yanked=yanked, yanked_reason=(reason or None) if yanked else None)
-        self.storage.update_metadata(project, filename, record_to_metadata(updated))
-        self.index.set_yanked(filename, yanked, updated.yanked_reason)
+        stored = self.storage.stat(project, filename)
+        if stored is None:
+            raise FileNotFound(f"No such file: {filename}")
+        with self._intent("yank", project, filename):
+            self.storage.update_metadata(project, filename, record_to_metadata(updated))
+            try:
+                self.index.set_yanked(filename, yanked, updated.yanked_reason)
+            except Exception:
+                # Put storage back, so the error leaves nothing changed; if that
+                # fails too the intent stays and the repair makes the index
+                # follow storage.
+                try:
+                    self.storage.update_metadata(project, filename, stored.metadata)
+                except Exception as exc:
+                    LOG.warning("could not undo the yank of %s in storage: %s", filename, exc)
+                raise
         return updated
+
+    # Repair -------------------------------------------------------------
+    def reconcile(self, project: str, filename: str) -> str:
+        """Make the index row of one file agree with storage (the source of truth).
+
+        Returns what was done: ``added``, ``updated``, ``removed`` or ``unchanged``.
+        """
+        stored = self.storage.stat(project, filename)
+        current = self.index.get(filename)
+        if stored is None:
+            if not self.storage.read_only:
+                self.storage.delete(project, filename + METADATA_SUFFIX)
+            if current is not None and current.project == project:
+                self.index.remove(filename)
+                return "removed"
+            return "unchanged"
+        record = record_from_object(stored) or self._record_from_bytes(stored)
+        if record is None:
+            return "unchanged"
+        if record.metadata_sha256 and \
+                self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+            record = record.replace(metadata_sha256=None)
+        if current is not None and current.sha256 == record.sha256 \
+                and current.project == record.project:
+            # The row is the same file: keep its whole summary, take what
+            # changes after an upload (the yank) from storage.
+            record = current.replace(yanked=record.yanked, yanked_reason=record.yanked_reason,
+                                     metadata_sha256=record.metadata_sha256)
+        if record == current:
+            return "unchanged"
+        self.index.add(record)
+        return "added" if current is None else "updated"
+
+    def repair(self, grace: float = 0.0) -> int | None:
+        """Settle every intent older than ``grace`` seconds. Returns how many, or
+        None when another process is repairing right now (one at a time)."""
+        with self.index.repair_lock() as mine:
+            if not mine:
+                return None
+            done = 0
+            for intent in self.index.open_intents(utcnow() - timedelta(seconds=grace)):
+                try:
+                    outcome = self.reconcile(intent.project, intent.filename)
+                except InvalidUpload:
+                    outcome = "skipped (invalid name)"
+                LOG.info("repair: %s of %s left unfinished; index %s", intent.op,
+                         intent.filename, outcome)
+                self.index.end_intent(intent.id)
+                done += 1
+            return done
 
     # Rebuild ------------------------------------------------------------
     def scan_storage(self, progress: Callable[[int], None] | None = None) -> list[FileRecord]:
@@ -830,6 +959,14 @@ class PackageIndex:
     def require_admin(self, identity: Identity, what: str) -> None:
         if not identity.is_admin:
             raise self.deny(identity, what)
+
+    def sweep_spool_files(self, min_age: float = 5.0) -> int:
+        """Remove upload spool files of killed processes (at start-up).
+
+        Live ones are locked by their upload, so only dead ones go.
+        """
+        directory = self.spool_dir or tempfile.gettempdir()
+        return tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX), min_age)
 
     def rebuild_if_empty(self) -> int | None:
         if self.index.count() == 0:

@@ -49,6 +49,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
     pypi.index_max_age pypi.max_metadata_size
     storage.verify
+    pypi.repair_grace pypi.repair_interval storage.multipart_grace
     storage.dir storage.bucket storage.region_name storage.endpoint_url
     storage.aws_access_key_id storage.aws_secret_access_key storage.aws_session_token
     storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time

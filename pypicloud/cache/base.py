@@ -13,12 +13,30 @@ Implementations are shared by all request threads and must be thread-safe.
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import FileRecord, ProjectSummary
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An open entry of the intent log: a write of one file that has not finished.
+
+    ``op`` is ``upload``, ``delete`` or ``yank``; ``created`` is when the write
+    began (UTC). The repair step makes the index row of ``filename`` agree with
+    storage for every intent left open by a failed or killed writer.
+    """
+
+    id: str
+    op: str
+    project: str
+    filename: str
+    created: datetime
 
 
 class MetadataIndex(abc.ABC):
@@ -91,6 +109,41 @@ class MetadataIndex(abc.ABC):
     def check_health(self) -> None:
         """Raise an exception with a clear message if the index is not usable now."""
 
+    # Intent log (the write protocol of docs/architecture.md) ---------------
+    # Not abstract so that a backend without a log still runs (it then gets
+    # no repair step), but every shipped backend implements all four, and the
+    # contract suite checks them.
+    def begin_intent(self, op: str, project: str, filename: str) -> str | None:
+        """Record, durably and before storage is touched, that a write of one file begins.
+
+        Returns an id for :meth:`end_intent`, or None when this backend keeps
+        no intent log. Must not bump the change counter.
+        """
+        return None
+
+    def end_intent(self, intent_id: str) -> None:
+        """Remove one intent (the write finished, or the repair step settled it)."""
+
+    def open_intents(self, older_than: datetime) -> list[Intent]:
+        """Every intent created at or before ``older_than`` (UTC), oldest first."""
+        return []
+
+    @contextlib.contextmanager
+    def repair_lock(self) -> Iterator[bool]:
+        """Try (without waiting) to become the one process that repairs right now.
+
+        Yields True when this caller holds the lock until the block ends, False
+        when another process (sharing this index) holds it. The default only
+        excludes threads of this process.
+        """
+        lock = _PROCESS_REPAIR_LOCKS.setdefault(id(self), threading.Lock())
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+
     def close(self) -> None:
         """Release connections (at shutdown and in tests)."""
 
@@ -142,3 +195,5 @@ def _local_counters(index: MetadataIndex) -> dict:
     if counters is None:
         counters = index.__dict__["_ppc_local_counters"] = {}
     return counters
+
+_PROCESS_REPAIR_LOCKS: dict[int, threading.Lock] = {}

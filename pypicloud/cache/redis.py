@@ -11,6 +11,9 @@ can share one Redis):
 - ``url:<storage key>``: a cached signed URL as JSON, expiring by itself
 - ``local-projects``: set of projects that ever had a file published here (kept by rebuilds)
 - ``counter:<name>``: shared counters (failed logins, web session generations)
+- ``intents``: hash id -> JSON of an unfinished write (the intent log of the
+  write protocol, docs/architecture.md)
+- ``repair-lock``: held (SET NX with a time limit) by the one process repairing
 
 Every write runs as a WATCH/MULTI transaction that also increments the counter,
 so readers in any process see either the old or the new state.
@@ -18,15 +21,22 @@ so readers in any process see either the old or the new state.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
 import redis
 
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
-from .base import MetadataIndex
+from .base import Intent, MetadataIndex
+
+# How long the repair lock outlives a process that died holding it.
+REPAIR_LOCK_SECONDS = 600
+# Deletes the lock only if it is still ours (it may have expired and been taken).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 _FIELDS = ("project", "name", "version", "filename", "size", "sha256", "md5",
            "requires_python", "summary", "uploader", "yanked", "yanked_reason",
@@ -267,6 +277,44 @@ class RedisIndex(MetadataIndex):
                     pipe.persist(self._k("counter", name))
                 return pipe.execute()[0]
         return int(self._call(run))
+    # Intent log ---------------------------------------------------------
+    def begin_intent(self, op: str, project: str, filename: str) -> str | None:
+        intent_id = uuid.uuid4().hex
+        value = json.dumps({"op": op, "project": project, "filename": filename,
+                            "created": datetime.now(timezone.utc).isoformat()})
+        self._call(lambda: self.client.hset(self._k("intents"), intent_id, value))
+        return intent_id
+
+    def end_intent(self, intent_id: str) -> None:
+        self._call(lambda: self.client.hdel(self._k("intents"), intent_id))
+
+    def open_intents(self, older_than: datetime) -> list[Intent]:
+        raw = self._call(lambda: self.client.hgetall(self._k("intents")))
+        found = []
+        for key, value in raw.items():
+            data = json.loads(value)
+            created = datetime.fromisoformat(data["created"])
+            if created <= older_than:
+                found.append(Intent(id=key.decode(), op=data["op"], project=data["project"],
+                                    filename=data["filename"], created=created))
+        return sorted(found, key=lambda i: (i.created, i.id))
+
+    @contextlib.contextmanager
+    def repair_lock(self) -> Iterator[bool]:
+        """A key set with NX and an expiry, so a process killed while holding it
+        blocks the others for REPAIR_LOCK_SECONDS at most."""
+        token = uuid.uuid4().hex
+        key = self._k("repair-lock")
+        got = bool(self._call(lambda: self.client.set(key, token, nx=True,
+                                                      ex=REPAIR_LOCK_SECONDS)))
+        try:
+            yield got
+        finally:
+            if got:
+                try:
+                    self.client.eval(_RELEASE, 1, key, token)
+                except redis.RedisError:
+                    pass  # it expires by itself
 
     def check_health(self) -> None:
         self._call(self.client.ping)

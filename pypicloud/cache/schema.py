@@ -116,3 +116,14 @@ shared_counters = Table(
     Column("value", BigInteger, nullable=False),
     Column("expires_at", UTCDateTime),
 )
+
+# The intent log of the write protocol (docs/architecture.md): one row per
+# write of a file that has begun and not yet finished.
+intents = Table(
+    "ppc_intents", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("op", String(16), nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("created", UTCDateTime, nullable=False, index=True),
+)

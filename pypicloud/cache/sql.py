@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
-from .base import MetadataIndex
-from .schema import (MYSQL_MAX_KEY_CHARS, counters, files, local_projects, projects,
+from ..models import utcnow
+from .base import Intent, MetadataIndex
+from .schema import (MYSQL_MAX_KEY_CHARS, counters, files, intents, local_projects, projects,
                      shared_counters, signed_urls)
 from .sharedcounter import SharedCounter
 
@@ -26,6 +30,9 @@ SHARED_COUNTER_CHECK_SECONDS = 1.0
 
 # Any constant works; it only has to be the same in every pypicloud process.
 MIGRATION_LOCK_KEY = 0x70707963  # "ppyc"
+REPAIR_LOCK_KEY = 0x70707972  # "ppyr": one repairing process at a time
+_DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL",
+                  "mariadb": "MariaDB"}
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 _COLUMNS = ("project", "name", "version", "filename", "size", "sha256", "md5",
@@ -68,6 +75,8 @@ class SQLIndex(MetadataIndex):
         self._checked_at = float("-inf")
         database = sqldb.sqlite_file(self.url)
         self._shared: SharedCounter | None = SharedCounter.beside(database) if database else None
+        dialect = self.engine.dialect.name
+        self._unavailable = f"The metadata index ({_DIALECT_NAMES.get(dialect, dialect)}) is unavailable"
         if migrate:
             self.migrate()
 
@@ -96,7 +105,7 @@ class SQLIndex(MetadataIndex):
         except _Unchanged as unchanged:
             return unchanged.result
         except (OperationalError, InterfaceError) as exc:
-            raise BackendUnavailable(f"The metadata index is unavailable: {exc.orig}") from None
+            raise BackendUnavailable(f"{self._unavailable}: {exc.orig}") from None
         if bumped is not None and self._shared is not None:
             # Only now, after the commit: a reader that sees the new counter
             # must also see the new rows.
@@ -207,35 +216,58 @@ class SQLIndex(MetadataIndex):
         """
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            try:
-                raw = self.engine.raw_connection()
-            except (OperationalError, InterfaceError) as exc:
-                raise BackendUnavailable(
-                    f"The metadata index is unavailable: {exc.orig}") from None
-            conn = raw.driver_connection
-            raw.detach()  # ours for good; the pool does not count it
-            if self.engine.dialect.name == "sqlite":
-                conn.isolation_level = None
-            elif callable(getattr(conn, "autocommit", None)):
-                conn.autocommit(True)  # PyMySQL: a method, not a property
-            else:
-                conn.autocommit = True
-            local.conn, local.pid = conn, os.getpid()
+        fresh = conn is None or local.pid != os.getpid()
+        if fresh:
+            conn = self._generation_connection()
         try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(self._generation_sql)
-                return cursor.fetchone()[0]
-            finally:
-                cursor.close()
+            return self._read_generation(conn)
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            local.conn = None
-            try:
-                conn.close()
-            except self.engine.dialect.loaded_dbapi.Error:
-                pass
-            raise BackendUnavailable(f"The metadata index is unavailable: {exc}") from None
+            self._drop_generation_connection(conn)
+            if fresh:
+                raise BackendUnavailable(f"{self._unavailable}: {exc}") from None
+        # A kept connection can have died while this thread was idle (a
+        # database restart or failover): one retry on a new connection, so the
+        # first request after an outage does not fail for nothing.
+        conn = self._generation_connection()
+        try:
+            return self._read_generation(conn)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._drop_generation_connection(conn)
+            raise BackendUnavailable(f"{self._unavailable}: {exc}") from None
+
+    def _generation_connection(self):
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            raw = self.engine.raw_connection()
+        except (OperationalError, InterfaceError) as exc:
+            raise BackendUnavailable(f"{self._unavailable}: {exc.orig}") from None
+        except dbapi_error as exc:  # the pool can pass the driver's own error on
+            raise BackendUnavailable(f"{self._unavailable}: {exc}") from None
+        conn = raw.driver_connection
+        raw.detach()  # ours for good; the pool does not count it
+        if self.engine.dialect.name == "sqlite":
+            conn.isolation_level = None
+        elif callable(getattr(conn, "autocommit", None)):
+            conn.autocommit(True)  # PyMySQL: a method, not a property
+        else:
+            conn.autocommit = True
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _read_generation(self, conn) -> int:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(self._generation_sql)
+            return cursor.fetchone()[0]
+        finally:
+            cursor.close()
+
+    def _drop_generation_connection(self, conn) -> None:
+        self._local.conn = None
+        try:
+            conn.close()
+        except self.engine.dialect.loaded_dbapi.Error:
+            pass
 
     def all_records(self) -> Iterable[FileRecord]:
         rows = self._run(lambda c: c.execute(sa.select(files).order_by(files.c.filename)).all())
@@ -276,12 +308,94 @@ class SQLIndex(MetadataIndex):
         if sqldb.is_mysql(self.engine.dialect):
             self._set_url_mysql(key, url, expires_at)
             return
+        # An upsert: concurrent first downloads of one file all store a URL,
+        # and a delete-then-insert lets two inserts collide (IntegrityError).
+        values = {"storage_key": key, "url": url, "expires_at": expires_at}
+        dialect = self.engine.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            stmt = insert(signed_urls).values(**values)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[signed_urls.c.storage_key],
+                set_={"url": stmt.excluded.url, "expires_at": stmt.excluded.expires_at})
+            self._run(lambda conn: conn.execute(stmt))
+            return
 
         def work(conn):
-            conn.execute(signed_urls.delete().where(signed_urls.c.storage_key == key))
-            conn.execute(signed_urls.insert().values(storage_key=key, url=url,
-                                                     expires_at=expires_at))
-        self._run(work)
+            updated = conn.execute(signed_urls.update()
+                                   .where(signed_urls.c.storage_key == key)
+                                   .values(url=url, expires_at=expires_at))
+            if not updated.rowcount:
+                conn.execute(signed_urls.insert().values(**values))
+        try:
+            self._run(work)
+        except IntegrityError:
+            pass  # another process stored a URL for the key at the same moment: as good
+
+    # Intent log ---------------------------------------------------------
+    def begin_intent(self, op: str, project: str, filename: str) -> str | None:
+        intent_id = uuid.uuid4().hex
+        self._run(lambda conn: conn.execute(intents.insert().values(
+            id=intent_id, op=op, project=project, filename=filename, created=utcnow())))
+        return intent_id
+
+    def end_intent(self, intent_id: str) -> None:
+        self._run(lambda conn: conn.execute(intents.delete().where(intents.c.id == intent_id)))
+
+    def open_intents(self, older_than: datetime) -> list[Intent]:
+        rows = self._run(lambda conn: conn.execute(
+            sa.select(intents).where(intents.c.created <= older_than)
+            .order_by(intents.c.created, intents.c.id)).all())
+        return [Intent(id=r.id, op=r.op, project=r.project, filename=r.filename,
+                       created=r.created) for r in rows]
+
+    @contextlib.contextmanager
+    def repair_lock(self) -> Iterator[bool]:
+        """PostgreSQL: a session advisory lock; MySQL: GET_LOCK; SQLite: an flock beside the file."""
+        dialect = self.engine.dialect.name
+        database = sqldb.sqlite_file(self.url)
+        if dialect == "sqlite" and database:
+            fd = os.open(database + ".repair-lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                yield True
+            finally:
+                os.close(fd)  # releases the flock
+            return
+        if dialect not in ("postgresql", "mysql", "mariadb"):
+            with super().repair_lock() as got:
+                yield got
+            return
+        if dialect == "postgresql":
+            take = sa.text("SELECT pg_try_advisory_lock(:key)")
+            give = sa.text("SELECT pg_advisory_unlock(:key)")
+        else:
+            take = sa.text("SELECT GET_LOCK(CONCAT('ppc-repair-', :key), 0)")
+            give = sa.text("SELECT RELEASE_LOCK(CONCAT('ppc-repair-', :key))")
+        try:
+            conn = self.engine.connect()
+            got = bool(conn.execute(take, {"key": REPAIR_LOCK_KEY}).scalar())
+            conn.commit()
+        except (OperationalError, InterfaceError) as exc:
+            raise BackendUnavailable(f"{self._unavailable}: {exc.orig}") from None
+        try:
+            yield got
+        finally:
+            try:
+                if got:
+                    conn.execute(give, {"key": REPAIR_LOCK_KEY})
+                    conn.commit()
+            except (OperationalError, InterfaceError):
+                conn.invalidate()  # the session and its lock are gone with it
+            finally:
+                conn.close()
 
     def _set_url_mysql(self, key: str, url: str, expires_at: datetime) -> None:
         # One upsert: under InnoDB's repeatable read, two processes that both

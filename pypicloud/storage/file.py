@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -33,6 +34,7 @@ from . import legacy_layout
 from .base import ReadStream, Storage, check_name
 
 CHUNK = 1024 * 1024
+LOG = logging.getLogger(__name__)
 
 
 class _RangeReader(ReadStream):
@@ -91,7 +93,28 @@ class FileStorage(Storage):
             raise ConfigError("storage.dir", raw, "is not a directory")
         # A folder 1.x filled must never look empty without a word at start-up.
         legacy_layout.report_layout(directory)
+        if not read_only:
+            storage.sweep_temp_files()
         return storage
+
+    def sweep_temp_files(self, min_age: float = 5.0) -> int:
+        """Remove the temp files of writers that died (at start-up). Returns how many.
+
+        A live writer holds an flock on its temp file, so only dead ones go;
+        ``min_age`` spares a file created a moment ago and not yet locked.
+        """
+        removed = 0
+        try:
+            projects = [e.path for e in os.scandir(self.directory)
+                        if e.is_dir() and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return 0
+        for folder in projects:
+            removed += tempfiles.sweep(folder, _is_temp, min_age=min_age)
+        if removed:
+            LOG.info("removed %d temp files left by crashed writers in %s", removed,
+                     self.directory)
+        return removed
 
     # Paths --------------------------------------------------------------
     def _folder(self, project: str) -> str:

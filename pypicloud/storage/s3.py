@@ -298,6 +298,7 @@ class S3Storage(Storage):
         list_workers: int = 16,
         health_timeout: float = 5.0,
         verify: bool | str | None = None,
+        multipart_grace: int = 86400,
     ):
         """Plain keyword arguments, already validated by :meth:`from_settings`.
 
@@ -353,7 +354,14 @@ class S3Storage(Storage):
         )
         # Bound what one overwrite upload of a non-seekable stream buffers.
         self.transfer_config.max_in_memory_upload_chunks = self.max_concurrency + 1
+        # Unfinished multipart uploads of ours older than this are aborted at
+        # start-up (0: never); the bucket this server creates also gets a
+        # lifecycle rule that aborts them after a day.
+        self.multipart_grace = max(0, int(multipart_grace))
         self._health_pool: ThreadPoolExecutor | None = None
+        # One pool for the parts of every multipart upload: a pool per upload
+        # made threads (and their malloc arenas) come and go with each upload.
+        self._upload_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.client = self._make_client(self.region_name)
 
@@ -390,6 +398,8 @@ class S3Storage(Storage):
         storage = cls(**cls.options_from_settings(settings))
         try:
             storage.ensure_bucket()
+            if not storage.read_only and storage.multipart_grace:
+                storage.abort_stale_uploads(storage.multipart_grace)
         except BaseException:
             storage.close()
             raise
@@ -529,6 +539,7 @@ class S3Storage(Storage):
                                                   minimum=1),
             create_bucket=settings.get_bool("storage.create_bucket", True),
             read_only=settings.get_bool("storage.read_only", False),
+            multipart_grace=settings.get_int("storage.multipart_grace", 86400, minimum=0),
             **timeouts,
         )
 
@@ -592,6 +603,7 @@ class S3Storage(Storage):
         LOG.info("Creating S3 bucket %s in region %s", self.bucket, region or "us-east-1")
         try:
             self.client.create_bucket(**args)
+            self._add_abort_rule()
         except _NETWORK_ERRORS as exc:
             raise self._unavailable("creating the bucket", exc) from exc
         except bexc.ClientError as exc:
@@ -607,6 +619,44 @@ class S3Storage(Storage):
             if _error_status(exc) == 403:
                 raise self._diagnose_forbidden("create the bucket") from exc
             raise self._unavailable("creating the bucket", exc) from exc
+
+    def _add_abort_rule(self) -> None:
+        """On a bucket we just created: abort unfinished multipart uploads after a day.
+
+        A process killed during a large upload leaves its parts behind (billed
+        until aborted). Best effort: a bucket without the rule still works.
+        """
+        rule = {"ID": "pypicloud-abort-incomplete-uploads", "Status": "Enabled",
+                "Filter": {"Prefix": self.prefix},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+        except bexc.ClientError as exc:
+            LOG.warning("could not set a lifecycle rule on bucket %s: %s", self.bucket, exc)
+
+    def abort_stale_uploads(self, older_than: float) -> int:
+        """Abort our unfinished multipart uploads (under the prefix) started more
+        than ``older_than`` seconds ago. Returns how many; never raises for S3 errors."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        aborted = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for upload in page.get("Uploads", ()):
+                    if self.parse_key(upload["Key"]) is None or upload["Initiated"] > cutoff:
+                        continue
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+                    aborted += 1
+        except (bexc.ClientError, *_NETWORK_ERRORS) as exc:
+            LOG.warning("could not abort stale multipart uploads in bucket %s: %s",
+                        self.bucket, exc)
+        if aborted:
+            LOG.info("aborted %d unfinished multipart uploads older than %gs in bucket %s",
+                     aborted, older_than, self.bucket)
+        return aborted
 
     def _diagnose_forbidden(self, action: str = "use the bucket") -> PypicloudError:
         """Tell bad credentials from denied access (HEAD answers carry no error code)."""
@@ -811,30 +861,34 @@ class S3Storage(Storage):
                                                PartNumber=number, Body=body)
             return {"ETag": part["ETag"], "PartNumber": number}
 
+        with self._lock:
+            if self._upload_pool is None:
+                self._upload_pool = ThreadPoolExecutor(self.max_concurrency * 2,
+                                                       thread_name_prefix="s3-upload")
+            pool = self._upload_pool
+        # Each upload keeps at most max_concurrency parts in flight.
+        in_flight: collections.deque = collections.deque()
         try:
             parts: list[dict] = []
-            with ThreadPoolExecutor(self.max_concurrency,
-                                    thread_name_prefix="s3-upload") as pool:
-                in_flight: collections.deque = collections.deque()
-                pending = head.pop()
-                number = 1
-                while pending:
-                    size = self._part_size(number)
-                    body, pending = pending[:size], pending[size:]
-                    if len(body) < size:
-                        body += _read_full(stream, size - len(body))
-                    if not body:
-                        break
-                    total += len(body)
-                    if len(in_flight) >= self.max_concurrency:
-                        parts.append(in_flight.popleft().result())
-                    in_flight.append(pool.submit(send, number, body))
-                    del body
-                    number += 1
-                    if not pending:
-                        pending = _read_full(stream, self._part_size(number))
-                while in_flight:
+            pending = head.pop()
+            number = 1
+            while pending:
+                size = self._part_size(number)
+                body, pending = pending[:size], pending[size:]
+                if len(body) < size:
+                    body += _read_full(stream, size - len(body))
+                if not body:
+                    break
+                total += len(body)
+                if len(in_flight) >= self.max_concurrency:
                     parts.append(in_flight.popleft().result())
+                in_flight.append(pool.submit(send, number, body))
+                del body
+                number += 1
+                if not pending:
+                    pending = _read_full(stream, self._part_size(number))
+            while in_flight:
+                parts.append(in_flight.popleft().result())
             with self._s3("completing the upload of " + filename):
                 try:
                     self.client.complete_multipart_upload(
@@ -847,6 +901,12 @@ class S3Storage(Storage):
             completed = True
         finally:
             if not completed:
+                # Parts still being sent would outlive an abort: wait for them.
+                for future in in_flight:
+                    try:
+                        future.result()
+                    except Exception:
+                        pass
                 try:
                     self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
                                                        UploadId=upload_id)
@@ -1050,9 +1110,11 @@ class S3Storage(Storage):
 
     def close(self) -> None:
         with self._lock:
-            pool, self._health_pool = self._health_pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pools = (self._health_pool, self._upload_pool)
+            self._health_pool = self._upload_pool = None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.client.close()
         except Exception:  # pragma: no cover - closing twice

@@ -23,6 +23,39 @@ _UNAVAILABLE = {
 }
 
 
+# Client-library modules -> the service they talk to, to name it in a 503.
+_SERVICES = {
+    "psycopg": "PostgreSQL", "psycopg2": "PostgreSQL", "pg8000": "PostgreSQL",
+    "pymysql": "MySQL", "MySQLdb": "MySQL", "mysql": "MySQL", "sqlite3": "SQLite",
+    "redis": "Redis", "botocore": "S3", "boto3": "S3", "s3transfer": "S3", "urllib3": "S3",
+}
+
+
+def _service_name(exc: BaseException) -> str | None:
+    """Which backend service a client-library error comes from, or None."""
+    seen = [exc, getattr(exc, "orig", None)]  # SQLAlchemy wraps the driver's error
+    for item in seen:
+        if item is None:
+            continue
+        for cls in type(item).__mro__:
+            name = _SERVICES.get(cls.__module__.split(".")[0])
+            if name:
+                return name
+    return None
+
+
+def unavailable_message(exc: BaseException) -> str:
+    """The 503 text for a raw client-library error: names the service when it can."""
+    service = _service_name(exc)
+    if service == "S3":
+        return "S3 is unavailable; try again shortly"
+    if service == "Redis":
+        return "The metadata index (Redis) is unavailable; try again shortly"
+    if service is not None:
+        return f"The database ({service}) is unavailable; try again shortly"
+    return "A backend service is unavailable; try again shortly"
+
+
 def _reason(message: str) -> str:
     """A status-line reason phrase: one line of printable ASCII."""
     text = re.sub(r"[^\x20-\x7e]", "?", message.splitlines()[0] if message else "")
@@ -95,7 +128,7 @@ def domain_error(exc: PypicloudError, request) -> Response:
 def unexpected_error(exc: Exception, request) -> Response:
     if any(cls.__name__ in _UNAVAILABLE for cls in type(exc).__mro__):
         LOG.warning("backend unavailable on %s %r: %s", request.method, request.path_info, exc)
-        return error_response(request, 503, "A backend service is unavailable; try again shortly")
+        return error_response(request, 503, unavailable_message(exc))
     LOG.exception("unexpected error on %s %r", request.method, request.path_info)
     return error_response(request, 500, "Internal server error")
 

@@ -580,3 +580,65 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1
+# Write protocol: the intent log, the repair lock, concurrent signed-URL writes
+# ---------------------------------------------------------------------------
+def test_intent_log_round_trip_without_moving_the_counter(backend):
+    index, other = backend.open(), backend.open()
+    before = index.generation()
+    first = index.begin_intent("upload", "demo", "demo-1.0.tar.gz")
+    second = index.begin_intent("delete", "demo", "demo-0.9.tar.gz")
+    assert first and second and first != second
+    assert index.generation() == before
+    now = datetime.now(timezone.utc)
+    seen = other.open_intents(now + timedelta(seconds=1))
+    assert [(i.op, i.project, i.filename) for i in seen] == [
+        ("upload", "demo", "demo-1.0.tar.gz"), ("delete", "demo", "demo-0.9.tar.gz")]
+    assert all(abs((i.created - now).total_seconds()) < 60 for i in seen)
+    assert other.open_intents(now - timedelta(hours=1)) == []  # none that old
+    other.end_intent(first)
+    assert [i.id for i in index.open_intents(now + timedelta(seconds=1))] == [second]
+    index.end_intent(second)
+    index.end_intent(second)  # twice is harmless
+    assert index.open_intents(now + timedelta(seconds=1)) == []
+
+
+def test_intents_survive_a_rebuild(index):
+    intent = index.begin_intent("upload", "demo", "demo-1.0.tar.gz")
+    index.replace_all([rec("demo-1.0.tar.gz")])
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert [i.id for i in index.open_intents(later)] == [intent]
+
+
+def test_repair_lock_admits_one_holder_across_instances(backend):
+    first, second = backend.open(), backend.open()
+    with first.repair_lock() as got:
+        assert got is True
+        with second.repair_lock() as other:
+            assert other is False
+    with second.repair_lock() as got:
+        assert got is True
+
+
+def test_concurrent_first_signed_url_writes_never_fail(backend):
+    """Many processes storing the URL of one new file at once (repro F)."""
+    instances = [backend.open() for _ in range(2)]
+    errors: list[BaseException] = []
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    for round_ in range(10):
+        barrier = threading.Barrier(8)
+
+        def work(n, key=f"new/file-{round_}.whl"):
+            barrier.wait(10)
+            try:
+                instances[n % 2].set_url(key, f"https://storage.invalid/{n}", expires)
+            except BaseException as exc:  # what the server would answer 500 for
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    url, _ = instances[0].get_url("new/file-3.whl")
+    assert url.startswith("https://storage.invalid/")
