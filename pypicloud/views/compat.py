@@ -11,7 +11,7 @@ the same ones.
 from __future__ import annotations
 
 from packaging.utils import canonicalize_name
-from pyramid.httpexceptions import HTTPMovedPermanently
+from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
 from pyramid.interfaces import IRoutesMapper
 from pyramid.renderers import render
 from pyramid.view import view_config
@@ -75,7 +75,16 @@ def _canonical_or_redirect(request, route: str):
 @view_config(route_name="upload.root", request_method=("GET", "HEAD"))
 @view_config(route_name="upload.pypi_slash", request_method=("GET", "HEAD"))
 def index_alias(request):
-    """``/`` and ``/pypi/``: the project list of ``/simple/``."""
+    """``/`` and ``/pypi/``: the project list of ``/simple/``.
+
+    A browser opening ``/`` (a top-level navigation, which every current browser
+    marks with ``Sec-Fetch-Dest: document``) is sent to the web UI instead, as
+    pypicloud 1.x showed its UI there; installers and scripts keep the list.
+    """
+    if (request.matched_route.name == "upload.root"
+            and request.headers.get("Sec-Fetch-Dest") == "document"):
+        return HTTPFound(location=request.route_url("ui.home"),
+                         headers={"Vary": "Sec-Fetch-Dest", "Cache-Control": "no-store"})
     return simple.simple_index(request)
 
 

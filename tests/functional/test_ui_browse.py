@@ -85,3 +85,13 @@ def test_the_list_pages_and_sorts_server_side(public_ui):
     assert service.browse_projects(service.access.identity("admin"), page=-3).page == 1
     searched = public_ui.get("/admin/projects/?q=%3Cscript%3E").text
     assert "<script>" not in searched and 'value="&lt;script&gt;"' in searched
+
+
+def test_a_browser_opening_the_root_gets_the_web_ui_and_tools_keep_the_list(public_ui):
+    upload_dist(public_ui, make_wheel("demo", "1.0"))
+    browser = public_ui.get("/", headers={"Sec-Fetch-Dest": "document",
+                                          "Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_int == 302 and browser.location.endswith("/admin/")
+    assert public_ui.get(browser.location).follow().status_int == 200
+    tool = public_ui.get("/")
+    assert tool.status_int == 200 and 'href="http://localhost/simple/demo/"' in tool.text
