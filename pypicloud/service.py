@@ -28,7 +28,7 @@ from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, Project
                      PypicloudError, StorageConflict, Unauthorized, UploadTooLarge)
 from .pagecache import PageCache
 from .browse import ProjectList, browse
-from .releases import ProjectPage, project_page
+from .releases import ProjectPage, project_page, version_key
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .storage.base import Storage
 from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, SingleFlight, UpstreamClient,
@@ -778,6 +778,27 @@ class PackageIndex:
         for record in records:
             self.delete_file(identity, project, record.filename)
         return records
+
+    def release_files(self, identity: Identity, project: str, version: str) -> list[FileRecord]:
+        """The files of one release (versions compared by PEP 440: ``1.0`` is ``1.0.0``); 404 if none."""
+        wanted = version_key(version)
+        records = [r for r in self.project_files(identity, project)
+                   if version_key(r.version) == wanted]
+        if not records:
+            raise FileNotFound(f"No release {version} of {project}")
+        return records
+
+    def delete_release(self, identity: Identity, project: str, version: str) -> list[FileRecord]:
+        """Delete every file of one release, each by the write protocol of a file delete."""
+        records = self.release_files(identity, project, version)
+        self._require(self.access.can_delete, identity, project, "delete from")
+        return [self.delete_file(identity, project, r.filename) for r in records]
+
+    def set_release_yanked(self, identity: Identity, project: str, version: str, yanked: bool,
+                           reason: str | None = None) -> list[FileRecord]:
+        """Yank or un-yank every file of one release (PEP 592 yanks files; a release is its files)."""
+        records = self.release_files(identity, project, version)
+        return [self.set_yanked(identity, project, r.filename, yanked, reason) for r in records]
 
     def refuse_early(self, identity: Identity, project: str | None = None,
                      yank: bool = False) -> None:

@@ -350,8 +350,48 @@ def _file_action(action: str):
             reason = request.POST.get("reason", "").strip() or None
             service.set_yanked(identity, project_name, filename, action == "yank", reason)
             message = f"{'Yanked' if action == 'yank' else 'Un-yanked'} {filename}"
-        return message, "ui.project", {"project": project_name}
+        return message, *_after_change(request, identity, project_name)
     return run
+
+
+def _after_change(request, identity, project_name: str) -> tuple[str, dict]:
+    """The project's page, or the project list once its last file is gone."""
+    if request.registry.service.index.files(project_name):
+        return "ui.project", {"project": project_name}
+    return "ui.projects", {}
+
+
+def _release_action(action: str):
+    def run(request, identity):
+        service = request.registry.service
+        project_name = canonicalize_name(_field(request, "project"))
+        version = _field(request, "version")
+        if action == "delete-release":
+            if request.POST.get("confirm") != "1":
+                raise InvalidRequest(f"Tick the box to confirm deleting release {version}; "
+                                     "nothing was deleted")
+            done = service.delete_release(identity, project_name, version)
+            message = f"Deleted release {version} ({len(done)} files)"
+        else:
+            reason = request.POST.get("reason", "").strip() or None
+            done = service.set_release_yanked(identity, project_name, version,
+                                              action == "yank-release", reason)
+            verb = "Yanked" if action == "yank-release" else "Un-yanked"
+            message = f"{verb} release {version} ({len(done)} files)"
+        return message, *_after_change(request, identity, project_name)
+    return run
+
+
+def _delete_project(request, identity):
+    service = request.registry.service
+    project_name = canonicalize_name(_field(request, "project"))
+    typed = request.POST.get("confirm_name", "").strip()
+    # The name typed in full: deleting every release is never one stray click.
+    if canonicalize_name(typed or "-") != project_name:
+        raise InvalidRequest(f"Type the project's name ({project_name}) to delete it; "
+                             "nothing was deleted")
+    done = service.delete_project(identity, project_name)
+    return f"Deleted project {project_name} ({len(done)} files)", "ui.projects", {}
 
 
 def _access_action(run_change):
@@ -434,6 +474,10 @@ _ACTIONS = {
     "delete-file": _file_action("delete-file"),
     "yank": _file_action("yank"),
     "unyank": _file_action("unyank"),
+    "yank-release": _release_action("yank-release"),
+    "unyank-release": _release_action("unyank-release"),
+    "delete-release": _release_action("delete-release"),
+    "delete-project": _delete_project,
     "add-user": _access_action(_add_user),
     "set-password": _access_action(_set_password),
     "set-admin": _access_action(_set_admin),
@@ -451,7 +495,8 @@ _ACTIONS = {
 # What any logged-in user may ask for; the service checks their permission on the
 # project. Everything else (rebuild, users, groups, grants, tokens) is for admins.
 _USER_ACTIONS = frozenset({"upload", "yank", "unyank", "delete-file", "change-password",
-                           "add-own-token", "revoke-own-token"})
+                           "add-own-token", "revoke-own-token", "yank-release",
+                           "unyank-release", "delete-release", "delete-project"})
 _ACCOUNT_ACTIONS = frozenset({"change-password", "add-own-token", "revoke-own-token"})
 
 
