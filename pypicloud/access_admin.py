@@ -33,6 +33,12 @@ class ReadOnlyAccess(PypicloudError):
     status = 403
 
 
+class AdminGuard(PypicloudError):
+    """A change that would lock the admins out (409); nothing was changed."""
+
+    status = 409
+
+
 class NoSuchUser(PypicloudError):
     status = 404
 
@@ -171,15 +177,39 @@ class AccessAdmin:
 
     def delete_user(self, identity: Identity, username: str) -> dict:
         self.require_admin(identity, "delete users")
-        self.editable().delete_user(username)
+        access = self.editable()
+        self._keep_an_admin(identity, username, "delete")
+        access.delete_user(username)
         return {"deleted": username}
 
     def set_admin(self, identity: Identity, username: str, admin: bool | str | None) -> dict:
         self.require_admin(identity, "change admins")
         access = self.editable()
         admin = _flag(admin, "admin")
+        if not admin:
+            self._keep_an_admin(identity, username, "remove the admin rights of")
         access.set_admin(username, admin)
         return {"username": username, "admin": admin}
+
+    def _keep_an_admin(self, identity: Identity, username: str, what: str) -> None:
+        """Refuse a change that would leave nobody able to administer the index.
+
+        An admin may not demote or delete themselves here (another admin can); an
+        admin through ``auth.admins`` in the ini stays one whatever the database says;
+        and the last admin always stays.
+        """
+        if not self.access.user_exists(username) or not self.access.is_admin(username):
+            return
+        if username == identity.username:
+            raise AdminGuard(f"You may not {what} yourself; ask another admin")
+        ini_admins = getattr(self.access, "extra_admins", frozenset())
+        if username in ini_admins:
+            raise AdminGuard(f"{username} is an admin through auth.admins in the ini file; "
+                             "edit the ini to change that")
+        others = [name for name in self.access.export_data().users
+                  if name != username and self.access.is_admin(name)]
+        if not others:
+            raise AdminGuard(f"{username} is the last admin; make another admin first")
 
     def set_membership(self, identity: Identity, username: str, group: str,
                        member: bool) -> dict:

@@ -21,6 +21,7 @@ from pyramid.view import view_config
 
 from ..access.editable import EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
+from ..access_admin import AccessAdmin
 from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError, Unauthorized
 from ..releases import human_size
 from .. import sessions, throttle
@@ -223,6 +224,7 @@ def _access_page(request, status: int = 200, **values):
             groups_of.setdefault(member, []).append(group)
     editable = isinstance(access, EditableAccess)
     return _page(request, "access.html", status=status, data=data, groups_of=groups_of,
+                 ini_admins=getattr(access, "extra_admins", frozenset()),
                  editable=editable, backend=type(access).__name__,
                  tokens=access.tokens() if editable else [],
                  default_read=sorted(access.default_read), default_write=sorted(access.default_write),
@@ -416,13 +418,13 @@ def _set_password(request, access):
 
 def _set_admin(request, access):
     name, admin = _field(request, "username"), request.POST.get("admin") == "1"
-    access.set_admin(name, admin)
+    AccessAdmin(access).set_admin(request.identity, name, admin)
     return f"{name} {'is now' if admin else 'is no longer'} an admin"
 
 
 def _delete_user(request, access):
     name = _field(request, "username")
-    access.delete_user(name)
+    AccessAdmin(access).delete_user(request.identity, name)
     sessions.end_all(request.registry, name)
     return f"User {name} deleted"
 

@@ -325,3 +325,41 @@ def test_a_form_posted_after_the_session_expired_returns_to_its_page_after_login
     assert response.status_int == 302
     assert response.location.endswith("/login?next=%2Fadmin%2Fprojects%2Fdemo%2F")
     assert login(ui, next="/admin/projects/demo/").location.endswith("/admin/projects/demo/")
+
+
+def test_the_last_admin_and_ini_admins_are_guarded(make_app):
+    app = make_app({"session.secret": SECRET, "pypi.auth": "sql", "auth.admins": "root"})
+    access = app.app.registry.service.access
+    for name in ("admin", "root", "bob"):
+        access.create_user(name, HASHES["admin" if name == "root" else name],
+                           admin=name == "admin")
+    login(app)
+    page = app.get("/admin/access/").text
+    assert "yes (auth.admins in the ini)" in page
+    # root is an admin through the ini: the database flag cannot take that away.
+    response = post_form(app, "/admin/do/set-admin", {"username": "root", "admin": "0"},
+                         page="/admin/access/")
+    assert "auth.admins in the ini" in app.get(response.location).text
+    # Nobody demotes or deletes themselves from the UI.
+    for action, fields in (("set-admin", {"username": "admin", "admin": "0"}),
+                           ("delete-user", {"username": "admin"})):
+        response = post_form(app, f"/admin/do/{action}", fields, page="/admin/access/")
+        assert "yourself" in app.get(response.location).text
+    assert access.is_admin("admin") and access.user_exists("admin")
+
+
+def test_the_last_admin_cannot_be_removed_by_another_route(make_app):
+    from pypicloud.access_admin import AccessAdmin, AdminGuard
+    from pypicloud.models import Identity
+    app = make_app({"session.secret": SECRET, "pypi.auth": "sql", "auth.admins": ""})
+    access = app.app.registry.service.access
+    access.create_user("admin", HASHES["admin"], admin=True)
+    # A token-less identity acting as an admin it is not itself (e.g. a script).
+    operator = Identity("ops", is_admin=True)
+    with pytest.raises(AdminGuard, match="last admin"):
+        AccessAdmin(access).delete_user(operator, "admin")
+    with pytest.raises(AdminGuard, match="last admin"):
+        AccessAdmin(access).set_admin(operator, "admin", False)
+    access.create_user("second", HASHES["admin"], admin=True)
+    AccessAdmin(access).set_admin(operator, "admin", False)
+    assert not access.is_admin("admin") and access.is_admin("second")
