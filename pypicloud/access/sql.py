@@ -36,7 +36,7 @@ from .. import sqldb
 from ..plugins import resolve
 from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
-from .base import PSEUDO_GROUPS, AccessBackend
+from .base import PSEUDO_GROUPS
 from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
                        TokenInfo, check_hash, check_name, check_permission)
 from . import v1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 
 from tests.e2e.helpers import simple_files, upload_file
 from tests.faults.conftest import fetch_sha256

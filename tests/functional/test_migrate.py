@@ -201,7 +201,7 @@ def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys, monke
     assert code == 1
     assert err.count("failed   ") == total - 3
     assert "disk on fire" in err
-    assert f"3 copied" in err and f"{total - 3} failed" in err
+    assert "3 copied" in err and f"{total - 3} failed" in err
     assert "run the same command again" in err
     dest_root = tmp_path / "dest" / "packages"
     assert len(stored_names(dest_root)) == 3

@@ -9,7 +9,6 @@ PostgreSQL, loaded here into a schema of the test's own.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import shutil
 from pathlib import Path

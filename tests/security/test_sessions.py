@@ -11,7 +11,7 @@ import pytest
 
 from pypicloud import sessions
 from tests.functional.conftest import HASHES, PASSWORDS
-from tests.functional.test_admin_ui import SECRET, csrf_of, login, post_form
+from tests.functional.test_admin_ui import SECRET, login, post_form
 
 ACCOUNT = "/admin/account/"
 
