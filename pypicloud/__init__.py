@@ -23,6 +23,11 @@ from .storage import storage_from_settings
 from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
+from .requestlog import install_record_factory
+
+# Before anything of ours logs: every record gets a request_id (``-`` outside
+# requests), so an ini formatter using %(request_id)s works from the first line.
+install_record_factory()
 
 __version__ = "2.0.0.dev0"
 LOG = logging.getLogger(__name__)
@@ -115,6 +120,7 @@ def make_config(global_config: dict | None, raw_settings: dict,
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".html")
     config.add_jinja2_search_path("pypicloud:templates", name=".html")
+    config.include("pypicloud.requestlog")
     config.include("pypicloud.security")
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")

@@ -19,6 +19,10 @@ from .models import ANONYMOUS, Identity
 from .sessions import SESSION_USER, still_valid
 
 
+# Where the identity of a request is kept once decided (also read by the request log).
+IDENTITY_KEY = "ppc.identity"
+
+
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """``Basic dXNlcjpwdw==`` -> ("user", "pw"); None when absent; ValueError when malformed."""
     if not header:
@@ -63,6 +67,14 @@ class BasicAuthPolicy:
     """
 
     def identity(self, request) -> Identity:
+        # Pyramid asks the policy on every ``request.identity``: decide once per
+        # request, so a wrong password counts once towards throttling and costs once.
+        cached = request.environ.get(IDENTITY_KEY)
+        if cached is None:
+            cached = request.environ[IDENTITY_KEY] = self._identity(request)
+        return cached
+
+    def _identity(self, request) -> Identity:
         try:
             credentials = parse_basic(request.headers.get("Authorization"))
         except ValueError:

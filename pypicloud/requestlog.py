@@ -1,0 +1,125 @@
+"""One log line per request, and a request id that ties every log line of a request together.
+
+The id comes from the proxy's ``X-Request-ID`` header when it is a plain token
+(letters, digits, ``.``, ``_``, ``-``; at most 128 characters), otherwise it is made
+here; it is returned in the response's ``X-Request-ID`` and set on every log record
+made while the request runs (``%(request_id)s`` in a formatter; ``-`` outside
+requests). The access line goes to the logger ``pypicloud.requests`` at INFO, as
+text or, with ``logging.format = json``, as one JSON object; nothing is formatted
+when that logger is off. Every value that came from the client is escaped, so a
+CR or LF in a path cannot forge a line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+from pyramid.tweens import INGRESS
+
+LOG = logging.getLogger("pypicloud.requests")
+HEADER = "X-Request-ID"
+_ENVIRON_KEY = "HTTP_X_REQUEST_ID"
+_TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_request_id", default="-")
+
+
+def current_request_id() -> str:
+    """The id of the request this thread is answering, or ``-``."""
+    return _current.get()
+
+
+def install_record_factory() -> None:
+    """Give every log record a ``request_id`` attribute (once per process)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "ppc_request_id", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        record.request_id = _current.get()
+        return record
+
+    factory.ppc_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def escape(text: str) -> str:
+    """Control characters as ``\\xNN``: a value the client chose stays on one line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def request_id_for(environ: dict) -> str:
+    offered = environ.get(_ENVIRON_KEY, "")
+    return offered if _TOKEN.fullmatch(offered) else uuid.uuid4().hex
+
+
+def _who(request) -> str:
+    # Only if something already asked who it is: never a password check just to log.
+    identity = request.environ.get("ppc.identity")
+    if identity is None or identity.username is None:
+        return "-"
+    if identity.token is not None:
+        return f"{identity.username} (token {identity.token.token_id})"
+    return identity.username
+
+
+def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
+    route = request.matched_route.name if request.matched_route is not None else "-"
+    fields = {
+        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "request_id": rid,
+        "client": request.client_addr or "-",
+        "user": _who(request),
+        "method": request.method,
+        "path": request.path_qs,
+        "route": route,
+        "status": status,
+        "bytes": size,
+        "duration_ms": round(seconds * 1000, 2),
+    }
+    if fmt == "json":
+        return json.dumps(fields, ensure_ascii=True)  # escapes control characters itself
+    return (f'{fields["client"]} {escape(fields["user"])} "{escape(request.method)} '
+            f'{escape(request.path_qs)}" {status} {size if size is not None else "-"} '
+            f'{fields["duration_ms"]}ms route={route} id={rid}')
+
+
+def request_log_tween_factory(handler, registry):
+    fmt = registry.ppc_settings.get_str("logging.format", "text").strip().lower()
+
+    def tween(request):
+        rid = request_id_for(request.environ)
+        token = _current.set(rid)
+        started = time.perf_counter()
+        try:
+            response = handler(request)
+        except BaseException:
+            if LOG.isEnabledFor(logging.INFO):
+                LOG.info("%s", _line(request, 500, None, time.perf_counter() - started, rid, fmt))
+            _current.reset(token)
+            raise
+        response.headers[HEADER] = rid
+        if LOG.isEnabledFor(logging.INFO):
+            LOG.info("%s", _line(request, response.status_int, response.content_length,
+                                 time.perf_counter() - started, rid, fmt))
+        _current.reset(token)
+        return response
+
+    return tween
+
+
+def includeme(config) -> None:
+    fmt = config.registry.ppc_settings.get_str("logging.format", "text").strip().lower()
+    if fmt not in ("text", "json"):
+        from .errors import ConfigError
+        raise ConfigError("logging.format", fmt, "text or json")
+    install_record_factory()
+    config.add_tween("pypicloud.requestlog.request_log_tween_factory", under=INGRESS)
