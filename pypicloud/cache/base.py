@@ -162,8 +162,8 @@ class MetadataIndex(abc.ABC):
         return False
 
     # Shared counters (login throttling, web session generations) ----------
-    # The defaults count in this process only; the SQL and Redis backends
-    # share them with every process on the same database.
+    # The defaults count in this process only; the SQL, Redis and DynamoDB
+    # backends share them with every process on the same database.
     def counter(self, name: str) -> int:
         """The value of the shared counter ``name`` (0 when unknown or expired)."""
         with _LOCAL_LOCK:

@@ -12,6 +12,11 @@ Tables (names as 1.x made them: ``db.namespace`` + the model name, or
 - ``PypicloudState`` (new in 2.x, a third name in ``db.tablenames``): the change
   counter (item ``generation``) and the shared signed-URL cache (items
   ``url:<storage key>``, removed by DynamoDB's TTL once expired where TTL is on).
+  Beside them, told apart by key prefix: ``local:<project>`` (projects that ever
+  had a file published here), ``counter:<name>`` (shared counters, with their
+  own ``expires`` time), ``intent:<id>`` (the intent log of the write protocol)
+  and ``repair-lock`` (held, with an expiry, by the one process repairing).
+  A rebuild removes only the ``url:`` items.
 
 Items written by 1.x lack the ``ppc`` attribute and are not read: a table that
 holds only 1.x items looks empty, so the server rebuilds the index from
@@ -29,10 +34,12 @@ there within about a second.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -43,12 +50,17 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
-from .base import MetadataIndex
+from .base import Intent, MetadataIndex
 
 FORMAT = 2  # the "ppc" attribute of items this module writes
 GENERATION = "generation"
 NAME_INDEX = "name-index"
 MAX_ATTEMPTS = 200
+# Key prefixes of the state table's other items (see the module docstring).
+URL, LOCAL, COUNTER, INTENT = "url:", "local:", "counter:", "intent:"
+REPAIR_LOCK = "repair-lock"
+# How long the repair lock outlives a process that died holding it.
+REPAIR_LOCK_SECONDS = 600
 
 _OUTAGE_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
                  "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
@@ -113,6 +125,11 @@ def _summary_item(record: FileRecord) -> dict:
     return {"name": record.project, "display_name": record.name, "summary": record.summary,
             "last_modified": _to_number(record.upload_time), "filename": record.filename,
             "ppc": FORMAT}
+
+
+def _now() -> Decimal:
+    """The time now as stored in items (read through ``datetime.now`` so tests can move it)."""
+    return _to_number(datetime.now(timezone.utc))
 
 
 def _newest(records: Iterable[FileRecord]) -> FileRecord | None:
@@ -419,7 +436,9 @@ class DynamoIndex(MetadataIndex):
         with self._write_lock:
             self._delete_all(self.files_table, "filename")
             self._delete_all(self.summary_table, "name")
-            self._delete_all(self.state_table, "key", keep=lambda i: i["key"] == GENERATION)
+            # Only the URL cache goes: local marks, counters, intents and the
+            # repair lock are not records and must survive a rebuild.
+            self._delete_all(self.state_table, "key", keep=lambda i: not i["key"].startswith(URL))
             self._batch(self.files_table, [{"PutRequest": {"Item": _dump(_file_item(r))}}
                                            for r in records])
             newest: dict[str, FileRecord] = {}
@@ -445,7 +464,7 @@ class DynamoIndex(MetadataIndex):
         return total
 
     def get_url(self, key: str) -> tuple[str, datetime] | None:
-        item = self._get(self.state_table, {"key": "url:" + key})
+        item = self._get(self.state_table, {"key": URL + key})
         if item is None:
             return None
         return item["url"], datetime.fromisoformat(item["expires_at"])
@@ -453,8 +472,125 @@ class DynamoIndex(MetadataIndex):
     def set_url(self, key: str, url: str, expires_at: datetime) -> None:
         expires_at = expires_at.astimezone(timezone.utc)
         self._call(self.client.put_item, TableName=self.state_table, Item=_dump({
-            "key": "url:" + key, "url": url, "expires_at": expires_at.isoformat(),
+            "key": URL + key, "url": url, "expires_at": expires_at.isoformat(),
             "ttl": int(expires_at.timestamp()) + 1}))
+
+    # Private projects --------------------------------------------------
+    def mark_local(self, project: str) -> None:
+        # An update, so that marking again keeps the time of the first mark.
+        self._call(self.client.update_item, TableName=self.state_table,
+                   Key=_dump({"key": LOCAL + project}),
+                   UpdateExpression="SET #m = if_not_exists(#m, :now)",
+                   ExpressionAttributeNames={"#m": "marked"},
+                   ExpressionAttributeValues=_dump({":now": _now()}))
+
+    def was_local(self, project: str) -> bool:
+        return self._get(self.state_table, {"key": LOCAL + project}) is not None
+
+    # Shared counters -----------------------------------------------------
+    def counter(self, name: str) -> int:
+        item = self._get(self.state_table, {"key": COUNTER + name})
+        if item is None or ("expires" in item and item["expires"] <= _now()):
+            return 0  # DynamoDB's TTL deletes expired items days late, if at all
+        return int(item.get("value", 0))
+
+    def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
+        key = _dump({"key": COUNTER + name})
+        names = {"#v": "value", "#e": "expires", "#t": "ttl"}
+        for _ in range(MAX_ATTEMPTS):
+            now = _now()
+            values = {":a": amount, ":now": now}
+            if ttl is not None:
+                expires = now + ttl
+                values.update({":e": expires, ":t": int(expires) + 1})
+                add = "ADD #v :a SET #e = :e, #t = :t"
+                reset = "SET #v = :a, #e = :e, #t = :t"
+            else:
+                add, reset = "ADD #v :a REMOVE #e, #t", "SET #v = :a REMOVE #e, #t"
+            try:
+                # ADD is atomic, and creates the item (from 0) when there is none.
+                answer = self._call(
+                    self.client.update_item, TableName=self.state_table, Key=key,
+                    UpdateExpression=add,
+                    ConditionExpression="attribute_not_exists(#e) OR #e > :now",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=_dump(values),
+                    ReturnValues="UPDATED_NEW")
+                return int(_load(answer["Attributes"])["value"])
+            except botocore.exceptions.ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            # The counter has expired: it starts again from ``amount``, unless
+            # another process restarted it meanwhile (then add to theirs).
+            try:
+                self._call(
+                    self.client.update_item, TableName=self.state_table, Key=key,
+                    UpdateExpression=reset,
+                    ConditionExpression="#e <= :now",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=_dump(values))
+                return amount
+            except botocore.exceptions.ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        raise BackendUnavailable("The metadata index (DynamoDB) is too busy: a counter kept "
+                                 "conflicting with other writers")
+
+    # Intent log ----------------------------------------------------------
+    def begin_intent(self, op: str, project: str, filename: str) -> str | None:
+        # An item of its own, outside the counter's transactions: the counter stays.
+        intent_id = uuid.uuid4().hex
+        self._call(self.client.put_item, TableName=self.state_table, Item=_dump({
+            "key": INTENT + intent_id, "op": op, "project": project, "filename": filename,
+            "created": _now()}))
+        return intent_id
+
+    def end_intent(self, intent_id: str) -> None:
+        self._call(self.client.delete_item, TableName=self.state_table,
+                   Key=_dump({"key": INTENT + intent_id}))
+
+    def open_intents(self, older_than: datetime) -> list[Intent]:
+        # A scan of the state table (no index needed); it runs once per repair.
+        items = self._pages("scan", TableName=self.state_table, ConsistentRead=True,
+                            FilterExpression="begins_with(#k, :p) AND #c <= :t",
+                            ExpressionAttributeNames={"#k": "key", "#c": "created"},
+                            ExpressionAttributeValues=_dump({":p": INTENT,
+                                                             ":t": _to_number(older_than)}))
+        found = [Intent(id=i["key"][len(INTENT):], op=i["op"], project=i["project"],
+                        filename=i["filename"], created=_from_number(i["created"]))
+                 for i in items]
+        return sorted(found, key=lambda i: (i.created, i.id))
+
+    @contextlib.contextmanager
+    def repair_lock(self) -> Iterator[bool]:
+        """An item put on the condition that none is there or it has expired, so a
+        process killed while holding it blocks the others for REPAIR_LOCK_SECONDS at most."""
+        token = uuid.uuid4().hex
+        now = _now()
+        expires = now + REPAIR_LOCK_SECONDS
+        try:
+            self._call(self.client.put_item, TableName=self.state_table, Item=_dump({
+                "key": REPAIR_LOCK, "token": token, "expires": expires,
+                "ttl": int(expires) + 1}),
+                ConditionExpression="attribute_not_exists(#k) OR #e <= :now",
+                ExpressionAttributeNames={"#k": "key", "#e": "expires"},
+                ExpressionAttributeValues=_dump({":now": now}))
+            got = True
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            got = False
+        try:
+            yield got
+        finally:
+            if got:
+                try:
+                    # Only our own lock: it may have lapsed and been taken by another.
+                    self.client.delete_item(
+                        TableName=self.state_table, Key=_dump({"key": REPAIR_LOCK}),
+                        ConditionExpression="#o = :token",
+                        ExpressionAttributeNames={"#o": "token"},
+                        ExpressionAttributeValues=_dump({":token": token}))
+                except (botocore.exceptions.ClientError, *_NETWORK_ERRORS):
+                    pass  # it lapses by itself
 
     def check_health(self) -> None:
         self._generation_item()

@@ -577,6 +577,7 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
             def now(cls, tz=None):
                 return later
         monkeypatch.setattr("pypicloud.cache.sql.datetime", Clock)
+        monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1

@@ -9,11 +9,12 @@ running answers 503 and shows in /health, and service resumes afterwards.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 
-from pypicloud.cache.dynamo import DynamoIndex
+from pypicloud.cache.dynamo import REPAIR_LOCK_SECONDS, DynamoIndex
 from pypicloud.errors import ConfigError
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.s3 import moto_auth_enforced
@@ -47,7 +48,7 @@ def test_alias_and_1x_table_names(make_app, moto_server, namespace):
     assert isinstance(service(app).index, DynamoIndex)
     upload_dist(app, make_wheel("Dyn.Pkg", "1.0"))
     assert project_names(app) == ["dyn-pkg"]
-    assert app.get("/health").json["index"]["ok"] is True
+    assert app.get("/health", headers=auth_headers("admin")).json["index"]["ok"] is True
     assert {namespace + "DynamoPackage", namespace + "PackageSummary"} <= table_names(moto_server)
 
 
@@ -103,10 +104,60 @@ def test_outage_gives_503_and_health_then_service_resumes(make_app, moto_server,
             response = app.get(path, headers=auth_headers("admin"), expect_errors=True)
             assert response.status_int == 503, path
             assert "unavailable" in response.text.lower() and "Traceback" not in response.text
-        health = app.get("/health", expect_errors=True)
+        health = app.get("/health", headers=auth_headers("admin"), expect_errors=True)
         assert health.status_int == 503 and health.json["index"]["ok"] is False
         proxy.restore()
         assert project_names(app) == ["demo"]
-        assert app.get("/health").status_int == 200
+        assert app.get("/health", headers=auth_headers("admin")).status_int == 200
     finally:
         proxy.close()
+
+
+def test_two_apps_share_intents_local_marks_and_the_repair_lock(make_app, moto_server, namespace,
+                                                               tmp_path):
+    settings = {"pypi.db": "dynamo", "db.endpoint_url": moto_server,
+                "db.namespace": namespace, "storage.dir": str(tmp_path / "shared"),
+                "pypi.repair_interval": "0"}
+    first = make_app(settings)
+    second = make_app(settings, base=tmp_path / "other")
+    filename, data = make_wheel("demo", "1.0")
+    upload_dist(first, (filename, data))
+    assert service(second).index.was_local("demo")
+    # What a writer of the first app killed after its storage write leaves.
+    service(first).index.remove(filename)
+    service(first).index.begin_intent("upload", "demo", filename)
+    assert project_names(second) == []
+    with service(first).index.repair_lock() as mine:
+        assert mine is True
+        assert service(second).repair() is None  # the first app is repairing
+    assert service(second).repair() == 1
+    assert project_names(first) == ["demo"]
+    assert service(first).repair() == 0  # the intent is gone for both
+
+
+def test_a_repair_lock_left_by_a_killed_holder_lapses(moto_server, namespace, monkeypatch):
+    indexes = [DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
+                           namespace=namespace) for _ in range(3)]
+    try:
+        dead = indexes[0].repair_lock()
+        assert dead.__enter__() is True  # its process dies inside the block
+        with indexes[1].repair_lock() as got:
+            assert got is False
+        later = datetime.now(timezone.utc) + timedelta(seconds=REPAIR_LOCK_SECONDS + 1)
+
+        class Clock(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return later
+        monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
+        with indexes[1].repair_lock() as got:
+            assert got is True
+            # The lapsed holder finishing late must not free the new holder's lock.
+            dead.__exit__(None, None, None)
+            with indexes[2].repair_lock() as third:
+                assert third is False
+        with indexes[2].repair_lock() as third:
+            assert third is True
+    finally:
+        for index in indexes:
+            index.close()
