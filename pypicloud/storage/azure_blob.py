@@ -38,12 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload,
-                      StorageConflict)
+from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
-from .base import METADATA_KEY, Storage
-from .objectstore import ChunkReader, KeyLayout, read_full, signed_until
-from .s3 import decode_metadata_value, encode_metadata_value
+from .objectstore import (ChunkReader, KeyLayout, ObjectStore, check_range, expiry_settings,
+                          read_full, require_sdk, reraise, signed_until)
 
 try:
     from azure.core import MatchConditions
@@ -91,8 +89,11 @@ def _code(exc: BaseException) -> str:
     return str(getattr(exc, "error_code", "") or "")
 
 
-class AzureBlobStorage(Storage):
+class AzureBlobStorage(ObjectStore):
     """Storage in an Azure Blob Storage container (pypicloud 1.x's ``azure-blob``)."""
+
+    SERVICE = "Azure"
+    MAX_METADATA_BYTES = MAX_METADATA_BYTES
 
     def __init__(self, container: str, *, account_url: str | None = None,
                  account_name: str | None = None, account_key: str | None = None,
@@ -133,15 +134,13 @@ class AzureBlobStorage(Storage):
         self._account_key = getattr(cred, "account_key", None) or account_key
         self.client = self.service.get_container_client(container)
 
-    def __repr__(self) -> str:
-        return f"<AzureBlobStorage container={self.container!r} prefix={self.prefix!r}>"
+    def _describe(self) -> dict[str, str]:
+        return {"container": self.container}
 
     # Settings -------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings) -> "AzureBlobStorage":
-        if _MISSING is not None:
-            raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
-                              f"the Azure SDK (azure-storage-blob) is not installed; {EXTRA_HINT}")
+        require_sdk(settings, _MISSING, "the Azure SDK (azure-storage-blob)", EXTRA_HINT)
         env = settings.environ
         container = settings.get_str("storage.storage_container_name")
         if container is None:
@@ -176,11 +175,7 @@ class AzureBlobStorage(Storage):
             if account_url is not None and not re.match(r"^https?://[^/\s]+", account_url):
                 raise ConfigError("storage.storage_account_url", account_url,
                                   "a URL such as https://<account>.blob.core.windows.net")
-        expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
-        buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
-        if buffer_time >= expire_after:
-            raise ConfigError("storage.buffer_time", str(buffer_time),
-                              f"must be less than storage.expire_after ({expire_after})")
+        expire_after, buffer_time = expiry_settings(settings)
         try:
             storage = cls(
                 container, account_url=account_url, account_name=account_name,
@@ -218,9 +213,8 @@ class AzureBlobStorage(Storage):
                 raise self._bad_credentials(exc) from None
             raise self._unavailable("checking the container", exc) from exc
         if not self.create_container or self.read_only:
-            why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
-            raise ConfigError("storage.storage_container_name", self.container,
-                              f"the container does not exist and {why}: create it first")
+            raise self._refuse_create("storage.storage_container_name", self.container,
+                                      "container")
         LOG.info("Creating Azure container %s", self.container)
         try:
             self.client.create_container()
@@ -256,31 +250,11 @@ class AzureBlobStorage(Storage):
         try:
             yield
         except AzureError as exc:
-            wrapped = self._wrap(exc, action)
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+            reraise(exc, self._wrap(exc, action))
 
-    # Metadata -------------------------------------------------------------
-    @staticmethod
-    def _encode_metadata(metadata: dict[str, str]) -> dict[str, str]:
-        encoded = {}
-        for key, value in metadata.items():
-            if not isinstance(key, str) or not METADATA_KEY.match(key):
-                raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
-                                    "digits, '-' and '_' only")
-            if not isinstance(value, str):
-                raise InvalidUpload(f"Metadata value of {key!r} must be a string")
-            encoded[encode_name(key)] = encode_metadata_value(value)
-        size = sum(len(k) + len(v) for k, v in encoded.items())
-        if size > MAX_METADATA_BYTES:
-            raise InvalidUpload(f"Metadata is too large for Azure: {size} bytes encoded "
-                                f"(limit {MAX_METADATA_BYTES})")
-        return encoded
-
-    @staticmethod
-    def _decode_metadata(raw: dict[str, str] | None) -> dict[str, str]:
-        return {decode_name(k): decode_metadata_value(v) for k, v in (raw or {}).items()}
+    # Metadata (encoding: ObjectStore; names must be C# identifiers) ----------
+    _encode_name = staticmethod(encode_name)
+    _decode_name = staticmethod(decode_name)
 
     def _stored(self, project, filename, key, props) -> StoredObject:
         return StoredObject(project=project, filename=filename, size=int(props.size or 0),
@@ -297,9 +271,6 @@ class AzureBlobStorage(Storage):
                 return None
 
     # Contract ---------------------------------------------------------------
-    def key_for(self, project: str, filename: str) -> str:
-        return self.layout.key(project, filename)
-
     def put(self, project, filename, stream, metadata, *, overwrite=False):
         self.check_writable()
         key = self.key_for(project, filename)
@@ -367,8 +338,7 @@ class AzureBlobStorage(Storage):
 
     def open(self, project, filename, offset=0, length=None):
         key = self.key_for(project, filename)
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        check_range(offset, length)
         if length == 0:
             if self._props(key) is None:
                 raise FileNotFound(f"No such file: {filename}")
@@ -407,10 +377,8 @@ class AzureBlobStorage(Storage):
         return True
 
     def copy(self, project, filename, dest_project, dest_filename, metadata=None):
-        self.check_writable()
-        source_key = self.key_for(project, filename)
-        dest_key = self.key_for(dest_project, dest_filename)
-        encoded = None if metadata is None else self._encode_metadata(metadata)
+        source_key, dest_key, encoded = self._copy_keys(project, filename, dest_project,
+                                                        dest_filename, metadata)
         props = self._props(source_key)
         if props is None:
             raise FileNotFound(f"No such file: {filename}")
@@ -469,15 +437,10 @@ class AzureBlobStorage(Storage):
             if items is None:
                 return
             for item in items:
-                parsed = self.layout.parse(item.name)
-                if parsed is None:
-                    continue
-                project, filename = parsed
-                metadata = ({} if metadata_for is not None and not metadata_for(filename)
-                            else self._decode_metadata(item.metadata))
-                yield StoredObject(project=project, filename=filename, size=int(item.size or 0),
-                                   metadata=metadata, key=item.name,
-                                   last_modified=item.last_modified)
+                found = self._listed(item.name, item.size, item.metadata, item.last_modified,
+                                     metadata_for)
+                if found is not None:
+                    yield found
 
     def check_health(self) -> None:
         try:

@@ -28,19 +28,16 @@ more than ``storage.buffer_time`` seconds are left.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
 import re
 from datetime import datetime, timedelta, timezone
 
-from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload,
-                      StorageConflict)
+from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
-from .base import METADATA_KEY, ReadStream, Storage
-from .objectstore import KeyLayout, read_full, signed_until
-from .s3 import decode_metadata_value, encode_metadata_value
+from .objectstore import (BodyReader, KeyLayout, ObjectStore, check_range, expiry_settings, read_full,
+                          require_sdk, reraise, signed_until)
 
 try:
     import google.auth
@@ -96,20 +93,15 @@ class _Counting:
         return self.count
 
 
-class GcsReader(ReadStream):
+class GcsReader(BodyReader):
     """Reads ``length`` bytes (all when None) of an object through ranged GETs."""
 
     def __init__(self, reader=None, length: int | None = None, wrap=None):
-        self._reader = reader
+        super().__init__(reader, wrap)
         self._left = length
-        self._wrap = wrap
-        self.closed = False
-
-    def seekable(self) -> bool:
-        return False
 
     def read(self, size: int | None = -1) -> bytes:
-        if self._reader is None or self.closed:
+        if self._body is None or self.closed:
             return b""
         if size is None or size < 0:
             size = self._left if self._left is not None else -1
@@ -117,29 +109,23 @@ class GcsReader(ReadStream):
             size = min(size, self._left)
         if size == 0:
             return b""
-        try:
-            data = self._reader.read(size)
-        except Exception as exc:
-            wrapped = self._wrap(exc) if self._wrap else None
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+        data = self._read_body(size)
         if self._left is not None:
             self._left -= len(data)
         return data
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self._reader is not None:
-                try:
-                    self._reader.close()
-                except Exception:  # the download is dropped either way
-                    pass
+        try:
+            super().close()
+        except Exception:  # the download is dropped either way
+            pass
 
 
-class GoogleCloudStorage(Storage):
+class GoogleCloudStorage(ObjectStore):
     """Storage in a GCS bucket (pypicloud 1.x's ``gcs``)."""
+
+    SERVICE = "GCS"
+    MAX_METADATA_BYTES = MAX_METADATA_BYTES
 
     def __init__(self, bucket: str, *, project_id: str | None = None,
                  api_endpoint: str | None = None, credentials_file: str | None = None,
@@ -185,15 +171,13 @@ class GoogleCloudStorage(Storage):
         self.project_id = project_id or self.client.project
         self.bucket = self.client.bucket(bucket)
 
-    def __repr__(self) -> str:
-        return f"<GoogleCloudStorage bucket={self.bucket_name!r} prefix={self.prefix!r}>"
+    def _describe(self) -> dict[str, str]:
+        return {"bucket": self.bucket_name}
 
     # Settings -------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings) -> "GoogleCloudStorage":
-        if _MISSING is not None:
-            raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
-                              f"google-cloud-storage is not installed; {EXTRA_HINT}")
+        require_sdk(settings, _MISSING, "google-cloud-storage", EXTRA_HINT)
         bucket = settings.get_str("storage.bucket")
         if bucket is None:
             raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
@@ -210,14 +194,8 @@ class GoogleCloudStorage(Storage):
         if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
             raise ConfigError("storage.gcp_api_endpoint", endpoint,
                               "a URL such as http://127.0.0.1:9023")
-        expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
-        if expire_after > MAX_V4_EXPIRY:
-            raise ConfigError("storage.expire_after", str(expire_after),
-                              f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)")
-        buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
-        if buffer_time >= expire_after:
-            raise ConfigError("storage.buffer_time", str(buffer_time),
-                              f"must be less than storage.expire_after ({expire_after})")
+        expire_after, buffer_time = expiry_settings(
+            settings, MAX_V4_EXPIRY, f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)")
         if settings.get_bool("storage.public_url", False):
             raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
         if settings.get_str("storage.server_side_encryption"):
@@ -285,18 +263,11 @@ class GoogleCloudStorage(Storage):
             raise ConfigError(KEY_SETTING, None,
                               f"Google refused the credentials: {exc}") from None
         except (gexc.Unauthorized, gexc.Forbidden) as exc:
-            raise ConfigError(KEY_SETTING, None,
-                              f"the credentials may not use bucket {self.bucket_name}: "
-                              f"{exc.message}") from None
+            raise self._denied("use", exc) from None
         except Exception as exc:
-            wrapped = self._wrap(exc, "checking the bucket")
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+            reraise(exc, self._wrap(exc, "checking the bucket"))
         if not self.create_bucket or self.read_only:
-            why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
-            raise ConfigError("storage.bucket", self.bucket_name,
-                              f"the bucket does not exist and {why}: create it first")
+            raise self._refuse_create("storage.bucket", self.bucket_name, "bucket")
         LOG.info("Creating GCS bucket %s in %s", self.bucket_name, self.region_name or "US")
         try:
             self.client.create_bucket(self.bucket_name, location=self.region_name,
@@ -307,14 +278,13 @@ class GoogleCloudStorage(Storage):
             raise ConfigError("storage.region_name", self.region_name,
                               f"cannot create the bucket there: {exc.message}") from None
         except (gexc.Unauthorized, gexc.Forbidden) as exc:
-            raise ConfigError(KEY_SETTING, None,
-                              f"the credentials may not create bucket {self.bucket_name}: "
-                              f"{exc.message}") from None
+            raise self._denied("create", exc) from None
         except Exception as exc:
-            wrapped = self._wrap(exc, "creating the bucket")
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+            reraise(exc, self._wrap(exc, "creating the bucket"))
+
+    def _denied(self, verb: str, exc) -> ConfigError:
+        return ConfigError(KEY_SETTING, None, f"the credentials may not {verb} bucket "
+                                              f"{self.bucket_name}: {exc.message}")
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
@@ -335,33 +305,9 @@ class GoogleCloudStorage(Storage):
         try:
             return func(*args, **kwargs)
         except Exception as exc:
-            wrapped = self._wrap(exc, action)
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+            reraise(exc, self._wrap(exc, action))
 
-    # Metadata -------------------------------------------------------------
-    @staticmethod
-    def _encode_metadata(metadata: dict[str, str]) -> dict[str, str]:
-        encoded = {}
-        for key, value in metadata.items():
-            if not isinstance(key, str) or not METADATA_KEY.match(key):
-                raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
-                                    "digits, '-' and '_' only")
-            if not isinstance(value, str):
-                raise InvalidUpload(f"Metadata value of {key!r} must be a string")
-            encoded[key] = encode_metadata_value(value)
-        size = sum(len(k) + len(v) for k, v in encoded.items())
-        if size > MAX_METADATA_BYTES:
-            raise InvalidUpload(f"Metadata is too large for GCS: {size} bytes encoded "
-                                f"(limit {MAX_METADATA_BYTES})")
-        return encoded
-
-    @staticmethod
-    def _decode_metadata(raw) -> dict[str, str]:
-        # A None value is a deleted key (what a metadata patch sends for removal).
-        return {k: decode_metadata_value(v) for k, v in (raw or {}).items() if v is not None}
-
+    # Metadata (encoding: ObjectStore) ---------------------------------------
     def _stored(self, project, filename, blob) -> StoredObject:
         return StoredObject(project=project, filename=filename, size=int(blob.size or 0),
                             metadata=self._decode_metadata(blob.metadata), key=blob.name,
@@ -372,9 +318,6 @@ class GoogleCloudStorage(Storage):
                           timeout=self.timeout, retry=self.retry)
 
     # Contract ---------------------------------------------------------------
-    def key_for(self, project: str, filename: str) -> str:
-        return self.layout.key(project, filename)
-
     def _new_blob(self, key: str, encoded: dict[str, str]):
         blob = self.bucket.blob(key, chunk_size=self.chunk_size)
         blob.metadata = encoded
@@ -392,21 +335,21 @@ class GoogleCloudStorage(Storage):
         condition = {} if overwrite else {"if_generation_match": 0}
         if self.object_acl:
             condition["predefined_acl"] = self.object_acl
+        # Not retried: a retry of a conditional create could see its own first
+        # attempt and report a conflict.
+        upload_args = dict(content_type="application/octet-stream", timeout=self.timeout,
+                           retry=None, **condition)
         head = read_full(stream, self.chunk_size + 1)
         try:
             if len(head) <= self.chunk_size:
                 size = len(head)
-                # Not retried: a retry of a conditional create could see its own
-                # first attempt and report a conflict.
                 self._call("uploading " + filename, blob.upload_from_string, head,
-                           content_type="application/octet-stream", timeout=self.timeout,
-                           retry=None, **condition)
+                           **upload_args)
             else:
                 body = _Counting(head, stream)
                 del head
                 self._call("uploading " + filename, blob.upload_from_file, body, size=None,
-                           content_type="application/octet-stream", timeout=self.timeout,
-                           retry=None, **condition)
+                           **upload_args)
                 size = body.count
         except (gexc.PreconditionFailed, gexc.Conflict):
             raise StorageConflict(f"{filename} is already stored") from None
@@ -416,8 +359,7 @@ class GoogleCloudStorage(Storage):
 
     def open(self, project, filename, offset=0, length=None):
         key = self.key_for(project, filename)
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        check_range(offset, length)
         blob = self._get(key)
         if blob is None:
             raise FileNotFound(f"No such file: {filename}")
@@ -443,10 +385,8 @@ class GoogleCloudStorage(Storage):
         return True
 
     def copy(self, project, filename, dest_project, dest_filename, metadata=None):
-        self.check_writable()
-        source_key = self.key_for(project, filename)
-        dest_key = self.key_for(dest_project, dest_filename)
-        encoded = None if metadata is None else self._encode_metadata(metadata)
+        source_key, dest_key, encoded = self._copy_keys(project, filename, dest_project,
+                                                        dest_filename, metadata)
         source = self._get(source_key)
         if source is None:
             raise FileNotFound(f"No such file: {filename}")
@@ -490,14 +430,10 @@ class GoogleCloudStorage(Storage):
             if not page:
                 return
             for blob in page:
-                parsed = self.layout.parse(blob.name)
-                if parsed is None:
-                    continue
-                project, filename = parsed
-                found = self._stored(project, filename, blob)
-                if metadata_for is not None and not metadata_for(filename):
-                    found = dataclasses.replace(found, metadata={})
-                yield found
+                found = self._listed(blob.name, blob.size, blob.metadata, blob.updated,
+                                     metadata_for)
+                if found is not None:
+                    yield found
 
     def check_health(self) -> None:
         try:

@@ -1,6 +1,6 @@
-"""Pieces shared by the object-store backends other than S3 (GCS, Azure Blob).
+"""Pieces shared by the object-store backends (S3, GCS, Azure Blob).
 
-Key layout is S3's (see :mod:`pypicloud.storage.s3`)::
+Key layout (pypicloud 1.x's, S3's)::
 
     <prefix>[<hash>/]<project>/<filename>
 
@@ -10,16 +10,104 @@ so a bucket or container filled by pypicloud 1.x keeps working, and
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email.quoprimime
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
-from ..errors import InvalidUpload
-from .base import ReadStream, check_name
-from .s3 import key_hash
+from ..errors import ConfigError, InvalidUpload
+from ..models import StoredObject
+from .base import METADATA_KEY, ReadStream, Storage, check_name
 
 _HASH_SEGMENT = re.compile(r"^[0-9a-f]{4}$")
+_ENCODED_WORD = re.compile(r"^=\?utf-8\?([bq])\?(.*)\?=$", re.IGNORECASE | re.DOTALL)
+
+
+# Metadata encoding --------------------------------------------------------
+def encode_metadata_value(value: str) -> str:
+    """An ASCII form of ``value`` that :func:`decode_metadata_value` reverses exactly."""
+    plain = (
+        value != ""
+        and all(" " <= ch <= "~" for ch in value)
+        and value == value.strip()
+        and "  " not in value
+        and not _ENCODED_WORD.match(value)
+    )
+    if plain:
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def decode_metadata_value(value: str) -> str:
+    match = _ENCODED_WORD.match(value)
+    if not match:
+        return value
+    kind, payload = match.group(1).lower(), match.group(2)
+    try:
+        if kind == "b":
+            return base64.b64decode(payload, validate=True).decode("utf-8")
+        return email.quoprimime.header_decode(payload).encode("latin-1").decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        return value
+
+
+def check_metadata(metadata: dict[str, str]) -> None:
+    """Refuse (InvalidUpload) a key outside ``[a-z0-9_-]`` or a value that is not a string."""
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not METADATA_KEY.match(key):
+            raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
+                                "digits, '-' and '_' only")
+        if not isinstance(value, str):
+            raise InvalidUpload(f"Metadata value of {key!r} must be a string")
+
+
+def check_metadata_size(size: int, limit: int, service: str) -> None:
+    """Refuse (InvalidUpload) encoded metadata of ``size`` bytes over the service's ``limit``."""
+    if size > limit:
+        raise InvalidUpload(f"Metadata is too large for {service}: {size} bytes encoded "
+                            f"(limit {limit})")
+
+
+def key_hash(filename: str) -> str:
+    """The 4-hex-character segment put before ``project/filename`` (pypicloud 1.x layout)."""
+    return hashlib.md5(filename.encode("utf-8"), usedforsecurity=False).hexdigest()[:4]
+
+
+def check_range(offset: int, length: int | None) -> None:
+    """Refuse a negative ``offset`` or ``length`` of a ranged read (ValueError)."""
+    if offset < 0 or (length is not None and length < 0):
+        raise ValueError("offset and length must not be negative")
+
+
+def expiry_settings(settings, max_expiry: int | None = None,
+                    why: str = "") -> tuple[int, int]:
+    """``storage.expire_after`` (at most ``max_expiry``, ``why``) and a shorter ``storage.buffer_time``."""
+    expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
+    if max_expiry is not None and expire_after > max_expiry:
+        raise ConfigError("storage.expire_after", str(expire_after), why)
+    buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
+    if buffer_time >= expire_after:
+        raise ConfigError("storage.buffer_time", str(buffer_time),
+                          f"must be less than storage.expire_after ({expire_after})")
+    return expire_after, buffer_time
+
+
+def require_sdk(settings, missing: BaseException | None, what: str, hint: str) -> None:
+    """ConfigError on ``pypi.storage`` when the backend's SDK (its extra) did not import."""
+    if missing is not None:
+        raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
+                          f"{what} is not installed; {hint}")
+
+
+def reraise(exc: BaseException, wrapped: BaseException | None):
+    """Raise ``wrapped`` (from ``exc``), or ``exc`` itself when there is nothing to wrap it in."""
+    if wrapped is None:
+        raise exc
+    raise wrapped from exc
 
 
 class KeyLayout:
@@ -73,6 +161,40 @@ def read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
+class BodyReader(ReadStream):
+    """A non-seekable file-like object over a download body that has ``read(size)``.
+
+    ``wrap_error`` turns an exception raised while reading into the one to
+    raise (BackendUnavailable for a lost connection), or returns None to let
+    it through.
+    """
+
+    def __init__(self, body=None, wrap_error=None):
+        self._body = body
+        self._wrap_error = wrap_error
+        self.closed = False
+
+    def seekable(self) -> bool:
+        return False
+
+    def _read_body(self, size: int) -> bytes:
+        try:
+            return self._body.read() if size < 0 else self._body.read(size)
+        except Exception as exc:
+            reraise(exc, self._wrap_error(exc) if self._wrap_error else None)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._body is None or self.closed:
+            return b""
+        return self._read_body(-1 if size is None else size)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._body is not None:
+                self._body.close()
+
+
 class ChunkReader(ReadStream):
     """A file-like object over an iterator of byte chunks (a streamed download).
 
@@ -95,10 +217,7 @@ class ChunkReader(ReadStream):
         try:
             return next(self._chunks, b"")
         except Exception as exc:
-            wrapped = self._wrap_error(exc) if self._wrap_error else None
-            if wrapped is None:
-                raise
-            raise wrapped from exc
+            reraise(exc, self._wrap_error(exc) if self._wrap_error else None)
 
     def read(self, size: int | None = -1) -> bytes:
         if self._chunks is None or self.closed:
@@ -135,3 +254,83 @@ def signed_until(expires_in: int) -> datetime:
     """When a URL signed now for ``expires_in`` seconds stops working (UTC, whole seconds)."""
     return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=int(expires_in))
 
+
+
+class ObjectStore(Storage):
+    """What the GCS and Azure backends share: keys, metadata encoding, listing.
+
+    A subclass sets ``self.layout`` (a :class:`KeyLayout`), ``SERVICE`` (its
+    name in messages) and ``MAX_METADATA_BYTES``, and overrides
+    :meth:`_encode_name` / :meth:`_decode_name` where the service restricts
+    metadata names.
+    """
+
+    SERVICE = "the object store"
+    #: The service's limit on metadata: names plus values, encoded.
+    MAX_METADATA_BYTES = 8192
+    layout: KeyLayout
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"{k}={v!r}" for k, v in self._describe().items())
+        return f"<{type(self).__name__} {where} prefix={self.prefix!r}>"
+
+    def _describe(self) -> dict[str, str]:
+        """Where the files are (bucket, container), for ``repr``."""
+        return {}
+
+    def _refuse_create(self, setting: str, name: str, kind: str) -> ConfigError:
+        """The error for a missing bucket/container that we may not create."""
+        why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
+        return ConfigError(setting, name, f"the {kind} does not exist and {why}: create it first")
+
+    def key_for(self, project: str, filename: str) -> str:
+        return self.layout.key(project, filename)
+
+    def _copy_keys(self, project, filename, dest_project, dest_filename, metadata):
+        """What a copy checks first: writable; source key, destination key, encoded metadata.
+
+        The metadata is None when the copy keeps the source's.
+        """
+        self.check_writable()
+        return (self.key_for(project, filename), self.key_for(dest_project, dest_filename),
+                None if metadata is None else self._encode_metadata(metadata))
+
+    @staticmethod
+    def _encode_name(name: str) -> str:
+        """The metadata name as stored (unchanged unless the service restricts names)."""
+        return name
+
+    @staticmethod
+    def _decode_name(name: str) -> str:
+        """Reverses :meth:`_encode_name`."""
+        return name
+
+    @classmethod
+    def _encode_metadata(cls, metadata: dict[str, str]) -> dict[str, str]:
+        """Checked and encoded metadata; InvalidUpload for a bad key/value or too much."""
+        check_metadata(metadata)
+        encoded = {cls._encode_name(k): encode_metadata_value(v) for k, v in metadata.items()}
+        check_metadata_size(sum(len(k) + len(v) for k, v in encoded.items()),
+                            cls.MAX_METADATA_BYTES, cls.SERVICE)
+        return encoded
+
+    @classmethod
+    def _decode_metadata(cls, raw: dict[str, str] | None) -> dict[str, str]:
+        # A None value is a deleted key (what a GCS metadata patch sends for removal).
+        return {cls._decode_name(k): decode_metadata_value(v)
+                for k, v in (raw or {}).items() if v is not None}
+
+    def _listed(self, name: str, size, raw_metadata, last_modified,
+                metadata_for) -> StoredObject | None:
+        """One listing entry as a StoredObject; None for a name that is not ours.
+
+        Metadata is decoded only when ``metadata_for`` (if given) wants it.
+        """
+        parsed = self.layout.parse(name)
+        if parsed is None:
+            return None
+        project, filename = parsed
+        metadata = ({} if metadata_for is not None and not metadata_for(filename)
+                    else self._decode_metadata(raw_metadata))
+        return StoredObject(project=project, filename=filename, size=int(size or 0),
+                            metadata=metadata, key=name, last_modified=last_modified)

@@ -56,11 +56,7 @@ it while :meth:`url_is_fresh` holds (more than ``buffer_time`` seconds left).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import collections
-import email.quoprimime
-import hashlib
 import logging
 import os
 import re
@@ -81,7 +77,12 @@ from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUplo
                       StorageConflict)
 from ..models import Redirect, StoredObject
 from . import legacy_layout
-from .base import METADATA_KEY, ReadStream, Storage, check_name
+from .base import METADATA_KEY, Storage
+# The metadata encoding and key layout live in objectstore (shared with GCS and
+# Azure); they are imported here under their old names, which stay importable.
+from .objectstore import BodyReader, KeyLayout, check_metadata, check_metadata_size, check_range
+from .objectstore import decode_metadata_value, encode_metadata_value, key_hash  # noqa: F401
+from .objectstore import read_full as _read_full
 
 LOG = logging.getLogger(__name__)
 
@@ -120,9 +121,6 @@ _CREDENTIAL_CODES = {
 _NETWORK_ERRORS = (bexc.ConnectionError, bexc.HTTPClientError, bexc.NoCredentialsError,
                    bexc.PartialCredentialsError)
 
-_ENCODED_WORD = re.compile(r"^=\?utf-8\?([bq])\?(.*)\?=$", re.IGNORECASE | re.DOTALL)
-_HASH_SEGMENT = re.compile(r"^[0-9a-f]{4}$")
-
 
 def _verify_option(settings) -> bool | str | None:
     """``storage.verify`` as pypicloud 1.x read it: a boolean, or the path of a CA bundle."""
@@ -138,39 +136,6 @@ def _verify_option(settings) -> bool | str | None:
         raise ConfigError("storage.verify", raw,
                           "true, false, or the path of a CA bundle file (not found)")
     return path
-
-
-# Metadata encoding --------------------------------------------------------
-def encode_metadata_value(value: str) -> str:
-    """An ASCII form of ``value`` that :func:`decode_metadata_value` reverses exactly."""
-    plain = (
-        value != ""
-        and all(" " <= ch <= "~" for ch in value)
-        and value == value.strip()
-        and "  " not in value
-        and not _ENCODED_WORD.match(value)
-    )
-    if plain:
-        return value
-    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
-
-
-def decode_metadata_value(value: str) -> str:
-    match = _ENCODED_WORD.match(value)
-    if not match:
-        return value
-    kind, payload = match.group(1).lower(), match.group(2)
-    try:
-        if kind == "b":
-            return base64.b64decode(payload, validate=True).decode("utf-8")
-        return email.quoprimime.header_decode(payload).encode("latin-1").decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeError):
-        return value
-
-
-def key_hash(filename: str) -> str:
-    """The 4-hex-character segment put before ``project/filename`` (pypicloud 1.x layout)."""
-    return hashlib.md5(filename.encode("utf-8"), usedforsecurity=False).hexdigest()[:4]
 
 
 def _error_code(exc: bexc.ClientError) -> str:
@@ -196,19 +161,6 @@ def _is_precondition_failure(exc: bexc.ClientError) -> bool:
             or _error_status(exc) == 412)
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
-    """Read up to ``size`` bytes, looping over short reads; fewer only at EOF."""
-    parts: list[bytes] = []
-    left = size
-    while left > 0:
-        block = stream.read(left)
-        if not block:
-            break
-        parts.append(block)
-        left -= len(block)
-    return b"".join(parts)
-
-
 class _CountingReader:
     """A read-only, non-seekable view of a stream that counts the bytes read."""
 
@@ -222,34 +174,20 @@ class _CountingReader:
         return data
 
 
-class S3Reader(ReadStream):
+def _read_error(exc: BaseException) -> BackendUnavailable | None:
+    if isinstance(exc, _NETWORK_ERRORS):
+        return BackendUnavailable(f"S3 is unavailable: reading an object failed: {exc}")
+    return None
+
+
+class S3Reader(BodyReader):
     """The body of a GET: a binary, closeable, iterable file-like object.
 
     Read errors (connection lost, read timeout) become BackendUnavailable.
     """
 
     def __init__(self, body=None):
-        self._body = body
-        self.closed = False
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self._body is None or self.closed:
-            return b""
-        try:
-            if size is None or size < 0:
-                return self._body.read()
-            return self._body.read(size)
-        except _NETWORK_ERRORS as exc:
-            raise BackendUnavailable(f"S3 is unavailable: reading an object failed: {exc}") from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self._body is not None:
-                self._body.close()
+        super().__init__(body, _read_error)
 
     def __del__(self):
         try:
@@ -684,33 +622,11 @@ class S3Storage(Storage):
 
     # Keys ---------------------------------------------------------------------
     def key_for(self, project: str, filename: str) -> str:
-        check_name(project, "project name")
-        check_name(filename)
-        if self.prepend_hash:
-            return f"{self.prefix}{key_hash(filename)}/{project}/{filename}"
-        return f"{self.prefix}{project}/{filename}"
+        return KeyLayout(self.prefix, self.prepend_hash).key(project, filename)
 
     def parse_key(self, key: str) -> tuple[str, str] | None:
         """``(project, filename)`` for one of our keys, None for anything else."""
-        if not key.startswith(self.prefix):
-            return None
-        parts = key[len(self.prefix):].split("/")
-        if self.prepend_hash:
-            if len(parts) != 3 or not _HASH_SEGMENT.match(parts[0]):
-                return None
-            digest, project, filename = parts
-        else:
-            if len(parts) != 2:
-                return None
-            digest, (project, filename) = None, parts
-        try:
-            check_name(project, "project name")
-            check_name(filename)
-        except InvalidUpload:
-            return None
-        if digest is not None and digest != key_hash(filename):
-            return None
-        return project, filename
+        return KeyLayout(self.prefix, self.prepend_hash).parse(key)
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
@@ -745,19 +661,11 @@ class S3Storage(Storage):
 
     # Metadata -------------------------------------------------------------
     def _encode_metadata(self, metadata: dict[str, str]) -> dict[str, str]:
-        merged = dict(self.extra_metadata)
-        for key, value in metadata.items():
-            if not isinstance(key, str) or not METADATA_KEY.match(key):
-                raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
-                                    "digits, '-' and '_' only")
-            if not isinstance(value, str):
-                raise InvalidUpload(f"Metadata value of {key!r} must be a string")
-            merged[key] = value
+        check_metadata(metadata)
+        merged = {**self.extra_metadata, **metadata}
         encoded = {k: encode_metadata_value(v) for k, v in merged.items()}
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in encoded.items())
-        if size > MAX_METADATA_BYTES:
-            raise InvalidUpload(f"Metadata is too large for S3: {size} bytes encoded "
-                                f"(limit {MAX_METADATA_BYTES})")
+        check_metadata_size(sum(len(k.encode()) + len(v.encode()) for k, v in encoded.items()),
+                            MAX_METADATA_BYTES, "S3")
         return encoded
 
     def _decode_metadata(self, raw: dict[str, str] | None) -> dict[str, str]:
@@ -916,8 +824,7 @@ class S3Storage(Storage):
 
     def open(self, project, filename, offset=0, length=None):
         key = self.key_for(project, filename)
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        check_range(offset, length)
         if length == 0:
             if self._head(key) is None:
                 raise FileNotFound(f"No such file: {filename}")
