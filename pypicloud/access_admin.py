@@ -18,13 +18,20 @@ from packaging.utils import canonicalize_name
 
 from . import __version__
 from .access.base import PSEUDO_GROUPS, READ, READ_WRITE, TOKEN_USERNAME, AccessBackend
-from .access.editable import EditableAccess, InvalidAccessData, check_name
-from .access.passwords import hash_password
+from .access.editable import AccessConflict, EditableAccess, InvalidAccessData, check_name
+from .access.passwords import MAX_PASSWORD_BYTES, hash_password
 from .errors import Forbidden, PypicloudError, Unauthorized
 from .models import Identity
 
 # 1.x kept a set of words per grant; we keep "r" or "rw" (write implies read).
 PERMISSION_WORDS = {READ: ["read"], READ_WRITE: ["read", "write"]}
+
+# Self-registration limits: at most this many sign-ups wait for an admin (a flood
+# of sign-ups fills no database), user names as short as 1.x took them, and a
+# password a user chooses is as long as the account page asks for.
+MAX_PENDING_USERS = 1000
+MAX_SIGNUP_NAME = 100
+MIN_SIGNUP_PASSWORD = 8
 
 
 class ReadOnlyAccess(PypicloudError):
@@ -100,9 +107,14 @@ class AccessAdmin:
                 "groups": sorted(self.access.groups_of(username))}
 
     def pending_users(self, identity: Identity) -> list[str]:
-        """Users waiting for approval: always none, since self-registration is off."""
+        """Sign-ups waiting for an admin's approval (they cannot log in yet)."""
         self.require_admin(identity, "list pending users")
-        return []
+        return sorted(self._pending_hashes())
+
+    def _pending_hashes(self) -> dict[str, str]:
+        if isinstance(self.access, EditableAccess):
+            return self.access.pending_user_hashes()
+        return {}
 
     def user_permissions(self, identity: Identity, username: str) -> list[dict]:
         """``[{"package", "permissions"}]``: the user's explicit grants."""
@@ -150,13 +162,14 @@ class AccessAdmin:
                     packages[kind][project] = {n: PERMISSION_WORDS[p]
                                                for n, p in sorted(grants[kind].items())}
         return {
-            "allow_register": False,
+            "allow_register": self.registration_open(),
             "version": __version__,
             "users": [{"username": n, "admin": bool(u["admin"]), "password": u["password_hash"]}
                       for n, u in sorted(data.users.items())],
             "groups": {n: sorted(g["members"]) for n, g in sorted(data.groups.items())},
             "packages": packages,
-            "pending_users": [],
+            "pending_users": [{"username": n, "password": h}
+                              for n, h in sorted(self._pending_hashes().items())],
         }
 
     # Changing (admins) ------------------------------------------------------
@@ -168,16 +181,33 @@ class AccessAdmin:
         return {"username": username, "admin": False}
 
     def approve_user(self, identity: Identity, username: str) -> dict:
-        """Nobody is ever pending here: approving an existing user changes nothing."""
+        """A pending sign-up becomes a user (not an admin) who can log in with the
+        password they signed up with; approving an existing user changes nothing."""
         self.require_admin(identity, "approve users")
-        self.editable()
+        access = self.editable()
+        if username in self._pending_hashes():
+            access.approve_user(username)
+            return {"username": username, "approved": True}
         if not self.access.user_exists(username):
             raise NoSuchUser(f"No such user: {username}")
         return {"username": username}
 
+    def reject_user(self, identity: Identity, username: str) -> dict:
+        """Drop a pending sign-up (404 when nobody of that name waits)."""
+        self.require_admin(identity, "reject sign-ups")
+        access = self.editable()
+        if username not in self._pending_hashes():
+            raise NoSuchUser(f"No pending sign-up: {username}")
+        access.reject_pending_user(username)
+        return {"rejected": username}
+
     def delete_user(self, identity: Identity, username: str) -> dict:
         self.require_admin(identity, "delete users")
         access = self.editable()
+        if not access.user_exists(username) and username in self._pending_hashes():
+            # 1.x's DELETE /admin/user/<name> also removed a pending sign-up.
+            access.reject_pending_user(username)
+            return {"deleted": username}
         self._keep_an_admin(identity, username, "delete")
         access.delete_user(username)
         return {"deleted": username}
@@ -258,22 +288,63 @@ class AccessAdmin:
                 "permissions": PERMISSION_WORDS[new] if new else []}
 
     # The caller's own account ---------------------------------------------
-    def register(self, identity: Identity, username: str, password: str | None) -> None:
-        """1.x's self-registration (``PUT /api/user/<name>``).
+    def registration_open(self) -> bool:
+        """Whether anybody may sign up now: only on a backend that keeps pending
+        users (``pypi.auth = sql``); the switch admins set at run time (1.x's
+        ``POST /admin/register``, kept in the database) wins over
+        ``pypi.allow_register`` from the ini, which is off unless set."""
+        access = self.access
+        if not isinstance(access, EditableAccess) or not access.supports_registration:
+            return False
+        flag = access.registration_flag()
+        return getattr(access, "allow_register_default", False) if flag is None else flag
 
-        pypicloud 2 has no pending users and never lets an anonymous caller
-        create an account, so this always answers what 1.x answered with
-        registration switched off: 403.
+    def register(self, identity: Identity, username: str, password: str | None) -> dict:
+        """1.x's self-registration (``PUT /api/user/<name>``): a pending user.
+
+        Refused (403) unless registration is open. The sign-up cannot log in
+        until an admin approves it; 409 if the name is a user or already
+        pending, 429 when MAX_PENDING_USERS sign-ups wait already. Unlike 1.x,
+        the first sign-up never becomes an admin (an anonymous caller never
+        gets admin rights).
         """
-        raise Forbidden("Self-registration is off: an admin creates users "
-                        "(PUT /admin/user/<name> or ppc-access)")
+        if not self.registration_open():
+            raise Forbidden("Self-registration is off: an admin creates users "
+                            "(PUT /admin/user/<name> or ppc-access)")
+        if identity.token is not None:
+            raise Forbidden("An API token cannot sign up")
+        username = (username or "").strip()
+        check_name("user", username)
+        if len(username) > MAX_SIGNUP_NAME:
+            raise InvalidAccessData(f"A user name has at most {MAX_SIGNUP_NAME} characters")
+        password = password or ""
+        if len(password) < MIN_SIGNUP_PASSWORD:
+            raise InvalidAccessData(f"The password needs at least {MIN_SIGNUP_PASSWORD} "
+                                    "characters")
+        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+            raise InvalidAccessData(f"The password is longer than {MAX_PASSWORD_BYTES} bytes")
+        access = self.editable()
+        # Checked before hashing too: a taken name costs no argon2 work.
+        if access.user_exists(username) or username in self._pending_hashes():
+            raise AccessConflict(f"User {username!r} exists already or waits for approval")
+        access.add_pending_user(username, hash_password(password), limit=MAX_PENDING_USERS)
+        return {"username": username, "pending": True,
+                "message": "Signed up; an admin must approve the account before it can "
+                           "log in"}
 
     def set_allow_register(self, identity: Identity, allow: bool | str | None) -> dict:
+        """Switch self-registration on or off at run time (kept in the database)."""
         self.require_admin(identity, "change registration")
-        if _flag(allow, "allow"):
-            raise Forbidden("Self-registration cannot be switched on in pypicloud 2: an admin "
-                            "creates users (PUT /admin/user/<name> or ppc-access)")
-        return {"allow_register": False}
+        allow = _flag(allow, "allow")
+        access = self.access
+        if not isinstance(access, EditableAccess) or not access.supports_registration:
+            if allow:
+                raise Forbidden(f"Self-registration needs pypi.auth = sql; the access backend "
+                                f"({type(access).__name__}) cannot keep pending users: an "
+                                "admin creates users")
+            return {"allow_register": False}
+        access.set_registration_flag(allow)
+        return {"allow_register": allow}
 
     def change_password(self, identity: Identity, old: str | None, new: str | None) -> None:
         """The caller's own password; 403 when the old one is wrong (as 1.x)."""

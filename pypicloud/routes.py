@@ -43,6 +43,7 @@ def includeme(config) -> None:
     # The web UI (browser session + CSRF; see views/ui.py)
     config.add_route("ui.login", "/login")
     config.add_route("ui.logout", "/logout")
+    config.add_route("ui.register", "/register")
     config.add_route("ui.home", "/admin/")
     config.add_route("ui.home_noslash", "/admin")
     config.add_route("ui.projects", "/admin/projects/")

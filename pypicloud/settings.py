@@ -43,7 +43,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     """
     pypi.storage pypi.db pypi.auth pypi.default_read pypi.default_write
     pypi.allow_overwrite pypi.allow_overwrite_groups pypi.allow_delete
-    pypi.allow_delete_groups pypi.realm pypi.fallback pypi.fallback_base_url
+    pypi.allow_delete_groups pypi.allow_register pypi.realm pypi.fallback pypi.fallback_base_url
     pypi.always_show_upstream pypi.disallow_fallback pypi.cache_update
     pypi.fallback_timeout pypi.fallback_page_ttl pypi.fallback_allow_private
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
@@ -93,7 +93,6 @@ KNOWN_KEYS: frozenset[str] = frozenset(
 RETIRED_1X_KEYS: dict[str, str] = {
     "pypi.use_json_scraper": "the fallback reads the upstream's simple API (PEP 691 or 503)",
     "pypi.calculate_package_hashes": "sha256 and md5 are always computed while a file is received",
-    "pypi.allow_register": "no registering step: a project exists from its first upload",
     "session.invalidate_corrupt": "a changed or foreign session cookie always counts as no session",
     "session.type": "sessions are always signed cookies (see session.secret)",
     "session.httponly": "the session cookie is always HttpOnly",

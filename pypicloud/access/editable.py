@@ -242,3 +242,40 @@ class EditableAccess(AccessBackend):
         touched; with it, the store ends up holding exactly the document.
         """
 
+
+    # Self-registration (pypicloud 1.x's pending users). Optional: a backend that
+    # can keep sign-ups waiting for an admin sets ``supports_registration`` and
+    # overrides these; the others keep registration off.
+    supports_registration = False
+
+    def registration_flag(self) -> bool | None:
+        """The run-time "registration allowed" switch kept in the store (1.x's
+        ``POST /admin/register``), or None when it was never set."""
+        return None
+
+    def set_registration_flag(self, allow: bool) -> None:
+        """Keep the run-time registration switch in the store."""
+        raise NotImplementedError
+
+    def pending_user_hashes(self) -> dict[str, str]:
+        """Sign-ups waiting for an admin: user name -> password hash."""
+        return {}
+
+    def add_pending_user(self, username: str, password_hash: str, *, limit: int) -> None:
+        """Queue a sign-up. AccessConflict if the name is a user or already pending;
+        PendingQueueFull when ``limit`` sign-ups are already waiting."""
+        raise NotImplementedError
+
+    def approve_user(self, username: str) -> None:
+        """Turn a pending sign-up into a user (not an admin). AccessConflict if not pending."""
+        raise NotImplementedError
+
+    def reject_pending_user(self, username: str) -> None:
+        """Drop a pending sign-up. AccessConflict if not pending."""
+        raise NotImplementedError
+
+
+class PendingQueueFull(PypicloudError):
+    """Too many sign-ups wait for an admin already; nothing was stored."""
+
+    status = 429

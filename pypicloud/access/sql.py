@@ -38,11 +38,15 @@ from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
 from .base import PSEUDO_GROUPS
 from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
-                       TokenInfo, check_hash, check_name, check_permission)
+                       PendingQueueFull, TokenInfo, check_hash, check_name, check_permission)
 from . import v1
 from .passwords import hash_password, needs_rehash, typical_hash, verify_dummy, verify_password
 from .schema import (access_counters, group_grants, groups, memberships, pending_users, tokens,
                      user_grants, users)
+
+# Row of ppc_access_counters holding the run-time registration switch (1 on, 0 off;
+# absent: pypi.allow_register from the ini decides), as 1.x kept it in its keyvals.
+REGISTRATION_ROW = "allow_register"
 
 def _token_info(row) -> TokenInfo:
     projects = tuple(row.projects.split()) if row.projects is not None else None
@@ -90,7 +94,8 @@ class SQLAccess(EditableAccess):
     """Access data in SQL tables, editable at run time."""
 
     def __init__(self, url: str, *, schema: str | None = None, admins=(),
-                 pool_size: int = 5, max_overflow: int = 10, migrate: bool = True, **policy):
+                 pool_size: int = 5, max_overflow: int = 10, migrate: bool = True,
+                 allow_register: bool = False, **policy):
         """``url``: a SQLAlchemy URL; ``schema``: a PostgreSQL schema for the tables;
         ``admins``: extra admin user or group names from the ini (``auth.admins``);
         ``policy`` goes to AccessBackend."""
@@ -98,6 +103,8 @@ class SQLAccess(EditableAccess):
         self.url = sa.engine.make_url(url)
         self.schema = schema
         self.extra_admins = frozenset(admins)
+        # pypi.allow_register: whether sign-ups are taken until an admin switches it.
+        self.allow_register_default = bool(allow_register)
         self.engine = sqldb.create_engine(self.url, schema=schema, pool_size=pool_size,
                                           max_overflow=max_overflow)
         self._lock = threading.Lock()
@@ -130,6 +137,7 @@ class SQLAccess(EditableAccess):
             return cls(url, schema=schema, admins=settings.get_list("auth.admins"),
                        pool_size=settings.get_int("auth.db.pool_size", 5, minimum=1),
                        max_overflow=settings.get_int("auth.db.max_overflow", 10, minimum=0),
+                       allow_register=settings.get_bool("pypi.allow_register"),
                        **cls.base_kwargs_from_settings(settings))
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError(key, sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
@@ -453,9 +461,58 @@ class SQLAccess(EditableAccess):
         self.forget_credentials()
 
     def pending_users(self) -> list[str]:
-        """Users who signed up on pypicloud 1.x and were never approved (cannot log in)."""
-        rows = self._run(lambda c: c.execute(sa.select(pending_users.c.username)).scalars().all())
-        return sorted(rows)
+        """Sign-ups waiting for an admin (here or on pypicloud 1.x); they cannot log in."""
+        return sorted(self.pending_user_hashes())
+
+    # Self-registration ------------------------------------------------------
+    supports_registration = True
+
+    def registration_flag(self) -> bool | None:
+        value = self._run(lambda c: c.execute(
+            sa.select(access_counters.c.value)
+            .where(access_counters.c.name == REGISTRATION_ROW)).scalar_one_or_none())
+        return None if value is None else bool(value)
+
+    def set_registration_flag(self, allow: bool) -> None:
+        def work(conn):
+            # A row beside the generation counter: no migration, and one transaction.
+            if not conn.execute(access_counters.update()
+                                .where(access_counters.c.name == REGISTRATION_ROW)
+                                .values(value=int(allow))).rowcount:
+                conn.execute(access_counters.insert().values(name=REGISTRATION_ROW,
+                                                             value=int(allow)))
+        self._write(work)
+
+    def pending_user_hashes(self) -> dict[str, str]:
+        rows = self._run(lambda c: c.execute(sa.select(pending_users)).all())
+        return {row.username: row.password_hash for row in rows}
+
+    def add_pending_user(self, username: str, password_hash: str, *, limit: int) -> None:
+        check_name("user", username)
+        check_hash(password_hash, username)
+
+        def work(conn):
+            if conn.execute(sa.select(users.c.username)
+                            .where(users.c.username == username)).first():
+                raise AccessConflict(f"User {username!r} exists already")
+            if conn.execute(sa.select(pending_users.c.username)
+                            .where(pending_users.c.username == username)).first():
+                raise AccessConflict(f"User {username!r} has signed up already and waits "
+                                     "for an admin")
+            waiting = conn.execute(sa.select(sa.func.count()).select_from(pending_users)).scalar_one()
+            if waiting >= limit:
+                raise PendingQueueFull(f"{waiting} sign-ups are waiting for an admin already; "
+                                       "try again later")
+            conn.execute(pending_users.insert().values(username=username,
+                                                       password_hash=password_hash))
+        self._write(work)
+
+    def reject_pending_user(self, username: str) -> None:
+        def work(conn):
+            if not conn.execute(pending_users.delete()
+                                .where(pending_users.c.username == username)).rowcount:
+                raise AccessConflict(f"No such pending user: {username!r}")
+        self._write(work)
 
     def approve_user(self, username: str) -> None:
         """Turn a pending 1.x sign-up into a user (not an admin), as 1.x's approve did."""
@@ -464,6 +521,10 @@ class SQLAccess(EditableAccess):
                                .where(pending_users.c.username == username)).first()
             if row is None:
                 raise AccessConflict(f"No such pending user: {username!r}")
+            if conn.execute(sa.select(users.c.username)
+                            .where(users.c.username == username)).first():
+                raise AccessConflict(f"User {username!r} exists already (an admin created "
+                                     "it meanwhile); reject the sign-up")
             conn.execute(pending_users.delete().where(pending_users.c.username == username))
             conn.execute(users.insert().values(username=username,
                                                password_hash=row.password_hash, admin=False))

@@ -153,9 +153,11 @@ def set_allow_register(request):
 def signup_token(request):
     admin = _admin(request)
     admin.require_admin(request.identity, "make sign-up tokens")
-    # 1.x's sign-up tokens create an account when used; without self-registration
-    # there is nothing to sign up to (API tokens: ppc-access token create).
-    raise Forbidden("Sign-up tokens are not available: self-registration is off; "
+    # 1.x's sign-up tokens (signed with auth.signing_key) create an approved account
+    # when used; here a sign-up always waits for an admin (PUT /api/user/<name>,
+    # pypi.allow_register), and API tokens come from ppc-access token create.
+    raise Forbidden("Sign-up tokens are not available: sign-ups wait for an admin's "
+                    "approval (pypi.allow_register); "
                     "an admin creates users (PUT /admin/user/<name> or ppc-access)")
 
 
@@ -172,8 +174,8 @@ def acl(request):
 # The caller's own account ----------------------------------------------------------
 @view_config(route_name="legacy.api_user", request_method="PUT", renderer="json")
 def register(request):
-    _admin(request).register(request.identity, _md(request, "username"),
-                             _param(request, "password"))
+    return _admin(request).register(request.identity, _md(request, "username"),
+                                    _param(request, "password"))
 
 
 @view_config(route_name="legacy.api_user", request_method="POST", renderer="json")

@@ -100,7 +100,41 @@ def _safe_next(request) -> str:
 def login_form(request):
     if request.identity.authenticated and request.identity.token is None:
         return HTTPFound(location=_safe_next(request))
-    return _page(request, "login.html", next=request.params.get("next", ""))
+    return _page(request, "login.html", next=request.params.get("next", ""),
+                 allow_register=AccessAdmin(request.registry.service.access).registration_open())
+
+
+# Self-registration (pypi.allow_register; a sign-up waits for an admin) ----------
+@view_config(route_name="ui.register", request_method="GET")
+def register_form(request):
+    admin = AccessAdmin(request.registry.service.access)
+    if not admin.registration_open():
+        raise Forbidden("Self-registration is off: ask an admin for an account")
+    return _page(request, "register.html", min_password=MIN_OWN_PASSWORD)
+
+
+@view_config(route_name="ui.register", request_method="POST")
+def register(request):
+    admin = AccessAdmin(request.registry.service.access)
+    if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
+        new_csrf_token(request)
+        return _page(request, "register.html", status=403, min_password=MIN_OWN_PASSWORD,
+                     errors=["The form had expired (its CSRF token is missing or out of "
+                             "date); please try again"])
+    username = request.POST.get("username", "").strip()
+    password = request.POST.get("password", "")
+    try:
+        if password != request.POST.get("repeat", ""):
+            raise InvalidAccessData("The two passwords are not the same")
+        admin.register(request.identity, username, password)
+    except PypicloudError as exc:
+        if exc.status >= 500:
+            raise
+        return _page(request, "register.html", status=exc.status, username=username,
+                     min_password=MIN_OWN_PASSWORD, errors=[str(exc)])
+    request.session.flash(f"Signed up as {username}. An admin must approve the account "
+                          "before you can log in.")
+    return HTTPSeeOther(location=request.route_path("ui.login"))
 
 
 @view_config(route_name="ui.login", request_method="POST")
@@ -228,6 +262,9 @@ def _access_page(request, status: int = 200, **values):
                  editable=editable, backend=type(access).__name__,
                  tokens=access.tokens() if editable else [],
                  default_read=sorted(access.default_read), default_write=sorted(access.default_write),
+                 pending=AccessAdmin(access).pending_users(request.identity),
+                 registration=getattr(access, "supports_registration", False),
+                 allow_register=AccessAdmin(access).registration_open(),
                  **values)
 
 
@@ -462,6 +499,24 @@ def _revoke(request, access):
     return f"Revoked {kind} {name} on {project_name}"
 
 
+def _approve_user(request, access):
+    name = _field(request, "username")
+    AccessAdmin(access).approve_user(request.identity, name)
+    return f"Sign-up of {name} approved: {name} can log in now"
+
+
+def _reject_user(request, access):
+    name = _field(request, "username")
+    AccessAdmin(access).reject_user(request.identity, name)
+    return f"Sign-up of {name} rejected"
+
+
+def _allow_register(request, access):
+    allow = request.POST.get("allow") == "1"
+    AccessAdmin(access).set_allow_register(request.identity, allow)
+    return f"Self-registration is now {'on' if allow else 'off'}"
+
+
 def _delete_token(request, access):
     token_id = _field(request, "token_id")
     access.delete_token(token_id)
@@ -491,6 +546,9 @@ _ACTIONS = {
     "grant": _access_action(_grant),
     "revoke": _access_action(_revoke),
     "delete-token": _access_action(_delete_token),
+    "approve-user": _access_action(_approve_user),
+    "reject-user": _access_action(_reject_user),
+    "allow-register": _access_action(_allow_register),
 }
 
 

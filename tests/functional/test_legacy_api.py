@@ -28,19 +28,19 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "legacy_1x" / "responses.j
 # label -> (our status, why). Everything not listed must match 1.x exactly.
 DEVIATIONS = {
     "setup: first user becomes admin": (
-        403, "no self-registration: an anonymous caller never creates an admin; the test "
-             "creates the admin through the backend instead"),
+        403, "self-registration is off by default (pypi.allow_register), and even when on "
+             "an anonymous sign-up never becomes an admin; the test creates the admin "
+             "through the backend instead"),
     "self-register while off": (
         403, "1.x registered a pending user although registration had been switched off "
-             "(its allow='false' was stored as a true string); pypicloud 2 has no "
-             "self-registration"),
+             "(its allow='false' was stored as a true string); here off means off"),
     "sign-up token": (
         403, "1.x crashed (500: auth.signing_key is not set); without self-registration "
              "there is nothing to sign up to"),
 }
 
 # (label, where): a list that 1.x filled and we leave empty, because of a deviation above.
-EMPTY_BY_DEVIATION = {("acl export", "$.pending_users")}  # eve registered only in 1.x
+EMPTY_BY_DEVIATION = {("acl export", "$.pending_users")}  # eve signed up only in 1.x (bug)
 
 SQL_ACCESS = {"pypi.auth": "sql", "auth.admins": None, "user.admin": None, "user.alice": None,
               "user.bob": None, "package.alice-pkg.user.alice": None}
@@ -226,11 +226,8 @@ def test_refused_admin_changes_change_nothing(make_app):
         ("DELETE", "/admin/user/nobody/", 409, "nobody"),
         ("PUT", "/admin/user/nobody/group/ghosts/", 409, ""),
         ("PUT", "/admin/package/lib/user/nobody/read", 409, "nobody"),
-        ("POST", "/admin/register/", 403, "self-registration"),
     ]:
         params = {"password": "pw"} if method == "PUT" and "/group/" not in path else None
-        if path.startswith("/admin/register"):
-            params = {"allow": "true"}
         response = app.request(path, method=method, headers=admin, expect_errors=True,
                                body=_urlencode(params or {}),
                                content_type="application/x-www-form-urlencoded")
@@ -328,6 +325,8 @@ def test_change_password(make_app):
 
 
 def test_self_registration_is_refused_and_creates_nobody(make_app):
+    # Off unless pypi.allow_register or an admin's POST /admin/register turns it on
+    # (tests/functional/test_registration.py).
     app = sql_app(make_app)
     response = app.put("/api/user/mallory/", params={"password": "pw"}, expect_errors=True)
     assert_rejected(response, 403, "self-registration")
