@@ -21,7 +21,8 @@ import pytest
 from packaging.utils import canonicalize_name as canonical
 
 from tests.fixtures.v1_index import REDIS_DUMP, V1X, sql_snapshot, v1_index  # noqa: F401
-from tests.functional.conftest import auth_headers, make_wheel, upload_dist
+from tests.fixtures.v1.make_sql_access import USERS
+from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, upload_dist
 from tests.functional.test_upgrade_storage import DATASET, assert_serves_the_dataset
 
 
@@ -71,3 +72,38 @@ def test_same_ini_serves_everything_and_leaves_1x_index_data_alone(v1_index, v1_
     upload_dist(again, make_wheel("alice-pkg", "1.0"), user="alice")
     again.get("/simple/alice-pkg/", headers=auth_headers("alice"), status=200)
     assert snapshot() == before
+
+
+def test_one_1x_database_for_index_and_users(v1_dir, make_app, tmp_path):
+    """pypicloud-docker's compose inis point db.url and auth.db.url at one database."""
+    import sqlite3
+
+    path = tmp_path / "v1-shared.sqlite"
+    shutil.copy(V1X.parent / "v1" / "access-1.3.12.sqlite", path)
+    source = sqlite3.connect(V1X / "index-1.3.12.sqlite")
+    target = sqlite3.connect(path)
+    with target:  # 1.x's own DDL and rows of its index table, beside its access tables
+        for statement in source.iterdump():
+            if statement not in ("BEGIN TRANSACTION;", "COMMIT;"):
+                target.execute(statement)
+    source.close()
+    target.close()
+    url = f"sqlite:///{path}"
+    before = sql_snapshot(url)
+    app = make_app({"pypi.db": "sql", "db.url": url, "pypi.auth": "sql", "auth.db.url": url,
+                    "auth.admins": None, "user.admin": None, "user.alice": None,
+                    "user.bob": None, "package.alice-pkg.user.alice": None})
+    root = auth_headers("root", USERS["root"][0])
+    simple = app.get("/simple/", headers={**root, "Accept": JSON_TYPE})
+    assert sorted(p["name"] for p in simple.json["projects"]) == ["alpha", "beta-pkg"]
+    for entry in DATASET:
+        project = canonical(entry["name"])
+        listed = app.get(f"/api/package/{project}/", headers=root).json["packages"]
+        got = next(f for f in listed if f["filename"] == entry["filename"])
+        assert (got["uploader"], got["summary"]) == (entry["uploader"], entry["summary"])
+    # A 1.x user of that database logs in with the 1.x password; a wrong one does not.
+    carol = app.get("/api/package/alpha/", headers=auth_headers("carol", USERS["carol"][0]),
+                    expect_errors=True)
+    assert carol.status_int == 200
+    app.get("/api/package/alpha/", headers=auth_headers("carol", "not-carol-pw"), status=401)
+    assert sql_snapshot(url) == before
