@@ -6,6 +6,9 @@ so the table a reader sees is the table that is tested.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from pypicloud.access.config import ConfigAccess
@@ -67,3 +70,21 @@ def test_the_sample_grant_names_are_1x_spellings_matched_canonically():
     stevearc = backend.identity("stevearc")
     for spelling in ("django_unchained", "Django.Unchained", "django-unchained"):
         assert backend.permission(stevearc, spelling) == "rw"
+
+
+def test_the_documented_tables_are_1x_answers():
+    """Every cell is what pypicloud 1.3.12 itself answered for the same sample and defaults.
+
+    ``tests/fixtures/v1/make_access_answers.py`` asked 1.3.12's ConfigAccessBackend
+    (its ACLs, principals and root ACL) with the sample's grant names canonicalised,
+    the one intended difference (docs/upgrading.md).
+    """
+    answers = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "v1" /
+                          "access-answers-1.3.12.json").read_text(encoding="utf-8"))
+    assert len(answers) == len(TABLES)
+    for table in TABLES:
+        v1 = answers["; ".join(f"{k}={v}" for k, v in table.defaults.items())]
+        wrong = [f"{caller} on {project}: docs say {cell or '-'}, 1.x {v1[caller][project] or '-'}"
+                 for (caller, project), cell in table.cells.items()
+                 if v1[caller][project] != cell]
+        assert not wrong, "\n".join(wrong)
