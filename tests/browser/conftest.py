@@ -19,6 +19,7 @@ Without Chromium or the playwright package the tests skip with the reason; under
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.installed import installed_bin
-from tests.fixtures.server import ServerProcess
+from tests.fixtures.server import ServerProcess, write_sdist, write_wheel
 
 CHROMIUM = os.environ.get("PPC_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
@@ -84,6 +85,10 @@ def ppc_access(ini: Path, *argv: str, stdin: str = "") -> str:
     return result.stdout.strip()
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 @dataclass
 class Site:
     """The server and who uses it: ``admin`` (an admin), ``pat`` (publishes acme-widget),
@@ -97,19 +102,26 @@ class Site:
     def url(self) -> str:
         return self.server.url
 
+    def admin_api(self, method: str, path: str, fields: dict | None = None) -> None:
+        from urllib.parse import urlencode
+
+        status, _, answer = self.server.request(
+            method, path, user=None, body=urlencode(fields or {}).encode(),
+            headers={"Authorization": _basic("admin", self.passwords["admin"]),
+                     "Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 200, (method, path, status, answer)
+
     def upload(self, path: Path, project: str, user: str = "admin") -> None:
         """Upload one file through the REST API (test data, not what is being tested)."""
-        import base64
         import uuid
 
-        credentials = base64.b64encode(f"{user}:{self.passwords[user]}".encode()).decode()
         boundary = "browser" + uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; "
                 f"filename=\"{path.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
                 ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
         status, _, answer = self.server.request(
             "POST", f"/api/package/{project}/{path.name}", body=body,
-            headers={"Authorization": "Basic " + credentials,
+            headers={"Authorization": _basic(user, self.passwords[user]),
                      "Content-Type": f"multipart/form-data; boundary={boundary}"})
         assert status in (200, 201), (status, answer)
 
@@ -123,20 +135,39 @@ def site(tmp_path_factory, request):
         "pypi.default_read": "everyone",
         "session.secret": SESSION_SECRET,
     })
-    ini = srv.write_ini()
-    ppc_access(ini, "add-user", "admin", "--admin", stdin=PASSWORDS["admin"] + "\n")
-    ppc_access(ini, "add-user", "pat", stdin=PASSWORDS["pat"] + "\n")
-    ppc_access(ini, "add-user", "rita", stdin=PASSWORDS["rita"] + "\n")
-    # Grants replace the defaults: pat publishes acme-widget, everyone still reads it.
-    ppc_access(ini, "grant", "acme-widget", "user", "pat", "rw")
-    ppc_access(ini, "grant", "acme-widget", "group", "everyone", "r")
+    ppc_access(srv.write_ini(), "add-user", "admin", "--admin", stdin=PASSWORDS["admin"] + "\n")
     srv.start()
     site = Site(srv, base / "dists")
+    # The rest through the admin REST API: one process start per module is enough.
+    for user in ("pat", "rita"):
+        site.admin_api("PUT", f"/admin/user/{user}/", {"password": PASSWORDS[user]})
+    # Grants replace the defaults: pat publishes acme-widget, everyone still reads it.
+    for grant in ("user/pat/read", "user/pat/write", "group/everyone/read"):
+        site.admin_api("PUT", f"/admin/package/acme-widget/{grant}/")
     site.dists_dir.mkdir()
     try:
         yield site
     finally:
         srv.stop(timeout=10)
+
+
+VERSO = ("0.9", "1.2.0", "1.9.0", "1.10.0", "2.0.0b1")
+
+
+@pytest.fixture(scope="module")
+def catalogue(site):
+    """verso (string order differs from PEP 440 order, a pre-release on top) and Acme.Widget."""
+    files = {}
+    for version in VERSO:
+        path = write_wheel(site.dists_dir, "verso", version, normalized=True)
+        site.upload(path, "verso")
+        files[path.name] = path
+    for version in ("1.0", "1.1"):
+        for path in (write_wheel(site.dists_dir, "Acme.Widget", version),
+                     write_sdist(site.dists_dir, "Acme.Widget", version)):
+            site.upload(path, "Acme.Widget")
+            files[path.name] = path
+    return files
 
 
 # ---------------------------------------------------------------------------

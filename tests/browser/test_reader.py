@@ -8,27 +8,7 @@ import re
 
 import pytest
 
-from tests.fixtures.server import write_sdist, write_wheel
-
 pytestmark = pytest.mark.browser
-
-VERSO = ("0.9", "1.2.0", "1.9.0", "1.10.0", "2.0.0b1")
-
-
-@pytest.fixture(scope="module")
-def catalogue(site):
-    """verso (string order differs from PEP 440 order, a pre-release on top) and Acme.Widget."""
-    files = {}
-    for version in VERSO:
-        path = write_wheel(site.dists_dir, "verso", version, normalized=True)
-        site.upload(path, "verso")
-        files[path.name] = path
-    for version in ("1.0", "1.1"):
-        for path in (write_wheel(site.dists_dir, "Acme.Widget", version),
-                     write_sdist(site.dists_dir, "Acme.Widget", version)):
-            site.upload(path, "Acme.Widget")
-            files[path.name] = path
-    return files
 
 
 def test_anonymous_reader_lists_searches_and_opens_a_project(browser, catalogue):
@@ -51,7 +31,6 @@ def test_anonymous_reader_lists_searches_and_opens_a_project(browser, catalogue)
     page.get_by_label("Search names and summaries").fill("no such thing")
     browser.submit(page.get_by_role("button", name="Search"))
     assert "0 projects" in page.get_by_role("status").inner_text()
-    browser.shot("projects-empty-search")
 
     browser.goto("/admin/projects/")
     browser.submit(page.get_by_role("link", name="verso"))
