@@ -251,6 +251,10 @@ class PackageIndex:
         self._require(self.access.can_read, identity, project, "read")
         return records
 
+    def has_project(self, project: str) -> bool:
+        """True while the project has a file stored here."""
+        return bool(self.index.files(project))
+
     def project_page(self, identity: Identity, project: str) -> ProjectPage:
         """The web UI's view of one project: releases by PEP 440, the latest, what the caller may do."""
         records = self.project_files(identity, project)

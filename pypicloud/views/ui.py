@@ -51,16 +51,27 @@ def _require_user(request):
 
     API tokens are for tools, not for the browser pages: 403.
     """
-    identity = request.identity
+    identity = _reader(request)
     if not identity.authenticated:
         # After logging in, come back to a page: a form posted with an expired
         # session returns to the page the form was on, never to a GET of its POST URL.
         back = request.path_qs if request.method in ("GET", "HEAD") else _referring_page(request)
-        query = urlencode({"next": back})
-        raise HTTPFound(location=f"{request.route_path('ui.login')}?{query}")
+        raise _login_redirect(request, back)
+    return identity
+
+
+def _reader(request):
+    """Who browses: a logged-in user, or anonymous (what they may read decides what they see)."""
+    identity = request.identity
     if identity.token is not None:
         raise Forbidden("API tokens cannot use the web UI; log in with a password")
     return identity
+
+
+def _login_redirect(request, back: str | None = None) -> HTTPFound:
+    """To the login page, coming back to ``back`` (default: this page) afterwards."""
+    query = urlencode({"next": request.path_qs if back is None else back})
+    return HTTPFound(location=f"{request.route_path('ui.login')}?{query}")
 
 
 def _referring_page(request) -> str:
@@ -173,19 +184,6 @@ def logout(request):
 @view_config(route_name="ui.home_noslash")
 def home_noslash(request):
     return HTTPFound(location=request.route_path("ui.home"))
-
-
-def _reader(request):
-    """Who browses: a logged-in user, or anonymous (what they may read decides what they see)."""
-    identity = request.identity
-    if identity.token is not None:
-        raise Forbidden("API tokens cannot use the web UI; log in with a password")
-    return identity
-
-
-def _login_redirect(request):
-    return HTTPFound(location=f"{request.route_path('ui.login')}?"
-                              + urlencode({"next": request.path_qs}))
 
 
 @view_config(route_name="ui.home", request_method="GET")
@@ -395,7 +393,7 @@ def _file_action(action: str):
 
 def _after_change(request, identity, project_name: str) -> tuple[str, dict]:
     """The project's page, or the project list once its last file is gone."""
-    if request.registry.service.index.files(project_name):
+    if request.registry.service.has_project(project_name):
         return "ui.project", {"project": project_name}
     return "ui.projects", {}
 
