@@ -99,8 +99,9 @@ def _wheel_members(name: str, version: str) -> tuple[str, dict[str, bytes], byte
     members = {
         f"{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
         f"{dist_info}/METADATA": metadata,
-        f"{dist_info}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: pypicloud-benchmarks\n"
-                               b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: pypicloud-benchmarks\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
         f"{dist_info}/top_level.txt": f"{module}\n".encode(),
     }
     return dist_info, members, metadata
@@ -129,9 +130,11 @@ def build_sdist(name: str, version: str) -> Dist:
     pkg_info = core_metadata(name, version)
     members = {
         f"{base}/PKG-INFO": pkg_info,
-        f"{base}/pyproject.toml": (f'[project]\nname = "{name}"\nversion = "{version}"\n'
-                                   '[build-system]\nrequires = ["setuptools"]\n'
-                                   'build-backend = "setuptools.build_meta"\n').encode(),
+        f"{base}/pyproject.toml": (
+            f'[project]\nname = "{name}"\nversion = "{version}"\n'
+            '[build-system]\nrequires = ["setuptools"]\n'
+            'build-backend = "setuptools.build_meta"\n'
+        ).encode(),
         f"{base}/src/{wheel_name(name).lower()}/__init__.py": f'__version__ = "{version}"\n'.encode(),
     }
     raw = io.BytesIO()
@@ -211,10 +214,16 @@ def write_large_wheel(directory: str, size: int) -> str:
                 digest.update(chunk)
                 written += len(chunk)
         # RECORD last: it lists the payload's hash, known only now.
-        record_line = f"{payload},sha256=" + base64.urlsafe_b64encode(
-            digest.digest()).rstrip(b"=").decode() + f",{written}"
-        record = _record(dist_info, members).decode().replace(
-            f"{dist_info}/RECORD,,", f"{record_line}\n{dist_info}/RECORD,,")
+        record_line = (
+            f"{payload},sha256="
+            + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+            + f",{written}"
+        )
+        record = (
+            _record(dist_info, members)
+            .decode()
+            .replace(f"{dist_info}/RECORD,,", f"{record_line}\n{dist_info}/RECORD,,")
+        )
         zf.writestr(zipfile.ZipInfo(f"{dist_info}/RECORD", _DATE), record)
     open(marker, "w").close()
     return path

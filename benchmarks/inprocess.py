@@ -24,20 +24,36 @@ from .server import ADMIN_PASSWORD, ADMIN_USER
 def build_app(root: str, projects: int):
     storage_dir = f"{root}/packages"
     load.bulk_put(FileStorage(storage_dir, fsync=False), corpus.corpus(projects, 1))
-    settings = {"pypi.storage": "file", "storage.dir": storage_dir,
-                "db.url": f"sqlite:///{root}/index.sqlite", "auth.admins": ADMIN_USER,
-                f"user.{ADMIN_USER}": hash_password(ADMIN_PASSWORD), "pypi.default_read": "everyone"}
+    settings = {
+        "pypi.storage": "file",
+        "storage.dir": storage_dir,
+        "db.url": f"sqlite:///{root}/index.sqlite",
+        "auth.admins": ADMIN_USER,
+        f"user.{ADMIN_USER}": hash_password(ADMIN_PASSWORD),
+        "pypi.default_read": "everyone",
+    }
     return pypicloud.main({"here": root}, **settings)  # empty index: rebuilt from storage
 
 
 def environ_for(case: matrix.Case, auth: str | None) -> dict:
     path, _, query = case.path.partition("?")
-    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
-           "SCRIPT_NAME": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080",
-           "HTTP_HOST": "127.0.0.1:8080", "SERVER_PROTOCOL": "HTTP/1.1",
-           "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-           "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-           "wsgi.version": (1, 0)}
+    env = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "HTTP_HOST": "127.0.0.1:8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
     for key, value in case.with_headers(auth).items():
         env["HTTP_" + key.upper().replace("-", "_")] = value
     return env

@@ -32,7 +32,7 @@ class RssSampler:
             self.peak = max(self.peak, rss_kb(self.pid))
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -66,8 +66,9 @@ def measure(port: int, pid: int, auth: str, directory: str, size: int, log=print
     os.makedirs(directory, exist_ok=True)
     started = time.perf_counter()
     path = corpus.write_large_wheel(directory, size)
-    log(f"  large wheel ready ({os.path.getsize(path) / 1e9:.2f} GB) "
-        f"in {time.perf_counter() - started:.1f} s")
+    log(
+        f"  large wheel ready ({os.path.getsize(path) / 1e9:.2f} GB) in {time.perf_counter() - started:.1f} s"
+    )
     filename = os.path.basename(path)
     dist = corpus.Dist(corpus.LARGE_NAME, corpus.LARGE_VERSION, "wheel", filename, b"", b"", True)
     file_size = os.path.getsize(path)
@@ -88,7 +89,9 @@ def measure(port: int, pid: int, auth: str, directory: str, size: int, log=print
         raise RuntimeError(f"downloaded {got} bytes of {file_size}, or other bytes")
     return {
         "bytes": file_size,
-        "upload_s": round(upload_s, 1), "upload_rss_growth_mb": upload_rss.growth_mb,
-        "download_s": round(download_s, 1), "download_rss_growth_mb": download_rss.growth_mb,
+        "upload_s": round(upload_s, 1),
+        "upload_rss_growth_mb": upload_rss.growth_mb,
+        "download_s": round(download_s, 1),
+        "download_rss_growth_mb": download_rss.growth_mb,
         "rss_before_mb": round(upload_rss.baseline / 1024, 1),
     }

@@ -35,18 +35,24 @@ def basic_auth(user: str, password: str) -> str:
 def _form_parts(dist: Dist, sha256: str, boundary: str) -> tuple[bytes, bytes]:
     """The multipart body around the file's bytes: (head, tail)."""
     fields = {
-        ":action": "file_upload", "protocol_version": "1", "name": dist.name,
-        "version": dist.version, "metadata_version": "2.1",
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": dist.name,
+        "version": dist.version,
+        "metadata_version": "2.1",
         "filetype": "bdist_wheel" if dist.kind == "wheel" else "sdist",
-        "pyversion": "py3" if dist.kind == "wheel" else "source", "sha256_digest": sha256,
+        "pyversion": "py3" if dist.kind == "wheel" else "source",
+        "sha256_digest": sha256,
     }
     head = io.BytesIO()
     for key, value in fields.items():
-        head.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
-                   f"{value}\r\n".encode())
-    head.write(f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-               f'filename="{dist.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-               .encode())
+        head.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        )
+    head.write(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+        f'filename="{dist.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+    )
     return head.getvalue(), f"\r\n--{boundary}--\r\n".encode()
 
 
@@ -58,8 +64,11 @@ class Uploader:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
     def post(self, dist: Dist, body: Iterable[bytes] | bytes, length: int, boundary: str) -> None:
-        headers = {"Authorization": self.auth, "Content-Length": str(length),
-                   "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        headers = {
+            "Authorization": self.auth,
+            "Content-Length": str(length),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        }
         self.conn.request("POST", "/simple/", body=body, headers=headers)
         response = self.conn.getresponse()
         text = response.read()
@@ -125,10 +134,16 @@ def stream_upload(port: int, auth: str, dist: Dist, path: str) -> str:
 def storage_record(dist: Dist) -> FileRecord:
     """The index row an upload of ``dist`` would make."""
     return FileRecord(
-        project=dist.project, name=dist.name, version=dist.version, filename=dist.filename,
-        size=len(dist.data), sha256=hashlib.sha256(dist.data).hexdigest(),
-        md5=hashlib.md5(dist.data).hexdigest(), requires_python=">=3.8",
-        summary=f"Benchmark package {dist.name} {dist.version}", upload_time=utcnow(),
+        project=dist.project,
+        name=dist.name,
+        version=dist.version,
+        filename=dist.filename,
+        size=len(dist.data),
+        sha256=hashlib.sha256(dist.data).hexdigest(),
+        md5=hashlib.md5(dist.data).hexdigest(),
+        requires_python=">=3.8",
+        summary=f"Benchmark package {dist.name} {dist.version}",
+        upload_time=utcnow(),
         uploader="bulk",
         metadata_sha256=hashlib.sha256(dist.metadata).hexdigest() if dist.metadata_reliable else None,
     )
@@ -139,8 +154,13 @@ def put_dist(storage, dist: Dist) -> int:
     record = storage_record(dist)
     storage.put(dist.project, dist.filename, io.BytesIO(dist.data), record_to_metadata(record))
     if record.metadata_sha256:
-        storage.put(dist.project, dist.filename + METADATA_SUFFIX, io.BytesIO(dist.metadata),
-                    {"sha256": record.metadata_sha256}, overwrite=True)
+        storage.put(
+            dist.project,
+            dist.filename + METADATA_SUFFIX,
+            io.BytesIO(dist.metadata),
+            {"sha256": record.metadata_sha256},
+            overwrite=True,
+        )
         return 2
     return 1
 
@@ -156,8 +176,9 @@ def _batches(items: Iterable[Dist], size: int) -> Iterator[list[Dist]]:
         yield batch
 
 
-def bulk_put(storage, dists: Iterable[Dist], workers: int = 4,
-             progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+def bulk_put(
+    storage, dists: Iterable[Dist], workers: int = 4, progress: Callable[[int], None] | None = None
+) -> tuple[int, int]:
     """Store every dist with ``storage.put``; return (files, objects).
 
     Dists are made lazily and stored in batches, so memory stays flat at any size.

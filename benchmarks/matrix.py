@@ -55,9 +55,17 @@ def check(port: int, case: Case, auth: str | None) -> None:
         raise RuntimeError(f"{case.name}: GET {case.path} answered {status}: {body[:200]!r}")
 
 
-def measure(hello_port: int, port: int, cases: list[Case], *, auth: str,
-            connections: tuple[int, ...] = (1, 16), duration: int = 5,
-            auth_modes: tuple[str, ...] = ("anonymous", "basic"), log=print) -> list[dict]:
+def measure(
+    hello_port: int,
+    port: int,
+    cases: list[Case],
+    *,
+    auth: str,
+    connections: tuple[int, ...] = (1, 16),
+    duration: int = 5,
+    auth_modes: tuple[str, ...] = ("anonymous", "basic"),
+    log=print,
+) -> list[dict]:
     """Rows of figures: one per case, auth mode and connection count."""
     for case in cases:
         for mode in auth_modes:
@@ -66,20 +74,38 @@ def measure(hello_port: int, port: int, cases: list[Case], *, auth: str,
     for conns in connections:
         before = wrk.run(hello_port, "/", connections=conns, duration=duration)["rps"]
         for case in cases:
-            measured = [(mode, wrk.run(port, case.path, connections=conns, duration=duration,
-                                       headers=case.with_headers(auth if mode == "basic" else None)))
-                        for mode in auth_modes]
+            measured = [
+                (
+                    mode,
+                    wrk.run(
+                        port,
+                        case.path,
+                        connections=conns,
+                        duration=duration,
+                        headers=case.with_headers(auth if mode == "basic" else None),
+                    ),
+                )
+                for mode in auth_modes
+            ]
             after = wrk.run(hello_port, "/", connections=conns, duration=duration)["rps"]
             hello = (before + after) / 2
             for mode, ours in measured:
-                row = {"case": case.name, "path": case.path, "auth": mode, **ours,
-                       "hello_rps": round(hello, 1), "hello_before_rps": before,
-                       "hello_after_rps": after,
-                       "ratio": round(ours["rps"] / hello, 3) if hello else None}
+                row = {
+                    "case": case.name,
+                    "path": case.path,
+                    "auth": mode,
+                    **ours,
+                    "hello_rps": round(hello, 1),
+                    "hello_before_rps": before,
+                    "hello_after_rps": after,
+                    "ratio": round(ours["rps"] / hello, 3) if hello else None,
+                }
                 rows.append(row)
-                log(f"  {case.name:<14} {mode:<9} c={conns:<3} {ours['rps']:>8.1f} req/s "
+                log(
+                    f"  {case.name:<14} {mode:<9} c={conns:<3} {ours['rps']:>8.1f} req/s "
                     f"p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms "
                     f"(hello {before:.0f}/{after:.0f}, ratio {row['ratio']}, "
-                    f"errors {ours['errors']})")
+                    f"errors {ours['errors']})"
+                )
             before = after  # the run after this case is the run before the next
     return rows

@@ -36,7 +36,9 @@ def index_cache(port: int, repeat: int = 20) -> dict:
     revalidate = {**HTML, "If-None-Match": etag or '"none"'}
     revalidated = [_timed_get(port, "/simple/", revalidate) for _ in range(repeat)]
     return {
-        "projects_listed": body.count(b"<a "), "bytes": len(body), "etag": bool(etag),
+        "projects_listed": body.count(b"<a "),
+        "bytes": len(body),
+        "etag": bool(etag),
         "first_ms": round(first_ms, 2),
         "cached_ms": round(statistics.median(t for t, *_ in cached), 2),
         "revalidated_ms": round(statistics.median(t for t, *_ in revalidated), 2),

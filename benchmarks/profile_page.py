@@ -27,8 +27,11 @@ from .server import ADMIN_PASSWORD, ADMIN_USER
 
 def main(argv: list[str] | None = None) -> int:
     cases = {c.name: c for c in matrix.read_cases()}
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_page", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile_page",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--case", choices=sorted(cases), default="project_html")
     parser.add_argument("--auth", action="store_true", help="send Basic credentials")
     parser.add_argument("--projects", type=int, default=100)
@@ -48,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.requests):
             call(app, environ)
         plain = (time.perf_counter() - started) / args.requests
-        print(f"{args.case}{' (Basic auth)' if auth else ''}: {plain * 1e6:.0f} us per request "
-              f"in-process, unprofiled ({1 / plain:.0f} req/s on one core)\n")
+        print(
+            f"{args.case}{' (Basic auth)' if auth else ''}: {plain * 1e6:.0f} us per request "
+            f"in-process, unprofiled ({1 / plain:.0f} req/s on one core)\n"
+        )
         if args.pyinstrument:
             from pyinstrument import Profiler
 

@@ -26,8 +26,13 @@ def rebuild_corpus(projects: int):
 
 
 def app_settings(storage: dict[str, str], db_path: str, admin_hash: str) -> dict[str, str]:
-    return {**storage, "db.url": f"sqlite:///{db_path}", "auth.admins": ADMIN_USER,
-            f"user.{ADMIN_USER}": admin_hash, "pypi.default_read": "everyone"}
+    return {
+        **storage,
+        "db.url": f"sqlite:///{db_path}",
+        "auth.admins": ADMIN_USER,
+        f"user.{ADMIN_USER}": admin_hash,
+        "pypi.default_read": "everyone",
+    }
 
 
 def timed_rebuild(settings: dict[str, str], here: str) -> dict:
@@ -42,9 +47,13 @@ def timed_rebuild(settings: dict[str, str], here: str) -> dict:
     if hasattr(service.storage, "close"):
         service.storage.close()
     service.index.close()
-    return {"indexed_files": len(records), "setup_s": round(built - started, 2),
-            "scan_s": round(scanned - built, 2), "index_write_s": round(written - scanned, 2),
-            "rebuild_s": round(written - built, 2)}
+    return {
+        "indexed_files": len(records),
+        "setup_s": round(built - started, 2),
+        "scan_s": round(scanned - built, 2),
+        "index_write_s": round(written - scanned, 2),
+        "rebuild_s": round(written - built, 2),
+    }
 
 
 def file_rebuild(workdir: str, projects: int, admin_hash: str, log=print) -> tuple[dict, dict]:
@@ -57,12 +66,19 @@ def file_rebuild(workdir: str, projects: int, admin_hash: str, log=print) -> tup
     stored, objects = load.bulk_put(FileStorage(storage_dir, fsync=False), rebuild_corpus(projects))
     load_s = time.perf_counter() - started
     log(f"  file storage: {stored} files ({objects} objects) written in {load_s:.1f} s")
-    settings = app_settings({"pypi.storage": "file", "storage.dir": storage_dir}, db_path,
-                            admin_hash)
-    result = {"backend": "file", "projects": projects, "files": stored, "objects": objects,
-              "load_s": round(load_s, 1), **timed_rebuild(settings, root)}
-    log(f"  file rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
-        f"index write {result['index_write_s']} s)")
+    settings = app_settings({"pypi.storage": "file", "storage.dir": storage_dir}, db_path, admin_hash)
+    result = {
+        "backend": "file",
+        "projects": projects,
+        "files": stored,
+        "objects": objects,
+        "load_s": round(load_s, 1),
+        **timed_rebuild(settings, root),
+    }
+    log(
+        f"  file rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
+        f"index write {result['index_write_s']} s)"
+    )
     return result, settings
 
 
@@ -79,12 +95,21 @@ def s3_rebuild(workdir: str, projects: int, admin_hash: str, port: int, log=prin
         load_s = time.perf_counter() - started
         store.close()
         log(f"  S3 (moto): {stored} files ({objects} objects) written in {load_s:.1f} s")
-        settings = app_settings(s3.settings(moto.endpoint, bucket),
-                                os.path.join(root, "index.sqlite"), admin_hash)
-        result = {"backend": "s3 (moto server)", "projects": projects, "files": stored, "objects": objects,
-                  "load_s": round(load_s, 1), **timed_rebuild(settings, root)}
+        settings = app_settings(
+            s3.settings(moto.endpoint, bucket), os.path.join(root, "index.sqlite"), admin_hash
+        )
+        result = {
+            "backend": "s3 (moto server)",
+            "projects": projects,
+            "files": stored,
+            "objects": objects,
+            "load_s": round(load_s, 1),
+            **timed_rebuild(settings, root),
+        }
     finally:
         moto.stop()
-    log(f"  S3 rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
-        f"index write {result['index_write_s']} s)")
+    log(
+        f"  S3 rebuild: {result['rebuild_s']} s (scan {result['scan_s']} s, "
+        f"index write {result['index_write_s']} s)"
+    )
     return result

@@ -7,11 +7,16 @@ import math
 PROJECT_PAGES = ("project_html", "project_json")
 
 
-def _rows(results: dict, case: str | None = None, auth: str | None = None,
-          connections: int | None = None) -> list[dict]:
-    return [r for r in results.get("matrix", [])
-            if (case is None or r["case"] == case) and (auth is None or r["auth"] == auth)
-            and (connections is None or r["connections"] == connections)]
+def _rows(
+    results: dict, case: str | None = None, auth: str | None = None, connections: int | None = None
+) -> list[dict]:
+    return [
+        r
+        for r in results.get("matrix", [])
+        if (case is None or r["case"] == case)
+        and (auth is None or r["auth"] == auth)
+        and (connections is None or r["connections"] == connections)
+    ]
 
 
 def _verdict(ok: bool | None) -> str:
@@ -31,8 +36,11 @@ def _flat(results: dict) -> tuple[bool | None, str]:
     scaling = results.get("scaling")
     if not scaling:
         return None, "needs --large (10,000 and 100,000 projects)"
-    base = {r["case"]: r["ratio"] for r in _rows(results, auth="anonymous", connections=16)
-            if r["case"] in PROJECT_PAGES}
+    base = {
+        r["case"]: r["ratio"]
+        for r in _rows(results, auth="anonymous", connections=16)
+        if r["case"] in PROJECT_PAGES
+    }
     parts, ok = [], True
     for row in scaling:
         if row["case"] in base and base[row["case"]]:
@@ -46,11 +54,12 @@ def _simple_index(results: dict) -> tuple[bool | None, str]:
     info = results.get("simple_index_large")
     if not info:
         return None, "no run"
-    ok = (info["revalidation_status"] == [304] and info["etag"]
-          and info["cached_ms"] < info["first_ms"])
-    return ok, (f"{info['projects']:,} projects: first {info['first_ms']} ms, cached "
-                f"{info['cached_ms']} ms, revalidation {info['revalidated_ms']} ms "
-                f"-> {info['revalidation_status']}")
+    ok = info["revalidation_status"] == [304] and info["etag"] and info["cached_ms"] < info["first_ms"]
+    return ok, (
+        f"{info['projects']:,} projects: first {info['first_ms']} ms, cached "
+        f"{info['cached_ms']} ms, revalidation {info['revalidated_ms']} ms "
+        f"-> {info['revalidation_status']}"
+    )
 
 
 def _basic_auth(results: dict) -> tuple[bool | None, str]:
@@ -67,11 +76,16 @@ def _basic_auth(results: dict) -> tuple[bool | None, str]:
         return None, "no run"
     mean = math.prod(p[0] for p in pairs) ** (1 / len(pairs))
     worst = min(pairs)
-    text = (f"Basic/anonymous req/s: geometric mean {mean:.2f} over {len(pairs)} pairs "
-            f"(lowest {worst[0]:.2f}, {worst[1]} c={worst[2]})")
+    text = (
+        f"Basic/anonymous req/s: geometric mean {mean:.2f} over {len(pairs)} pairs "
+        f"(lowest {worst[0]:.2f}, {worst[1]} c={worst[2]})"
+    )
     costs = {(r["case"], r["auth"]): r["us_per_request"] for r in results.get("inprocess", [])}
-    extra = [costs[(c, "basic")] - costs[(c, "anonymous")] for c, a in costs if a == "anonymous"
-             and (c, "basic") in costs]
+    extra = [
+        costs[(c, "basic")] - costs[(c, "anonymous")]
+        for c, a in costs
+        if a == "anonymous" and (c, "basic") in costs
+    ]
     if extra:
         text += f"; in-process Basic adds {min(extra):.0f}-{max(extra):.0f} us per request"
     return mean >= 0.8, text
@@ -89,8 +103,10 @@ def _s3_rebuild(results: dict) -> tuple[bool | None, str]:
     s3 = next((r for r in results.get("rebuild", []) if r["backend"].startswith("s3")), None)
     if s3 is None or "skipped" in s3:
         return None, "TODO: S3 not measurable here" + (f" ({s3['skipped']})" if s3 else "")
-    text = (f"{s3['files']:,} files / {s3['objects']:,} objects in {s3['rebuild_s']} s "
-            f"({s3['objects'] / max(s3['rebuild_s'], 0.01):.0f} objects/s)")
+    text = (
+        f"{s3['files']:,} files / {s3['objects']:,} objects in {s3['rebuild_s']} s "
+        f"({s3['objects'] / max(s3['rebuild_s'], 0.01):.0f} objects/s)"
+    )
     if s3["files"] < 10_000:
         estimate = s3["rebuild_s"] * 10_000 / s3["files"]
         return None, text + f"; 10,000 files estimated {estimate:.0f} s (run --large to measure)"
@@ -124,34 +140,59 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def _matrix_rows(rows: list[dict], with_projects: bool = False) -> list[list]:
     out = []
     for r in rows:
-        cells = [r["case"], r["auth"], r["connections"], f"{r['rps']:.0f}", f"{r['p50_ms']:.2f}",
-                 f"{r['p99_ms']:.2f}", f"{r['hello_rps']:.0f}", f"{r['ratio']:.2f}", r["errors"]]
+        cells = [
+            r["case"],
+            r["auth"],
+            r["connections"],
+            f"{r['rps']:.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['hello_rps']:.0f}",
+            f"{r['ratio']:.2f}",
+            r["errors"],
+        ]
         out.append(([f"{r['projects']:,}"] if with_projects else []) + cells)
     return out
 
 
-MATRIX_HEADER = ["path", "auth", "conns", "req/s", "p50 ms", "p99 ms", "hello req/s",
-                 "ratio", "errors"]
+MATRIX_HEADER = ["path", "auth", "conns", "req/s", "p50 ms", "p99 ms", "hello req/s", "ratio", "errors"]
 
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"Run {results['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, "
-             f"Python {m['python']}; waitress threads {results['settings']['waitress_threads']}, "
-             f"wrk {results['settings']['wrk_duration_s']:g} s per run; total "
-             f"{results.get('wall_s', '?')} s.", "", "**SPEC section 12 targets**", ""]
-    lines += _table(["target", "status", "measured"],
-                    [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])])
+    lines = [
+        f"Run {results['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, "
+        f"Python {m['python']}; waitress threads {results['settings']['waitress_threads']}, "
+        f"wrk {results['settings']['wrk_duration_s']:g} s per run; total "
+        f"{results.get('wall_s', '?')} s.",
+        "",
+        "**SPEC section 12 targets**",
+        "",
+    ]
+    lines += _table(
+        ["target", "status", "measured"],
+        [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
+    )
     load = results.get("load", {})
-    lines += ["", f"**Read paths** ({load.get('projects')} projects, {load.get('files')} files "
-              "uploaded through the API; ratio = req/s / mean of the hello-world req/s just before and just after)", ""]
+    lines += [
+        "",
+        f"**Read paths** ({load.get('projects')} projects, {load.get('files')} files "
+        "uploaded through the API; ratio = req/s / mean of the hello-world req/s just before and just after)",
+        "",
+    ]
     lines += _table(MATRIX_HEADER, _matrix_rows(results.get("matrix", [])))
     if results.get("inprocess"):
         costs = {(r["case"], r["auth"]): r["us_per_request"] for r in results["inprocess"]}
         cases = list(dict.fromkeys(c for c, _ in costs))
-        lines += ["", "**In-process cost per request** (the app alone, no server: best of 3 x 1,000 calls)", ""]
-        lines += _table(["path", "anonymous us", "Basic auth us"],
-                        [[c, costs.get((c, "anonymous")), costs.get((c, "basic"))] for c in cases])
+        lines += [
+            "",
+            "**In-process cost per request** (the app alone, no server: best of 3 x 1,000 calls)",
+            "",
+        ]
+        lines += _table(
+            ["path", "anonymous us", "Basic auth us"],
+            [[c, costs.get((c, "anonymous")), costs.get((c, "basic"))] for c in cases],
+        )
     big = results.get("simple_index_large")
     if big:
         lines += ["", f"**/simple/ with {big['projects']:,} projects** (page {big['bytes']:,} bytes)", ""]
@@ -161,34 +202,56 @@ def markdown(results: dict) -> str:
         lines += _table(["projects"] + MATRIX_HEADER, _matrix_rows(results["scaling"], True))
     lines += ["", "**Other figures**", ""]
     other = [
-        ["uploads through the API", f"{load.get('files')} files in {load.get('upload_s')} s "
-                                    f"({load.get('uploads_per_s')}/s, 4 connections)"],
-        ["server RSS after loading", f"{load.get('rss_after_load_mb')} MB "
-                                     f"(after the read matrix {results.get('rss_after_matrix_mb')} MB)"],
+        [
+            "uploads through the API",
+            f"{load.get('files')} files in {load.get('upload_s')} s "
+            f"({load.get('uploads_per_s')}/s, 4 connections)",
+        ],
+        [
+            "server RSS after loading",
+            f"{load.get('rss_after_load_mb')} MB "
+            f"(after the read matrix {results.get('rss_after_matrix_mb')} MB)",
+        ],
     ]
     cold = results.get("cold_start")
     if cold:
-        other.append(["cold start to first project page",
-                      f"{cold['cold_start_s']} s ({cold['projects']} projects, index present)"])
+        other.append(
+            [
+                "cold start to first project page",
+                f"{cold['cold_start_s']} s ({cold['projects']} projects, index present)",
+            ]
+        )
     if big:
-        other.append([f"cold start, {big['projects']:,} projects", f"{big['cold_start_s']} s "
-                      f"(to /health), RSS {big['rss_mb']} MB"])
+        other.append(
+            [
+                f"cold start, {big['projects']:,} projects",
+                f"{big['cold_start_s']} s (to /health), RSS {big['rss_mb']} MB",
+            ]
+        )
     for r in results.get("rebuild", []):
         if "skipped" in r:
             other.append([f"rebuild, {r['backend']}", f"not measured: {r['skipped']}"])
         else:
-            other.append([f"rebuild, {r['backend']}",
-                          f"{r['files']:,} files ({r['objects']:,} objects): {r['rebuild_s']} s "
-                          f"(list {r['scan_s']} s + index write {r['index_write_s']} s)"])
+            other.append(
+                [
+                    f"rebuild, {r['backend']}",
+                    f"{r['files']:,} files ({r['objects']:,} objects): {r['rebuild_s']} s "
+                    f"(list {r['scan_s']} s + index write {r['index_write_s']} s)",
+                ]
+            )
     c = results.get("clients")
     if c:
         other.append([f"pip download {c['requirement']} (200 versions)", f"{c['pip_download_s']} s"])
         other.append([f"uv pip compile {c['requirement']}", f"{c['uv_pip_compile_s']} s"])
     s = results.get("scale_100k")
     if s:
-        other.append(["100,000 projects: start-up with rebuild",
-                      f"{s['cold_start_with_rebuild_s']} s for {s['files']:,} files; RSS "
-                      f"{s['rss_after_start_mb']} MB, after load {s['rss_after_matrix_mb']} MB"])
+        other.append(
+            [
+                "100,000 projects: start-up with rebuild",
+                f"{s['cold_start_with_rebuild_s']} s for {s['files']:,} files; RSS "
+                f"{s['rss_after_start_mb']} MB, after load {s['rss_after_matrix_mb']} MB",
+            ]
+        )
     f = results.get("large_file")
     if f:
         other.append(["1 GB upload", f"{f['upload_s']} s, RSS +{f['upload_rss_growth_mb']} MB"])

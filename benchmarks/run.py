@@ -32,12 +32,11 @@ import time
 
 from pypicloud.access.passwords import hash_password
 
-from . import (clients, corpus, inprocess, largefile, load, matrix, probes, rebuild, report, s3,
-               wrk)
+from . import clients, corpus, inprocess, largefile, load, matrix, probes, rebuild, report, s3, wrk
 from .server import ADMIN_PASSWORD, ADMIN_USER, REPO, Server, free_port, hello_ini, pypicloud_ini
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "latest.json")
-GiB = 1024 ** 3
+GiB = 1024**3
 
 
 def log(message: str) -> None:
@@ -50,22 +49,35 @@ def machine() -> dict:
     model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
         model = next((l.split(":", 1)[1].strip() for l in cpuinfo if l.startswith("model name")), "")
-    return {"cores": os.cpu_count(), "cpu": model, "memory_gb": round(mem_kb / 1024 ** 2, 1),
-            "python": platform.python_version(), "kernel": platform.release()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(mem_kb / 1024**2, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--large", action="store_true",
-                        help="add 10,000 and 100,000 projects and the 1 GB file")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--large", action="store_true", help="add 10,000 and 100,000 projects and the 1 GB file"
+    )
     parser.add_argument("--projects", type=int, default=100, help="projects uploaded (100)")
     parser.add_argument("--versions", type=int, default=2, help="releases per project (2)")
     parser.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run (5)")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (8)")
     parser.add_argument("--rebuild-projects", type=int, default=10_000)
-    parser.add_argument("--s3-projects", type=int, default=None,
-                        help="projects for the S3 rebuild (2,000; 10,000 with --large; 0 skips)")
+    parser.add_argument(
+        "--s3-projects",
+        type=int,
+        default=None,
+        help="projects for the S3 rebuild (2,000; 10,000 with --large; 0 skips)",
+    )
     parser.add_argument("--large-file-gb", type=float, default=1.0)
     parser.add_argument("--workdir", help="keep data here (default: a temp dir, removed after)")
     parser.add_argument("--output", default=RESULTS)
@@ -95,29 +107,41 @@ class Bench:
         storage_dir = storage_dir or self.path(name, "packages")
         os.makedirs(storage_dir, exist_ok=True)
         port = free_port()
-        ini = pypicloud_ini(self.path(f"{name}.ini"), storage_dir=storage_dir,
-                            db_path=db_path or self.path(name, "index.sqlite"), port=port,
-                            threads=self.args.threads, admin_hash=self.admin_hash)
+        ini = pypicloud_ini(
+            self.path(f"{name}.ini"),
+            storage_dir=storage_dir,
+            db_path=db_path or self.path(name, "index.sqlite"),
+            port=port,
+            threads=self.args.threads,
+            admin_hash=self.admin_hash,
+        )
         return self.stack.enter_context(Server(ini, port, self.path(f"{name}.log")))
 
     def matrix(self, port: int, cases, **kwargs) -> list[dict]:
-        return matrix.measure(self.hello.port, port, cases, auth=self.auth,
-                              duration=self.args.duration, log=log, **kwargs)
+        return matrix.measure(
+            self.hello.port, port, cases, auth=self.auth, duration=self.args.duration, log=log, **kwargs
+        )
 
 
 def small_corpus_phase(bench: Bench, results: dict) -> Server:
     args = bench.args
     server = bench.pypicloud("main")
     server.start().wait_ready("/simple/")
-    log(f"loading {args.projects} projects x {args.versions} versions and "
-        f"{corpus.MANY} ({corpus.MANY_VERSIONS} versions) through the upload API")
+    log(
+        f"loading {args.projects} projects x {args.versions} versions and "
+        f"{corpus.MANY} ({corpus.MANY_VERSIONS} versions) through the upload API"
+    )
     started = time.perf_counter()
     files = load.upload_all(server.port, bench.auth, corpus.corpus(args.projects, args.versions))
     files += load.upload_all(server.port, bench.auth, corpus.many_versions_dists())
     seconds = time.perf_counter() - started
-    results["load"] = {"projects": args.projects + 1, "files": files,
-                       "upload_s": round(seconds, 1), "uploads_per_s": round(files / seconds, 1),
-                       "rss_after_load_mb": round(server.rss_kb() / 1024, 1)}
+    results["load"] = {
+        "projects": args.projects + 1,
+        "files": files,
+        "upload_s": round(seconds, 1),
+        "uploads_per_s": round(files / seconds, 1),
+        "rss_after_load_mb": round(server.rss_kb() / 1024, 1),
+    }
     log(f"  {files} files in {seconds:.1f} s; server RSS {results['load']['rss_after_load_mb']} MB")
 
     log("in-process cost per request (no server)")
@@ -138,16 +162,14 @@ def small_corpus_phase(bench: Bench, results: dict) -> Server:
 def cold_start_phase(bench: Bench, server: Server, results: dict) -> None:
     server.stop()
     probe = matrix.read_cases()[1].path
-    results["cold_start"] = {"projects": bench.args.projects + 1,
-                             **probes.cold_start(server, probe)}
+    results["cold_start"] = {"projects": bench.args.projects + 1, **probes.cold_start(server, probe)}
     log(f"cold start: {results['cold_start']}")
 
 
 def rebuild_phase(bench: Bench, results: dict) -> tuple[dict, str]:
     args = bench.args
     log(f"rebuild from file storage ({args.rebuild_projects} projects)")
-    figures, settings = rebuild.file_rebuild(bench.workdir, args.rebuild_projects,
-                                             bench.admin_hash, log=log)
+    figures, settings = rebuild.file_rebuild(bench.workdir, args.rebuild_projects, bench.admin_hash, log=log)
     results["rebuild"] = [figures]
     missing = s3.available()
     if args.s3_projects <= 0:
@@ -158,11 +180,13 @@ def rebuild_phase(bench: Bench, results: dict) -> tuple[dict, str]:
     else:
         log(f"rebuild from S3 on a moto server ({args.s3_projects} projects)")
         try:
-            results["rebuild"].append(rebuild.s3_rebuild(bench.workdir, args.s3_projects,
-                                                         bench.admin_hash, free_port(), log=log))
+            results["rebuild"].append(
+                rebuild.s3_rebuild(bench.workdir, args.s3_projects, bench.admin_hash, free_port(), log=log)
+            )
         except Exception as exc:  # S3Storage is still being written: report, go on
-            results["rebuild"].append({"backend": "s3 (moto server)",
-                                       "skipped": f"{type(exc).__name__}: {exc}"})
+            results["rebuild"].append(
+                {"backend": "s3 (moto server)", "skipped": f"{type(exc).__name__}: {exc}"}
+            )
             log(f"  S3 rebuild failed: {exc}")
     return settings, os.path.dirname(settings["storage.dir"])
 
@@ -170,16 +194,20 @@ def rebuild_phase(bench: Bench, results: dict) -> tuple[dict, str]:
 def index_10k_phase(bench: Bench, settings: dict, root: str, results: dict) -> Server:
     """Serve the rebuilt 10,000-project index: cold start, /simple/ cache and 304."""
     projects = bench.args.rebuild_projects
-    server = bench.pypicloud(f"served-{projects}", settings["storage.dir"],
-                             os.path.join(root, "index.sqlite"))
+    server = bench.pypicloud(
+        f"served-{projects}", settings["storage.dir"], os.path.join(root, "index.sqlite")
+    )
     started = probes.cold_start(server, "/health")
     index = probes.index_cache(server.port)
     results["simple_index_large"] = {"projects": projects, **started, **index}
     log(f"/simple/ with {projects} projects: {results['simple_index_large']}")
     etag = probes.get(server.port, "/simple/", probes.HTML)[1]["ETag"]
-    cases = [matrix.Case("simple_index", "/simple/", (("Accept", "text/html"),)),
-             matrix.Case("simple_index_304", "/simple/",
-                         (("Accept", "text/html"), ("If-None-Match", etag)), expect=304)]
+    cases = [
+        matrix.Case("simple_index", "/simple/", (("Accept", "text/html"),)),
+        matrix.Case(
+            "simple_index_304", "/simple/", (("Accept", "text/html"), ("If-None-Match", etag)), expect=304
+        ),
+    ]
     rows = bench.matrix(server.port, cases, connections=(16,), auth_modes=("anonymous",))
     for row in rows:
         row["projects"] = projects
@@ -203,17 +231,23 @@ def scaling_phase(bench: Bench, served_10k: Server, results: dict) -> None:
     from pypicloud.storage.file import FileStorage
 
     started = time.perf_counter()
-    files, objects = load.bulk_put(FileStorage(storage_dir, fsync=False),
-                                   corpus.corpus(projects, 1, sdist=False),
-                                   progress=lambda n: n % 20000 == 0 and log(f"  {n} files"))
+    files, objects = load.bulk_put(
+        FileStorage(storage_dir, fsync=False),
+        corpus.corpus(projects, 1, sdist=False),
+        progress=lambda n: n % 20000 == 0 and log(f"  {n} files"),
+    )
     bulk_s = time.perf_counter() - started
     server = bench.pypicloud(f"scale-{projects}", storage_dir)
     # Empty index: the server rebuilds from storage before it answers.
     started_info = probes.cold_start(server, matrix.read_cases()[1].path)
-    results["scale_100k"] = {"projects": projects, "files": files, "objects": objects,
-                             "bulk_load_s": round(bulk_s, 1),
-                             "cold_start_with_rebuild_s": started_info["cold_start_s"],
-                             "rss_after_start_mb": started_info["rss_mb"]}
+    results["scale_100k"] = {
+        "projects": projects,
+        "files": files,
+        "objects": objects,
+        "bulk_load_s": round(bulk_s, 1),
+        "cold_start_with_rebuild_s": started_info["cold_start_s"],
+        "rss_after_start_mb": started_info["rss_mb"],
+    }
     log(f"  {results['scale_100k']}")
     for row in bench.matrix(server.port, cases, connections=(16,), auth_modes=("anonymous",)):
         scaling.append({"projects": projects, **row})
@@ -225,8 +259,9 @@ def scaling_phase(bench: Bench, served_10k: Server, results: dict) -> None:
 def large_file_phase(bench: Bench, server: Server, results: dict) -> None:
     size = int(bench.args.large_file_gb * GiB)
     log(f"large file: {size} bytes up and down, sampling server RSS")
-    results["large_file"] = largefile.measure(server.port, server.pid, bench.auth,
-                                              bench.path("large"), size, log=log)
+    results["large_file"] = largefile.measure(
+        server.port, server.pid, bench.auth, bench.path("large"), size, log=log
+    )
     log(f"  {results['large_file']}")
 
 
@@ -239,10 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
     results: dict = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "large": args.large,
-        "settings": {"waitress_threads": args.threads, "wrk_duration_s": args.duration,
-                     "wrk_threads": 1, "projects": args.projects, "versions": args.versions},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "large": args.large,
+        "settings": {
+            "waitress_threads": args.threads,
+            "wrk_duration_s": args.duration,
+            "wrk_threads": 1,
+            "projects": args.projects,
+            "versions": args.versions,
+        },
     }
     log(f"work dir {workdir}")
     try:

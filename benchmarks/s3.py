@@ -24,6 +24,7 @@ def available() -> str | None:
     """None when S3 storage can be measured, else why not."""
     try:
         import moto.server  # noqa: F401
+
         from pypicloud.storage.s3 import S3Storage  # noqa: F401
     except Exception as exc:  # any import problem means "not measurable here"
         return f"{type(exc).__name__}: {exc}"
@@ -32,16 +33,25 @@ def available() -> str | None:
 
 def settings(endpoint: str, bucket: str) -> dict[str, str]:
     """``[app:main]`` storage keys of an S3 store on the moto server."""
-    return {"pypi.storage": "s3", "storage.bucket": bucket, "storage.endpoint_url": endpoint,
-            "storage.region_name": REGION, **CREDENTIALS}
+    return {
+        "pypi.storage": "s3",
+        "storage.bucket": bucket,
+        "storage.endpoint_url": endpoint,
+        "storage.region_name": REGION,
+        **CREDENTIALS,
+    }
 
 
 def storage(endpoint: str, bucket: str, **options):
     from pypicloud.storage.s3 import S3Storage
 
-    store = S3Storage(bucket, endpoint_url=endpoint, region_name=REGION,
-                      credentials={"aws_access_key_id": "testing",
-                                   "aws_secret_access_key": "testing"}, **options)
+    store = S3Storage(
+        bucket,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+        **options,
+    )
     store.ensure_bucket()
     return store
 
@@ -55,14 +65,19 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         from .server import get
 
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=REPO)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.s3", str(self.port), "--lifetime", str(self.lifetime)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -54,12 +54,22 @@ def free_port() -> int:
 
 def waitress_section(port: int, threads: int) -> str:
     # 4 GiB body limit: the 1 GB upload is larger than waitress's 1 GiB default.
-    return (f"[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = {port}\n"
-            f"threads = {threads}\nmax_request_body_size = 4294967296\n")
+    return (
+        f"[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = {port}\n"
+        f"threads = {threads}\nmax_request_body_size = 4294967296\n"
+    )
 
 
-def pypicloud_ini(path: str, *, storage_dir: str, db_path: str, port: int, threads: int,
-                  admin_hash: str, storage: dict[str, str] | None = None) -> str:
+def pypicloud_ini(
+    path: str,
+    *,
+    storage_dir: str,
+    db_path: str,
+    port: int,
+    threads: int,
+    admin_hash: str,
+    storage: dict[str, str] | None = None,
+) -> str:
     """Write the ini of a pypicloud server (file storage unless ``storage`` says otherwise)."""
     storage = storage or {"pypi.storage": "file", "storage.dir": storage_dir}
     lines = ["[app:main]", "use = egg:pypicloud"]
@@ -79,8 +89,11 @@ def pypicloud_ini(path: str, *, storage_dir: str, db_path: str, port: int, threa
 
 def hello_ini(path: str, *, port: int, threads: int) -> str:
     with open(path, "w") as handle:
-        handle.write("[app:main]\nuse = call:benchmarks.hello:app_factory\n\n"
-                     + waitress_section(port, threads) + _LOGGING)
+        handle.write(
+            "[app:main]\nuse = call:benchmarks.hello:app_factory\n\n"
+            + waitress_section(port, threads)
+            + _LOGGING
+        )
     return path
 
 
@@ -103,12 +116,18 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         log = open(self.log_path, "ab")
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen([os.path.join(BIN, "pserve"), self.ini], cwd=REPO, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "pserve"), self.ini],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         return self
 
@@ -145,7 +164,7 @@ class Server:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.fixtures.server import ServerProcess, write_wheel
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ[name] = value
     import logging
 
@@ -66,17 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     bucket = f"soak-{tag}"
     s3.create_bucket(Bucket=bucket)
     work = Path(tempfile.mkdtemp(prefix="ppc-soak-"))
-    settings = {"pypi.storage": "s3", "storage.bucket": bucket, "storage.endpoint_url": endpoint,
-                "storage.region_name": "us-east-1", "storage.prefix": "packages/",
-                "storage.dir": None, "pypi.repair_grace": "5", "pypi.repair_interval": "5",
-                "pypi.allow_overwrite": "false"}
+    settings = {
+        "pypi.storage": "s3",
+        "storage.bucket": bucket,
+        "storage.endpoint_url": endpoint,
+        "storage.region_name": "us-east-1",
+        "storage.prefix": "packages/",
+        "storage.dir": None,
+        "pypi.repair_grace": "5",
+        "pypi.repair_interval": "5",
+        "pypi.allow_overwrite": "false",
+    }
     if args.index == "postgres":
-        settings.update({"pypi.db": "sql", "db.url": args.postgres_url,
-                         "db.schema": f"soak_{tag}"})
+        settings.update({"pypi.db": "sql", "db.url": args.postgres_url, "db.schema": f"soak_{tag}"})
     else:
         settings.update({"pypi.db": "redis", "db.url": args.redis_url, "db.prefix": f"soak{tag}:"})
-    servers = [ServerProcess(work / f"s{n}", settings, server={"threads": "4"})
-               for n in range(args.processes)]
+    servers = [
+        ServerProcess(work / f"s{n}", settings, server={"threads": "4"}) for n in range(args.processes)
+    ]
     servers[0].start()  # first alone: it creates the schema
     for srv in servers[1:]:
         srv.start()
@@ -90,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def upload(srv, path: Path, version: str) -> int | None:
         from tests.e2e.helpers import upload_file
+
         try:
             return upload_file(srv, path, "soak-demo", version)[0]
         except Exception:
@@ -101,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 return
             version = f"{n}.{i}"
             size = MB * 9 if i % 25 == 7 else 0  # now and then a multipart upload
-            path = write_wheel(files_dir, "soak_demo", version, normalized=True,
-                               payload=os.urandom(size) if size else None)
+            path = write_wheel(
+                files_dir, "soak_demo", version, normalized=True, payload=os.urandom(size) if size else None
+            )
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             with lock:
                 ledger[path.name] = {"sha": sha, "state": "unknown", "version": version}
@@ -129,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 if rng.random() < 0.5:
                     with lock:
                         ledger[name]["state"] = "deleting"
-                    status = srv.request("DELETE", f"/api/package/soak-demo/{name}",
-                                         user="admin")[0]
+                    status = srv.request("DELETE", f"/api/package/soak-demo/{name}", user="admin")[0]
                     with lock:
                         ledger[name]["state"] = "deleted" if status == 200 else "unknown"
                 else:
@@ -162,37 +173,53 @@ def main(argv: list[str] | None = None) -> int:
         srv.start()
     problems = []
     for srv in servers:
-        status, _, body = srv.request("GET", "/simple/soak-demo/", user="admin",
-                                      headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-        listed = {f["filename"]: f["hashes"]["sha256"] for f in json.loads(body)["files"]} \
-            if status == 200 else {}
+        status, _, body = srv.request(
+            "GET",
+            "/simple/soak-demo/",
+            user="admin",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
+        listed = (
+            {f["filename"]: f["hashes"]["sha256"] for f in json.loads(body)["files"]} if status == 200 else {}
+        )
         for name, entry in ledger.items():
             if entry["state"] == "acked":
                 if listed.get(name) != entry["sha"]:
                     problems.append(f"{srv.url}: acknowledged {name} not listed right")
                     continue
-                status, headers, data = srv.request("GET", f"/api/package/soak-demo/{name}",
-                                                    user="admin")
+                status, headers, data = srv.request("GET", f"/api/package/soak-demo/{name}", user="admin")
                 if status == 302:
                     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                            headers["Location"], timeout=60) as resp:
+                        headers["Location"], timeout=60
+                    ) as resp:
                         data = resp.read()
                 if hashlib.sha256(data).hexdigest() != entry["sha"]:
                     problems.append(f"{srv.url}: {name} downloads with another sha256")
             elif entry["state"] == "deleted" and name in listed:
                 problems.append(f"{srv.url}: deleted {name} is listed")
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", ())]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", ())
+    ]
     for name, entry in ledger.items():
         if entry["state"] == "deleted" and any(k.endswith("/" + name) for k in keys):
             problems.append(f"deleted {name} is still in the bucket")
     uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", ())
     # A kill in the middle of a multipart upload leaves one until the grace period.
     leftovers = [p for srv in servers for p in srv.tmpdir.iterdir()]
-    counts = {s: sum(1 for e in ledger.values() if e["state"] == s)
-              for s in ("acked", "deleted", "unknown")}
-    print(json.dumps({"files": counts, "problems": problems, "unfinished_multipart": len(uploads),
-                      "spool_leftovers": [str(p) for p in leftovers]}, indent=2))
+    counts = {s: sum(1 for e in ledger.values() if e["state"] == s) for s in ("acked", "deleted", "unknown")}
+    print(
+        json.dumps(
+            {
+                "files": counts,
+                "problems": problems,
+                "unfinished_multipart": len(uploads),
+                "spool_leftovers": [str(p) for p in leftovers],
+            },
+            indent=2,
+        )
+    )
     for srv in servers:
         srv.stop()
     moto.stop()

@@ -33,8 +33,10 @@ def ensure_wrk() -> str:
     if path:
         return path
     if os.geteuid() != 0:
-        raise SystemExit("benchmarks: wrk is not installed and this is not root; "
-                         "install it (Debian: apt-get install -y wrk) and run again")
+        raise SystemExit(
+            "benchmarks: wrk is not installed and this is not root; "
+            "install it (Debian: apt-get install -y wrk) and run again"
+        )
     print("benchmarks: installing wrk with apt-get", flush=True)
     install = ["apt-get", "install", "-y", "-q", "wrk"]
     if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
@@ -55,8 +57,16 @@ def lua_script(headers: dict[str, str]) -> str:
     return _LUA.format(headers="\n".join(lines))
 
 
-def run(port: int, path: str, *, headers: dict[str, str] | None = None, connections: int = 1,
-        duration: int = 5, threads: int = 1, timeout: float = 10.0) -> dict:
+def run(
+    port: int,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    connections: int = 1,
+    duration: int = 5,
+    threads: int = 1,
+    timeout: float = 10.0,
+) -> dict:
     """Load ``http://127.0.0.1:<port><path>`` for ``duration`` whole seconds; return the figures.
 
     Latencies are in milliseconds; ``errors`` counts socket errors, timeouts and
@@ -65,23 +75,32 @@ def run(port: int, path: str, *, headers: dict[str, str] | None = None, connecti
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua_script(headers or {}))
     try:
-        command = [ensure_wrk(), f"-t{min(threads, connections)}", f"-c{connections}",
-                   f"-d{max(1, round(duration))}s", f"--timeout={timeout:g}s", "-s", script.name,
-                   f"http://127.0.0.1:{port}{path}"]
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=duration + timeout + 30)
+        command = [
+            ensure_wrk(),
+            f"-t{min(threads, connections)}",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            f"--timeout={timeout:g}s",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}{path}",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + timeout + 30)
     finally:
         os.unlink(script.name)
     line = next((l for l in done.stdout.splitlines() if l.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    raw = json.loads(line[len("WRKJSON "):])
+    raw = json.loads(line[len("WRKJSON ") :])
     seconds = raw["duration_us"] / 1e6
-    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
-                                  "bad_status", "timeouts"))
+    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "bad_status", "timeouts"))
     return {
         "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
-        "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-        "max_ms": raw["max_us"] / 1000, "requests": raw["requests"], "errors": errors,
-        "seconds": round(seconds, 2), "connections": connections,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "requests": raw["requests"],
+        "errors": errors,
+        "seconds": round(seconds, 2),
+        "connections": connections,
     }

@@ -17,13 +17,13 @@ from pyramid.events import NewResponse
 from .access import access_from_settings
 from .cache import index_from_settings
 from .pagecache import PageCache
+from .requestlog import install_record_factory
 from .service import PackageIndex
 from .settings import Settings
 from .storage import storage_from_settings
 from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
-from .requestlog import install_record_factory
 
 # Before anything of ours logs: every record gets a request_id (``-`` outside
 # requests), so an ini formatter using %(request_id)s works from the first line.
@@ -41,13 +41,16 @@ def build_service(settings: Settings) -> PackageIndex:
     index = index_from_settings(settings)
     access = access_from_settings(settings)
     return PackageIndex(
-        storage, index, access,
+        storage,
+        index,
+        access,
         max_upload_size=settings.get_size("pypi.max_upload_size"),
         stream_files=settings.get_bool("pypi.stream_files", False),
         redirect_urls=settings.get_bool("storage.redirect_urls", True),
         max_metadata_size=settings.get_size("pypi.max_metadata_size", 4 * 1024 * 1024),
         graceful_reload=settings.get_bool("db.graceful_reload", False),
-        fallback=fallback, upstream=upstream,
+        fallback=fallback,
+        upstream=upstream,
     )
 
 
@@ -70,8 +73,9 @@ def start_repair(service: PackageIndex, settings: Settings) -> None:
     _repair_once(service, grace)
     if interval:
         ref = weakref.ref(service)  # the thread ends once the app is gone (tests build many)
-        thread = threading.Thread(target=_repair_loop, args=(ref, grace, interval),
-                                  name="ppc-repair", daemon=True)
+        thread = threading.Thread(
+            target=_repair_loop, args=(ref, grace, interval), name="ppc-repair", daemon=True
+        )
         thread.start()
 
 
@@ -85,7 +89,7 @@ def _repair_once(service: PackageIndex, grace: int) -> None:
         LOG.info("repair: settled %d unfinished writes", done)
 
 
-def _repair_loop(ref: "weakref.ref[PackageIndex]", grace: int, interval: int) -> None:
+def _repair_loop(ref: weakref.ref[PackageIndex], grace: int, interval: int) -> None:
     while True:
         time.sleep(interval)
         service = ref()
@@ -95,8 +99,7 @@ def _repair_loop(ref: "weakref.ref[PackageIndex]", grace: int, interval: int) ->
         del service
 
 
-def make_config(global_config: dict | None, raw_settings: dict,
-                environ: dict | None = None) -> Configurator:
+def make_config(global_config: dict | None, raw_settings: dict, environ: dict | None = None) -> Configurator:
     here = (global_config or {}).get("here") or raw_settings.get("here")
     settings = Settings(raw_settings, environ=environ, here=here)
     settings.warn_unknown()
@@ -130,6 +133,6 @@ def make_config(global_config: dict | None, raw_settings: dict,
     return config
 
 
-def main(global_config: dict | None = None, **settings) -> "object":
+def main(global_config: dict | None = None, **settings) -> object:
     """The WSGI application factory (``paste.app_factory``)."""
     return RejectUndecodable(make_config(global_config, settings).make_wsgi_app())

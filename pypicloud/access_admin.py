@@ -87,7 +87,8 @@ class AccessAdmin:
         if not isinstance(self.access, EditableAccess):
             raise ReadOnlyAccess(
                 f"The access backend ({type(self.access).__name__}) is read-only: edit the ini "
-                "file, or move to pypi.auth = sql (ppc-export / ppc-import)")
+                "file, or move to pypi.auth = sql (ppc-export / ppc-import)"
+            )
         return self.access
 
     # Reading (admins) -------------------------------------------------------
@@ -95,16 +96,18 @@ class AccessAdmin:
         """``[{"username", "admin"}]`` for every user."""
         self.require_admin(identity, "list users")
         data = self.access.export_data()
-        return [{"username": name, "admin": self.access.is_admin(name)}
-                for name in sorted(data.users)]
+        return [{"username": name, "admin": self.access.is_admin(name)} for name in sorted(data.users)]
 
     def user(self, identity: Identity, username: str) -> dict | None:
         """``{"username", "admin", "groups"}``, or None for an unknown user (as 1.x)."""
         self.require_admin(identity, "read users")
         if not self.access.user_exists(username):
             return None
-        return {"username": username, "admin": self.access.is_admin(username),
-                "groups": sorted(self.access.groups_of(username))}
+        return {
+            "username": username,
+            "admin": self.access.is_admin(username),
+            "groups": sorted(self.access.groups_of(username)),
+        }
 
     def pending_users(self, identity: Identity) -> list[str]:
         """Sign-ups waiting for an admin's approval (they cannot log in yet)."""
@@ -120,9 +123,11 @@ class AccessAdmin:
         """``[{"package", "permissions"}]``: the user's explicit grants."""
         self.require_admin(identity, "read permissions")
         data = self.access.export_data()
-        return [{"package": project, "permissions": PERMISSION_WORDS[grants["users"][username]]}
-                for project, grants in sorted(data.packages.items())
-                if username in grants["users"]]
+        return [
+            {"package": project, "permissions": PERMISSION_WORDS[grants["users"][username]]}
+            for project, grants in sorted(data.packages.items())
+            if username in grants["users"]
+        ]
 
     def groups(self, identity: Identity) -> list[str]:
         self.require_admin(identity, "list groups")
@@ -135,10 +140,11 @@ class AccessAdmin:
         entry = data.groups.get(group)
         return {
             "members": sorted(entry["members"]) if entry else [],
-            "packages": [{"package": project,
-                          "permissions": PERMISSION_WORDS[grants["groups"][group]]}
-                         for project, grants in sorted(data.packages.items())
-                         if group in grants["groups"]],
+            "packages": [
+                {"package": project, "permissions": PERMISSION_WORDS[grants["groups"][group]]}
+                for project, grants in sorted(data.packages.items())
+                if group in grants["groups"]
+            ],
             "admin": bool(entry and entry["admin"]),
         }
 
@@ -146,10 +152,10 @@ class AccessAdmin:
         """``{"user": [{"username", "permissions"}], "group": [{"group", "permissions"}]}``."""
         self.require_admin(identity, "read permissions")
         users, groups = self.access.project_grants(canonicalize_name(project))
-        return {"user": [{"username": n, "permissions": PERMISSION_WORDS[p]}
-                         for n, p in sorted(users.items())],
-                "group": [{"group": n, "permissions": PERMISSION_WORDS[p]}
-                          for n, p in sorted(groups.items())]}
+        return {
+            "user": [{"username": n, "permissions": PERMISSION_WORDS[p]} for n, p in sorted(users.items())],
+            "group": [{"group": n, "permissions": PERMISSION_WORDS[p]} for n, p in sorted(groups.items())],
+        }
 
     def acl_dump(self, identity: Identity) -> dict:
         """Everything, in the layout 1.x's ``/admin/acl.json.gz`` and ``ppc-export`` wrote."""
@@ -159,17 +165,21 @@ class AccessAdmin:
         for project, grants in sorted(data.packages.items()):
             for kind in ("users", "groups"):
                 if grants[kind]:
-                    packages[kind][project] = {n: PERMISSION_WORDS[p]
-                                               for n, p in sorted(grants[kind].items())}
+                    packages[kind][project] = {
+                        n: PERMISSION_WORDS[p] for n, p in sorted(grants[kind].items())
+                    }
         return {
             "allow_register": self.registration_open(),
             "version": __version__,
-            "users": [{"username": n, "admin": bool(u["admin"]), "password": u["password_hash"]}
-                      for n, u in sorted(data.users.items())],
+            "users": [
+                {"username": n, "admin": bool(u["admin"]), "password": u["password_hash"]}
+                for n, u in sorted(data.users.items())
+            ],
             "groups": {n: sorted(g["members"]) for n, g in sorted(data.groups.items())},
             "packages": packages,
-            "pending_users": [{"username": n, "password": h}
-                              for n, h in sorted(self._pending_hashes().items())],
+            "pending_users": [
+                {"username": n, "password": h} for n, h in sorted(self._pending_hashes().items())
+            ],
         }
 
     # Changing (admins) ------------------------------------------------------
@@ -234,15 +244,18 @@ class AccessAdmin:
             raise AdminGuard(f"You may not {what} yourself; ask another admin")
         ini_admins = getattr(self.access, "extra_admins", frozenset())
         if username in ini_admins:
-            raise AdminGuard(f"{username} is an admin through auth.admins in the ini file; "
-                             "edit the ini to change that")
-        others = [name for name in self.access.export_data().users
-                  if name != username and self.access.is_admin(name)]
+            raise AdminGuard(
+                f"{username} is an admin through auth.admins in the ini file; edit the ini to change that"
+            )
+        others = [
+            name
+            for name in self.access.export_data().users
+            if name != username and self.access.is_admin(name)
+        ]
         if not others:
             raise AdminGuard(f"{username} is the last admin; make another admin first")
 
-    def set_membership(self, identity: Identity, username: str, group: str,
-                       member: bool) -> dict:
+    def set_membership(self, identity: Identity, username: str, group: str, member: bool) -> dict:
         self.require_admin(identity, "change group members")
         self.editable().set_membership(username, group, member)
         return {"username": username, "group": group, "member": member}
@@ -260,8 +273,9 @@ class AccessAdmin:
         self.editable().delete_group(group)
         return {"deleted": group}
 
-    def edit_permission(self, identity: Identity, project: str, kind: str, name: str,
-                        word: str, grant: bool) -> dict:
+    def edit_permission(
+        self, identity: Identity, project: str, kind: str, name: str, word: str, grant: bool
+    ) -> dict:
         """Grant or revoke 1.x's ``read`` or ``write`` on a project.
 
         Our grants are ``r`` or ``rw`` (write includes read), so: granting
@@ -284,8 +298,7 @@ class AccessAdmin:
             new = None
         if new != current:
             access.set_grant(project, kind, name, new)
-        return {"package": project, kind: name,
-                "permissions": PERMISSION_WORDS[new] if new else []}
+        return {"package": project, kind: name, "permissions": PERMISSION_WORDS[new] if new else []}
 
     # The caller's own account ---------------------------------------------
     def registration_open(self) -> bool:
@@ -309,8 +322,9 @@ class AccessAdmin:
         gets admin rights).
         """
         if not self.registration_open():
-            raise Forbidden("Self-registration is off: an admin creates users "
-                            "(PUT /admin/user/<name> or ppc-access)")
+            raise Forbidden(
+                "Self-registration is off: an admin creates users (PUT /admin/user/<name> or ppc-access)"
+            )
         if identity.token is not None:
             raise Forbidden("An API token cannot sign up")
         username = (username or "").strip()
@@ -319,8 +333,7 @@ class AccessAdmin:
             raise InvalidAccessData(f"A user name has at most {MAX_SIGNUP_NAME} characters")
         password = password or ""
         if len(password) < MIN_SIGNUP_PASSWORD:
-            raise InvalidAccessData(f"The password needs at least {MIN_SIGNUP_PASSWORD} "
-                                    "characters")
+            raise InvalidAccessData(f"The password needs at least {MIN_SIGNUP_PASSWORD} characters")
         if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
             raise InvalidAccessData(f"The password is longer than {MAX_PASSWORD_BYTES} bytes")
         access = self.editable()
@@ -328,9 +341,11 @@ class AccessAdmin:
         if access.user_exists(username) or username in self._pending_hashes():
             raise AccessConflict(f"User {username!r} exists already or waits for approval")
         access.add_pending_user(username, hash_password(password), limit=MAX_PENDING_USERS)
-        return {"username": username, "pending": True,
-                "message": "Signed up; an admin must approve the account before it can "
-                           "log in"}
+        return {
+            "username": username,
+            "pending": True,
+            "message": "Signed up; an admin must approve the account before it can log in",
+        }
 
     def set_allow_register(self, identity: Identity, allow: bool | str | None) -> dict:
         """Switch self-registration on or off at run time (kept in the database)."""
@@ -339,9 +354,11 @@ class AccessAdmin:
         access = self.access
         if not isinstance(access, EditableAccess) or not access.supports_registration:
             if allow:
-                raise Forbidden(f"Self-registration needs pypi.auth = sql; the access backend "
-                                f"({type(access).__name__}) cannot keep pending users: an "
-                                "admin creates users")
+                raise Forbidden(
+                    f"Self-registration needs pypi.auth = sql; the access backend "
+                    f"({type(access).__name__}) cannot keep pending users: an "
+                    "admin creates users"
+                )
             return {"allow_register": False}
         access.set_registration_flag(allow)
         return {"allow_register": allow}

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .models import ProjectSummary
 
 PER_PAGE = 50
 SORTS = ("name", "updated")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _words(query: str) -> list[str]:
@@ -41,8 +41,14 @@ class ProjectList:
     sort: str
 
 
-def browse(rows: list[ProjectSummary], *, query: str = "", sort: str = "name", page: int = 1,
-           per_page: int = PER_PAGE) -> ProjectList:
+def browse(
+    rows: list[ProjectSummary],
+    *,
+    query: str = "",
+    sort: str = "name",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> ProjectList:
     """Filter by ``query``, order by name (A-Z) or last upload (newest first), cut out page ``page``."""
     words = _words(query)
     found = [row for row in rows if matches(row, words)] if words else list(rows)
@@ -54,4 +60,4 @@ def browse(rows: list[ProjectSummary], *, query: str = "", sort: str = "name", p
     pages = max(1, -(-len(found) // per_page))
     page = min(max(1, page), pages)
     start = (page - 1) * per_page
-    return ProjectList(found[start:start + per_page], len(found), page, pages, query, sort)
+    return ProjectList(found[start : start + per_page], len(found), page, pages, query, sort)

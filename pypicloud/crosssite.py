@@ -44,16 +44,19 @@ def refuse_foreign_state_change(request) -> None:
     fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     reason = f"Sec-Fetch-Site: {fetch_site}" if fetch_site in _FOREIGN_FETCH_SITES else None
     origin = request.headers.get("Origin")
-    if reason is None and origin is not None and \
-            origin.strip().rstrip("/").lower() != request.host_url.lower():
+    if (
+        reason is None
+        and origin is not None
+        and origin.strip().rstrip("/").lower() != request.host_url.lower()
+    ):
         reason = f"Origin {origin.strip()[:100]!r} is not {request.host_url}"
     referer = request.headers.get("Referer")
-    if reason is None and referer and not (referer.lower() + "/").startswith(
-            request.host_url.lower() + "/"):
+    if reason is None and referer and not (referer.lower() + "/").startswith(request.host_url.lower() + "/"):
         reason = f"Referer is not {request.host_url}"
     if reason is not None:
-        raise Forbidden(f"Cross-site request refused ({reason}); "
-                        "scripts and same-origin pages are not affected")
+        raise Forbidden(
+            f"Cross-site request refused ({reason}); scripts and same-origin pages are not affected"
+        )
 
 
 def cross_site_guard(handler, registry):
@@ -62,8 +65,10 @@ def cross_site_guard(handler, registry):
     def tween(request):
         reason = foreign_reason(request)
         if reason is not None:
-            raise Forbidden(f"Cross-site request refused ({reason}); "
-                            "upload clients and same-origin pages are not affected")
+            raise Forbidden(
+                f"Cross-site request refused ({reason}); "
+                "upload clients and same-origin pages are not affected"
+            )
         return handler(request)
 
     return tween

@@ -20,8 +20,15 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
-from packaging.utils import InvalidName, InvalidSdistFilename, InvalidWheelFilename, canonicalize_name
-from packaging.utils import canonicalize_version, parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    InvalidName,
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    canonicalize_version,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from pypicloud.errors import InvalidUpload
@@ -29,7 +36,13 @@ from pypicloud.errors import InvalidUpload
 # What zipfile / tarfile / gzip raise on corrupt or hostile input (bad offsets give OSError,
 # unknown compression NotImplementedError, encryption RuntimeError).
 _ARCHIVE_ERRORS = (
-    zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
     RuntimeError,
 )
 
@@ -139,8 +152,10 @@ def parse_filename(filename: str) -> DistFilename:
         # packaging accepts any characters in the tags; installers match them literally.
         for tag in filename[: -len(".whl")].split("-")[-3:]:
             if not all(_TAG_PART.match(part) for part in tag.split(".")):
-                raise InvalidUpload(f"Invalid filename {filename!r}: invalid wheel tag {tag!r} "
-                                    "(PEP 425: letters, digits and underscores, '.'-separated)")
+                raise InvalidUpload(
+                    f"Invalid filename {filename!r}: invalid wheel tag {tag!r} "
+                    "(PEP 425: letters, digits and underscores, '.'-separated)"
+                )
     return DistFilename(filename, project, name, normalised, kind)
 
 
@@ -157,8 +172,11 @@ def same_release_slot(dist: DistFilename, other: str) -> bool:
         stored = parse_filename(other)
     except InvalidUpload:
         return False  # a file uploaded before today's filename rules: no release slot
-    if stored.project != dist.project or stored.kind != dist.kind or \
-            canonicalize_version(stored.version) != canonicalize_version(dist.version):
+    if (
+        stored.project != dist.project
+        or stored.kind != dist.kind
+        or canonicalize_version(stored.version) != canonicalize_version(dist.version)
+    ):
         return False
     if dist.kind == "sdist":
         return True
@@ -183,8 +201,10 @@ def check_upload_metadata(meta: CoreMetadata, dist: DistFilename) -> None:
     if "\n" in summary or "\r" in summary:
         raise InvalidUpload(f"Invalid upload {dist.filename!r}: Summary must be a single line")
     if len(summary) > MAX_SUMMARY:
-        raise InvalidUpload(f"Invalid upload {dist.filename!r}: Summary is {len(summary)} "
-                            f"characters long; the limit is {MAX_SUMMARY}")
+        raise InvalidUpload(
+            f"Invalid upload {dist.filename!r}: Summary is {len(summary)} "
+            f"characters long; the limit is {MAX_SUMMARY}"
+        )
 
 
 def check_filename_matches(dist: DistFilename, name: str, version: str) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC, truncated to whole microseconds."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class FileRecord:
     metadata_sha256: str | None = None
     key: str = ""
 
-    def replace(self, **changes) -> "FileRecord":
+    def replace(self, **changes) -> FileRecord:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -68,10 +68,10 @@ def group_releases(records: list[FileRecord]) -> list[Release]:
     by_version: dict[str, list[FileRecord]] = {}
     for record in records:
         by_version.setdefault(record.version, []).append(record)
-    return [Release(version, tuple(sorted(files, key=lambda f: (not f.filename.endswith(".whl"),
-                                                                  f.filename))))
-            for version, files in sorted(by_version.items(), key=lambda item: version_key(item[0]),
-                                         reverse=True)]
+    return [
+        Release(version, tuple(sorted(files, key=lambda f: (not f.filename.endswith(".whl"), f.filename))))
+        for version, files in sorted(by_version.items(), key=lambda item: version_key(item[0]), reverse=True)
+    ]
 
 
 def latest_release(releases: list[Release]) -> Release | None:
@@ -109,7 +109,8 @@ class ProjectPage:
         return newest.name
 
 
-def project_page(project: str, records: list[FileRecord], *, may_write: bool,
-                 may_delete: bool) -> ProjectPage:
+def project_page(
+    project: str, records: list[FileRecord], *, may_write: bool, may_delete: bool
+) -> ProjectPage:
     releases = group_releases(records)
     return ProjectPage(project, releases, latest_release(releases), may_write, may_delete)

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyramid.tweens import INGRESS
 
@@ -74,7 +74,7 @@ def _who(request) -> str:
 def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
     route = request.matched_route.name if request.matched_route is not None else "-"
     fields = {
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "request_id": rid,
         "client": request.client_addr or "-",
         "user": _who(request),
@@ -87,9 +87,11 @@ def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt:
     }
     if fmt == "json":
         return json.dumps(fields, ensure_ascii=True)  # escapes control characters itself
-    return (f'{fields["client"]} {escape(fields["user"])} "{escape(request.method)} '
-            f'{escape(request.path_qs)}" {status} {size if size is not None else "-"} '
-            f'{fields["duration_ms"]}ms route={route} id={rid}')
+    return (
+        f'{fields["client"]} {escape(fields["user"])} "{escape(request.method)} '
+        f'{escape(request.path_qs)}" {status} {size if size is not None else "-"} '
+        f"{fields['duration_ms']}ms route={route} id={rid}"
+    )
 
 
 def request_log_tween_factory(handler, registry):
@@ -108,8 +110,17 @@ def request_log_tween_factory(handler, registry):
             raise
         response.headers[HEADER] = rid
         if LOG.isEnabledFor(logging.INFO):
-            LOG.info("%s", _line(request, response.status_int, response.content_length,
-                                 time.perf_counter() - started, rid, fmt))
+            LOG.info(
+                "%s",
+                _line(
+                    request,
+                    response.status_int,
+                    response.content_length,
+                    time.perf_counter() - started,
+                    rid,
+                    fmt,
+                ),
+            )
         _current.reset(token)
         return response
 
@@ -120,6 +131,7 @@ def includeme(config) -> None:
     fmt = config.registry.ppc_settings.get_str("logging.format", "text").strip().lower()
     if fmt not in ("text", "json"):
         from .errors import ConfigError
+
         raise ConfigError("logging.format", fmt, "text or json")
     install_record_factory()
     config.add_tween("pypicloud.requestlog.request_log_tween_factory", under=INGRESS)

@@ -32,8 +32,10 @@ def includeme(config) -> None:
     config.add_route("legacy.groups", "/admin/group{s:/?}")
     config.add_route("legacy.group", "/admin/group/{group}{s:/?}")
     config.add_route("legacy.package", "/admin/package/{package}{s:/?}")
-    config.add_route("legacy.package_permission",
-                     "/admin/package/{package}/{kind:user|group}/{name}/{word:read|write}{s:/?}")
+    config.add_route(
+        "legacy.package_permission",
+        "/admin/package/{package}/{kind:user|group}/{name}/{word:read|write}{s:/?}",
+    )
     config.add_route("legacy.register", "/admin/register{s:/?}")
     config.add_route("legacy.token", "/admin/token/{username}{s:/?}")
     config.add_route("legacy.acl", "/admin/acl.json.gz")

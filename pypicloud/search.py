@@ -42,6 +42,7 @@ def _newest_version(versions: list[str]) -> str:
             return (1, Version(text))
         except InvalidVersion:
             return (0, Version("0"))
+
     return max(versions, key=key) if versions else ""
 
 
@@ -56,8 +57,14 @@ def search(service, identity: Identity, spec, operator="and") -> list[dict]:
     for summary in service.projects(identity):
         texts = [summary.name.lower(), summary.project]
         if _matches(names, texts, operator) or _matches(
-                summaries, [(summary.summary or "").lower()], operator):
+            summaries, [(summary.summary or "").lower()], operator
+        ):
             records = service.project_files(identity, summary.project)
-            results.append({"name": summary.name, "summary": summary.summary or "",
-                            "version": _newest_version([r.version for r in records])})
+            results.append(
+                {
+                    "name": summary.name,
+                    "summary": summary.summary or "",
+                    "version": _newest_version([r.version for r in records]),
+                }
+            )
     return results

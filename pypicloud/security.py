@@ -18,7 +18,6 @@ from .errors import Unauthorized
 from .models import ANONYMOUS, Identity
 from .sessions import SESSION_USER, still_valid
 
-
 # Where the identity of a request is kept once decided (also read by the request log).
 IDENTITY_KEY = "ppc.identity"
 
@@ -38,8 +37,6 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not sep or not username:
         raise ValueError("malformed Basic credentials")
     return username, password
-
-
 
 
 def uses_session(request) -> bool:

@@ -16,23 +16,38 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
 
 from . import dists, tempfiles
 from .access.base import AccessBackend
-from .cache.base import MetadataIndex
-from .errors import (FileExists, FileNotFound, Forbidden, InvalidUpload, ProjectNotFound,
-                     PypicloudError, StorageConflict, Unauthorized, UploadTooLarge)
-from .pagecache import PageCache
 from .browse import ProjectList, browse
-from .releases import ProjectPage, project_page, version_key
+from .cache.base import MetadataIndex
+from .errors import (
+    FileExists,
+    FileNotFound,
+    Forbidden,
+    InvalidUpload,
+    ProjectNotFound,
+    PypicloudError,
+    StorageConflict,
+    Unauthorized,
+    UploadTooLarge,
+)
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
+from .pagecache import PageCache
+from .releases import ProjectPage, project_page, version_key
 from .storage.base import Storage
-from .upstream import (UPSTREAM_UPLOADER, FallbackPolicy, SingleFlight, UpstreamClient,
-                       UpstreamError, UpstreamFile)
+from .upstream import (
+    UPSTREAM_UPLOADER,
+    FallbackPolicy,
+    SingleFlight,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamFile,
+)
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -113,8 +128,7 @@ class _Spooled:
 
     def check_digests(self, digests: dict[str, str]) -> None:
         """Compare client-sent digests (twine sends them) with the bytes received."""
-        ours = {"sha256_digest": self.sha256, "md5_digest": self.md5,
-                "blake2_256_digest": self.blake2}
+        ours = {"sha256_digest": self.sha256, "md5_digest": self.md5, "blake2_256_digest": self.blake2}
         for field, digest in ours.items():
             sent = (digests.get(field) or "").strip().lower()
             if sent and not hmac.compare_digest(sent, digest.hexdigest()):
@@ -133,14 +147,21 @@ class _Spooled:
 def record_to_metadata(record: FileRecord) -> dict[str, str]:
     """The storage metadata written with a file: enough to rebuild its index row."""
     meta = {
-        "name": record.name, "version": record.version, "sha256": record.sha256,
-        "md5": record.md5, "upload-time": record.upload_time.isoformat(),
+        "name": record.name,
+        "version": record.version,
+        "sha256": record.sha256,
+        "md5": record.md5,
+        "upload-time": record.upload_time.isoformat(),
     }
     # S3 allows 2 KB of user metadata per object: keep the summary short here
     # (the index keeps it whole).
     summary = record.summary[:SUMMARY_IN_STORAGE] if record.summary else None
-    optional = {"requires-python": record.requires_python, "summary": summary,
-                "uploader": record.uploader, "metadata-sha256": record.metadata_sha256}
+    optional = {
+        "requires-python": record.requires_python,
+        "summary": summary,
+        "uploader": record.uploader,
+        "metadata-sha256": record.metadata_sha256,
+    }
     meta.update({k: v for k, v in optional.items() if v})
     if record.yanked:
         meta["yanked"] = record.yanked_reason or ""
@@ -157,12 +178,21 @@ def record_from_object(obj: StoredObject) -> FileRecord | None:
     except (KeyError, ValueError):
         upload_time = obj.last_modified or utcnow()
     return FileRecord(
-        project=obj.project, name=meta.get("name") or obj.project, version=meta["version"],
-        filename=obj.filename, size=obj.size, sha256=meta["sha256"], md5=meta.get("md5", ""),
-        requires_python=meta.get("requires-python"), summary=meta.get("summary"),
-        upload_time=upload_time, uploader=meta.get("uploader"),
-        yanked="yanked" in meta, yanked_reason=meta.get("yanked") or None,
-        metadata_sha256=meta.get("metadata-sha256"), key=obj.key,
+        project=obj.project,
+        name=meta.get("name") or obj.project,
+        version=meta["version"],
+        filename=obj.filename,
+        size=obj.size,
+        sha256=meta["sha256"],
+        md5=meta.get("md5", ""),
+        requires_python=meta.get("requires-python"),
+        summary=meta.get("summary"),
+        upload_time=upload_time,
+        uploader=meta.get("uploader"),
+        yanked="yanked" in meta,
+        yanked_reason=meta.get("yanked") or None,
+        metadata_sha256=meta.get("metadata-sha256"),
+        key=obj.key,
     )
 
 
@@ -174,18 +204,28 @@ def parse_upload_time(text: str | None) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class PackageIndex:
     """The package index service."""
 
-    def __init__(self, storage: Storage, index: MetadataIndex, access: AccessBackend, *,
-                 max_upload_size: int | None = None, stream_files: bool = False,
-                 redirect_urls: bool = True, max_metadata_size: int = 4 * 1024 * 1024,
-                 spool_dir: str | None = None, max_archive_scan: int = 64 * 1024 * 1024,
-                 graceful_reload: bool = False, fallback: FallbackPolicy | None = None,
-                 upstream: UpstreamClient | None = None):
+    def __init__(
+        self,
+        storage: Storage,
+        index: MetadataIndex,
+        access: AccessBackend,
+        *,
+        max_upload_size: int | None = None,
+        stream_files: bool = False,
+        redirect_urls: bool = True,
+        max_metadata_size: int = 4 * 1024 * 1024,
+        spool_dir: str | None = None,
+        max_archive_scan: int = 64 * 1024 * 1024,
+        graceful_reload: bool = False,
+        fallback: FallbackPolicy | None = None,
+        upstream: UpstreamClient | None = None,
+    ):
         self.storage = storage
         self.index = index
         self.access = access
@@ -202,8 +242,7 @@ class PackageIndex:
         # counter read is a memory read on SQLite, one round trip elsewhere).
         self._records = PageCache(max_entries=8192)
         # Upstream fallback (SPEC section 9): without a client it is off, whatever the policy.
-        self.fallback = fallback if upstream is not None and fallback is not None \
-            else FallbackPolicy()
+        self.fallback = fallback if upstream is not None and fallback is not None else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
         self._fetches = SingleFlight()
 
@@ -214,8 +253,9 @@ class PackageIndex:
             return Unauthorized(f"Login required to {what}")
         return Forbidden(f"User {identity.username!r} may not {what}")
 
-    def _require(self, check: Callable[[Identity, str], bool], identity: Identity,
-                 project: str, what: str) -> None:
+    def _require(
+        self, check: Callable[[Identity, str], bool], identity: Identity, project: str, what: str
+    ) -> None:
         if not check(identity, project):
             raise self.deny(identity, f"{what} {project!r}")
 
@@ -224,8 +264,9 @@ class PackageIndex:
         """Every project the caller may read (others are absent, SPEC section 4)."""
         return [p for p in self.index.projects() if self.access.can_read(identity, p.project)]
 
-    def browse_projects(self, identity: Identity, *, query: str = "", sort: str = "name",
-                        page: int = 1) -> ProjectList:
+    def browse_projects(
+        self, identity: Identity, *, query: str = "", sort: str = "name", page: int = 1
+    ) -> ProjectList:
         """One page of the projects the caller may read, searched by name and summary."""
         return browse(self.projects(identity), query=query, sort=sort, page=page)
 
@@ -258,8 +299,12 @@ class PackageIndex:
     def project_page(self, identity: Identity, project: str) -> ProjectPage:
         """The web UI's view of one project: releases by PEP 440, the latest, what the caller may do."""
         records = self.project_files(identity, project)
-        return project_page(project, records, may_write=self.access.can_write(identity, project),
-                            may_delete=self.access.can_delete(identity, project))
+        return project_page(
+            project,
+            records,
+            may_write=self.access.can_write(identity, project),
+            may_delete=self.access.can_delete(identity, project),
+        )
 
     # Upstream fallback (SPEC section 9) ------------------------------------
     @staticmethod
@@ -313,8 +358,9 @@ class PackageIndex:
             return True
         return bool(self.access.principals(identity) & self.fallback.cache_update)
 
-    def project_listing(self, identity: Identity, project: str, *,
-                        redirect_to: Callable[[str], str | None] | None = None) -> ProjectListing:
+    def project_listing(
+        self, identity: Identity, project: str, *, redirect_to: Callable[[str], str | None] | None = None
+    ) -> ProjectListing:
         """What the page of one project shows: local files, upstream's, or a redirect.
 
         404 when neither here nor (where asked) upstream knows the project;
@@ -357,8 +403,9 @@ class PackageIndex:
         except UpstreamError as exc:
             if not records:
                 raise
-            LOG.warning("upstream page of %s not available (%s): serving the local files only",
-                        project, exc.message)
+            LOG.warning(
+                "upstream page of %s not available (%s): serving the local files only", project, exc.message
+            )
             return ProjectListing(project, records, cache_key=None)
         if page is None:
             if not records:
@@ -366,10 +413,17 @@ class PackageIndex:
             return ProjectListing(project, records, cache_key=("upstream-absent",))
         stored = {r.filename for r in records}
         # Pull-through can only serve files it can verify (SPEC section 9).
-        files = tuple(f for f in page.files if f.filename not in stored
-                      and (f.sha256 is not None or not caching))
-        return ProjectListing(project, records, files, name=page.name, link_upstream=not caching,
-                              cache_key=("upstream", page.serial, not caching))
+        files = tuple(
+            f for f in page.files if f.filename not in stored and (f.sha256 is not None or not caching)
+        )
+        return ProjectListing(
+            project,
+            records,
+            files,
+            name=page.name,
+            link_upstream=not caching,
+            cache_key=("upstream", page.serial, not caching),
+        )
 
     def _upstream_file(self, identity: Identity, project: str, filename: str) -> UpstreamFile:
         """The upstream entry of a file not stored here, for a caller who may read the project."""
@@ -383,8 +437,9 @@ class PackageIndex:
             raise FileNotFound(f"No such file: {filename}")
         return entry
 
-    def _stored_or_upstream(self, identity: Identity, project: str,
-                            filename: str) -> FileRecord | UpstreamFile:
+    def _stored_or_upstream(
+        self, identity: Identity, project: str, filename: str
+    ) -> FileRecord | UpstreamFile:
         try:
             return self.get_file(identity, project, filename)
         except FileNotFound:
@@ -402,17 +457,19 @@ class PackageIndex:
         """
         filename = entry.filename
         if entry.sha256 is None:
-            raise UpstreamError(f"The upstream index gives no sha256 for {filename}: "
-                                "it cannot be verified and is not fetched")
+            raise UpstreamError(
+                f"The upstream index gives no sha256 for {filename}: it cannot be verified and is not fetched"
+            )
         limit = self.max_upload_size
-        too_large = UpstreamError(f"{filename} on the upstream index is larger than "
-                                  f"pypi.max_upload_size ({limit} bytes): not fetched")
+        too_large = UpstreamError(
+            f"{filename} on the upstream index is larger than "
+            f"pypi.max_upload_size ({limit} bytes): not fetched"
+        )
         if limit is not None and entry.size is not None and entry.size > limit:
             raise too_large
         return self._fetches.run(filename, lambda: self._fetch_and_store(project, entry, too_large))
 
-    def _fetch_and_store(self, project: str, entry: UpstreamFile,
-                         too_large: UpstreamError) -> FileRecord:
+    def _fetch_and_store(self, project: str, entry: UpstreamFile, too_large: UpstreamError) -> FileRecord:
         """The one run of :meth:`_cache_from_upstream` for a file: fetch, verify, store."""
         filename = entry.filename
         existing = self.index.get(filename)
@@ -431,32 +488,52 @@ class PackageIndex:
         try:
             got = spooled.sha256.hexdigest()
             if not hmac.compare_digest(got, entry.sha256):
-                LOG.warning("sha256 of %s from the upstream index is %s, its page says %s: "
-                            "not stored", filename, got, entry.sha256)
-                raise UpstreamError(f"The sha256 of {filename} from the upstream index does "
-                                    "not match the one on its page: not stored")
+                LOG.warning(
+                    "sha256 of %s from the upstream index is %s, its page says %s: not stored",
+                    filename,
+                    got,
+                    entry.sha256,
+                )
+                raise UpstreamError(
+                    f"The sha256 of {filename} from the upstream index does "
+                    "not match the one on its page: not stored"
+                )
             try:
-                result = self._store(project=project, name=None, dist=dist, spooled=spooled,
-                                     uploader=UPSTREAM_UPLOADER, may_overwrite=lambda: False,
-                                     yanked=entry.yanked, yanked_reason=entry.yanked_reason,
-                                     upload_time=parse_upload_time(entry.upload_time))
+                result = self._store(
+                    project=project,
+                    name=None,
+                    dist=dist,
+                    spooled=spooled,
+                    uploader=UPSTREAM_UPLOADER,
+                    may_overwrite=lambda: False,
+                    yanked=entry.yanked,
+                    yanked_reason=entry.yanked_reason,
+                    upload_time=parse_upload_time(entry.upload_time),
+                )
             except InvalidUpload as exc:
-                raise UpstreamError(f"{filename} from the upstream index is not a valid "
-                                    f"distribution: {exc.message}") from None
+                raise UpstreamError(
+                    f"{filename} from the upstream index is not a valid distribution: {exc.message}"
+                ) from None
         finally:
             spooled.remove()
         if result.created:
             LOG.info("cached %s from the upstream index (%d bytes)", filename, result.record.size)
         return result.record
 
-    def get_file(self, identity: Identity, project: str, filename: str,
-                 action: Callable[[Identity, str], bool] | None = None,
-                 what: str = "read") -> FileRecord:
+    def get_file(
+        self,
+        identity: Identity,
+        project: str,
+        filename: str,
+        action: Callable[[Identity, str], bool] | None = None,
+        what: str = "read",
+    ) -> FileRecord:
         record = self._cached_record(filename)
         if record is None or record.project != project:
             raise FileNotFound(f"No such file: {filename}")
-        if record.uploader == UPSTREAM_UPLOADER and filename not in \
-                {r.filename for r in self._visible(project, self.index.files(project))}:
+        if record.uploader == UPSTREAM_UPLOADER and filename not in {
+            r.filename for r in self._visible(project, self.index.files(project))
+        }:
             raise FileNotFound(f"No such file: {filename}")  # upstream's, in a private project
         self._require(action or self.access.can_read, identity, project, what)
         return record
@@ -538,20 +615,35 @@ class PackageIndex:
         assert self.upstream is not None
         data = self.upstream.read_metadata(entry.metadata_url, self.max_metadata_size)
         if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), entry.metadata_sha256):
-            raise UpstreamError(f"The sha256 of the metadata of {entry.filename} from the "
-                                "upstream index does not match the one on its page")
+            raise UpstreamError(
+                f"The sha256 of the metadata of {entry.filename} from the "
+                "upstream index does not match the one on its page"
+            )
         dist = dists.parse_filename(entry.filename)
-        record = FileRecord(project=project, name=dist.name, version=dist.version,
-                            filename=entry.filename, size=entry.size or 0,
-                            sha256=entry.sha256 or "", metadata_sha256=entry.metadata_sha256,
-                            upload_time=parse_upload_time(entry.upload_time) or utcnow())
+        record = FileRecord(
+            project=project,
+            name=dist.name,
+            version=dist.version,
+            filename=entry.filename,
+            size=entry.size or 0,
+            sha256=entry.sha256 or "",
+            metadata_sha256=entry.metadata_sha256,
+            upload_time=parse_upload_time(entry.upload_time) or utcnow(),
+        )
         return record, data
 
     # Writing ------------------------------------------------------------
-    def upload(self, identity: Identity, *, name: str | None, version: str | None,
-               filename: str | None, content: BinaryIO | None,
-               digests: dict[str, str] | None = None,
-               name_from_archive: bool = False) -> UploadResult:
+    def upload(
+        self,
+        identity: Identity,
+        *,
+        name: str | None,
+        version: str | None,
+        filename: str | None,
+        content: BinaryIO | None,
+        digests: dict[str, str] | None = None,
+        name_from_archive: bool = False,
+    ) -> UploadResult:
         """Store one distribution file following every rule of SPEC section 5.
 
         ``name_from_archive``: the display name is the archive's own metadata name
@@ -586,20 +678,27 @@ class PackageIndex:
         try:
             spooled.check_digests(digests or {})
             result = self._store(
-                project=project, name=None if name_from_archive else name.strip(),
-                dist=dist, spooled=spooled,
+                project=project,
+                name=None if name_from_archive else name.strip(),
+                dist=dist,
+                spooled=spooled,
                 uploader=identity.username,
                 may_overwrite=lambda: self.access.can_overwrite(identity, project),
-                pypi_rules=True)
+                pypi_rules=True,
+            )
         finally:
             spooled.remove()
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
         return result
 
-    def upload_file(self, identity: Identity, filename: str | None,
-                    content: BinaryIO | None,
-                    digests: dict[str, str] | None = None) -> UploadResult:
+    def upload_file(
+        self,
+        identity: Identity,
+        filename: str | None,
+        content: BinaryIO | None,
+        digests: dict[str, str] | None = None,
+    ) -> UploadResult:
         """An upload of nothing but a file (the browser form): project and version
         come from the filename, the display name from the archive's metadata."""
         if not filename:
@@ -610,13 +709,30 @@ class PackageIndex:
             if not identity.authenticated:
                 raise self.deny(identity, "upload") from None
             raise
-        return self.upload(identity, name=dist.name, version=dist.version, filename=filename,
-                           content=content, name_from_archive=True, digests=digests)
+        return self.upload(
+            identity,
+            name=dist.name,
+            version=dist.version,
+            filename=filename,
+            content=content,
+            name_from_archive=True,
+            digests=digests,
+        )
 
-    def _store(self, *, project: str, name: str | None, dist: dists.DistFilename,
-               spooled: _Spooled, uploader: str | None, may_overwrite: Callable[[], bool],
-               yanked: bool = False, yanked_reason: str | None = None,
-               upload_time: datetime | None = None, pypi_rules: bool = False) -> UploadResult:
+    def _store(
+        self,
+        *,
+        project: str,
+        name: str | None,
+        dist: dists.DistFilename,
+        spooled: _Spooled,
+        uploader: str | None,
+        may_overwrite: Callable[[], bool],
+        yanked: bool = False,
+        yanked_reason: str | None = None,
+        upload_time: datetime | None = None,
+        pypi_rules: bool = False,
+    ) -> UploadResult:
         """Validate a spooled file's archive, then store and index it (SPEC section 5).
 
         Shared by uploads and pull-through caching. ``name`` is the display
@@ -625,8 +741,9 @@ class PackageIndex:
         filename = dist.filename
         if spooled.size == 0:
             raise InvalidUpload(f"{filename} is empty")
-        meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
-                                        max_scan=self.max_archive_scan)
+        meta = dists.read_core_metadata(
+            spooled.path, dist, self.max_metadata_size, max_scan=self.max_archive_scan
+        )
         if pypi_rules:  # uploads only (``pypi_rules``): upstream's files were accepted there
             dists.check_upload_metadata(meta, dist)
         if name is None:
@@ -648,12 +765,21 @@ class PackageIndex:
         if meta.raw and meta.reliable:
             metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
         record = FileRecord(
-            project=project, name=name, version=dist.version, filename=filename,
-            size=spooled.size, sha256=sha256, md5=spooled.md5.hexdigest(),
-            requires_python=meta.requires_python, summary=meta.summary,
-            upload_time=upload_time or utcnow(), uploader=uploader,
-            yanked=yanked, yanked_reason=(yanked_reason or None) if yanked else None,
-            metadata_sha256=metadata_sha256, key=self.storage.key_for(project, filename),
+            project=project,
+            name=name,
+            version=dist.version,
+            filename=filename,
+            size=spooled.size,
+            sha256=sha256,
+            md5=spooled.md5.hexdigest(),
+            requires_python=meta.requires_python,
+            summary=meta.summary,
+            upload_time=upload_time or utcnow(),
+            uploader=uploader,
+            yanked=yanked,
+            yanked_reason=(yanked_reason or None) if yanked else None,
+            metadata_sha256=metadata_sha256,
+            key=self.storage.key_for(project, filename),
         )
         metadata = record_to_metadata(record)
         # The write protocol (docs/architecture.md): intent, bytes, companion
@@ -670,8 +796,13 @@ class PackageIndex:
             if metadata_sha256:
                 # Written after the file itself, so the loser of a race never
                 # replaces the winner's metadata.
-                self.storage.put(project, filename + METADATA_SUFFIX, io.BytesIO(meta.raw),
-                                 {"sha256": metadata_sha256}, overwrite=True)
+                self.storage.put(
+                    project,
+                    filename + METADATA_SUFFIX,
+                    io.BytesIO(meta.raw),
+                    {"sha256": metadata_sha256},
+                    overwrite=True,
+                )
             self.index.add(record)
         return UploadResult(record, True)
 
@@ -688,7 +819,8 @@ class PackageIndex:
                 raise InvalidUpload(
                     f"{dist.filename} would be a second {kind} of release {record.version}, "
                     f"beside {record.filename} (versions {dist.version} and {record.version} "
-                    f"are one release, as on PyPI); delete {record.filename} to replace it")
+                    f"are one release, as on PyPI); delete {record.filename} to replace it"
+                )
 
     def _lost_race(self, ours: FileRecord, metadata_raw: bytes | None) -> UploadResult:
         """Storage already holds the name: 200 if it is our bytes (after making sure
@@ -713,9 +845,13 @@ class PackageIndex:
         if record.metadata_sha256:
             if metadata_raw is not None and ours.metadata_sha256 == record.metadata_sha256:
                 if self.storage.stat(project, filename + METADATA_SUFFIX) is None:
-                    self.storage.put(project, filename + METADATA_SUFFIX,
-                                     io.BytesIO(metadata_raw),
-                                     {"sha256": record.metadata_sha256}, overwrite=True)
+                    self.storage.put(
+                        project,
+                        filename + METADATA_SUFFIX,
+                        io.BytesIO(metadata_raw),
+                        {"sha256": record.metadata_sha256},
+                        overwrite=True,
+                    )
             elif self.storage.stat(project, filename + METADATA_SUFFIX) is None:
                 record = record.replace(metadata_sha256=None)
         self.index.add(record)
@@ -786,8 +922,7 @@ class PackageIndex:
     def release_files(self, identity: Identity, project: str, version: str) -> list[FileRecord]:
         """The files of one release (versions compared by PEP 440: ``1.0`` is ``1.0.0``); 404 if none."""
         wanted = version_key(version)
-        records = [r for r in self.project_files(identity, project)
-                   if version_key(r.version) == wanted]
+        records = [r for r in self.project_files(identity, project) if version_key(r.version) == wanted]
         if not records:
             raise FileNotFound(f"No release {version} of {project}")
         return records
@@ -798,14 +933,14 @@ class PackageIndex:
         self._require(self.access.can_delete, identity, project, "delete from")
         return [self.delete_file(identity, project, r.filename) for r in records]
 
-    def set_release_yanked(self, identity: Identity, project: str, version: str, yanked: bool,
-                           reason: str | None = None) -> list[FileRecord]:
+    def set_release_yanked(
+        self, identity: Identity, project: str, version: str, yanked: bool, reason: str | None = None
+    ) -> list[FileRecord]:
         """Yank or un-yank every file of one release (PEP 592 yanks files; a release is its files)."""
         records = self.release_files(identity, project, version)
         return [self.set_yanked(identity, project, r.filename, yanked, reason) for r in records]
 
-    def refuse_early(self, identity: Identity, project: str | None = None,
-                     yank: bool = False) -> None:
+    def refuse_early(self, identity: Identity, project: str | None = None, yank: bool = False) -> None:
         """401/403 before a write request's body is read, when the write must fail anyway.
 
         Parsing a multipart body costs CPU per part (and spool disk): a caller
@@ -826,8 +961,9 @@ class PackageIndex:
         # state, like deleting, takes the user's password.
         return identity.token is None and self.access.can_write(identity, project)
 
-    def set_yanked(self, identity: Identity, project: str, filename: str, yanked: bool,
-                   reason: str | None = None) -> FileRecord:
+    def set_yanked(
+        self, identity: Identity, project: str, filename: str, yanked: bool, reason: str | None = None
+    ) -> FileRecord:
         """Yank or un-yank a file (PEP 592); kept in storage metadata too, so it survives a rebuild."""
         record = self.get_file(identity, project, filename, self._may_yank, "yank in")
         self.storage.check_writable()
@@ -868,15 +1004,16 @@ class PackageIndex:
         record = record_from_object(stored) or self._record_from_bytes(stored)
         if record is None:
             return "unchanged"
-        if record.metadata_sha256 and \
-                self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+        if record.metadata_sha256 and self.storage.stat(project, filename + METADATA_SUFFIX) is None:
             record = record.replace(metadata_sha256=None)
-        if current is not None and current.sha256 == record.sha256 \
-                and current.project == record.project:
+        if current is not None and current.sha256 == record.sha256 and current.project == record.project:
             # The row is the same file: keep its whole summary, take what
             # changes after an upload (the yank) from storage.
-            record = current.replace(yanked=record.yanked, yanked_reason=record.yanked_reason,
-                                     metadata_sha256=record.metadata_sha256)
+            record = current.replace(
+                yanked=record.yanked,
+                yanked_reason=record.yanked_reason,
+                metadata_sha256=record.metadata_sha256,
+            )
         if record == current:
             return "unchanged"
         self.index.add(record)
@@ -894,8 +1031,7 @@ class PackageIndex:
                     outcome = self.reconcile(intent.project, intent.filename)
                 except InvalidUpload:
                     outcome = "skipped (invalid name)"
-                LOG.info("repair: %s of %s left unfinished; index %s", intent.op,
-                         intent.filename, outcome)
+                LOG.info("repair: %s of %s left unfinished; index %s", intent.op, intent.filename, outcome)
                 self.index.end_intent(intent.id)
                 done += 1
             return done
@@ -915,14 +1051,15 @@ class PackageIndex:
         names = {(o.project, o.filename) for o in objects}
         records = []
         for obj in objects:
-            if obj.filename.endswith(METADATA_SUFFIX) and \
-                    (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names:
+            if (
+                obj.filename.endswith(METADATA_SUFFIX)
+                and (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names
+            ):
                 continue
             record = record_from_object(obj) or self._record_from_bytes(obj)
             if record is None:
                 continue
-            if record.metadata_sha256 and \
-                    (obj.project, obj.filename + METADATA_SUFFIX) not in names:
+            if record.metadata_sha256 and (obj.project, obj.filename + METADATA_SUFFIX) not in names:
                 record = record.replace(metadata_sha256=None)
             records.append(record)
         return records
@@ -937,17 +1074,26 @@ class PackageIndex:
             spooled = _Spooled(stream, None, self.spool_dir)
         try:
             try:
-                meta = dists.read_core_metadata(spooled.path, dist, self.max_metadata_size,
-                                              max_scan=self.max_archive_scan)
+                meta = dists.read_core_metadata(
+                    spooled.path, dist, self.max_metadata_size, max_scan=self.max_archive_scan
+                )
             except InvalidUpload:
                 return None
             return FileRecord(
-                project=obj.project, name=meta.name or dist.name, version=dist.version,
-                filename=obj.filename, size=spooled.size, sha256=spooled.sha256.hexdigest(),
-                md5=spooled.md5.hexdigest(), requires_python=meta.requires_python,
-                summary=meta.summary, upload_time=obj.last_modified or utcnow(), key=obj.key,
+                project=obj.project,
+                name=meta.name or dist.name,
+                version=dist.version,
+                filename=obj.filename,
+                size=spooled.size,
+                sha256=spooled.sha256.hexdigest(),
+                md5=spooled.md5.hexdigest(),
+                requires_python=meta.requires_python,
+                summary=meta.summary,
+                upload_time=obj.last_modified or utcnow(),
+                key=obj.key,
                 # Metadata without hashes (1.x before it stored them) still names the uploader.
-                uploader=obj.metadata.get("uploader") or None)
+                uploader=obj.metadata.get("uploader") or None,
+            )
         finally:
             spooled.remove()
 
@@ -1001,14 +1147,16 @@ class PackageIndex:
     # Health -------------------------------------------------------------
     def health(self) -> dict[str, dict]:
         report = {}
-        for name, backend in (("storage", self.storage), ("index", self.index),
-                              ("access", self.access)):
+        for name, backend in (("storage", self.storage), ("index", self.index), ("access", self.access)):
             try:
                 backend.check_health()
                 report[name] = {"ok": True, "backend": type(backend).__name__}
             except Exception as exc:  # any failure is reported, never raised
-                report[name] = {"ok": False, "backend": type(backend).__name__,
-                                "error": str(exc) or type(exc).__name__}
+                report[name] = {
+                    "ok": False,
+                    "backend": type(backend).__name__,
+                    "error": str(exc) or type(exc).__name__,
+                }
         return report
 
 

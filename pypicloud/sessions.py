@@ -41,8 +41,10 @@ def _generation_name(username: str) -> str:
 
 def _stamp(registry, username: str) -> list:
     service = registry.service
-    return [service.index.counter(_generation_name(username)),
-            service.access.password_fingerprint(username) or ""]
+    return [
+        service.index.counter(_generation_name(username)),
+        service.access.password_fingerprint(username) or "",
+    ]
 
 
 def start(request, username: str) -> None:
@@ -74,14 +76,24 @@ def session_factory_from_settings(settings):
     if not secret:
         secret = _secret_from_1x_keys(settings)
     if not secret:
-        LOG.warning("session.secret is not set: web UI logins end when this process "
-                    "restarts and are not shared with other processes")
+        LOG.warning(
+            "session.secret is not set: web UI logins end when this process "
+            "restarts and are not shared with other processes"
+        )
         secret = secrets.token_urlsafe(32)
     max_age = settings.get_int("session.max_age", 8 * 3600, minimum=60)
     return SignedCookieSessionFactory(
-        secret, cookie_name=COOKIE_NAME, salt="pypicloud.session.",
-        secure=settings.get_bool("session.secure", False), httponly=True, samesite="Strict",
-        max_age=None, timeout=max_age, reissue_time=max_age // 10, path="/")
+        secret,
+        cookie_name=COOKIE_NAME,
+        salt="pypicloud.session.",
+        secure=settings.get_bool("session.secure", False),
+        httponly=True,
+        samesite="Strict",
+        max_age=None,
+        timeout=max_age,
+        reissue_time=max_age // 10,
+        path="/",
+    )
 
 
 def _secret_from_1x_keys(settings) -> str | None:
@@ -94,9 +106,12 @@ def _secret_from_1x_keys(settings) -> str | None:
         return None
     values = [settings.get_str(k) for k in keys]
     if max(len(v) for v in values) < 16 or any(v.lower() == "replaceme" for v in values):
-        LOG.warning("%s is weak (shorter than 16 characters or a placeholder): anyone who "
-                    "guesses it can forge web UI logins; set session.secret to a long random "
-                    "string", " / ".join(keys))
+        LOG.warning(
+            "%s is weak (shorter than 16 characters or a placeholder): anyone who "
+            "guesses it can forge web UI logins; set session.secret to a long random "
+            "string",
+            " / ".join(keys),
+        )
     material = "\0".join(f"{k}={v}" for k, v in zip(keys, values))
     return hashlib.sha256(b"pypicloud 1.x session keys\0" + material.encode("utf-8")).hexdigest()
 
@@ -104,5 +119,4 @@ def _secret_from_1x_keys(settings) -> str | None:
 def includeme(config) -> None:
     settings = config.registry.ppc_settings
     config.set_session_factory(session_factory_from_settings(settings))
-    config.registry.session_lifetime = settings.get_int("session.lifetime", DEFAULT_LIFETIME,
-                                                        minimum=60)
+    config.registry.session_lifetime = settings.get_int("session.lifetime", DEFAULT_LIFETIME, minimum=60)

@@ -177,8 +177,9 @@ class Settings(Mapping[str, str]):
     value and what is allowed.
     """
 
-    def __init__(self, raw: Mapping[str, object], environ: Mapping[str, str] | None = None,
-                 here: str | None = None):
+    def __init__(
+        self, raw: Mapping[str, object], environ: Mapping[str, str] | None = None, here: str | None = None
+    ):
         environ = os.environ if environ is None else environ
         values: dict[str, str] = {}
         for key, value in raw.items():
@@ -287,7 +288,7 @@ class Settings(Mapping[str, str]):
 
     def with_prefix(self, prefix: str) -> dict[str, str]:
         """Every key under ``prefix``, with the prefix removed."""
-        return {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self._values.items() if k.startswith(prefix)}
 
     def path(self, value: str) -> str:
         """A path relative to the ini file's folder, made absolute."""
@@ -296,9 +297,9 @@ class Settings(Mapping[str, str]):
     def warn_unknown(self) -> list[str]:
         """Log (and return) keys under a checked prefix that nothing reads."""
         unknown = sorted(
-            k for k in self._values
-            if k.startswith(CHECKED_PREFIXES) and k not in KNOWN_KEYS
-            and not k.startswith(DYNAMIC_PREFIXES)
+            k
+            for k in self._values
+            if k.startswith(CHECKED_PREFIXES) and k not in KNOWN_KEYS and not k.startswith(DYNAMIC_PREFIXES)
         )
         for key in unknown:
             if key in RETIRED_1X_KEYS:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, URL
+from sqlalchemy.engine import URL, Engine
 
 from .errors import ConfigError
 
@@ -37,8 +37,12 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
 def sqlite_file(url: URL) -> str | None:
     """The database file of a SQLite URL; None for other databases and in-memory ones."""
     database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
+    if (
+        url.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
         return None
     return os.path.abspath(database)
 
@@ -47,7 +51,7 @@ def settings_url(settings, key: str, default_file: str) -> str:
     """A database URL from the ini: relative SQLite paths are relative to the ini file."""
     url = settings.get_str(key) or f"sqlite:///{settings.path(default_file)}"
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + settings.path(url[len("sqlite:///"):])
+        url = "sqlite:///" + settings.path(url[len("sqlite:///") :])
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
@@ -66,9 +70,11 @@ def _require_driver(key: str, parsed: URL) -> None:
     """Stop start-up naming the extra to install when the URL's driver is missing."""
     module, extra = _DRIVER_EXTRAS.get(parsed.drivername, (None, None))
     if module is not None and importlib.util.find_spec(module) is None:
-        raise ConfigError(key, parsed.render_as_string(hide_password=True),
-                          f"the {module} driver is not installed: "
-                          f"pip install 'pypicloud[{extra}]'")
+        raise ConfigError(
+            key,
+            parsed.render_as_string(hide_password=True),
+            f"the {module} driver is not installed: pip install 'pypicloud[{extra}]'",
+        )
 
 
 # Database backend -> (DB-API module, the pypicloud extra that installs it).
@@ -99,8 +105,7 @@ def _with_installed_driver(parsed: URL, url: str) -> str:
     unchanged.
     """
     if parsed.drivername in ("mysql", "mariadb"):
-        return parsed.set(drivername=parsed.drivername + "+pymysql").render_as_string(
-            hide_password=False)
+        return parsed.set(drivername=parsed.drivername + "+pymysql").render_as_string(hide_password=False)
     if parsed.drivername not in ("postgres", "postgresql"):
         return url
     if importlib.util.find_spec("psycopg2") is not None:
@@ -173,8 +178,9 @@ def migrate(engine: Engine, *, script_location: str, schema: str | None, lock_ke
     config.set_main_option("script_location", script_location)
     if is_mysql(engine.dialect):
         if schema:
-            raise ConfigError("db.schema", schema, "only for PostgreSQL; on MySQL/MariaDB "
-                              "name the database in the URL")
+            raise ConfigError(
+                "db.schema", schema, "only for PostgreSQL; on MySQL/MariaDB name the database in the URL"
+            )
         with engine.connect() as conn:
             # Named locks are per server, not per database: the database name
             # keeps deployments sharing one server from waiting on each other.

@@ -43,11 +43,13 @@ class LoginThrottle:
         self.window = window
 
     @classmethod
-    def from_settings(cls, settings, index) -> "LoginThrottle":
-        return cls(index,
-                   per_user=settings.get_int("auth.throttle_user", 10, minimum=0),
-                   per_address=settings.get_int("auth.throttle_address", 50, minimum=0),
-                   window=settings.get_int("auth.throttle_window", 300, minimum=1))
+    def from_settings(cls, settings, index) -> LoginThrottle:
+        return cls(
+            index,
+            per_user=settings.get_int("auth.throttle_user", 10, minimum=0),
+            per_address=settings.get_int("auth.throttle_address", 50, minimum=0),
+            window=settings.get_int("auth.throttle_window", 300, minimum=1),
+        )
 
     def _keys(self, username: str | None, address: str | None) -> list[tuple[str, int]]:
         keys = []
@@ -76,8 +78,7 @@ class LoginThrottle:
                 wait = (slot + 1) * self.window - now
                 if current >= limit:
                     wait += self.window
-                raise TooManyAttempts("Too many failed logins; try again later",
-                                      max(1, int(wait) + 1))
+                raise TooManyAttempts("Too many failed logins; try again later", max(1, int(wait) + 1))
 
     def failed(self, username: str | None, address: str | None) -> None:
         """Count one failed attempt."""
@@ -92,8 +93,7 @@ def authenticate(request, username: str, password: str) -> Identity | None:
     throttle: LoginThrottle | None = getattr(registry, "login_throttle", None)
     address = request.client_addr
     access = registry.service.access
-    if throttle is not None and (username == TOKEN_USERNAME
-                                 or access.credentials.hit(username, password)):
+    if throttle is not None and (username == TOKEN_USERNAME or access.credentials.hit(username, password)):
         # A token or a recently verified password costs no hash: while it is
         # right it is answered even when the address is throttled, so users
         # sharing a proxy or NAT address with an attacker are not locked out.

@@ -114,7 +114,7 @@ def _without_credentials(url: str) -> str:
     authority = rest.split("/", 1)[0]
     if not sep or "@" not in authority:
         return url
-    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{rest[len(authority):]}"
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{rest[len(authority) :]}"
 
 
 def simple_index_url(base_url: str) -> str:
@@ -135,8 +135,9 @@ def split_credentials(url: str) -> tuple[str, str | None]:
         return url, None
     token = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=host).geturl(), \
-        "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii")
+    return parts._replace(netloc=host).geturl(), "Basic " + base64.b64encode(token.encode("utf-8")).decode(
+        "ascii"
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -162,15 +163,17 @@ def default_upstream_url() -> str | None:
     return url + "/" if isinstance(url, str) and not url.endswith("/") else url
 
 
-def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | None"]:
+def fallback_from_settings(settings) -> tuple[FallbackPolicy, UpstreamClient | None]:
     """The policy and (unless the mode is ``none``) the client, from the ini."""
     mode = settings.get_choice("pypi.fallback", MODES, "none")
     if settings.get_str("pypi.fallback") is None:
         # The default differs from 1.x's on purpose; say so once, at start-up.
-        LOG.warning("pypi.fallback is not set, so projects that are not stored here are not "
-                    "found (404). pypicloud 1.x redirected them to the public index by "
-                    "default; to keep that, add the line: pypi.fallback = redirect "
-                    "(or set pypi.fallback = none to silence this warning)")
+        LOG.warning(
+            "pypi.fallback is not set, so projects that are not stored here are not "
+            "found (404). pypicloud 1.x redirected them to the public index by "
+            "default; to keep that, add the line: pypi.fallback = redirect "
+            "(or set pypi.fallback = none to silence this warning)"
+        )
     if "pypi.cache_update" in settings:
         cache_update = settings.get_list("pypi.cache_update", ())
     else:
@@ -189,12 +192,18 @@ def fallback_from_settings(settings) -> tuple[FallbackPolicy, "UpstreamClient | 
     # "nan" and "inf" parse as floats, but no socket takes them (every request would fail
     # with a 500), and "no timeout at all" is what this setting exists to prevent.
     if timeout is None or not 0 < timeout <= MAX_TIMEOUT:
-        raise ConfigError("pypi.fallback_timeout", settings.get_str("pypi.fallback_timeout"),
-                          f"a number of seconds greater than 0, at most {MAX_TIMEOUT:g}")
+        raise ConfigError(
+            "pypi.fallback_timeout",
+            settings.get_str("pypi.fallback_timeout"),
+            f"a number of seconds greater than 0, at most {MAX_TIMEOUT:g}",
+        )
     ttl = settings.get_int("pypi.fallback_page_ttl", int(DEFAULT_PAGE_TTL), minimum=0)
     return policy, UpstreamClient(
-        base_url, timeout=timeout, page_ttl=float(ttl),
-        allow_private=settings.get_bool("pypi.fallback_allow_private", False))
+        base_url,
+        timeout=timeout,
+        page_ttl=float(ttl),
+        allow_private=settings.get_bool("pypi.fallback_allow_private", False),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -255,8 +264,9 @@ def json_api_url(base_url: str, project: str) -> str | None:
     if not path.endswith("/simple"):
         return None
     root = path[: -len("simple")]
-    return parts._replace(path=f"{root}pypi/{canonicalize_name(project)}/json", query="",
-                          fragment="").geturl()
+    return parts._replace(
+        path=f"{root}pypi/{canonicalize_name(project)}/json", query="", fragment=""
+    ).geturl()
 
 
 def _hex(value: object) -> str | None:
@@ -315,8 +325,11 @@ def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
         raise UpstreamError(f"The upstream index speaks simple API {version}; 1.x is supported")
     files = []
     for entry in doc["files"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str) \
-                or not isinstance(entry.get("url"), str):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("filename"), str)
+            or not isinstance(entry.get("url"), str)
+        ):
             continue
         url = _resolve(page_url, entry["url"])
         if url is None:
@@ -327,14 +340,21 @@ def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
         size = entry.get("size")
         upload_time = entry.get("upload-time")
         requires_python = entry.get("requires-python")
-        files.append(UpstreamFile(
-            filename=entry["filename"], url=url, sha256=_hex(hashes.get("sha256")),
-            requires_python=requires_python if isinstance(requires_python, str) and requires_python else None,
-            yanked=bool(yanked), yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
-            metadata_sha256=_metadata_hash(metadata),
-            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-            upload_time=upload_time if isinstance(upload_time, str) else None,
-        ))
+        files.append(
+            UpstreamFile(
+                filename=entry["filename"],
+                url=url,
+                sha256=_hex(hashes.get("sha256")),
+                requires_python=requires_python
+                if isinstance(requires_python, str) and requires_python
+                else None,
+                yanked=bool(yanked),
+                yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
+                metadata_sha256=_metadata_hash(metadata),
+                size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                upload_time=upload_time if isinstance(upload_time, str) else None,
+            )
+        )
     name = doc.get("name") if isinstance(doc.get("name"), str) else ""
     return UpstreamProject(name=name, files=tuple(files))
 
@@ -407,15 +427,19 @@ def parse_html_page(body: bytes, page_url: str) -> UpstreamProject:
         hash_name, _, digest = fragment.partition("=")
         yanked = "data-yanked" in attrs
         metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-        files.append(UpstreamFile(
-            filename=filename, url=url,
-            sha256=_hex(digest) if hash_name.lower() == "sha256" else None,
-            requires_python=attrs.get("data-requires-python") or None,
-            yanked=yanked, yanked_reason=(attrs.get("data-yanked") or None) if yanked else None,
-            metadata_sha256=_metadata_hash(metadata),
-        ))
+        files.append(
+            UpstreamFile(
+                filename=filename,
+                url=url,
+                sha256=_hex(digest) if hash_name.lower() == "sha256" else None,
+                requires_python=attrs.get("data-requires-python") or None,
+                yanked=yanked,
+                yanked_reason=(attrs.get("data-yanked") or None) if yanked else None,
+                metadata_sha256=_metadata_hash(metadata),
+            )
+        )
     title = parser.title.strip()
-    name = title[len("Links for "):].strip() if title.startswith("Links for ") else ""
+    name = title[len("Links for ") :].strip() if title.startswith("Links for ") else ""
     return UpstreamProject(name=name, files=tuple(files))
 
 
@@ -504,8 +528,14 @@ class PageMemo:
     project with thousands of files weighs as much as thousands of small pages).
     """
 
-    def __init__(self, ttl: float, *, max_entries: int = 1024, max_files: int = 250_000,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 1024,
+        max_files: int = 250_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.ttl = ttl
         self.max_entries = max_entries
         self.max_files = max_files
@@ -544,8 +574,9 @@ class PageMemo:
             self._entries[key] = (self.clock() + self.ttl, value)
             self._files += self._weight(value)
             # The newest page always stays, even alone over the file bound.
-            while len(self._entries) > 1 and (len(self._entries) > self.max_entries
-                                              or self._files > self.max_files):
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_entries or self._files > self.max_files
+            ):
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._files -= self._weight(dropped)
 
@@ -574,7 +605,7 @@ def _describe(exc: Exception) -> str:
 class _Fetched:
     status: int
     url: str
-    response: "urllib3.BaseHTTPResponse" = field(repr=False)
+    response: urllib3.BaseHTTPResponse = field(repr=False)
 
 
 class UpstreamClient:
@@ -585,12 +616,19 @@ class UpstreamClient:
     ``page_ttl`` seconds (0: never), at most ``max_pages`` of them.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 page_ttl: float = DEFAULT_PAGE_TTL, max_pages: int = 1024,
-                 max_page_size: int = MAX_PAGE_SIZE, clock: Callable[[], float] = time.monotonic,
-                 pool: urllib3.PoolManager | None = None, allow_private: bool = False):
-        url, self._authorization = split_credentials(
-            check_base_url("pypi.fallback_base_url", base_url))
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        page_ttl: float = DEFAULT_PAGE_TTL,
+        max_pages: int = 1024,
+        max_page_size: int = MAX_PAGE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+        pool: urllib3.PoolManager | None = None,
+        allow_private: bool = False,
+    ):
+        url, self._authorization = split_credentials(check_base_url("pypi.fallback_base_url", base_url))
         # Never shown to clients (redirects) or in logs with its credentials.
         self.base_url = simple_index_url(url)
         self._auth_origin = _origin(self.base_url)
@@ -607,9 +645,12 @@ class UpstreamClient:
         # Thread-safe connection pools; retries are ours to decide (none: a failure
         # is answered at once rather than multiplied by a retry loop).
         self._pool = pool or urllib3.PoolManager(
-            num_pools=8, maxsize=8, block=False,
+            num_pools=8,
+            maxsize=8,
+            block=False,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=False)
+            retries=False,
+        )
 
     def project_url(self, project: str) -> str:
         return project_url(self.base_url, project)
@@ -635,8 +676,9 @@ class UpstreamClient:
             if self._authorization and _origin(url) == self._auth_origin:
                 headers["Authorization"] = self._authorization
             try:
-                response = self._pool.request("GET", url, headers=headers, preload_content=False,
-                                              redirect=False)
+                response = self._pool.request(
+                    "GET", url, headers=headers, preload_content=False, redirect=False
+                )
             except urllib3.exceptions.HTTPError as exc:
                 raise UpstreamUnavailable(f"The upstream index is unavailable ({_describe(exc)})") from None
             location = response.get_redirect_location()
@@ -665,13 +707,15 @@ class UpstreamClient:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except (OSError, ValueError, UnicodeError):
-            raise UpstreamError("The upstream index linked to a host that cannot be "
-                                "resolved") from None
+            raise UpstreamError("The upstream index linked to a host that cannot be resolved") from None
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             if not address.is_global or address.is_multicast:
-                LOG.warning("refused to fetch %s: %s is not a public address "
-                            "(pypi.fallback_allow_private)", _without_credentials(url), address)
+                LOG.warning(
+                    "refused to fetch %s: %s is not a public address (pypi.fallback_allow_private)",
+                    _without_credentials(url),
+                    address,
+                )
                 raise UpstreamError("The upstream index could not provide this file")
 
     def _foreign(self, url: str) -> bool:
@@ -695,8 +739,9 @@ class UpstreamClient:
                 if not block:
                     break
                 if self._clock() > deadline:
-                    raise UpstreamUnavailable(f"The upstream {what} did not arrive within "
-                                              f"{self.body_seconds:g} seconds")
+                    raise UpstreamUnavailable(
+                        f"The upstream {what} did not arrive within {self.body_seconds:g} seconds"
+                    )
                 total += len(block)
                 if total > limit:
                     raise UpstreamError(f"The upstream {what} is larger than {limit} bytes")
@@ -746,8 +791,11 @@ class UpstreamClient:
         # The page's own spelling of the name is shown, but only if it is this
         # project's name: a page cannot rename the project it is served for.
         same = page.name and canonicalize_name(page.name) == project
-        return UpstreamProject(name=page.name if same else project,
-                               files=distributions_of(page, project), serial=next(self._serials))
+        return UpstreamProject(
+            name=page.name if same else project,
+            files=distributions_of(page, project),
+            serial=next(self._serials),
+        )
 
     # Files ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -776,8 +824,7 @@ class UpstreamClient:
             fetched = self._open(url)
             if fetched.status != 200:
                 self._close(fetched.response, False)
-                raise UpstreamError(f"The upstream index answered {fetched.status} for a "
-                                    "metadata file")
+                raise UpstreamError(f"The upstream index answered {fetched.status} for a metadata file")
             return self._read_all(fetched, limit, "metadata file")
         except UpstreamError as exc:
             raise self._uniform(url, exc) from None
@@ -790,8 +837,7 @@ class UpstreamClient:
         """
         if not self._foreign(url):
             return exc
-        LOG.warning("fetching %s from the upstream index failed: %s",
-                    _without_credentials(url), exc.message)
+        LOG.warning("fetching %s from the upstream index failed: %s", _without_credentials(url), exc.message)
         return UpstreamError("The upstream index could not provide this file")
 
     def close(self) -> None:
@@ -809,8 +855,7 @@ class _ResponseReader:
         try:
             block = self._response.read(size, decode_content=False)
         except urllib3.exceptions.HTTPError as exc:
-            raise UpstreamUnavailable(
-                f"The upstream index is unavailable ({_describe(exc)})") from None
+            raise UpstreamUnavailable(f"The upstream index is unavailable ({_describe(exc)})") from None
         if not block:
             self.complete = True
         return block

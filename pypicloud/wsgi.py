@@ -41,7 +41,12 @@ class RejectUndecodable:
         if where is None:
             return self.app(environ, start_response)
         body = f"Bad request: the {where.lower().replace('_', ' ')} is not valid UTF-8\n".encode()
-        start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
-                                           ("Content-Length", str(len(body))),
-                                           ("X-Content-Type-Options", "nosniff")])
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
         return [body]

@@ -17,7 +17,7 @@ ANONYMOUS = "anonymous"
 
 @dataclass
 class Table:
-    defaults: dict[str, str]          # pypi.default_read / pypi.default_write
+    defaults: dict[str, str]  # pypi.default_read / pypi.default_write
     projects: list[str]
     cells: dict[tuple[str, str], str]  # (caller, project) -> "rw" | "r" | "w" | ""
 
@@ -49,8 +49,9 @@ def tables() -> list[Table]:
         for part in match.group(1).split(";"):
             key, _, value = part.strip().partition("=")
             defaults[key.strip()] = value.strip()
-        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-                for line in match.group(2).splitlines()]
+        rows = [
+            [c.strip() for c in line.strip().strip("|").split("|")] for line in match.group(2).splitlines()
+        ]
         header, body = rows[0], [r for r in rows[2:]]
         projects = header[1:]
         cells = {}

@@ -20,10 +20,8 @@ ALIASES = {
     "pypicloud.access.ldap_.ldapaccessbackend": "pypicloud.access.ldap.LDAPAccess",
     "pypicloud.access.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
     "pypicloud.access.remote.remoteaccessbackend": "pypicloud.access.remote.RemoteAccess",
-    "pypicloud.access.awssecretsmanageraccessbackend":
-        "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
-    "pypicloud.access.aws_secrets_manager.awssecretsmanageraccessbackend":
-        "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
+    "pypicloud.access.awssecretsmanageraccessbackend": "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
+    "pypicloud.access.aws_secrets_manager.awssecretsmanageraccessbackend": "pypicloud.access.aws_secrets_manager.SecretsManagerAccess",
 }
 
 

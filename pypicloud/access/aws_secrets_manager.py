@@ -38,20 +38,35 @@ from packaging.utils import canonicalize_name
 from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
 from .base import PSEUDO_GROUPS, READ, READ_WRITE
-from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
-                       TokenInfo, check_hash, check_name, check_permission)
+from .editable import (
+    AccessConflict,
+    AccessData,
+    EditableAccess,
+    InvalidAccessData,
+    TokenInfo,
+    check_hash,
+    check_name,
+    check_permission,
+)
 from .passwords import verify_dummy, verify_password
 
 TOKEN_PREFIX = "ppc"
-_NETWORK_ERRORS = (botocore.exceptions.EndpointConnectionError,
-                   botocore.exceptions.ConnectionClosedError,
-                   botocore.exceptions.ConnectTimeoutError,
-                   botocore.exceptions.ReadTimeoutError,
-                   botocore.exceptions.ConnectionError)
+_NETWORK_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionError,
+)
 _OUTAGE_CODES = {"InternalServiceError", "ThrottlingException", "ServiceUnavailable"}
-_CREDENTIAL_CODES = {"UnrecognizedClientException", "InvalidSignatureException",
-                     "AccessDeniedException", "InvalidClientTokenId", "ExpiredTokenException",
-                     "SignatureDoesNotMatch"}
+_CREDENTIAL_CODES = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+}
 
 
 def _sha256(text: str) -> str:
@@ -70,8 +85,7 @@ def _from_list(value) -> str | None:
 
 
 def _empty() -> dict:
-    return {"users": {}, "groups": {}, "admins": [], "admin_groups": [], "packages": {},
-            "tokens": {}}
+    return {"users": {}, "groups": {}, "admins": [], "admin_groups": [], "packages": {}, "tokens": {}}
 
 
 def _normalise(doc) -> dict:
@@ -83,31 +97,51 @@ def _normalise(doc) -> dict:
 
 
 def _token_info(token_id: str, row: dict) -> TokenInfo:
-    return TokenInfo(token_id, row["username"],
-                     tuple(row["projects"]) if row.get("projects") is not None else None,
-                     bool(row.get("upload")), row.get("description"),
-                     datetime.fromisoformat(row["created_at"]),
-                     datetime.fromisoformat(row["expires_at"]) if row.get("expires_at") else None)
+    return TokenInfo(
+        token_id,
+        row["username"],
+        tuple(row["projects"]) if row.get("projects") is not None else None,
+        bool(row.get("upload")),
+        row.get("description"),
+        datetime.fromisoformat(row["created_at"]),
+        datetime.fromisoformat(row["expires_at"]) if row.get("expires_at") else None,
+    )
 
 
 class SecretsManagerAccess(EditableAccess):
     """Users, groups, grants and tokens in one Secrets Manager secret, editable."""
 
-    def __init__(self, *, secret_id: str, kms_key_id: str | None = None,
-                 region_name: str | None = None, endpoint_url: str | None = None,
-                 aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
-                 aws_session_token: str | None = None, profile_name: str | None = None,
-                 check_seconds: float = 30, admins=(), **policy):
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        kms_key_id: str | None = None,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile_name: str | None = None,
+        check_seconds: float = 30,
+        admins=(),
+        **policy,
+    ):
         super().__init__(**policy)
         self.secret_id, self.kms_key_id = secret_id, kms_key_id
         session = boto3.session.Session(
-            aws_access_key_id=aws_access_key_id, aws_secret_access_key=aws_secret_access_key,
-            aws_session_token=aws_session_token, region_name=region_name,
-            profile_name=profile_name)
-        self.client = session.client("secretsmanager", endpoint_url=endpoint_url,
-                                     config=botocore.config.Config(
-                                         connect_timeout=5, read_timeout=10,
-                                         retries={"max_attempts": 3, "mode": "standard"}))
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            region_name=region_name,
+            profile_name=profile_name,
+        )
+        self.client = session.client(
+            "secretsmanager",
+            endpoint_url=endpoint_url,
+            config=botocore.config.Config(
+                connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
+            ),
+        )
         self.check_seconds = check_seconds
         self.extra_admins = frozenset(admins)
         self._doc: dict | None = None
@@ -115,21 +149,32 @@ class SecretsManagerAccess(EditableAccess):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings) -> "SecretsManagerAccess":
+    def from_settings(cls, settings) -> SecretsManagerAccess:
         secret_id = settings.get_str("auth.secret_id")
         if not secret_id:
             raise ConfigError("auth.secret_id", None, "the name or ARN of the secret")
         if "auth.region" in settings and "auth.region_name" not in settings:
-            raise ConfigError("auth.region", settings.get_str("auth.region"),
-                              "the key is auth.region_name")
-        kwargs = {k: settings.get_str(f"auth.{k}") for k in (
-            "region_name", "endpoint_url", "aws_access_key_id", "aws_secret_access_key",
-            "aws_session_token", "profile_name")}
+            raise ConfigError("auth.region", settings.get_str("auth.region"), "the key is auth.region_name")
+        kwargs = {
+            k: settings.get_str(f"auth.{k}")
+            for k in (
+                "region_name",
+                "endpoint_url",
+                "aws_access_key_id",
+                "aws_secret_access_key",
+                "aws_session_token",
+                "profile_name",
+            )
+        }
         try:
-            backend = cls(secret_id=secret_id, kms_key_id=settings.get_str("auth.kms_key_id"),
-                          check_seconds=settings.get_int("auth.secret_cache_seconds", 30, minimum=0),
-                          admins=settings.get_list("auth.admins"),
-                          **kwargs, **cls.base_kwargs_from_settings(settings))
+            backend = cls(
+                secret_id=secret_id,
+                kms_key_id=settings.get_str("auth.kms_key_id"),
+                check_seconds=settings.get_int("auth.secret_cache_seconds", 30, minimum=0),
+                admins=settings.get_list("auth.admins"),
+                **kwargs,
+                **cls.base_kwargs_from_settings(settings),
+            )
         except botocore.exceptions.ProfileNotFound as exc:
             raise ConfigError("auth.profile_name", kwargs["profile_name"], str(exc)) from None
         if backend.client.meta.region_name is None:
@@ -142,12 +187,16 @@ class SecretsManagerAccess(EditableAccess):
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in _CREDENTIAL_CODES or status == 403:
-                raise ConfigError("auth.aws_access_key_id", None,
-                                  f"Secrets Manager refused the credentials: {exc}") from None
+                raise ConfigError(
+                    "auth.aws_access_key_id", None, f"Secrets Manager refused the credentials: {exc}"
+                ) from None
             raise ConfigError("auth.secret_id", secret_id, f"cannot read the secret: {exc}") from None
         except BackendUnavailable as exc:
-            raise ConfigError("auth.endpoint_url" if kwargs["endpoint_url"] else "auth.region_name",
-                              kwargs["endpoint_url"] or kwargs["region_name"], exc.message) from None
+            raise ConfigError(
+                "auth.endpoint_url" if kwargs["endpoint_url"] else "auth.region_name",
+                kwargs["endpoint_url"] or kwargs["region_name"],
+                exc.message,
+            ) from None
         backend._read_at = time.monotonic()
         return backend
 
@@ -250,8 +299,10 @@ class SecretsManagerAccess(EditableAccess):
         for name, hashed in doc["users"].items():
             data.users[name] = {"password_hash": hashed, "admin": name in doc["admins"]}
         for name, members in doc["groups"].items():
-            data.groups[name] = {"members": sorted(m for m in members if m in doc["users"]),
-                                 "admin": name in doc["admin_groups"]}
+            data.groups[name] = {
+                "members": sorted(m for m in members if m in doc["users"]),
+                "admin": name in doc["admin_groups"],
+            }
         for name in doc["packages"]:
             users, groups = self.project_grants(canonicalize_name(name))
             if users or groups:
@@ -273,8 +324,12 @@ class SecretsManagerAccess(EditableAccess):
         if not self.user_exists(info.username):
             return None
         owner = self.identity(info.username)
-        scope = TokenScope(token_id, frozenset(info.projects) if info.projects is not None else None,
-                           upload=info.upload, owner_admin=owner.is_admin)
+        scope = TokenScope(
+            token_id,
+            frozenset(info.projects) if info.projects is not None else None,
+            upload=info.upload,
+            owner_admin=owner.is_admin,
+        )
         return Identity(info.username, owner.groups, is_admin=False, token=scope)
 
     # Editing --------------------------------------------------------------
@@ -293,6 +348,7 @@ class SecretsManagerAccess(EditableAccess):
             doc["users"][username] = password_hash
             if admin:
                 doc["admins"].append(username)
+
         self._change(change)
 
     def set_password_hash(self, username: str, password_hash: str) -> None:
@@ -301,6 +357,7 @@ class SecretsManagerAccess(EditableAccess):
         def change(doc):
             self._need(doc, "user", username)
             doc["users"][username] = password_hash
+
         self._change(change)
         self.forget_credentials(username)
 
@@ -308,6 +365,7 @@ class SecretsManagerAccess(EditableAccess):
         def change(doc):
             self._need(doc, "user", username)
             doc["admins"] = [a for a in doc["admins"] if a != username] + ([username] if admin else [])
+
         self._change(change)
 
     def delete_user(self, username: str) -> None:
@@ -321,6 +379,7 @@ class SecretsManagerAccess(EditableAccess):
             for entry in doc["packages"].values():
                 entry.get("users", {}).pop(username, None)
             doc["tokens"] = {i: t for i, t in doc["tokens"].items() if t["username"] != username}
+
         self._change(change)
         self.forget_credentials(username)
 
@@ -333,6 +392,7 @@ class SecretsManagerAccess(EditableAccess):
             doc["groups"][name] = []
             if admin:
                 doc["admin_groups"].append(name)
+
         self._change(change)
 
     def delete_group(self, name: str) -> None:
@@ -342,6 +402,7 @@ class SecretsManagerAccess(EditableAccess):
             doc["admin_groups"] = [g for g in doc["admin_groups"] if g != name]
             for entry in doc["packages"].values():
                 entry.get("groups", {}).pop(name, None)
+
         self._change(change)
 
     def set_membership(self, username: str, group: str, member: bool) -> None:
@@ -350,6 +411,7 @@ class SecretsManagerAccess(EditableAccess):
             self._need(doc, "group", group)
             members = [m for m in doc["groups"][group] if m != username]
             doc["groups"][group] = members + ([username] if member else [])
+
         self._change(change)
 
     def set_grant(self, project: str, kind: str, name: str, permission: str | None) -> None:
@@ -369,36 +431,51 @@ class SecretsManagerAccess(EditableAccess):
             if permission is not None:
                 entry = doc["packages"].setdefault(project, {"users": {}, "groups": {}})
                 entry.setdefault(kind + "s", {})[name] = _to_list(permission)
-            doc["packages"] = {k: v for k, v in doc["packages"].items()
-                               if v.get("users") or v.get("groups")}
+            doc["packages"] = {k: v for k, v in doc["packages"].items() if v.get("users") or v.get("groups")}
+
         self._change(change)
 
-    def create_token(self, username: str, *, projects: list[str] | None = None,
-                     upload: bool = False, expires_at: datetime | None = None,
-                     description: str | None = None) -> tuple[str, TokenInfo]:
+    def create_token(
+        self,
+        username: str,
+        *,
+        projects: list[str] | None = None,
+        upload: bool = False,
+        expires_at: datetime | None = None,
+        description: str | None = None,
+    ) -> tuple[str, TokenInfo]:
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         names = None if projects is None else sorted({canonicalize_name(p) for p in projects})
         if names is not None and not names:
             raise InvalidAccessData("A token limited to projects needs at least one project")
-        row = {"secret_sha256": _sha256(secret), "username": username, "projects": names,
-               "upload": upload, "description": description, "created_at": utcnow().isoformat(),
-               "expires_at": expires_at.isoformat() if expires_at else None}
+        row = {
+            "secret_sha256": _sha256(secret),
+            "username": username,
+            "projects": names,
+            "upload": upload,
+            "description": description,
+            "created_at": utcnow().isoformat(),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        }
 
         def change(doc):
             self._need(doc, "user", username)
             doc["tokens"][token_id] = row
+
         self._change(change)
         return f"{TOKEN_PREFIX}_{token_id}_{secret}", _token_info(token_id, row)
 
     def tokens(self, username: str | None = None) -> list[TokenInfo]:
         listed = [_token_info(i, t) for i, t in self._current()["tokens"].items()]
-        return sorted((t for t in listed if username is None or t.username == username),
-                      key=lambda t: t.created_at)
+        return sorted(
+            (t for t in listed if username is None or t.username == username), key=lambda t: t.created_at
+        )
 
     def delete_token(self, token_id: str) -> None:
         def change(doc):
             if doc["tokens"].pop(token_id, None) is None:
                 raise AccessConflict(f"No such token: {token_id!r}")
+
         self._change(change)
 
     def load(self, data: AccessData, *, replace: bool = False) -> None:
@@ -409,18 +486,19 @@ class SecretsManagerAccess(EditableAccess):
                 doc.update(_empty(), pending_users=pending)
             for name, user in data.users.items():
                 doc["users"][name] = user["password_hash"]
-                doc["admins"] = [a for a in doc["admins"] if a != name] + (
-                    [name] if user["admin"] else [])
+                doc["admins"] = [a for a in doc["admins"] if a != name] + ([name] if user["admin"] else [])
             for name, group in data.groups.items():
                 doc["groups"][name] = list(group["members"])
                 doc["admin_groups"] = [g for g in doc["admin_groups"] if g != name] + (
-                    [name] if group["admin"] else [])
+                    [name] if group["admin"] else []
+                )
             for project, grants in data.packages.items():
                 entry = doc["packages"].setdefault(project, {"users": {}, "groups": {}})
                 for user, perm in grants["users"].items():
                     entry.setdefault("users", {})[user] = _to_list(perm)
                 for group, perm in grants["groups"].items():
                     entry.setdefault("groups", {})[group] = _to_list(perm)
+
         self._change(change)
         self.forget_credentials()
 

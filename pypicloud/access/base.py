@@ -147,7 +147,7 @@ class AccessBackend(abc.ABC):
     # ------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> "AccessBackend":
+    def from_settings(cls, settings) -> AccessBackend:
         """Build the backend from a :class:`pypicloud.settings.Settings`.
 
         Call ``cls.base_kwargs_from_settings(settings)`` for the policy keywords

@@ -95,7 +95,7 @@ class ConfigAccess(AccessBackend):
                 groups_[name] = _stronger(groups_.get(name), perm)
 
     @classmethod
-    def from_settings(cls, settings) -> "ConfigAccess":
+    def from_settings(cls, settings) -> ConfigAccess:
         return cls(
             users=_read_users(settings),
             groups=_read_groups(settings),
@@ -116,8 +116,11 @@ class ConfigAccess(AccessBackend):
         if needs_rehash(hashed) and username not in self._rehash_logged:
             # The ini cannot be rewritten from here: tell the admin how.
             self._rehash_logged.add(username)
-            LOG.warning("user.%s in the ini has an old-format password hash; replace that "
-                        "line's value with the output of `ppc-gen-password` (argon2id)", username)
+            LOG.warning(
+                "user.%s in the ini has an old-format password hash; replace that "
+                "line's value with the output of `ppc-gen-password` (argon2id)",
+                username,
+            )
         return True
 
     def groups_of(self, username: str) -> set[str]:
@@ -145,7 +148,8 @@ class ConfigAccess(AccessBackend):
 
     def anonymous_may_write(self) -> bool:
         return "everyone" in self.default_write or any(
-            groups.get("everyone") == READ_WRITE for _, groups in self.grants.values())
+            groups.get("everyone") == READ_WRITE for _, groups in self.grants.values()
+        )
 
     def export_data(self) -> AccessData:
         """The ini's access data. Names the ini mentions but never defines (a group
@@ -155,8 +159,10 @@ class ConfigAccess(AccessBackend):
         for name, hashed in self.users.items():
             data.users[name] = {"password_hash": hashed, "admin": name in self.admins}
         for name, members in self.groups.items():
-            data.groups[name] = {"members": sorted(m for m in members if m in self.users),
-                                 "admin": name in self.admins}
+            data.groups[name] = {
+                "members": sorted(m for m in members if m in self.users),
+                "admin": name in self.admins,
+            }
         for project, (users, groups) in self.grants.items():
             users = {u: p for u, p in users.items() if u in self.users}
             groups = {g: p for g, p in groups.items() if g in self.groups or g in PSEUDO_GROUPS}

@@ -29,8 +29,8 @@ from packaging.utils import canonicalize_name
 
 from ..errors import PypicloudError
 from ..models import utcnow
-from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
 from ..upstream import UPSTREAM_UPLOADER
+from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
 from .passwords import CONTEXT
 
 FORMAT_VERSION = 1
@@ -65,10 +65,14 @@ class AccessConflict(PypicloudError):
 
 def check_name(kind: str, name: str) -> str:
     """``name`` if it may name a user or group, else InvalidAccessData."""
-    if not isinstance(name, str) or not _NAME.match(name) or any(
-            unicodedata.category(c).startswith("C") for c in name):
-        raise InvalidAccessData(f"Invalid {kind} name {name!r}: 1-255 printable characters, "
-                                "no spaces, ':', '/' or '\\'")
+    if (
+        not isinstance(name, str)
+        or not _NAME.match(name)
+        or any(unicodedata.category(c).startswith("C") for c in name)
+    ):
+        raise InvalidAccessData(
+            f"Invalid {kind} name {name!r}: 1-255 printable characters, no spaces, ':', '/' or '\\'"
+        )
     if name == TOKEN_USERNAME:
         raise InvalidAccessData(f"{name!r} is reserved for API tokens")
     if name == UPSTREAM_UPLOADER:
@@ -86,8 +90,9 @@ def check_permission(permission: str) -> str:
 
 def check_hash(password_hash: str, username: str) -> str:
     if not isinstance(password_hash, str) or CONTEXT.identify(password_hash, required=False) is None:
-        raise InvalidAccessData(f"User {username!r}: not a password hash ppc-gen-password "
-                                "or pypicloud 1.x could have made")
+        raise InvalidAccessData(
+            f"User {username!r}: not a password hash ppc-gen-password or pypicloud 1.x could have made"
+        )
     return password_hash
 
 
@@ -97,7 +102,7 @@ class TokenInfo:
 
     token_id: str
     username: str
-    projects: tuple[str, ...] | None   # None: every project the user may use
+    projects: tuple[str, ...] | None  # None: every project the user may use
     upload: bool
     description: str | None
     created_at: datetime
@@ -108,23 +113,29 @@ class TokenInfo:
 class AccessData:
     """Users, groups and grants, as exported and imported."""
 
-    users: dict[str, dict] = field(default_factory=dict)      # name -> {password_hash, admin}
-    groups: dict[str, dict] = field(default_factory=dict)     # name -> {members, admin}
-    packages: dict[str, dict] = field(default_factory=dict)   # project -> {users, groups}
+    users: dict[str, dict] = field(default_factory=dict)  # name -> {password_hash, admin}
+    groups: dict[str, dict] = field(default_factory=dict)  # name -> {members, admin}
+    packages: dict[str, dict] = field(default_factory=dict)  # project -> {users, groups}
 
     def to_json(self) -> dict:
-        return {"version": FORMAT_VERSION,
-                "users": {n: dict(u) for n, u in sorted(self.users.items())},
-                "groups": {n: {"members": sorted(g["members"]), "admin": g["admin"]}
-                           for n, g in sorted(self.groups.items())},
-                "packages": {p: {"users": dict(sorted(g["users"].items())),
-                                 "groups": dict(sorted(g["groups"].items()))}
-                             for p, g in sorted(self.packages.items())}}
+        return {
+            "version": FORMAT_VERSION,
+            "users": {n: dict(u) for n, u in sorted(self.users.items())},
+            "groups": {
+                n: {"members": sorted(g["members"]), "admin": g["admin"]}
+                for n, g in sorted(self.groups.items())
+            },
+            "packages": {
+                p: {"users": dict(sorted(g["users"].items())), "groups": dict(sorted(g["groups"].items()))}
+                for p, g in sorted(self.packages.items())
+            },
+        }
 
     @classmethod
-    def from_json(cls, doc) -> "AccessData":
+    def from_json(cls, doc) -> AccessData:
         """Validate a document completely before anything is written."""
         from .v1 import document_from_1x, is_1x_document
+
         if is_1x_document(doc):
             doc = document_from_1x(doc)  # pypicloud 1.x's ppc-export output
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
@@ -134,8 +145,10 @@ class AccessData:
             check_name("user", name)
             if not isinstance(user, dict):
                 raise InvalidAccessData(f"User {name!r}: expected an object")
-            data.users[name] = {"password_hash": check_hash(user.get("password_hash"), name),
-                                "admin": bool(user.get("admin", False))}
+            data.users[name] = {
+                "password_hash": check_hash(user.get("password_hash"), name),
+                "admin": bool(user.get("admin", False)),
+            }
         for name, group in _mapping(doc, "groups").items():
             check_name("group", name)
             members = group.get("members", []) if isinstance(group, dict) else None
@@ -144,8 +157,7 @@ class AccessData:
             for member in members:
                 if member not in data.users:
                     raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
-            data.groups[name] = {"members": sorted(set(members)),
-                                 "admin": bool(group.get("admin", False))}
+            data.groups[name] = {"members": sorted(set(members)), "admin": bool(group.get("admin", False))}
         for project, grants in _mapping(doc, "packages").items():
             if not isinstance(grants, dict):
                 raise InvalidAccessData(f"Package {project!r}: expected an object")
@@ -215,9 +227,15 @@ class EditableAccess(AccessBackend):
         """
 
     @abc.abstractmethod
-    def create_token(self, username: str, *, projects: list[str] | None = None,
-                     upload: bool = False, expires_at: datetime | None = None,
-                     description: str | None = None) -> tuple[str, TokenInfo]:
+    def create_token(
+        self,
+        username: str,
+        *,
+        projects: list[str] | None = None,
+        upload: bool = False,
+        expires_at: datetime | None = None,
+        description: str | None = None,
+    ) -> tuple[str, TokenInfo]:
         """Make an API token for a user: ``(the token, its listing)``.
 
         The token is returned only here; the backend keeps a hash of it.
@@ -241,7 +259,6 @@ class EditableAccess(AccessBackend):
         Without ``replace``, entries are added or updated and nothing else is
         touched; with it, the store ends up holding exactly the document.
         """
-
 
     # Self-registration (pypicloud 1.x's pending users). Optional: a backend that
     # can keep sign-ups waiting for an admin sets ``supports_registration`` and

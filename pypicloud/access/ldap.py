@@ -52,29 +52,48 @@ def _ldap3():
     try:
         import ldap3
     except ImportError:  # the optional extra is not installed
-        raise ConfigError("pypi.auth", "ldap", "needs the ldap3 package: "
-                          "pip install 'pypicloud[ldap]'") from None
+        raise ConfigError(
+            "pypi.auth", "ldap", "needs the ldap3 package: pip install 'pypicloud[ldap]'"
+        ) from None
     return ldap3
 
 
 class LDAPAccess(AccessBackend):
     """Access control against an LDAP directory (read-only)."""
 
-    def __init__(self, *, url: str, service_dn: str | None = None, service_password: str = "",
-                 base_dn: str | None = None, user_search_filter: str | None = None,
-                 user_dn_format: str | None = None, admin_field: str | None = None,
-                 admin_value=(), admin_group_dn: str | None = None,
-                 group_base_dn: str | None = None, group_filter: str = DEFAULT_GROUP_FILTER,
-                 group_name_attr: str = "cn", cache_time: float = 300,
-                 ignore_cert: bool = False, ignore_referrals: bool = False,
-                 ignore_multiple_results: bool = False, timeout: float = 10,
-                 fallback: ConfigAccess | None = None, admins=(), **policy):
+    def __init__(
+        self,
+        *,
+        url: str,
+        service_dn: str | None = None,
+        service_password: str = "",
+        base_dn: str | None = None,
+        user_search_filter: str | None = None,
+        user_dn_format: str | None = None,
+        admin_field: str | None = None,
+        admin_value=(),
+        admin_group_dn: str | None = None,
+        group_base_dn: str | None = None,
+        group_filter: str = DEFAULT_GROUP_FILTER,
+        group_name_attr: str = "cn",
+        cache_time: float = 300,
+        ignore_cert: bool = False,
+        ignore_referrals: bool = False,
+        ignore_multiple_results: bool = False,
+        timeout: float = 10,
+        fallback: ConfigAccess | None = None,
+        admins=(),
+        **policy,
+    ):
         super().__init__(**policy)
         ldap3 = _ldap3()
         self._ldap3 = ldap3
         if user_dn_format is None and (base_dn is None or user_search_filter is None):
-            raise ConfigError("auth.ldap.user_dn_format", None,
-                              "set it, or both auth.ldap.base_dn and auth.ldap.user_search_filter")
+            raise ConfigError(
+                "auth.ldap.user_dn_format",
+                None,
+                "set it, or both auth.ldap.base_dn and auth.ldap.user_search_filter",
+            )
         self.service_dn, self.service_password = service_dn, service_password
         self.base_dn, self.user_search_filter = base_dn, user_search_filter
         self.user_dn_format = user_dn_format
@@ -91,13 +110,14 @@ class LDAPAccess(AccessBackend):
         tls = None
         if url.lower().startswith("ldaps://"):
             import ssl
+
             tls = ldap3.Tls(validate=ssl.CERT_NONE if ignore_cert else ssl.CERT_REQUIRED)
         self.url, self._tls = url, tls
         self._cache: dict[str, tuple[float, LdapUser | None]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings) -> "LDAPAccess":
+    def from_settings(cls, settings) -> LDAPAccess:
         _ldap3()
         url = settings.get_str("auth.ldap.url")
         if not url:
@@ -107,7 +127,8 @@ class LDAPAccess(AccessBackend):
             raise ConfigError("auth.ldap.fallback", fallback, "config or none")
         kwargs = cls.base_kwargs_from_settings(settings)
         backend = cls(
-            url=url, service_dn=settings.get_str("auth.ldap.service_dn"),
+            url=url,
+            service_dn=settings.get_str("auth.ldap.service_dn"),
             service_password=settings.get_str("auth.ldap.service_password", ""),
             base_dn=settings.get_str("auth.ldap.base_dn"),
             user_search_filter=settings.get_str("auth.ldap.user_search_filter"),
@@ -124,7 +145,9 @@ class LDAPAccess(AccessBackend):
             ignore_multiple_results=settings.get_bool("auth.ldap.ignore_multiple_results", False),
             timeout=settings.get_int("auth.ldap.timeout", 10, minimum=1),
             fallback=ConfigAccess.from_settings(settings) if fallback == "config" else None,
-            admins=settings.get_list("auth.admins"), **kwargs)
+            admins=settings.get_list("auth.admins"),
+            **kwargs,
+        )
         backend._check_service_account()
         return backend
 
@@ -134,12 +157,17 @@ class LDAPAccess(AccessBackend):
         ldap3 = self._ldap3
         # A Server per connection: ldap3 marks a Server that failed once as
         # unusable for a while, which would outlast a short directory outage.
-        server = ldap3.Server(self.url, tls=self._tls, connect_timeout=self.timeout,
-                              get_info=ldap3.NONE)
-        conn = ldap3.Connection(server, user=dn, password=password,
-                                authentication=ldap3.SIMPLE if dn else ldap3.ANONYMOUS,
-                                receive_timeout=self.timeout, auto_referrals=not self.ignore_referrals,
-                                raise_exceptions=False, read_only=True)
+        server = ldap3.Server(self.url, tls=self._tls, connect_timeout=self.timeout, get_info=ldap3.NONE)
+        conn = ldap3.Connection(
+            server,
+            user=dn,
+            password=password,
+            authentication=ldap3.SIMPLE if dn else ldap3.ANONYMOUS,
+            receive_timeout=self.timeout,
+            auto_referrals=not self.ignore_referrals,
+            raise_exceptions=False,
+            read_only=True,
+        )
         try:
             if not conn.bind():
                 conn.unbind()
@@ -151,20 +179,22 @@ class LDAPAccess(AccessBackend):
     def _service(self):
         conn = self._connect(self.service_dn, self.service_password if self.service_dn else None)
         if conn is None:
-            raise BackendUnavailable("The LDAP directory refused the service account "
-                                     "(auth.ldap.service_dn)")
+            raise BackendUnavailable("The LDAP directory refused the service account (auth.ldap.service_dn)")
         return conn
 
     def _check_service_account(self) -> None:
         try:
             conn = self._connect(self.service_dn, self.service_password if self.service_dn else None)
         except BackendUnavailable as exc:
-            raise ConfigError("auth.ldap.url", self.url, f"cannot reach the directory: "
-                              f"{exc.message}") from None
+            raise ConfigError(
+                "auth.ldap.url", self.url, f"cannot reach the directory: {exc.message}"
+            ) from None
         if conn is None:
-            raise ConfigError("auth.ldap.service_password", None,
-                              f"the directory refused auth.ldap.service_dn = {self.service_dn!r} "
-                              "with this password")
+            raise ConfigError(
+                "auth.ldap.service_password",
+                None,
+                f"the directory refused auth.ldap.service_dn = {self.service_dn!r} with this password",
+            )
         conn.unbind()
 
     def _search(self, conn, base: str, scope, search_filter: str, attributes) -> list:
@@ -204,22 +234,23 @@ class LDAPAccess(AccessBackend):
                 dn = self.user_dn_format.format(username=escape_rdn(username))
                 entries = self._search(conn, dn, ldap3.BASE, "(objectClass=*)", attributes)
             else:
-                search_filter = self.user_search_filter.format(
-                    username=escape_filter_chars(username))
-                entries = self._search(conn, self.base_dn, ldap3.SUBTREE, search_filter,
-                                       attributes)
+                search_filter = self.user_search_filter.format(username=escape_filter_chars(username))
+                entries = self._search(conn, self.base_dn, ldap3.SUBTREE, search_filter, attributes)
             if not entries:
                 return None
             if len(entries) > 1:
                 found = [e["dn"] for e in entries]
                 if not self.ignore_multiple_results:
                     # Which one would be the user is a guess: refuse the login.
-                    LOG.warning("LDAP: %d entries for user %r (%s); refusing the login "
-                                "(auth.ldap.ignore_multiple_results = true takes the first)",
-                                len(found), username, found)
+                    LOG.warning(
+                        "LDAP: %d entries for user %r (%s); refusing the login "
+                        "(auth.ldap.ignore_multiple_results = true takes the first)",
+                        len(found),
+                        username,
+                        found,
+                    )
                     return None
-                LOG.warning("LDAP: %d entries for user %r; using %s", len(found), username,
-                            found[0])
+                LOG.warning("LDAP: %d entries for user %r; using %s", len(found), username, found[0])
             dn = entries[0]["dn"]
             is_admin = False
             if self.admin_field:
@@ -229,15 +260,16 @@ class LDAPAccess(AccessBackend):
                 values = {v.decode() if isinstance(v, bytes) else str(v) for v in values}
                 is_admin = bool(values & self.admin_values)
             if not is_admin and self.admin_group_dn:
-                member = (f"(|(member={escape_filter_chars(dn)})"
-                          f"(uniqueMember={escape_filter_chars(dn)}))")
+                member = f"(|(member={escape_filter_chars(dn)})(uniqueMember={escape_filter_chars(dn)}))"
                 is_admin = bool(self._search(conn, self.admin_group_dn, ldap3.BASE, member, []))
             groups: frozenset[str] = frozenset()
             if self.group_base_dn:
-                group_filter = self.group_filter.format(dn=escape_filter_chars(dn),
-                                                        username=escape_filter_chars(username))
-                found_groups = self._search(conn, self.group_base_dn, ldap3.SUBTREE, group_filter,
-                                            [self.group_name_attr])
+                group_filter = self.group_filter.format(
+                    dn=escape_filter_chars(dn), username=escape_filter_chars(username)
+                )
+                found_groups = self._search(
+                    conn, self.group_base_dn, ldap3.SUBTREE, group_filter, [self.group_name_attr]
+                )
                 names = set()
                 for entry in found_groups:
                     value = entry.get("attributes", {}).get(self.group_name_attr)

@@ -127,8 +127,9 @@ def _profile(hashed: str) -> tuple | None:
         parsed = CONTEXT.handler(scheme).from_string(hashed)
     except (ValueError, TypeError):
         return None
-    return (scheme,) + tuple((name, getattr(parsed, name)) for name in _COST_PARAMETERS
-                             if getattr(parsed, name, None) is not None)
+    return (scheme,) + tuple(
+        (name, getattr(parsed, name)) for name in _COST_PARAMETERS if getattr(parsed, name, None) is not None
+    )
 
 
 def _dummy_like(hashed: str) -> str | None:

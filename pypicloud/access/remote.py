@@ -35,11 +35,15 @@ from ..errors import BackendUnavailable, ConfigError
 from .base import READ, READ_WRITE, AccessBackend
 
 PATHS = {
-    "verify": "/verify", "groups": "/groups", "group_members": "/group_members",
-    "admin": "/admin", "group_permissions": "/group_permissions",
+    "verify": "/verify",
+    "groups": "/groups",
+    "group_members": "/group_members",
+    "admin": "/admin",
+    "group_permissions": "/group_permissions",
     "user_permissions": "/user_permissions",
     "user_package_permissions": "/user_package_permissions",
-    "group_package_permissions": "/group_package_permissions", "user_data": "/user_data",
+    "group_package_permissions": "/group_package_permissions",
+    "user_data": "/user_data",
 }
 
 
@@ -62,9 +66,18 @@ def _permission(value) -> str | None:
 class RemoteAccess(AccessBackend):
     """Users, groups and grants answered by an HTTP service."""
 
-    def __init__(self, *, server: str, user: str | None = None, password: str | None = None,
-                 paths: dict[str, str] | None = None, cache_time: float = 60,
-                 timeout: float = 10, verify_tls: bool = True, **policy):
+    def __init__(
+        self,
+        *,
+        server: str,
+        user: str | None = None,
+        password: str | None = None,
+        paths: dict[str, str] | None = None,
+        cache_time: float = 60,
+        timeout: float = 10,
+        verify_tls: bool = True,
+        **policy,
+    ):
         super().__init__(**policy)
         self.server = server.rstrip("/")
         self.paths = {**PATHS, **(paths or {})}
@@ -74,29 +87,39 @@ class RemoteAccess(AccessBackend):
             headers.update(urllib3.make_headers(basic_auth=f"{user}:{password or ''}"))
         # One pool for every thread (urllib3's PoolManager is thread-safe).
         self.http = urllib3.PoolManager(
-            headers=headers, timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            headers=headers,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
             retries=urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1),
-            cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE", maxsize=16)
+            cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE",
+            maxsize=16,
+        )
         self._cache: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings) -> "RemoteAccess":
+    def from_settings(cls, settings) -> RemoteAccess:
         server = settings.get_str("auth.backend_server")
         if not server or not server.startswith(("http://", "https://")):
             raise ConfigError("auth.backend_server", server, "the service's http(s):// URL")
         paths = {name: settings.get_str(f"auth.uri.{name}", default) for name, default in PATHS.items()}
-        backend = cls(server=server, user=settings.get_str("auth.user"),
-                      password=settings.get_str("auth.password"), paths=paths,
-                      cache_time=settings.get_int("auth.remote.cache_time", 60, minimum=0),
-                      timeout=settings.get_int("auth.remote.timeout", 10, minimum=1),
-                      verify_tls=settings.get_bool("auth.remote.verify_tls", True),
-                      **cls.base_kwargs_from_settings(settings))
+        backend = cls(
+            server=server,
+            user=settings.get_str("auth.user"),
+            password=settings.get_str("auth.password"),
+            paths=paths,
+            cache_time=settings.get_int("auth.remote.cache_time", 60, minimum=0),
+            timeout=settings.get_int("auth.remote.timeout", 10, minimum=1),
+            verify_tls=settings.get_bool("auth.remote.verify_tls", True),
+            **cls.base_kwargs_from_settings(settings),
+        )
         try:
             backend._fetch("groups", {})
         except _Refused as exc:
-            raise ConfigError("auth.password", None, f"the service at auth.backend_server "
-                              f"refused auth.user / auth.password: {exc}") from None
+            raise ConfigError(
+                "auth.password",
+                None,
+                f"the service at auth.backend_server refused auth.user / auth.password: {exc}",
+            ) from None
         except BackendUnavailable as exc:
             raise ConfigError("auth.backend_server", server, exc.message) from None
         return backend
@@ -111,13 +134,13 @@ class RemoteAccess(AccessBackend):
         if response.status in (401, 403):
             raise _Refused(f"HTTP {response.status} from {url}")
         if response.status != 200:
-            raise BackendUnavailable(f"The access service is unavailable: HTTP {response.status} "
-                                     f"from {url}")
+            raise BackendUnavailable(f"The access service is unavailable: HTTP {response.status} from {url}")
         try:
             return json.loads(response.data or b"null")
         except ValueError:
-            raise BackendUnavailable(f"The access service answered {url} with something "
-                                     "that is not JSON") from None
+            raise BackendUnavailable(
+                f"The access service answered {url} with something that is not JSON"
+            ) from None
 
     def _get(self, name: str, params: dict):
         """A cached answer (never for ``verify``)."""
@@ -130,8 +153,9 @@ class RemoteAccess(AccessBackend):
         try:
             value = self._fetch(name, params)
         except _Refused as exc:
-            raise BackendUnavailable(f"The access service refused pypicloud's credentials "
-                                     f"(auth.user): {exc}") from None
+            raise BackendUnavailable(
+                f"The access service refused pypicloud's credentials (auth.user): {exc}"
+            ) from None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -143,8 +167,9 @@ class RemoteAccess(AccessBackend):
         try:
             return self._fetch("verify", {"username": username, "password": password}) is True
         except _Refused as exc:
-            raise BackendUnavailable(f"The access service refused pypicloud's credentials "
-                                     f"(auth.user): {exc}") from None
+            raise BackendUnavailable(
+                f"The access service refused pypicloud's credentials (auth.user): {exc}"
+            ) from None
 
     def groups_of(self, username: str) -> set[str]:
         return {str(g) for g in self._get("groups", {"username": username}) or ()}
@@ -167,8 +192,7 @@ class RemoteAccess(AccessBackend):
         try:
             self._fetch("groups", {})
         except _Refused as exc:
-            raise BackendUnavailable(f"The access service refused pypicloud's credentials: "
-                                     f"{exc}") from None
+            raise BackendUnavailable(f"The access service refused pypicloud's credentials: {exc}") from None
 
     def close(self) -> None:
         self.http.clear()

@@ -33,31 +33,57 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from .. import sqldb
-from ..plugins import resolve
 from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
-from .base import PSEUDO_GROUPS
-from .editable import (AccessConflict, AccessData, EditableAccess, InvalidAccessData,
-                       PendingQueueFull, TokenInfo, check_hash, check_name, check_permission)
+from ..plugins import resolve
 from . import v1
+from .base import PSEUDO_GROUPS
+from .editable import (
+    AccessConflict,
+    AccessData,
+    EditableAccess,
+    InvalidAccessData,
+    PendingQueueFull,
+    TokenInfo,
+    check_hash,
+    check_name,
+    check_permission,
+)
 from .passwords import hash_password, needs_rehash, typical_hash, verify_dummy, verify_password
-from .schema import (access_counters, group_grants, groups, memberships, pending_users, tokens,
-                     user_grants, users)
+from .schema import (
+    access_counters,
+    group_grants,
+    groups,
+    memberships,
+    pending_users,
+    tokens,
+    user_grants,
+    users,
+)
 
 # Row of ppc_access_counters holding the run-time registration switch (1 on, 0 off;
 # absent: pypi.allow_register from the ini decides), as 1.x kept it in its keyvals.
 REGISTRATION_ROW = "allow_register"
 
+
 def _token_info(row) -> TokenInfo:
     projects = tuple(row.projects.split()) if row.projects is not None else None
-    return TokenInfo(row.token_id, row.username, projects, bool(row.upload), row.description,
-                     row.created_at, row.expires_at)
+    return TokenInfo(
+        row.token_id,
+        row.username,
+        projects,
+        bool(row.upload),
+        row.description,
+        row.created_at,
+        row.expires_at,
+    )
 
 
 def _index_is_sql(settings) -> bool:
     from ..cache import ALIASES as INDEX_ALIASES
     from ..cache.base import MetadataIndex
     from ..cache.sql import SQLIndex
+
     cls = resolve("pypi.db", settings.get_str("pypi.db", "sql"), INDEX_ALIASES, MetadataIndex)
     return issubclass(cls, SQLIndex)
 
@@ -81,9 +107,9 @@ def _sha256(text: str) -> str:
 class _Snapshot:
     generation: int
     tokens: dict[str, TokenInfo]
-    token_secrets: dict[str, str]     # token id -> sha256 of the secret
+    token_secrets: dict[str, str]  # token id -> sha256 of the secret
     hashes: dict[str, str]
-    admins: frozenset[str]           # user names with the admin flag
+    admins: frozenset[str]  # user names with the admin flag
     admin_groups: frozenset[str]
     groups_of: dict[str, frozenset[str]]
     members: dict[str, frozenset[str]]
@@ -93,9 +119,18 @@ class _Snapshot:
 class SQLAccess(EditableAccess):
     """Access data in SQL tables, editable at run time."""
 
-    def __init__(self, url: str, *, schema: str | None = None, admins=(),
-                 pool_size: int = 5, max_overflow: int = 10, migrate: bool = True,
-                 allow_register: bool = False, **policy):
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        admins=(),
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        migrate: bool = True,
+        allow_register: bool = False,
+        **policy,
+    ):
         """``url``: a SQLAlchemy URL; ``schema``: a PostgreSQL schema for the tables;
         ``admins``: extra admin user or group names from the ini (``auth.admins``);
         ``policy`` goes to AccessBackend."""
@@ -105,20 +140,20 @@ class SQLAccess(EditableAccess):
         self.extra_admins = frozenset(admins)
         # pypi.allow_register: whether sign-ups are taken until an admin switches it.
         self.allow_register_default = bool(allow_register)
-        self.engine = sqldb.create_engine(self.url, schema=schema, pool_size=pool_size,
-                                          max_overflow=max_overflow)
+        self.engine = sqldb.create_engine(
+            self.url, schema=schema, pool_size=pool_size, max_overflow=max_overflow
+        )
         self._lock = threading.Lock()
         self._typical: tuple = (None, None)  # (snapshot, its typical hash) for unknown users
         self._snapshot: _Snapshot | None = None
         self._checked_at = float("-inf")
         if migrate:
-            sqldb.migrate(self.engine, script_location=MIGRATIONS, schema=schema,
-                          lock_key=MIGRATION_LOCK_KEY)
+            sqldb.migrate(self.engine, script_location=MIGRATIONS, schema=schema, lock_key=MIGRATION_LOCK_KEY)
             # A pypicloud 1.x database: its users, groups and grants, copied once.
             v1.import_1x_tables(self.engine, schema)
 
     @classmethod
-    def from_settings(cls, settings) -> "SQLAccess":
+    def from_settings(cls, settings) -> SQLAccess:
         if "auth.db.url" in settings:
             key, schema = "auth.db.url", settings.get_str("auth.db.schema")
         elif _index_is_sql(settings):
@@ -130,15 +165,21 @@ class SQLAccess(EditableAccess):
         url = sqldb.settings_url(settings, key, "pypicloud.sqlite")
         ignored = sorted(k for k in settings if k.startswith(("user.", "group.", "package.")))
         if ignored:
-            LOG.warning("pypi.auth = sql keeps users, groups and grants in the database; "
-                        "the ini's %s are ignored (move them with ppc-export / ppc-import)",
-                        ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
+            LOG.warning(
+                "pypi.auth = sql keeps users, groups and grants in the database; "
+                "the ini's %s are ignored (move them with ppc-export / ppc-import)",
+                ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""),
+            )
         try:
-            return cls(url, schema=schema, admins=settings.get_list("auth.admins"),
-                       pool_size=settings.get_int("auth.db.pool_size", 5, minimum=1),
-                       max_overflow=settings.get_int("auth.db.max_overflow", 10, minimum=0),
-                       allow_register=settings.get_bool("pypi.allow_register"),
-                       **cls.base_kwargs_from_settings(settings))
+            return cls(
+                url,
+                schema=schema,
+                admins=settings.get_list("auth.admins"),
+                pool_size=settings.get_int("auth.db.pool_size", 5, minimum=1),
+                max_overflow=settings.get_int("auth.db.max_overflow", 10, minimum=0),
+                allow_register=settings.get_bool("pypi.allow_register"),
+                **cls.base_kwargs_from_settings(settings),
+            )
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError(key, sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
 
@@ -152,8 +193,9 @@ class SQLAccess(EditableAccess):
 
     @staticmethod
     def _generation(conn: Connection) -> int:
-        return conn.execute(sa.select(access_counters.c.value)
-                            .where(access_counters.c.name == "generation")).scalar_one()
+        return conn.execute(
+            sa.select(access_counters.c.value).where(access_counters.c.name == "generation")
+        ).scalar_one()
 
     def _load(self, conn: Connection) -> _Snapshot:
         generation = self._generation(conn)
@@ -178,9 +220,17 @@ class SQLAccess(EditableAccess):
         for row in conn.execute(sa.select(tokens).order_by(tokens.c.created_at)):
             tokens_[row.token_id] = _token_info(row)
             secrets_[row.token_id] = row.secret_sha256
-        return _Snapshot(generation, tokens_, secrets_, hashes, frozenset(admins), frozenset(admin_groups),
-                         {u: frozenset(g) for u, g in groups_of.items()},
-                         {g: frozenset(m) for g, m in members.items()}, grants)
+        return _Snapshot(
+            generation,
+            tokens_,
+            secrets_,
+            hashes,
+            frozenset(admins),
+            frozenset(admin_groups),
+            {u: frozenset(g) for u, g in groups_of.items()},
+            {g: frozenset(m) for g, m in members.items()},
+            grants,
+        )
 
     def _current(self) -> _Snapshot:
         """The snapshot, re-read when the counter moved (checked at most once a second)."""
@@ -245,8 +295,12 @@ class SQLAccess(EditableAccess):
         if info.username not in snapshot.hashes:
             return None
         owner = self.identity(info.username)
-        scope = TokenScope(token_id, frozenset(info.projects) if info.projects is not None else None,
-                           upload=info.upload, owner_admin=owner.is_admin)
+        scope = TokenScope(
+            token_id,
+            frozenset(info.projects) if info.projects is not None else None,
+            upload=info.upload,
+            owner_admin=owner.is_admin,
+        )
         # Admin-only actions take a password: the token's identity is no admin.
         return Identity(info.username, owner.groups, is_admin=False, token=scope)
 
@@ -276,7 +330,8 @@ class SQLAccess(EditableAccess):
 
     def anonymous_may_write(self) -> bool:
         return "everyone" in self.default_write or any(
-            groups.get("everyone") == "rw" for _, groups in self._current().grants.values())
+            groups.get("everyone") == "rw" for _, groups in self._current().grants.values()
+        )
 
     def check_health(self) -> None:
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
@@ -295,10 +350,15 @@ class SQLAccess(EditableAccess):
     # Writing ------------------------------------------------------------
     def _write(self, fn: Callable[[Connection], None]) -> None:
         """Run one change and bump the counter in the same transaction."""
+
         def work(conn):
-            conn.execute(access_counters.update().where(access_counters.c.name == "generation")
-                         .values(value=access_counters.c.value + 1))
+            conn.execute(
+                access_counters.update()
+                .where(access_counters.c.name == "generation")
+                .values(value=access_counters.c.value + 1)
+            )
             fn(conn)
+
         try:
             self._run(work)
         except IntegrityError as exc:
@@ -317,8 +377,8 @@ class SQLAccess(EditableAccess):
         def work(conn):
             if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
                 raise AccessConflict(f"User {username!r} exists already")
-            conn.execute(users.insert().values(username=username, password_hash=password_hash,
-                                               admin=admin))
+            conn.execute(users.insert().values(username=username, password_hash=password_hash, admin=admin))
+
         self._write(work)
 
     def set_password_hash(self, username: str, password_hash: str) -> None:
@@ -331,9 +391,9 @@ class SQLAccess(EditableAccess):
 
     def _update_user(self, username: str, **values) -> None:
         def work(conn):
-            if not conn.execute(users.update().where(users.c.username == username)
-                                .values(**values)).rowcount:
+            if not conn.execute(users.update().where(users.c.username == username).values(**values)).rowcount:
                 raise AccessConflict(f"No such user: {username!r}")
+
         self._write(work)
 
     def delete_user(self, username: str) -> None:
@@ -345,6 +405,7 @@ class SQLAccess(EditableAccess):
             conn.execute(tokens.delete().where(tokens.c.username == username))
             if not conn.execute(users.delete().where(users.c.username == username)).rowcount:
                 raise AccessConflict(f"No such user: {username!r}")
+
         self._write(work)
         self.forget_credentials(username)
 
@@ -355,6 +416,7 @@ class SQLAccess(EditableAccess):
             if conn.execute(sa.select(groups.c.name).where(groups.c.name == name)).first():
                 raise AccessConflict(f"Group {name!r} exists already")
             conn.execute(groups.insert().values(name=name, admin=admin))
+
         self._write(work)
 
     def delete_group(self, name: str) -> None:
@@ -363,6 +425,7 @@ class SQLAccess(EditableAccess):
             conn.execute(group_grants.delete().where(group_grants.c.group_name == name))
             if not conn.execute(groups.delete().where(groups.c.name == name)).rowcount:
                 raise AccessConflict(f"No such group: {name!r}")
+
         self._write(work)
 
     def set_membership(self, username: str, group: str, member: bool) -> None:
@@ -373,6 +436,7 @@ class SQLAccess(EditableAccess):
             conn.execute(memberships.delete().where(where))
             if member:
                 conn.execute(memberships.insert().values(username=username, group_name=group))
+
         self._write(work)
 
     def set_grant(self, project: str, kind: str, name: str, permission: str | None) -> None:
@@ -392,25 +456,41 @@ class SQLAccess(EditableAccess):
             where = (table.c.project == project) & (column == name)
             conn.execute(table.delete().where(where))
             if permission is not None:
-                conn.execute(table.insert().values(
-                    {"project": project, column.name: name, "permission": permission}))
+                conn.execute(
+                    table.insert().values({"project": project, column.name: name, "permission": permission})
+                )
+
         self._write(work)
 
-    def create_token(self, username: str, *, projects: list[str] | None = None,
-                     upload: bool = False, expires_at: datetime | None = None,
-                     description: str | None = None) -> tuple[str, TokenInfo]:
+    def create_token(
+        self,
+        username: str,
+        *,
+        projects: list[str] | None = None,
+        upload: bool = False,
+        expires_at: datetime | None = None,
+        description: str | None = None,
+    ) -> tuple[str, TokenInfo]:
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         names = None if projects is None else sorted({canonicalize_name(p) for p in projects})
         if names is not None and not names:
             raise InvalidAccessData("A token limited to projects needs at least one project")
-        row = {"token_id": token_id, "secret_sha256": _sha256(secret), "username": username,
-               "projects": None if names is None else " ".join(names), "upload": upload,
-               "description": description, "created_at": utcnow(), "expires_at": expires_at}
+        row = {
+            "token_id": token_id,
+            "secret_sha256": _sha256(secret),
+            "username": username,
+            "projects": None if names is None else " ".join(names),
+            "upload": upload,
+            "description": description,
+            "created_at": utcnow(),
+            "expires_at": expires_at,
+        }
 
         def work(conn):
             self._require(conn, users, users.c.username, username, "user")
             conn.execute(tokens.insert().values(**row))
+
         self._write(work)
         return f"{TOKEN_PREFIX}_{token_id}_{secret}", _token_info(SimpleNamespace(**row))
 
@@ -422,41 +502,49 @@ class SQLAccess(EditableAccess):
         def work(conn):
             if not conn.execute(tokens.delete().where(tokens.c.token_id == token_id)).rowcount:
                 raise AccessConflict(f"No such token: {token_id!r}")
+
         self._write(work)
 
     def load(self, data: AccessData, *, replace: bool = False) -> None:
         def work(conn):
             if replace:
-                for table in (memberships, user_grants, group_grants, tokens, users, groups,
-                              pending_users):
+                for table in (memberships, user_grants, group_grants, tokens, users, groups, pending_users):
                     conn.execute(table.delete())
             for name, user in data.users.items():
                 # Update in place: a delete would cascade to memberships and
                 # grants the document does not mention.
                 values = {"password_hash": user["password_hash"], "admin": user["admin"]}
-                if not conn.execute(users.update().where(users.c.username == name)
-                                    .values(**values)).rowcount:
+                if not conn.execute(users.update().where(users.c.username == name).values(**values)).rowcount:
                     conn.execute(users.insert().values(username=name, **values))
             for name, group in data.groups.items():
-                if not conn.execute(groups.update().where(groups.c.name == name)
-                                    .values(admin=group["admin"])).rowcount:
+                if not conn.execute(
+                    groups.update().where(groups.c.name == name).values(admin=group["admin"])
+                ).rowcount:
                     conn.execute(groups.insert().values(name=name, admin=group["admin"]))
                 # A group in the document gets exactly the members it lists.
                 conn.execute(memberships.delete().where(memberships.c.group_name == name))
                 if group["members"]:
-                    conn.execute(memberships.insert(), [{"username": m, "group_name": name}
-                                                        for m in group["members"]])
+                    conn.execute(
+                        memberships.insert(), [{"username": m, "group_name": name} for m in group["members"]]
+                    )
             for project, grants in data.packages.items():
                 for user, perm in grants["users"].items():
-                    conn.execute(user_grants.delete().where(
-                        (user_grants.c.project == project) & (user_grants.c.username == user)))
-                    conn.execute(user_grants.insert().values(project=project, username=user,
-                                                             permission=perm))
+                    conn.execute(
+                        user_grants.delete().where(
+                            (user_grants.c.project == project) & (user_grants.c.username == user)
+                        )
+                    )
+                    conn.execute(user_grants.insert().values(project=project, username=user, permission=perm))
                 for group, perm in grants["groups"].items():
-                    conn.execute(group_grants.delete().where(
-                        (group_grants.c.project == project) & (group_grants.c.group_name == group)))
-                    conn.execute(group_grants.insert().values(project=project, group_name=group,
-                                                              permission=perm))
+                    conn.execute(
+                        group_grants.delete().where(
+                            (group_grants.c.project == project) & (group_grants.c.group_name == group)
+                        )
+                    )
+                    conn.execute(
+                        group_grants.insert().values(project=project, group_name=group, permission=perm)
+                    )
+
         self._write(work)
         self.forget_credentials()
 
@@ -468,19 +556,23 @@ class SQLAccess(EditableAccess):
     supports_registration = True
 
     def registration_flag(self) -> bool | None:
-        value = self._run(lambda c: c.execute(
-            sa.select(access_counters.c.value)
-            .where(access_counters.c.name == REGISTRATION_ROW)).scalar_one_or_none())
+        value = self._run(
+            lambda c: c.execute(
+                sa.select(access_counters.c.value).where(access_counters.c.name == REGISTRATION_ROW)
+            ).scalar_one_or_none()
+        )
         return None if value is None else bool(value)
 
     def set_registration_flag(self, allow: bool) -> None:
         def work(conn):
             # A row beside the generation counter: no migration, and one transaction.
-            if not conn.execute(access_counters.update()
-                                .where(access_counters.c.name == REGISTRATION_ROW)
-                                .values(value=int(allow))).rowcount:
-                conn.execute(access_counters.insert().values(name=REGISTRATION_ROW,
-                                                             value=int(allow)))
+            if not conn.execute(
+                access_counters.update()
+                .where(access_counters.c.name == REGISTRATION_ROW)
+                .values(value=int(allow))
+            ).rowcount:
+                conn.execute(access_counters.insert().values(name=REGISTRATION_ROW, value=int(allow)))
+
         self._write(work)
 
     def pending_user_hashes(self) -> dict[str, str]:
@@ -492,42 +584,44 @@ class SQLAccess(EditableAccess):
         check_hash(password_hash, username)
 
         def work(conn):
-            if conn.execute(sa.select(users.c.username)
-                            .where(users.c.username == username)).first():
+            if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
                 raise AccessConflict(f"User {username!r} exists already")
-            if conn.execute(sa.select(pending_users.c.username)
-                            .where(pending_users.c.username == username)).first():
-                raise AccessConflict(f"User {username!r} has signed up already and waits "
-                                     "for an admin")
+            if conn.execute(
+                sa.select(pending_users.c.username).where(pending_users.c.username == username)
+            ).first():
+                raise AccessConflict(f"User {username!r} has signed up already and waits for an admin")
             waiting = conn.execute(sa.select(sa.func.count()).select_from(pending_users)).scalar_one()
             if waiting >= limit:
-                raise PendingQueueFull(f"{waiting} sign-ups are waiting for an admin already; "
-                                       "try again later")
-            conn.execute(pending_users.insert().values(username=username,
-                                                       password_hash=password_hash))
+                raise PendingQueueFull(
+                    f"{waiting} sign-ups are waiting for an admin already; try again later"
+                )
+            conn.execute(pending_users.insert().values(username=username, password_hash=password_hash))
+
         self._write(work)
 
     def reject_pending_user(self, username: str) -> None:
         def work(conn):
-            if not conn.execute(pending_users.delete()
-                                .where(pending_users.c.username == username)).rowcount:
+            if not conn.execute(pending_users.delete().where(pending_users.c.username == username)).rowcount:
                 raise AccessConflict(f"No such pending user: {username!r}")
+
         self._write(work)
 
     def approve_user(self, username: str) -> None:
         """Turn a pending 1.x sign-up into a user (not an admin), as 1.x's approve did."""
+
         def work(conn):
-            row = conn.execute(sa.select(pending_users)
-                               .where(pending_users.c.username == username)).first()
+            row = conn.execute(sa.select(pending_users).where(pending_users.c.username == username)).first()
             if row is None:
                 raise AccessConflict(f"No such pending user: {username!r}")
-            if conn.execute(sa.select(users.c.username)
-                            .where(users.c.username == username)).first():
-                raise AccessConflict(f"User {username!r} exists already (an admin created "
-                                     "it meanwhile); reject the sign-up")
+            if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
+                raise AccessConflict(
+                    f"User {username!r} exists already (an admin created it meanwhile); reject the sign-up"
+                )
             conn.execute(pending_users.delete().where(pending_users.c.username == username))
-            conn.execute(users.insert().values(username=username,
-                                               password_hash=row.password_hash, admin=False))
+            conn.execute(
+                users.insert().values(username=username, password_hash=row.password_hash, admin=False)
+            )
+
         self._write(work)
 
     def close(self) -> None:

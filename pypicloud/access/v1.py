@@ -25,8 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .base import PSEUDO_GROUPS, READ, WRITE
-from .schema import (access_counters, group_grants, groups, memberships, pending_users,
-                     user_grants, users)
+from .schema import access_counters, group_grants, groups, memberships, pending_users, user_grants, users
 
 LOG = logging.getLogger(__name__)
 
@@ -35,20 +34,34 @@ IMPORTED_MARKER = "imported_pypicloud_1x"
 
 # 1.3.12's tables, as its pypicloud/access/sql.py declares them (read only).
 _v1 = sa.MetaData()
-V1_USERS = sa.Table("pypicloud_users", _v1,
-                    sa.Column("username", sa.String(255)), sa.Column("password", sa.Text),
-                    sa.Column("admin", sa.Boolean), sa.Column("pending", sa.Boolean))
+V1_USERS = sa.Table(
+    "pypicloud_users",
+    _v1,
+    sa.Column("username", sa.String(255)),
+    sa.Column("password", sa.Text),
+    sa.Column("admin", sa.Boolean),
+    sa.Column("pending", sa.Boolean),
+)
 V1_GROUPS = sa.Table("pypicloud_groups", _v1, sa.Column("name", sa.String(255)))
-V1_USER_GROUPS = sa.Table("pypicloud_user_groups", _v1,
-                          sa.Column("username", sa.String(255)), sa.Column("group", sa.String(255)))
-V1_USER_PERMISSIONS = sa.Table("pypicloud_user_permissions", _v1,
-                               sa.Column("package", sa.String(255)),
-                               sa.Column("username", sa.String(255)),
-                               sa.Column("read", sa.Boolean), sa.Column("write", sa.Boolean))
-V1_GROUP_PERMISSIONS = sa.Table("pypicloud_group_permissions", _v1,
-                                sa.Column("package", sa.String(255)),
-                                sa.Column("groupname", sa.String(255)),
-                                sa.Column("read", sa.Boolean), sa.Column("write", sa.Boolean))
+V1_USER_GROUPS = sa.Table(
+    "pypicloud_user_groups", _v1, sa.Column("username", sa.String(255)), sa.Column("group", sa.String(255))
+)
+V1_USER_PERMISSIONS = sa.Table(
+    "pypicloud_user_permissions",
+    _v1,
+    sa.Column("package", sa.String(255)),
+    sa.Column("username", sa.String(255)),
+    sa.Column("read", sa.Boolean),
+    sa.Column("write", sa.Boolean),
+)
+V1_GROUP_PERMISSIONS = sa.Table(
+    "pypicloud_group_permissions",
+    _v1,
+    sa.Column("package", sa.String(255)),
+    sa.Column("groupname", sa.String(255)),
+    sa.Column("read", sa.Boolean),
+    sa.Column("write", sa.Boolean),
+)
 
 
 def permission(read, write) -> str:
@@ -72,22 +85,28 @@ def import_1x_tables(engine: Engine, schema: str | None) -> bool:
         return False
     try:
         with engine.begin() as conn:
-            marker = conn.execute(sa.select(access_counters.c.value)
-                                  .where(access_counters.c.name == IMPORTED_MARKER)).first()
+            marker = conn.execute(
+                sa.select(access_counters.c.value).where(access_counters.c.name == IMPORTED_MARKER)
+            ).first()
             if marker is not None:
                 return False
             # Claim the copy first: a second process starting at the same time
             # blocks here and then fails on the primary key, copying nothing.
             conn.execute(access_counters.insert().values(name=IMPORTED_MARKER, value=1))
             counts = _copy(conn)
-            conn.execute(access_counters.update().where(access_counters.c.name == "generation")
-                         .values(value=access_counters.c.value + 1))
+            conn.execute(
+                access_counters.update()
+                .where(access_counters.c.name == "generation")
+                .values(value=access_counters.c.value + 1)
+            )
     except IntegrityError:
         return False
-    LOG.warning("Copied pypicloud 1.x's access data from its pypicloud_* tables: %d users "
-                "(%d admins), %d pending sign-ups, %d groups, %d grants on %d projects. The "
-                "1.x tables were left unchanged; changes from now on go to the ppc_* tables.",
-                *counts)
+    LOG.warning(
+        "Copied pypicloud 1.x's access data from its pypicloud_* tables: %d users "
+        "(%d admins), %d pending sign-ups, %d groups, %d grants on %d projects. The "
+        "1.x tables were left unchanged; changes from now on go to the ppc_* tables.",
+        *counts,
+    )
     return True
 
 
@@ -104,22 +123,23 @@ def _copy(conn: Connection) -> tuple[int, ...]:
         admins += bool(row.admin)
     for name, (password_hash, admin) in active.items():
         if name not in existing_users:  # never overwrite a user made here already
-            conn.execute(users.insert().values(username=name, password_hash=password_hash,
-                                               admin=admin))
+            conn.execute(users.insert().values(username=name, password_hash=password_hash, admin=admin))
     for name, password_hash in pending.items():
         if name not in existing_users:
             conn.execute(pending_users.insert().values(username=name, password_hash=password_hash))
     # 1.x on a database with foreign keys needed real groups named everyone /
     # authenticated before it could grant to them; here they are built in.
-    group_names = [r.name for r in conn.execute(sa.select(V1_GROUPS))
-                   if r.name not in PSEUDO_GROUPS]
+    group_names = [r.name for r in conn.execute(sa.select(V1_GROUPS)) if r.name not in PSEUDO_GROUPS]
     for name in group_names:
         if name not in existing_groups:
             conn.execute(groups.insert().values(name=name, admin=False))
     known_users = existing_users | set(active)
     known_groups = existing_groups | set(group_names)
-    pairs = {(r.username, r.group) for r in conn.execute(sa.select(V1_USER_GROUPS))
-             if r.username in known_users and r.group in known_groups}
+    pairs = {
+        (r.username, r.group)
+        for r in conn.execute(sa.select(V1_USER_GROUPS))
+        if r.username in known_users and r.group in known_groups
+    }
     present = {(r.username, r.group_name) for r in conn.execute(sa.select(memberships))}
     for username, group in sorted(pairs - present):
         conn.execute(memberships.insert().values(username=username, group_name=group))
@@ -128,8 +148,12 @@ def _copy(conn: Connection) -> tuple[int, ...]:
     user_perms: dict[tuple[str, str], str] = {}
     for row in conn.execute(sa.select(V1_USER_PERMISSIONS)):
         if row.username not in known_users:
-            LOG.warning("pypicloud 1.x grant of %r on %r not copied: %r is not an approved user",
-                        row.username, row.package, row.username)
+            LOG.warning(
+                "pypicloud 1.x grant of %r on %r not copied: %r is not an approved user",
+                row.username,
+                row.package,
+                row.username,
+            )
             continue
         key = (canonicalize_name(row.package), row.username)
         user_perms[key] = _union(user_perms.get(key), permission(row.read, row.write))
@@ -141,18 +165,22 @@ def _copy(conn: Connection) -> tuple[int, ...]:
     for (project, username), perm in user_perms.items():
         if not perm:
             continue
-        conn.execute(user_grants.delete().where((user_grants.c.project == project)
-                                                & (user_grants.c.username == username)))
-        conn.execute(user_grants.insert().values(project=project, username=username,
-                                                 permission=perm))
+        conn.execute(
+            user_grants.delete().where(
+                (user_grants.c.project == project) & (user_grants.c.username == username)
+            )
+        )
+        conn.execute(user_grants.insert().values(project=project, username=username, permission=perm))
         projects.add(project)
     for (project, group), perm in group_perms.items():
         if not perm:
             continue
-        conn.execute(group_grants.delete().where((group_grants.c.project == project)
-                                                 & (group_grants.c.group_name == group)))
-        conn.execute(group_grants.insert().values(project=project, group_name=group,
-                                                  permission=perm))
+        conn.execute(
+            group_grants.delete().where(
+                (group_grants.c.project == project) & (group_grants.c.group_name == group)
+            )
+        )
+        conn.execute(group_grants.insert().values(project=project, group_name=group, permission=perm))
         projects.add(project)
     grants = sum(1 for p in user_perms.values() if p) + sum(1 for p in group_perms.values() if p)
     return len(active), admins, len(pending), len(group_names), grants, len(projects)
@@ -161,9 +189,12 @@ def _copy(conn: Connection) -> tuple[int, ...]:
 def is_1x_document(doc) -> bool:
     """True for the JSON 1.x's ``ppc-export`` wrote (its version a string such as
     "1.3.12", users as a list)."""
-    return isinstance(doc, dict) and isinstance(doc.get("version"), str) \
-        and isinstance(doc.get("users"), list) \
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("version"), str)
+        and isinstance(doc.get("users"), list)
         and isinstance(doc.get("packages", {}), dict)
+    )
 
 
 def document_from_1x(doc: dict) -> dict:
@@ -176,8 +207,10 @@ def document_from_1x(doc: dict) -> dict:
     for user in doc.get("users", []):
         if not isinstance(user, dict):
             continue  # from_json reports what is left malformed
-        out["users"][user.get("username")] = {"password_hash": user.get("password"),
-                                              "admin": bool(user.get("admin", False))}
+        out["users"][user.get("username")] = {
+            "password_hash": user.get("password"),
+            "admin": bool(user.get("admin", False)),
+        }
     for name, members in (doc.get("groups") or {}).items():
         if name in PSEUDO_GROUPS:
             continue  # built in here; 1.x needed rows for them on some databases

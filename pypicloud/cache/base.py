@@ -44,7 +44,7 @@ class MetadataIndex(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> "MetadataIndex":
+    def from_settings(cls, settings) -> MetadataIndex:
         """Build the backend from :class:`pypicloud.settings.Settings` (``db.*`` keys).
 
         Create or migrate the schema here, so the index is ready to use.
@@ -195,5 +195,6 @@ def _local_counters(index: MetadataIndex) -> dict:
     if counters is None:
         counters = index.__dict__["_ppc_local_counters"] = {}
     return counters
+
 
 _PROCESS_REPAIR_LOCKS: dict[int, threading.Lock] = {}

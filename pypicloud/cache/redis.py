@@ -25,7 +25,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 
@@ -38,14 +38,27 @@ REPAIR_LOCK_SECONDS = 600
 # Deletes the lock only if it is still ours (it may have expired and been taken).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
-_FIELDS = ("project", "name", "version", "filename", "size", "sha256", "md5",
-           "requires_python", "summary", "uploader", "yanked", "yanked_reason",
-           "metadata_sha256", "key")
+_FIELDS = (
+    "project",
+    "name",
+    "version",
+    "filename",
+    "size",
+    "sha256",
+    "md5",
+    "requires_python",
+    "summary",
+    "uploader",
+    "yanked",
+    "yanked_reason",
+    "metadata_sha256",
+    "key",
+)
 
 
 def _dump(record: FileRecord) -> str:
     data = {f: getattr(record, f) for f in _FIELDS}
-    data["upload_time"] = record.upload_time.astimezone(timezone.utc).isoformat()
+    data["upload_time"] = record.upload_time.astimezone(UTC).isoformat()
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -59,23 +72,36 @@ def _summary_of(records: list[FileRecord]) -> str | None:
     if not records:
         return None
     newest = max(records, key=lambda r: (r.upload_time, r.filename))
-    return json.dumps({"name": newest.name, "summary": newest.summary,
-                       "last_modified": newest.upload_time.astimezone(timezone.utc).isoformat()})
+    return json.dumps(
+        {
+            "name": newest.name,
+            "summary": newest.summary,
+            "last_modified": newest.upload_time.astimezone(UTC).isoformat(),
+        }
+    )
 
 
 class RedisIndex(MetadataIndex):
     """Metadata index in Redis."""
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "pypicloud:",
-                 client: redis.Redis | None = None, socket_timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        prefix: str = "pypicloud:",
+        client: redis.Redis | None = None,
+        socket_timeout: float = 5.0,
+    ):
         # One client: redis-py clients hold a thread-safe connection pool.
         self.client = client or redis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-            health_check_interval=30)
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=30,
+        )
         self.prefix = prefix
 
     @classmethod
-    def from_settings(cls, settings) -> "RedisIndex":
+    def from_settings(cls, settings) -> RedisIndex:
         url = settings.get_str("db.url") or "redis://127.0.0.1:6379/0"
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("db.url", url, "a redis:// or rediss:// URL when pypi.db = redis")
@@ -96,8 +122,9 @@ class RedisIndex(MetadataIndex):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BackendUnavailable(f"The metadata index (Redis) is unavailable: {exc}") from None
 
-    def _project_records(self, pipe, project: str, skip: str | None = None,
-                         extra: FileRecord | None = None) -> list[FileRecord]:
+    def _project_records(
+        self, pipe, project: str, skip: str | None = None, extra: FileRecord | None = None
+    ) -> list[FileRecord]:
         names = [n.decode() for n in pipe.smembers(self._k("project", project))]
         names = [n for n in names if n != skip and (extra is None or n != extra.filename)]
         values = pipe.mget([self._k("file", n) for n in names]) if names else []
@@ -168,6 +195,7 @@ class RedisIndex(MetadataIndex):
                 return []
             values = self.client.mget([self._k("file", n) for n in names])
             return [_load(v) for v in values if v is not None]
+
         return self._call(read)
 
     def projects(self) -> list[ProjectSummary]:
@@ -175,9 +203,14 @@ class RedisIndex(MetadataIndex):
         result = []
         for project, value in sorted(raw.items()):
             data = json.loads(value)
-            result.append(ProjectSummary(
-                project=project.decode(), name=data["name"], summary=data["summary"],
-                last_modified=datetime.fromisoformat(data["last_modified"])))
+            result.append(
+                ProjectSummary(
+                    project=project.decode(),
+                    name=data["name"],
+                    summary=data["summary"],
+                    last_modified=datetime.fromisoformat(data["last_modified"]),
+                )
+            )
         return result
 
     def set_yanked(self, filename: str, yanked: bool, reason: str | None = None) -> bool:
@@ -204,10 +237,11 @@ class RedisIndex(MetadataIndex):
             names = sorted(n.decode() for n in self.client.smembers(self._k("files")))
             records = []
             for start in range(0, len(names), 1000):
-                chunk = names[start:start + 1000]
+                chunk = names[start : start + 1000]
                 values = self.client.mget([self._k("file", n) for n in chunk])
                 records.extend(_load(v) for v in values if v is not None)
             return records
+
         return self._call(read)
 
     def _data_keys(self) -> list[bytes]:
@@ -226,7 +260,7 @@ class RedisIndex(MetadataIndex):
             old_keys = self._data_keys()
             with self.client.pipeline(transaction=True) as pipe:
                 for start in range(0, len(old_keys), 1000):
-                    pipe.delete(*old_keys[start:start + 1000])
+                    pipe.delete(*old_keys[start : start + 1000])
                 for record in records:
                     pipe.set(self._k("file", record.filename), _dump(record))
                 if records:
@@ -236,6 +270,7 @@ class RedisIndex(MetadataIndex):
                     pipe.hset(self._k("projects"), project, _summary_of(group))
                 pipe.incr(self._k("generation"))
                 pipe.execute()
+
         self._call(work)
 
     def count(self) -> int:
@@ -249,11 +284,10 @@ class RedisIndex(MetadataIndex):
         return data["url"], datetime.fromisoformat(data["expires_at"])
 
     def set_url(self, key: str, url: str, expires_at: datetime) -> None:
-        ttl = int((expires_at - datetime.now(timezone.utc)).total_seconds())
+        ttl = int((expires_at - datetime.now(UTC)).total_seconds())
         if ttl <= 0:
             return
-        value = json.dumps({"url": url,
-                            "expires_at": expires_at.astimezone(timezone.utc).isoformat()})
+        value = json.dumps({"url": url, "expires_at": expires_at.astimezone(UTC).isoformat()})
         self._call(lambda: self.client.set(self._k("url", key), value, ex=ttl))
 
     def mark_local(self, project: str) -> None:
@@ -276,12 +310,20 @@ class RedisIndex(MetadataIndex):
                 else:
                     pipe.persist(self._k("counter", name))
                 return pipe.execute()[0]
+
         return int(self._call(run))
+
     # Intent log ---------------------------------------------------------
     def begin_intent(self, op: str, project: str, filename: str) -> str | None:
         intent_id = uuid.uuid4().hex
-        value = json.dumps({"op": op, "project": project, "filename": filename,
-                            "created": datetime.now(timezone.utc).isoformat()})
+        value = json.dumps(
+            {
+                "op": op,
+                "project": project,
+                "filename": filename,
+                "created": datetime.now(UTC).isoformat(),
+            }
+        )
         self._call(lambda: self.client.hset(self._k("intents"), intent_id, value))
         return intent_id
 
@@ -295,8 +337,15 @@ class RedisIndex(MetadataIndex):
             data = json.loads(value)
             created = datetime.fromisoformat(data["created"])
             if created <= older_than:
-                found.append(Intent(id=key.decode(), op=data["op"], project=data["project"],
-                                    filename=data["filename"], created=created))
+                found.append(
+                    Intent(
+                        id=key.decode(),
+                        op=data["op"],
+                        project=data["project"],
+                        filename=data["filename"],
+                        created=created,
+                    )
+                )
         return sorted(found, key=lambda i: (i.created, i.id))
 
     @contextlib.contextmanager
@@ -305,8 +354,7 @@ class RedisIndex(MetadataIndex):
         blocks the others for REPAIR_LOCK_SECONDS at most."""
         token = uuid.uuid4().hex
         key = self._k("repair-lock")
-        got = bool(self._call(lambda: self.client.set(key, token, nx=True,
-                                                      ex=REPAIR_LOCK_SECONDS)))
+        got = bool(self._call(lambda: self.client.set(key, token, nx=True, ex=REPAIR_LOCK_SECONDS)))
         try:
             yield got
         finally:
@@ -326,4 +374,4 @@ class RedisIndex(MetadataIndex):
         """Remove every key of this prefix (tests, or dropping a deployment)."""
         keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
         for start in range(0, len(keys), 1000):
-            self.client.delete(*keys[start:start + 1000])
+            self.client.delete(*keys[start : start + 1000])

@@ -7,10 +7,9 @@ and a test checks that they match what the migrations build.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Integer, MetaData, String,
-                        Table, Text)
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
@@ -18,8 +17,12 @@ from sqlalchemy.types import TypeDecorator
 # so names compare and sort by code point as everywhere else ("Demo" and
 # "demo" are different filenames). Other databases ignore these keywords;
 # every migration passes them to create_table.
-MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin",
-                    "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_bin"}
+MYSQL_TABLE_ARGS = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+}
 
 # InnoDB keys hold at most 3072 bytes: 768 utf8mb4 characters. Longer signed-URL
 # keys are simply not cached there (the URL is signed afresh).
@@ -46,7 +49,7 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
@@ -54,13 +57,14 @@ class UTCDateTime(TypeDecorator):
             return None
         if isinstance(value, str):  # defensive: raw SQLite text
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 metadata = MetaData()
 
 files = Table(
-    "ppc_files", metadata,
+    "ppc_files",
+    metadata,
     Column("filename", String(255), primary_key=True),
     Column("project", String(255), nullable=False, index=True),
     Column("name", String(255), nullable=False),
@@ -80,7 +84,8 @@ files = Table(
 
 # One row per project with at least one file: keeps /simple/ a plain scan.
 projects = Table(
-    "ppc_projects", metadata,
+    "ppc_projects",
+    metadata,
     Column("project", String(255), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("summary", Text),
@@ -88,15 +93,20 @@ projects = Table(
 )
 
 counters = Table(
-    "ppc_counters", metadata,
+    "ppc_counters",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
 
 signed_urls = Table(
-    "ppc_signed_urls", metadata,
-    Column("storage_key", String(1024).with_variant(String(MYSQL_MAX_KEY_CHARS), "mysql",
-                                                    "mariadb"), primary_key=True),
+    "ppc_signed_urls",
+    metadata,
+    Column(
+        "storage_key",
+        String(1024).with_variant(String(MYSQL_MAX_KEY_CHARS), "mysql", "mariadb"),
+        primary_key=True,
+    ),
     Column("url", Text, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
@@ -104,14 +114,16 @@ signed_urls = Table(
 # Projects that ever had a file published here: never looked up upstream
 # again, even while they have no file (dependency confusion).
 local_projects = Table(
-    "ppc_local_projects", metadata,
+    "ppc_local_projects",
+    metadata,
     Column("project", String(255), primary_key=True),
 )
 
 # Counters shared by every process: failed logins per window (expiring),
 # web session generations per user (kept).
 shared_counters = Table(
-    "ppc_shared_counters", metadata,
+    "ppc_shared_counters",
+    metadata,
     Column("name", String(255), primary_key=True),
     Column("value", BigInteger, nullable=False),
     Column("expires_at", UTCDateTime),
@@ -120,7 +132,8 @@ shared_counters = Table(
 # The intent log of the write protocol (docs/architecture.md): one row per
 # write of a file that has begun and not yet finished.
 intents = Table(
-    "ppc_intents", metadata,
+    "ppc_intents",
+    metadata,
     Column("id", String(36), primary_key=True),
     Column("op", String(16), nullable=False),
     Column("project", String(255), nullable=False),

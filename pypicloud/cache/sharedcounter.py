@@ -79,14 +79,15 @@ class SharedCounter:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @classmethod
-    def beside(cls, database: str) -> "SharedCounter | None":
+    def beside(cls, database: str) -> SharedCounter | None:
         """The counter file for a SQLite database file, or None if it cannot be made."""
         path = os.path.abspath(database) + ".generation"
         try:
             return cls(path)
         except (OSError, ValueError) as exc:
-            log.warning("cannot map %s (%s): every page will ask the database for "
-                        "its change counter", path, exc)
+            log.warning(
+                "cannot map %s (%s): every page will ask the database for its change counter", path, exc
+            )
             return None
 
     def read(self) -> int | None:

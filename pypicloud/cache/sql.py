@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -18,11 +18,18 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
-from ..models import FileRecord, ProjectSummary
-from ..models import utcnow
+from ..models import FileRecord, ProjectSummary, utcnow
 from .base import Intent, MetadataIndex
-from .schema import (MYSQL_MAX_KEY_CHARS, counters, files, intents, local_projects, projects,
-                     shared_counters, signed_urls)
+from .schema import (
+    MYSQL_MAX_KEY_CHARS,
+    counters,
+    files,
+    intents,
+    local_projects,
+    projects,
+    shared_counters,
+    signed_urls,
+)
 from .sharedcounter import SharedCounter
 
 # How often a process checks the shared-memory counter against the database.
@@ -31,13 +38,25 @@ SHARED_COUNTER_CHECK_SECONDS = 1.0
 # Any constant works; it only has to be the same in every pypicloud process.
 MIGRATION_LOCK_KEY = 0x70707963  # "ppyc"
 REPAIR_LOCK_KEY = 0x70707972  # "ppyr": one repairing process at a time
-_DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL",
-                  "mariadb": "MariaDB"}
+_DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL", "mariadb": "MariaDB"}
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
-_COLUMNS = ("project", "name", "version", "filename", "size", "sha256", "md5",
-            "requires_python", "summary", "upload_time", "uploader", "yanked",
-            "yanked_reason", "metadata_sha256")
+_COLUMNS = (
+    "project",
+    "name",
+    "version",
+    "filename",
+    "size",
+    "sha256",
+    "md5",
+    "requires_python",
+    "summary",
+    "upload_time",
+    "uploader",
+    "yanked",
+    "yanked_reason",
+    "metadata_sha256",
+)
 
 
 def _row(record: FileRecord) -> dict:
@@ -62,15 +81,23 @@ class _Unchanged(Exception):
 class SQLIndex(MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
-    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10,
-                 max_overflow: int = 20, migrate: bool = True):
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        migrate: bool = True,
+    ):
         self.url = sa.engine.make_url(url)
         self.schema = schema
         self._local = threading.local()
         table = f'"{schema}".ppc_counters' if schema else "ppc_counters"
         self._generation_sql = f"SELECT value FROM {table} WHERE name = 'generation'"
-        self.engine: Engine = sqldb.create_engine(self.url, schema=schema, pool_size=pool_size,
-                                                  max_overflow=max_overflow)
+        self.engine: Engine = sqldb.create_engine(
+            self.url, schema=schema, pool_size=pool_size, max_overflow=max_overflow
+        )
         # SQLite files (one host) publish their change counter in shared memory.
         self._checked_at = float("-inf")
         database = sqldb.sqlite_file(self.url)
@@ -81,18 +108,23 @@ class SQLIndex(MetadataIndex):
             self.migrate()
 
     @classmethod
-    def from_settings(cls, settings) -> "SQLIndex":
+    def from_settings(cls, settings) -> SQLIndex:
         url = sqldb.settings_url(settings, "db.url", "pypicloud.sqlite")
         try:
-            return cls(url, schema=settings.get_str("db.schema"), pool_size=settings.get_int("db.pool_size", 10, minimum=1),
-                       max_overflow=settings.get_int("db.max_overflow", 20, minimum=0))
+            return cls(
+                url,
+                schema=settings.get_str("db.schema"),
+                pool_size=settings.get_int("db.pool_size", 10, minimum=1),
+                max_overflow=settings.get_int("db.max_overflow", 20, minimum=0),
+            )
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError("db.url", sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
 
     def migrate(self) -> None:
         """Bring the schema to the newest alembic revision (serialised across processes)."""
-        sqldb.migrate(self.engine, script_location=MIGRATIONS, schema=self.schema,
-                      lock_key=MIGRATION_LOCK_KEY)
+        sqldb.migrate(
+            self.engine, script_location=MIGRATIONS, schema=self.schema, lock_key=MIGRATION_LOCK_KEY
+        )
 
     # Helpers ------------------------------------------------------------
     def _run(self, fn):
@@ -116,10 +148,12 @@ class SQLIndex(MetadataIndex):
     def _bump(conn: Connection) -> None:
         # Every write transaction starts here: on PostgreSQL the row lock taken
         # by this UPDATE serialises writers, so concurrent adds cannot collide.
-        conn.execute(counters.update().where(counters.c.name == "generation")
-                     .values(value=counters.c.value + 1))
+        conn.execute(
+            counters.update().where(counters.c.name == "generation").values(value=counters.c.value + 1)
+        )
         conn.info["ppc_generation"] = conn.execute(
-            sa.select(counters.c.value).where(counters.c.name == "generation")).scalar_one()
+            sa.select(counters.c.value).where(counters.c.name == "generation")
+        ).scalar_one()
 
     @staticmethod
     def _refresh_project(conn: Connection, project: str) -> None:
@@ -127,64 +161,76 @@ class SQLIndex(MetadataIndex):
         latest = conn.execute(
             sa.select(files.c.name, files.c.summary, files.c.upload_time)
             .where(files.c.project == project)
-            .order_by(files.c.upload_time.desc(), files.c.filename.desc()).limit(1)
+            .order_by(files.c.upload_time.desc(), files.c.filename.desc())
+            .limit(1)
         ).first()
         conn.execute(projects.delete().where(projects.c.project == project))
         if latest is not None:
-            conn.execute(projects.insert().values(
-                project=project, name=latest.name, summary=latest.summary,
-                last_modified=latest.upload_time))
+            conn.execute(
+                projects.insert().values(
+                    project=project,
+                    name=latest.name,
+                    summary=latest.summary,
+                    last_modified=latest.upload_time,
+                )
+            )
 
     # Contract -----------------------------------------------------------
     def add(self, record: FileRecord) -> None:
         def work(conn):
             self._bump(conn)
-            old = conn.execute(sa.select(files.c.project)
-                               .where(files.c.filename == record.filename)).first()
+            old = conn.execute(sa.select(files.c.project).where(files.c.filename == record.filename)).first()
             conn.execute(files.delete().where(files.c.filename == record.filename))
             conn.execute(files.insert().values(**_row(record)))
             if old is not None and old.project != record.project:
                 self._refresh_project(conn, old.project)
             self._refresh_project(conn, record.project)
+
         self._run(work)
 
     def get(self, filename: str) -> FileRecord | None:
-        row = self._run(lambda c: c.execute(
-            sa.select(files).where(files.c.filename == filename)).first())
+        row = self._run(lambda c: c.execute(sa.select(files).where(files.c.filename == filename)).first())
         return _record(row) if row is not None else None
 
     def remove(self, filename: str) -> bool:
         def work(conn):
             self._bump(conn)
-            old = conn.execute(sa.select(files.c.project)
-                               .where(files.c.filename == filename)).first()
+            old = conn.execute(sa.select(files.c.project).where(files.c.filename == filename)).first()
             if old is None:
                 raise _Unchanged(False)  # the counter must not move for nothing
             conn.execute(files.delete().where(files.c.filename == filename))
             self._refresh_project(conn, old.project)
             return True
+
         return self._run(work)
 
     def files(self, project: str) -> list[FileRecord]:
-        rows = self._run(lambda c: c.execute(
-            sa.select(files).where(files.c.project == project)
-            .order_by(files.c.filename)).all())
+        rows = self._run(
+            lambda c: c.execute(
+                sa.select(files).where(files.c.project == project).order_by(files.c.filename)
+            ).all()
+        )
         return [_record(r) for r in rows]
 
     def projects(self) -> list[ProjectSummary]:
-        rows = self._run(lambda c: c.execute(
-            sa.select(projects).order_by(projects.c.project)).all())
-        return [ProjectSummary(project=r.project, name=r.name, summary=r.summary,
-                               last_modified=r.last_modified) for r in rows]
+        rows = self._run(lambda c: c.execute(sa.select(projects).order_by(projects.c.project)).all())
+        return [
+            ProjectSummary(project=r.project, name=r.name, summary=r.summary, last_modified=r.last_modified)
+            for r in rows
+        ]
 
     def set_yanked(self, filename: str, yanked: bool, reason: str | None = None) -> bool:
         def work(conn):
             self._bump(conn)
-            result = conn.execute(files.update().where(files.c.filename == filename)
-                                  .values(yanked=yanked, yanked_reason=reason if yanked else None))
+            result = conn.execute(
+                files.update()
+                .where(files.c.filename == filename)
+                .values(yanked=yanked, yanked_reason=reason if yanked else None)
+            )
             if not result.rowcount:
                 raise _Unchanged(False)  # no such file: the counter must not move
             return True
+
         return self._run(work)
 
     def generation(self) -> int:
@@ -289,19 +335,30 @@ class SQLIndex(MetadataIndex):
                 if best is None or (r.upload_time, r.filename) > (best.upload_time, best.filename):
                     latest[r.project] = r
             if latest:
-                conn.execute(projects.insert(), [
-                    {"project": r.project, "name": r.name, "summary": r.summary,
-                     "last_modified": r.upload_time} for r in latest.values()])
+                conn.execute(
+                    projects.insert(),
+                    [
+                        {
+                            "project": r.project,
+                            "name": r.name,
+                            "summary": r.summary,
+                            "last_modified": r.upload_time,
+                        }
+                        for r in latest.values()
+                    ],
+                )
+
         self._run(work)
 
     def count(self) -> int:
-        return self._run(lambda c: c.execute(sa.select(sa.func.count()).select_from(files))
-                         .scalar_one())
+        return self._run(lambda c: c.execute(sa.select(sa.func.count()).select_from(files)).scalar_one())
 
     def get_url(self, key: str) -> tuple[str, datetime] | None:
-        row = self._run(lambda c: c.execute(
-            sa.select(signed_urls.c.url, signed_urls.c.expires_at)
-            .where(signed_urls.c.storage_key == key)).first())
+        row = self._run(
+            lambda c: c.execute(
+                sa.select(signed_urls.c.url, signed_urls.c.expires_at).where(signed_urls.c.storage_key == key)
+            ).first()
+        )
         return (row.url, row.expires_at) if row is not None else None
 
     def set_url(self, key: str, url: str, expires_at: datetime) -> None:
@@ -320,16 +377,20 @@ class SQLIndex(MetadataIndex):
             stmt = insert(signed_urls).values(**values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[signed_urls.c.storage_key],
-                set_={"url": stmt.excluded.url, "expires_at": stmt.excluded.expires_at})
+                set_={"url": stmt.excluded.url, "expires_at": stmt.excluded.expires_at},
+            )
             self._run(lambda conn: conn.execute(stmt))
             return
 
         def work(conn):
-            updated = conn.execute(signed_urls.update()
-                                   .where(signed_urls.c.storage_key == key)
-                                   .values(url=url, expires_at=expires_at))
+            updated = conn.execute(
+                signed_urls.update()
+                .where(signed_urls.c.storage_key == key)
+                .values(url=url, expires_at=expires_at)
+            )
             if not updated.rowcount:
                 conn.execute(signed_urls.insert().values(**values))
+
         try:
             self._run(work)
         except IntegrityError:
@@ -338,19 +399,29 @@ class SQLIndex(MetadataIndex):
     # Intent log ---------------------------------------------------------
     def begin_intent(self, op: str, project: str, filename: str) -> str | None:
         intent_id = uuid.uuid4().hex
-        self._run(lambda conn: conn.execute(intents.insert().values(
-            id=intent_id, op=op, project=project, filename=filename, created=utcnow())))
+        self._run(
+            lambda conn: conn.execute(
+                intents.insert().values(
+                    id=intent_id, op=op, project=project, filename=filename, created=utcnow()
+                )
+            )
+        )
         return intent_id
 
     def end_intent(self, intent_id: str) -> None:
         self._run(lambda conn: conn.execute(intents.delete().where(intents.c.id == intent_id)))
 
     def open_intents(self, older_than: datetime) -> list[Intent]:
-        rows = self._run(lambda conn: conn.execute(
-            sa.select(intents).where(intents.c.created <= older_than)
-            .order_by(intents.c.created, intents.c.id)).all())
-        return [Intent(id=r.id, op=r.op, project=r.project, filename=r.filename,
-                       created=r.created) for r in rows]
+        rows = self._run(
+            lambda conn: conn.execute(
+                sa.select(intents)
+                .where(intents.c.created <= older_than)
+                .order_by(intents.c.created, intents.c.id)
+            ).all()
+        )
+        return [
+            Intent(id=r.id, op=r.op, project=r.project, filename=r.filename, created=r.created) for r in rows
+        ]
 
     @contextlib.contextmanager
     def repair_lock(self) -> Iterator[bool]:
@@ -402,46 +473,63 @@ class SQLIndex(MetadataIndex):
         # delete a missing key and insert it deadlock on the gap lock.
         if len(key) > MYSQL_MAX_KEY_CHARS:
             return  # longer than the key column: not cached, signed afresh each time
-        statement = mysql_insert(signed_urls).values(storage_key=key, url=url,
-                                                     expires_at=expires_at)
-        statement = statement.on_duplicate_key_update(url=statement.inserted.url,
-                                                      expires_at=statement.inserted.expires_at)
+        statement = mysql_insert(signed_urls).values(storage_key=key, url=url, expires_at=expires_at)
+        statement = statement.on_duplicate_key_update(
+            url=statement.inserted.url, expires_at=statement.inserted.expires_at
+        )
         self._run(lambda conn: conn.execute(statement))
+
     def mark_local(self, project: str) -> None:
         if self.was_local(project):
             return
 
         absent = ~sa.exists().where(local_projects.c.project == project)
         try:
-            self._run(lambda c: c.execute(local_projects.insert().from_select(
-                ["project"], sa.select(sa.literal(project)).where(absent))))
+            self._run(
+                lambda c: c.execute(
+                    local_projects.insert().from_select(
+                        ["project"], sa.select(sa.literal(project)).where(absent)
+                    )
+                )
+            )
         except sa.exc.IntegrityError:
             pass  # another process marked it at the same moment
 
     def was_local(self, project: str) -> bool:
-        return self._run(lambda c: c.execute(
-            sa.select(local_projects.c.project).where(local_projects.c.project == project)
-        ).first()) is not None
+        return (
+            self._run(
+                lambda c: c.execute(
+                    sa.select(local_projects.c.project).where(local_projects.c.project == project)
+                ).first()
+            )
+            is not None
+        )
 
     def counter(self, name: str) -> int:
-        row = self._run(lambda c: c.execute(
-            sa.select(shared_counters.c.value, shared_counters.c.expires_at)
-            .where(shared_counters.c.name == name)).first())
-        if row is None or (row.expires_at is not None and row.expires_at <= datetime.now(timezone.utc)):
+        row = self._run(
+            lambda c: c.execute(
+                sa.select(shared_counters.c.value, shared_counters.c.expires_at).where(
+                    shared_counters.c.name == name
+                )
+            ).first()
+        )
+        if row is None or (row.expires_at is not None and row.expires_at <= datetime.now(UTC)):
             return 0
         return int(row.value)
 
     def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         expires = now + timedelta(seconds=ttl) if ttl is not None else None
         table = shared_counters
 
         def work(conn):
             # Expired rows go first (they count as 0 and must not pile up).
-            conn.execute(table.delete().where(table.c.expires_at.is_not(None),
-                                              table.c.expires_at <= now))
-            updated = conn.execute(table.update().where(table.c.name == name).values(
-                value=table.c.value + amount, expires_at=expires))
+            conn.execute(table.delete().where(table.c.expires_at.is_not(None), table.c.expires_at <= now))
+            updated = conn.execute(
+                table.update()
+                .where(table.c.name == name)
+                .values(value=table.c.value + amount, expires_at=expires)
+            )
             if updated.rowcount == 0:
                 conn.execute(table.insert().values(name=name, value=amount, expires_at=expires))
             return conn.execute(sa.select(table.c.value).where(table.c.name == name)).scalar_one()

@@ -33,8 +33,11 @@ def _backend(prog: str, config: str, *, editable: bool):
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
     if editable and not isinstance(backend, EditableAccess):
-        print(f"{prog}: the access backend of {config} ({type(backend).__name__}) cannot be "
-              "changed at run time; set pypi.auth = sql (or edit the ini)", file=sys.stderr)
+        print(
+            f"{prog}: the access backend of {config} ({type(backend).__name__}) cannot be "
+            "changed at run time; set pypi.auth = sql (or edit the ini)",
+            file=sys.stderr,
+        )
         return None
     return backend
 
@@ -44,7 +47,8 @@ def _access_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ppc-access",
         description="Change users, groups and grants of a database access backend "
-        "(pypi.auth = sql). Passwords are prompted for in a terminal, else read from stdin.")
+        "(pypi.auth = sql). Passwords are prompted for in a terminal, else read from stdin.",
+    )
     parser.add_argument("config", help="the server's ini file")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
@@ -72,8 +76,9 @@ def _access_parser() -> argparse.ArgumentParser:
     leave.add_argument("group")
     leave.add_argument("members", nargs="+")
 
-    grant = sub.add_parser("grant", help="grant r, rw or w (write only, as 1.x allowed) on a "
-                           "project to a user or group")
+    grant = sub.add_parser(
+        "grant", help="grant r, rw or w (write only, as 1.x allowed) on a project to a user or group"
+    )
     grant.add_argument("project")
     grant.add_argument("kind", choices=("user", "group"))
     grant.add_argument("name", help="user or group name (groups: also everyone, authenticated)")
@@ -85,13 +90,21 @@ def _access_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("add-token", help="make an API token for a user; prints it once")
     token.add_argument("username")
-    token.add_argument("--project", action="append", dest="projects", metavar="PROJECT",
-                       help="limit the token to this project (repeat for more; default: all "
-                       "projects the user may use)")
-    token.add_argument("--upload", action="store_true",
-                       help="the token may upload (default: read only)")
-    token.add_argument("--expires-days", type=int, default=90, metavar="DAYS",
-                       help="valid for this many days (default: 90; 0: never expires)")
+    token.add_argument(
+        "--project",
+        action="append",
+        dest="projects",
+        metavar="PROJECT",
+        help="limit the token to this project (repeat for more; default: all projects the user may use)",
+    )
+    token.add_argument("--upload", action="store_true", help="the token may upload (default: read only)")
+    token.add_argument(
+        "--expires-days",
+        type=int,
+        default=90,
+        metavar="DAYS",
+        help="valid for this many days (default: 90; 0: never expires)",
+    )
     token.add_argument("--description", help="a note shown by list-tokens (e.g. the CI job)")
     listed = sub.add_parser("list-tokens", help="print tokens (never their secrets)")
     listed.add_argument("username", nargs="?")
@@ -161,8 +174,9 @@ def access_main(argv: list[str] | None = None) -> int:
             backend.set_admin(args.username, not args.no)
         elif command == "delete-user":
             backend.delete_user(args.username)
-        elif command in ("add-group", "add-member", "remove-member") and \
-                _unknown_users(prog, backend, args.members):
+        elif command in ("add-group", "add-member", "remove-member") and _unknown_users(
+            prog, backend, args.members
+        ):
             return 1
         elif command == "add-group":
             backend.create_group(args.group, admin=args.admin)
@@ -179,24 +193,32 @@ def access_main(argv: list[str] | None = None) -> int:
             except InvalidAccessData as exc:
                 print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
                 return 1
-            secret, info = backend.create_token(args.username, projects=args.projects,
-                                                upload=args.upload, expires_at=expires,
-                                                description=args.description)
+            secret, info = backend.create_token(
+                args.username,
+                projects=args.projects,
+                upload=args.upload,
+                expires_at=expires,
+                description=args.description,
+            )
             print(secret)
-            print(f"{prog}: token {info.token_id} for {info.username}: "
-                  f"{'upload and read' if info.upload else 'read only'}, "
-                  f"{', '.join(info.projects) if info.projects else 'every project'}, "
-                  f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
-                  "Use it as the password of user __token__; it is not shown again.",
-                  file=sys.stderr)
+            print(
+                f"{prog}: token {info.token_id} for {info.username}: "
+                f"{'upload and read' if info.upload else 'read only'}, "
+                f"{', '.join(info.projects) if info.projects else 'every project'}, "
+                f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
+                "Use it as the password of user __token__; it is not shown again.",
+                file=sys.stderr,
+            )
         elif command == "list-tokens":
             for info in backend.tokens(args.username):
-                print(f"{info.token_id}  {info.username}  "
-                      f"{'upload' if info.upload else 'read'}  "
-                      f"{','.join(info.projects) if info.projects else '*'}  "
-                      f"created {_when(info.created_at)}  "
-                      f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
-                      f"{'  ' + info.description if info.description else ''}")
+                print(
+                    f"{info.token_id}  {info.username}  "
+                    f"{'upload' if info.upload else 'read'}  "
+                    f"{','.join(info.projects) if info.projects else '*'}  "
+                    f"created {_when(info.created_at)}  "
+                    f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
+                    f"{'  ' + info.description if info.description else ''}"
+                )
         elif command == "delete-token":
             backend.delete_token(args.token_id)
         elif command == "list-pending":
@@ -206,8 +228,9 @@ def access_main(argv: list[str] | None = None) -> int:
             for name in args.usernames:
                 backend.approve_user(name)
         elif command in ("grant", "revoke"):
-            backend.set_grant(args.project, args.kind, args.name,
-                              args.permission if command == "grant" else None)
+            backend.set_grant(
+                args.project, args.kind, args.name, args.permission if command == "grant" else None
+            )
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
@@ -221,7 +244,8 @@ def export_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ppc-export",
         description="Write the users, groups and grants of a server's access backend as "
-        "JSON (password hashes included, never passwords).")
+        "JSON (password hashes included, never passwords).",
+    )
     parser.add_argument("config", help="the server's ini file")
     parser.add_argument("-o", "--output", help="write to this file (default: stdout)")
     args = parser.parse_args(argv)
@@ -242,8 +266,11 @@ def export_main(argv: list[str] | None = None) -> int:
             handle.write(text)
     else:
         sys.stdout.write(text)
-    print(f"ppc-export: {len(doc['users'])} users, {len(doc['groups'])} groups, "
-          f"{len(doc['packages'])} projects with grants", file=sys.stderr)
+    print(
+        f"ppc-export: {len(doc['users'])} users, {len(doc['groups'])} groups, "
+        f"{len(doc['packages'])} projects with grants",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -251,14 +278,22 @@ def import_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ppc-import",
         description="Load a ppc-export JSON file into a database access backend "
-        "(pypi.auth = sql), in one transaction.")
+        "(pypi.auth = sql), in one transaction.",
+    )
     parser.add_argument("config", help="the server's ini file")
-    parser.add_argument("file", nargs="?", help="the JSON file ('-' for stdin); a ppc-export "
-                        "file of pypicloud 1.x is read too, gzipped or not")
-    parser.add_argument("-i", dest="input", metavar="FILE",
-                        help="the file, as pypicloud 1.x's ppc-import -i took it")
-    parser.add_argument("--replace", action="store_true",
-                        help="end with exactly the file's data (default: add and update only)")
+    parser.add_argument(
+        "file",
+        nargs="?",
+        help="the JSON file ('-' for stdin); a ppc-export file of pypicloud 1.x is read too, gzipped or not",
+    )
+    parser.add_argument(
+        "-i", dest="input", metavar="FILE", help="the file, as pypicloud 1.x's ppc-import -i took it"
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="end with exactly the file's data (default: add and update only)",
+    )
     args = parser.parse_args(argv)
     args.file = args.input or args.file or "-"
     try:
@@ -282,8 +317,11 @@ def import_main(argv: list[str] | None = None) -> int:
     except PypicloudError as exc:
         print(f"ppc-import: {exc}", file=sys.stderr)
         return 1
-    print(f"ppc-import: {len(data.users)} users, {len(data.groups)} groups, "
-          f"{len(data.packages)} projects with grants imported", file=sys.stderr)
+    print(
+        f"ppc-import: {len(data.users)} users, {len(data.groups)} groups, "
+        f"{len(data.packages)} projects with grants imported",
+        file=sys.stderr,
+    )
     return 0
 
 

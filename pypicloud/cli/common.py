@@ -11,8 +11,9 @@ from pyramid.paster import get_appsettings, setup_logging
 from ..settings import Settings, env_name
 
 
-def load_settings(config_uri: str, overrides: dict[str, str] | None = None, *,
-                  forced: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    config_uri: str, overrides: dict[str, str] | None = None, *, forced: dict[str, str] | None = None
+) -> Settings:
     """The ``[app:main]`` settings of an ini file, validated as the server would.
 
     ``overrides`` replace keys of the file (``PPC_*`` variables still win);

@@ -22,7 +22,10 @@ def _parser() -> argparse.ArgumentParser:
         "Prompts when run in a terminal, otherwise reads the password from stdin.",
     )
     parser.add_argument(
-        "-s", "--scheme", choices=SCHEMES, default=SCHEMES[0],
+        "-s",
+        "--scheme",
+        choices=SCHEMES,
+        default=SCHEMES[0],
         help="hash scheme (default: %(default)s, i.e. argon2id; others only for old tools)",
     )
     return parser

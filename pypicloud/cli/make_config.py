@@ -63,24 +63,48 @@ class Shape:
     name: str
     title: str
     host: str
-    data_dir: str          # where packages and the SQLite file go by default
+    data_dir: str  # where packages and the SQLite file go by default
     threads: int
     anonymous_read: bool
     create_bucket: bool
     log_level: str
-    behind_proxy: bool     # trust X-Forwarded-* from a (TLS) proxy on this host
+    behind_proxy: bool  # trust X-Forwarded-* from a (TLS) proxy on this host
 
 
 SHAPES: dict[str, Shape] = {
-    "dev": Shape("dev", "embedded default, for development on one machine", "127.0.0.1",
-                 "%(here)s/data", threads=8, anonymous_read=True, create_bucket=True,
-                 log_level="INFO", behind_proxy=False),
-    "prod": Shape("prod", "single production host", "127.0.0.1", "/var/lib/pypicloud",
-                  threads=16, anonymous_read=False, create_bucket=False,
-                  log_level="WARNING", behind_proxy=True),
-    "docker": Shape("docker", "Docker container", "0.0.0.0", "/var/lib/pypicloud",
-                    threads=16, anonymous_read=False, create_bucket=False,
-                    log_level="WARNING", behind_proxy=False),
+    "dev": Shape(
+        "dev",
+        "embedded default, for development on one machine",
+        "127.0.0.1",
+        "%(here)s/data",
+        threads=8,
+        anonymous_read=True,
+        create_bucket=True,
+        log_level="INFO",
+        behind_proxy=False,
+    ),
+    "prod": Shape(
+        "prod",
+        "single production host",
+        "127.0.0.1",
+        "/var/lib/pypicloud",
+        threads=16,
+        anonymous_read=False,
+        create_bucket=False,
+        log_level="WARNING",
+        behind_proxy=True,
+    ),
+    "docker": Shape(
+        "docker",
+        "Docker container",
+        "0.0.0.0",
+        "/var/lib/pypicloud",
+        threads=16,
+        anonymous_read=False,
+        create_bucket=False,
+        log_level="WARNING",
+        behind_proxy=False,
+    ),
 }
 
 
@@ -89,7 +113,7 @@ class Answers:
     """Everything the generated file depends on (validated, ready to render)."""
 
     shape: Shape
-    storage: str = "file"                    # file | s3
+    storage: str = "file"  # file | s3
     storage_dir: str = ""
     bucket: str = ""
     region: str | None = None
@@ -97,11 +121,11 @@ class Answers:
     prefix: str | None = None
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
-    db: str = "sqlite"                       # sqlite | postgres | redis
+    db: str = "sqlite"  # sqlite | postgres | redis
     db_url: str = ""
     admin: str = "admin"
-    admin_hash: str = ""                     # a hash, or a ${VAR} reference
-    session_secret: str = ""                 # signs web UI cookies: random, or a ${VAR}
+    admin_hash: str = ""  # a hash, or a ${VAR} reference
+    session_secret: str = ""  # signs web UI cookies: random, or a ${VAR}
     anonymous_read: bool = True
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -119,8 +143,9 @@ class Answers:
 def _url_has_password(url: str) -> bool:
     # user:password@ in the URL, or a password query parameter (both libpq and
     # redis-py read ?password=...).
-    return bool(re.match(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@", url)
-                or re.search(r"[?&]password=", url, re.IGNORECASE))
+    return bool(
+        re.match(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@", url) or re.search(r"[?&]password=", url, re.IGNORECASE)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -134,82 +159,139 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise they are an error. A value written as ${VAR} is put into the file as "
         "a reference to the environment variable VAR (read when the server starts).",
         epilog="Exit codes: 0 written, 1 the file exists (use --force) or cannot be "
-        "written, 2 bad usage or a missing answer.")
-    parser.add_argument("output", metavar="OUTPUT.ini", nargs="?", default="-",
-                        help="the file to write ('-' or left out: stdout, as in pypicloud 1.x)")
+        "written, 2 bad usage or a missing answer.",
+    )
+    parser.add_argument(
+        "output",
+        metavar="OUTPUT.ini",
+        nargs="?",
+        default="-",
+        help="the file to write ('-' or left out: stdout, as in pypicloud 1.x)",
+    )
     shapes = parser.add_argument_group("deployment shape (one of; default --dev)")
     exclusive = shapes.add_mutually_exclusive_group()
-    exclusive.add_argument("-d", "-t", "--dev", dest="shape", action="store_const", const="dev",
-                           help="embedded default: file storage and SQLite in data/ beside "
-                           "the ini, waitress on 127.0.0.1:6543, anyone may read")
-    exclusive.add_argument("-p", "--prod", dest="shape", action="store_const", const="prod",
-                           help="single production host: data in /var/lib/pypicloud, "
-                           "127.0.0.1:6543 behind a reverse proxy, login required to read")
-    exclusive.add_argument("-r", "--docker", dest="shape", action="store_const", const="docker",
-                           help="container: listens on 0.0.0.0:6543, data in the volume "
-                           "/var/lib/pypicloud, login required to read")
+    exclusive.add_argument(
+        "-d",
+        "-t",
+        "--dev",
+        dest="shape",
+        action="store_const",
+        const="dev",
+        help="embedded default: file storage and SQLite in data/ beside "
+        "the ini, waitress on 127.0.0.1:6543, anyone may read",
+    )
+    exclusive.add_argument(
+        "-p",
+        "--prod",
+        dest="shape",
+        action="store_const",
+        const="prod",
+        help="single production host: data in /var/lib/pypicloud, "
+        "127.0.0.1:6543 behind a reverse proxy, login required to read",
+    )
+    exclusive.add_argument(
+        "-r",
+        "--docker",
+        dest="shape",
+        action="store_const",
+        const="docker",
+        help="container: listens on 0.0.0.0:6543, data in the volume "
+        "/var/lib/pypicloud, login required to read",
+    )
     parser.set_defaults(shape="dev")
     # pypicloud 1.x's flags are kept above: -d (development) and -t (testing)
     # are both the dev shape, -p production, -r the docker image.
 
     storage = parser.add_argument_group("storage")
-    storage.add_argument("--storage", choices=("file", "s3"),
-                         help="where package files live (default: file; s3 when --bucket is given)")
-    storage.add_argument("--dir", dest="storage_dir", metavar="DIR",
-                         help="file storage folder; a relative path is relative to the ini "
-                         "file's folder (default: <data>/packages)")
+    storage.add_argument(
+        "--storage",
+        choices=("file", "s3"),
+        help="where package files live (default: file; s3 when --bucket is given)",
+    )
+    storage.add_argument(
+        "--dir",
+        dest="storage_dir",
+        metavar="DIR",
+        help="file storage folder; a relative path is relative to the ini "
+        "file's folder (default: <data>/packages)",
+    )
     storage.add_argument("--bucket", help="S3 bucket (required for --storage s3)")
-    storage.add_argument("--region", help="S3 region (the bucket is created there if missing "
-                         "and allowed)")
-    storage.add_argument("--endpoint-url", metavar="URL",
-                         help="S3-compatible endpoint (MinIO, Ceph, ...)")
+    storage.add_argument("--region", help="S3 region (the bucket is created there if missing and allowed)")
+    storage.add_argument("--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, Ceph, ...)")
     storage.add_argument("--prefix", help="string put before every S3 key, e.g. packages/")
-    storage.add_argument("--aws-access-key-id", metavar="ID",
-                         help="S3 access key id (default: boto3's chain: environment, "
-                         "profile, instance role)")
-    storage.add_argument("--aws-secret-access-key", metavar="SECRET",
-                         help="S3 secret key; prefer '${VAR}' or the environment")
+    storage.add_argument(
+        "--aws-access-key-id",
+        metavar="ID",
+        help="S3 access key id (default: boto3's chain: environment, profile, instance role)",
+    )
+    storage.add_argument(
+        "--aws-secret-access-key", metavar="SECRET", help="S3 secret key; prefer '${VAR}' or the environment"
+    )
 
     index = parser.add_argument_group("metadata index")
-    index.add_argument("--db", choices=("sqlite", "postgres", "redis"),
-                       help="index database (default: sqlite beside the data; "
-                       "guessed from --db-url when given)")
-    index.add_argument("--db-url", metavar="URL",
-                       help="SQLAlchemy URL (postgresql+psycopg://user:pw@host/db) or redis:// URL")
-    index.add_argument("--db-url-env", metavar="VAR",
-                       help="write db.url = ${VAR}: the URL is read from VAR at start-up")
+    index.add_argument(
+        "--db",
+        choices=("sqlite", "postgres", "redis"),
+        help="index database (default: sqlite beside the data; guessed from --db-url when given)",
+    )
+    index.add_argument(
+        "--db-url",
+        metavar="URL",
+        help="SQLAlchemy URL (postgresql+psycopg://user:pw@host/db) or redis:// URL",
+    )
+    index.add_argument(
+        "--db-url-env", metavar="VAR", help="write db.url = ${VAR}: the URL is read from VAR at start-up"
+    )
 
     access = parser.add_argument_group("admin user (users in the ini)")
     access.add_argument("--admin", metavar="USER", help="admin user name (default: admin)")
-    access.add_argument("--password", help="admin password, hashed with argon2id (visible "
-                        "to other users of this machine in the process list: prefer "
-                        "--password-env or the prompt)")
-    access.add_argument("--password-env", metavar="VAR",
-                        help="read the admin password from environment variable VAR now "
-                        "and write its argon2id hash")
-    access.add_argument("--admin-hash", metavar="HASH",
-                        help="an existing hash (from ppc-gen-password) for the admin")
-    access.add_argument("--admin-hash-env", metavar="VAR",
-                        help="write user.<admin> = ${VAR}: the hash is read from VAR at start-up")
-    access.add_argument("--anonymous-read", action=argparse.BooleanOptionalAction, default=None,
-                        help="may anyone read without logging in? (default: yes for --dev, "
-                        "no otherwise)")
+    access.add_argument(
+        "--password",
+        help="admin password, hashed with argon2id (visible "
+        "to other users of this machine in the process list: prefer "
+        "--password-env or the prompt)",
+    )
+    access.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="read the admin password from environment variable VAR now and write its argon2id hash",
+    )
+    access.add_argument(
+        "--admin-hash", metavar="HASH", help="an existing hash (from ppc-gen-password) for the admin"
+    )
+    access.add_argument(
+        "--admin-hash-env",
+        metavar="VAR",
+        help="write user.<admin> = ${VAR}: the hash is read from VAR at start-up",
+    )
+    access.add_argument(
+        "--anonymous-read",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="may anyone read without logging in? (default: yes for --dev, no otherwise)",
+    )
 
     secrets_group = parser.add_argument_group("secrets")
-    secrets_group.add_argument("--env-secrets", action="store_true",
-                               help=f"secrets not given otherwise are written as environment "
-                               f"references (${{{ADMIN_HASH_VAR}}}, ${{{SESSION_SECRET_VAR}}}, "
-                               f"${{{DB_URL_VAR}}}) instead of being asked for or generated")
-    secrets_group.add_argument("--session-secret-env", metavar="VAR",
-                               help="write session.secret = ${VAR} (the key signing web UI "
-                               "logins; default: a random key written into the file)")
+    secrets_group.add_argument(
+        "--env-secrets",
+        action="store_true",
+        help=f"secrets not given otherwise are written as environment "
+        f"references (${{{ADMIN_HASH_VAR}}}, ${{{SESSION_SECRET_VAR}}}, "
+        f"${{{DB_URL_VAR}}}) instead of being asked for or generated",
+    )
+    secrets_group.add_argument(
+        "--session-secret-env",
+        metavar="VAR",
+        help="write session.secret = ${VAR} (the key signing web UI "
+        "logins; default: a random key written into the file)",
+    )
 
     server = parser.add_argument_group("server")
-    server.add_argument("--host", help="address waitress listens on (default: 127.0.0.1; "
-                        "0.0.0.0 for --docker)")
+    server.add_argument(
+        "--host", help="address waitress listens on (default: 127.0.0.1; 0.0.0.0 for --docker)"
+    )
     server.add_argument("--port", type=int, help=f"port (default: {DEFAULT_PORT})")
-    parser.add_argument("-f", "--force", action="store_true",
-                        help="overwrite OUTPUT.ini if it exists")
+    parser.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT.ini if it exists")
     return parser
 
 
@@ -292,8 +374,12 @@ def _normalise_db_url(db: str, url: str) -> str:
     return url
 
 
-def gather(args: argparse.Namespace, environ: Mapping[str, str],
-           prompter: Prompter | None, hasher: Callable[[str], str] = hash_password) -> Answers:
+def gather(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    prompter: Prompter | None,
+    hasher: Callable[[str], str] = hash_password,
+) -> Answers:
     """Turn the flags (and, on a terminal, answers to prompts) into validated Answers.
 
     Raises UsageError for a contradiction or a required answer that is missing
@@ -304,11 +390,18 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
     no_tty = "stdin is not a terminal, so nothing is asked"
 
     # Storage ----------------------------------------------------------------
-    s3_flags = [f for f, v in (("--bucket", args.bucket), ("--region", args.region),
-                               ("--endpoint-url", args.endpoint_url), ("--prefix", args.prefix),
-                               ("--aws-access-key-id", args.aws_access_key_id),
-                               ("--aws-secret-access-key", args.aws_secret_access_key))
-                if v is not None]
+    s3_flags = [
+        f
+        for f, v in (
+            ("--bucket", args.bucket),
+            ("--region", args.region),
+            ("--endpoint-url", args.endpoint_url),
+            ("--prefix", args.prefix),
+            ("--aws-access-key-id", args.aws_access_key_id),
+            ("--aws-secret-access-key", args.aws_secret_access_key),
+        )
+        if v is not None
+    ]
     storage = args.storage or ("s3" if s3_flags else "file")
     answers.storage = storage
     if storage == "file":
@@ -330,12 +423,19 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
         if not bucket:
             raise UsageError("the S3 bucket name is empty")
         if bool(args.aws_access_key_id) != bool(args.aws_secret_access_key):
-            raise UsageError("give both --aws-access-key-id and --aws-secret-access-key, or "
-                             "neither (then boto3 finds credentials in the environment, a "
-                             "profile or the instance role)")
-        raw = {"bucket": bucket, "region": args.region, "endpoint_url": args.endpoint_url,
-               "prefix": args.prefix, "aws_access_key_id": args.aws_access_key_id,
-               "aws_secret_access_key": args.aws_secret_access_key}
+            raise UsageError(
+                "give both --aws-access-key-id and --aws-secret-access-key, or "
+                "neither (then boto3 finds credentials in the environment, a "
+                "profile or the instance role)"
+            )
+        raw = {
+            "bucket": bucket,
+            "region": args.region,
+            "endpoint_url": args.endpoint_url,
+            "prefix": args.prefix,
+            "aws_access_key_id": args.aws_access_key_id,
+            "aws_secret_access_key": args.aws_secret_access_key,
+        }
         _check_s3_options(raw)
         answers.bucket = _ini(bucket)
         answers.region = _ini(args.region)
@@ -351,8 +451,7 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
     if db is None and args.db_url is not None and not _is_reference(args.db_url):
         db = _db_from_url(args.db_url)
         if db is None:
-            raise UsageError(f"--db-url {args.db_url!r}: not a postgresql://, redis:// or "
-                             "sqlite:/// URL")
+            raise UsageError(f"--db-url {args.db_url!r}: not a postgresql://, redis:// or sqlite:/// URL")
     if db is None and (args.db_url_env is not None or args.db_url is not None):
         raise UsageError("say which database the URL is for: --db postgres or --db redis")
     db = db or "sqlite"
@@ -375,15 +474,21 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
             raise UsageError("the PostgreSQL URL is empty")
         answers.db_url = _ini(_normalise_db_url(db, _check_literal("PostgreSQL URL", url)))
     else:
-        raise UsageError(f"--db postgres needs --db-url, --db-url-env VAR or --env-secrets "
-                         f"({no_tty})")
+        raise UsageError(f"--db postgres needs --db-url, --db-url-env VAR or --env-secrets ({no_tty})")
     for name in _env_references(answers.db_url):
         answers.env_vars.setdefault(name, f"the {db} URL of the index")
 
     # Admin ------------------------------------------------------------------
-    sources = [f for f, v in (("--password", args.password), ("--password-env", args.password_env),
-                              ("--admin-hash", args.admin_hash),
-                              ("--admin-hash-env", args.admin_hash_env)) if v is not None]
+    sources = [
+        f
+        for f, v in (
+            ("--password", args.password),
+            ("--password-env", args.password_env),
+            ("--admin-hash", args.admin_hash),
+            ("--admin-hash-env", args.admin_hash_env),
+        )
+        if v is not None
+    ]
     if len(sources) > 1:
         raise UsageError(f"give only one of {', '.join(sources)}")
     admin = args.admin
@@ -392,8 +497,10 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
         admin = prompter.ask("Admin user name", "admin")
     admin = admin or "admin"
     if not _USER_NAME.match(admin):
-        raise UsageError(f"admin user name {admin!r}: use letters, digits and . _ @ + - "
-                         "(at most 64, not starting with . @ + -)")
+        raise UsageError(
+            f"admin user name {admin!r}: use letters, digits and . _ @ + - "
+            "(at most 64, not starting with . @ + -)"
+        )
     answers.admin = admin
     if args.password is not None:
         answers.admin_hash = _hash_or_fail(args.password, hasher)
@@ -404,8 +511,10 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
         answers.admin_hash = _hash_or_fail(environ[name], hasher)
     elif args.admin_hash is not None:
         if not args.admin_hash.startswith("$") or _is_reference(args.admin_hash):
-            raise UsageError("--admin-hash takes a hash from ppc-gen-password (it starts "
-                             "with $); use --admin-hash-env VAR for a variable")
+            raise UsageError(
+                "--admin-hash takes a hash from ppc-gen-password (it starts "
+                "with $); use --admin-hash-env VAR for a variable"
+            )
         answers.admin_hash = _ini(_check_literal("--admin-hash", args.admin_hash))
     elif args.admin_hash_env is not None:
         name = _check_env_name("--admin-hash-env", args.admin_hash_env)
@@ -417,9 +526,11 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
     elif prompter is not None:
         answers.admin_hash = _hash_or_fail(prompter.password(f"Password for {admin}"), hasher)
     else:
-        raise UsageError(f"no password for the admin user {admin!r}: give --password-env VAR, "
-                         f"--password, --admin-hash, --admin-hash-env VAR or --env-secrets "
-                         f"({no_tty})")
+        raise UsageError(
+            f"no password for the admin user {admin!r}: give --password-env VAR, "
+            f"--password, --admin-hash, --admin-hash-env VAR or --env-secrets "
+            f"({no_tty})"
+        )
     if args.anonymous_read is not None:
         answers.anonymous_read = args.anonymous_read
 
@@ -430,8 +541,7 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
         answers.env_vars[name] = "a random key of 16+ characters signing web UI logins"
     elif args.env_secrets:
         answers.session_secret = "${%s}" % SESSION_SECRET_VAR
-        answers.env_vars[SESSION_SECRET_VAR] = \
-            "a random key of 16+ characters signing web UI logins"
+        answers.env_vars[SESSION_SECRET_VAR] = "a random key of 16+ characters signing web UI logins"
     else:
         answers.session_secret = secrets.token_urlsafe(32)
 
@@ -446,8 +556,15 @@ def gather(args: argparse.Namespace, environ: Mapping[str, str],
             raise UsageError(f"--port {args.port}: between 1 and 65535")
         answers.port = args.port
     # --dir too: the server expands a ${VAR} in storage.dir like in any other value.
-    for value in (answers.storage_dir, answers.bucket, answers.endpoint_url, answers.prefix,
-                  answers.aws_access_key_id, answers.aws_secret_access_key, answers.region):
+    for value in (
+        answers.storage_dir,
+        answers.bucket,
+        answers.endpoint_url,
+        answers.prefix,
+        answers.aws_access_key_id,
+        answers.aws_secret_access_key,
+        answers.region,
+    ):
         for name in _env_references(value or ""):
             answers.env_vars.setdefault(name, "a storage setting")
     return answers
@@ -465,10 +582,14 @@ def _check_s3_options(raw: Mapping[str, str | None]) -> None:
     Values holding ${VAR} references are replaced by a plausible stand-in: the
     server checks the real value when it starts.
     """
-    keys = {"bucket": "storage.bucket", "region": "storage.region_name",
-            "endpoint_url": "storage.endpoint_url", "prefix": "storage.prefix",
-            "aws_access_key_id": "storage.aws_access_key_id",
-            "aws_secret_access_key": "storage.aws_secret_access_key"}
+    keys = {
+        "bucket": "storage.bucket",
+        "region": "storage.region_name",
+        "endpoint_url": "storage.endpoint_url",
+        "prefix": "storage.prefix",
+        "aws_access_key_id": "storage.aws_access_key_id",
+        "aws_secret_access_key": "storage.aws_secret_access_key",
+    }
     stand_ins = {"bucket": "placeholder-bucket", "endpoint_url": "http://placeholder"}
     settings = {"pypi.storage": "s3"}
     for name, value in raw.items():
@@ -557,7 +678,7 @@ def render(answers: Answers) -> str:
         add("# storage.server_side_encryption = AES256")
         add("# storage.storage_class = STANDARD_IA")
     add("")
-    add("# --- Metadata index (\"the cache\"): rebuilt from storage with ppc-reindex ---")
+    add('# --- Metadata index ("the cache"): rebuilt from storage with ppc-reindex ---')
     if answers.db == "redis":
         add("pypi.db = redis")
         add(f"db.url = {answers.db_url}")
@@ -620,14 +741,12 @@ def render(answers: Answers) -> str:
     if shape.behind_proxy:
         add("# A reverse proxy on this host (TLS) sets X-Forwarded-*; links then use its URL.")
         add("trusted_proxy = 127.0.0.1")
-        add("trusted_proxy_headers = x-forwarded-for x-forwarded-host x-forwarded-proto "
-            "x-forwarded-port")
+        add("trusted_proxy_headers = x-forwarded-for x-forwarded-host x-forwarded-proto x-forwarded-port")
         add("clear_untrusted_proxy_headers = true")
     else:
         add("# Behind a reverse proxy or load balancer, trust its X-Forwarded-* headers:")
         add("# trusted_proxy = 10.0.0.1")
-        add("# trusted_proxy_headers = x-forwarded-for x-forwarded-host x-forwarded-proto "
-            "x-forwarded-port")
+        add("# trusted_proxy_headers = x-forwarded-for x-forwarded-host x-forwarded-proto x-forwarded-port")
     add("")
     add("# --- Logging (to stderr) ---")
     add("[loggers]")
@@ -726,8 +845,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"{PROG}: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        print(f"{PROG}: wrote {args.output}: {answers.shape.title}, admin user "
-              f"{answers.admin!r}", file=sys.stderr)
+        print(
+            f"{PROG}: wrote {args.output}: {answers.shape.title}, admin user {answers.admin!r}",
+            file=sys.stderr,
+        )
     for name, what in sorted(answers.env_vars.items()):
         print(f"{PROG}: set {name} before starting the server: {what}", file=sys.stderr)
     if not to_stdout:

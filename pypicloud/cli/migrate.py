@@ -83,19 +83,22 @@ class _VerifyingReader:
         self.count += len(data)
         self._digest.update(data)
         if self.count > self._size:
-            raise BadSource(f"the source holds more than the {self._size} bytes it lists "
-                            "(changed while copying?)")
+            raise BadSource(
+                f"the source holds more than the {self._size} bytes it lists (changed while copying?)"
+            )
         return data
 
     def _check(self) -> None:
         if self.finished:
             return
         if self.count != self._size:
-            raise BadSource(f"read {self.count} bytes, the source lists {self._size} "
-                            "(changed while copying?)")
+            raise BadSource(
+                f"read {self.count} bytes, the source lists {self._size} (changed while copying?)"
+            )
         if self._expected and self._digest.hexdigest() != self._expected:
-            raise BadSource("the bytes do not match the sha256 in the source's metadata "
-                            "(the source file is damaged)")
+            raise BadSource(
+                "the bytes do not match the sha256 in the source's metadata (the source file is damaged)"
+            )
         self.finished = True
 
     def drain(self) -> None:
@@ -113,7 +116,7 @@ class _VerifyingReader:
 class Outcome:
     """What happened to one source object."""
 
-    kind: str   # copied | replaced | present | updated | conflict | failed (+ would-* in a dry run)
+    kind: str  # copied | replaced | present | updated | conflict | failed (+ would-* in a dry run)
     obj: StoredObject
     detail: str = ""
 
@@ -149,8 +152,15 @@ def _name(obj: StoredObject) -> str:
 class Migration:
     """Copies objects from ``source`` to ``dest`` (both Storage backends)."""
 
-    def __init__(self, source: Storage, dest: Storage, existing: dict[tuple[str, str], StoredObject],
-                 *, overwrite: bool = False, dry_run: bool = False):
+    def __init__(
+        self,
+        source: Storage,
+        dest: Storage,
+        existing: dict[tuple[str, str], StoredObject],
+        *,
+        overwrite: bool = False,
+        dry_run: bool = False,
+    ):
         self.source = source
         self.dest = dest
         self.existing = existing
@@ -197,8 +207,11 @@ class Migration:
                 return Outcome("would-update", obj, "metadata differs")
             self.dest.update_metadata(obj.project, obj.filename, dict(obj.metadata))
             return Outcome("updated", obj, "metadata brought up to date")
-        why = f"the destination holds other bytes ({there.size} bytes, source {obj.size})" \
-            if there.size != obj.size else "the destination holds other bytes (sha256 differs)"
+        why = (
+            f"the destination holds other bytes ({there.size} bytes, source {obj.size})"
+            if there.size != obj.size
+            else "the destination holds other bytes (sha256 differs)"
+        )
         if not self.overwrite:
             return Outcome("conflict", obj, why)
         if self.dry_run:
@@ -209,8 +222,7 @@ class Migration:
     def _copy(self, obj: StoredObject, *, overwrite: bool) -> None:
         with self.source.open(obj.project, obj.filename) as stream:
             reader = _VerifyingReader(stream, obj.size, _listed_sha256(obj))
-            self.dest.put(obj.project, obj.filename, reader, dict(obj.metadata),
-                          overwrite=overwrite)
+            self.dest.put(obj.project, obj.filename, reader, dict(obj.metadata), overwrite=overwrite)
             try:
                 reader.drain()  # a backend that stopped reading early: check the rest too
             except BadSource:
@@ -230,23 +242,42 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild the destination's index. Re-running resumes: files already at the "
         "destination with the same size and sha256 are skipped.",
         epilog="Exit codes: 0 done, 1 conflicts, failed files, an interruption or a failed "
-        "reindex, 2 bad usage or configuration.")
-    parser.add_argument("source", metavar="SOURCE.ini", help="ini of the deployment to copy from "
-                        "(its storage is only read)")
+        "reindex, 2 bad usage or configuration.",
+    )
+    parser.add_argument(
+        "source", metavar="SOURCE.ini", help="ini of the deployment to copy from (its storage is only read)"
+    )
     parser.add_argument("dest", metavar="DEST.ini", help="ini of the deployment to copy to")
-    parser.add_argument("-n", "--dry-run", action="store_true",
-                        help="list what would be copied (and any conflicts); change nothing")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace destination files whose bytes differ from the source's "
-                        "(default: report them as conflicts and leave them)")
-    parser.add_argument("--no-reindex", action="store_true",
-                        help="do not rebuild the destination's metadata index afterwards "
-                        "(run ppc-reindex DEST.ini later)")
-    parser.add_argument("-j", "--jobs", type=int, default=None,
-                        help=f"files copied at the same time (1-{MAX_JOBS}; default 4 when "
-                        "S3 is involved, else 1)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print a line for every file, including those already present")
+    parser.add_argument(
+        "-n",
+        "--dry-run",
+        action="store_true",
+        help="list what would be copied (and any conflicts); change nothing",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace destination files whose bytes differ from the source's "
+        "(default: report them as conflicts and leave them)",
+    )
+    parser.add_argument(
+        "--no-reindex",
+        action="store_true",
+        help="do not rebuild the destination's metadata index afterwards (run ppc-reindex DEST.ini later)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"files copied at the same time (1-{MAX_JOBS}; default 4 when S3 is involved, else 1)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print a line for every file, including those already present",
+    )
     return parser
 
 
@@ -301,10 +332,15 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
     try:
         return storage_from_settings(settings), None
     except ConfigError as exc:
-        missing_dir = exc.key == "storage.dir" and settings.get_str("storage.dir") and \
-            not os.path.exists(settings.path(settings.get_str("storage.dir")))
-        missing_bucket = exc.key in ("storage.bucket", "storage.storage_container_name") \
+        missing_dir = (
+            exc.key == "storage.dir"
+            and settings.get_str("storage.dir")
+            and not os.path.exists(settings.path(settings.get_str("storage.dir")))
+        )
+        missing_bucket = (
+            exc.key in ("storage.bucket", "storage.storage_container_name")
             and "does not exist" in exc.message
+        )
         if missing_dir or missing_bucket:
             return _EmptyStorage(), "the destination storage does not exist yet"
         raise
@@ -316,13 +352,13 @@ def _identity(storage: Storage) -> tuple | None:
         return ("file", os.path.realpath(storage.directory))
     place = getattr(storage, "bucket_name", None) or getattr(storage, "container", None)
     if isinstance(place, str):  # gcs, azure-blob
-        where = getattr(storage, "api_endpoint", None) or \
-            getattr(getattr(storage, "service", None), "url", None)
+        where = getattr(storage, "api_endpoint", None) or getattr(
+            getattr(storage, "service", None), "url", None
+        )
         return (type(storage).__name__, where or "", place, getattr(storage, "prefix", ""))
     bucket = getattr(storage, "bucket", None)
     if bucket is not None:
-        return ("s3", getattr(storage, "endpoint_url", None) or "", bucket,
-                getattr(storage, "prefix", ""))
+        return ("s3", getattr(storage, "endpoint_url", None) or "", bucket, getattr(storage, "prefix", ""))
     return None
 
 
@@ -339,8 +375,9 @@ def _listing(storage: Storage, label: str) -> list[StoredObject]:
     return found
 
 
-def _run(migration: Migration, objects: list[StoredObject], jobs: int, progress: Progress,
-         on_outcome) -> bool:
+def _run(
+    migration: Migration, objects: list[StoredObject], jobs: int, progress: Progress, on_outcome
+) -> bool:
     """Run every object through ``migration``; False when it stopped early."""
     failures_in_a_row = 0
     todo: Iterable[StoredObject] = iter(objects)
@@ -366,8 +403,10 @@ def _run(migration: Migration, objects: list[StoredObject], jobs: int, progress:
                         failures_in_a_row = 0
                 if failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not stopped:
                     stopped = True
-                    progress.note(f"{PROG}: giving up after {failures_in_a_row} failures in a "
-                                  "row (is the destination reachable and writable?)")
+                    progress.note(
+                        f"{PROG}: giving up after {failures_in_a_row} failures in a "
+                        "row (is the destination reachable and writable?)"
+                    )
         except KeyboardInterrupt:
             for future in pending:
                 future.cancel()
@@ -419,12 +458,13 @@ def main(argv: list[str] | None = None) -> int:
 def _migrate(args, source: Storage, dest: Storage, service, note: str | None) -> int:
     same = _identity(source)
     if same is not None and same == _identity(dest):
-        print(f"{PROG}: {args.source} and {args.dest} use the same storage; nothing to do",
-              file=sys.stderr)
+        print(f"{PROG}: {args.source} and {args.dest} use the same storage; nothing to do", file=sys.stderr)
         return 2
     if dest.read_only and not args.dry_run:
-        print(f"{PROG}: the destination storage is read-only (storage.read_only = true in "
-              f"{args.dest})", file=sys.stderr)
+        print(
+            f"{PROG}: the destination storage is read-only (storage.read_only = true in {args.dest})",
+            file=sys.stderr,
+        )
         return 2
     s3_involved = not (isinstance(source, FileStorage) and isinstance(dest, FileStorage))
     jobs = args.jobs or (4 if s3_involved else 1)
@@ -456,7 +496,7 @@ def _migrate(args, source: Storage, dest: Storage, service, note: str | None) ->
         if line is not None:
             progress.note(line)
         elif kind.startswith("would-"):
-            what = kind[len("would-"):]
+            what = kind[len("would-") :]
             extra = f" ({outcome.detail})" if outcome.detail else ""
             progress.note(f"would {what:<7} {_name(obj)} ({_size(obj.size)}){extra}", sys.stdout)
         elif args.verbose:
@@ -467,23 +507,29 @@ def _migrate(args, source: Storage, dest: Storage, service, note: str | None) ->
     try:
         completed = _run(migration, objects, jobs, progress, on_outcome)
     except KeyboardInterrupt:
-        progress.finish(f"{PROG}: interrupted after {counts.get('copied', 0)} copied files; "
-                        "run the same command again to copy the rest")
+        progress.finish(
+            f"{PROG}: interrupted after {counts.get('copied', 0)} copied files; "
+            "run the same command again to copy the rest"
+        )
         return 1
 
     conflicts, failed = counts.get("conflict", 0), counts.get("failed", 0)
     if args.dry_run:
-        summary = (f"{PROG}: dry run: {counts.get('would-copy', 0)} to copy, "
-                   f"{counts.get('would-replace', 0)} to replace, "
-                   f"{counts.get('would-update', 0)} metadata updates, "
-                   f"{counts.get('present', 0)} already present, {conflicts} conflicts; "
-                   "nothing was changed")
+        summary = (
+            f"{PROG}: dry run: {counts.get('would-copy', 0)} to copy, "
+            f"{counts.get('would-replace', 0)} to replace, "
+            f"{counts.get('would-update', 0)} metadata updates, "
+            f"{counts.get('present', 0)} already present, {conflicts} conflicts; "
+            "nothing was changed"
+        )
     else:
-        summary = (f"{PROG}: {counts.get('copied', 0)} copied ({_size(copied_bytes[0])}), "
-                   f"{counts.get('replaced', 0)} replaced, "
-                   f"{counts.get('updated', 0)} metadata updated, "
-                   f"{counts.get('present', 0)} already present, "
-                   f"{conflicts} conflicts, {failed} failed")
+        summary = (
+            f"{PROG}: {counts.get('copied', 0)} copied ({_size(copied_bytes[0])}), "
+            f"{counts.get('replaced', 0)} replaced, "
+            f"{counts.get('updated', 0)} metadata updated, "
+            f"{counts.get('present', 0)} already present, "
+            f"{conflicts} conflicts, {failed} failed"
+        )
     if not completed:
         summary += f", {len(objects) - sum(counts.values())} not tried"
     progress.finish(summary)
@@ -494,16 +540,22 @@ def _migrate(args, source: Storage, dest: Storage, service, note: str | None) ->
         try:
             count = service.rebuild(progress=reindex.step)
         except Exception as exc:
-            reindex.finish(f"{PROG}: could not rebuild the destination index: {exc}; "
-                           f"run ppc-reindex {args.dest}")
+            reindex.finish(
+                f"{PROG}: could not rebuild the destination index: {exc}; run ppc-reindex {args.dest}"
+            )
             return 1
         reindex.finish(f"{PROG}: destination index rebuilt: {count} files")
     elif not args.dry_run:
-        print(f"{PROG}: destination index not rebuilt (--no-reindex): run ppc-reindex "
-              f"{args.dest}", file=sys.stderr)
+        print(
+            f"{PROG}: destination index not rebuilt (--no-reindex): run ppc-reindex {args.dest}",
+            file=sys.stderr,
+        )
     if status and not args.dry_run:
-        print(f"{PROG}: not everything was copied; fix the problems above and run the same "
-              "command again (files already copied are skipped)", file=sys.stderr)
+        print(
+            f"{PROG}: not everything was copied; fix the problems above and run the same "
+            "command again (files already copied are skipped)",
+            file=sys.stderr,
+        )
     return status
 
 

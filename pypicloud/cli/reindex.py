@@ -11,8 +11,8 @@ from .common import Progress, load_settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="ppc-reindex",
-        description="Rebuild the metadata index so that it matches storage exactly.")
+        prog="ppc-reindex", description="Rebuild the metadata index so that it matches storage exactly."
+    )
     parser.add_argument("config", help="the server's ini file (e.g. development.ini)")
     args = parser.parse_args(argv)
     try:

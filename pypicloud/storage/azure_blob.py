@@ -36,18 +36,33 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
-from .objectstore import (ChunkReader, KeyLayout, ObjectStore, check_range, expiry_settings,
-                          read_full, require_sdk, reraise, signed_until)
+from .objectstore import (
+    ChunkReader,
+    KeyLayout,
+    ObjectStore,
+    check_range,
+    expiry_settings,
+    read_full,
+    require_sdk,
+    reraise,
+    signed_until,
+)
 
 try:
     from azure.core import MatchConditions
-    from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
-                                       ResourceExistsError, ResourceNotFoundError,
-                                       ServiceRequestError, ServiceResponseError)
+    from azure.core.exceptions import (
+        AzureError,
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
     from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
 except ImportError as exc:  # the extra is not installed: from_settings says which
     _MISSING = exc
@@ -75,7 +90,7 @@ def decode_name(name: str) -> str:
     name = name.lower()
     if name.startswith(_ESCAPE):
         try:
-            return bytes.fromhex(name[len(_ESCAPE):]).decode("utf-8")
+            return bytes.fromhex(name[len(_ESCAPE) :]).decode("utf-8")
         except (ValueError, UnicodeError):
             return name
     return name
@@ -95,17 +110,31 @@ class AzureBlobStorage(ObjectStore):
     SERVICE = "Azure"
     MAX_METADATA_BYTES = MAX_METADATA_BYTES
 
-    def __init__(self, container: str, *, account_url: str | None = None,
-                 account_name: str | None = None, account_key: str | None = None,
-                 connection_string: str | None = None, prefix: str = "",
-                 prepend_hash: bool = False, expire_after: int = 86400, buffer_time: int = 600,
-                 create_container: bool = True, read_only: bool = False,
-                 block_size: int = 8 * MB, max_concurrency: int = 4,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0, retries: int = 2):
+    def __init__(
+        self,
+        container: str,
+        *,
+        account_url: str | None = None,
+        account_name: str | None = None,
+        account_key: str | None = None,
+        connection_string: str | None = None,
+        prefix: str = "",
+        prepend_hash: bool = False,
+        expire_after: int = 86400,
+        buffer_time: int = 600,
+        create_container: bool = True,
+        read_only: bool = False,
+        block_size: int = 8 * MB,
+        max_concurrency: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        retries: int = 2,
+    ):
         """Plain keyword arguments; either ``connection_string`` or ``account_url`` with name and key."""
         if _MISSING is not None:
-            raise ConfigError("pypi.storage", "azure-blob",
-                              f"the Azure SDK is not installed ({_MISSING}); {EXTRA_HINT}")
+            raise ConfigError(
+                "pypi.storage", "azure-blob", f"the Azure SDK is not installed ({_MISSING}); {EXTRA_HINT}"
+            )
         self.container = container
         self.layout = KeyLayout(prefix, prepend_hash)
         self.prefix = self.layout.prefix
@@ -116,19 +145,22 @@ class AzureBlobStorage(ObjectStore):
         self.read_only = read_only
         self.block_size = max(int(block_size), MB)
         self.max_concurrency = max(1, int(max_concurrency))
-        options = dict(retry_total=retries, connection_timeout=connect_timeout,
-                       read_timeout=read_timeout, max_single_put_size=self.block_size,
-                       max_block_size=self.block_size, max_single_get_size=4 * MB,
-                       max_chunk_get_size=4 * MB)
+        options = dict(
+            retry_total=retries,
+            connection_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_single_put_size=self.block_size,
+            max_block_size=self.block_size,
+            max_single_get_size=4 * MB,
+            max_chunk_get_size=4 * MB,
+        )
         if connection_string:
             self.service = BlobServiceClient.from_connection_string(connection_string, **options)
         else:
             if not account_url:
                 account_url = f"https://{account_name}.blob.core.windows.net"
-            credential = ({"account_name": account_name, "account_key": account_key}
-                          if account_key else None)
-            self.service = BlobServiceClient(account_url=account_url, credential=credential,
-                                             **options)
+            credential = {"account_name": account_name, "account_key": account_key} if account_key else None
+            self.service = BlobServiceClient(account_url=account_url, credential=credential, **options)
         self.account_name = self.service.account_name or account_name
         cred = self.service.credential
         self._account_key = getattr(cred, "account_key", None) or account_key
@@ -139,56 +171,79 @@ class AzureBlobStorage(ObjectStore):
 
     # Settings -------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings) -> "AzureBlobStorage":
+    def from_settings(cls, settings) -> AzureBlobStorage:
         require_sdk(settings, _MISSING, "the Azure SDK (azure-storage-blob)", EXTRA_HINT)
         env = settings.environ
         container = settings.get_str("storage.storage_container_name")
         if container is None:
-            raise ConfigError("storage.storage_container_name", None,
-                              "required when pypi.storage = azure-blob")
+            raise ConfigError(
+                "storage.storage_container_name", None, "required when pypi.storage = azure-blob"
+            )
         if not _CONTAINER.match(container):
-            raise ConfigError("storage.storage_container_name", container,
-                              "3-63 lowercase letters, digits and single hyphens")
-        connection_string = (settings.get_str("storage.storage_connection_string")
-                             or settings.get_str("storage.connection_string")
-                             or env.get("AZURE_STORAGE_CONNECTION_STRING") or None)
-        account_url = (settings.get_str("storage.storage_account_url")
-                       or env.get("AZURE_STORAGE_SERVICE_ENDPOINT") or None)
-        account_name = (settings.get_str("storage.storage_account_name")
-                        or env.get("AZURE_STORAGE_ACCOUNT") or None)
-        account_key = (settings.get_str("storage.storage_account_key")
-                       or env.get("AZURE_STORAGE_KEY") or None)
+            raise ConfigError(
+                "storage.storage_container_name",
+                container,
+                "3-63 lowercase letters, digits and single hyphens",
+            )
+        connection_string = (
+            settings.get_str("storage.storage_connection_string")
+            or settings.get_str("storage.connection_string")
+            or env.get("AZURE_STORAGE_CONNECTION_STRING")
+            or None
+        )
+        account_url = (
+            settings.get_str("storage.storage_account_url")
+            or env.get("AZURE_STORAGE_SERVICE_ENDPOINT")
+            or None
+        )
+        account_name = (
+            settings.get_str("storage.storage_account_name") or env.get("AZURE_STORAGE_ACCOUNT") or None
+        )
+        account_key = settings.get_str("storage.storage_account_key") or env.get("AZURE_STORAGE_KEY") or None
         if not connection_string:
             if account_name is None:
-                raise ConfigError("storage.storage_account_name", None,
-                                  "required (or storage.storage_connection_string, or the "
-                                  "AZURE_STORAGE_ACCOUNT variable)")
+                raise ConfigError(
+                    "storage.storage_account_name",
+                    None,
+                    "required (or storage.storage_connection_string, or the AZURE_STORAGE_ACCOUNT variable)",
+                )
             if account_key is None:
-                raise ConfigError("storage.storage_account_key", None,
-                                  "required (or storage.storage_connection_string, or the "
-                                  "AZURE_STORAGE_KEY variable)")
+                raise ConfigError(
+                    "storage.storage_account_key",
+                    None,
+                    "required (or storage.storage_connection_string, or the AZURE_STORAGE_KEY variable)",
+                )
             try:
                 base64.b64decode(account_key, validate=True)
             except (binascii.Error, ValueError):
-                raise ConfigError("storage.storage_account_key", "<hidden>",
-                                  "an account key is base64 (key1 or key2 of the account)") from None
+                raise ConfigError(
+                    "storage.storage_account_key",
+                    "<hidden>",
+                    "an account key is base64 (key1 or key2 of the account)",
+                ) from None
             if account_url is not None and not re.match(r"^https?://[^/\s]+", account_url):
-                raise ConfigError("storage.storage_account_url", account_url,
-                                  "a URL such as https://<account>.blob.core.windows.net")
+                raise ConfigError(
+                    "storage.storage_account_url",
+                    account_url,
+                    "a URL such as https://<account>.blob.core.windows.net",
+                )
         expire_after, buffer_time = expiry_settings(settings)
         try:
             storage = cls(
-                container, account_url=account_url, account_name=account_name,
-                account_key=account_key, connection_string=connection_string,
+                container,
+                account_url=account_url,
+                account_name=account_name,
+                account_key=account_key,
+                connection_string=connection_string,
                 prefix=settings.get_str("storage.prefix", "") or "",
                 prepend_hash=settings.get_bool("storage.prepend_hash", False),
-                expire_after=expire_after, buffer_time=buffer_time,
+                expire_after=expire_after,
+                buffer_time=buffer_time,
                 create_container=settings.get_bool("storage.create_bucket", True),
                 read_only=settings.get_bool("storage.read_only", False),
             )
         except ValueError as exc:  # a malformed connection string or URL
-            key = ("storage.storage_connection_string" if connection_string
-                   else "storage.storage_account_url")
+            key = "storage.storage_connection_string" if connection_string else "storage.storage_account_url"
             raise ConfigError(key, None, str(exc)) from None
         try:
             storage.ensure_container()
@@ -213,8 +268,7 @@ class AzureBlobStorage(ObjectStore):
                 raise self._bad_credentials(exc) from None
             raise self._unavailable("checking the container", exc) from exc
         if not self.create_container or self.read_only:
-            raise self._refuse_create("storage.storage_container_name", self.container,
-                                      "container")
+            raise self._refuse_create("storage.storage_container_name", self.container, "container")
         LOG.info("Creating Azure container %s", self.container)
         try:
             self.client.create_container()
@@ -224,24 +278,28 @@ class AzureBlobStorage(ObjectStore):
             raise self._unavailable("creating the container", exc) from exc
 
     def _bad_credentials(self, exc) -> ConfigError:
-        return ConfigError("storage.storage_account_key", None,
-                           f"Azure rejected the credentials for account {self.account_name} "
-                           f"({_code(exc) or _status(exc) or 'AuthenticationFailed'}): check "
-                           "storage.storage_account_name / storage.storage_account_key "
-                           "(or the connection string)")
+        return ConfigError(
+            "storage.storage_account_key",
+            None,
+            f"Azure rejected the credentials for account {self.account_name} "
+            f"({_code(exc) or _status(exc) or 'AuthenticationFailed'}): check "
+            "storage.storage_account_name / storage.storage_account_key "
+            "(or the connection string)",
+        )
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return BackendUnavailable(f"Azure Blob Storage is unavailable: {action} in container "
-                                  f"{self.container} at {self.service.url} failed: {detail}")
+        return BackendUnavailable(
+            f"Azure Blob Storage is unavailable: {action} in container "
+            f"{self.container} at {self.service.url} failed: {detail}"
+        )
 
     def _wrap(self, exc: BaseException, action: str) -> BaseException | None:
         if isinstance(exc, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)):
             return self._unavailable(action, exc)
         if isinstance(exc, HttpResponseError):
-            if _status(exc) >= 500 or _status(exc) in (403, 429) or \
-                    _code(exc) == "ContainerNotFound":
+            if _status(exc) >= 500 or _status(exc) in (403, 429) or _code(exc) == "ContainerNotFound":
                 return self._unavailable(action, exc)
         return None
 
@@ -257,9 +315,14 @@ class AzureBlobStorage(ObjectStore):
     _decode_name = staticmethod(decode_name)
 
     def _stored(self, project, filename, key, props) -> StoredObject:
-        return StoredObject(project=project, filename=filename, size=int(props.size or 0),
-                            metadata=self._decode_metadata(props.metadata), key=key,
-                            last_modified=props.last_modified)
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=int(props.size or 0),
+            metadata=self._decode_metadata(props.metadata),
+            key=key,
+            last_modified=props.last_modified,
+        )
 
     def _props(self, key: str):
         with self._azure("reading blob properties"):
@@ -283,23 +346,28 @@ class AzureBlobStorage(ObjectStore):
             with self._azure("uploading " + filename):
                 if len(head[0]) <= self.block_size:
                     size = len(head[0])
-                    blob.upload_blob(head.pop(), length=size, overwrite=overwrite,
-                                     metadata=encoded)
+                    blob.upload_blob(head.pop(), length=size, overwrite=overwrite, metadata=encoded)
                 else:
                     size = self._put_blocks(blob, filename, head, stream, encoded, overwrite)
         except (ResourceExistsError, StorageConflict):
             raise StorageConflict(f"{filename} is already stored") from None
         except HttpResponseError as exc:
-            if not overwrite and (_status(exc) in (409, 412)
-                                  or (_code(exc) == "InvalidBlockList"
-                                      and self._props(key) is not None)):
+            if not overwrite and (
+                _status(exc) in (409, 412)
+                or (_code(exc) == "InvalidBlockList" and self._props(key) is not None)
+            ):
                 # 412/409: the name exists; InvalidBlockList: another upload of
                 # the name committed first and Azure dropped our staged blocks.
                 raise StorageConflict(f"{filename} is already stored") from None
             raise
-        return StoredObject(project=project, filename=filename, size=size,
-                            metadata=dict(metadata), key=key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=size,
+            metadata=dict(metadata),
+            key=key,
+            last_modified=datetime.now(UTC),
+        )
 
     def _put_blocks(self, blob, filename, head, stream, encoded, overwrite) -> int:
         """Stage blocks (a few in flight) and commit them; returns the size written."""
@@ -315,7 +383,7 @@ class AzureBlobStorage(ObjectStore):
             in_flight: deque = deque()
             pending = head.pop()
             while pending:
-                body, pending = pending[:self.block_size], pending[self.block_size:]
+                body, pending = pending[: self.block_size], pending[self.block_size :]
                 if len(body) < self.block_size:
                     body += read_full(stream, self.block_size - len(body))
                 if not body:
@@ -346,8 +414,7 @@ class AzureBlobStorage(ObjectStore):
         blob = self.client.get_blob_client(key)
         with self._azure("reading " + filename):
             try:
-                downloader = blob.download_blob(offset=offset, length=length,
-                                                max_concurrency=1)
+                downloader = blob.download_blob(offset=offset, length=length, max_concurrency=1)
             except ResourceNotFoundError as exc:
                 if _code(exc) == "ContainerNotFound":
                     raise
@@ -356,8 +423,7 @@ class AzureBlobStorage(ObjectStore):
                 if _status(exc) == 416:
                     return ChunkReader(None)  # offset at or past the end
                 raise
-        return ChunkReader(downloader.chunks(),
-                           wrap_error=lambda exc: self._wrap(exc, "reading " + filename))
+        return ChunkReader(downloader.chunks(), wrap_error=lambda exc: self._wrap(exc, "reading " + filename))
 
     def stat(self, project, filename):
         key = self.key_for(project, filename)
@@ -377,8 +443,9 @@ class AzureBlobStorage(ObjectStore):
         return True
 
     def copy(self, project, filename, dest_project, dest_filename, metadata=None):
-        source_key, dest_key, encoded = self._copy_keys(project, filename, dest_project,
-                                                        dest_filename, metadata)
+        source_key, dest_key, encoded = self._copy_keys(
+            project, filename, dest_project, dest_filename, metadata
+        )
         props = self._props(source_key)
         if props is None:
             raise FileNotFound(f"No such file: {filename}")
@@ -395,9 +462,15 @@ class AzureBlobStorage(ObjectStore):
             self._wait_for_copy(dest, dest_filename)
             if encoded == {}:
                 dest.set_blob_metadata({})  # "no metadata" in the copy means "keep the source's"
-        result = (self._decode_metadata(props.metadata) if metadata is None else dict(metadata))
-        return StoredObject(project=dest_project, filename=dest_filename, size=int(props.size),
-                            metadata=result, key=dest_key, last_modified=datetime.now(timezone.utc))
+        result = self._decode_metadata(props.metadata) if metadata is None else dict(metadata)
+        return StoredObject(
+            project=dest_project,
+            filename=dest_filename,
+            size=int(props.size),
+            metadata=result,
+            key=dest_key,
+            last_modified=datetime.now(UTC),
+        )
 
     def _wait_for_copy(self, dest, name: str, attempts: int = 600) -> None:
         for _ in range(attempts):
@@ -423,13 +496,18 @@ class AzureBlobStorage(ObjectStore):
         props = self._props(key)
         if props is None:
             raise FileNotFound(f"No such file: {filename}")
-        return StoredObject(project=project, filename=filename, size=int(props.size),
-                            metadata=dict(metadata), key=key, last_modified=props.last_modified)
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=int(props.size),
+            metadata=dict(metadata),
+            key=key,
+            last_modified=props.last_modified,
+        )
 
     def list(self, metadata_for=None):
         """Every blob under the prefix, its metadata included by the listing itself."""
-        pages = self.client.list_blobs(name_starts_with=self.prefix or None,
-                                       include=["metadata"]).by_page()
+        pages = self.client.list_blobs(name_starts_with=self.prefix or None, include=["metadata"]).by_page()
         while True:
             with self._azure("listing the container"):
                 page = next(pages, None)
@@ -437,8 +515,7 @@ class AzureBlobStorage(ObjectStore):
             if items is None:
                 return
             for item in items:
-                found = self._listed(item.name, item.size, item.metadata, item.last_modified,
-                                     metadata_for)
+                found = self._listed(item.name, item.size, item.metadata, item.last_modified, metadata_for)
                 if found is not None:
                     yield found
 
@@ -448,9 +525,10 @@ class AzureBlobStorage(ObjectStore):
         except ResourceNotFoundError:
             raise BackendUnavailable(f"Azure container {self.container} does not exist") from None
         except ClientAuthenticationError as exc:
-            raise BackendUnavailable(f"Azure rejects the credentials for container "
-                                     f"{self.container} ({_code(exc) or 'AuthenticationFailed'})"
-                                     ) from exc
+            raise BackendUnavailable(
+                f"Azure rejects the credentials for container "
+                f"{self.container} ({_code(exc) or 'AuthenticationFailed'})"
+            ) from exc
         except AzureError as exc:
             raise self._unavailable("checking health", exc) from exc
 
@@ -460,9 +538,14 @@ class AzureBlobStorage(ObjectStore):
             return None
         key = self.key_for(project, filename)
         expires_at = signed_until(expires_in or self.expire_after)
-        token = generate_blob_sas(account_name=self.account_name, container_name=self.container,
-                                  blob_name=key, account_key=self._account_key,
-                                  permission=BlobSasPermissions(read=True), expiry=expires_at)
+        token = generate_blob_sas(
+            account_name=self.account_name,
+            container_name=self.container,
+            blob_name=key,
+            account_key=self._account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expires_at,
+        )
         url = self.client.get_blob_client(key).url
         return Redirect(url=f"{url}?{token}", expires_at=expires_at)
 

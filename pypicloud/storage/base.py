@@ -31,8 +31,15 @@ def check_name(value: str, what: str = "filename") -> str:
     Refused: empty, ``.``/``..``, a leading dot (reserved for a backend's own
     temp and sidecar files), any slash or backslash, NUL and control characters.
     """
-    if (not value or value in (".", "..") or value.startswith(".") or "/" in value
-            or "\\" in value or _CONTROL.search(value) or len(value) > 255):
+    if (
+        not value
+        or value in (".", "..")
+        or value.startswith(".")
+        or "/" in value
+        or "\\" in value
+        or _CONTROL.search(value)
+        or len(value) > 255
+    ):
         raise InvalidUpload(f"Invalid {what}: {value!r}")
     return value
 
@@ -84,7 +91,7 @@ class Storage(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> "Storage":
+    def from_settings(cls, settings) -> Storage:
         """Build the backend from a :class:`pypicloud.settings.Settings`.
 
         Validate every ``storage.*`` option here and raise ConfigError naming
@@ -97,8 +104,15 @@ class Storage(abc.ABC):
             raise ReadOnly("Storage is read-only (storage.read_only = true)")
 
     @abc.abstractmethod
-    def put(self, project: str, filename: str, stream: BinaryIO, metadata: dict[str, str],
-            *, overwrite: bool = False) -> StoredObject:
+    def put(
+        self,
+        project: str,
+        filename: str,
+        stream: BinaryIO,
+        metadata: dict[str, str],
+        *,
+        overwrite: bool = False,
+    ) -> StoredObject:
         """Store the bytes read from ``stream`` (until EOF) with ``metadata``.
 
         Atomic: readers see either no object or the whole new one, never a
@@ -113,8 +127,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def open(self, project: str, filename: str, offset: int = 0,
-             length: int | None = None) -> BinaryIO:
+    def open(self, project: str, filename: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         """Open the object for reading, from byte ``offset``, at most ``length`` bytes.
 
         Returns a binary file-like object the caller closes (usable as a
@@ -130,8 +143,14 @@ class Storage(abc.ABC):
         """Remove the object and its metadata. Returns False if it was not there."""
 
     @abc.abstractmethod
-    def copy(self, project: str, filename: str, dest_project: str, dest_filename: str,
-             metadata: dict[str, str] | None = None) -> StoredObject:
+    def copy(
+        self,
+        project: str,
+        filename: str,
+        dest_project: str,
+        dest_filename: str,
+        metadata: dict[str, str] | None = None,
+    ) -> StoredObject:
         """Copy an object to a new name (overwriting it).
 
         The copy keeps the source's metadata unless ``metadata`` is given, which

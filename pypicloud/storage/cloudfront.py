@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
 
 from ..errors import ConfigError
@@ -46,9 +46,11 @@ def _load_signer(pem: bytes, key: str):
         try:
             import rsa as pyrsa
         except ImportError:
-            raise ConfigError("pypi.storage", "cloudfront",
-                              "signing CloudFront URLs needs cryptography or rsa; "
-                              + EXTRA_HINT) from None
+            raise ConfigError(
+                "pypi.storage",
+                "cloudfront",
+                "signing CloudFront URLs needs cryptography or rsa; " + EXTRA_HINT,
+            ) from None
         try:
             private = pyrsa.PrivateKey.load_pkcs1(pem)
         except Exception as exc:
@@ -57,18 +59,21 @@ def _load_signer(pem: bytes, key: str):
     try:
         private = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(key, None, "not an unencrypted private key in PEM form "
-                          f"({exc})") from None
+        raise ConfigError(key, None, f"not an unencrypted private key in PEM form ({exc})") from None
     if not isinstance(private, rsa.RSAPrivateKey):
-        raise ConfigError(key, None, "CloudFront signs with RSA keys; this key is "
-                          f"{type(private).__name__}")
+        raise ConfigError(key, None, f"CloudFront signs with RSA keys; this key is {type(private).__name__}")
     return lambda message: private.sign(message, padding.PKCS1v15(), hashes.SHA1())
 
 
 def canned_policy(url: str, expires: int) -> str:
     """The canned policy CloudFront rebuilds from a signed URL (compact JSON, fixed order)."""
-    return ('{"Statement":[{"Resource":' + json.dumps(url)
-            + ',"Condition":{"DateLessThan":{"AWS:EpochTime":' + str(int(expires)) + '}}}]}')
+    return (
+        '{"Statement":[{"Resource":'
+        + json.dumps(url)
+        + ',"Condition":{"DateLessThan":{"AWS:EpochTime":'
+        + str(int(expires))
+        + "}}}]}"
+    )
 
 
 def cloudfront_b64(signature: bytes) -> str:
@@ -80,9 +85,16 @@ def cloudfront_b64(signature: bytes) -> str:
 class CloudFrontS3Storage(S3Storage):
     """S3 storage with download URLs on a CloudFront distribution."""
 
-    def __init__(self, bucket: str, *, cloud_front_domain: str,
-                 cloud_front_key_id: str | None = None, private_key_pem: bytes | None = None,
-                 key_setting: str = "storage.cloud_front_key_file", **kwargs):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        cloud_front_domain: str,
+        cloud_front_key_id: str | None = None,
+        private_key_pem: bytes | None = None,
+        key_setting: str = "storage.cloud_front_key_file",
+        **kwargs,
+    ):
         """``private_key_pem`` is the RSA key (PEM bytes) that signs URLs for ``cloud_front_key_id``."""
         if not cloud_front_domain:
             raise ValueError("cloud_front_domain is required")
@@ -100,21 +112,28 @@ class CloudFrontS3Storage(S3Storage):
         self.public_url = False
 
     def __repr__(self) -> str:
-        return (f"<CloudFrontS3Storage bucket={self.bucket!r} prefix={self.prefix!r} "
-                f"domain={self.cloud_front_domain!r}>")
+        return (
+            f"<CloudFrontS3Storage bucket={self.bucket!r} prefix={self.prefix!r} "
+            f"domain={self.cloud_front_domain!r}>"
+        )
 
     @staticmethod
     def options_from_settings(settings) -> dict:
         options = S3Storage.options_from_settings(settings)
         domain = settings.get_str("storage.cloud_front_domain")
         if domain is None:
-            raise ConfigError("storage.cloud_front_domain", None,
-                              "required when pypi.storage = cloudfront "
-                              "(e.g. https://d111111abcdef8.cloudfront.net)")
+            raise ConfigError(
+                "storage.cloud_front_domain",
+                None,
+                "required when pypi.storage = cloudfront (e.g. https://d111111abcdef8.cloudfront.net)",
+            )
         parts = urlsplit(domain if "://" in domain else "https://" + domain)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-            raise ConfigError("storage.cloud_front_domain", domain,
-                              "the distribution's URL, e.g. https://d111111abcdef8.cloudfront.net")
+            raise ConfigError(
+                "storage.cloud_front_domain",
+                domain,
+                "the distribution's URL, e.g. https://d111111abcdef8.cloudfront.net",
+            )
         key_id = settings.get_str("storage.cloud_front_key_id")
         key_string = settings.get_str("storage.cloud_front_key_string")
         key_file = settings.get_str("storage.cloud_front_key_file")
@@ -127,21 +146,27 @@ class CloudFrontS3Storage(S3Storage):
         elif key_file is not None:
             path = settings.path(key_file)
             if not os.path.isfile(path):
-                raise ConfigError("storage.cloud_front_key_file", key_file,
-                                  f"no such file: {path}")
+                raise ConfigError("storage.cloud_front_key_file", key_file, f"no such file: {path}")
             with open(path, "rb") as handle:
                 pem = handle.read()
         if key_id is None and pem is not None:
-            raise ConfigError("storage.cloud_front_key_id", None,
-                              f"{key_setting} is set: give the id of its CloudFront public key")
+            raise ConfigError(
+                "storage.cloud_front_key_id",
+                None,
+                f"{key_setting} is set: give the id of its CloudFront public key",
+            )
         if key_id is not None and pem is None:
-            raise ConfigError("storage.cloud_front_key_file", None,
-                              "storage.cloud_front_key_id needs the private key: set "
-                              "storage.cloud_front_key_file or storage.cloud_front_key_string")
+            raise ConfigError(
+                "storage.cloud_front_key_file",
+                None,
+                "storage.cloud_front_key_id needs the private key: set "
+                "storage.cloud_front_key_file or storage.cloud_front_key_string",
+            )
         if pem is not None:
             _load_signer(pem, key_setting)  # fail start-up on a bad key, naming the key
-        options.update(cloud_front_domain=domain, cloud_front_key_id=key_id,
-                       private_key_pem=pem, key_setting=key_setting)
+        options.update(
+            cloud_front_domain=domain, cloud_front_key_id=key_id, private_key_pem=pem, key_setting=key_setting
+        )
         return options
 
     def download_url(self, project, filename, expires_in=None) -> Redirect:
@@ -151,10 +176,11 @@ class CloudFrontS3Storage(S3Storage):
         if self._sign is None:
             return Redirect(url=url, expires_at=None)
         expires_in = int(expires_in or self.expire_after)
-        expires_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(
-            seconds=expires_in)
+        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
         expires = int(expires_at.timestamp())
         signature = cloudfront_b64(self._sign(canned_policy(url, expires).encode("utf-8")))
-        signed = (f"{url}?Expires={expires}&Signature={signature}"
-                  f"&Key-Pair-Id={quote(self.cloud_front_key_id, safe='')}")
+        signed = (
+            f"{url}?Expires={expires}&Signature={signature}"
+            f"&Key-Pair-Id={quote(self.cloud_front_key_id, safe='')}"
+        )
         return Redirect(url=signed, expires_at=expires_at)

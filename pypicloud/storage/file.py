@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from .. import tempfiles
@@ -82,7 +82,7 @@ class FileStorage(Storage):
             os.makedirs(self.directory, exist_ok=True)
 
     @classmethod
-    def from_settings(cls, settings) -> "FileStorage":
+    def from_settings(cls, settings) -> FileStorage:
         raw = settings.get_str("storage.dir")
         if raw is None:
             raise ConfigError("storage.dir", None, "required when pypi.storage = file")
@@ -105,15 +105,15 @@ class FileStorage(Storage):
         """
         removed = 0
         try:
-            projects = [e.path for e in os.scandir(self.directory)
-                        if e.is_dir() and not e.name.startswith(".")]
+            projects = [
+                e.path for e in os.scandir(self.directory) if e.is_dir() and not e.name.startswith(".")
+            ]
         except FileNotFoundError:
             return 0
         for folder in projects:
             removed += tempfiles.sweep(folder, _is_temp, min_age=min_age)
         if removed:
-            LOG.info("removed %d temp files left by crashed writers in %s", removed,
-                     self.directory)
+            LOG.info("removed %d temp files left by crashed writers in %s", removed, self.directory)
         return removed
 
     # Paths --------------------------------------------------------------
@@ -151,23 +151,32 @@ class FileStorage(Storage):
                 os.fsync(handle.fileno())
         os.replace(tmp, sidecar)
 
-    def _object(self, project: str, filename: str, path: str, st=None,
-                metadata: dict[str, str] | None = None, v1: bool = False) -> StoredObject:
+    def _object(
+        self,
+        project: str,
+        filename: str,
+        path: str,
+        st=None,
+        metadata: dict[str, str] | None = None,
+        v1: bool = False,
+    ) -> StoredObject:
         st = st or os.stat(path)
         if metadata is None:
-            metadata = (legacy_layout.read_v1_metadata(path, st.st_mtime) if v1
-                        else self._read_meta(path))
+            metadata = legacy_layout.read_v1_metadata(path, st.st_mtime) if v1 else self._read_meta(path)
         return StoredObject(
-            project=project, filename=filename, size=st.st_size, metadata=dict(metadata),
-            key=(legacy_layout.v1_key(self.directory, path) if v1
-                 else self.key_for(project, filename)),
-            last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+            project=project,
+            filename=filename,
+            size=st.st_size,
+            metadata=dict(metadata),
+            key=(legacy_layout.v1_key(self.directory, path) if v1 else self.key_for(project, filename)),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
     def _v1_path(self, project: str, filename: str) -> str | None:
         """Where pypicloud 1.x stored this file, if it did (and we have no copy of our own)."""
-        return legacy_layout.find_v1_file(self.directory, check_name(project, "project name"),
-                                          check_name(filename))
+        return legacy_layout.find_v1_file(
+            self.directory, check_name(project, "project name"), check_name(filename)
+        )
 
     # Contract -----------------------------------------------------------
     @contextlib.contextmanager
@@ -296,8 +305,13 @@ class FileStorage(Storage):
         if source is None:
             raise FileNotFound(f"No such file: {filename}")
         with self.open(project, filename) as stream:
-            return self.put(dest_project, dest_filename, stream,
-                            source.metadata if metadata is None else metadata, overwrite=True)
+            return self.put(
+                dest_project,
+                dest_filename,
+                stream,
+                source.metadata if metadata is None else metadata,
+                overwrite=True,
+            )
 
     def update_metadata(self, project, filename, metadata):
         self.check_writable()
@@ -328,13 +342,22 @@ class FileStorage(Storage):
                 ours = {e.name for e, _ in found}
                 if any(not e.is_file() for e in entries):
                     # pypicloud 1.x's <project>/<version>/<filename>, unless ours has the name.
-                    found += [(e, True) for _, e in legacy_layout.list_v1_files(project_entry.path)
-                              if e.name not in ours]
+                    found += [
+                        (e, True)
+                        for _, e in legacy_layout.list_v1_files(project_entry.path)
+                        if e.name not in ours
+                    ]
                 for entry, v1 in found:
                     skip = metadata_for is not None and not metadata_for(entry.name)
                     try:
-                        yield self._object(project_entry.name, entry.name, entry.path,
-                                           entry.stat(), metadata={} if skip else None, v1=v1)
+                        yield self._object(
+                            project_entry.name,
+                            entry.name,
+                            entry.path,
+                            entry.stat(),
+                            metadata={} if skip else None,
+                            v1=v1,
+                        )
                     except FileNotFoundError:
                         continue  # deleted while we listed
 

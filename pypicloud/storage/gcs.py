@@ -32,12 +32,21 @@ import json
 import logging
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
-from .objectstore import (BodyReader, KeyLayout, ObjectStore, check_range, expiry_settings, read_full,
-                          require_sdk, reraise, signed_until)
+from .objectstore import (
+    BodyReader,
+    KeyLayout,
+    ObjectStore,
+    check_range,
+    expiry_settings,
+    read_full,
+    require_sdk,
+    reraise,
+    signed_until,
+)
 
 try:
     import google.auth
@@ -67,8 +76,16 @@ KEY_SETTING = "storage.gcp_service_account_json_filename"
 
 
 def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, (req_exc.ConnectionError, req_exc.Timeout, gexc.ServerError,
-                            gexc.TooManyRequests, gauth_exc.TransportError))
+    return isinstance(
+        exc,
+        (
+            req_exc.ConnectionError,
+            req_exc.Timeout,
+            gexc.ServerError,
+            gexc.TooManyRequests,
+            gauth_exc.TransportError,
+        ),
+    )
 
 
 class _Counting:
@@ -127,19 +144,34 @@ class GoogleCloudStorage(ObjectStore):
     SERVICE = "GCS"
     MAX_METADATA_BYTES = MAX_METADATA_BYTES
 
-    def __init__(self, bucket: str, *, project_id: str | None = None,
-                 api_endpoint: str | None = None, credentials_file: str | None = None,
-                 credentials=None, prefix: str = "", prepend_hash: bool = True,
-                 expire_after: int = 86400, buffer_time: int = 600,
-                 region_name: str | None = None, storage_class: str | None = None,
-                 object_acl: str | None = None, create_bucket: bool = True,
-                 read_only: bool = False, use_iam_signer: bool = False,
-                 iam_signer_service_account_email: str | None = None,
-                 chunk_size: int = 8 * MB, timeout: float = 30.0, retry_timeout: float = 10.0):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        project_id: str | None = None,
+        api_endpoint: str | None = None,
+        credentials_file: str | None = None,
+        credentials=None,
+        prefix: str = "",
+        prepend_hash: bool = True,
+        expire_after: int = 86400,
+        buffer_time: int = 600,
+        region_name: str | None = None,
+        storage_class: str | None = None,
+        object_acl: str | None = None,
+        create_bucket: bool = True,
+        read_only: bool = False,
+        use_iam_signer: bool = False,
+        iam_signer_service_account_email: str | None = None,
+        chunk_size: int = 8 * MB,
+        timeout: float = 30.0,
+        retry_timeout: float = 10.0,
+    ):
         """Plain keyword arguments, already validated by :meth:`from_settings`."""
         if _MISSING is not None:
-            raise ConfigError("pypi.storage", "gcs",
-                              f"google-cloud-storage is not installed ({_MISSING}); {EXTRA_HINT}")
+            raise ConfigError(
+                "pypi.storage", "gcs", f"google-cloud-storage is not installed ({_MISSING}); {EXTRA_HINT}"
+            )
         self.bucket_name = bucket
         self.layout = KeyLayout(prefix, prepend_hash)
         self.prefix = self.layout.prefix
@@ -160,14 +192,14 @@ class GoogleCloudStorage(ObjectStore):
         self.retry = Retry(timeout=retry_timeout, initial=0.2, maximum=2.0)
         if credentials is None and credentials_file:
             credentials = service_account.Credentials.from_service_account_file(
-                credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+                credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+            )
         if credentials is None and self.api_endpoint:
             credentials = AnonymousCredentials()
             project_id = project_id or "pypicloud"
         self.credentials = credentials
         options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
-        self.client = gcs.Client(project=project_id, credentials=credentials,
-                                 client_options=options)
+        self.client = gcs.Client(project=project_id, credentials=credentials, client_options=options)
         self.project_id = project_id or self.client.project
         self.bucket = self.client.bucket(bucket)
 
@@ -176,32 +208,36 @@ class GoogleCloudStorage(ObjectStore):
 
     # Settings -------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings) -> "GoogleCloudStorage":
+    def from_settings(cls, settings) -> GoogleCloudStorage:
         require_sdk(settings, _MISSING, "google-cloud-storage", EXTRA_HINT)
         bucket = settings.get_str("storage.bucket")
         if bucket is None:
             raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
         if not _BUCKET.match(bucket):
-            raise ConfigError("storage.bucket", bucket,
-                              "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'")
-        key_file = (settings.get_str(KEY_SETTING)
-                    or settings.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
+            raise ConfigError(
+                "storage.bucket", bucket, "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'"
+            )
+        key_file = (
+            settings.get_str(KEY_SETTING) or settings.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+        )
         credentials = None
         if key_file:
             path = settings.path(key_file)
             credentials = cls._load_key(path)
         endpoint = settings.get_str("storage.gcp_api_endpoint")
         if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
-            raise ConfigError("storage.gcp_api_endpoint", endpoint,
-                              "a URL such as http://127.0.0.1:9023")
+            raise ConfigError("storage.gcp_api_endpoint", endpoint, "a URL such as http://127.0.0.1:9023")
         expire_after, buffer_time = expiry_settings(
-            settings, MAX_V4_EXPIRY, f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)")
+            settings, MAX_V4_EXPIRY, f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)"
+        )
         if settings.get_bool("storage.public_url", False):
             raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
         if settings.get_str("storage.server_side_encryption"):
-            raise ConfigError("storage.server_side_encryption",
-                              settings.get_str("storage.server_side_encryption"),
-                              "not supported by the gcs backend (GCS encrypts at rest)")
+            raise ConfigError(
+                "storage.server_side_encryption",
+                settings.get_str("storage.server_side_encryption"),
+                "not supported by the gcs backend (GCS encrypts at rest)",
+            )
         iam_email = settings.get_str("storage.iam_signer_service_account_email")
         if iam_email is None and credentials is not None:
             iam_email = credentials.service_account_email
@@ -211,26 +247,32 @@ class GoogleCloudStorage(ObjectStore):
         if credentials is None and endpoint is None:
             try:
                 credentials, _ = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+                )
             except gauth_exc.DefaultCredentialsError as exc:
-                raise ConfigError(KEY_SETTING, None,
-                                  "no Google credentials: set this key (a service-account "
-                                  "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
-                                  f"with Application Default Credentials ({exc})") from None
+                raise ConfigError(
+                    KEY_SETTING,
+                    None,
+                    "no Google credentials: set this key (a service-account "
+                    "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
+                    f"with Application Default Credentials ({exc})",
+                ) from None
         storage = cls(
             bucket,
-            project_id=(settings.get_str("storage.project_id")
-                        or settings.get_str("storage.gcp_project_id")),
-            api_endpoint=endpoint, credentials=credentials,
+            project_id=(settings.get_str("storage.project_id") or settings.get_str("storage.gcp_project_id")),
+            api_endpoint=endpoint,
+            credentials=credentials,
             prefix=settings.get_str("storage.prefix", "") or "",
             prepend_hash=settings.get_bool("storage.prepend_hash", True),
-            expire_after=expire_after, buffer_time=buffer_time,
+            expire_after=expire_after,
+            buffer_time=buffer_time,
             region_name=settings.get_str("storage.region_name"),
             storage_class=(settings.get_str("storage.storage_class") or "").upper() or None,
             object_acl=settings.get_str("storage.object_acl"),
             create_bucket=settings.get_bool("storage.create_bucket", True),
             read_only=settings.get_bool("storage.read_only", False),
-            use_iam_signer=use_iam, iam_signer_service_account_email=iam_email,
+            use_iam_signer=use_iam,
+            iam_signer_service_account_email=iam_email,
         )
         try:
             storage.ensure_bucket()
@@ -247,10 +289,10 @@ class GoogleCloudStorage(ObjectStore):
             with open(path, encoding="utf-8") as handle:
                 info = json.load(handle)
             return service_account.Credentials.from_service_account_info(
-                info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+                info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(KEY_SETTING, path,
-                              f"not a service-account JSON key ({exc})") from None
+            raise ConfigError(KEY_SETTING, path, f"not a service-account JSON key ({exc})") from None
 
     def ensure_bucket(self) -> None:
         """Check the bucket (and the credentials) at start-up; create it if allowed."""
@@ -260,8 +302,7 @@ class GoogleCloudStorage(ObjectStore):
         except gexc.NotFound:
             pass
         except gauth_exc.RefreshError as exc:
-            raise ConfigError(KEY_SETTING, None,
-                              f"Google refused the credentials: {exc}") from None
+            raise ConfigError(KEY_SETTING, None, f"Google refused the credentials: {exc}") from None
         except (gexc.Unauthorized, gexc.Forbidden) as exc:
             raise self._denied("use", exc) from None
         except Exception as exc:
@@ -270,32 +311,35 @@ class GoogleCloudStorage(ObjectStore):
             raise self._refuse_create("storage.bucket", self.bucket_name, "bucket")
         LOG.info("Creating GCS bucket %s in %s", self.bucket_name, self.region_name or "US")
         try:
-            self.client.create_bucket(self.bucket_name, location=self.region_name,
-                                      project=self.project_id, timeout=self.timeout)
+            self.client.create_bucket(
+                self.bucket_name, location=self.region_name, project=self.project_id, timeout=self.timeout
+            )
         except gexc.Conflict:
             pass  # created by another process at the same moment
         except gexc.BadRequest as exc:
-            raise ConfigError("storage.region_name", self.region_name,
-                              f"cannot create the bucket there: {exc.message}") from None
+            raise ConfigError(
+                "storage.region_name", self.region_name, f"cannot create the bucket there: {exc.message}"
+            ) from None
         except (gexc.Unauthorized, gexc.Forbidden) as exc:
             raise self._denied("create", exc) from None
         except Exception as exc:
             reraise(exc, self._wrap(exc, "creating the bucket"))
 
     def _denied(self, verb: str, exc) -> ConfigError:
-        return ConfigError(KEY_SETTING, None, f"the credentials may not {verb} bucket "
-                                              f"{self.bucket_name}: {exc.message}")
+        return ConfigError(
+            KEY_SETTING, None, f"the credentials may not {verb} bucket {self.bucket_name}: {exc.message}"
+        )
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
         where = self.api_endpoint or "Google Cloud Storage"
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return BackendUnavailable(f"GCS is unavailable: {action} in bucket {self.bucket_name} "
-                                  f"at {where} failed: {detail}")
+        return BackendUnavailable(
+            f"GCS is unavailable: {action} in bucket {self.bucket_name} at {where} failed: {detail}"
+        )
 
     def _wrap(self, exc: BaseException, action: str) -> BaseException | None:
-        if _transient(exc) or isinstance(exc, (gexc.Unauthorized, gexc.Forbidden,
-                                               gauth_exc.RefreshError)):
+        if _transient(exc) or isinstance(exc, (gexc.Unauthorized, gexc.Forbidden, gauth_exc.RefreshError)):
             return self._unavailable(action, exc)
         if isinstance(exc, gexc.RetryError):
             return self._unavailable(action, exc.cause or exc)
@@ -309,13 +353,19 @@ class GoogleCloudStorage(ObjectStore):
 
     # Metadata (encoding: ObjectStore) ---------------------------------------
     def _stored(self, project, filename, blob) -> StoredObject:
-        return StoredObject(project=project, filename=filename, size=int(blob.size or 0),
-                            metadata=self._decode_metadata(blob.metadata), key=blob.name,
-                            last_modified=blob.updated)
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=int(blob.size or 0),
+            metadata=self._decode_metadata(blob.metadata),
+            key=blob.name,
+            last_modified=blob.updated,
+        )
 
     def _get(self, key: str):
-        return self._call("reading object metadata", self.bucket.get_blob, key,
-                          timeout=self.timeout, retry=self.retry)
+        return self._call(
+            "reading object metadata", self.bucket.get_blob, key, timeout=self.timeout, retry=self.retry
+        )
 
     # Contract ---------------------------------------------------------------
     def _new_blob(self, key: str, encoded: dict[str, str]):
@@ -337,25 +387,29 @@ class GoogleCloudStorage(ObjectStore):
             condition["predefined_acl"] = self.object_acl
         # Not retried: a retry of a conditional create could see its own first
         # attempt and report a conflict.
-        upload_args = dict(content_type="application/octet-stream", timeout=self.timeout,
-                           retry=None, **condition)
+        upload_args = dict(
+            content_type="application/octet-stream", timeout=self.timeout, retry=None, **condition
+        )
         head = read_full(stream, self.chunk_size + 1)
         try:
             if len(head) <= self.chunk_size:
                 size = len(head)
-                self._call("uploading " + filename, blob.upload_from_string, head,
-                           **upload_args)
+                self._call("uploading " + filename, blob.upload_from_string, head, **upload_args)
             else:
                 body = _Counting(head, stream)
                 del head
-                self._call("uploading " + filename, blob.upload_from_file, body, size=None,
-                           **upload_args)
+                self._call("uploading " + filename, blob.upload_from_file, body, size=None, **upload_args)
                 size = body.count
         except (gexc.PreconditionFailed, gexc.Conflict):
             raise StorageConflict(f"{filename} is already stored") from None
-        return StoredObject(project=project, filename=filename, size=size,
-                            metadata=dict(metadata), key=key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=size,
+            metadata=dict(metadata),
+            key=key,
+            last_modified=datetime.now(UTC),
+        )
 
     def open(self, project, filename, offset=0, length=None):
         key = self.key_for(project, filename)
@@ -378,30 +432,43 @@ class GoogleCloudStorage(ObjectStore):
         self.check_writable()
         key = self.key_for(project, filename)
         try:
-            self._call("deleting " + filename, self.bucket.delete_blob, key,
-                       timeout=self.timeout, retry=self.retry)
+            self._call(
+                "deleting " + filename, self.bucket.delete_blob, key, timeout=self.timeout, retry=self.retry
+            )
         except gexc.NotFound:
             return False
         return True
 
     def copy(self, project, filename, dest_project, dest_filename, metadata=None):
-        source_key, dest_key, encoded = self._copy_keys(project, filename, dest_project,
-                                                        dest_filename, metadata)
+        source_key, dest_key, encoded = self._copy_keys(
+            project, filename, dest_project, dest_filename, metadata
+        )
         source = self._get(source_key)
         if source is None:
             raise FileNotFound(f"No such file: {filename}")
         if source_key != dest_key:
             try:
-                self._call(f"copying {filename} to {dest_filename}", self.bucket.copy_blob,
-                           source, self.bucket, dest_key, timeout=self.timeout, retry=self.retry)
+                self._call(
+                    f"copying {filename} to {dest_filename}",
+                    self.bucket.copy_blob,
+                    source,
+                    self.bucket,
+                    dest_key,
+                    timeout=self.timeout,
+                    retry=self.retry,
+                )
             except gexc.NotFound:
                 raise FileNotFound(f"No such file: {filename}") from None
         if encoded is not None:
             return self.update_metadata(dest_project, dest_filename, metadata)
-        return StoredObject(project=dest_project, filename=dest_filename,
-                            size=int(source.size or 0),
-                            metadata=self._decode_metadata(source.metadata), key=dest_key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=dest_project,
+            filename=dest_filename,
+            size=int(source.size or 0),
+            metadata=self._decode_metadata(source.metadata),
+            key=dest_key,
+            last_modified=datetime.now(UTC),
+        )
 
     def update_metadata(self, project, filename, metadata):
         self.check_writable()
@@ -411,27 +478,33 @@ class GoogleCloudStorage(ObjectStore):
         if blob is None:
             raise FileNotFound(f"No such file: {filename}")
         # A patch merges: keys to drop are sent as None.
-        blob.metadata = {**{k: None for k in (blob.metadata or {}) if k not in encoded},
-                         **encoded}
+        blob.metadata = {**{k: None for k in (blob.metadata or {}) if k not in encoded}, **encoded}
         try:
-            self._call("updating the metadata of " + filename, blob.patch,
-                       timeout=self.timeout, retry=self.retry)
+            self._call(
+                "updating the metadata of " + filename, blob.patch, timeout=self.timeout, retry=self.retry
+            )
         except gexc.NotFound:
             raise FileNotFound(f"No such file: {filename}") from None
-        return StoredObject(project=project, filename=filename, size=int(blob.size or 0),
-                            metadata=dict(metadata), key=key, last_modified=blob.updated)
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=int(blob.size or 0),
+            metadata=dict(metadata),
+            key=key,
+            last_modified=blob.updated,
+        )
 
     def list(self, metadata_for=None):
         """Every object under the prefix; each page of the listing carries the metadata."""
-        pages = self.client.list_blobs(self.bucket, prefix=self.prefix or None,
-                                       timeout=self.timeout, retry=self.retry).pages
+        pages = self.client.list_blobs(
+            self.bucket, prefix=self.prefix or None, timeout=self.timeout, retry=self.retry
+        ).pages
         while True:
             page = self._call("listing the bucket", lambda: list(next(pages, None) or []))
             if not page:
                 return
             for blob in page:
-                found = self._listed(blob.name, blob.size, blob.metadata, blob.updated,
-                                     metadata_for)
+                found = self._listed(blob.name, blob.size, blob.metadata, blob.updated, metadata_for)
                 if found is not None:
                     yield found
 
@@ -448,8 +521,7 @@ class GoogleCloudStorage(ObjectStore):
         """A V4 signed GET URL valid ``expires_in`` seconds; None (stream) when nothing can sign."""
         key = self.key_for(project, filename)
         expires_in = int(expires_in or self.expire_after)
-        args: dict = {"version": "v4", "method": "GET",
-                      "expiration": timedelta(seconds=expires_in)}
+        args: dict = {"version": "v4", "method": "GET", "expiration": timedelta(seconds=expires_in)}
         if self.api_endpoint:
             args["api_access_endpoint"] = self.api_endpoint
         if self.use_iam_signer:
@@ -458,11 +530,11 @@ class GoogleCloudStorage(ObjectStore):
 
             if not self.credentials.valid:
                 self._call("refreshing credentials", self.credentials.refresh, Request())
-            email = self.iam_signer_email or getattr(self.credentials,
-                                                     "service_account_email", None)
+            email = self.iam_signer_email or getattr(self.credentials, "service_account_email", None)
             args.update(service_account_email=email, access_token=self.credentials.token)
         elif not hasattr(self.credentials, "sign_bytes") or isinstance(
-                self.credentials, AnonymousCredentials):
+            self.credentials, AnonymousCredentials
+        ):
             return None
         expires_at = signed_until(expires_in)
         url = self._call("signing a URL", self.bucket.blob(key).generate_signed_url, **args)

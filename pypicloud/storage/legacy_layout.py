@@ -27,7 +27,7 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import InvalidUpload
 
@@ -38,22 +38,29 @@ V1_SIDECAR = ".meta"
 
 # 1.x metadata names (file sidecars use "_", S3 metadata "-") -> ours.
 _V1_NAMES = {
-    "hash_sha256": "sha256", "hash-sha256": "sha256",
-    "hash_md5": "md5", "hash-md5": "md5",
+    "hash_sha256": "sha256",
+    "hash-sha256": "sha256",
+    "hash_md5": "md5",
+    "hash-md5": "md5",
     "requires_python": "requires-python",
 }
 _V1_HASHES = ("hash_sha256", "hash-sha256", "hash_md5", "hash-md5")
 # Ours -> the name 1.x reads in a file sidecar (it reads both spellings).
-_TO_V1_SIDECAR = {"sha256": "hash_sha256", "md5": "hash_md5",
-                  "requires-python": "requires_python", "summary": "summary",
-                  "uploader": "uploader"}
+_TO_V1_SIDECAR = {
+    "sha256": "hash_sha256",
+    "md5": "hash_md5",
+    "requires-python": "requires_python",
+    "summary": "summary",
+    "uploader": "uploader",
+}
 # Keys 1.x passes as keyword arguments next to positional ones: a sidecar
 # holding them would make 1.x fail to list the file.
 _V1_RESERVED = {"name", "version", "filename", "last_modified"}
 
 
-def from_v1(metadata: Mapping[str, object], *, known_v1: bool = False,
-            last_modified: datetime | None = None) -> dict[str, str]:
+def from_v1(
+    metadata: Mapping[str, object], *, known_v1: bool = False, last_modified: datetime | None = None
+) -> dict[str, str]:
     """``metadata`` with 1.x's names (``hash-sha256``, ``hash_md5`` ...) renamed to ours.
 
     Only metadata that is 1.x's is renamed: ``known_v1`` (a 1.x sidecar), or
@@ -66,14 +73,13 @@ def from_v1(metadata: Mapping[str, object], *, known_v1: bool = False,
     if not known_v1 and ("sha256" in metadata or not any(k in _V1_HASHES for k in metadata)):
         return {str(k): str(v) for k, v in metadata.items()}
     # JSON null (a hand-edited sidecar) means no value, as it did for 1.x.
-    result = {str(k): str(v) for k, v in metadata.items()
-              if str(k) not in _V1_NAMES and v is not None}
+    result = {str(k): str(v) for k, v in metadata.items() if str(k) not in _V1_NAMES and v is not None}
     for key, value in metadata.items():
         ours = _V1_NAMES.get(str(key))
         if ours and value and ours not in result:
             result[ours] = str(value)
     if last_modified is not None and "upload-time" not in result:
-        result["upload-time"] = last_modified.astimezone(timezone.utc).isoformat()
+        result["upload-time"] = last_modified.astimezone(UTC).isoformat()
     return result
 
 
@@ -120,9 +126,8 @@ def read_v1_metadata(path: str, mtime: float | None = None) -> dict[str, str]:
         data = {}  # 1.x itself treats a missing or broken sidecar as no metadata
     if mtime is None:
         mtime = os.stat(path).st_mtime
-    modified = datetime.fromtimestamp(mtime, timezone.utc)
-    metadata = from_v1(data if isinstance(data, dict) else {}, known_v1=True,
-                       last_modified=modified)
+    modified = datetime.fromtimestamp(mtime, UTC)
+    metadata = from_v1(data if isinstance(data, dict) else {}, known_v1=True, last_modified=modified)
     metadata.setdefault("version", v1_version(path))
     return metadata
 
@@ -215,8 +220,7 @@ def survey(directory: str) -> dict:
         return True
 
     def count_tree(path: str) -> int:
-        return sum(len([f for f in files if not f.startswith(".")])
-                   for _, _, files in os.walk(path))
+        return sum(len([f for f in files if not f.startswith(".")]) for _, _, files in os.walk(path))
 
     def first_file(path: str) -> str:
         for root, _, files in os.walk(path):
@@ -268,17 +272,34 @@ def report_layout(directory: str) -> dict:
     """Survey ``directory`` and log what an admin upgrading from 1.x needs to know."""
     counts = survey(directory)
     if counts["v1"]:
-        LOG.info("storage.dir %s: %d package files in pypicloud 1.x's layout "
-                 "(<project>/<version>/<file>) are served where they are", directory,
-                 counts["v1"])
+        LOG.info(
+            "storage.dir %s: %d package files in pypicloud 1.x's layout "
+            "(<project>/<version>/<file>) are served where they are",
+            directory,
+            counts["v1"],
+        )
     if counts["unexplained"]:
-        LOG.warning("storage.dir %s: %d files are not served: no storage layout explains "
-                    "them (for example %s); package files (wheels and sdists) belong in "
-                    "<project>/<file>, or 1.x's <project>/<version>/<file>", directory,
-                    counts["unexplained"], counts["example"])
+        LOG.warning(
+            "storage.dir %s: %d files are not served: no storage layout explains "
+            "them (for example %s); package files (wheels and sdists) belong in "
+            "<project>/<file>, or 1.x's <project>/<version>/<file>",
+            directory,
+            counts["unexplained"],
+            counts["example"],
+        )
     return counts
 
 
-__all__ = ["from_v1", "find_v1_file", "read_v1_metadata",
-           "write_v1_metadata", "delete_v1_file", "list_v1_files", "survey", "report_layout",
-           "v1_key", "v1_version", "V1_SIDECAR"]
+__all__ = [
+    "from_v1",
+    "find_v1_file",
+    "read_v1_metadata",
+    "write_v1_metadata",
+    "delete_v1_file",
+    "list_v1_files",
+    "survey",
+    "report_layout",
+    "v1_key",
+    "v1_version",
+    "V1_SIDECAR",
+]

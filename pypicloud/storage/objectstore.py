@@ -16,7 +16,7 @@ import email.quoprimime
 import hashlib
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from ..errors import ConfigError, InvalidUpload
@@ -59,8 +59,7 @@ def check_metadata(metadata: dict[str, str]) -> None:
     """Refuse (InvalidUpload) a key outside ``[a-z0-9_-]`` or a value that is not a string."""
     for key, value in metadata.items():
         if not isinstance(key, str) or not METADATA_KEY.match(key):
-            raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, "
-                                "digits, '-' and '_' only")
+            raise InvalidUpload(f"Invalid metadata key {key!r}: lowercase letters, digits, '-' and '_' only")
         if not isinstance(value, str):
             raise InvalidUpload(f"Metadata value of {key!r} must be a string")
 
@@ -68,8 +67,7 @@ def check_metadata(metadata: dict[str, str]) -> None:
 def check_metadata_size(size: int, limit: int, service: str) -> None:
     """Refuse (InvalidUpload) encoded metadata of ``size`` bytes over the service's ``limit``."""
     if size > limit:
-        raise InvalidUpload(f"Metadata is too large for {service}: {size} bytes encoded "
-                            f"(limit {limit})")
+        raise InvalidUpload(f"Metadata is too large for {service}: {size} bytes encoded (limit {limit})")
 
 
 def key_hash(filename: str) -> str:
@@ -83,24 +81,27 @@ def check_range(offset: int, length: int | None) -> None:
         raise ValueError("offset and length must not be negative")
 
 
-def expiry_settings(settings, max_expiry: int | None = None,
-                    why: str = "") -> tuple[int, int]:
+def expiry_settings(settings, max_expiry: int | None = None, why: str = "") -> tuple[int, int]:
     """``storage.expire_after`` (at most ``max_expiry``, ``why``) and a shorter ``storage.buffer_time``."""
     expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
     if max_expiry is not None and expire_after > max_expiry:
         raise ConfigError("storage.expire_after", str(expire_after), why)
     buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
     if buffer_time >= expire_after:
-        raise ConfigError("storage.buffer_time", str(buffer_time),
-                          f"must be less than storage.expire_after ({expire_after})")
+        raise ConfigError(
+            "storage.buffer_time",
+            str(buffer_time),
+            f"must be less than storage.expire_after ({expire_after})",
+        )
     return expire_after, buffer_time
 
 
 def require_sdk(settings, missing: BaseException | None, what: str, hint: str) -> None:
     """ConfigError on ``pypi.storage`` when the backend's SDK (its extra) did not import."""
     if missing is not None:
-        raise ConfigError("pypi.storage", settings.get_str("pypi.storage"),
-                          f"{what} is not installed; {hint}")
+        raise ConfigError(
+            "pypi.storage", settings.get_str("pypi.storage"), f"{what} is not installed; {hint}"
+        )
 
 
 def reraise(exc: BaseException, wrapped: BaseException | None):
@@ -128,7 +129,7 @@ class KeyLayout:
         """``(project, filename)`` for one of our names, None for anything else."""
         if not key.startswith(self.prefix):
             return None
-        parts = key[len(self.prefix):].split("/")
+        parts = key[len(self.prefix) :].split("/")
         digest = None
         if self.prepend_hash:
             if len(parts) != 3 or not _HASH_SEGMENT.match(parts[0]):
@@ -252,8 +253,7 @@ class ChunkReader(ReadStream):
 
 def signed_until(expires_in: int) -> datetime:
     """When a URL signed now for ``expires_in`` seconds stops working (UTC, whole seconds)."""
-    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=int(expires_in))
-
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=int(expires_in))
 
 
 class ObjectStore(Storage):
@@ -292,8 +292,11 @@ class ObjectStore(Storage):
         The metadata is None when the copy keeps the source's.
         """
         self.check_writable()
-        return (self.key_for(project, filename), self.key_for(dest_project, dest_filename),
-                None if metadata is None else self._encode_metadata(metadata))
+        return (
+            self.key_for(project, filename),
+            self.key_for(dest_project, dest_filename),
+            None if metadata is None else self._encode_metadata(metadata),
+        )
 
     @staticmethod
     def _encode_name(name: str) -> str:
@@ -310,18 +313,19 @@ class ObjectStore(Storage):
         """Checked and encoded metadata; InvalidUpload for a bad key/value or too much."""
         check_metadata(metadata)
         encoded = {cls._encode_name(k): encode_metadata_value(v) for k, v in metadata.items()}
-        check_metadata_size(sum(len(k) + len(v) for k, v in encoded.items()),
-                            cls.MAX_METADATA_BYTES, cls.SERVICE)
+        check_metadata_size(
+            sum(len(k) + len(v) for k, v in encoded.items()), cls.MAX_METADATA_BYTES, cls.SERVICE
+        )
         return encoded
 
     @classmethod
     def _decode_metadata(cls, raw: dict[str, str] | None) -> dict[str, str]:
         # A None value is a deleted key (what a GCS metadata patch sends for removal).
-        return {cls._decode_name(k): decode_metadata_value(v)
-                for k, v in (raw or {}).items() if v is not None}
+        return {
+            cls._decode_name(k): decode_metadata_value(v) for k, v in (raw or {}).items() if v is not None
+        }
 
-    def _listed(self, name: str, size, raw_metadata, last_modified,
-                metadata_for) -> StoredObject | None:
+    def _listed(self, name: str, size, raw_metadata, last_modified, metadata_for) -> StoredObject | None:
         """One listing entry as a StoredObject; None for a name that is not ours.
 
         Metadata is decoded only when ``metadata_for`` (if given) wants it.
@@ -330,7 +334,16 @@ class ObjectStore(Storage):
         if parsed is None:
             return None
         project, filename = parsed
-        metadata = ({} if metadata_for is not None and not metadata_for(filename)
-                    else self._decode_metadata(raw_metadata))
-        return StoredObject(project=project, filename=filename, size=int(size or 0),
-                            metadata=metadata, key=name, last_modified=last_modified)
+        metadata = (
+            {}
+            if metadata_for is not None and not metadata_for(filename)
+            else self._decode_metadata(raw_metadata)
+        )
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=int(size or 0),
+            metadata=metadata,
+            key=name,
+            last_modified=last_modified,
+        )

@@ -65,7 +65,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 import boto3
@@ -73,15 +73,30 @@ import botocore.exceptions as bexc
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from ..errors import (BackendUnavailable, ConfigError, FileNotFound, InvalidUpload, PypicloudError,
-                      StorageConflict)
+from ..errors import (
+    BackendUnavailable,
+    ConfigError,
+    FileNotFound,
+    InvalidUpload,
+    PypicloudError,
+    StorageConflict,
+)
 from ..models import Redirect, StoredObject
 from . import legacy_layout
 from .base import METADATA_KEY, Storage
+
 # The metadata encoding and key layout live in objectstore (shared with GCS and
 # Azure); they are imported here under their old names, which stay importable.
-from .objectstore import BodyReader, KeyLayout, check_metadata, check_metadata_size, check_range
-from .objectstore import decode_metadata_value, encode_metadata_value, key_hash  # noqa: F401
+from .objectstore import (  # noqa: F401
+    BodyReader,
+    KeyLayout,
+    check_metadata,
+    check_metadata_size,
+    check_range,
+    decode_metadata_value,
+    encode_metadata_value,
+    key_hash,
+)
 from .objectstore import read_full as _read_full
 
 LOG = logging.getLogger(__name__)
@@ -96,30 +111,58 @@ MAX_METADATA_BYTES = 2048
 MAX_SIGV4_EXPIRY = 7 * 24 * 3600
 
 STORAGE_CLASSES = (
-    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-    "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
 )
 #: Classes whose objects cannot be read without a restore: useless for an index.
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 SSE_VALUES = ("AES256", "aws:kms", "aws:kms:dsse")
 CANNED_ACLS = (
-    "private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
-    "bucket-owner-read", "bucket-owner-full-control",
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
 )
 PUBLIC_ACLS = ("public-read", "public-read-write")
 SIGNATURE_VERSIONS = ("s3v4", "s3")
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 _UNAVAILABLE_CODES = {
-    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed",
-    "Throttling", "ThrottlingException", "RequestLimitExceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
 }
 _CREDENTIAL_CODES = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-    "TokenRefreshRequired", "AccessDenied", "AllAccessDisabled", "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidClientTokenId",
 }
-_NETWORK_ERRORS = (bexc.ConnectionError, bexc.HTTPClientError, bexc.NoCredentialsError,
-                   bexc.PartialCredentialsError)
+_NETWORK_ERRORS = (
+    bexc.ConnectionError,
+    bexc.HTTPClientError,
+    bexc.NoCredentialsError,
+    bexc.PartialCredentialsError,
+)
 
 
 def _verify_option(settings) -> bool | str | None:
@@ -133,8 +176,7 @@ def _verify_option(settings) -> bool | str | None:
         return True
     path = settings.path(raw.strip())
     if not os.path.isfile(path):
-        raise ConfigError("storage.verify", raw,
-                          "true, false, or the path of a CA bundle file (not found)")
+        raise ConfigError("storage.verify", raw, "true, false, or the path of a CA bundle file (not found)")
     return path
 
 
@@ -157,8 +199,7 @@ def _is_precondition_failure(exc: bexc.ClientError) -> bool:
     # 412 when the name exists; 409 ConditionalRequestConflict when another
     # conditional write of the same name is completing at the same moment.
     code = _error_code(exc)
-    return (code in ("PreconditionFailed", "ConditionalRequestConflict", "412")
-            or _error_status(exc) == 412)
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412") or _error_status(exc) == 412
 
 
 class _CountingReader:
@@ -323,16 +364,18 @@ class S3Storage(Storage):
             # adds to every upload by default; send them only where required.
             options["request_checksum_calculation"] = "when_required"
             options["response_checksum_validation"] = "when_required"
-        config = Config(max_pool_connections=self.max_pool_connections,
-                        user_agent_extra="pypicloud", **options)
+        config = Config(
+            max_pool_connections=self.max_pool_connections, user_agent_extra="pypicloud", **options
+        )
         session = boto3.session.Session(**self._credentials)
         extra = {} if self.verify is None else {"verify": self.verify}
-        return session.client("s3", region_name=region_name, endpoint_url=self.endpoint_url,
-                              config=config, **extra)
+        return session.client(
+            "s3", region_name=region_name, endpoint_url=self.endpoint_url, config=config, **extra
+        )
 
     # Settings -------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings) -> "S3Storage":
+    def from_settings(cls, settings) -> S3Storage:
         storage = cls(**cls.options_from_settings(settings))
         try:
             storage.ensure_bucket()
@@ -350,59 +393,85 @@ class S3Storage(Storage):
         if bucket is None:
             raise ConfigError("storage.bucket", None, "required when pypi.storage = s3")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]", bucket):
-            raise ConfigError("storage.bucket", bucket,
-                              "a bucket name: 3-255 letters, digits, '.', '-' or '_'")
+            raise ConfigError(
+                "storage.bucket", bucket, "a bucket name: 3-255 letters, digits, '.', '-' or '_'"
+            )
 
         endpoint_url = settings.get_str("storage.endpoint_url")
         if endpoint_url is not None and not re.match(r"^https?://[^/\s]+", endpoint_url):
-            raise ConfigError("storage.endpoint_url", endpoint_url,
-                              "a URL such as http://127.0.0.1:9000 or https://s3.example.com")
+            raise ConfigError(
+                "storage.endpoint_url",
+                endpoint_url,
+                "a URL such as http://127.0.0.1:9000 or https://s3.example.com",
+            )
 
         key_id = settings.get_str("storage.aws_access_key_id")
         secret = settings.get_str("storage.aws_secret_access_key")
         token = settings.get_str("storage.aws_session_token")
         if bool(key_id) != bool(secret):
             missing = "storage.aws_secret_access_key" if key_id else "storage.aws_access_key_id"
-            raise ConfigError(missing, None,
-                              "set both storage.aws_access_key_id and "
-                              "storage.aws_secret_access_key, or neither")
+            raise ConfigError(
+                missing,
+                None,
+                "set both storage.aws_access_key_id and storage.aws_secret_access_key, or neither",
+            )
         if token and not key_id:
-            raise ConfigError("storage.aws_session_token", None,
-                              "needs storage.aws_access_key_id and storage.aws_secret_access_key")
-        credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret,
-                       "aws_session_token": token}
+            raise ConfigError(
+                "storage.aws_session_token",
+                None,
+                "needs storage.aws_access_key_id and storage.aws_secret_access_key",
+            )
+        credentials = {
+            "aws_access_key_id": key_id,
+            "aws_secret_access_key": secret,
+            "aws_session_token": token,
+        }
 
         public_url = settings.get_bool("storage.public_url", False)
         signature_version = settings.get_str("storage.signature_version", "s3v4")
-        signature_version = {"v4": "s3v4", "sigv4": "s3v4"}.get(signature_version.lower(),
-                                                                 signature_version.lower())
+        signature_version = {"v4": "s3v4", "sigv4": "s3v4"}.get(
+            signature_version.lower(), signature_version.lower()
+        )
         if signature_version not in SIGNATURE_VERSIONS:
-            raise ConfigError("storage.signature_version", signature_version,
-                              "one of " + ", ".join(SIGNATURE_VERSIONS))
+            raise ConfigError(
+                "storage.signature_version", signature_version, "one of " + ", ".join(SIGNATURE_VERSIONS)
+            )
 
         expire_after = settings.get_int("storage.expire_after", 86400, minimum=1)
         if signature_version == "s3v4" and not public_url and expire_after > MAX_SIGV4_EXPIRY:
-            raise ConfigError("storage.expire_after", str(expire_after),
-                              f"signed URLs live at most {MAX_SIGV4_EXPIRY} seconds (7 days)")
+            raise ConfigError(
+                "storage.expire_after",
+                str(expire_after),
+                f"signed URLs live at most {MAX_SIGV4_EXPIRY} seconds (7 days)",
+            )
         buffer_time = settings.get_int("storage.buffer_time", 600, minimum=0)
         if buffer_time >= expire_after:
-            raise ConfigError("storage.buffer_time", str(buffer_time),
-                              f"must be less than storage.expire_after ({expire_after})")
+            raise ConfigError(
+                "storage.buffer_time",
+                str(buffer_time),
+                f"must be less than storage.expire_after ({expire_after})",
+            )
 
         storage_class = settings.get_str("storage.storage_class")
         if storage_class is not None:
             storage_class = storage_class.upper()
             if storage_class in ARCHIVE_CLASSES:
-                raise ConfigError("storage.storage_class", storage_class,
-                                  "archive classes cannot be read without a restore; one of "
-                                  + ", ".join(STORAGE_CLASSES))
+                raise ConfigError(
+                    "storage.storage_class",
+                    storage_class,
+                    "archive classes cannot be read without a restore; one of " + ", ".join(STORAGE_CLASSES),
+                )
             if storage_class not in STORAGE_CLASSES:
-                raise ConfigError("storage.storage_class", storage_class,
-                                  "one of " + ", ".join(STORAGE_CLASSES))
+                raise ConfigError(
+                    "storage.storage_class", storage_class, "one of " + ", ".join(STORAGE_CLASSES)
+                )
         if settings.get_bool("storage.reduced_redundancy", False):
             if storage_class not in (None, "REDUCED_REDUNDANCY"):
-                raise ConfigError("storage.reduced_redundancy", "true",
-                                  f"conflicts with storage.storage_class = {storage_class}")
+                raise ConfigError(
+                    "storage.reduced_redundancy",
+                    "true",
+                    f"conflicts with storage.storage_class = {storage_class}",
+                )
             storage_class = "REDUCED_REDUNDANCY"
 
         sse = settings.get_str("storage.server_side_encryption")
@@ -410,42 +479,51 @@ class S3Storage(Storage):
         if sse is not None:
             canonical = {v.lower(): v for v in SSE_VALUES}.get(sse.lower())
             if canonical is None:
-                raise ConfigError("storage.server_side_encryption", sse,
-                                  "one of " + ", ".join(SSE_VALUES))
+                raise ConfigError("storage.server_side_encryption", sse, "one of " + ", ".join(SSE_VALUES))
             sse = canonical
         if kms_key is not None:
             if sse is None:
                 sse = "aws:kms"
             elif not sse.startswith("aws:kms"):
-                raise ConfigError("storage.sse_kms_key_id", kms_key,
-                                  "needs storage.server_side_encryption = aws:kms")
+                raise ConfigError(
+                    "storage.sse_kms_key_id", kms_key, "needs storage.server_side_encryption = aws:kms"
+                )
 
         object_acl = settings.get_str("storage.object_acl")
         if object_acl is not None:
             object_acl = object_acl.lower()
             if object_acl not in CANNED_ACLS + ("none",):
-                raise ConfigError("storage.object_acl", object_acl,
-                                  "a canned ACL: one of " + ", ".join(CANNED_ACLS)
-                                  + " (or none to send no ACL)")
+                raise ConfigError(
+                    "storage.object_acl",
+                    object_acl,
+                    "a canned ACL: one of " + ", ".join(CANNED_ACLS) + " (or none to send no ACL)",
+                )
             if public_url and object_acl not in PUBLIC_ACLS + ("none",):
-                raise ConfigError("storage.object_acl", object_acl,
-                                  "storage.public_url = true needs public-read objects "
-                                  "(public-read, public-read-write, or none when a bucket "
-                                  "policy makes them public)")
+                raise ConfigError(
+                    "storage.object_acl",
+                    object_acl,
+                    "storage.public_url = true needs public-read objects "
+                    "(public-read, public-read-write, or none when a bucket "
+                    "policy makes them public)",
+                )
 
         metadata: dict[str, str] = {}
         for name, value in settings.with_prefix("storage.metadata.").items():
             if not METADATA_KEY.match(name):
-                raise ConfigError(f"storage.metadata.{name}", value,
-                                  "metadata names are lowercase letters, digits, '-' and '_'")
+                raise ConfigError(
+                    f"storage.metadata.{name}",
+                    value,
+                    "metadata names are lowercase letters, digits, '-' and '_'",
+                )
             metadata[name] = value
 
         addressing_style = settings.get_str("storage.addressing_style")
         if addressing_style is not None:
             addressing_style = addressing_style.lower()
             if addressing_style not in ADDRESSING_STYLES:
-                raise ConfigError("storage.addressing_style", addressing_style,
-                                  "one of " + ", ".join(ADDRESSING_STYLES))
+                raise ConfigError(
+                    "storage.addressing_style", addressing_style, "one of " + ", ".join(ADDRESSING_STYLES)
+                )
 
         timeouts = {}
         for name in ("connect_timeout", "read_timeout"):
@@ -473,8 +551,7 @@ class S3Storage(Storage):
             metadata=metadata,
             signature_version=signature_version,
             addressing_style=addressing_style,
-            max_pool_connections=settings.get_int("storage.max_pool_connections", None,
-                                                  minimum=1),
+            max_pool_connections=settings.get_int("storage.max_pool_connections", None, minimum=1),
             create_bucket=settings.get_bool("storage.create_bucket", True),
             read_only=settings.get_bool("storage.read_only", False),
             multipart_grace=settings.get_int("storage.multipart_grace", 86400, minimum=0),
@@ -518,9 +595,11 @@ class S3Storage(Storage):
             return
         if self.region_name:
             if actual != self.region_name:
-                raise ConfigError("storage.region_name", self.region_name,
-                                  f"bucket {self.bucket} is in region {actual}; "
-                                  f"set storage.region_name = {actual}")
+                raise ConfigError(
+                    "storage.region_name",
+                    self.region_name,
+                    f"bucket {self.bucket} is in region {actual}; set storage.region_name = {actual}",
+                )
             return
         if actual != self.client.meta.region_name:
             # No region configured: follow the bucket, so signed URLs carry the right one.
@@ -532,8 +611,9 @@ class S3Storage(Storage):
     def _create_missing_bucket(self) -> None:
         if not self.create_bucket or self.read_only:
             why = "storage.read_only = true" if self.read_only else "storage.create_bucket = false"
-            raise ConfigError("storage.bucket", self.bucket,
-                              f"the bucket does not exist and {why}: create it first")
+            raise ConfigError(
+                "storage.bucket", self.bucket, f"the bucket does not exist and {why}: create it first"
+            )
         region = self.region_name or self.client.meta.region_name
         args: dict = {"Bucket": self.bucket}
         if region and region != "us-east-1":
@@ -549,11 +629,13 @@ class S3Storage(Storage):
             if code == "BucketAlreadyOwnedByYou":
                 return  # another process created it at the same moment
             if code == "BucketAlreadyExists":
-                raise ConfigError("storage.bucket", self.bucket,
-                                  "the name is taken by another account; choose another") from exc
+                raise ConfigError(
+                    "storage.bucket", self.bucket, "the name is taken by another account; choose another"
+                ) from exc
             if code in ("IllegalLocationConstraintException", "InvalidLocationConstraint"):
-                raise ConfigError("storage.region_name", region,
-                                  f"cannot create the bucket there: {exc}") from exc
+                raise ConfigError(
+                    "storage.region_name", region, f"cannot create the bucket there: {exc}"
+                ) from exc
             if _error_status(exc) == 403:
                 raise self._diagnose_forbidden("create the bucket") from exc
             raise self._unavailable("creating the bucket", exc) from exc
@@ -564,36 +646,45 @@ class S3Storage(Storage):
         A process killed during a large upload leaves its parts behind (billed
         until aborted). Best effort: a bucket without the rule still works.
         """
-        rule = {"ID": "pypicloud-abort-incomplete-uploads", "Status": "Enabled",
-                "Filter": {"Prefix": self.prefix},
-                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+        rule = {
+            "ID": "pypicloud-abort-incomplete-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": self.prefix},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
         try:
             self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]}
+            )
         except bexc.ClientError as exc:
             LOG.warning("could not set a lifecycle rule on bucket %s: %s", self.bucket, exc)
 
     def abort_stale_uploads(self, older_than: float) -> int:
         """Abort our unfinished multipart uploads (under the prefix) started more
         than ``older_than`` seconds ago. Returns how many; never raises for S3 errors."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         aborted = 0
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
+                Bucket=self.bucket, Prefix=self.prefix
+            )
             for page in pages:
                 for upload in page.get("Uploads", ()):
                     if self.parse_key(upload["Key"]) is None or upload["Initiated"] > cutoff:
                         continue
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
-                                                       UploadId=upload["UploadId"])
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
                     aborted += 1
         except (bexc.ClientError, *_NETWORK_ERRORS) as exc:
-            LOG.warning("could not abort stale multipart uploads in bucket %s: %s",
-                        self.bucket, exc)
+            LOG.warning("could not abort stale multipart uploads in bucket %s: %s", self.bucket, exc)
         if aborted:
-            LOG.info("aborted %d unfinished multipart uploads older than %gs in bucket %s",
-                     aborted, older_than, self.bucket)
+            LOG.info(
+                "aborted %d unfinished multipart uploads older than %gs in bucket %s",
+                aborted,
+                older_than,
+                self.bucket,
+            )
         return aborted
 
     def _diagnose_forbidden(self, action: str = "use the bucket") -> PypicloudError:
@@ -606,19 +697,25 @@ class S3Storage(Storage):
         except _NETWORK_ERRORS as exc:
             return self._unavailable("checking the bucket", exc)
         if code == "InvalidAccessKeyId":
-            return ConfigError("storage.aws_access_key_id", None,
-                               "S3 does not know this access key id (InvalidAccessKeyId): "
-                               "check the credentials")
+            return ConfigError(
+                "storage.aws_access_key_id",
+                None,
+                "S3 does not know this access key id (InvalidAccessKeyId): check the credentials",
+            )
         if code == "SignatureDoesNotMatch":
-            return ConfigError("storage.aws_secret_access_key", None,
-                               "S3 rejected the signature (SignatureDoesNotMatch): the secret "
-                               "access key is wrong")
+            return ConfigError(
+                "storage.aws_secret_access_key",
+                None,
+                "S3 rejected the signature (SignatureDoesNotMatch): the secret access key is wrong",
+            )
         if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
-            return ConfigError("storage.aws_session_token", None,
-                               f"S3 rejected the session token ({code})")
-        return ConfigError("storage.bucket", self.bucket,
-                           f"access denied ({code or '403'}): the credentials may not {action} "
-                           "(or the bucket belongs to another account)")
+            return ConfigError("storage.aws_session_token", None, f"S3 rejected the session token ({code})")
+        return ConfigError(
+            "storage.bucket",
+            self.bucket,
+            f"access denied ({code or '403'}): the credentials may not {action} "
+            "(or the bucket belongs to another account)",
+        )
 
     # Keys ---------------------------------------------------------------------
     def key_for(self, project: str, filename: str) -> str:
@@ -633,10 +730,12 @@ class S3Storage(Storage):
         if isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
             return BackendUnavailable(
                 f"S3 is unavailable: {action} failed: no usable AWS credentials ({exc}); set "
-                "storage.aws_access_key_id/storage.aws_secret_access_key or AWS_* variables")
+                "storage.aws_access_key_id/storage.aws_secret_access_key or AWS_* variables"
+            )
         where = self.endpoint_url or "AWS"
-        return BackendUnavailable(f"S3 is unavailable: {action} in bucket {self.bucket} "
-                                  f"at {where} failed: {exc}")
+        return BackendUnavailable(
+            f"S3 is unavailable: {action} in bucket {self.bucket} at {where} failed: {exc}"
+        )
 
     @contextmanager
     def _s3(self, action: str):
@@ -656,7 +755,8 @@ class S3Storage(Storage):
             if code == "AccessControlListNotSupported":
                 raise BackendUnavailable(
                     f"S3 refused the object ACL {self.object_acl!r}: the bucket has ACLs "
-                    "disabled; set storage.object_acl = none") from exc
+                    "disabled; set storage.object_acl = none"
+                ) from exc
             raise
 
     # Metadata -------------------------------------------------------------
@@ -664,8 +764,9 @@ class S3Storage(Storage):
         check_metadata(metadata)
         merged = {**self.extra_metadata, **metadata}
         encoded = {k: encode_metadata_value(v) for k, v in merged.items()}
-        check_metadata_size(sum(len(k.encode()) + len(v.encode()) for k, v in encoded.items()),
-                            MAX_METADATA_BYTES, "S3")
+        check_metadata_size(
+            sum(len(k.encode()) + len(v.encode()) for k, v in encoded.items()), MAX_METADATA_BYTES, "S3"
+        )
         return encoded
 
     def _decode_metadata(self, raw: dict[str, str] | None) -> dict[str, str]:
@@ -698,9 +799,13 @@ class S3Storage(Storage):
 
     def _stored(self, project: str, filename: str, key: str, head: dict) -> StoredObject:
         return StoredObject(
-            project=project, filename=filename, size=int(head.get("ContentLength", 0)),
-            metadata=legacy_layout.from_v1(self._decode_metadata(head.get("Metadata")),
-                                           last_modified=head.get("LastModified")), key=key,
+            project=project,
+            filename=filename,
+            size=int(head.get("ContentLength", 0)),
+            metadata=legacy_layout.from_v1(
+                self._decode_metadata(head.get("Metadata")), last_modified=head.get("LastModified")
+            ),
+            key=key,
             last_modified=head.get("LastModified"),
         )
 
@@ -721,8 +826,9 @@ class S3Storage(Storage):
         if overwrite:
             reader = _CountingReader(stream)
             with self._s3("uploading " + filename):
-                self.client.upload_fileobj(reader, self.bucket, key, ExtraArgs=args,
-                                           Config=self.transfer_config)
+                self.client.upload_fileobj(
+                    reader, self.bucket, key, ExtraArgs=args, Config=self.transfer_config
+                )
             size = reader.count
         else:
             # Fail early (before sending the body) when the name is taken; the
@@ -730,9 +836,14 @@ class S3Storage(Storage):
             if self._head(key) is not None:
                 raise StorageConflict(f"{filename} is already stored")
             size = self._put_new(key, filename, stream, args)
-        return StoredObject(project=project, filename=filename, size=size,
-                            metadata=dict(metadata), key=key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=size,
+            metadata=dict(metadata),
+            key=key,
+            last_modified=datetime.now(UTC),
+        )
 
     def _put_new(self, key: str, filename: str, stream: BinaryIO, args: dict) -> int:
         """Conditional (If-None-Match: *) upload; returns the size written."""
@@ -744,8 +855,7 @@ class S3Storage(Storage):
             return self._multipart_new(key, filename, head, stream, args)
         with self._s3("uploading " + filename):
             try:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=head[0],
-                                       IfNoneMatch="*", **args)
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=head[0], IfNoneMatch="*", **args)
             except bexc.ClientError as exc:
                 if _is_precondition_failure(exc):
                     raise StorageConflict(f"{filename} is already stored") from None
@@ -758,21 +868,22 @@ class S3Storage(Storage):
 
     def _multipart_new(self, key, filename, head: list[bytes], stream, args) -> int:
         with self._s3("starting the upload of " + filename):
-            upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, **args)["UploadId"]
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **args)["UploadId"]
         completed = False
         total = 0
 
         def send(number: int, body: bytes) -> dict:
             with self._s3("uploading " + filename):
-                part = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                               PartNumber=number, Body=body)
+                part = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
             return {"ETag": part["ETag"], "PartNumber": number}
 
         with self._lock:
             if self._upload_pool is None:
-                self._upload_pool = ThreadPoolExecutor(self.max_concurrency * 2,
-                                                       thread_name_prefix="s3-upload")
+                self._upload_pool = ThreadPoolExecutor(
+                    self.max_concurrency * 2, thread_name_prefix="s3-upload"
+                )
             pool = self._upload_pool
         # Each upload keeps at most max_concurrency parts in flight.
         in_flight: collections.deque = collections.deque()
@@ -800,8 +911,12 @@ class S3Storage(Storage):
             with self._s3("completing the upload of " + filename):
                 try:
                     self.client.complete_multipart_upload(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id,
-                        MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},
+                        IfNoneMatch="*",
+                    )
                 except bexc.ClientError as exc:
                     if _is_precondition_failure(exc):
                         raise StorageConflict(f"{filename} is already stored") from None
@@ -816,8 +931,7 @@ class S3Storage(Storage):
                     except Exception:
                         pass
                 try:
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
-                                                       UploadId=upload_id)
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
                 except Exception:  # best effort; a lifecycle rule cleans up the rest
                     LOG.warning("Could not abort multipart upload %s of %s", upload_id, key)
         return total
@@ -897,9 +1011,14 @@ class S3Storage(Storage):
             result_metadata = dict(metadata)
         with self._s3(f"copying {filename} to {dest_filename}"):
             self._copy_object(source_key, dest_key, size, args)
-        return StoredObject(project=dest_project, filename=dest_filename, size=size,
-                            metadata=result_metadata, key=dest_key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=dest_project,
+            filename=dest_filename,
+            size=size,
+            metadata=result_metadata,
+            key=dest_key,
+            last_modified=datetime.now(UTC),
+        )
 
     def update_metadata(self, project, filename, metadata):
         self.check_writable()
@@ -924,9 +1043,14 @@ class S3Storage(Storage):
         size = int(head.get("ContentLength", 0))
         with self._s3("updating the metadata of " + filename):
             self._copy_object(key, key, size, args)
-        return StoredObject(project=project, filename=filename, size=size,
-                            metadata=dict(metadata), key=key,
-                            last_modified=datetime.now(timezone.utc))
+        return StoredObject(
+            project=project,
+            filename=filename,
+            size=size,
+            metadata=dict(metadata),
+            key=key,
+            last_modified=datetime.now(UTC),
+        )
 
     def list(self, metadata_for=None) -> Iterator[StoredObject]:
         """Every object under the prefix: one listing page, then its HEADs in parallel.
@@ -942,8 +1066,14 @@ class S3Storage(Storage):
         def describe(item: tuple[str, str, str, dict]) -> StoredObject | None:
             key, project, filename, entry = item
             if metadata_for is not None and not metadata_for(filename):
-                return StoredObject(project=project, filename=filename, size=entry["Size"],
-                                    metadata={}, key=key, last_modified=entry["LastModified"])
+                return StoredObject(
+                    project=project,
+                    filename=filename,
+                    size=entry["Size"],
+                    metadata={},
+                    key=key,
+                    last_modified=entry["LastModified"],
+                )
             head = self._head(key)
             return None if head is None else self._stored(project, filename, key, head)
 
@@ -971,10 +1101,11 @@ class S3Storage(Storage):
         """
         key = self.key_for(project, filename)
         expires_in = int(expires_in or self.expire_after)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         with self._s3("signing a URL"):
             url = self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in)
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
         if self.public_url:
             # Same host and path botocore would use, without the signature.
             return Redirect(url=url.split("?", 1)[0], expires_at=None)
@@ -990,7 +1121,7 @@ class S3Storage(Storage):
             return False
         if redirect.expires_at is None:
             return True
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return redirect.expires_at - now > timedelta(seconds=self.buffer_time)
 
     def check_health(self) -> None:
@@ -1002,8 +1133,10 @@ class S3Storage(Storage):
         try:
             future.result(timeout=self.health_timeout)
         except FutureTimeout:
-            raise BackendUnavailable(f"S3 is unavailable: bucket {self.bucket} did not answer "
-                                     f"within {self.health_timeout:g} seconds") from None
+            raise BackendUnavailable(
+                f"S3 is unavailable: bucket {self.bucket} did not answer "
+                f"within {self.health_timeout:g} seconds"
+            ) from None
         except _NETWORK_ERRORS as exc:
             raise self._unavailable("checking health", exc) from exc
         except bexc.ClientError as exc:
@@ -1011,8 +1144,9 @@ class S3Storage(Storage):
             if status == 404:
                 raise BackendUnavailable(f"S3 bucket {self.bucket} does not exist") from exc
             if status == 403:
-                raise BackendUnavailable(f"S3 denies access to bucket {self.bucket} "
-                                         "(check the credentials)") from exc
+                raise BackendUnavailable(
+                    f"S3 denies access to bucket {self.bucket} (check the credentials)"
+                ) from exc
             raise self._unavailable("checking health", exc) from exc
 
     def close(self) -> None:

@@ -24,17 +24,26 @@ def file_json(request, record) -> dict:
     its ``#sha256=`` fragment, ``metadata``) and ours beside them."""
     url = request.route_url("api.file", project=record.project, filename=record.filename)
     return {
-        "filename": record.filename, "name": record.name, "version": record.version,
+        "filename": record.filename,
+        "name": record.name,
+        "version": record.version,
         "url": url + (f"#sha256={record.sha256}" if record.sha256 else ""),
-        "size": record.size, "sha256": record.sha256,
+        "size": record.size,
+        "sha256": record.sha256,
         "last_modified": _epoch(record.upload_time),
         "upload_time": record.upload_time.isoformat(),
-        "requires_python": record.requires_python, "summary": record.summary,
-        "uploader": record.uploader, "yanked": record.yanked,
+        "requires_python": record.requires_python,
+        "summary": record.summary,
+        "uploader": record.uploader,
+        "yanked": record.yanked,
         "yanked_reason": record.yanked_reason,
-        "metadata": {"requires_python": record.requires_python, "summary": record.summary,
-                     "hash_sha256": record.sha256, "hash_md5": record.md5 or None,
-                     "uploader": record.uploader},
+        "metadata": {
+            "requires_python": record.requires_python,
+            "summary": record.summary,
+            "hash_sha256": record.sha256,
+            "hash_md5": record.md5 or None,
+            "uploader": record.uploader,
+        },
     }
 
 
@@ -53,10 +62,18 @@ def list_packages(request):
     if not asbool(request.params.get("verbose", "false")):
         return {"packages": [p.name for p in projects]}
     # pypicloud 1.x's verbose shape, with the canonical name and an ISO time beside it.
-    return {"packages": [
-        {"name": p.name, "summary": p.summary or "", "last_modified": _epoch(p.last_modified),
-         "project": p.project, "last_modified_iso": p.last_modified.isoformat()}
-        for p in projects]}
+    return {
+        "packages": [
+            {
+                "name": p.name,
+                "summary": p.summary or "",
+                "last_modified": _epoch(p.last_modified),
+                "project": p.project,
+                "last_modified_iso": p.last_modified.isoformat(),
+            }
+            for p in projects
+        ]
+    }
 
 
 @view_config(route_name="api.project", request_method="GET", renderer="json")
@@ -72,8 +89,10 @@ def list_files(request):
     except ProjectNotFound:
         service.require_read(identity, project)
         records = []
-    return {"packages": [file_json(request, r) for r in records],
-            "write": service.access.can_write(identity, project)}
+    return {
+        "packages": [file_json(request, r) for r in records],
+        "write": service.access.can_write(identity, project),
+    }
 
 
 @view_config(route_name="api.project", request_method="DELETE", renderer="json")
@@ -100,9 +119,13 @@ def upload_file(request):
                 raise request.registry.service.deny(identity, "upload") from None
             raise
     result = request.registry.service.upload(
-        identity, name=text_field(form, "name") or request.matchdict["project"],
-        version=version, filename=filename if stream is not None else sent_name,
-        content=stream, digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS})
+        identity,
+        name=text_field(form, "name") or request.matchdict["project"],
+        version=version,
+        filename=filename if stream is not None else sent_name,
+        content=stream,
+        digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
+    )
     # 200 for a new file too, as pypicloud 1.x answered; "created" tells them apart.
     return dict(file_json(request, result.record), created=result.created)
 
@@ -111,8 +134,7 @@ def upload_file(request):
 def delete_file(request):
     filename = request.matchdict["filename"]
     try:
-        record = request.registry.service.delete_file(request.identity, _project(request),
-                                                      filename)
+        record = request.registry.service.delete_file(request.identity, _project(request), filename)
     except FileNotFound:
         # pypicloud 1.x answered a missing file with 400 (after its login check).
         if not request.identity.authenticated:
@@ -143,12 +165,14 @@ def _reason(request) -> str | None:
 def yank(request):
     request.registry.service.refuse_early(request.identity, _project(request), yank=True)
     record = request.registry.service.set_yanked(
-        request.identity, _project(request), request.matchdict["filename"], True, _reason(request))
+        request.identity, _project(request), request.matchdict["filename"], True, _reason(request)
+    )
     return file_json(request, record)
 
 
 @view_config(route_name="api.yank", request_method="DELETE", renderer="json")
 def unyank(request):
     record = request.registry.service.set_yanked(
-        request.identity, _project(request), request.matchdict["filename"], False)
+        request.identity, _project(request), request.matchdict["filename"], False
+    )
     return file_json(request, record)

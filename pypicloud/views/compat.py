@@ -21,8 +21,9 @@ from .negotiation import negotiate
 
 # First path segments 1.x or this server use (or used) for fixed URLs; a project
 # of that name is only served under /simple/ and /pypi/.
-RESERVED = frozenset({"admin", "api", "login", "logout", "health", "simple", "packages",
-                      "pypi", "static", "acct"})
+RESERVED = frozenset(
+    {"admin", "api", "login", "logout", "health", "simple", "packages", "pypi", "static", "acct"}
+)
 
 
 def fixed_segments(registry) -> frozenset[str]:
@@ -81,10 +82,11 @@ def index_alias(request):
     marks with ``Sec-Fetch-Dest: document``) is sent to the web UI instead, as
     pypicloud 1.x showed its UI there; installers and scripts keep the list.
     """
-    if (request.matched_route.name == "upload.root"
-            and request.headers.get("Sec-Fetch-Dest") == "document"):
-        return HTTPFound(location=request.route_url("ui.home"),
-                         headers={"Vary": "Sec-Fetch-Dest", "Cache-Control": "no-store"})
+    if request.matched_route.name == "upload.root" and request.headers.get("Sec-Fetch-Dest") == "document":
+        return HTTPFound(
+            location=request.route_url("ui.home"),
+            headers={"Vary": "Sec-Fetch-Dest", "Cache-Control": "no-store"},
+        )
     return simple.simple_index(request)
 
 
@@ -138,12 +140,18 @@ def all_files(request):
     key = ("packages", simple.site_key(request), identity)
     page = request.registry.pages.get(key, generation)
     if page is None:
-        records = [record for summary in service.projects(identity)
-                   for record in service.project_files(identity, summary.project)]
+        records = [
+            record
+            for summary in service.projects(identity)
+            for record in service.project_files(identity, summary.project)
+        ]
         records.sort(key=lambda r: r.filename)
         rows = simple._stored_rows(request, records)
-        body = render("simple_project.html", {"name": "all projects", "files": rows,
-                                              "api_version": simple.API_VERSION}, request)
+        body = render(
+            "simple_project.html",
+            {"name": "all projects", "files": rows, "api_version": simple.API_VERSION},
+            request,
+        )
         page = simple._make_page(body, simple.TEXT_HTML)
         request.registry.pages.put(key, generation, page)
     return simple.page_response(request, page, generation, private=request.identity.authenticated)

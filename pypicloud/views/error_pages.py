@@ -51,14 +51,23 @@ def error_page(request, status: int, title: str, message: str):
         token = get_csrf_token(request) if identity is not None else ""
         response = render_to_response(
             "admin/error.html",
-            {"identity": identity, "csrf_token": token, "flashes": [], "errors": [],
-             "status": status, "title": title, "message": message},
-            request=request)
+            {
+                "identity": identity,
+                "csrf_token": token,
+                "flashes": [],
+                "errors": [],
+                "status": status,
+                "title": title,
+                "message": message,
+            },
+            request=request,
+        )
     except Exception:
         return None
     response.status_int = status
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'unsafe-inline'; "
-                                                   "frame-ancestors 'none'")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
     return response

@@ -17,17 +17,32 @@ LOG = logging.getLogger(__name__)
 
 # Errors of the backends' client libraries that mean "the service is down", not "a bug".
 _UNAVAILABLE = {
-    "OperationalError", "InterfaceError", "DisconnectionError",  # SQLAlchemy
-    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",  # botocore
-    "ConnectionError", "TimeoutError", "BusyLoadingError",  # redis
+    "OperationalError",
+    "InterfaceError",
+    "DisconnectionError",  # SQLAlchemy
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",  # botocore
+    "ConnectionError",
+    "TimeoutError",
+    "BusyLoadingError",  # redis
 }
 
 
 # Client-library modules -> the service they talk to, to name it in a 503.
 _SERVICES = {
-    "psycopg": "PostgreSQL", "psycopg2": "PostgreSQL", "pg8000": "PostgreSQL",
-    "pymysql": "MySQL", "MySQLdb": "MySQL", "mysql": "MySQL", "sqlite3": "SQLite",
-    "redis": "Redis", "botocore": "S3", "boto3": "S3", "s3transfer": "S3", "urllib3": "S3",
+    "psycopg": "PostgreSQL",
+    "psycopg2": "PostgreSQL",
+    "pg8000": "PostgreSQL",
+    "pymysql": "MySQL",
+    "MySQLdb": "MySQL",
+    "mysql": "MySQL",
+    "sqlite3": "SQLite",
+    "redis": "Redis",
+    "botocore": "S3",
+    "boto3": "S3",
+    "s3transfer": "S3",
+    "urllib3": "S3",
 }
 
 
@@ -63,9 +78,17 @@ def _reason(message: str) -> str:
 
 
 # pypicloud 1.x's "error" value was a bare "unknown"; a short name of the status says more.
-_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "too_large",
-                500: "internal_error", 503: "unavailable"}
+_ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 def _json_errors(request) -> bool:
@@ -77,6 +100,7 @@ def _json_errors(request) -> bool:
     route = request.matched_route
     if route is None:  # refused before routing (a tween): ask the route mapper
         from pyramid.interfaces import IRoutesMapper
+
         mapper = request.registry.queryUtility(IRoutesMapper)
         route = mapper(request)["route"] if mapper is not None else None
     return route is None or not route.name.startswith("ui.")
@@ -88,8 +112,12 @@ def error_response(request, status: int, message: str) -> Response:
     # 1.x's JSON API answers JSON errors; a browser lost on an unknown /admin/ path gets a page.
     if _json_errors(request) and not (browser and request.matched_route is None):
         body = json.dumps({"error": _ERROR_NAMES.get(status, "error"), "message": message})
-        response = Response(body=body.encode("utf-8"), status=f"{status} {_reason(message)}",
-                            content_type="application/json", charset="utf-8")
+        response = Response(
+            body=body.encode("utf-8"),
+            status=f"{status} {_reason(message)}",
+            content_type="application/json",
+            charset="utf-8",
+        )
     elif browser:
         response = error_page(request, status, _TITLES.get(status, "Error"), message)
         if response is not None:
@@ -102,15 +130,29 @@ def error_response(request, status: int, message: str) -> Response:
     return response
 
 
-_TITLES = {400: "Bad request", 401: "Login required", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 406: "Not acceptable", 409: "Conflict",
-           413: "Too large", 429: "Too many requests", 500: "Server error",
-           502: "Upstream error", 503: "Unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Login required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Too large",
+    429: "Too many requests",
+    500: "Server error",
+    502: "Upstream error",
+    503: "Unavailable",
+}
 
 
 def _plain(status: int, message: str) -> Response:
-    return Response(body=(message + "\n").encode("utf-8"), status=f"{status} {_reason(message)}",
-                    content_type="text/plain", charset="utf-8")
+    return Response(
+        body=(message + "\n").encode("utf-8"),
+        status=f"{status} {_reason(message)}",
+        content_type="text/plain",
+        charset="utf-8",
+    )
 
 
 @exception_view_config(PypicloudError)

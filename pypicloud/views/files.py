@@ -12,6 +12,7 @@ from pyramid.view import view_config
 from ..models import ANONYMOUS
 from ..service import METADATA_SUFFIX
 
+
 def _headers(request, record) -> dict:
     max_age = request.registry.package_max_age
     # RFC 9111 section 3.5: "public" lets a shared cache (CDN, proxy) hand an
@@ -59,8 +60,9 @@ def download(request):
     project = canonicalize_name(raw)
     filename = request.matchdict["filename"]
     if raw != project:
-        return HTTPMovedPermanently(location=request.route_url(
-            request.matched_route.name, project=project, filename=filename))
+        return HTTPMovedPermanently(
+            location=request.route_url(request.matched_route.name, project=project, filename=filename)
+        )
     if filename.endswith(METADATA_SUFFIX):
         return _serve_metadata(request, project, filename[: -len(METADATA_SUFFIX)])
     result = request.registry.service.download(request.identity, project, filename)
@@ -88,7 +90,8 @@ def download(request):
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     stream = request.registry.service.open_file(record, start, length)
     # Storage streams iterate in chunks and close: a WSGI app_iter as they are.
-    response = Response(status=status, app_iter=stream,
-                        content_type="application/octet-stream", content_length=length)
+    response = Response(
+        status=status, app_iter=stream, content_type="application/octet-stream", content_length=length
+    )
     response.headers.update(headers)
     return response

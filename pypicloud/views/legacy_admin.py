@@ -76,8 +76,9 @@ def user(request):
 
 @view_config(route_name="legacy.user", request_method="PUT", renderer="json")
 def create_user(request):
-    return _admin(request).create_user(request.identity, _md(request, "username"),
-                                       _param(request, "password"))
+    return _admin(request).create_user(
+        request.identity, _md(request, "username"), _param(request, "password")
+    )
 
 
 @view_config(route_name="legacy.user", request_method="DELETE", renderer="json")
@@ -92,8 +93,7 @@ def approve_user(request):
 
 @view_config(route_name="legacy.user_admin", request_method="POST", renderer="json")
 def set_admin(request):
-    return _admin(request).set_admin(request.identity, _md(request, "username"),
-                                     _param(request, "admin"))
+    return _admin(request).set_admin(request.identity, _md(request, "username"), _param(request, "admin"))
 
 
 @view_config(route_name="legacy.user_permissions", renderer="json")
@@ -104,8 +104,9 @@ def user_permissions(request):
 
 @view_config(route_name="legacy.user_group", request_method=("PUT", "DELETE"), renderer="json")
 def user_group(request):
-    return _admin(request).set_membership(request.identity, _md(request, "username"),
-                                          _md(request, "group"), request.method == "PUT")
+    return _admin(request).set_membership(
+        request.identity, _md(request, "username"), _md(request, "group"), request.method == "PUT"
+    )
 
 
 # Groups ------------------------------------------------------------------------
@@ -135,12 +136,16 @@ def package_permissions(request):
     return _admin(request).package_permissions(request.identity, _md(request, "package"))
 
 
-@view_config(route_name="legacy.package_permission", request_method=("PUT", "DELETE"),
-             renderer="json")
+@view_config(route_name="legacy.package_permission", request_method=("PUT", "DELETE"), renderer="json")
 def edit_permission(request):
     return _admin(request).edit_permission(
-        request.identity, _md(request, "package"), _md(request, "kind"), _md(request, "name"),
-        _md(request, "word"), request.method == "PUT")
+        request.identity,
+        _md(request, "package"),
+        _md(request, "kind"),
+        _md(request, "name"),
+        _md(request, "word"),
+        request.method == "PUT",
+    )
 
 
 # Registration, sign-up tokens, the ACL file -----------------------------------------
@@ -156,34 +161,41 @@ def signup_token(request):
     # 1.x's sign-up tokens (signed with auth.signing_key) create an approved account
     # when used; here a sign-up always waits for an admin (PUT /api/user/<name>,
     # pypi.allow_register), and API tokens come from ppc-access token create.
-    raise Forbidden("Sign-up tokens are not available: sign-ups wait for an admin's "
-                    "approval (pypi.allow_register); "
-                    "an admin creates users (PUT /admin/user/<name> or ppc-access)")
+    raise Forbidden(
+        "Sign-up tokens are not available: sign-ups wait for an admin's "
+        "approval (pypi.allow_register); "
+        "an admin creates users (PUT /admin/user/<name> or ppc-access)"
+    )
 
 
 @view_config(route_name="legacy.acl", request_method="GET")
 def acl(request):
     data = _admin(request).acl_dump(request.identity)
     body = gzip.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), mtime=0)
-    return Response(body=body, content_type="application/octet-stream", headerlist=[
-        ("Content-Type", "application/octet-stream"),
-        ("Content-Disposition", 'attachment; filename="acl.json.gz"'),
-        ("Cache-Control", "no-store")])
+    return Response(
+        body=body,
+        content_type="application/octet-stream",
+        headerlist=[
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Disposition", 'attachment; filename="acl.json.gz"'),
+            ("Cache-Control", "no-store"),
+        ],
+    )
 
 
 # The caller's own account ----------------------------------------------------------
 @view_config(route_name="legacy.api_user", request_method="PUT", renderer="json")
 def register(request):
-    return _admin(request).register(request.identity, _md(request, "username"),
-                                    _param(request, "password"))
+    return _admin(request).register(request.identity, _md(request, "username"), _param(request, "password"))
 
 
 @view_config(route_name="legacy.api_user", request_method="POST", renderer="json")
 def change_password(request):
     if _md(request, "username") != "password":
         raise FileNotFound("Not Found")
-    _admin(request).change_password(request.identity, _param(request, "old_password"),
-                                    _param(request, "new_password"))
+    _admin(request).change_password(
+        request.identity, _param(request, "old_password"), _param(request, "new_password")
+    )
     return {"changed": True}
 
 

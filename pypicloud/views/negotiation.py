@@ -45,8 +45,7 @@ def negotiate(request) -> str:
         return TEXT_HTML
     chosen = _choose(accept)
     if chosen is None:
-        raise NotAcceptable("None of the types in Accept is available; use one of "
-                            + ", ".join(_OFFERS))
+        raise NotAcceptable("None of the types in Accept is available; use one of " + ", ".join(_OFFERS))
     return chosen
 
 

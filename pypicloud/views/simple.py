@@ -63,8 +63,7 @@ def _make_page(body: str | bytes, content_type: str) -> Page:
 
 def render_index(request, projects, fmt: str, serial: int | None = None) -> Page:
     if fmt == JSON:
-        doc = {"meta": {"api-version": API_VERSION},
-               "projects": [{"name": p.name} for p in projects]}
+        doc = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p.name} for p in projects]}
         if serial is not None:
             # PyPI's mirroring field (bandersnatch's simple method needs it). The index
             # keeps one change counter, so every project carries the global serial.
@@ -72,8 +71,7 @@ def render_index(request, projects, fmt: str, serial: int | None = None) -> Page
             for entry in doc["projects"]:
                 entry["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
-    rows = [{"name": p.name, "url": request.route_url("simple.project", project=p.project)}
-            for p in projects]
+    rows = [{"name": p.name, "url": request.route_url("simple.project", project=p.project)} for p in projects]
     body = render("simple_index.html", {"projects": rows, "api_version": API_VERSION}, request)
     return _make_page(body, fmt)
 
@@ -83,31 +81,56 @@ def _stored_rows(request, records) -> list[dict]:
     # Companion .metadata URLs are derived from the file URL (PEP 658), which a
     # signed storage URL cannot take; only offer them for links to the server.
     direct = bool(records) and not urls[records[0].filename].startswith(request.application_url)
-    return [{"filename": r.filename, "url": urls[r.filename], "sha256": r.sha256,
-             "requires_python": r.requires_python, "yanked": r.yanked,
-             "yanked_reason": r.yanked_reason,
-             "metadata_sha256": None if direct else r.metadata_sha256,
-             "size": r.size, "upload_time": _iso(r.upload_time), "version": r.version}
-            for r in records]
+    return [
+        {
+            "filename": r.filename,
+            "url": urls[r.filename],
+            "sha256": r.sha256,
+            "requires_python": r.requires_python,
+            "yanked": r.yanked,
+            "yanked_reason": r.yanked_reason,
+            "metadata_sha256": None if direct else r.metadata_sha256,
+            "size": r.size,
+            "upload_time": _iso(r.upload_time),
+            "version": r.version,
+        }
+        for r in records
+    ]
 
 
 def _upstream_rows(request, project: str, files, link_upstream: bool) -> list[dict]:
     """Rows of upstream files: linked at upstream itself, or at our download URL (pull-through)."""
-    return [{"filename": f.filename,
-             "url": f.url if link_upstream else request.route_url(
-                 "packages.file", project=project, filename=f.filename),
-             "sha256": f.sha256, "requires_python": f.requires_python, "yanked": f.yanked,
-             "yanked_reason": f.yanked_reason, "metadata_sha256": f.metadata_sha256,
-             "size": f.size, "upload_time": f.upload_time, "version": f.version}
-            for f in files]
+    return [
+        {
+            "filename": f.filename,
+            "url": f.url
+            if link_upstream
+            else request.route_url("packages.file", project=project, filename=f.filename),
+            "sha256": f.sha256,
+            "requires_python": f.requires_python,
+            "yanked": f.yanked,
+            "yanked_reason": f.yanked_reason,
+            "metadata_sha256": f.metadata_sha256,
+            "size": f.size,
+            "upload_time": f.upload_time,
+            "version": f.version,
+        }
+        for f in files
+    ]
 
 
-def render_project(request, project: str, records, fmt: str, upstream=(),
-                   link_upstream: bool = False, name: str | None = None,
-                   serial: int | None = None) -> Page:
+def render_project(
+    request,
+    project: str,
+    records,
+    fmt: str,
+    upstream=(),
+    link_upstream: bool = False,
+    name: str | None = None,
+    serial: int | None = None,
+) -> Page:
     """A project page: stored files, then upstream's (SPEC section 9)."""
-    rows = _stored_rows(request, records) + _upstream_rows(request, project, upstream,
-                                                           link_upstream)
+    rows = _stored_rows(request, records) + _upstream_rows(request, project, upstream, link_upstream)
     versions = sorted({r["version"] for r in rows if r["version"]}, key=_version_key)
     display = max(records, key=lambda r: r.upload_time).name if records else (name or project)
     # PEP 700 makes "size" mandatory in 1.1; an upstream HTML page gives none.
@@ -117,24 +140,26 @@ def render_project(request, project: str, records, fmt: str, upstream=(),
         for r in rows:
             meta = {"sha256": r["metadata_sha256"]} if r["metadata_sha256"] else False
             entry = {
-                "filename": r["filename"], "url": r["url"],
+                "filename": r["filename"],
+                "url": r["url"],
                 "hashes": {"sha256": r["sha256"]} if r["sha256"] else {},
                 "requires-python": r["requires_python"],
                 "yanked": (r["yanked_reason"] or True) if r["yanked"] else False,
-                "core-metadata": meta, "dist-info-metadata": meta,
+                "core-metadata": meta,
+                "dist-info-metadata": meta,
             }
             if r["size"] is not None:
                 entry["size"] = r["size"]
             if r["upload_time"]:
                 entry["upload-time"] = r["upload_time"]
             entries.append(entry)
-        doc = {"meta": {"api-version": api_version}, "name": project,
-               "versions": versions, "files": entries}
+        doc = {"meta": {"api-version": api_version}, "name": project, "versions": versions, "files": entries}
         if serial is not None:
             doc["meta"]["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
-    body = render("simple_project.html",
-                  {"name": display, "files": rows, "api_version": api_version}, request)
+    body = render(
+        "simple_project.html", {"name": display, "files": rows, "api_version": api_version}, request
+    )
     return _make_page(body, fmt)
 
 
@@ -145,8 +170,12 @@ def site_key(request) -> tuple:
     every request); two spellings of one host only cost two cache entries.
     """
     environ = request.environ
-    return (environ["wsgi.url_scheme"], environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
-            environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""))
+    return (
+        environ["wsgi.url_scheme"],
+        environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+        environ.get("SCRIPT_NAME", ""),
+    )
 
 
 def page_response(request, page: Page, serial: int | None = None, private: bool = False) -> Response:
@@ -158,15 +187,20 @@ def page_response(request, page: Page, serial: int | None = None, private: bool 
         cache_control = "private, " + cache_control
     # WebOb parses If-None-Match into unquoted entity tags; only parse when sent.
     if "HTTP_IF_NONE_MATCH" in request.environ and page.etag.strip('"') in request.if_none_match:
-        return HTTPNotModified(headers={"ETag": page.etag, "Vary": "Accept, Authorization",
-                                        "Cache-Control": cache_control})
+        return HTTPNotModified(
+            headers={"ETag": page.etag, "Vary": "Accept, Authorization", "Cache-Control": cache_control}
+        )
     content_type = page.content_type
     if content_type in (HTML, TEXT_HTML):
         content_type += "; charset=utf-8"
     # The whole header list at once: this is the hot path of every cached page, and
     # WebOb's header-by-header update costs more than the rest of the response.
-    headerlist = [("Content-Type", content_type), ("ETag", page.etag),
-                  ("Vary", "Accept, Authorization"), ("Cache-Control", cache_control)]
+    headerlist = [
+        ("Content-Type", content_type),
+        ("ETag", page.etag),
+        ("Vary", "Accept, Authorization"),
+        ("Cache-Control", cache_control),
+    ]
     if serial is not None:
         headerlist.append(("X-PyPI-Last-Serial", str(serial)))
     return Response(body=page.body, headerlist=headerlist)
@@ -195,8 +229,7 @@ def simple_index(request):
 
 @view_config(route_name="simple.project_noslash", request_method=("GET", "HEAD"))
 def project_noslash(request):
-    return _redirect(request, "simple.project",
-                     project=canonicalize_name(request.matchdict["project"]))
+    return _redirect(request, "simple.project", project=canonicalize_name(request.matchdict["project"]))
 
 
 @view_config(route_name="simple.project", request_method=("GET", "HEAD"))
@@ -221,14 +254,23 @@ def simple_project(request):
     listing = service.project_listing(identity, project)
     if listing.redirect is not None:
         # The upstream page itself; the client asks it with its own Accept header.
-        return HTTPFound(location=listing.redirect, headers={
-            "Vary": "Accept, Authorization",
-            "Cache-Control": request.registry.index_cache_control})
+        return HTTPFound(
+            location=listing.redirect,
+            headers={"Vary": "Accept, Authorization", "Cache-Control": request.registry.index_cache_control},
+        )
     full_key = None if listing.cache_key is None else key + listing.cache_key
     page = pages.get(full_key, generation) if full_key is not None else None
     if page is None:
-        page = render_project(request, project, listing.records, fmt, listing.upstream,
-                              listing.link_upstream, listing.name, generation)
+        page = render_project(
+            request,
+            project,
+            listing.records,
+            fmt,
+            listing.upstream,
+            listing.link_upstream,
+            listing.name,
+            generation,
+        )
         if full_key is not None:
             pages.put(full_key, generation, page)
     return page_response(request, page, generation, private)

@@ -19,12 +19,12 @@ from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
+from .. import sessions, throttle
 from ..access.editable import EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..access_admin import AccessAdmin
 from ..errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError, Unauthorized
 from ..releases import human_size
-from .. import sessions, throttle
 from .upload import read_form
 
 # Passwords users choose themselves on their account page (admins setting one for
@@ -34,15 +34,21 @@ MIN_OWN_PASSWORD = 8
 
 # Helpers ----------------------------------------------------------------
 def _page(request, template: str, status: int = 200, **values):
-    context = {"identity": request.identity, "csrf_token": get_csrf_token(request),
-               "flashes": request.session.pop_flash(), "errors": request.session.pop_flash("error")}
+    context = {
+        "identity": request.identity,
+        "csrf_token": get_csrf_token(request),
+        "flashes": request.session.pop_flash(),
+        "errors": request.session.pop_flash("error"),
+    }
     context.update(values)
     response = render_to_response(f"admin/{template}", context, request=request)
     response.status_int = status
     # Pages with forms and user data: never cached, never framed by another site.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
     return response
 
 
@@ -78,7 +84,7 @@ def _referring_page(request) -> str:
     referer = request.referer or ""
     prefix = request.host_url + "/admin"
     if referer.startswith(prefix) and "/admin/do/" not in referer:
-        return referer[len(request.host_url):]
+        return referer[len(request.host_url) :]
     return request.route_path("ui.home")
 
 
@@ -93,8 +99,7 @@ def _require_admin(request):
 def _check_csrf(request) -> None:
     # Pyramid compares in constant time with the token kept in the session.
     if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
-        raise Forbidden("The form's CSRF token is missing or out of date; reload the page "
-                        "and try again")
+        raise Forbidden("The form's CSRF token is missing or out of date; reload the page and try again")
 
 
 def _safe_next(request) -> str:
@@ -111,8 +116,12 @@ def _safe_next(request) -> str:
 def login_form(request):
     if request.identity.authenticated and request.identity.token is None:
         return HTTPFound(location=_safe_next(request))
-    return _page(request, "login.html", next=request.params.get("next", ""),
-                 allow_register=AccessAdmin(request.registry.service.access).registration_open())
+    return _page(
+        request,
+        "login.html",
+        next=request.params.get("next", ""),
+        allow_register=AccessAdmin(request.registry.service.access).registration_open(),
+    )
 
 
 # Self-registration (pypi.allow_register; a sign-up waits for an admin) ----------
@@ -129,9 +138,13 @@ def register(request):
     admin = AccessAdmin(request.registry.service.access)
     if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
         new_csrf_token(request)
-        return _page(request, "register.html", status=403, min_password=MIN_OWN_PASSWORD,
-                     errors=["The form had expired (its CSRF token is missing or out of "
-                             "date); please try again"])
+        return _page(
+            request,
+            "register.html",
+            status=403,
+            min_password=MIN_OWN_PASSWORD,
+            errors=["The form had expired (its CSRF token is missing or out of date); please try again"],
+        )
     username = request.POST.get("username", "").strip()
     password = request.POST.get("password", "")
     try:
@@ -141,10 +154,17 @@ def register(request):
     except PypicloudError as exc:
         if exc.status >= 500:
             raise
-        return _page(request, "register.html", status=exc.status, username=username,
-                     min_password=MIN_OWN_PASSWORD, errors=[str(exc)])
-    request.session.flash(f"Signed up as {username}. An admin must approve the account "
-                          "before you can log in.")
+        return _page(
+            request,
+            "register.html",
+            status=exc.status,
+            username=username,
+            min_password=MIN_OWN_PASSWORD,
+            errors=[str(exc)],
+        )
+    request.session.flash(
+        f"Signed up as {username}. An admin must approve the account before you can log in."
+    )
     return HTTPSeeOther(location=request.route_path("ui.login"))
 
 
@@ -153,16 +173,28 @@ def login(request):
     if not check_csrf_token(request, token="csrf_token", header=None, raises=False):
         # A login page left open past the session's life: show the form again.
         new_csrf_token(request)
-        return _page(request, "login.html", status=403, next=request.POST.get("next", ""),
-                     errors=["The login form had expired (its CSRF token is missing or out "
-                             "of date); please log in again"])
+        return _page(
+            request,
+            "login.html",
+            status=403,
+            next=request.POST.get("next", ""),
+            errors=[
+                "The login form had expired (its CSRF token is missing or out of date); please log in again"
+            ],
+        )
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
-    identity = throttle.authenticate(request, username, password) \
-        if username and username != "__token__" else None
+    identity = (
+        throttle.authenticate(request, username, password) if username and username != "__token__" else None
+    )
     if identity is None:
-        return _page(request, "login.html", status=401, next=request.POST.get("next", ""),
-                     errors=["Wrong user name or password"])
+        return _page(
+            request,
+            "login.html",
+            status=401,
+            next=request.POST.get("next", ""),
+            errors=["Wrong user name or password"],
+        )
     # A fresh session (and CSRF token) at login: nothing chosen before it survives.
     request.session.invalidate()
     sessions.start(request, identity.username)
@@ -192,8 +224,13 @@ def home(request):
     if not identity.is_admin:
         return HTTPFound(location=request.route_path("ui.projects"))
     service = request.registry.service
-    return _page(request, "home.html", project_count=len(service.projects(identity)),
-                 file_count=service.index.count(), health=service.health())
+    return _page(
+        request,
+        "home.html",
+        project_count=len(service.projects(identity)),
+        file_count=service.index.count(),
+        health=service.health(),
+    )
 
 
 def _page_number(request) -> int:
@@ -207,8 +244,11 @@ def _page_number(request) -> int:
 def projects(request):
     identity = _reader(request)
     listing = request.registry.service.browse_projects(
-        identity, query=request.params.get("q", "").strip()[:200],
-        sort=request.params.get("sort", "name"), page=_page_number(request))
+        identity,
+        query=request.params.get("q", "").strip()[:200],
+        sort=request.params.get("sort", "name"),
+        page=_page_number(request),
+    )
     if listing.total == 0 and not identity.authenticated and not listing.query:
         return _login_redirect(request)  # a private index: nothing to see without logging in
     return _page(request, "projects.html", listing=listing)
@@ -222,8 +262,9 @@ def project(request):
         page = request.registry.service.project_page(identity, name)
     except Unauthorized:
         return _login_redirect(request)
-    return _page(request, "project.html", page=page, human_size=human_size,
-                 index_url=request.route_url("simple.index"))
+    return _page(
+        request, "project.html", page=page, human_size=human_size, index_url=request.route_url("simple.index")
+    )
 
 
 @view_config(route_name="ui.upload", request_method="GET")
@@ -236,9 +277,15 @@ def _account_page(request, status: int = 200, **values):
     identity = request.identity
     access = request.registry.service.access
     editable = isinstance(access, EditableAccess)
-    return _page(request, "account.html", status=status, editable=editable,
-                 tokens=access.tokens(identity.username) if editable else [],
-                 min_password=MIN_OWN_PASSWORD, **values)
+    return _page(
+        request,
+        "account.html",
+        status=status,
+        editable=editable,
+        tokens=access.tokens(identity.username) if editable else [],
+        min_password=MIN_OWN_PASSWORD,
+        **values,
+    )
 
 
 @view_config(route_name="ui.account", request_method="GET")
@@ -255,15 +302,23 @@ def _access_page(request, status: int = 200, **values):
         for member in info["members"]:
             groups_of.setdefault(member, []).append(group)
     editable = isinstance(access, EditableAccess)
-    return _page(request, "access.html", status=status, data=data, groups_of=groups_of,
-                 ini_admins=getattr(access, "extra_admins", frozenset()),
-                 editable=editable, backend=type(access).__name__,
-                 tokens=access.tokens() if editable else [],
-                 default_read=sorted(access.default_read), default_write=sorted(access.default_write),
-                 pending=AccessAdmin(access).pending_users(request.identity),
-                 registration=getattr(access, "supports_registration", False),
-                 allow_register=AccessAdmin(access).registration_open(),
-                 **values)
+    return _page(
+        request,
+        "access.html",
+        status=status,
+        data=data,
+        groups_of=groups_of,
+        ini_admins=getattr(access, "extra_admins", frozenset()),
+        editable=editable,
+        backend=type(access).__name__,
+        tokens=access.tokens() if editable else [],
+        default_read=sorted(access.default_read),
+        default_write=sorted(access.default_write),
+        pending=AccessAdmin(access).pending_users(request.identity),
+        registration=getattr(access, "supports_registration", False),
+        allow_register=AccessAdmin(access).registration_open(),
+        **values,
+    )
 
 
 @view_config(route_name="ui.access", request_method="GET")
@@ -297,9 +352,11 @@ def _password_hash(request) -> str:
 def _upload(request, identity):
     """Each chosen file is stored on its own: one refusal does not stop the others."""
     service = request.registry.service
-    chosen = [value for value in request.POST.getall("content")
-              if not isinstance(value, str) and getattr(value, "file", None) is not None
-              and value.filename]
+    chosen = [
+        value
+        for value in request.POST.getall("content")
+        if not isinstance(value, str) and getattr(value, "file", None) is not None and value.filename
+    ]
     if not chosen:
         raise InvalidUpload("Choose at least one file to upload")
     done: list[str] = []
@@ -313,8 +370,11 @@ def _upload(request, identity):
             refused.append(_clip(f"{field.filename}: {exc}"))
             continue
         record = result.record
-        done.append(f"Uploaded {record.filename} to {record.name}" if result.created
-                    else f"{record.filename} was already uploaded with the same bytes")
+        done.append(
+            f"Uploaded {record.filename} to {record.name}"
+            if result.created
+            else f"{record.filename} was already uploaded with the same bytes"
+        )
     # Flash messages travel in the signed session cookie (about 4 kB at most):
     # many files are reported as counts and the first few names, never one line each.
     for message in _bounded(done, "stored"):
@@ -329,14 +389,14 @@ MAX_FLASH_CHARS = 200
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MAX_FLASH_CHARS else text[:MAX_FLASH_CHARS - 1] + "…"
+    return text if len(text) <= MAX_FLASH_CHARS else text[: MAX_FLASH_CHARS - 1] + "…"
 
 
 def _bounded(messages: list[str], verb: str) -> list[str]:
     """At most MAX_FLASHES messages: the first ones, then one line counting the rest."""
     if len(messages) <= MAX_FLASHES:
         return messages
-    shown = messages[:MAX_FLASHES - 1]
+    shown = messages[: MAX_FLASHES - 1]
     return [*shown, f"… and {len(messages) - len(shown)} more files {verb}"]
 
 
@@ -379,8 +439,7 @@ def _file_action(action: str):
         if action == "delete-file":
             # The form's checkbox names the file: a delete is never one stray click.
             if request.POST.get("confirm") != "1":
-                raise InvalidRequest(f"Tick the box to confirm deleting {filename}; "
-                                        "nothing was deleted")
+                raise InvalidRequest(f"Tick the box to confirm deleting {filename}; nothing was deleted")
             service.delete_file(identity, project_name, filename)
             message = f"Deleted {filename}"
         else:
@@ -388,6 +447,7 @@ def _file_action(action: str):
             service.set_yanked(identity, project_name, filename, action == "yank", reason)
             message = f"{'Yanked' if action == 'yank' else 'Un-yanked'} {filename}"
         return message, *_after_change(request, identity, project_name)
+
     return run
 
 
@@ -405,17 +465,20 @@ def _release_action(action: str):
         version = _field(request, "version")
         if action == "delete-release":
             if request.POST.get("confirm") != "1":
-                raise InvalidRequest(f"Tick the box to confirm deleting release {version}; "
-                                     "nothing was deleted")
+                raise InvalidRequest(
+                    f"Tick the box to confirm deleting release {version}; nothing was deleted"
+                )
             done = service.delete_release(identity, project_name, version)
             message = f"Deleted release {version} ({len(done)} files)"
         else:
             reason = request.POST.get("reason", "").strip() or None
-            done = service.set_release_yanked(identity, project_name, version,
-                                              action == "yank-release", reason)
+            done = service.set_release_yanked(
+                identity, project_name, version, action == "yank-release", reason
+            )
             verb = "Yanked" if action == "yank-release" else "Un-yanked"
             message = f"{verb} release {version} ({len(done)} files)"
         return message, *_after_change(request, identity, project_name)
+
     return run
 
 
@@ -425,8 +488,7 @@ def _delete_project(request, identity):
     typed = request.POST.get("confirm_name", "").strip()
     # The name typed in full: deleting every release is never one stray click.
     if canonicalize_name(typed or "-") != project_name:
-        raise InvalidRequest(f"Type the project's name ({project_name}) to delete it; "
-                             "nothing was deleted")
+        raise InvalidRequest(f"Type the project's name ({project_name}) to delete it; nothing was deleted")
     done = service.delete_project(identity, project_name)
     return f"Deleted project {project_name} ({len(done)} files)", "ui.projects", {}
 
@@ -435,6 +497,7 @@ def _access_action(run_change):
     def run(request, identity):
         message = run_change(request, _editable(request))
         return message, "ui.access", {}
+
     return run
 
 
@@ -481,6 +544,7 @@ def _membership(member: bool):
         name, group = _field(request, "username"), _field(request, "group")
         access.set_membership(name, group, member)
         return f"{name} {'added to' if member else 'removed from'} {group}"
+
     return change
 
 
@@ -552,9 +616,21 @@ _ACTIONS = {
 
 # What any logged-in user may ask for; the service checks their permission on the
 # project. Everything else (rebuild, users, groups, grants, tokens) is for admins.
-_USER_ACTIONS = frozenset({"upload", "yank", "unyank", "delete-file", "change-password",
-                           "add-own-token", "revoke-own-token", "yank-release",
-                           "unyank-release", "delete-release", "delete-project"})
+_USER_ACTIONS = frozenset(
+    {
+        "upload",
+        "yank",
+        "unyank",
+        "delete-file",
+        "change-password",
+        "add-own-token",
+        "revoke-own-token",
+        "yank-release",
+        "unyank-release",
+        "delete-release",
+        "delete-project",
+    }
+)
 _ACCOUNT_ACTIONS = frozenset({"change-password", "add-own-token", "revoke-own-token"})
 
 
@@ -580,8 +656,7 @@ def action(request):
         read_form(request)  # 413 before a body over the size limit is read
     _check_csrf(request)
     if name == "add-token":
-        return _add_token(request, request.POST.get("username", "").strip(), _access_page,
-                          identity)
+        return _add_token(request, request.POST.get("username", "").strip(), _access_page, identity)
     if name == "add-own-token":
         return _add_token(request, identity.username, _account_page, identity)
     handler = _ACTIONS.get(name)
@@ -608,23 +683,30 @@ def _add_token(request, username: str, show, identity):
     """
     try:
         access = _editable(request)
-        if throttle.authenticate(request, identity.username,
-                                 request.POST.get("current_password", "")) is None:
-            return show(request, status=403,
-                        errors=["Enter your current password to create a token"])
+        if (
+            throttle.authenticate(request, identity.username, request.POST.get("current_password", ""))
+            is None
+        ):
+            return show(request, status=403, errors=["Enter your current password to create a token"])
         if not username:
             raise InvalidAccessData("The field 'username' is required")
         expires_at = token_expiry(int(request.POST.get("expires_days", "90") or 0))
         projects_text = request.POST.get("projects", "").replace(",", " ").split()
         secret, info = access.create_token(
-            username, projects=projects_text or None, upload=request.POST.get("upload") == "1",
+            username,
+            projects=projects_text or None,
+            upload=request.POST.get("upload") == "1",
             expires_at=expires_at,
-            description=request.POST.get("description", "").strip() or None)
+            description=request.POST.get("description", "").strip() or None,
+        )
     except ValueError:
         return show(request, status=400, errors=["Days until expiry must be a number"])
     except PypicloudError as exc:
         if exc.status >= 500:
             raise
         return show(request, status=exc.status, errors=[str(exc)])
-    return show(request, new_token={"username": info.username, "secret": secret},
-                flashes=[f"Token {info.token_id} created for {info.username}"])
+    return show(
+        request,
+        new_token={"username": info.username, "secret": secret},
+        flashes=[f"Token {info.token_id} created for {info.username}"],
+    )

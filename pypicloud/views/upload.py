@@ -36,7 +36,7 @@ def _count_parts(request, most: int) -> int:
         count += data.count(marker)
         # Keep the end (shorter than a marker, so never counted twice): a
         # marker split between two reads is still seen.
-        tail = data[-(len(marker) - 1):]
+        tail = data[-(len(marker) - 1) :]
     body.seek(0)
     return count
 
@@ -93,17 +93,26 @@ def legacy_upload(request):
         raise InvalidUpload(f"Unsupported :action {action!r}; only 'file_upload' is supported")
     if name is None or version is None:
         # As 1.x: name and version from the filename (the display name from the archive).
-        result = service.upload_file(identity, filename, stream,
-                                     {k: text_field(form, k) or "" for k in DIGEST_FIELDS})
+        result = service.upload_file(
+            identity, filename, stream, {k: text_field(form, k) or "" for k in DIGEST_FIELDS}
+        )
     else:
         result = service.upload(
-            identity, name=name, version=version, filename=filename, content=stream,
+            identity,
+            name=name,
+            version=version,
+            filename=filename,
+            content=stream,
             digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
         )
     # pypicloud 1.x answered with the file as JSON (the REST API's shape); upload clients
     # only read the status.
     from .api import file_json
+
     message = "Uploaded" if result.created else "Already uploaded (identical file)"
-    body = dict(file_json(request, result.record), created=result.created,
-                message=f"{message}: {result.record.filename}")
+    body = dict(
+        file_json(request, result.record),
+        created=result.created,
+        message=f"{message}: {result.record.filename}",
+    )
     return Response(json.dumps(body), content_type="application/json", charset="utf-8")

@@ -55,9 +55,11 @@ def _call(request):
         return xmlrpc.client.Fault(INVALID_PARAMS, exc.message)
 
 
-@view_config(route_name="upload.pypi", request_method="POST",
-             header="Content-Type:^\\s*(text|application)/xml")
-@view_config(route_name="upload.pypi_slash", request_method="POST",
-             header="Content-Type:^\\s*(text|application)/xml")
+@view_config(
+    route_name="upload.pypi", request_method="POST", header="Content-Type:^\\s*(text|application)/xml"
+)
+@view_config(
+    route_name="upload.pypi_slash", request_method="POST", header="Content-Type:^\\s*(text|application)/xml"
+)
 def xmlrpc_endpoint(request):
     return _answer(_call(request))

@@ -67,8 +67,9 @@ def chromium():
 
     with sync_playwright() as pw:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             yield browser
         finally:
@@ -79,8 +80,13 @@ def chromium():
 # The server (one per module)
 # ---------------------------------------------------------------------------
 def ppc_access(ini: Path, *argv: str, stdin: str = "") -> str:
-    result = subprocess.run([str(installed_bin() / "ppc-access"), str(ini), *argv], input=stdin,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(installed_bin() / "ppc-access"), str(ini), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -106,9 +112,15 @@ class Site:
         from urllib.parse import urlencode
 
         status, _, answer = self.server.request(
-            method, path, user=None, body=urlencode(fields or {}).encode(),
-            headers={"Authorization": _basic("admin", self.passwords["admin"]),
-                     "Content-Type": "application/x-www-form-urlencoded"})
+            method,
+            path,
+            user=None,
+            body=urlencode(fields or {}).encode(),
+            headers={
+                "Authorization": _basic("admin", self.passwords["admin"]),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         assert status == 200, (method, path, status, answer)
 
     def upload(self, path: Path, project: str, user: str = "admin") -> None:
@@ -116,13 +128,23 @@ class Site:
         import uuid
 
         boundary = "browser" + uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; "
-                f"filename=\"{path.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-                ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+                f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            ).encode()
+            + path.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         status, _, answer = self.server.request(
-            "POST", f"/api/package/{project}/{path.name}", body=body,
-            headers={"Authorization": _basic(user, self.passwords[user]),
-                     "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            "POST",
+            f"/api/package/{project}/{path.name}",
+            body=body,
+            headers={
+                "Authorization": _basic(user, self.passwords[user]),
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
         assert status in (200, 201), (status, answer)
 
 
@@ -130,11 +152,14 @@ class Site:
 def site(tmp_path_factory, request):
     _require_browser()
     base = tmp_path_factory.mktemp("browser-server")
-    srv = ServerProcess(base / "server", {
-        "pypi.auth": "sql",
-        "pypi.default_read": "everyone",
-        "session.secret": SESSION_SECRET,
-    })
+    srv = ServerProcess(
+        base / "server",
+        {
+            "pypi.auth": "sql",
+            "pypi.default_read": "everyone",
+            "session.secret": SESSION_SECRET,
+        },
+    )
     ppc_access(srv.write_ini(), "add-user", "admin", "--admin", stdin=PASSWORDS["admin"] + "\n")
     srv.start()
     site = Site(srv, base / "dists")
@@ -163,8 +188,10 @@ def catalogue(site):
         site.upload(path, "verso")
         files[path.name] = path
     for version in ("1.0", "1.1"):
-        for path in (write_wheel(site.dists_dir, "Acme.Widget", version),
-                     write_sdist(site.dists_dir, "Acme.Widget", version)):
+        for path in (
+            write_wheel(site.dists_dir, "Acme.Widget", version),
+            write_sdist(site.dists_dir, "Acme.Widget", version),
+        ):
             site.upload(path, "Acme.Widget")
             files[path.name] = path
     return files
@@ -193,8 +220,7 @@ class Browser:
     def goto(self, path: str, *, status: int | None = 200):
         response = self.page.goto(self.site.url + path)
         if status is not None:
-            assert response is not None and response.status == status, \
-                (path, response and response.status)
+            assert response is not None and response.status == status, (path, response and response.status)
         self.audit()
         return response
 
@@ -207,8 +233,7 @@ class Browser:
     def login(self, user: str, password: str | None = None, *, path: str = "/login"):
         self.goto(path)
         self.page.get_by_label("User name").fill(user)
-        self.page.get_by_label("Password").fill(self.site.passwords[user] if password is None
-                                                else password)
+        self.page.get_by_label("Password").fill(self.site.passwords[user] if password is None else password)
         self.submit(self.page.get_by_role("button", name="Log in"))
 
     # Checks -------------------------------------------------------------------
@@ -223,12 +248,14 @@ class Browser:
         result = page.evaluate(
             "() => axe.run(document, {resultTypes: ['violations']})"
             ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))")
+            " nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))"
+        )
         self.audited.append(page.url)
         bad = [v for v in result if v["impact"] in FAILING_IMPACTS]
         if bad:
-            lines = [f"{v['impact']} {v['id']} ({v['help']}):\n    " + "\n    ".join(v["nodes"][:5])
-                     for v in bad]
+            lines = [
+                f"{v['impact']} {v['id']} ({v['help']}):\n    " + "\n    ".join(v["nodes"][:5]) for v in bad
+            ]
             raise A11yViolation(f"axe-core {AXE_VERSION} on {page.url}:\n" + "\n".join(lines))
 
     def no_horizontal_scroll(self) -> None:

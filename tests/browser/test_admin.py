@@ -39,7 +39,13 @@ def test_admin_adds_a_user_who_can_then_log_in(open_browser, catalogue, site):
 def test_admin_pages_fit_a_375px_phone(open_browser, catalogue):
     phone = open_browser(viewport={"width": 375, "height": 740})
     phone.login("admin")
-    for path in ("/admin/", "/admin/projects/", "/admin/projects/acme-widget/",
-                 "/admin/upload/", "/admin/account/", "/admin/access/"):
+    for path in (
+        "/admin/",
+        "/admin/projects/",
+        "/admin/projects/acme-widget/",
+        "/admin/upload/",
+        "/admin/account/",
+        "/admin/access/",
+    ):
         phone.goto(path)
         phone.no_horizontal_scroll()

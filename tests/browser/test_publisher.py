@@ -112,8 +112,9 @@ def test_upload_from_the_browser_form(browser, catalogue, site, tmp_path):
 def token_may_upload(site, secret: str) -> bool:
     """What the REST API says the token may do (a revoked one counts as no credentials)."""
     auth = base64.b64encode(f"__token__:{secret}".encode()).decode()
-    status, body = site.server.get_json("/api/package/acme-widget/", user=None,
-                                        headers={"Authorization": "Basic " + auth})
+    status, body = site.server.get_json(
+        "/api/package/acme-widget/", user=None, headers={"Authorization": "Basic " + auth}
+    )
     assert status == 200, body
     return body["write"]
 

@@ -26,8 +26,7 @@ def test_anonymous_reader_lists_searches_and_opens_a_project(browser, catalogue)
     assert page.locator("main table tbody tr td:first-child a").all_inner_texts() == ["Acme.Widget"]
     page.get_by_label("Search names and summaries").fill("end-to-end tests")
     browser.submit(page.get_by_role("button", name="Search"))
-    assert page.locator("main table tbody tr td:first-child a").all_inner_texts() == [
-        "Acme.Widget", "verso"]
+    assert page.locator("main table tbody tr td:first-child a").all_inner_texts() == ["Acme.Widget", "verso"]
     page.get_by_label("Search names and summaries").fill("no such thing")
     browser.submit(page.get_by_role("button", name="Search"))
     assert "0 projects" in page.get_by_role("status").inner_text()
@@ -41,8 +40,9 @@ def test_anonymous_reader_lists_searches_and_opens_a_project(browser, catalogue)
 def test_project_page_orders_releases_marks_latest_and_shows_install(browser, catalogue, site):
     page = browser.page
     browser.goto("/admin/projects/verso/")
-    headings = [re.split(r"\s+", h.strip())[0]
-                for h in page.locator("main section.release h3").all_inner_texts()]
+    headings = [
+        re.split(r"\s+", h.strip())[0] for h in page.locator("main section.release h3").all_inner_texts()
+    ]
     assert headings == ["2.0.0b1", "1.10.0", "1.9.0", "1.2.0", "0.9"]
     pre = page.locator("section.release", has=page.get_by_role("heading", name=re.compile(r"^2\.0\.0b1")))
     assert pre.locator(".badge", has_text="pre-release").is_visible()
@@ -87,7 +87,12 @@ def test_unknown_pages_answer_a_styled_404(browser, site):
 
 def test_a_375px_phone_never_scrolls_sideways(open_browser, catalogue):
     phone = open_browser(viewport={"width": 375, "height": 740})
-    for path in ("/admin/projects/", "/admin/projects/verso/", "/admin/projects/acme-widget/",
-                 "/login", "/admin/no-such-page/"):
+    for path in (
+        "/admin/projects/",
+        "/admin/projects/verso/",
+        "/admin/projects/acme-widget/",
+        "/login",
+        "/admin/no-such-page/",
+    ):
         phone.goto(path, status=None)
         phone.no_horizontal_scroll()

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from pypicloud.access import access_from_settings
 from pypicloud.access import sql as sql_access
+from pypicloud.access.aws_secrets_manager import SecretsManagerAccess
 from pypicloud.access.config import ConfigAccess
 from pypicloud.access.editable import AccessConflict, AccessData, InvalidAccessData
 from pypicloud.access.schema import metadata as access_metadata
 from pypicloud.access.schema import tokens as token_table
-from pypicloud.access.aws_secrets_manager import SecretsManagerAccess
 from pypicloud.access.sql import SQLAccess
 from pypicloud.models import ANONYMOUS
 from pypicloud.settings import Settings
@@ -57,8 +57,11 @@ def config_backend() -> ConfigAccess:
     return backend
 
 
-SQL_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
-              pytest.param("mariadb", marks=pytest.mark.mariadb)]
+SQL_PARAMS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 
 def _location(request, kind: str, tmp_path) -> tuple[str, str | None]:
@@ -85,6 +88,7 @@ def secrets_manager_secret(moto_server):
     import boto3
 
     from tests.fixtures.services import unique_name
+
     name = unique_name("ppc-access")
     yield moto_server, name
     client = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
@@ -104,10 +108,13 @@ def open_sql(sql_url):
     def open_(**kw):
         if url == "secrets":
             endpoint, secret_id = schema
-            backend = SecretsManagerAccess(secret_id=secret_id, endpoint_url=endpoint,
-                                           region_name="us-east-1",
-                                           check_seconds=sql_access.CHECK_SECONDS,
-                                           **{**policy(), **kw})
+            backend = SecretsManagerAccess(
+                secret_id=secret_id,
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                check_seconds=sql_access.CHECK_SECONDS,
+                **{**policy(), **kw},
+            )
         else:
             backend = SQLAccess(url, schema=schema, **{**policy(), **kw})
         opened.append(backend)
@@ -122,13 +129,21 @@ def ldap_settings(server) -> dict:
     """The same users, groups and admins in the test directory (tests/fixtures/ldap.py);
     the grants from the ini (1.x's ``auth.ldap.fallback = config``)."""
     from tests.fixtures import ldap as directory
+
     grants = {k: v for k, v in SETTINGS.items() if not k.startswith(("user.", "group."))}
-    return {**grants, "pypi.auth": "ldap", "auth.ldap.url": server.url,
-            "auth.ldap.service_dn": directory.SERVICE_DN,
-            "auth.ldap.service_password": directory.SERVICE_PASSWORD,
-            "auth.ldap.base_dn": directory.PEOPLE, "auth.ldap.user_search_filter": "(uid={username})",
-            "auth.ldap.admin_field": "employeeType", "auth.ldap.admin_value": "admin",
-            "auth.ldap.group_base_dn": directory.GROUPS, "auth.ldap.fallback": "config"}
+    return {
+        **grants,
+        "pypi.auth": "ldap",
+        "auth.ldap.url": server.url,
+        "auth.ldap.service_dn": directory.SERVICE_DN,
+        "auth.ldap.service_password": directory.SERVICE_PASSWORD,
+        "auth.ldap.base_dn": directory.PEOPLE,
+        "auth.ldap.user_search_filter": "(uid={username})",
+        "auth.ldap.admin_field": "employeeType",
+        "auth.ldap.admin_value": "admin",
+        "auth.ldap.group_base_dn": directory.GROUPS,
+        "auth.ldap.fallback": "config",
+    }
 
 
 @pytest.fixture(params=["config"] + SQL_PARAMS + ["secrets", "ldap", "remote"])
@@ -141,14 +156,16 @@ def backend(request, tmp_path):
         return
     if request.param == "secrets":
         endpoint, secret_id = request.getfixturevalue("secrets_manager_secret")
-        stored = SecretsManagerAccess(secret_id=secret_id, endpoint_url=endpoint,
-                                      region_name="us-east-1", **policy())
+        stored = SecretsManagerAccess(
+            secret_id=secret_id, endpoint_url=endpoint, region_name="us-east-1", **policy()
+        )
         stored.load(config_backend().export_data())
         yield stored
         stored.close()
         return
     if request.param == "remote":
         from tests.fixtures.remote_access import remote_settings
+
         server = request.getfixturevalue("remote_access_server")
         yield access_from_settings(Settings(remote_settings(server), environ={}))
         return
@@ -166,15 +183,17 @@ def backend(request, tmp_path):
 # ---------------------------------------------------------------------------
 # The same answers from every backend
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("username,password", [("alice", "alice-pw"), ("bob", "bob-pw"),
-                                               ("carol", "carol-pw")])
+@pytest.mark.parametrize(
+    "username,password", [("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")]
+)
 def test_each_hash_format_logs_in(backend, username, password):
     identity = backend.authenticate(username, password)
     assert identity is not None and identity.username == username
 
 
-@pytest.mark.parametrize("username,password", [("alice", "wrong"), ("nobody", "alice-pw"),
-                                               ("", "x"), ("alice", "")])
+@pytest.mark.parametrize(
+    "username,password", [("alice", "wrong"), ("nobody", "alice-pw"), ("", "x"), ("alice", "")]
+)
 def test_bad_credentials(backend, username, password):
     assert backend.authenticate(username, password) is None
 
@@ -182,8 +201,8 @@ def test_bad_credentials(backend, username, password):
 def test_groups_and_admins(backend):
     assert backend.groups_of("carol") == {"dev", "ops"}
     assert backend.groups_of("nobody") == set()
-    assert backend.is_admin("alice")          # by name
-    assert backend.is_admin("carol")          # through the ops group
+    assert backend.is_admin("alice")  # by name
+    assert backend.is_admin("carol")  # through the ops group
     assert not backend.is_admin("bob")
     assert backend.user_exists("bob") and not backend.user_exists("dave")
 
@@ -191,10 +210,10 @@ def test_groups_and_admins(backend):
 def test_permissions(backend):
     bob, carol, alice = (backend.identity(n) for n in ("bob", "carol", "alice"))
     assert backend.permission(bob, "secret-lib") == "rw"
-    assert backend.permission(bob, "SECRET.lib") == "rw"   # canonical names
+    assert backend.permission(bob, "SECRET.lib") == "rw"  # canonical names
     assert backend.permission(carol, "secret-lib") == "rw"  # admin through ops
     assert backend.permission(alice, "other") == "rw"
-    assert backend.permission(bob, "other") == "r"         # default_read = authenticated
+    assert backend.permission(bob, "other") == "r"  # default_read = authenticated
     assert backend.permission(ANONYMOUS, "other") == ""
     assert backend.permission(ANONYMOUS, "public-lib") == "r"
     assert backend.can_delete(bob, "secret-lib") and not backend.can_delete(bob, "other")
@@ -293,20 +312,33 @@ def test_pseudo_group_grants(sql):
     assert sql.permission(ANONYMOUS, "open-lib") == "r"
 
 
-@pytest.mark.parametrize("change", [
-    lambda b: b.create_user("bob", NEW_HASH),
-    lambda b: b.set_password_hash("nobody", NEW_HASH),
-    lambda b: b.set_admin("nobody", True),
-    lambda b: b.delete_user("nobody"),
-    lambda b: b.create_group("dev"),
-    lambda b: b.delete_group("nope"),
-    lambda b: b.set_membership("nobody", "dev", True),
-    lambda b: b.set_membership("bob", "nope", True),
-    lambda b: b.set_grant("lib", "user", "nobody", "r"),
-    lambda b: b.set_grant("lib", "group", "nope", "r"),
-], ids=["user-exists", "passwd-unknown", "admin-unknown", "delete-unknown", "group-exists",
-        "delete-group-unknown", "member-unknown-user", "member-unknown-group",
-        "grant-unknown-user", "grant-unknown-group"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b.create_user("bob", NEW_HASH),
+        lambda b: b.set_password_hash("nobody", NEW_HASH),
+        lambda b: b.set_admin("nobody", True),
+        lambda b: b.delete_user("nobody"),
+        lambda b: b.create_group("dev"),
+        lambda b: b.delete_group("nope"),
+        lambda b: b.set_membership("nobody", "dev", True),
+        lambda b: b.set_membership("bob", "nope", True),
+        lambda b: b.set_grant("lib", "user", "nobody", "r"),
+        lambda b: b.set_grant("lib", "group", "nope", "r"),
+    ],
+    ids=[
+        "user-exists",
+        "passwd-unknown",
+        "admin-unknown",
+        "delete-unknown",
+        "group-exists",
+        "delete-group-unknown",
+        "member-unknown-user",
+        "member-unknown-group",
+        "grant-unknown-user",
+        "grant-unknown-group",
+    ],
+)
 def test_conflicts_change_nothing(sql, change):
     before = sql.export_data().to_json()
     with pytest.raises(AccessConflict):
@@ -314,15 +346,19 @@ def test_conflicts_change_nothing(sql, change):
     assert sql.export_data().to_json() == before
 
 
-@pytest.mark.parametrize("change", [
-    lambda b: b.create_user("eve", "plain-text-password"),
-    lambda b: b.create_user("with space", NEW_HASH),
-    lambda b: b.create_user("colon:name", NEW_HASH),
-    lambda b: b.create_user("ctrl\x07", NEW_HASH),
-    lambda b: b.create_group("everyone"),
-    lambda b: b.set_grant("lib", "user", "bob", "x"),  # "w" is valid (1.x write-only)
-    lambda b: b.set_password_hash("bob", "not-a-hash"),
-], ids=["plain-password", "space", "colon", "control", "pseudo-group", "bad-perm", "bad-hash"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b.create_user("eve", "plain-text-password"),
+        lambda b: b.create_user("with space", NEW_HASH),
+        lambda b: b.create_user("colon:name", NEW_HASH),
+        lambda b: b.create_user("ctrl\x07", NEW_HASH),
+        lambda b: b.create_group("everyone"),
+        lambda b: b.set_grant("lib", "user", "bob", "x"),  # "w" is valid (1.x write-only)
+        lambda b: b.set_password_hash("bob", "not-a-hash"),
+    ],
+    ids=["plain-password", "space", "colon", "control", "pseudo-group", "bad-perm", "bad-hash"],
+)
 def test_invalid_values_change_nothing(sql, change):
     before = sql.export_data().to_json()
     with pytest.raises(InvalidAccessData):
@@ -343,26 +379,34 @@ def test_another_process_sees_changes_within_the_check_interval(open_sql):
 
 
 def test_load_merges_by_default_and_replaces_on_request(sql):
-    extra = AccessData.from_json({"version": 1, "users": {"erin": {"password_hash": NEW_HASH}},
-                                  "groups": {"dev": {"members": ["erin"]}}})
+    extra = AccessData.from_json(
+        {
+            "version": 1,
+            "users": {"erin": {"password_hash": NEW_HASH}},
+            "groups": {"dev": {"members": ["erin"]}},
+        }
+    )
     sql.load(extra)
     doc = sql.export_data().to_json()
     assert {"alice", "bob", "carol", "erin"} <= set(doc["users"])
-    assert doc["groups"]["dev"]["members"] == ["erin"]          # a listed group: as listed
+    assert doc["groups"]["dev"]["members"] == ["erin"]  # a listed group: as listed
     assert doc["packages"]["secret-lib"]["users"] == {"bob": "rw"}  # untouched
     sql.load(extra, replace=True)
     doc = sql.export_data().to_json()
     assert set(doc["users"]) == {"erin"} and doc["packages"] == {}
 
 
-@pytest.mark.parametrize("doc,message", [
-    ({"version": 2}, "version 1"),
-    ({"version": 1, "users": {"x": {"password_hash": "nope"}}}, "not a password hash"),
-    ({"version": 1, "groups": {"g": {"members": ["ghost"]}}}, "unknown user"),
-    ({"version": 1, "packages": {"lib": {"groups": {"ghost": "r"}}}}, "unknown group"),
-    ({"version": 1, "packages": {"lib": {"groups": {"everyone": "x"}}}}, "r, w or rw"),
-    ({"version": 1, "users": []}, "must be an object"),
-])
+@pytest.mark.parametrize(
+    "doc,message",
+    [
+        ({"version": 2}, "version 1"),
+        ({"version": 1, "users": {"x": {"password_hash": "nope"}}}, "not a password hash"),
+        ({"version": 1, "groups": {"g": {"members": ["ghost"]}}}, "unknown user"),
+        ({"version": 1, "packages": {"lib": {"groups": {"ghost": "r"}}}}, "unknown group"),
+        ({"version": 1, "packages": {"lib": {"groups": {"everyone": "x"}}}}, "r, w or rw"),
+        ({"version": 1, "users": []}, "must be an object"),
+    ],
+)
 def test_bad_documents_are_refused_whole(doc, message):
     with pytest.raises(InvalidAccessData) as info:
         AccessData.from_json(doc)
@@ -383,8 +427,11 @@ def test_by_default_the_tables_share_the_index_database(tmp_path):
 
 
 def test_auth_db_url_names_a_database_of_its_own(tmp_path):
-    settings = Settings({"pypi.auth": "sql", "auth.db.url": "sqlite:///users.db",
-                         "auth.admins": "root"}, environ={}, here=str(tmp_path))
+    settings = Settings(
+        {"pypi.auth": "sql", "auth.db.url": "sqlite:///users.db", "auth.admins": "root"},
+        environ={},
+        here=str(tmp_path),
+    )
     backend = access_from_settings(settings)
     try:
         assert backend.url.database == str(tmp_path / "users.db")
@@ -395,8 +442,9 @@ def test_auth_db_url_names_a_database_of_its_own(tmp_path):
 
 
 def test_old_dotted_name_chooses_the_database_backend(tmp_path):
-    settings = Settings({"pypi.auth": "pypicloud.access.sql.SQLAccessBackend"},
-                        environ={}, here=str(tmp_path))
+    settings = Settings(
+        {"pypi.auth": "pypicloud.access.sql.SQLAccessBackend"}, environ={}, here=str(tmp_path)
+    )
     backend = access_from_settings(settings)
     try:
         assert isinstance(backend, SQLAccess)
@@ -416,7 +464,7 @@ def test_read_token_reads_what_its_user_may_and_never_writes(sql):
     assert token.startswith(f"ppc_{info.token_id}_")
     identity = sql.authenticate("__token__", token)
     assert identity.username == "bob" and not identity.is_admin
-    assert sql.permission(identity, "secret-lib") == "r"   # bob has rw; the token reads
+    assert sql.permission(identity, "secret-lib") == "r"  # bob has rw; the token reads
     assert sql.permission(identity, "other") == "r"
     assert not sql.can_write(identity, "secret-lib") and not sql.can_delete(identity, "secret-lib")
 
@@ -426,8 +474,8 @@ def test_upload_token_limited_to_projects(sql):
     assert info.projects == ("secret-lib",)
     identity = sql.authenticate("__token__", token)
     assert sql.permission(identity, "secret.lib") == "rw"
-    assert sql.permission(identity, "other") == ""          # outside the token: nothing
-    assert not sql.can_delete(identity, "secret-lib")       # deleting takes a password
+    assert sql.permission(identity, "other") == ""  # outside the token: nothing
+    assert not sql.can_delete(identity, "secret-lib")  # deleting takes a password
 
 
 def test_admin_token_reaches_everything_but_is_no_admin(sql):
@@ -436,13 +484,17 @@ def test_admin_token_reaches_everything_but_is_no_admin(sql):
     assert not identity.is_admin
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),   # wrong secret
-    lambda t: t.replace("ppc_", "xyz_", 1),                # wrong prefix
-    lambda t: "ppc_ffffffffffffffff_" + t.split("_", 2)[2],  # unknown id
-    lambda t: t.rsplit("_", 1)[0],                          # secret cut off
-    lambda t: "",
-], ids=["secret", "prefix", "id", "cut", "empty"])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
+        lambda t: t.replace("ppc_", "xyz_", 1),  # wrong prefix
+        lambda t: "ppc_ffffffffffffffff_" + t.split("_", 2)[2],  # unknown id
+        lambda t: t.rsplit("_", 1)[0],  # secret cut off
+        lambda t: "",
+    ],
+    ids=["secret", "prefix", "id", "cut", "empty"],
+)
 def test_wrong_tokens_are_refused(sql, mangle):
     token, _ = sql.create_token("bob")
     assert sql.authenticate("__token__", mangle(token)) is None
@@ -452,6 +504,7 @@ def test_expired_deleted_and_orphaned_tokens_stop_working(sql):
     from datetime import timedelta
 
     from pypicloud.models import utcnow
+
     expired, _ = sql.create_token("bob", expires_at=utcnow() - timedelta(seconds=1))
     assert sql.authenticate("__token__", expired) is None
     token, info = sql.create_token("bob", expires_at=utcnow() + timedelta(days=1))

@@ -11,20 +11,20 @@ under a fresh namespace. The server runs skip where the service is absent (fail 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from pypicloud.cache.base import MetadataIndex
 from pypicloud.cache.dynamo import DynamoIndex
-from pypicloud.cache.schema import metadata as schema_metadata
 from pypicloud.cache.redis import RedisIndex
+from pypicloud.cache.schema import metadata as schema_metadata
 from pypicloud.cache.sql import SQLIndex
 from pypicloud.models import FileRecord, ProjectSummary
 from tests.fixtures.services import unique_name
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------
@@ -82,22 +82,26 @@ class DynamoBackend(SQLiteBackend):
         self.opened = []
 
     def open(self) -> MetadataIndex:
-        index = DynamoIndex(endpoint_url=self.endpoint_url, region_name="us-east-1",
-                            namespace=self.namespace)
+        index = DynamoIndex(endpoint_url=self.endpoint_url, region_name="us-east-1", namespace=self.namespace)
         self.opened.append(index)
         return index
 
     def close(self) -> None:
-        cleaner = DynamoIndex(endpoint_url=self.endpoint_url, region_name="us-east-1",
-                              namespace=self.namespace, create=False)
+        cleaner = DynamoIndex(
+            endpoint_url=self.endpoint_url, region_name="us-east-1", namespace=self.namespace, create=False
+        )
         cleaner.delete_tables()
         cleaner.close()
         super().close()
 
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
-            pytest.param("mariadb", marks=pytest.mark.mariadb),
-            pytest.param("redis", marks=pytest.mark.redis), "dynamo"]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+    pytest.param("redis", marks=pytest.mark.redis),
+    "dynamo",
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -122,15 +126,31 @@ def index(backend) -> MetadataIndex:
     return backend.open()
 
 
-def rec(filename: str, project: str = "demo", *, name: str | None = None,
-        version: str = "1.0", when: datetime = T0, summary: str | None = "A summary",
-        **kw) -> FileRecord:
+def rec(
+    filename: str,
+    project: str = "demo",
+    *,
+    name: str | None = None,
+    version: str = "1.0",
+    when: datetime = T0,
+    summary: str | None = "A summary",
+    **kw,
+) -> FileRecord:
     return FileRecord(
-        project=project, name=name or project, version=version, filename=filename,
-        size=kw.pop("size", 1234), sha256=kw.pop("sha256", "a" * 64),
-        md5=kw.pop("md5", "b" * 32), requires_python=kw.pop("requires_python", ">=3.8"),
-        summary=summary, upload_time=when, uploader=kw.pop("uploader", "alice"),
-        key=kw.pop("key", f"{project}/{filename}"), **kw)
+        project=project,
+        name=name or project,
+        version=version,
+        filename=filename,
+        size=kw.pop("size", 1234),
+        sha256=kw.pop("sha256", "a" * 64),
+        md5=kw.pop("md5", "b" * 32),
+        requires_python=kw.pop("requires_python", ">=3.8"),
+        summary=summary,
+        upload_time=when,
+        uploader=kw.pop("uploader", "alice"),
+        key=kw.pop("key", f"{project}/{filename}"),
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -146,17 +166,32 @@ def test_empty(index):
 
 
 def test_add_and_get_round_trip_every_field(index):
-    record = rec("demo-1.0-py3-none-any.whl", name="Demo", summary="Ünïcode summary ✓",
-                 requires_python=">=3.8,<4", yanked=True, yanked_reason="broken",
-                 metadata_sha256="c" * 64, size=2 ** 40, uploader="bob")
+    record = rec(
+        "demo-1.0-py3-none-any.whl",
+        name="Demo",
+        summary="Ünïcode summary ✓",
+        requires_python=">=3.8,<4",
+        yanked=True,
+        yanked_reason="broken",
+        metadata_sha256="c" * 64,
+        size=2**40,
+        uploader="bob",
+    )
     index.add(record)
     assert index.get(record.filename) == record
     assert index.count() == 1
 
 
 def test_optional_fields_may_be_empty(index):
-    record = FileRecord(project="demo", name="demo", version="1.0", filename="demo-1.0.tar.gz",
-                        size=0, sha256="a" * 64, upload_time=T0)
+    record = FileRecord(
+        project="demo",
+        name="demo",
+        version="1.0",
+        filename="demo-1.0.tar.gz",
+        size=0,
+        sha256="a" * 64,
+        upload_time=T0,
+    )
     index.add(record)
     assert index.get(record.filename) == record
 
@@ -189,8 +224,13 @@ def test_remove(index):
 
 
 def test_files_are_per_project_and_ordered_by_filename(index):
-    names = ["demo-2.0.tar.gz", "demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz",
-             "demo-10.0.tar.gz", "Demo-0.1.tar.gz"]
+    names = [
+        "demo-2.0.tar.gz",
+        "demo-1.0-py3-none-any.whl",
+        "demo-1.0.tar.gz",
+        "demo-10.0.tar.gz",
+        "Demo-0.1.tar.gz",
+    ]
     for i, filename in enumerate(names):
         index.add(rec(filename, when=T0 + timedelta(minutes=i)))
     index.add(rec("other-1.0.tar.gz", project="other"))
@@ -211,15 +251,29 @@ def test_all_records_and_count(index):
 # Project summaries
 # ---------------------------------------------------------------------------
 def test_projects_summary_follows_the_newest_upload(index):
-    index.add(rec("foo_bar-1.0.tar.gz", project="foo-bar", name="Foo_Bar", summary="Old",
-                  when=T0))
-    index.add(rec("foo_bar-2.0.tar.gz", project="foo-bar", name="foo.bar", summary="Newest",
-                  when=T0 + timedelta(days=2)))
-    index.add(rec("foo_bar-1.5.tar.gz", project="foo-bar", name="FOO-BAR", summary="Middle",
-                  when=T0 + timedelta(days=1)))
+    index.add(rec("foo_bar-1.0.tar.gz", project="foo-bar", name="Foo_Bar", summary="Old", when=T0))
+    index.add(
+        rec(
+            "foo_bar-2.0.tar.gz",
+            project="foo-bar",
+            name="foo.bar",
+            summary="Newest",
+            when=T0 + timedelta(days=2),
+        )
+    )
+    index.add(
+        rec(
+            "foo_bar-1.5.tar.gz",
+            project="foo-bar",
+            name="FOO-BAR",
+            summary="Middle",
+            when=T0 + timedelta(days=1),
+        )
+    )
     [summary] = index.projects()
-    assert summary == ProjectSummary(project="foo-bar", name="foo.bar",
-                                     last_modified=T0 + timedelta(days=2), summary="Newest")
+    assert summary == ProjectSummary(
+        project="foo-bar", name="foo.bar", last_modified=T0 + timedelta(days=2), summary="Newest"
+    )
     # Removing the newest file makes the next newest one the summary.
     index.remove("foo_bar-2.0.tar.gz")
     [summary] = index.projects()
@@ -357,17 +411,25 @@ def test_replace_all(index):
     index.add(rec("demo-1.0.tar.gz", summary="stale"))
     records = [
         rec("demo-1.0.tar.gz", summary="Old", when=T0),
-        rec("demo-2.0.tar.gz", version="2.0", name="Demo", summary="New",
-            when=T0 + timedelta(hours=1), yanked=True, yanked_reason="r"),
+        rec(
+            "demo-2.0.tar.gz",
+            version="2.0",
+            name="Demo",
+            summary="New",
+            when=T0 + timedelta(hours=1),
+            yanked=True,
+            yanked_reason="r",
+        ),
         rec("other-1.0.tar.gz", project="other"),
     ]
     index.replace_all(records)
-    assert sorted(index.all_records(), key=lambda r: r.filename) == sorted(
-        records, key=lambda r: r.filename)
+    assert sorted(index.all_records(), key=lambda r: r.filename) == sorted(records, key=lambda r: r.filename)
     assert index.count() == 3
     assert index.get("gone-1.0.tar.gz") is None
     assert [(p.project, p.name, p.summary) for p in index.projects()] == [
-        ("demo", "Demo", "New"), ("other", "other", "A summary")]
+        ("demo", "Demo", "New"),
+        ("other", "other", "A summary"),
+    ]
     assert index.get("demo-2.0.tar.gz").yanked_reason == "r"
 
 
@@ -389,7 +451,7 @@ def test_signed_urls(index):
     key = "ab12/demo/demo-1.0.tar.gz"
     assert index.get_url(key) is None
     # A backend may forget URLs once they expired, so use times to come.
-    expires = datetime.now(timezone.utc).replace(microsecond=123456) + timedelta(hours=24)
+    expires = datetime.now(UTC).replace(microsecond=123456) + timedelta(hours=24)
     index.set_url(key, "https://storage.invalid/a?X-Sig=1", expires)
     assert index.get_url(key) == ("https://storage.invalid/a?X-Sig=1", expires)
     # A new URL replaces the old one.
@@ -403,7 +465,7 @@ def test_signed_urls(index):
 
 def test_signed_url_expiry_in_another_zone_means_the_same_instant(index):
     cet = timezone(timedelta(hours=2))
-    expires = (datetime.now(timezone.utc) + timedelta(days=1)).astimezone(cet)
+    expires = (datetime.now(UTC) + timedelta(days=1)).astimezone(cet)
     index.set_url("k", "https://storage.invalid/k", expires)
     _, when = index.get_url("k")
     assert when == expires and when.utcoffset() == timedelta(0)
@@ -411,7 +473,7 @@ def test_signed_url_expiry_in_another_zone_means_the_same_instant(index):
 
 def test_signed_urls_are_shared_between_instances(backend):
     first, second = backend.open(), backend.open()
-    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    expires = datetime.now(UTC) + timedelta(hours=1)
     first.set_url("k", "https://storage.invalid/k", expires)
     assert second.get_url("k") == ("https://storage.invalid/k", expires)
 
@@ -419,12 +481,15 @@ def test_signed_urls_are_shared_between_instances(backend):
 # ---------------------------------------------------------------------------
 # Time zones
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("when", [
-    T0,
-    datetime(2024, 5, 1, 14, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
-    datetime(2023, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-8))),
-    datetime(1999, 1, 1, tzinfo=timezone.utc),
-])
+@pytest.mark.parametrize(
+    "when",
+    [
+        T0,
+        datetime(2024, 5, 1, 14, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2023, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-8))),
+        datetime(1999, 1, 1, tzinfo=UTC),
+    ],
+)
 def test_upload_times_round_trip_as_aware_utc(index, when):
     index.add(rec("demo-1.0.tar.gz", when=when))
     stored = index.get("demo-1.0.tar.gz").upload_time
@@ -439,9 +504,14 @@ def test_upload_times_round_trip_as_aware_utc(index, when):
 def test_newest_upload_is_decided_by_instant_not_by_local_clock(index):
     # 12:00 UTC is later than 13:00 at UTC+2 (11:00 UTC).
     index.add(rec("demo-1.0.tar.gz", summary="utc noon", when=T0))
-    index.add(rec("demo-1.1.tar.gz", version="1.1", summary="earlier",
-                  when=T0.replace(hour=13).astimezone(timezone(timedelta(hours=2)))
-                  .replace(hour=13)))
+    index.add(
+        rec(
+            "demo-1.1.tar.gz",
+            version="1.1",
+            summary="earlier",
+            when=T0.replace(hour=13).astimezone(timezone(timedelta(hours=2))).replace(hour=13),
+        )
+    )
     assert index.projects()[0].summary == "utc noon"
 
 
@@ -458,8 +528,14 @@ def test_concurrent_adds_from_many_threads(index):
         try:
             barrier.wait()
             for i in range(per_thread):
-                index.add(rec(f"p{t}-{i}.0.tar.gz", project=f"p{t}", version=f"{i}.0",
-                              when=T0 + timedelta(seconds=i)))
+                index.add(
+                    rec(
+                        f"p{t}-{i}.0.tar.gz",
+                        project=f"p{t}",
+                        version=f"{i}.0",
+                        when=T0 + timedelta(seconds=i),
+                    )
+                )
         except BaseException as exc:  # collected and reported below
             errors.append(exc)
 
@@ -472,7 +548,8 @@ def test_concurrent_adds_from_many_threads(index):
     assert errors == []
     assert index.count() == threads_count * per_thread
     assert {r.filename for r in index.all_records()} == {
-        f"p{t}-{i}.0.tar.gz" for t in range(threads_count) for i in range(per_thread)}
+        f"p{t}-{i}.0.tar.gz" for t in range(threads_count) for i in range(per_thread)
+    }
     summaries = index.projects()
     assert [p.project for p in summaries] == sorted(f"p{t}" for t in range(threads_count))
     assert all(p.last_modified == T0 + timedelta(seconds=per_thread - 1) for p in summaries)
@@ -566,21 +643,25 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
     if backend.kind == "redis":
         first.client.pexpire(first._k("counter", "short"), 1)
         import time
+
         deadline = time.monotonic() + 5
         while first.counter("short") and time.monotonic() < deadline:
             time.sleep(0.01)
     else:
-        later = datetime.now(timezone.utc) + timedelta(seconds=5)
+        later = datetime.now(UTC) + timedelta(seconds=5)
 
         class Clock(datetime):
             @classmethod
             def now(cls, tz=None):
                 return later
+
         monkeypatch.setattr("pypicloud.cache.sql.datetime", Clock)
         monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1
+
+
 # Write protocol: the intent log, the repair lock, concurrent signed-URL writes
 # ---------------------------------------------------------------------------
 def test_intent_log_round_trip_without_moving_the_counter(backend):
@@ -590,10 +671,12 @@ def test_intent_log_round_trip_without_moving_the_counter(backend):
     second = index.begin_intent("delete", "demo", "demo-0.9.tar.gz")
     assert first and second and first != second
     assert index.generation() == before
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seen = other.open_intents(now + timedelta(seconds=1))
     assert [(i.op, i.project, i.filename) for i in seen] == [
-        ("upload", "demo", "demo-1.0.tar.gz"), ("delete", "demo", "demo-0.9.tar.gz")]
+        ("upload", "demo", "demo-1.0.tar.gz"),
+        ("delete", "demo", "demo-0.9.tar.gz"),
+    ]
     assert all(abs((i.created - now).total_seconds()) < 60 for i in seen)
     assert other.open_intents(now - timedelta(hours=1)) == []  # none that old
     other.end_intent(first)
@@ -606,7 +689,7 @@ def test_intent_log_round_trip_without_moving_the_counter(backend):
 def test_intents_survive_a_rebuild(index):
     intent = index.begin_intent("upload", "demo", "demo-1.0.tar.gz")
     index.replace_all([rec("demo-1.0.tar.gz")])
-    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    later = datetime.now(UTC) + timedelta(seconds=1)
     assert [i.id for i in index.open_intents(later)] == [intent]
 
 
@@ -624,7 +707,7 @@ def test_concurrent_first_signed_url_writes_never_fail(backend):
     """Many processes storing the URL of one new file at once (repro F)."""
     instances = [backend.open() for _ in range(2)]
     errors: list[BaseException] = []
-    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    expires = datetime.now(UTC) + timedelta(hours=1)
     for round_ in range(10):
         barrier = threading.Barrier(8)
 

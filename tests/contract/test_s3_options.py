@@ -12,7 +12,7 @@ import io
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,8 +20,7 @@ from pypicloud.errors import BackendUnavailable, ConfigError, InvalidUpload, Pyp
 from pypicloud.models import Redirect
 from pypicloud.settings import Settings
 from pypicloud.storage import storage_from_settings
-from pypicloud.storage.s3 import (S3Storage, decode_metadata_value, encode_metadata_value,
-                                  key_hash)
+from pypicloud.storage.s3 import S3Storage, decode_metadata_value, encode_metadata_value, key_hash
 from tests.fixtures.s3 import make_s3_client, moto_auth_enforced, s3_settings
 from tests.fixtures.services import free_port
 
@@ -55,8 +54,7 @@ def keys(client, bucket) -> list[str]:
 
 def grants(client, bucket, key) -> set[tuple[str, str]]:
     acl = client.get_object_acl(Bucket=bucket, Key=key)
-    return {(g["Grantee"].get("URI") or g["Grantee"].get("ID", ""), g["Permission"])
-            for g in acl["Grants"]}
+    return {(g["Grantee"].get("URI") or g["Grantee"].get("ID", ""), g["Permission"]) for g in acl["Grants"]}
 
 
 @pytest.fixture
@@ -75,11 +73,14 @@ def settings_for(moto_server, s3_bucket):
 
 
 # Object options -----------------------------------------------------------------
-@pytest.mark.parametrize("extra, expected", [
-    ({"storage_class": "STANDARD_IA"}, "STANDARD_IA"),
-    ({"storage_class": "onezone_ia"}, "ONEZONE_IA"),
-    ({"reduced_redundancy": "true"}, "REDUCED_REDUNDANCY"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"storage_class": "STANDARD_IA"}, "STANDARD_IA"),
+        ({"storage_class": "onezone_ia"}, "ONEZONE_IA"),
+        ({"reduced_redundancy": "true"}, "REDUCED_REDUNDANCY"),
+    ],
+)
 def test_storage_class(settings_for, s3_client, s3_bucket, extra, expected):
     storage = settings_for(**extra)
     put(storage)
@@ -158,8 +159,7 @@ def test_extra_metadata_on_every_write(settings_for, s3_client, s3_bucket):
     storage.update_metadata("demo", FILENAME, {"version": "1.0.post1"})
     put(storage, filename="demo-3.0.tar.gz", overwrite=True)
     for filename in (FILENAME, "demo-1.1.tar.gz", "demo-3.0.tar.gz"):
-        raw = s3_client.head_object(Bucket=s3_bucket,
-                                    Key=storage.key_for("demo", filename))["Metadata"]
+        raw = s3_client.head_object(Bucket=s3_bucket, Key=storage.key_for("demo", filename))["Metadata"]
         assert raw["team"] == "platform"
         assert decode_metadata_value(raw["owner"]) == "Zoë"
     # The configured extras are not part of the object's own metadata.
@@ -169,8 +169,7 @@ def test_extra_metadata_on_every_write(settings_for, s3_client, s3_bucket):
 
 def test_metadata_is_ascii_and_plain_values_unchanged(settings_for, s3_client, s3_bucket):
     storage = settings_for()
-    metadata = {"plain": "Hello, World 1.0", "summary": "Grüße ✓", "empty": "",
-                "requires_python": ">=3.8"}
+    metadata = {"plain": "Hello, World 1.0", "summary": "Grüße ✓", "empty": "", "requires_python": ">=3.8"}
     put(storage, metadata=metadata)
     raw = s3_client.head_object(Bucket=s3_bucket, Key=storage.key_for("demo", FILENAME))["Metadata"]
     assert set(raw) == set(metadata)  # keys stay lowercase
@@ -181,8 +180,22 @@ def test_metadata_is_ascii_and_plain_values_unchanged(settings_for, s3_client, s
     assert storage.stat("demo", FILENAME).metadata == metadata
 
 
-@pytest.mark.parametrize("value", ["", "plain", "a%20b", "=?UTF-8?B?w6k=?=", " x", "x ",
-                                   "a  b", "é", "\x00\n", "🐍" * 10, "=?utf-8?q?=C3=A9?="])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        "a%20b",
+        "=?UTF-8?B?w6k=?=",
+        " x",
+        "x ",
+        "a  b",
+        "é",
+        "\x00\n",
+        "🐍" * 10,
+        "=?utf-8?q?=C3=A9?=",
+    ],
+)
 def test_metadata_encoding_round_trips(value):
     encoded = encode_metadata_value(value)
     assert encoded.isascii() and "\n" not in encoded
@@ -203,7 +216,7 @@ def test_signed_url_lifetime_and_download(settings_for, moto_server, s3_bucket):
     storage = settings_for(expire_after="1234", buffer_time="100")
     assert (storage.expire_after, storage.buffer_time) == (1234, 100)
     put(storage)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     answer = storage.download_url("demo", FILENAME, storage.expire_after)
     assert isinstance(answer, Redirect)
     params = query(answer.url)
@@ -218,7 +231,7 @@ def test_signed_url_lifetime_and_download(settings_for, moto_server, s3_bucket):
 
 def test_signed_url_reuse_window(settings_for):
     storage = settings_for(expire_after="1000", buffer_time="600")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fresh = Redirect("u", now + timedelta(seconds=700))
     stale = Redirect("u", now + timedelta(seconds=500))
     assert storage.url_is_fresh(fresh, now) is True
@@ -259,8 +272,7 @@ def test_addressing_style_path_and_virtual(moto_server, s3_bucket, s3_storage_fa
     path = s3_storage_factory(endpoint_url=f"http://localhost:{port}", addressing_style="path")
     url = path.download_url("demo", FILENAME, 60).url
     assert url.startswith(f"http://localhost:{port}/{s3_bucket}/")
-    virtual = s3_storage_factory(endpoint_url=f"http://localhost:{port}",
-                                 addressing_style="virtual")
+    virtual = s3_storage_factory(endpoint_url=f"http://localhost:{port}", addressing_style="virtual")
     url = virtual.download_url("demo", FILENAME, 60).url
     assert url.startswith(f"http://{s3_bucket}.localhost:{port}/")
     assert virtual.client.meta.config.s3["addressing_style"] == "virtual"
@@ -285,8 +297,13 @@ def test_signature_versions(settings_for):
 
 
 def test_client_settings(settings_for):
-    storage = settings_for(connect_timeout="2.5", read_timeout="7", max_pool_connections="48",
-                           signature_version="s3v4", addressing_style="path")
+    storage = settings_for(
+        connect_timeout="2.5",
+        read_timeout="7",
+        max_pool_connections="48",
+        signature_version="s3v4",
+        addressing_style="path",
+    )
     config = storage.client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (2.5, 7.0)
     assert config.max_pool_connections == 48
@@ -301,20 +318,22 @@ def test_redirect_urls_and_read_only_flags(settings_for):
 
 
 # Keys -------------------------------------------------------------------------------
-@pytest.mark.parametrize("extra, layout", [
-    ({}, "{hash}/demo/{filename}"),
-    ({"prefix": "pkgs/"}, "pkgs/{hash}/demo/{filename}"),
-    ({"prefix": "pkgs/", "prepend_hash": "false"}, "pkgs/demo/{filename}"),
-    ({"prepend_hash": "false"}, "demo/{filename}"),
-    ({"prefix": "team-a-"}, "team-a-{hash}/demo/{filename}"),
-])
+@pytest.mark.parametrize(
+    "extra, layout",
+    [
+        ({}, "{hash}/demo/{filename}"),
+        ({"prefix": "pkgs/"}, "pkgs/{hash}/demo/{filename}"),
+        ({"prefix": "pkgs/", "prepend_hash": "false"}, "pkgs/demo/{filename}"),
+        ({"prepend_hash": "false"}, "demo/{filename}"),
+        ({"prefix": "team-a-"}, "team-a-{hash}/demo/{filename}"),
+    ],
+)
 def test_key_layout(settings_for, s3_client, s3_bucket, extra, layout):
     storage = settings_for(**extra)
     names = [FILENAME, "demo-1.0-py3-none-any.whl"]
     for name in names:
         put(storage, filename=name)
-    expected = sorted(layout.format(hash=hashlib.md5(n.encode()).hexdigest()[:4], filename=n)
-                      for n in names)
+    expected = sorted(layout.format(hash=hashlib.md5(n.encode()).hexdigest()[:4], filename=n) for n in names)
     assert keys(s3_client, s3_bucket) == expected
     assert sorted(storage.key_for("demo", n) for n in names) == expected
     assert sorted(o.key for o in storage.list()) == expected
@@ -327,25 +346,39 @@ def test_key_hash_is_stable():
 
 def test_old_aws_names_mean_the_same(moto_server, s3_bucket, s3_client):
     new = {
-        "storage.bucket": s3_bucket, "storage.region_name": "us-east-1",
-        "storage.aws_access_key_id": "AKIANEWNAMES", "storage.aws_secret_access_key": "s",
-        "storage.prefix": "old/", "storage.prepend_hash": "false",
-        "storage.expire_after": "999", "storage.buffer_time": "99",
+        "storage.bucket": s3_bucket,
+        "storage.region_name": "us-east-1",
+        "storage.aws_access_key_id": "AKIANEWNAMES",
+        "storage.aws_secret_access_key": "s",
+        "storage.prefix": "old/",
+        "storage.prepend_hash": "false",
+        "storage.expire_after": "999",
+        "storage.buffer_time": "99",
         "storage.endpoint_url": moto_server,
     }
     old = {
-        "aws.bucket": s3_bucket, "aws.region": "us-east-1",
-        "aws.access_key": "AKIANEWNAMES", "aws.secret_key": "s",
-        "aws.prefix": "old/", "aws.prepend_hash": "false",
-        "aws.expire_after": "999", "aws.buffer_time": "99",
+        "aws.bucket": s3_bucket,
+        "aws.region": "us-east-1",
+        "aws.access_key": "AKIANEWNAMES",
+        "aws.secret_key": "s",
+        "aws.prefix": "old/",
+        "aws.prepend_hash": "false",
+        "aws.expire_after": "999",
+        "aws.buffer_time": "99",
         "storage.endpoint_url": moto_server,
     }
-    assert (S3Storage.options_from_settings(Settings(old, environ={}))
-            == S3Storage.options_from_settings(Settings(new, environ={})))
+    assert S3Storage.options_from_settings(Settings(old, environ={})) == S3Storage.options_from_settings(
+        Settings(new, environ={})
+    )
     storage = from_settings(old)
-    assert (storage.bucket, storage.region_name, storage.prefix, storage.prepend_hash,
-            storage.expire_after, storage.buffer_time) == (s3_bucket, "us-east-1", "old/",
-                                                           False, 999, 99)
+    assert (
+        storage.bucket,
+        storage.region_name,
+        storage.prefix,
+        storage.prepend_hash,
+        storage.expire_after,
+        storage.buffer_time,
+    ) == (s3_bucket, "us-east-1", "old/", False, 999, 99)
     put(storage)
     assert keys(s3_client, s3_bucket) == [f"old/demo/{FILENAME}"]
     url = storage.download_url("demo", FILENAME, storage.expire_after).url
@@ -367,17 +400,19 @@ def credential_of(storage: S3Storage) -> str:
 
 
 def test_credentials_from_ini(settings_for):
-    storage = settings_for(aws_access_key_id="AKIAFROMINI", aws_secret_access_key="secret",
-                           aws_session_token="token-from-ini")
+    storage = settings_for(
+        aws_access_key_id="AKIAFROMINI", aws_secret_access_key="secret", aws_session_token="token-from-ini"
+    )
     assert credential_of(storage) == "AKIAFROMINI"
-    assert query(storage.download_url("demo", FILENAME, 60).url)["X-Amz-Security-Token"] \
-        == "token-from-ini"
+    assert query(storage.download_url("demo", FILENAME, 60).url)["X-Amz-Security-Token"] == "token-from-ini"
 
 
 def test_credentials_from_variable_expansion(settings_for):
-    storage = settings_for(environ={"PPC_TEST_KEY": "AKIAFROMVAR", "PPC_TEST_SECRET": "s"},
-                           aws_access_key_id="$PPC_TEST_KEY",
-                           aws_secret_access_key="${PPC_TEST_SECRET}")
+    storage = settings_for(
+        environ={"PPC_TEST_KEY": "AKIAFROMVAR", "PPC_TEST_SECRET": "s"},
+        aws_access_key_id="$PPC_TEST_KEY",
+        aws_secret_access_key="${PPC_TEST_SECRET}",
+    )
     assert credential_of(storage) == "AKIAFROMVAR"
 
 
@@ -402,19 +437,21 @@ def iam_user(moto_server):
     client.delete_user(UserName=name)
 
 
-@pytest.mark.parametrize("which, key", [
-    ("unknown-key", "storage.aws_access_key_id"),
-    ("wrong-secret", "storage.aws_secret_access_key"),
-    ("no-permission", "storage.bucket"),
-])
+@pytest.mark.parametrize(
+    "which, key",
+    [
+        ("unknown-key", "storage.aws_access_key_id"),
+        ("wrong-secret", "storage.aws_secret_access_key"),
+        ("no-permission", "storage.bucket"),
+    ],
+)
 def test_bad_credentials_stop_start_up(moto_server, s3_bucket, iam_user, which, key):
     key_id, secret = iam_user
     if which == "unknown-key":
         key_id = "AKIA" + "Z" * 16
     elif which == "wrong-secret":
         secret = "not-the-secret"
-    values = s3_settings(moto_server, s3_bucket, aws_access_key_id=key_id,
-                         aws_secret_access_key=secret)
+    values = s3_settings(moto_server, s3_bucket, aws_access_key_id=key_id, aws_secret_access_key=secret)
     with moto_auth_enforced():
         with pytest.raises(ConfigError) as info:
             from_settings(values)
@@ -427,8 +464,9 @@ def test_bad_credentials_stop_start_up(moto_server, s3_bucket, iam_user, which, 
 # Bucket creation ---------------------------------------------------------------------
 def record_calls(storage: S3Storage, operation: str) -> list[dict]:
     calls: list[dict] = []
-    storage.client.meta.events.register(f"provide-client-params.s3.{operation}",
-                                        lambda params, **_: calls.append(dict(params)))
+    storage.client.meta.events.register(
+        f"provide-client-params.s3.{operation}", lambda params, **_: calls.append(dict(params))
+    )
     return calls
 
 
@@ -447,8 +485,12 @@ def test_missing_bucket_created_in_region(moto_server, s3_bucket_name):
 
 
 def test_missing_bucket_created_through_settings(moto_server, s3_bucket_name):
-    values = {"pypi.storage": "s3", "aws.bucket": s3_bucket_name, "aws.region": "eu-west-1",
-              "storage.endpoint_url": moto_server}
+    values = {
+        "pypi.storage": "s3",
+        "aws.bucket": s3_bucket_name,
+        "aws.region": "eu-west-1",
+        "storage.endpoint_url": moto_server,
+    }
     storage = from_settings(values)
     client = make_s3_client(moto_server, "eu-west-1")
     assert client.get_bucket_location(Bucket=s3_bucket_name)["LocationConstraint"] == "eu-west-1"
@@ -461,7 +503,10 @@ def test_missing_bucket_created_in_us_east_1(moto_server, s3_bucket_name, s3_cli
     storage.ensure_bucket()
     assert "CreateBucketConfiguration" not in calls[0]
     assert s3_client.get_bucket_location(Bucket=s3_bucket_name)["LocationConstraint"] in (
-        None, "", "us-east-1")
+        None,
+        "",
+        "us-east-1",
+    )
     storage.close()
 
 
@@ -477,7 +522,8 @@ def test_missing_bucket_not_created(moto_server, s3_bucket_name, s3_client, extr
 
 def test_bucket_in_another_region(moto_server, s3_bucket_name):
     make_s3_client(moto_server, "eu-west-1").create_bucket(
-        Bucket=s3_bucket_name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        Bucket=s3_bucket_name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     values = s3_settings(moto_server, s3_bucket_name, region_name="us-west-2")
     with pytest.raises(ConfigError) as info:
         from_settings(values)
@@ -501,9 +547,15 @@ def test_unknown_endpoint_fails_quickly(s3_bucket, monkeypatch):
         from_settings(values)
     assert "S3 is unavailable" in str(info.value) and endpoint in str(info.value)
 
-    storage = S3Storage("some-bucket", endpoint_url=endpoint, region_name="us-east-1",
-                        connect_timeout=0.5, read_timeout=0.5, max_attempts=1,
-                        health_timeout=10)
+    storage = S3Storage(
+        "some-bucket",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        connect_timeout=0.5,
+        read_timeout=0.5,
+        max_attempts=1,
+        health_timeout=10,
+    )
     calls = [
         lambda: put(storage),
         lambda: put(storage, overwrite=True),
@@ -531,35 +583,37 @@ def test_check_health_reports_missing_bucket(s3_storage_factory, s3_client, s3_b
 
 
 # Validation ------------------------------------------------------------------------------
-@pytest.mark.parametrize("extra, key", [
-    ({"server_side_encryption": "DES"}, "storage.server_side_encryption"),
-    ({"sse_kms_key_id": "k", "server_side_encryption": "AES256"}, "storage.sse_kms_key_id"),
-    ({"addressing_style": "sideways"}, "storage.addressing_style"),
-    ({"storage_class": "GLACIER"}, "storage.storage_class"),
-    ({"storage_class": "CHEAP"}, "storage.storage_class"),
-    ({"storage_class": "STANDARD_IA", "reduced_redundancy": "true"},
-     "storage.reduced_redundancy"),
-    ({"reduced_redundancy": "maybe"}, "storage.reduced_redundancy"),
-    ({"signature_version": "v1"}, "storage.signature_version"),
-    ({"object_acl": "everyone"}, "storage.object_acl"),
-    ({"object_acl": "private", "public_url": "true"}, "storage.object_acl"),
-    ({"expire_after": "soon"}, "storage.expire_after"),
-    ({"expire_after": "0"}, "storage.expire_after"),
-    ({"expire_after": "999999999"}, "storage.expire_after"),
-    ({"expire_after": "600", "buffer_time": "600"}, "storage.buffer_time"),
-    ({"buffer_time": "-1"}, "storage.buffer_time"),
-    ({"connect_timeout": "-1"}, "storage.connect_timeout"),
-    ({"read_timeout": "slow"}, "storage.read_timeout"),
-    ({"max_pool_connections": "0"}, "storage.max_pool_connections"),
-    ({"metadata.Bad Key": "x"}, "storage.metadata.Bad Key"),
-    ({"endpoint_url": "ftp://example.invalid"}, "storage.endpoint_url"),
-    ({"aws_access_key_id": "AKIAONLYID"}, "storage.aws_secret_access_key"),
-    ({"aws_secret_access_key": "only-secret"}, "storage.aws_access_key_id"),
-    ({"prepend_hash": "sometimes"}, "storage.prepend_hash"),
-    ({"create_bucket": "perhaps"}, "storage.create_bucket"),
-    ({"public_url": "2"}, "storage.public_url"),
-    ({"bucket": "a"}, "storage.bucket"),
-])
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ({"server_side_encryption": "DES"}, "storage.server_side_encryption"),
+        ({"sse_kms_key_id": "k", "server_side_encryption": "AES256"}, "storage.sse_kms_key_id"),
+        ({"addressing_style": "sideways"}, "storage.addressing_style"),
+        ({"storage_class": "GLACIER"}, "storage.storage_class"),
+        ({"storage_class": "CHEAP"}, "storage.storage_class"),
+        ({"storage_class": "STANDARD_IA", "reduced_redundancy": "true"}, "storage.reduced_redundancy"),
+        ({"reduced_redundancy": "maybe"}, "storage.reduced_redundancy"),
+        ({"signature_version": "v1"}, "storage.signature_version"),
+        ({"object_acl": "everyone"}, "storage.object_acl"),
+        ({"object_acl": "private", "public_url": "true"}, "storage.object_acl"),
+        ({"expire_after": "soon"}, "storage.expire_after"),
+        ({"expire_after": "0"}, "storage.expire_after"),
+        ({"expire_after": "999999999"}, "storage.expire_after"),
+        ({"expire_after": "600", "buffer_time": "600"}, "storage.buffer_time"),
+        ({"buffer_time": "-1"}, "storage.buffer_time"),
+        ({"connect_timeout": "-1"}, "storage.connect_timeout"),
+        ({"read_timeout": "slow"}, "storage.read_timeout"),
+        ({"max_pool_connections": "0"}, "storage.max_pool_connections"),
+        ({"metadata.Bad Key": "x"}, "storage.metadata.Bad Key"),
+        ({"endpoint_url": "ftp://example.invalid"}, "storage.endpoint_url"),
+        ({"aws_access_key_id": "AKIAONLYID"}, "storage.aws_secret_access_key"),
+        ({"aws_secret_access_key": "only-secret"}, "storage.aws_access_key_id"),
+        ({"prepend_hash": "sometimes"}, "storage.prepend_hash"),
+        ({"create_bucket": "perhaps"}, "storage.create_bucket"),
+        ({"public_url": "2"}, "storage.public_url"),
+        ({"bucket": "a"}, "storage.bucket"),
+    ],
+)
 def test_bad_values_name_the_key(moto_server, s3_bucket, extra, key):
     values = s3_settings(moto_server, s3_bucket, **extra)
     with pytest.raises(ConfigError) as info:
@@ -616,8 +670,10 @@ def failing_endpoint():
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable"
-                    b"</Code><Message>Please reduce your request rate.</Message></Error>")
+            body = (
+                b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable"
+                b"</Code><Message>Please reduce your request rate.</Message></Error>"
+            )
             self.send_response(503)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(body) if self.command != "HEAD" else 0))
@@ -642,8 +698,14 @@ def failing_endpoint():
 
 
 def test_server_errors_are_backend_unavailable(failing_endpoint):
-    storage = S3Storage("some-bucket", endpoint_url=failing_endpoint, region_name="us-east-1",
-                        max_attempts=1, connect_timeout=2, read_timeout=5)
+    storage = S3Storage(
+        "some-bucket",
+        endpoint_url=failing_endpoint,
+        region_name="us-east-1",
+        max_attempts=1,
+        connect_timeout=2,
+        read_timeout=5,
+    )
     calls = [
         lambda: put(storage),
         lambda: put(storage, overwrite=True),

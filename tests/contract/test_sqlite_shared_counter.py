@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,12 +23,19 @@ from pypicloud.cache.sharedcounter import SharedCounter
 from pypicloud.cache.sql import SQLIndex
 from pypicloud.models import FileRecord
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def rec(filename: str, version: str = "1.0") -> FileRecord:
-    return FileRecord(project="demo", name="demo", version=version, filename=filename,
-                      size=1, sha256="0" * 64, upload_time=T0)
+    return FileRecord(
+        project="demo",
+        name="demo",
+        version=version,
+        filename=filename,
+        size=1,
+        sha256="0" * 64,
+        upload_time=T0,
+    )
 
 
 @pytest.fixture
@@ -53,6 +60,7 @@ def open_index(db):
 def no_queries(index: SQLIndex, monkeypatch) -> None:
     def refuse():
         raise AssertionError("the database was asked for the counter")
+
     monkeypatch.setattr(index, "_query_generation", refuse)
 
 
@@ -91,8 +99,7 @@ def test_a_write_in_another_process_is_seen_at_once(db, open_index, monkeypatch)
     reader = open_index()
     before = reader.generation()
     no_queries(reader, monkeypatch)
-    child = multiprocessing.get_context("spawn").Process(
-        target=_write_in_child, args=(f"sqlite:///{db}", 3))
+    child = multiprocessing.get_context("spawn").Process(target=_write_in_child, args=(f"sqlite:///{db}", 3))
     child.start()
     child.join(60)
     assert child.exitcode == 0
@@ -189,6 +196,7 @@ def test_a_damaged_counter_file_falls_back_to_the_database(db, open_index):
 def test_an_unwritable_directory_means_queries_not_failure(tmp_path, monkeypatch):
     def refuse(cls, path):
         raise PermissionError(13, "Permission denied", path)
+
     monkeypatch.setattr(SharedCounter, "__init__", refuse)
     index = SQLIndex(f"sqlite:///{tmp_path / 'ro.sqlite'}")
     try:

@@ -49,7 +49,7 @@ class GeneratedStream:
             return b""
         start = offset % len(self.block)
         repeats = (start + (end - offset)) // len(self.block) + 1
-        return (self.block * repeats)[start:start + end - offset]
+        return (self.block * repeats)[start : start + end - offset]
 
     def read(self, size: int | None = -1) -> bytes:
         self.requests.append(size)
@@ -138,18 +138,23 @@ class S3Backend:
             f"{prefix}README.txt",
             f"{prefix}a/b/c/d/e.tar.gz",
             f"{prefix}demo/",
-            f"{prefix}zzzz/demo/junk-1.0.tar.gz",          # not a hash segment
+            f"{prefix}zzzz/demo/junk-1.0.tar.gz",  # not a hash segment
             f"{prefix}{good_hash}/.hidden/junk-1.0.tar.gz",
         ]
         if self.options.get("prepend_hash", True):
             wrong = "0000" if good_hash != "0000" else "ffff"
-            keys += [f"{prefix}{wrong}/demo/junk-1.0.tar.gz",  # hash of another name
-                     f"{prefix}demo/junk-1.0.tar.gz"]          # layout without hash
+            keys += [
+                f"{prefix}{wrong}/demo/junk-1.0.tar.gz",  # hash of another name
+                f"{prefix}demo/junk-1.0.tar.gz",
+            ]  # layout without hash
         else:
             keys += [f"{prefix}{good_hash}/demo/junk-1.0.tar.gz"]  # layout with hash
         if prefix:
-            keys += [f"outside/{good_hash}/demo/junk-1.0.tar.gz", "demo/junk-1.0.tar.gz",
-                     f"{good_hash}/demo/junk-1.0.tar.gz"]
+            keys += [
+                f"outside/{good_hash}/demo/junk-1.0.tar.gz",
+                "demo/junk-1.0.tar.gz",
+                f"{good_hash}/demo/junk-1.0.tar.gz",
+            ]
         for key in keys:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=b"junk")
 
@@ -180,9 +185,15 @@ class CloudFrontBackend(S3Backend):
 
         key_id, pem, _ = self.keys
         options = {**self.options, **kwargs}
-        storage = CloudFrontS3Storage(self.bucket, endpoint_url=self.endpoint, region_name=REGION,
-                                      cloud_front_domain=self.domain, cloud_front_key_id=key_id,
-                                      private_key_pem=pem, **options)
+        storage = CloudFrontS3Storage(
+            self.bucket,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            cloud_front_domain=self.domain,
+            cloud_front_key_id=key_id,
+            private_key_pem=pem,
+            **options,
+        )
         self.built.append(storage)
         return storage
 
@@ -201,9 +212,13 @@ class AzureBackend:
         from pypicloud.storage.azure_blob import AzureBlobStorage
         from tests.fixtures.azurite import ACCOUNT, KEY
 
-        storage = AzureBlobStorage(self.container, account_url=self.account_url,
-                                   account_name=ACCOUNT, account_key=KEY,
-                                   **{**self.options, **kwargs})
+        storage = AzureBlobStorage(
+            self.container,
+            account_url=self.account_url,
+            account_name=ACCOUNT,
+            account_key=KEY,
+            **{**self.options, **kwargs},
+        )
         if not self.built:
             storage.ensure_container()
         self.built.append(storage)
@@ -219,8 +234,12 @@ class AzureBackend:
 
         prefix = self.options.get("prefix", "")
         good_hash = key_hash("junk-1.0.tar.gz")
-        keys = [f"{prefix}README.txt", f"{prefix}a/b/c/d/e.tar.gz",
-                f"{prefix}zzzz/demo/junk-1.0.tar.gz", f"{prefix}demo/.hidden-1.0.tar.gz"]
+        keys = [
+            f"{prefix}README.txt",
+            f"{prefix}a/b/c/d/e.tar.gz",
+            f"{prefix}zzzz/demo/junk-1.0.tar.gz",
+            f"{prefix}demo/.hidden-1.0.tar.gz",
+        ]
         if self.options.get("prepend_hash", False):
             keys += [f"{prefix}demo/junk-1.0.tar.gz"]
         else:
@@ -232,8 +251,10 @@ class AzureBackend:
             client.upload_blob(key, b"junk", overwrite=True)
 
     def snapshot(self) -> dict[str, tuple]:
-        return {b.name: (b.etag, b.size, dict(b.metadata or {}))
-                for b in self._client().list_blobs(include=["metadata"])}
+        return {
+            b.name: (b.etag, b.size, dict(b.metadata or {}))
+            for b in self._client().list_blobs(include=["metadata"])
+        }
 
     def leftovers(self) -> list[str]:
         # A failed upload leaves only uncommitted blocks, which are no blob
@@ -257,9 +278,13 @@ class GcsBackend:
         from pypicloud.storage.gcs import GoogleCloudStorage
         from tests.fixtures.gcs import PROJECT
 
-        storage = GoogleCloudStorage(self.bucket, api_endpoint=self.endpoint, project_id=PROJECT,
-                                     credentials_file=str(self.key_file),
-                                     **{**self.options, **kwargs})
+        storage = GoogleCloudStorage(
+            self.bucket,
+            api_endpoint=self.endpoint,
+            project_id=PROJECT,
+            credentials_file=str(self.key_file),
+            **{**self.options, **kwargs},
+        )
         if not self.built:
             storage.ensure_bucket()
         self.built.append(storage)
@@ -273,8 +298,12 @@ class GcsBackend:
 
         prefix = self.options.get("prefix", "")
         good_hash = key_hash("junk-1.0.tar.gz")
-        keys = [f"{prefix}README.txt", f"{prefix}a/b/c/d/e.tar.gz",
-                f"{prefix}zzzz/demo/junk-1.0.tar.gz", f"{prefix}{good_hash}/.hidden/junk-1.0.tar.gz"]
+        keys = [
+            f"{prefix}README.txt",
+            f"{prefix}a/b/c/d/e.tar.gz",
+            f"{prefix}zzzz/demo/junk-1.0.tar.gz",
+            f"{prefix}{good_hash}/.hidden/junk-1.0.tar.gz",
+        ]
         if self.options.get("prepend_hash", True):
             keys += [f"{prefix}demo/junk-1.0.tar.gz"]
         else:
@@ -285,8 +314,7 @@ class GcsBackend:
             self._bucket().blob(key).upload_from_string(b"junk")
 
     def snapshot(self) -> dict[str, tuple]:
-        return {b.name: (b.generation, b.size, dict(b.metadata or {}))
-                for b in self._bucket().list_blobs()}
+        return {b.name: (b.generation, b.size, dict(b.metadata or {})) for b in self._bucket().list_blobs()}
 
     def leftovers(self) -> list[str]:
         # An unfinished resumable upload is no object (stat and list, checked
@@ -294,8 +322,16 @@ class GcsBackend:
         return []
 
 
-STORAGE_PARAMS = ["file", "s3", "s3-prefix-hash", "cloudfront", "azure", "azure-prefix-hash",
-                  "gcs", "gcs-prefix-hash"]
+STORAGE_PARAMS = [
+    "file",
+    "s3",
+    "s3-prefix-hash",
+    "cloudfront",
+    "azure",
+    "azure-prefix-hash",
+    "gcs",
+    "gcs-prefix-hash",
+]
 
 
 @pytest.fixture(params=STORAGE_PARAMS)
@@ -307,8 +343,11 @@ def backend(request, tmp_path):
         endpoint = request.getfixturevalue("gcs_emulator")
         bucket = request.getfixturevalue("gcs_bucket_name")
         key_file = request.getfixturevalue("gcs_service_account")[0]
-        options = ({"prefix": "pkgs/", "prepend_hash": True}
-                   if request.param == "gcs-prefix-hash" else {"prepend_hash": False})
+        options = (
+            {"prefix": "pkgs/", "prepend_hash": True}
+            if request.param == "gcs-prefix-hash"
+            else {"prepend_hash": False}
+        )
         helper = GcsBackend(request.param, endpoint, bucket, key_file, **options)
         yield helper
         for storage in helper.built:
@@ -317,8 +356,7 @@ def backend(request, tmp_path):
     if request.param.startswith("azure"):
         account_url = request.getfixturevalue("azurite_server")
         container = request.getfixturevalue("azure_container")
-        options = ({"prefix": "pkgs/", "prepend_hash": True}
-                   if request.param == "azure-prefix-hash" else {})
+        options = {"prefix": "pkgs/", "prepend_hash": True} if request.param == "azure-prefix-hash" else {}
         helper = AzureBackend(request.param, account_url, container, **options)
         yield helper
         for storage in helper.built:
@@ -330,13 +368,13 @@ def backend(request, tmp_path):
     if request.param == "cloudfront":
         domain = request.getfixturevalue("cloudfront_distribution")
         keys = request.getfixturevalue("cloudfront_keys")
-        helper = CloudFrontBackend("cloudfront", endpoint, bucket, client, domain, keys,
-                                   prefix="cf/", prepend_hash=True)
+        helper = CloudFrontBackend(
+            "cloudfront", endpoint, bucket, client, domain, keys, prefix="cf/", prepend_hash=True
+        )
     elif request.param == "s3":
         helper = S3Backend("s3", endpoint, bucket, client, prefix="", prepend_hash=False)
     else:
-        helper = S3Backend("s3-prefix-hash", endpoint, bucket, client, prefix="pkgs/",
-                           prepend_hash=True)
+        helper = S3Backend("s3-prefix-hash", endpoint, bucket, client, prefix="pkgs/", prepend_hash=True)
     yield helper
     for storage in helper.built:
         storage.close()
@@ -348,8 +386,7 @@ def storage(backend):
 
 
 def put(storage, project, filename, data: bytes, metadata=None, *, overwrite=False):
-    return storage.put(project, filename, io.BytesIO(data), dict(metadata or {}),
-                       overwrite=overwrite)
+    return storage.put(project, filename, io.BytesIO(data), dict(metadata or {}), overwrite=overwrite)
 
 
 def read(storage, project, filename, offset=0, length=None) -> bytes:
@@ -399,10 +436,23 @@ def test_missing_objects(storage):
     assert storage.delete("demo", "nope-1.0.tar.gz") is False
 
 
-@pytest.mark.parametrize("offset, length", [
-    (0, None), (100, None), (100, 50), (0, 1), (1023, None), (1000, 100), (1024, None),
-    (2000, None), (2000, 10), (0, 0), (500, 0), (0, 5000),
-])
+@pytest.mark.parametrize(
+    "offset, length",
+    [
+        (0, None),
+        (100, None),
+        (100, 50),
+        (0, 1),
+        (1023, None),
+        (1000, 100),
+        (1024, None),
+        (2000, None),
+        (2000, 10),
+        (0, 0),
+        (500, 0),
+        (0, 5000),
+    ],
+)
 def test_open_ranges(storage, offset, length):
     put(storage, "demo", "demo-1.0.tar.gz", DATA)
     end = None if length is None else offset + length
@@ -626,8 +676,7 @@ def test_large_body_is_streamed(storage):
     stored = storage.put("big", "big-1.0.tar.gz", stream, {"k": "v"})
     assert stored.size == 20 * MB
     # Read in chunks, never whole: no read() without a size, none near the body size.
-    assert stream.requests and all(n is not None and 0 < n <= 16 * MB + 1
-                                   for n in stream.requests)
+    assert stream.requests and all(n is not None and 0 < n <= 16 * MB + 1 for n in stream.requests)
     digest = hashlib.sha256()
     with storage.open("big", "big-1.0.tar.gz") as handle:
         for block in handle:
@@ -639,8 +688,7 @@ def test_large_body_is_streamed(storage):
     assert storage.stat("big", "big-1.0.tar.gz").size == 20 * MB
 
 
-@pytest.mark.parametrize("size, fail_after", [(4096, 1000), (20 * MB, 10 * MB)],
-                         ids=["small", "multipart"])
+@pytest.mark.parametrize("size, fail_after", [(4096, 1000), (20 * MB, 10 * MB)], ids=["small", "multipart"])
 def test_failed_put_leaves_no_object(backend, storage, size, fail_after):
     with pytest.raises(Boom):
         storage.put("demo", "demo-1.0.tar.gz", GeneratedStream(size, fail_after=fail_after), {})
@@ -649,13 +697,17 @@ def test_failed_put_leaves_no_object(backend, storage, size, fail_after):
     assert backend.leftovers() == []
 
 
-@pytest.mark.parametrize("size, fail_after", [(4096, 1000), (20 * MB, 10 * MB)],
-                         ids=["small", "multipart"])
+@pytest.mark.parametrize("size, fail_after", [(4096, 1000), (20 * MB, 10 * MB)], ids=["small", "multipart"])
 def test_failed_overwrite_keeps_original(backend, storage, size, fail_after):
     put(storage, "demo", "demo-1.0.tar.gz", DATA, {"a": "1"})
     with pytest.raises(Boom):
-        storage.put("demo", "demo-1.0.tar.gz", GeneratedStream(size, fail_after=fail_after),
-                    {"a": "2"}, overwrite=True)
+        storage.put(
+            "demo",
+            "demo-1.0.tar.gz",
+            GeneratedStream(size, fail_after=fail_after),
+            {"a": "2"},
+            overwrite=True,
+        )
     assert read(storage, "demo", "demo-1.0.tar.gz") == DATA
     assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"a": "1"}
     assert backend.leftovers() == []
@@ -694,8 +746,7 @@ def test_two_instances_share_one_store(backend, storage):
 def test_list_can_skip_metadata_the_caller_does_not_need(storage):
     storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"dist"), {"sha256": "aa"})
     storage.put("demo", "demo-1.0.tar.gz.metadata", io.BytesIO(b"Name: demo"), {"sha256": "bb"})
-    listed = {o.filename: o for o in storage.list(
-        metadata_for=lambda name: not name.endswith(".metadata"))}
+    listed = {o.filename: o for o in storage.list(metadata_for=lambda name: not name.endswith(".metadata"))}
     assert set(listed) == {"demo-1.0.tar.gz", "demo-1.0.tar.gz.metadata"}
     assert listed["demo-1.0.tar.gz"].metadata["sha256"] == "aa"
     assert listed["demo-1.0.tar.gz.metadata"].metadata == {}

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from tests.fixtures.server import (BIN_DIR, USERS, ServerProcess, basic_auth, package_files,
-                                   sha256_file)
+from tests.fixtures.server import BIN_DIR, USERS, ServerProcess, basic_auth, package_files, sha256_file
 
 PYTHON = sys.executable
 UV = str(BIN_DIR / "uv")
@@ -23,48 +22,69 @@ CLIENT_TIMEOUT = 180  # seconds; a client that hangs longer is a failure, not a 
 
 # Variables of the developer's machine that would point clients elsewhere.
 _DROP_PREFIXES = ("PIP_", "UV_", "TWINE_", "PPC_", "PYTHONPATH")
-_DROP = {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-         "NETRC", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "VIRTUAL_ENV"}
+_DROP = {
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NETRC",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "VIRTUAL_ENV",
+}
 
 
 def client_env(workdir: Path, **extra: str) -> dict[str, str]:
     """An environment in which pip, uv and twine only see what the test tells them."""
     home = workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_DROP_PREFIXES) and k not in _DROP}
-    env.update({
-        "HOME": str(home),  # no ~/.pypirc, ~/.netrc, ~/.config/pip or uv.toml of the user
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        "NO_COLOR": "1",
-        "PIP_CONFIG_FILE": os.devnull,  # no pip configuration file at all
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        "PIP_DEFAULT_TIMEOUT": "60",
-        "PIP_RETRIES": "0",
-        "UV_NO_CONFIG": "1",
-        "UV_CACHE_DIR": str(workdir / "uv-cache"),
-        "UV_PYTHON": PYTHON,
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_NO_PROGRESS": "1",
-        "UV_HTTP_TIMEOUT": "60",
-        "TWINE_NON_INTERACTIVE": "1",
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES) and k not in _DROP}
+    env.update(
+        {
+            "HOME": str(home),  # no ~/.pypirc, ~/.netrc, ~/.config/pip or uv.toml of the user
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "NO_COLOR": "1",
+            "PIP_CONFIG_FILE": os.devnull,  # no pip configuration file at all
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "PIP_DEFAULT_TIMEOUT": "60",
+            "PIP_RETRIES": "0",
+            "UV_NO_CONFIG": "1",
+            "UV_CACHE_DIR": str(workdir / "uv-cache"),
+            "UV_PYTHON": PYTHON,
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_PROGRESS": "1",
+            "UV_HTTP_TIMEOUT": "60",
+            "TWINE_NON_INTERACTIVE": "1",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        }
+    )
     env.update(extra)
     return env
 
 
-def run(cmd: list[str], env: Mapping[str, str], *, cwd: Path | None = None,
-        timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], env: Mapping[str, str], *, cwd: Path | None = None, timeout: float = CLIENT_TIMEOUT
+) -> subprocess.CompletedProcess:
     """Run a client; stdout and stderr together in ``.stdout`` (text)."""
     try:
-        return subprocess.run([str(c) for c in cmd], env=dict(env), cwd=cwd,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace",
-                              timeout=timeout)
+        return subprocess.run(
+            [str(c) for c in cmd],
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as exc:  # subprocess.run killed it
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
         raise AssertionError(f"{cmd[:3]} did not finish in {timeout}s:\n{out}") from None
@@ -75,13 +95,33 @@ def ok(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
-def twine_upload(server: ServerProcess, files: Iterable[Path], env: Mapping[str, str], *,
-                 user: str = "admin", password: str | None = None,
-                 extra: Iterable[str] = ()) -> subprocess.CompletedProcess:
+def twine_upload(
+    server: ServerProcess,
+    files: Iterable[Path],
+    env: Mapping[str, str],
+    *,
+    user: str = "admin",
+    password: str | None = None,
+    extra: Iterable[str] = (),
+) -> subprocess.CompletedProcess:
     pw = USERS.get(user, "") if password is None else password
-    return run([TWINE, "upload", "--disable-progress-bar", "--non-interactive",
-                "--repository-url", f"{server.url}/simple/", "-u", user, "-p", pw,
-                *extra, *files], env)
+    return run(
+        [
+            TWINE,
+            "upload",
+            "--disable-progress-bar",
+            "--non-interactive",
+            "--repository-url",
+            f"{server.url}/simple/",
+            "-u",
+            user,
+            "-p",
+            pw,
+            *extra,
+            *files,
+        ],
+        env,
+    )
 
 
 def pip_cmd(*args: str) -> list[str]:
@@ -100,8 +140,7 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 def simple_files(server: ServerProcess, project: str, user: str = "admin") -> dict[str, dict] | None:
     """``{filename: file entry}`` of the PEP 691 project page, or None on 404."""
-    status, _, body = server.request("GET", f"/simple/{project}/", user=user,
-                                     headers={"Accept": JSON_TYPE})
+    status, _, body = server.request("GET", f"/simple/{project}/", user=user, headers={"Accept": JSON_TYPE})
     if status == 404:
         return None
     assert status == 200, (status, body[:500])
@@ -120,8 +159,9 @@ def download_sha256(server: ServerProcess, project: str, filename: str) -> str:
     """sha256 of a file streamed from the server (admin credentials)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
-        conn.request("GET", f"/api/package/{project}/{filename}",
-                     headers={"Authorization": basic_auth("admin")})
+        conn.request(
+            "GET", f"/api/package/{project}/{filename}", headers={"Authorization": basic_auth("admin")}
+        )
         resp = conn.getresponse()
         assert resp.status == 200, (resp.status, resp.read(500))
         digest = hashlib.sha256()
@@ -143,12 +183,16 @@ def stored_packages(server: ServerProcess, project: str) -> dict[str, str]:
     """
     folder = server.storage_dir / project
     files = {p.name: p for p in package_files(folder)}
-    return {name: sha256_file(path) for name, path in files.items()
-            if not (name.endswith(".metadata") and name[: -len(".metadata")] in files)}
+    return {
+        name: sha256_file(path)
+        for name, path in files.items()
+        if not (name.endswith(".metadata") and name[: -len(".metadata")] in files)
+    }
 
 
-def assert_index_matches_storage(server: ServerProcess, project: str, *,
-                                 download: bool = True) -> dict[str, str]:
+def assert_index_matches_storage(
+    server: ServerProcess, project: str, *, download: bool = True
+) -> dict[str, str]:
     """The REST listing, the simple page and the storage dir agree exactly (sha256 recomputed).
 
     Returns ``{filename: sha256}`` of what is stored.
@@ -187,10 +231,15 @@ def hidden_leftovers(server: ServerProcess) -> list[str]:
 # ---------------------------------------------------------------------------
 def twine_form(name: str, version: str, filename: str, sha256: str | None = None) -> list[tuple[str, str]]:
     wheel = filename.endswith(".whl")
-    fields = [(":action", "file_upload"), ("protocol_version", "1"), ("metadata_version", "2.1"),
-              ("name", name), ("version", version),
-              ("filetype", "bdist_wheel" if wheel else "sdist"),
-              ("pyversion", "py3" if wheel else "source")]
+    fields = [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("metadata_version", "2.1"),
+        ("name", name),
+        ("version", version),
+        ("filetype", "bdist_wheel" if wheel else "sdist"),
+        ("pyversion", "py3" if wheel else "source"),
+    ]
     if sha256:
         fields.append(("sha256_digest", sha256))
     return fields
@@ -205,24 +254,37 @@ class Upload:
 
     CHUNK = 1024 * 1024
 
-    def __init__(self, server: ServerProcess, path: str, fields: list[tuple[str, str]],
-                 file_path: Path, *, filename: str | None = None, user: str | None = "admin",
-                 timeout: float = 120):
+    def __init__(
+        self,
+        server: ServerProcess,
+        path: str,
+        fields: list[tuple[str, str]],
+        file_path: Path,
+        *,
+        filename: str | None = None,
+        user: str | None = "admin",
+        timeout: float = 120,
+    ):
         self.server = server
         self.path = path
         self.file_path = file_path
         boundary = "----e2e" + uuid.uuid4().hex
         head = b"".join(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-            for k, v in fields)
-        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-                 f'filename="{filename or file_path.name}"\r\n'
-                 f"Content-Type: application/octet-stream\r\n\r\n").encode()
+            for k, v in fields
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+            f'filename="{filename or file_path.name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
         self.head = head
         self.tail = f"\r\n--{boundary}--\r\n".encode()
         self.total = len(head) + file_path.stat().st_size + len(self.tail)
-        self.headers = {"Content-Type": f"multipart/form-data; boundary={boundary}",
-                        "Content-Length": str(self.total)}
+        self.headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(self.total),
+        }
         if user:
             self.headers["Authorization"] = basic_auth(user)
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
@@ -274,11 +336,13 @@ class Upload:
         self.conn.close()
 
 
-def upload_file(server: ServerProcess, file_path: Path, name: str, version: str,
-                user: str = "admin") -> tuple[int, str]:
+def upload_file(
+    server: ServerProcess, file_path: Path, name: str, version: str, user: str = "admin"
+) -> tuple[int, str]:
     """Upload one file completely; ``(status, body)``."""
-    upload = Upload(server, "/", twine_form(name, version, file_path.name, sha256_file(file_path)),
-                    file_path, user=user)
+    upload = Upload(
+        server, "/", twine_form(name, version, file_path.name, sha256_file(file_path)), file_path, user=user
+    )
     try:
         assert upload.send(), upload.error
         return upload.response()

@@ -39,8 +39,7 @@ def test_1x_script_upload_with_only_the_file_and_rebuild_by_get(server, dists):
     session.trust_env = False  # no proxy or netrc of the environment
     admin = ("admin", USERS["admin"])
     with wheel.open("rb") as handle:
-        response = session.post(f"{server.url}/simple/", files={"content": handle},
-                                auth=admin, timeout=60)
+        response = session.post(f"{server.url}/simple/", files={"content": handle}, auth=admin, timeout=60)
     assert response.status_code == 200, response.text
     assert response.json()["filename"] == wheel.name
     assert set(stored_packages(server, PROJECT)) == {wheel.name}

@@ -12,9 +12,21 @@ import re
 
 import pytest
 
-from tests.e2e.helpers import (PYTHON, UV, api_files, assert_index_matches_storage, index_url,
-                               installed_version, ok, parse_downloads, pip_cmd, run, simple_files,
-                               stored_packages, twine_upload)
+from tests.e2e.helpers import (
+    PYTHON,
+    UV,
+    api_files,
+    assert_index_matches_storage,
+    index_url,
+    installed_version,
+    ok,
+    parse_downloads,
+    pip_cmd,
+    run,
+    simple_files,
+    stored_packages,
+    twine_upload,
+)
 from tests.fixtures.server import package_files, sha256_file, write_wheel
 
 pytestmark = pytest.mark.e2e
@@ -77,8 +89,7 @@ def test_twine_upload_reupload_and_skip_existing(server_factory, dists, cenv, tm
             for path, expected in ((conflicting, 409), (wheel, 200)):
                 package = PackageFile.from_filename(str(path), None)
                 response = repository.upload(package)
-                assert response.status_code == expected, (user, response.status_code,
-                                                          response.text)
+                assert response.status_code == expected, (user, response.status_code, response.text)
                 if expected == 409:
                     assert response.text.startswith("File already exists"), response.text
                     assert skip_upload(response, True, package)
@@ -101,14 +112,19 @@ def test_wrong_password_and_read_only_user_store_nothing(server, dists, cenv):
     assert "403" in result.stdout, result.stdout
 
     # An anonymous POST (no Authorization at all) is 401 with a challenge.
-    body = (b'--b\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
-            b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nAcme.Widget\r\n'
-            b'--b\r\nContent-Disposition: form-data; name="version"\r\n\r\n1.0\r\n'
-            b'--b\r\nContent-Disposition: form-data; name="content"; filename="'
-            + wheel.name.encode() + b'"\r\n\r\n' + wheel.read_bytes() + b"\r\n--b--\r\n")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nAcme.Widget\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="version"\r\n\r\n1.0\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="content"; filename="'
+        + wheel.name.encode()
+        + b'"\r\n\r\n'
+        + wheel.read_bytes()
+        + b"\r\n--b--\r\n"
+    )
     status, headers, _ = server.request(
-        "POST", "/simple/", body=body,
-        headers={"Content-Type": "multipart/form-data; boundary=b"})
+        "POST", "/simple/", body=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
     assert status == 401
     assert headers.get("WWW-Authenticate", "").startswith("Basic")
 
@@ -116,8 +132,9 @@ def test_wrong_password_and_read_only_user_store_nothing(server, dists, cenv):
     assert stored_packages(server, PROJECT) == {}
     assert simple_files(server, PROJECT) is None  # 404
     assert api_files(server, PROJECT) is None
-    status, _, body = server.request("GET", "/simple/", user="admin",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    status, _, body = server.request(
+        "GET", "/simple/", user="admin", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     assert status == 200 and json.loads(body)["projects"] == []
 
 
@@ -126,17 +143,31 @@ def test_wrong_password_and_read_only_user_store_nothing(server, dists, cenv):
 # ---------------------------------------------------------------------------
 def test_pip_install_reads_pep658_metadata(published, dists, cenv, tmp_path):
     target = tmp_path / "target"
-    result = run(pip_cmd("install", "--target", str(target), "--index-url", index_url(published),
-                         "-v", "--no-cache-dir", "acme.widget==1.0"), cenv)
+    result = run(
+        pip_cmd(
+            "install",
+            "--target",
+            str(target),
+            "--index-url",
+            index_url(published),
+            "-v",
+            "--no-cache-dir",
+            "acme.widget==1.0",
+        ),
+        cenv,
+    )
     log = ok(result)
     assert installed_version(target) == "1.0"
     assert dist_info_dirs(target) == ["Acme_Widget-1.0.dist-info"]
     wheel = dists.wheel("1.0").name
 
     # pip took the dependency information from the PEP 658 file, not the wheel.
-    assert re.search(rf"Obtaining dependency information for \S+ from "
-                     rf"{re.escape(published.url)}/packages/{PROJECT}/"
-                     rf"{re.escape(wheel)}\.metadata", log), log
+    assert re.search(
+        rf"Obtaining dependency information for \S+ from "
+        rf"{re.escape(published.url)}/packages/{PROJECT}/"
+        rf"{re.escape(wheel)}\.metadata",
+        log,
+    ), log
     assert re.search(r"\S+\.whl\.metadata", log), log
     # The only distribution downloaded is the one installed.
     downloads = parse_downloads(log)
@@ -149,9 +180,12 @@ def test_pip_download_after_yank(published, dists, cenv, tmp_path):
     yanked = [dists.wheel("1.0").name, dists.sdist("1.0").name]
     for filename in yanked:
         status, _, body = published.request(
-            "POST", f"/api/package/{PROJECT}/{filename}/yank", user="admin",
+            "POST",
+            f"/api/package/{PROJECT}/{filename}/yank",
+            user="admin",
             headers={"Content-Type": "application/json"},
-            body=json.dumps({"reason": "broken build"}).encode())
+            body=json.dumps({"reason": "broken build"}).encode(),
+        )
         assert status == 200, body
         assert json.loads(body)["yanked"] is True
     page = simple_files(published, PROJECT)
@@ -160,14 +194,39 @@ def test_pip_download_after_yank(published, dists, cenv, tmp_path):
 
     # Unpinned: the newest version that is not yanked.
     dest = tmp_path / "download"
-    ok(run(pip_cmd("download", "--no-deps", "--no-cache-dir", "-d", str(dest),
-                   "--index-url", index_url(published), "acme.widget"), cenv))
+    ok(
+        run(
+            pip_cmd(
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "-d",
+                str(dest),
+                "--index-url",
+                index_url(published),
+                "acme.widget",
+            ),
+            cenv,
+        )
+    )
     assert sorted(p.name for p in dest.iterdir()) == [dists.wheel("1.1").name]
 
     # A pin still installs a yanked release (PEP 592), with a warning.
     target = tmp_path / "target"
-    log = ok(run(pip_cmd("install", "--target", str(target), "--no-cache-dir", "--index-url",
-                         index_url(published), "acme.widget==1.0"), cenv))
+    log = ok(
+        run(
+            pip_cmd(
+                "install",
+                "--target",
+                str(target),
+                "--no-cache-dir",
+                "--index-url",
+                index_url(published),
+                "acme.widget==1.0",
+            ),
+            cenv,
+        )
+    )
     assert installed_version(target) == "1.0"
     assert "yanked" in log.lower(), log  # pip warns about the yanked pick
     assert "broken build" in log, log
@@ -183,23 +242,69 @@ def test_pip_download_after_yank(published, dists, cenv, tmp_path):
 # ---------------------------------------------------------------------------
 def test_uv_pip_install(published, cenv, tmp_path):
     target = tmp_path / "target"
-    ok(run([UV, "pip", "install", "--target", str(target), "--python", PYTHON,
-            "--index-url", index_url(published), "acme-widget"], cenv))
+    ok(
+        run(
+            [
+                UV,
+                "pip",
+                "install",
+                "--target",
+                str(target),
+                "--python",
+                PYTHON,
+                "--index-url",
+                index_url(published),
+                "acme-widget",
+            ],
+            cenv,
+        )
+    )
     assert installed_version(target) == "1.1"
     assert dist_info_dirs(target) == ["Acme_Widget-1.1.dist-info"]
 
     # A second install of an exact pin from a fresh cache (uv reads PEP 658 too).
     target2 = tmp_path / "target2"
-    ok(run([UV, "pip", "install", "--target", str(target2), "--python", PYTHON, "--no-cache",
-            "--index-url", index_url(published, "alice"), "Acme.Widget==1.0"], cenv))
+    ok(
+        run(
+            [
+                UV,
+                "pip",
+                "install",
+                "--target",
+                str(target2),
+                "--python",
+                PYTHON,
+                "--no-cache",
+                "--index-url",
+                index_url(published, "alice"),
+                "Acme.Widget==1.0",
+            ],
+            cenv,
+        )
+    )
     assert installed_version(target2) == "1.0"
 
 
 def test_uv_publish_then_pip_sees_it(published, dists, cenv, tmp_path):
     # uv publish only accepts normalised file names (acme_widget-1.2-...).
     wheel, sdist = dists.build("1.2", normalized=True)
-    out = ok(run([UV, "publish", "--publish-url", f"{published.url}/simple/",
-                  "-u", "admin", "-p", "secret", str(wheel), str(sdist)], cenv))
+    out = ok(
+        run(
+            [
+                UV,
+                "publish",
+                "--publish-url",
+                f"{published.url}/simple/",
+                "-u",
+                "admin",
+                "-p",
+                "secret",
+                str(wheel),
+                str(sdist),
+            ],
+            cenv,
+        )
+    )
     assert "skipping" not in out, out
     stored = assert_index_matches_storage(published, PROJECT)
     assert stored[wheel.name] == sha256_file(wheel)
@@ -207,21 +312,51 @@ def test_uv_publish_then_pip_sees_it(published, dists, cenv, tmp_path):
     assert len(stored) == 6
 
     target = tmp_path / "target"
-    log = ok(run(pip_cmd("install", "--target", str(target), "--no-cache-dir", "-v",
-                         "--index-url", index_url(published, "alice"), "acme.widget"), cenv))
+    log = ok(
+        run(
+            pip_cmd(
+                "install",
+                "--target",
+                str(target),
+                "--no-cache-dir",
+                "-v",
+                "--index-url",
+                index_url(published, "alice"),
+                "acme.widget",
+            ),
+            cenv,
+        )
+    )
     assert installed_version(target) == "1.2"
     assert wheel.name + ".metadata" in parse_downloads(log), log
 
     # Re-publishing the same files is accepted (identical bytes).
-    ok(run([UV, "publish", "--publish-url", f"{published.url}/simple/",
-            "-u", "admin", "-p", "secret", str(wheel), str(sdist)], cenv))
+    ok(
+        run(
+            [
+                UV,
+                "publish",
+                "--publish-url",
+                f"{published.url}/simple/",
+                "-u",
+                "admin",
+                "-p",
+                "secret",
+                str(wheel),
+                str(sdist),
+            ],
+            cenv,
+        )
+    )
     assert assert_index_matches_storage(published, PROJECT, download=False) == stored
 
 
 def test_uv_publish_wrong_password_fails(server, dists, cenv):
     wheel, _ = dists.build("1.2", normalized=True)
-    result = run([UV, "publish", "--publish-url", f"{server.url}/simple/",
-                  "-u", "admin", "-p", "wrong", str(wheel)], cenv)
+    result = run(
+        [UV, "publish", "--publish-url", f"{server.url}/simple/", "-u", "admin", "-p", "wrong", str(wheel)],
+        cenv,
+    )
     assert result.returncode != 0, result.stdout
     assert "401" in result.stdout, result.stdout
     assert package_files(server.storage_dir) == []

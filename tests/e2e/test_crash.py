@@ -21,8 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import (Upload, api_files, assert_index_matches_storage, hidden_leftovers,
-                               simple_files, stored_packages, twine_form, upload_file)
+from tests.e2e.helpers import (
+    Upload,
+    api_files,
+    assert_index_matches_storage,
+    hidden_leftovers,
+    simple_files,
+    stored_packages,
+    twine_form,
+    upload_file,
+)
 from tests.fixtures.server import package_files, sha256_file
 
 pytestmark = pytest.mark.e2e
@@ -62,10 +70,12 @@ def write_big_wheel(dest: Path, size: int) -> Path:
         record.append(f"acme_widget/blob.bin,sha256={_b64_digest(digest)},{size}")
         small = {
             "acme_widget/__init__.py": f'VERSION = "{BIG_VERSION}"\n'.encode(),
-            f"{dist_info}/METADATA": (f"Metadata-Version: 2.1\nName: {NAME}\n"
-                                      f"Version: {BIG_VERSION}\nSummary: big\n\n").encode(),
-            f"{dist_info}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: pypicloud-e2e\n"
-                                   b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+            f"{dist_info}/METADATA": (
+                f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {BIG_VERSION}\nSummary: big\n\n"
+            ).encode(),
+            f"{dist_info}/WHEEL": (
+                b"Wheel-Version: 1.0\nGenerator: pypicloud-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            ),
         }
         for member_name, data in small.items():
             zf.writestr(member_name, data)
@@ -179,8 +189,10 @@ def test_kill_while_the_server_processes_the_upload(server, big_wheel, stage):
     upload = big_upload(server, big_wheel)
     try:
         assert upload.send(), upload.error
-        seen = poll(lambda: stage_reached() or (upload.response_ready() and ["answered"]),
-                    f"the {stage} stage of the upload")
+        seen = poll(
+            lambda: stage_reached() or (upload.response_ready() and ["answered"]),
+            f"the {stage} stage of the upload",
+        )
         server.kill()
     finally:
         upload.close()
@@ -209,8 +221,7 @@ def test_kill_right_after_small_uploads(server, dists):
     assert stored == {p.name: sha256_file(p) for p in files}
     # The PEP 658 metadata files survived too.
     for path in files:
-        status, _, body = server.request(
-            "GET", f"/api/package/{PROJECT}/{path.name}.metadata", user="admin")
+        status, _, body = server.request("GET", f"/api/package/{PROJECT}/{path.name}.metadata", user="admin")
         assert status == 200, body
         assert b"Name: Acme.Widget" in body
     # And kill -9 while idle, twice in a row, changes nothing either.

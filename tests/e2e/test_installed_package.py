@@ -31,16 +31,25 @@ def _csrf(page: requests.Response) -> str:
     return match.group(1)
 
 
-def test_an_admin_logs_in_and_every_ui_page_renders_from_the_installed_wheel(server_factory,
-                                                                              published):
+def test_an_admin_logs_in_and_every_ui_page_renders_from_the_installed_wheel(server_factory, published):
     srv = published
-    pages = ["/admin/", "/admin/projects/", "/admin/projects/acme-widget/", "/admin/upload/",
-             "/admin/account/", "/admin/access/"]
+    pages = [
+        "/admin/",
+        "/admin/projects/",
+        "/admin/projects/acme-widget/",
+        "/admin/upload/",
+        "/admin/account/",
+        "/admin/access/",
+    ]
     with requests.Session() as browser:
         login = browser.get(srv.url + "/login", timeout=30)
         assert login.status_code == 200 and "<form" in login.text
-        answer = browser.post(srv.url + "/login", timeout=30, allow_redirects=False, data={
-            "username": "admin", "password": USERS["admin"], "csrf_token": _csrf(login)})
+        answer = browser.post(
+            srv.url + "/login",
+            timeout=30,
+            allow_redirects=False,
+            data={"username": "admin", "password": USERS["admin"], "csrf_token": _csrf(login)},
+        )
         assert answer.status_code == 303, answer.text[:300]
         for path in pages:
             page = browser.get(srv.url + path, timeout=30)

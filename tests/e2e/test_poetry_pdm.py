@@ -47,39 +47,46 @@ def tool_env(workdir: Path, **extra: str) -> dict[str, str]:
     """client_env plus everything poetry and pdm read, all under ``workdir``."""
     env = client_env(workdir)
     env = {k: v for k, v in env.items() if not k.startswith(("POETRY_", "PDM_"))}
-    env.update({
-        "XDG_DATA_HOME": str(workdir / "home" / ".local" / "share"),
-        "XDG_STATE_HOME": str(workdir / "home" / ".local" / "state"),
-        "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY, "ALL_PROXY": DEAD_PROXY,
-        "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY, "all_proxy": DEAD_PROXY,
-        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-        # "python" / "python3" on PATH are the interpreter this venv was made from
-        "PATH": str(Path(BASE_PYTHON).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "VIRTUALENV_OVERRIDE_APP_DATA": str(workdir / "virtualenv-app-data"),
-        # poetry
-        "POETRY_CONFIG_DIR": str(workdir / "poetry-config"),
-        "POETRY_CACHE_DIR": str(workdir / "poetry-cache"),
-        "POETRY_DATA_DIR": str(workdir / "poetry-data"),
-        "POETRY_VIRTUALENVS_IN_PROJECT": "true",
-        "POETRY_VIRTUALENVS_PATH": str(workdir / "poetry-venvs"),
-        "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true",
-        "POETRY_VIRTUALENVS_USE_POETRY_PYTHON": "false",
-        "POETRY_KEYRING_ENABLED": "false",
-        "POETRY_REQUESTS_TIMEOUT": "30",
-        # pdm
-        "PDM_HOME": str(workdir / "pdm-home"),
-        "PDM_CONFIG_FILE": str(workdir / "pdm-config.toml"),
-        "PDM_CACHE_DIR": str(workdir / "pdm-cache"),
-        "PDM_LOG_DIR": str(workdir / "pdm-log"),
-        "PDM_CHECK_UPDATE": "false",
-        "PDM_BUILD_ISOLATION": "false",  # pdm-backend from this venv, no index needed
-        "PDM_USE_VENV": "true",
-        "PDM_VENV_IN_PROJECT": "true",
-        "PDM_VENV_WITH_PIP": "false",
-        "PDM_USE_UV": "false",
-        "PDM_NON_INTERACTIVE": "1",
-        "PDM_REQUEST_TIMEOUT": "30",
-    })
+    env.update(
+        {
+            "XDG_DATA_HOME": str(workdir / "home" / ".local" / "share"),
+            "XDG_STATE_HOME": str(workdir / "home" / ".local" / "state"),
+            "HTTP_PROXY": DEAD_PROXY,
+            "HTTPS_PROXY": DEAD_PROXY,
+            "ALL_PROXY": DEAD_PROXY,
+            "http_proxy": DEAD_PROXY,
+            "https_proxy": DEAD_PROXY,
+            "all_proxy": DEAD_PROXY,
+            "NO_PROXY": "127.0.0.1",
+            "no_proxy": "127.0.0.1",
+            # "python" / "python3" on PATH are the interpreter this venv was made from
+            "PATH": str(Path(BASE_PYTHON).parent) + os.pathsep + os.environ.get("PATH", ""),
+            "VIRTUALENV_OVERRIDE_APP_DATA": str(workdir / "virtualenv-app-data"),
+            # poetry
+            "POETRY_CONFIG_DIR": str(workdir / "poetry-config"),
+            "POETRY_CACHE_DIR": str(workdir / "poetry-cache"),
+            "POETRY_DATA_DIR": str(workdir / "poetry-data"),
+            "POETRY_VIRTUALENVS_IN_PROJECT": "true",
+            "POETRY_VIRTUALENVS_PATH": str(workdir / "poetry-venvs"),
+            "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true",
+            "POETRY_VIRTUALENVS_USE_POETRY_PYTHON": "false",
+            "POETRY_KEYRING_ENABLED": "false",
+            "POETRY_REQUESTS_TIMEOUT": "30",
+            # pdm
+            "PDM_HOME": str(workdir / "pdm-home"),
+            "PDM_CONFIG_FILE": str(workdir / "pdm-config.toml"),
+            "PDM_CACHE_DIR": str(workdir / "pdm-cache"),
+            "PDM_LOG_DIR": str(workdir / "pdm-log"),
+            "PDM_CHECK_UPDATE": "false",
+            "PDM_BUILD_ISOLATION": "false",  # pdm-backend from this venv, no index needed
+            "PDM_USE_VENV": "true",
+            "PDM_VENV_IN_PROJECT": "true",
+            "PDM_VENV_WITH_PIP": "false",
+            "PDM_USE_UV": "false",
+            "PDM_NON_INTERACTIVE": "1",
+            "PDM_REQUEST_TIMEOUT": "30",
+        }
+    )
     env.update(extra)
     return env
 
@@ -136,12 +143,15 @@ def assert_stored(server, project: str, files: list[Path]) -> None:
 # ---------------------------------------------------------------------------
 def test_poetry_publish_build_and_republish(server, tmp_path):
     need(POETRY)
-    env = tool_env(tmp_path / "client", **{
-        # A named repository: URL and credentials from the environment, as in CI.
-        "POETRY_REPOSITORIES_PPC_URL": f"{server.url}/",
-        "POETRY_HTTP_BASIC_PPC_USERNAME": "admin",
-        "POETRY_HTTP_BASIC_PPC_PASSWORD": PASSWORD,
-    })
+    env = tool_env(
+        tmp_path / "client",
+        **{
+            # A named repository: URL and credentials from the environment, as in CI.
+            "POETRY_REPOSITORIES_PPC_URL": f"{server.url}/",
+            "POETRY_HTTP_BASIC_PPC_USERNAME": "admin",
+            "POETRY_HTTP_BASIC_PPC_PASSWORD": PASSWORD,
+        },
+    )
     project = tmp_path / "poetrypkg"
     project.mkdir()
     (project / "pyproject.toml").write_text(
@@ -150,13 +160,13 @@ def test_poetry_publish_build_and_republish(server, tmp_path):
         'requires-python = ">=3.8"\ndependencies = []\n\n'
         '[tool.poetry]\npackages = [{ include = "acme_poetrypkg", from = "src" }]\n\n'
         '[build-system]\nrequires = ["poetry-core>=2.0"]\n'
-        'build-backend = "poetry.core.masonry.api"\n')
+        'build-backend = "poetry.core.masonry.api"\n'
+    )
     write_module(project, "acme_poetrypkg", "0.1.0")
 
     out = ok(poetry(["publish", "--build", "-r", "ppc"], env, project))
     dist = project / "dist"
-    assert dist_names(dist) == ["acme_poetrypkg-0.1.0-py3-none-any.whl",
-                                "acme_poetrypkg-0.1.0.tar.gz"], out
+    assert dist_names(dist) == ["acme_poetrypkg-0.1.0-py3-none-any.whl", "acme_poetrypkg-0.1.0.tar.gz"], out
     wheel, sdist = sorted(dist.iterdir())
     assert wheel_module(wheel, "acme_poetrypkg") == 'VERSION = "0.1.0"\n'
     assert sdist_has(sdist, "src/acme_poetrypkg/__init__.py")
@@ -208,8 +218,9 @@ def test_pdm_publish_and_republish(server, tmp_path):
         '[project]\nname = "Acme.PdmPkg"\nversion = "0.1.0"\n'
         'description = "pdm publish e2e"\nreadme = "README.md"\n'
         'requires-python = ">=3.8"\ndependencies = []\n\n'
-        '[tool.pdm]\ndistribution = true\n\n'
-        '[build-system]\nrequires = ["pdm-backend"]\nbuild-backend = "pdm.backend"\n')
+        "[tool.pdm]\ndistribution = true\n\n"
+        '[build-system]\nrequires = ["pdm-backend"]\nbuild-backend = "pdm.backend"\n'
+    )
     write_module(project, "acme_pdmpkg", "0.1.0")
 
     # Builds run without isolation in the interpreter pdm is told to use: this
@@ -218,8 +229,7 @@ def test_pdm_publish_and_republish(server, tmp_path):
     publish = ["publish", "-r", f"{server.url}/", "-u", "admin", "-P", PASSWORD]
     out = ok(pdm(publish, env, project))
     dist = project / "dist"
-    assert dist_names(dist) == ["acme_pdmpkg-0.1.0-py3-none-any.whl",
-                                "acme_pdmpkg-0.1.0.tar.gz"], out
+    assert dist_names(dist) == ["acme_pdmpkg-0.1.0-py3-none-any.whl", "acme_pdmpkg-0.1.0.tar.gz"], out
     wheel, sdist = sorted(dist.iterdir())
     assert wheel_module(wheel, "acme_pdmpkg") == 'VERSION = "0.1.0"\n'
     assert sdist_has(sdist, "src/acme_pdmpkg/__init__.py")
@@ -246,8 +256,9 @@ def test_pdm_publish_and_republish(server, tmp_path):
     assert api_files(server, "acme-pdmpkg") == first
 
     # A wrong password fails visibly and stores nothing.
-    result = pdm(["publish", "-r", f"{server.url}/", "-u", "admin", "-P", "wrong", "--no-build"],
-                 env, project)
+    result = pdm(
+        ["publish", "-r", f"{server.url}/", "-u", "admin", "-P", "wrong", "--no-build"], env, project
+    )
     assert result.returncode != 0, result.stdout
     assert "401" in result.stdout, result.stdout
     assert api_files(server, "acme-pdmpkg") == first
@@ -258,18 +269,22 @@ def test_pdm_publish_and_republish(server, tmp_path):
 # ---------------------------------------------------------------------------
 def test_poetry_lock_and_install_from_the_server_only(published, dists, tmp_path):
     need(POETRY)
-    env = tool_env(tmp_path / "client", **{
-        "POETRY_HTTP_BASIC_PPC_USERNAME": "admin",
-        "POETRY_HTTP_BASIC_PPC_PASSWORD": PASSWORD,
-    })
+    env = tool_env(
+        tmp_path / "client",
+        **{
+            "POETRY_HTTP_BASIC_PPC_USERNAME": "admin",
+            "POETRY_HTTP_BASIC_PPC_PASSWORD": PASSWORD,
+        },
+    )
     source = f"{published.url}/simple/"
     project = tmp_path / "consumer"
     project.mkdir()
     (project / "pyproject.toml").write_text(
         '[project]\nname = "poetry-consumer"\nversion = "0.1.0"\n'
         'requires-python = ">=3.8"\ndependencies = ["Acme.Widget==1.0"]\n\n'
-        '[tool.poetry]\npackage-mode = false\n\n'
-        f'[[tool.poetry.source]]\nname = "ppc"\nurl = "{source}"\npriority = "primary"\n')
+        "[tool.poetry]\npackage-mode = false\n\n"
+        f'[[tool.poetry.source]]\nname = "ppc"\nurl = "{source}"\npriority = "primary"\n'
+    )
 
     ok(poetry(["env", "use", BASE_PYTHON], env, project))
     ok(poetry(["lock"], env, project))
@@ -298,8 +313,9 @@ def test_pdm_lock_and_sync_from_the_server_only(published, dists, tmp_path):
     (project / "pyproject.toml").write_text(
         '[project]\nname = "pdm-consumer"\nversion = "0.1.0"\n'
         'requires-python = ">=3.8"\ndependencies = ["Acme.Widget>=1.0"]\n\n'
-        '[tool.pdm]\ndistribution = false\n\n'
-        f'[[tool.pdm.source]]\nname = "pypi"\nurl = "{source}"\nverify_ssl = false\n')
+        "[tool.pdm]\ndistribution = false\n\n"
+        f'[[tool.pdm.source]]\nname = "pypi"\nurl = "{source}"\nverify_ssl = false\n'
+    )
 
     ok(pdm(["use", "-f", BASE_PYTHON], env, project))
     ok(pdm(["lock", "--static-urls"], env, project))

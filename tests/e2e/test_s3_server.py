@@ -17,11 +17,18 @@ from tests.fixtures.s3 import s3_settings
 pytestmark = pytest.mark.e2e
 
 
-def test_server_on_s3_with_prefix_and_hash(server_factory, moto_server, s3_client,
-                                           s3_bucket_name, dists, tmp_path):
-    settings = s3_settings(moto_server, s3_bucket_name, prefix="pkgs/", prepend_hash="true",
-                           region_name="eu-west-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+def test_server_on_s3_with_prefix_and_hash(
+    server_factory, moto_server, s3_client, s3_bucket_name, dists, tmp_path
+):
+    settings = s3_settings(
+        moto_server,
+        s3_bucket_name,
+        prefix="pkgs/",
+        prepend_hash="true",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     settings |= {"storage.dir": None, "pypi.default_read": "authenticated"}
     srv = server_factory(settings)
 
@@ -43,16 +50,44 @@ def test_server_on_s3_with_prefix_and_hash(server_factory, moto_server, s3_clien
     assert f"pkgs/{segment}/{dists.canonical}/{companion}" in keys
 
     # Downloads answer 302 to a presigned URL on the S3 endpoint.
-    status, headers, _ = srv.request("GET", f"/api/package/{dists.canonical}/{wheel.name}",
-                                     user="admin")
+    status, headers, _ = srv.request("GET", f"/api/package/{dists.canonical}/{wheel.name}", user="admin")
     assert status == 302
     assert headers["Location"].startswith(moto_server) and "X-Amz-Signature" in headers["Location"]
 
     pip_target, uv_target = tmp_path / "pip", tmp_path / "uv"
-    ok(run(pip_cmd("install", "--no-cache-dir", "--target", str(pip_target), "--index-url",
-                   index_url(srv), "acme.widget==1.0"), env))
-    ok(run([UV, "pip", "install", "--no-cache", "--target", str(uv_target), "--python", PYTHON,
-            "--index-url", index_url(srv), "acme-widget==1.0"], env))
+    ok(
+        run(
+            pip_cmd(
+                "install",
+                "--no-cache-dir",
+                "--target",
+                str(pip_target),
+                "--index-url",
+                index_url(srv),
+                "acme.widget==1.0",
+            ),
+            env,
+        )
+    )
+    ok(
+        run(
+            [
+                UV,
+                "pip",
+                "install",
+                "--no-cache",
+                "--target",
+                str(uv_target),
+                "--python",
+                PYTHON,
+                "--index-url",
+                index_url(srv),
+                "acme-widget==1.0",
+            ],
+            env,
+        )
+    )
     for target in (pip_target, uv_target):
         assert [p.name for p in target.iterdir() if p.name.endswith(".dist-info")] == [
-            "Acme_Widget-1.0.dist-info"]
+            "Acme_Widget-1.0.dist-info"
+        ]

@@ -39,16 +39,23 @@ def shared_settings(kind: str, request, moto_server: str, bucket: str) -> dict:
         settings |= {"pypi.db": "sql", "db.url": url}
     elif kind == "dynamo":
         from pypicloud.cache.dynamo import DynamoIndex
+
         namespace = unique_name("ppc-scale") + "-"
 
         def drop():
-            index = DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
-                                namespace=namespace, create=False)
+            index = DynamoIndex(
+                endpoint_url=moto_server, region_name="us-east-1", namespace=namespace, create=False
+            )
             index.delete_tables()
             index.close()
+
         request.addfinalizer(drop)
-        settings |= {"pypi.db": "dynamo", "db.endpoint_url": moto_server,
-                     "db.region_name": "us-east-1", "db.namespace": namespace}
+        settings |= {
+            "pypi.db": "dynamo",
+            "db.endpoint_url": moto_server,
+            "db.region_name": "us-east-1",
+            "db.namespace": namespace,
+        }
     else:
         url, prefix = request.getfixturevalue("redis_prefix")
         settings |= {"pypi.db": "redis", "db.url": url, "db.prefix": prefix}
@@ -57,18 +64,47 @@ def shared_settings(kind: str, request, moto_server: str, bucket: str) -> dict:
 
 def twine_upload(server, *files: Path) -> None:
     result = subprocess.run(
-        [str(BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", server.url + "/simple/", "-u", "admin", "-p", "secret",
-         *map(str, files)],
-        capture_output=True, text=True, timeout=120, env=child_env())
+        [
+            str(BIN / "twine"),
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            server.url + "/simple/",
+            "-u",
+            "admin",
+            "-p",
+            "secret",
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def pip_install(server, target: Path, requirement: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-         "--target", str(target), "--index-url", server.auth_url() + "/simple/", requirement],
-        capture_output=True, text=True, timeout=180, env=child_env())
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--index-url",
+            server.auth_url() + "/simple/",
+            requirement,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=child_env(),
+    )
 
 
 def location(server, project: str, filename: str) -> str:
@@ -77,11 +113,18 @@ def location(server, project: str, filename: str) -> str:
     return headers["Location"]
 
 
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
-                                  pytest.param("mariadb", marks=pytest.mark.mariadb),
-                                  pytest.param("redis", marks=pytest.mark.redis), "dynamo"])
-def test_two_processes_share_one_deployment(kind, request, server_factory, moto_server,
-                                            s3_bucket, dists, tmp_path):
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+        pytest.param("redis", marks=pytest.mark.redis),
+        "dynamo",
+    ],
+)
+def test_two_processes_share_one_deployment(
+    kind, request, server_factory, moto_server, s3_bucket, dists, tmp_path
+):
     settings = shared_settings(kind, request, moto_server, s3_bucket)
     a = server_factory(settings, name="a")
     b = server_factory(settings, name="b")
@@ -103,36 +146,38 @@ def test_two_processes_share_one_deployment(kind, request, server_factory, moto_
     status, _, _ = a.request("GET", f"/simple/{dists.canonical}/", user="admin")
     assert status == 200
     for path in (wheel.name, sdist.name):
-        status, _, body = b.request("DELETE", f"/api/package/{dists.canonical}/{path}",
-                                    user="admin")
+        status, _, body = b.request("DELETE", f"/api/package/{dists.canonical}/{path}", user="admin")
         assert status == 200, body
     status, _, _ = a.request("GET", f"/simple/{dists.canonical}/", user="admin")
     assert status == 404
-    status, projects = a.get_json("/simple/", headers={
-        "Accept": "application/vnd.pypi.simple.v1+json"})
+    status, projects = a.get_json("/simple/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     assert projects["projects"] == []
 
 
 @pytest.mark.postgres
-def test_gunicorn_with_two_workers_stays_consistent(request, server_factory, moto_server,
-                                                    s3_bucket, dists):
+def test_gunicorn_with_two_workers_stays_consistent(request, server_factory, moto_server, s3_bucket, dists):
     settings = shared_settings("postgres", request, moto_server, s3_bucket)
     srv = server_factory(settings, name="gunicorn", command="gunicorn")
     twine_upload(srv, dists.wheel("1.0"))
     # Every request may land on either worker: all must see the upload.
     page = f"/simple/{dists.canonical}/"
     assert {srv.request("GET", page, user="admin")[0] for _ in range(20)} == {200}
-    status, _, body = srv.request("DELETE", f"/api/package/{dists.canonical}/"
-                                  f"{dists.wheel('1.0').name}", user="admin")
+    status, _, body = srv.request(
+        "DELETE", f"/api/package/{dists.canonical}/{dists.wheel('1.0').name}", user="admin"
+    )
     assert status == 200, body
     assert {srv.request("GET", page, user="admin")[0] for _ in range(20)} == {404}
 
 
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
-                                  pytest.param("mariadb", marks=pytest.mark.mariadb),
-                                  pytest.param("redis", marks=pytest.mark.redis)])
-def test_index_outage_gives_503_and_service_resumes(kind, request, server_factory, dists,
-                                                    tmp_path):
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ],
+)
+def test_index_outage_gives_503_and_service_resumes(kind, request, server_factory, dists, tmp_path):
     settings = {"pypi.default_read": "authenticated"}
     if kind == "postgres":
         url, schema = request.getfixturevalue("postgres_schema")
@@ -142,13 +187,17 @@ def test_index_outage_gives_503_and_service_resumes(kind, request, server_factor
         url, _ = request.getfixturevalue("mariadb_database")
         proxy = TcpProxy(3306)
         # A 1.x-style URL without a driver.
-        settings |= {"db.url": url.replace("mysql+pymysql://", "mysql://", 1)
-                     .replace(":3306/", f":{proxy.port}/")}
+        settings |= {
+            "db.url": url.replace("mysql+pymysql://", "mysql://", 1).replace(":3306/", f":{proxy.port}/")
+        }
     else:
         url, prefix = request.getfixturevalue("redis_prefix")
         proxy = TcpProxy(6379)
-        settings |= {"pypi.db": "redis", "db.url": url.replace(":6379/", f":{proxy.port}/"),
-                     "db.prefix": prefix}
+        settings |= {
+            "pypi.db": "redis",
+            "db.url": url.replace(":6379/", f":{proxy.port}/"),
+            "db.prefix": prefix,
+        }
     try:
         srv = server_factory(settings)
         twine_upload(srv, dists.wheel("1.0"))

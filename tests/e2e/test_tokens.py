@@ -18,8 +18,14 @@ pytestmark = pytest.mark.e2e
 
 def ppc_access(ini, *argv: str, stdin: str = "") -> str:
     import subprocess
-    result = subprocess.run([str(installed_bin() / "ppc-access"), str(ini), *argv], input=stdin,
-                            capture_output=True, text=True, timeout=120)
+
+    result = subprocess.run(
+        [str(installed_bin() / "ppc-access"), str(ini), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -37,7 +43,8 @@ def sql_server(server_factory):
 
 
 def test_ci_publishes_with_an_upload_token_and_installers_read_with_a_read_token(
-        sql_server, dists, cenv, tmp_path):
+    sql_server, dists, cenv, tmp_path
+):
     ini = sql_server.ini_path
     upload_token = ppc_access(ini, "add-token", "ci", "--project", "Acme.Widget", "--upload")
     read_token = ppc_access(ini, "add-token", "ci")
@@ -50,12 +57,33 @@ def test_ci_publishes_with_an_upload_token_and_installers_read_with_a_read_token
 
     index = f"http://__token__:{read_token}@127.0.0.1:{sql_server.port}/simple/"
     target = tmp_path / "pip-target"
-    ok(run(pip_cmd("install", "--no-cache-dir", "--target", str(target), "--index-url", index,
-                   "acme-widget==1.0"), cenv))
+    ok(
+        run(
+            pip_cmd(
+                "install", "--no-cache-dir", "--target", str(target), "--index-url", index, "acme-widget==1.0"
+            ),
+            cenv,
+        )
+    )
     assert (target / "acme_widget").is_dir()
     target = tmp_path / "uv-target"
-    ok(run([UV, "pip", "install", "--python", PYTHON, "--target", str(target),
-            "--index-url", index, "acme-widget==1.0"], cenv))
+    ok(
+        run(
+            [
+                UV,
+                "pip",
+                "install",
+                "--python",
+                PYTHON,
+                "--target",
+                str(target),
+                "--index-url",
+                index,
+                "acme-widget==1.0",
+            ],
+            cenv,
+        )
+    )
     assert (target / "acme_widget").is_dir()
 
     # The read token uploads nothing, and neither does the upload token elsewhere.

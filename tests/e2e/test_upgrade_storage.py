@@ -28,9 +28,23 @@ V1_DEFAULTS = {"pypi.default_read": "everyone", "pypi.default_write": "authentic
 
 def pip_install(srv, target: Path, env, *requirements: str) -> None:
     # Anonymous, as 1.x's default_read = everyone allowed.
-    ok(run(pip_cmd("install", "--no-cache-dir", "--no-deps", "--only-binary", ":all:",
-                   "--target", str(target), "--index-url", f"{srv.url}/simple/",
-                   *requirements), env))
+    ok(
+        run(
+            pip_cmd(
+                "install",
+                "--no-cache-dir",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--target",
+                str(target),
+                "--index-url",
+                f"{srv.url}/simple/",
+                *requirements,
+            ),
+            env,
+        )
+    )
 
 
 def assert_listed_as_1x_left_them(srv, summaries: dict[str, str] | None = None) -> None:
@@ -40,8 +54,11 @@ def assert_listed_as_1x_left_them(srv, summaries: dict[str, str] | None = None) 
         assert sorted(listed) == sorted(e["filename"] for e in expected)
         for entry in expected:
             got = listed[entry["filename"]]
-            assert (got["version"], got["sha256"], got["uploader"]) == \
-                (entry["version"], entry["sha256"], entry["uploader"])
+            assert (got["version"], got["sha256"], got["uploader"]) == (
+                entry["version"],
+                entry["sha256"],
+                entry["uploader"],
+            )
             assert got["summary"] == (summaries or {}).get(entry["filename"], entry["summary"])
 
 
@@ -58,8 +75,7 @@ def test_pip_installs_from_a_1x_storage_folder(server_factory, tmp_path, dists):
 
     env = client_env(tmp_path / "client")
     pip_install(srv, tmp_path / "site", env, "alpha==1.1", "Beta_Pkg==2.0")
-    installed = sorted(p.name for p in (tmp_path / "site").iterdir()
-                       if p.name.endswith(".dist-info"))
+    installed = sorted(p.name for p in (tmp_path / "site").iterdir() if p.name.endswith(".dist-info"))
     assert installed == ["Beta_Pkg-2.0.dist-info", "alpha-1.1.dist-info"]
 
     # A new upload lands in the new layout beside 1.x's folders and installs too.
@@ -77,18 +93,16 @@ def test_pip_installs_from_a_1x_storage_folder(server_factory, tmp_path, dists):
     assert wheel.name in api_files(srv, dists.canonical)
 
 
-def test_pip_installs_from_a_1x_bucket(server_factory, moto_server, s3_client, s3_bucket,
-                                       tmp_path):
+def test_pip_installs_from_a_1x_bucket(server_factory, moto_server, s3_client, s3_bucket, tmp_path):
     objects = json.loads((FIXTURES / "s3-objects.json").read_text())["objects"]
     for obj in objects:
-        s3_client.put_object(Bucket=s3_bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]),
-                             Metadata=obj["metadata"])
-    srv = server_factory({**V1_DEFAULTS, **s3_settings(moto_server, s3_bucket),
-                          "storage.dir": None})
+        s3_client.put_object(
+            Bucket=s3_bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]), Metadata=obj["metadata"]
+        )
+    srv = server_factory({**V1_DEFAULTS, **s3_settings(moto_server, s3_bucket), "storage.dir": None})
     summaries = {o["key"].rsplit("/", 1)[1]: o["metadata"]["summary"] for o in objects}
     assert_listed_as_1x_left_them(srv, summaries)
     env = client_env(tmp_path / "client")
     pip_install(srv, tmp_path / "site", env, "alpha==1.1", "beta-pkg==2.0")
-    installed = sorted(p.name for p in (tmp_path / "site").iterdir()
-                       if p.name.endswith(".dist-info"))
+    installed = sorted(p.name for p in (tmp_path / "site").iterdir() if p.name.endswith(".dist-info"))
     assert installed == ["Beta_Pkg-2.0.dist-info", "alpha-1.1.dist-info"]

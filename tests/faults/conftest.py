@@ -16,8 +16,10 @@ import pytest
 from tests.fixtures.s3 import s3_settings
 
 REPO = Path(__file__).resolve().parents[2]
-INDEXES = [pytest.param("postgres", marks=pytest.mark.postgres),
-           pytest.param("redis", marks=pytest.mark.redis)]
+INDEXES = [
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+]
 
 
 class FaultPlan:
@@ -91,7 +93,8 @@ def fetch_sha256(srv, project: str, filename: str) -> str:
     status, headers, body = srv.request("GET", f"/api/package/{project}/{filename}", user="admin")
     if status in (302, 303, 307):
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                headers["Location"], timeout=30) as resp:
+            headers["Location"], timeout=30
+        ) as resp:
             body = resp.read()
     else:
         assert status == 200, (status, body[:300])

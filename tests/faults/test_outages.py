@@ -32,8 +32,7 @@ def _proxied_index(kind: str, request, proxy: TcpProxy) -> dict[str, str]:
     return {"pypi.db": "redis", "db.url": url, "db.prefix": prefix}
 
 
-KINDS = [pytest.param("postgres", marks=pytest.mark.postgres),
-         pytest.param("redis", marks=pytest.mark.redis)]
+KINDS = [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("redis", marks=pytest.mark.redis)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -76,11 +75,11 @@ def test_outage_503s_name_the_index(kind, request, server_factory):
 def test_g_multipart_uploads_share_one_bounded_pool(s3_storage_factory):
     """G: the parts of successive multipart uploads are sent by one pool of
     threads, not by new threads for every upload."""
-    storage = s3_storage_factory(max_concurrency=2, multipart_threshold=5 * MB,
-                                 multipart_chunksize=5 * MB)
+    storage = s3_storage_factory(max_concurrency=2, multipart_threshold=5 * MB, multipart_chunksize=5 * MB)
     senders: set[threading.Thread] = set()
     storage.client.meta.events.register(
-        "before-call.s3.UploadPart", lambda **_: senders.add(threading.current_thread()))
+        "before-call.s3.UploadPart", lambda **_: senders.add(threading.current_thread())
+    )
     body = os.urandom(11 * MB)  # three parts each
     for n in range(4):
         import io
@@ -113,8 +112,7 @@ def test_dead_temp_files_are_swept_at_start_up_and_live_ones_kept(server_factory
         os.close(fd)
 
 
-def test_stale_multipart_uploads_are_aborted_at_start_up(server_factory, moto_server,
-                                                          s3_bucket, s3_client):
+def test_stale_multipart_uploads_are_aborted_at_start_up(server_factory, moto_server, s3_bucket, s3_client):
     """Issue 11 item 5: the unfinished multipart upload of a killed server is
     aborted at the next start-up; an upload outside our prefix is not touched."""
     ours = f"packages/{key_hash('demo-1.0.tar.gz')}/demo/demo-1.0.tar.gz"
@@ -122,19 +120,21 @@ def test_stale_multipart_uploads_are_aborted_at_start_up(server_factory, moto_se
     for key in (ours, foreign):
         s3_client.create_multipart_upload(Bucket=s3_bucket, Key=key)
     time.sleep(1.1)  # older than the grace period below
-    server_factory(s3_settings(moto_server, s3_bucket, prefix="packages/",
-                               multipart_grace="1"))
-    left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=s3_bucket)
-            .get("Uploads", ())]
+    server_factory(s3_settings(moto_server, s3_bucket, prefix="packages/", multipart_grace="1"))
+    left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", ())]
     assert left == [foreign]
 
 
-def test_a_bucket_the_server_creates_aborts_incomplete_uploads(server_factory, moto_server,
-                                                                s3_bucket_name, s3_client):
+def test_a_bucket_the_server_creates_aborts_incomplete_uploads(
+    server_factory, moto_server, s3_bucket_name, s3_client
+):
     server_factory(s3_settings(moto_server, s3_bucket_name, prefix="packages/"))
     rules = s3_client.get_bucket_lifecycle_configuration(Bucket=s3_bucket_name)["Rules"]
-    assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
-               and r["Status"] == "Enabled" for r in rules), rules
+    assert any(
+        r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
+        and r["Status"] == "Enabled"
+        for r in rules
+    ), rules
 
 
 def test_spool_files_of_a_killed_server_are_swept_at_start_up(tmp_path, server_factory, plan):
@@ -144,9 +144,14 @@ def test_spool_files_of_a_killed_server_are_swept_at_start_up(tmp_path, server_f
     from tests.faults.conftest import REPO
     from tests.fixtures.server import write_wheel
 
-    srv = server_factory({"pypi.storage": "tests.faults.wrappers.FaultyStorage",
-                          "faults.storage": "file", "faults.plan": str(plan.path)},
-                         env={"PYTHONPATH": str(REPO)})
+    srv = server_factory(
+        {
+            "pypi.storage": "tests.faults.wrappers.FaultyStorage",
+            "faults.storage": "file",
+            "faults.plan": str(plan.path),
+        },
+        env={"PYTHONPATH": str(REPO)},
+    )
     path = write_wheel(tmp_path, "spool_demo", "1.0", normalized=True)
     plan.set([{"id": "s", "step": "storage.put", "filename": path.name, "action": "kill"}])
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 
-
 from tests.e2e.helpers import simple_files, upload_file
 from tests.faults.conftest import fetch_sha256
 from tests.fixtures.server import sha256_file, write_wheel
@@ -20,8 +19,13 @@ PROJECT = "fault-demo"
 
 
 def wheel(tmp_path, version: str):
-    return write_wheel(tmp_path, "fault_demo", version, normalized=True,
-                       payload=f"VERSION = {version!r}  # {tmp_path.name}\n".encode())
+    return write_wheel(
+        tmp_path,
+        "fault_demo",
+        version,
+        normalized=True,
+        payload=f"VERSION = {version!r}  # {tmp_path.name}\n".encode(),
+    )
 
 
 def s3_key(s3_client, bucket: str, filename: str) -> dict | None:
@@ -54,15 +58,15 @@ def assert_absent(srv, s3_client, bucket, path) -> None:
 
 
 def test_e_identical_upload_acknowledged_while_the_first_index_write_fails(
-        tmp_path, faulty_server, plan, s3_client, s3_bucket):
+    tmp_path, faulty_server, plan, s3_client, s3_bucket
+):
     """E: B is told 200 while A (same bytes) is stuck before its index write;
     A's index write then fails. The file B was told about stays, listed."""
     srv = faulty_server(server={"threads": "4"})
     path = wheel(tmp_path, "1.0")
     plan.set([{"id": "e", "step": "index.add", "filename": path.name, "action": "block_fail"}])
     first: dict = {}
-    thread = threading.Thread(
-        target=lambda: first.update(answer=upload_file(srv, path, PROJECT, "1.0")))
+    thread = threading.Thread(target=lambda: first.update(answer=upload_file(srv, path, PROJECT, "1.0")))
     thread.start()
     try:
         plan.wait_reached("e")
@@ -77,7 +81,8 @@ def test_e_identical_upload_acknowledged_while_the_first_index_write_fails(
 
 
 def test_b_killed_between_storage_and_index_write_then_retried(
-        tmp_path, faulty_server, plan, s3_client, s3_bucket):
+    tmp_path, faulty_server, plan, s3_client, s3_bucket
+):
     """B: SIGKILL after the bytes are in S3 and before the index row: the
     restart's repair lists the file, and the client's retry answers 200 with
     the file listed."""
@@ -104,7 +109,8 @@ def test_b_killed_between_storage_and_index_write_then_retried(
 
 
 def test_a_delete_failing_in_storage_changes_nothing_and_a_retry_finishes(
-        tmp_path, faulty_server, plan, s3_client, s3_bucket):
+    tmp_path, faulty_server, plan, s3_client, s3_bucket
+):
     """A: a DELETE while S3 fails answers 503 and leaves the file listed and
     downloadable; the retried DELETE succeeds; the name is free again."""
     srv = faulty_server()
@@ -124,7 +130,8 @@ def test_a_delete_failing_in_storage_changes_nothing_and_a_retry_finishes(
 
 
 def test_a_delete_failing_in_the_index_is_finished_by_a_retry(
-        tmp_path, faulty_server, plan, s3_client, s3_bucket):
+    tmp_path, faulty_server, plan, s3_client, s3_bucket
+):
     """A, other half: the bytes are gone but the index write fails (503); a
     retried DELETE answers 200, and an identical re-upload is stored again."""
     srv = faulty_server()
@@ -143,7 +150,8 @@ def test_a_delete_failing_in_the_index_is_finished_by_a_retry(
 
 
 def test_d_yank_failing_in_the_index_leaves_storage_unchanged(
-        tmp_path, faulty_server, plan, s3_client, s3_bucket):
+    tmp_path, faulty_server, plan, s3_client, s3_bucket
+):
     """D: a yank whose index write fails answers 503 and storage does not carry
     it (a rebuild does not apply it); the retry yanks in both."""
     srv = faulty_server()
@@ -151,30 +159,32 @@ def test_d_yank_failing_in_the_index_leaves_storage_unchanged(
     assert created(upload_file(srv, path, PROJECT, "1.0"))
     plan.set([{"id": "d", "step": "index.set_yanked", "filename": path.name, "action": "fail"}])
     url = f"/api/package/{PROJECT}/{path.name}/yank"
-    status, _, body = srv.request("POST", url, user="admin", body=b'{"reason": "bad"}',
-                                  headers={"Content-Type": "application/json"})
+    status, _, body = srv.request(
+        "POST", url, user="admin", body=b'{"reason": "bad"}', headers={"Content-Type": "application/json"}
+    )
     assert status == 503, body
     assert "yanked" not in s3_key(s3_client, s3_bucket, path.name)["Metadata"]
     assert simple_files(srv, PROJECT)[path.name].get("yanked", False) is False
     status, _, body = srv.request("POST", "/admin/rebuild", user="admin")
     assert status == 200, body
     assert simple_files(srv, PROJECT)[path.name].get("yanked", False) is False
-    status, _, body = srv.request("POST", url, user="admin", body=b'{"reason": "bad"}',
-                                  headers={"Content-Type": "application/json"})
+    status, _, body = srv.request(
+        "POST", url, user="admin", body=b'{"reason": "bad"}', headers={"Content-Type": "application/json"}
+    )
     assert status == 200, body
     assert s3_key(s3_client, s3_bucket, path.name)["Metadata"].get("yanked") == "bad"
     assert simple_files(srv, PROJECT)[path.name]["yanked"] == "bad"
 
 
-def test_a_5xx_upload_left_half_done_is_finished_by_the_periodic_repair(
-        tmp_path, faulty_server, plan):
+def test_a_5xx_upload_left_half_done_is_finished_by_the_periodic_repair(tmp_path, faulty_server, plan):
     """The index write fails after the bytes are stored (503) and nobody
     retries: the periodic repair lists the file (whole), with no restart."""
     srv = faulty_server(**{"pypi.repair_interval": "1"})
     path = wheel(tmp_path, "1.0")
     # Only the request's own index write fails, not one of the repair loop.
-    plan.set([{"id": "p", "step": "index.add", "filename": path.name, "action": "fail",
-               "thread": "waitress"}])
+    plan.set(
+        [{"id": "p", "step": "index.add", "filename": path.name, "action": "fail", "thread": "waitress"}]
+    )
     status, body = upload_file(srv, path, PROJECT, "1.0")
     assert status == 503, body
     for _ in range(300):  # bounded: a repair round runs every second

@@ -116,9 +116,8 @@ class FaultyStorage(Storage):
                 setattr(self, attr, getattr(inner, attr))
 
     @classmethod
-    def from_settings(cls, settings) -> "FaultyStorage":
-        inner = storage.storage_from_settings(_inner_settings(settings, "pypi.storage",
-                                                              "faults.storage"))
+    def from_settings(cls, settings) -> FaultyStorage:
+        inner = storage.storage_from_settings(_inner_settings(settings, "pypi.storage", "faults.storage"))
         return cls(inner, Plan(settings.get_str("faults.plan")))
 
     def put(self, project, filename, stream, metadata, *, overwrite=False):
@@ -165,7 +164,7 @@ class FaultyIndex(MetadataIndex):
         self.plan = plan
 
     @classmethod
-    def from_settings(cls, settings) -> "FaultyIndex":
+    def from_settings(cls, settings) -> FaultyIndex:
         inner = cache.index_from_settings(_inner_settings(settings, "pypi.db", "faults.db"))
         return cls(inner, Plan(settings.get_str("faults.plan")))
 

@@ -122,8 +122,9 @@ def make_app(tmp_path, spool_dir):
     """
     built: list[webtest.TestApp] = []
 
-    def factory(overrides: Mapping[str, str | None] | None = None,
-                base: Path | None = None) -> webtest.TestApp:
+    def factory(
+        overrides: Mapping[str, str | None] | None = None, base: Path | None = None
+    ) -> webtest.TestApp:
         root = base or tmp_path
         settings = base_settings(root)
         for key, value in (overrides or {}).items():
@@ -162,9 +163,16 @@ def escape_name(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name)
 
 
-def core_metadata(name: str, version: str, *, summary: str | None = "A test package",
-                  requires_python: str | None = ">=3.8", metadata_version: str = "2.1",
-                  extra_headers: Iterable[str] = (), body: str = "A long description.\n") -> bytes:
+def core_metadata(
+    name: str,
+    version: str,
+    *,
+    summary: str | None = "A test package",
+    requires_python: str | None = ">=3.8",
+    metadata_version: str = "2.1",
+    extra_headers: Iterable[str] = (),
+    body: str = "A long description.\n",
+) -> bytes:
     lines = [f"Metadata-Version: {metadata_version}", f"Name: {name}", f"Version: {version}"]
     if summary is not None:
         lines.append(f"Summary: {summary}")
@@ -190,10 +198,18 @@ def _record_line(member: str, data: bytes) -> str:
     return f"{member},sha256={digest},{len(data)}"
 
 
-def make_wheel(name: str, version: str, *, summary: str | None = "A test package",
-               requires_python: str | None = ">=3.8", payload: bytes = b"VALUE = 1\n",
-               dist_info: str | None = None, metadata: bytes | None = None,
-               tag: str = "py3-none-any", build: str | None = None) -> tuple[str, bytes]:
+def make_wheel(
+    name: str,
+    version: str,
+    *,
+    summary: str | None = "A test package",
+    requires_python: str | None = ">=3.8",
+    payload: bytes = b"VALUE = 1\n",
+    dist_info: str | None = None,
+    metadata: bytes | None = None,
+    tag: str = "py3-none-any",
+    build: str | None = None,
+) -> tuple[str, bytes]:
     """A valid wheel: ``(filename, bytes)``. ``payload`` varies the bytes of one release.
 
     ``dist_info`` overrides the ``.dist-info`` folder name and ``metadata`` the
@@ -203,10 +219,12 @@ def make_wheel(name: str, version: str, *, summary: str | None = "A test package
     stem = f"{escaped}-{version}" + (f"-{build}" if build else "")
     filename = f"{stem}-{tag}.whl"
     info_dir = dist_info or f"{escaped}-{version}.dist-info"
-    meta = metadata if metadata is not None else core_metadata(
-        name, version, summary=summary, requires_python=requires_python)
-    wheel = (f"Wheel-Version: 1.0\nGenerator: pypicloud-tests\nRoot-Is-Purelib: true\n"
-             f"Tag: {tag}\n").encode()
+    meta = (
+        metadata
+        if metadata is not None
+        else core_metadata(name, version, summary=summary, requires_python=requires_python)
+    )
+    wheel = (f"Wheel-Version: 1.0\nGenerator: pypicloud-tests\nRoot-Is-Purelib: true\nTag: {tag}\n").encode()
     members = [
         (f"{escaped.lower()}/__init__.py", payload),
         (f"{info_dir}/METADATA", meta),
@@ -218,10 +236,17 @@ def make_wheel(name: str, version: str, *, summary: str | None = "A test package
     return filename, _zip(members)
 
 
-def make_sdist(name: str, version: str, *, summary: str | None = "A test package",
-               requires_python: str | None = ">=3.8", metadata_version: str = "2.2",
-               payload: bytes = b"VALUE = 1\n", pkg_info: bytes | None = None,
-               extra_headers: Iterable[str] = ()) -> tuple[str, bytes]:
+def make_sdist(
+    name: str,
+    version: str,
+    *,
+    summary: str | None = "A test package",
+    requires_python: str | None = ">=3.8",
+    metadata_version: str = "2.2",
+    payload: bytes = b"VALUE = 1\n",
+    pkg_info: bytes | None = None,
+    extra_headers: Iterable[str] = (),
+) -> tuple[str, bytes]:
     """A valid ``.tar.gz`` sdist with ``<name>-<version>/PKG-INFO``: ``(filename, bytes)``.
 
     Metadata-Version 2.2+ with nothing ``Dynamic`` makes its PKG-INFO reliable (PEP 643).
@@ -229,12 +254,24 @@ def make_sdist(name: str, version: str, *, summary: str | None = "A test package
     """
     escaped = escape_name(name)
     top = f"{escaped}-{version}"
-    meta = pkg_info if pkg_info is not None else core_metadata(
-        name, version, summary=summary, requires_python=requires_python,
-        metadata_version=metadata_version, extra_headers=extra_headers)
+    meta = (
+        pkg_info
+        if pkg_info is not None
+        else core_metadata(
+            name,
+            version,
+            summary=summary,
+            requires_python=requires_python,
+            metadata_version=metadata_version,
+            extra_headers=extra_headers,
+        )
+    )
     pyproject = (f'[project]\nname = "{name}"\nversion = "{version}"\n').encode()
-    members = [(f"{top}/PKG-INFO", meta), (f"{top}/pyproject.toml", pyproject),
-               (f"{top}/src/{escaped.lower()}/__init__.py", payload)]
+    members = [
+        (f"{top}/PKG-INFO", meta),
+        (f"{top}/pyproject.toml", pyproject),
+        (f"{top}/src/{escaped.lower()}/__init__.py", payload),
+    ]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for member, data in members:
@@ -284,6 +321,7 @@ def _guess_name_version(filename: str) -> tuple[str, str]:
 def _archive_metadata(filename: str, data: bytes) -> tuple[str, str] | None:
     """Name and Version from the file's METADATA / PKG-INFO, as twine reads them; else None."""
     import email.parser
+
     raw = None
     try:
         if filename.endswith(".whl"):
@@ -306,11 +344,11 @@ def _archive_metadata(filename: str, data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def twine_fields(filename: str, data: bytes, *, name: str | None = None,
-                 version: str | None = None) -> dict[str, str]:
+def twine_fields(
+    filename: str, data: bytes, *, name: str | None = None, version: str | None = None
+) -> dict[str, str]:
     """The form twine sends: name and version from the archive's metadata, as twine does."""
-    guessed_name, guessed_version = _archive_metadata(filename, data) or \
-        _guess_name_version(filename)
+    guessed_name, guessed_version = _archive_metadata(filename, data) or _guess_name_version(filename)
     is_wheel = filename.endswith(".whl")
     fields = {
         ":action": "file_upload",
@@ -327,12 +365,20 @@ def twine_fields(filename: str, data: bytes, *, name: str | None = None,
     return fields
 
 
-def upload(test_app: webtest.TestApp, filename: str | None, data: bytes | None, *,
-           user: str | None = "admin", password: str | None = None,
-           name: str | None = None, version: str | None = None,
-           fields: Mapping[str, object] | None = None, path: str = "/",
-           headers: Mapping[str, str] | None = None,
-           status: int | None = None) -> webtest.TestResponse:
+def upload(
+    test_app: webtest.TestApp,
+    filename: str | None,
+    data: bytes | None,
+    *,
+    user: str | None = "admin",
+    password: str | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    fields: Mapping[str, object] | None = None,
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
+    status: int | None = None,
+) -> webtest.TestResponse:
     """POST one distribution the way ``twine upload`` does (multipart form, Basic auth).
 
     ``fields`` overrides form fields; a value of None leaves the field out, a
@@ -352,9 +398,14 @@ def upload(test_app: webtest.TestApp, filename: str | None, data: bytes | None, 
     all_headers = auth_headers(user, password)
     all_headers.update(headers or {})
     upload_files = [("content", filename, data)] if data is not None else []
-    response = test_app.post(path, params=params, upload_files=upload_files,
-                             content_type="multipart/form-data", headers=all_headers,
-                             expect_errors=True)
+    response = test_app.post(
+        path,
+        params=params,
+        upload_files=upload_files,
+        content_type="multipart/form-data",
+        headers=all_headers,
+        expect_errors=True,
+    )
     if status is not None:
         assert response.status_int == status, (response.status, response.text)
     return response
@@ -427,8 +478,9 @@ def _assert_absent_from(test_app, project: str, filename: str) -> None:
         assert filename not in simple_json(test_app).text
 
 
-def assert_nothing_left(test_app, tmp_path: Path, project: str | None, filename: str | None,
-                        *, storage_dir: Path | None = None) -> None:
+def assert_nothing_left(
+    test_app, tmp_path: Path, project: str | None, filename: str | None, *, storage_dir: Path | None = None
+) -> None:
     """A rejected upload left nothing behind: not served, not stored, not indexed, not after a restart.
 
     ``project`` may be a display name (it is canonicalised). When the project
@@ -443,8 +495,11 @@ def assert_nothing_left(test_app, tmp_path: Path, project: str | None, filename:
         assert filename not in names, f"{filename} was stored: {names}"
         assert filename + ".metadata" not in names
     indexed = {r.filename for r in service(test_app).index.all_records()}
-    stray = [n for n in names if n not in indexed and not
-             (n.endswith(".metadata") and n[: -len(".metadata")] in indexed)]
+    stray = [
+        n
+        for n in names
+        if n not in indexed and not (n.endswith(".metadata") and n[: -len(".metadata")] in indexed)
+    ]
     assert not stray, f"files in storage that the index does not know: {stray}"
     assert not leftover_temp_files(root), leftover_temp_files(root)
     spool = Path(tempfile.gettempdir())

@@ -30,12 +30,19 @@ def refused(caller: str) -> int:
     return 401 if caller == ANONYMOUS else 403
 
 
-@pytest.mark.parametrize("table", TABLES,
-                         ids=[";".join(f"{k}={v}" for k, v in t.defaults.items()) for t in TABLES])
+@pytest.mark.parametrize(
+    "table", TABLES, ids=[";".join(f"{k}={v}" for k, v in t.defaults.items()) for t in TABLES]
+)
 def test_the_documented_table_over_http(table, tmp_path, spool_dir):
-    settings = {"pypi.storage": "file", "storage.dir": str(tmp_path / "packages"),
-                "pypi.db": "sql", "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}",
-                "pypi.fallback": "none", **sample_settings(), **table.defaults}
+    settings = {
+        "pypi.storage": "file",
+        "storage.dir": str(tmp_path / "packages"),
+        "pypi.db": "sql",
+        "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "pypi.fallback": "none",
+        **sample_settings(),
+        **table.defaults,
+    }
     app = build_app(tmp_path, settings)
     try:
         for project in table.projects:
@@ -44,10 +51,10 @@ def test_the_documented_table_over_http(table, tmp_path, spool_dir):
         wrong, accepted = [], {p: {"1.0"} for p in table.projects}
         callers = sorted({caller for caller, _ in table.cells})
         for n, caller in enumerate(callers):
-            listing = app.get("/simple/", headers={**headers(caller), "Accept": JSON_TYPE},
-                              expect_errors=True)
-            listed = ({p["name"] for p in listing.json["projects"]}
-                      if listing.status_int == 200 else set())
+            listing = app.get(
+                "/simple/", headers={**headers(caller), "Accept": JSON_TYPE}, expect_errors=True
+            )
+            listed = {p["name"] for p in listing.json["projects"]} if listing.status_int == 200 else set()
             for project in table.projects:
                 cell = table.cells[(caller, project)]
                 page = app.get(f"/simple/{project}/", headers=headers(caller), expect_errors=True)

@@ -10,13 +10,24 @@ from pathlib import Path
 import pytest
 
 from pypicloud.service import record_to_metadata
-from tests.functional.conftest import (HASHES, auth_headers, make_sdist, make_wheel, restart,
-                                       service, simple_json, upload_dist)
+from tests.functional.conftest import (
+    HASHES,
+    auth_headers,
+    make_sdist,
+    make_wheel,
+    restart,
+    service,
+    simple_json,
+    upload_dist,
+)
 
 
 def listed(app, project: str) -> list[str]:
-    response = app.get(f"/simple/{project}/", headers=auth_headers(
-        "admin", Accept="application/vnd.pypi.simple.v1+json"), expect_errors=True)
+    response = app.get(
+        f"/simple/{project}/",
+        headers=auth_headers("admin", Accept="application/vnd.pypi.simple.v1+json"),
+        expect_errors=True,
+    )
     return [] if response.status_int == 404 else [f["filename"] for f in response.json["files"]]
 
 
@@ -29,8 +40,7 @@ def test_admin_rebuild_restores_lost_rows(app):
     assert listed(app, "demo") == [sdist[0]]
 
     assert app.post("/admin/rebuild", expect_errors=True).status_int == 401
-    assert app.post("/admin/rebuild", headers=auth_headers("bob"),
-                    expect_errors=True).status_int == 403
+    assert app.post("/admin/rebuild", headers=auth_headers("bob"), expect_errors=True).status_int == 403
     response = app.post("/admin/rebuild", headers=auth_headers("admin"))
     assert response.json["files"] == 2
     assert sorted(listed(app, "demo")) == sorted([wheel[0], sdist[0]])
@@ -49,8 +59,9 @@ def test_rebuild_follows_storage_exactly(make_app, graceful):
     storage = service(app).storage
     # Outside the server: one file removed from storage, one added by hand.
     storage.delete("demo", gone[0])
-    record = service(app).index.get(kept[0]).replace(filename="other-1.0.tar.gz",
-                                                     project="other", name="other")
+    record = (
+        service(app).index.get(kept[0]).replace(filename="other-1.0.tar.gz", project="other", name="other")
+    )
     storage.put("other", "other-1.0.tar.gz", io.BytesIO(b"x" * 10), record_to_metadata(record))
     app.post("/admin/rebuild", headers=auth_headers("admin"))
     assert listed(app, "demo") == [kept[0]]
@@ -77,9 +88,15 @@ def test_ppc_reindex_command(app, tmp_path):
         "[app:main]\nuse = egg:pypicloud\n"
         f"storage.dir = {tmp_path / 'packages'}\n"
         f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
-        f"user.admin = {HASHES['admin']}\n", encoding="utf-8")
-    result = subprocess.run([str(Path(sys.executable).parent / "ppc-reindex"), str(ini)],
-                            capture_output=True, text=True, timeout=60)
+        f"user.admin = {HASHES['admin']}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ppc-reindex"), str(ini)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "index rebuilt: 1 files" in result.stderr
     assert listed(app, "demo") == ["demo-1.0-py3-none-any.whl"]
@@ -88,7 +105,11 @@ def test_ppc_reindex_command(app, tmp_path):
 def test_ppc_reindex_reports_a_bad_setting(tmp_path):
     ini = tmp_path / "bad.ini"
     ini.write_text("[app:main]\nuse = egg:pypicloud\npypi.storage = nosuch\n", encoding="utf-8")
-    result = subprocess.run([str(Path(sys.executable).parent / "ppc-reindex"), str(ini)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ppc-reindex"), str(ini)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "pypi.storage" in result.stderr

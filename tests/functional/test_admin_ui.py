@@ -6,8 +6,16 @@ import re
 
 import pytest
 
-from .conftest import (HASHES, PASSWORDS, assert_nothing_left, auth_headers, make_wheel,
-                       simple_json, upload, upload_dist)
+from .conftest import (
+    HASHES,
+    PASSWORDS,
+    assert_nothing_left,
+    auth_headers,
+    make_wheel,
+    simple_json,
+    upload,
+    upload_dist,
+)
 
 SECRET = "0123456789abcdef0123456789abcdef"
 WHEEL = make_wheel("demo", "1.0")
@@ -23,8 +31,12 @@ def login(app, user: str = "admin", password: str | None = None, **extra):
     page = app.get("/login")
     if page.status_int == 302:  # already logged in: the form token is on every page
         page = app.get(page.location)
-    form = {"username": user, "password": PASSWORDS.get(user, "") if password is None else password,
-            "csrf_token": csrf_of(page), **extra}
+    form = {
+        "username": user,
+        "password": PASSWORDS.get(user, "") if password is None else password,
+        "csrf_token": csrf_of(page),
+        **extra,
+    }
     return app.post("/login", form, expect_errors=True)
 
 
@@ -42,6 +54,7 @@ def ui(make_app):
 def sql_ui(make_app, tmp_path):
     """The UI over the database access backend, with admin, alice and bob imported."""
     from pypicloud.access.sql import SQLAccess
+
     app = make_app({"session.secret": SECRET, "pypi.auth": "sql"})
     access = app.app.registry.service.access
     assert isinstance(access, SQLAccess)
@@ -82,11 +95,14 @@ def test_secure_cookie_when_asked(make_app):
     assert "secure" in flags
 
 
-@pytest.mark.parametrize("user,password,status,message", [
-    ("admin", "wrong", 401, "Wrong user name or password"),
-    ("nobody", "x", 401, "Wrong user name or password"),
-    ("__token__", "x", 401, "Wrong user name or password"),
-])
+@pytest.mark.parametrize(
+    "user,password,status,message",
+    [
+        ("admin", "wrong", 401, "Wrong user name or password"),
+        ("nobody", "x", 401, "Wrong user name or password"),
+        ("__token__", "x", 401, "Wrong user name or password"),
+    ],
+)
 def test_failed_logins_leave_no_session(ui, user, password, status, message):
     response = login(ui, user, password)
     assert response.status_int == status
@@ -96,8 +112,7 @@ def test_failed_logins_leave_no_session(ui, user, password, status, message):
 
 
 def test_login_without_the_form_token_is_refused(ui):
-    response = ui.post("/login", {"username": "admin", "password": PASSWORDS["admin"]},
-                       expect_errors=True)
+    response = ui.post("/login", {"username": "admin", "password": PASSWORDS["admin"]}, expect_errors=True)
     assert response.status_int == 403 and "CSRF" in response.text
     assert ui.get("/admin/").status_int == 302
 
@@ -152,8 +167,12 @@ def test_forms_without_the_right_token_are_refused(ui, token):
 def test_cross_site_post_with_a_valid_token_is_still_refused(ui):
     upload_dist(ui, WHEEL)
     login(ui)
-    response = post_form(ui, "/admin/do/delete-file", {"project": "demo", "filename": WHEEL[0]},
-                         headers={"Origin": "https://evil.example"})
+    response = post_form(
+        ui,
+        "/admin/do/delete-file",
+        {"project": "demo", "filename": WHEEL[0]},
+        headers={"Origin": "https://evil.example"},
+    )
     assert response.status_int == 403 and "Cross-site" in response.text
     assert ui.get(f"/api/package/demo/{WHEEL[0]}", headers=auth_headers("admin")).body == WHEEL[1]
 
@@ -225,12 +244,20 @@ def test_managing_users_groups_and_grants(sql_ui):
     login(app)
     access = app.app.registry.service.access
     page = "/admin/access/"
-    assert post_form(app, "/admin/do/add-user", {"username": "carol", "password": "carol-pw"},
-                     page=page).status_int == 303
+    assert (
+        post_form(
+            app, "/admin/do/add-user", {"username": "carol", "password": "carol-pw"}, page=page
+        ).status_int
+        == 303
+    )
     post_form(app, "/admin/do/add-group", {"group": "dev"}, page=page)
     post_form(app, "/admin/do/add-member", {"group": "dev", "username": "carol"}, page=page)
-    post_form(app, "/admin/do/grant", {"project": "Team.Lib", "kind": "group", "name": "dev",
-                                       "permission": "rw"}, page=page)
+    post_form(
+        app,
+        "/admin/do/grant",
+        {"project": "Team.Lib", "kind": "group", "name": "dev", "permission": "rw"},
+        page=page,
+    )
     carol = access.authenticate("carol", "carol-pw")
     assert carol is not None and access.permission(carol, "team-lib") == "rw"
     text = app.get(page).text
@@ -240,8 +267,7 @@ def test_managing_users_groups_and_grants(sql_ui):
     assert access.authenticate("carol", "carol-pw") is None
     post_form(app, "/admin/do/set-admin", {"username": "carol", "admin": "1"}, page=page)
     assert access.identity("carol").is_admin
-    post_form(app, "/admin/do/revoke", {"project": "team-lib", "kind": "group", "name": "dev"},
-              page=page)
+    post_form(app, "/admin/do/revoke", {"project": "team-lib", "kind": "group", "name": "dev"}, page=page)
     post_form(app, "/admin/do/remove-member", {"group": "dev", "username": "carol"}, page=page)
     post_form(app, "/admin/do/delete-group", {"group": "dev"}, page=page)
     post_form(app, "/admin/do/delete-user", {"username": "carol"}, page=page)
@@ -252,12 +278,18 @@ def test_refused_access_changes_show_the_reason_and_change_nothing(sql_ui):
     login(sql_ui)
     access = sql_ui.app.registry.service.access
     before = access.export_data().to_json()
-    response = post_form(sql_ui, "/admin/do/add-user", {"username": "alice", "password": "x"},
-                         page="/admin/access/", headers={"Referer": "http://localhost/admin/access/"})
+    response = post_form(
+        sql_ui,
+        "/admin/do/add-user",
+        {"username": "alice", "password": "x"},
+        page="/admin/access/",
+        headers={"Referer": "http://localhost/admin/access/"},
+    )
     assert response.status_int == 303
     assert "exists already" in sql_ui.get(response.location).text
-    response = post_form(sql_ui, "/admin/do/add-user", {"username": "", "password": "x"},
-                         page="/admin/access/")
+    response = post_form(
+        sql_ui, "/admin/do/add-user", {"username": "", "password": "x"}, page="/admin/access/"
+    )
     assert "required" in sql_ui.get(response.location).text
     assert access.export_data().to_json() == before
 
@@ -267,9 +299,19 @@ def test_tokens_from_the_ui(sql_ui):
     upload_dist(sql_ui, WHEEL)
     form = sql_ui.get("/admin/access/").text
     assert 'action="/admin/do/add-token"' in form and 'name="username" placeholder="user name"' in form
-    page = post_form(sql_ui, "/admin/do/add-token", {
-        "username": "bob", "projects": "demo", "upload": "1", "expires_days": "7",
-        "description": "ci", "current_password": PASSWORDS["admin"]}, page="/admin/access/")
+    page = post_form(
+        sql_ui,
+        "/admin/do/add-token",
+        {
+            "username": "bob",
+            "projects": "demo",
+            "upload": "1",
+            "expires_days": "7",
+            "description": "ci",
+            "current_password": PASSWORDS["admin"],
+        },
+        page="/admin/access/",
+    )
     assert page.status_int == 200
     token = re.search(r'<div class="token">(ppc_[^<]+)</div>', page.text).group(1)
     assert page.headers["Cache-Control"] == "no-store"
@@ -277,16 +319,21 @@ def test_tokens_from_the_ui(sql_ui):
     assert token not in sql_ui.get("/admin/access/").text  # shown once
     token_id = token.split("_")[1]
     post_form(sql_ui, "/admin/do/delete-token", {"token_id": token_id}, page="/admin/access/")
-    response = sql_ui.get("/simple/demo/", headers=auth_headers("__token__", token),
-                          expect_errors=True)
+    response = sql_ui.get("/simple/demo/", headers=auth_headers("__token__", token), expect_errors=True)
     assert response.status_int == 401
-    bad = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "soon",
-                                                    "current_password": PASSWORDS["admin"]},
-                    page="/admin/access/")
+    bad = post_form(
+        sql_ui,
+        "/admin/do/add-token",
+        {"username": "bob", "expires_days": "soon", "current_password": PASSWORDS["admin"]},
+        page="/admin/access/",
+    )
     assert bad.status_int == 400 and "must be a number" in bad.text
-    huge = post_form(sql_ui, "/admin/do/add-token", {"username": "bob", "expires_days": "99999999",
-                                                     "current_password": PASSWORDS["admin"]},
-                     page="/admin/access/")
+    huge = post_form(
+        sql_ui,
+        "/admin/do/add-token",
+        {"username": "bob", "expires_days": "99999999", "current_password": PASSWORDS["admin"]},
+        page="/admin/access/",
+    )
     assert huge.status_int == 400 and "between 0 (never) and 3650" in huge.text
     assert sql_ui.app.registry.service.access.tokens("bob") == []
 
@@ -304,14 +351,18 @@ def test_a_deleted_admin_loses_the_session(sql_ui):
 
 def test_a_short_session_secret_stops_start_up(make_app):
     from pypicloud.errors import ConfigError
+
     with pytest.raises(ConfigError) as info:
         make_app({"session.secret": "short"})
     assert info.value.key == "session.secret"
 
 
 def test_a_stale_login_form_is_shown_again_ready_to_use(ui):
-    response = ui.post("/login", {"username": "admin", "password": PASSWORDS["admin"],
-                                  "csrf_token": "stale"}, expect_errors=True)
+    response = ui.post(
+        "/login",
+        {"username": "admin", "password": PASSWORDS["admin"], "csrf_token": "stale"},
+        expect_errors=True,
+    )
     assert response.status_int == 403 and "please log in again" in response.text
     retry = login(ui)  # the page it answered carries a fresh token that works
     assert retry.status_int == 303
@@ -319,9 +370,12 @@ def test_a_stale_login_form_is_shown_again_ready_to_use(ui):
 
 def test_a_form_posted_after_the_session_expired_returns_to_its_page_after_login(ui):
     upload_dist(ui, WHEEL)
-    response = ui.post("/admin/do/yank", {"project": "demo", "filename": WHEEL[0]},
-                       headers={"Referer": "http://localhost/admin/projects/demo/"},
-                       expect_errors=True)
+    response = ui.post(
+        "/admin/do/yank",
+        {"project": "demo", "filename": WHEEL[0]},
+        headers={"Referer": "http://localhost/admin/projects/demo/"},
+        expect_errors=True,
+    )
     assert response.status_int == 302
     assert response.location.endswith("/login?next=%2Fadmin%2Fprojects%2Fdemo%2F")
     assert login(ui, next="/admin/projects/demo/").location.endswith("/admin/projects/demo/")
@@ -331,18 +385,20 @@ def test_the_last_admin_and_ini_admins_are_guarded(make_app):
     app = make_app({"session.secret": SECRET, "pypi.auth": "sql", "auth.admins": "root"})
     access = app.app.registry.service.access
     for name in ("admin", "root", "bob"):
-        access.create_user(name, HASHES["admin" if name == "root" else name],
-                           admin=name == "admin")
+        access.create_user(name, HASHES["admin" if name == "root" else name], admin=name == "admin")
     login(app)
     page = app.get("/admin/access/").text
     assert "yes (auth.admins in the ini)" in page
     # root is an admin through the ini: the database flag cannot take that away.
-    response = post_form(app, "/admin/do/set-admin", {"username": "root", "admin": "0"},
-                         page="/admin/access/")
+    response = post_form(
+        app, "/admin/do/set-admin", {"username": "root", "admin": "0"}, page="/admin/access/"
+    )
     assert "auth.admins in the ini" in app.get(response.location).text
     # Nobody demotes or deletes themselves from the UI.
-    for action, fields in (("set-admin", {"username": "admin", "admin": "0"}),
-                           ("delete-user", {"username": "admin"})):
+    for action, fields in (
+        ("set-admin", {"username": "admin", "admin": "0"}),
+        ("delete-user", {"username": "admin"}),
+    ):
         response = post_form(app, f"/admin/do/{action}", fields, page="/admin/access/")
         assert "yourself" in app.get(response.location).text
     assert access.is_admin("admin") and access.user_exists("admin")
@@ -351,6 +407,7 @@ def test_the_last_admin_and_ini_admins_are_guarded(make_app):
 def test_the_last_admin_cannot_be_removed_by_another_route(make_app):
     from pypicloud.access_admin import AccessAdmin, AdminGuard
     from pypicloud.models import Identity
+
     app = make_app({"session.secret": SECRET, "pypi.auth": "sql", "auth.admins": ""})
     access = app.app.registry.service.access
     access.create_user("admin", HASHES["admin"], admin=True)

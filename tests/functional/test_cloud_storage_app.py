@@ -33,14 +33,16 @@ def cloud_app(request, make_app, tmp_path):
         key_file = request.getfixturevalue("gcs_service_account")[0]
         settings = gcs_settings(endpoint, request.getfixturevalue("gcs_bucket_name"), key_file)
     elif request.param == "azure-blob":
-        settings = azure_settings(request.getfixturevalue("azurite_server"),
-                                  request.getfixturevalue("azure_container"))
+        settings = azure_settings(
+            request.getfixturevalue("azurite_server"), request.getfixturevalue("azure_container")
+        )
     else:
         key_id, pem, _ = request.getfixturevalue("cloudfront_keys")
         key_file = tmp_path / "cf.pem"
         key_file.write_bytes(pem)
-        settings = s3_settings(request.getfixturevalue("moto_server"),
-                               request.getfixturevalue("s3_bucket")) | {
+        settings = s3_settings(
+            request.getfixturevalue("moto_server"), request.getfixturevalue("s3_bucket")
+        ) | {
             "pypi.storage": "cloudfront",
             "storage.cloud_front_domain": request.getfixturevalue("cloudfront_distribution"),
             "storage.cloud_front_key_id": key_id,
@@ -78,36 +80,48 @@ def _break_storage(storage, kind: str):
     if kind == "gcs":
         from pypicloud.storage.gcs import GoogleCloudStorage
 
-        broken = GoogleCloudStorage(storage.bucket_name, api_endpoint=dead, project_id="p",
-                                    timeout=1, retry_timeout=1)
+        broken = GoogleCloudStorage(
+            storage.bucket_name, api_endpoint=dead, project_id="p", timeout=1, retry_timeout=1
+        )
         saved = storage.client, storage.bucket, storage.retry
         storage.client, storage.bucket, storage.retry = broken.client, broken.bucket, broken.retry
 
         def restore():
             storage.client, storage.bucket, storage.retry = saved
+
         return restore
     if kind == "azure-blob":
         from pypicloud.storage.azure_blob import AzureBlobStorage
 
-        broken = AzureBlobStorage(storage.container, account_url=dead + "/" + ACCOUNT,
-                                  account_name=ACCOUNT, account_key=KEY, connect_timeout=1,
-                                  retries=0)
+        broken = AzureBlobStorage(
+            storage.container,
+            account_url=dead + "/" + ACCOUNT,
+            account_name=ACCOUNT,
+            account_key=KEY,
+            connect_timeout=1,
+            retries=0,
+        )
         saved = storage.client
         storage.client = broken.client
 
         def restore():
             storage.client = saved
+
         return restore
     import boto3
     from botocore.config import Config
 
     saved = storage.client
-    storage.client = boto3.client("s3", endpoint_url=dead, region_name="us-east-1",
-                                  config=Config(connect_timeout=1, read_timeout=1,
-                                                retries={"max_attempts": 1}))
+    storage.client = boto3.client(
+        "s3",
+        endpoint_url=dead,
+        region_name="us-east-1",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
+    )
 
     def restore():
         storage.client = saved
+
     return restore
 
 

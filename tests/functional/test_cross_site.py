@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (assert_nothing_left, assert_rejected, auth_headers, make_wheel, upload,
-                       upload_dist)
+from .conftest import assert_nothing_left, assert_rejected, auth_headers, make_wheel, upload, upload_dist
 
 WHEEL = make_wheel("demo", "1.0")
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"},
-    {"Origin": "null"},
-    {"Origin": "http://localhost.evil.example"},
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"},
-], ids=["other-origin", "null-origin", "lookalike", "fetch-cross-site", "fetch-same-site",
-        "fetch-wins"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://localhost.evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"},
+    ],
+    ids=["other-origin", "null-origin", "lookalike", "fetch-cross-site", "fetch-same-site", "fetch-wins"],
+)
 def test_cross_site_upload_is_refused_and_stores_nothing(app, tmp_path, headers):
     response = upload(app, *WHEEL, headers=headers)
     assert_rejected(response, 403, "Cross-site request refused")
@@ -34,12 +36,16 @@ def test_cross_site_delete_and_rebuild_are_refused(app):
     assert app.get(f"/api/package/demo/{WHEEL[0]}", headers=auth_headers("admin")).body == WHEEL[1]
 
 
-@pytest.mark.parametrize("headers", [
-    {},                                                     # twine, uv, poetry, pdm
-    {"Origin": "http://localhost"},                         # a same-origin page
-    {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
-    {"Sec-Fetch-Site": "none"},                             # typed by the user
-], ids=["client", "same-origin", "fetch-same-origin", "fetch-none"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # twine, uv, poetry, pdm
+        {"Origin": "http://localhost"},  # a same-origin page
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+        {"Sec-Fetch-Site": "none"},  # typed by the user
+    ],
+    ids=["client", "same-origin", "fetch-same-origin", "fetch-none"],
+)
 def test_clients_and_same_origin_pages_may_upload(app, headers):
     assert upload(app, *WHEEL, headers=headers).status_int == 200
 

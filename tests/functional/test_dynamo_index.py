@@ -9,7 +9,7 @@ running answers 503 and shows in /health, and service resumes afterwards.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,8 +28,7 @@ def namespace(moto_server):
     """A table-name prefix of this test; its tables are dropped afterwards."""
     prefix = unique_name("ppc") + "-"
     yield prefix
-    cleaner = DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
-                          namespace=prefix, create=False)
+    cleaner = DynamoIndex(endpoint_url=moto_server, region_name="us-east-1", namespace=prefix, create=False)
     cleaner.delete_tables()
     cleaner.close()
 
@@ -43,8 +42,14 @@ def table_names(moto_server) -> set[str]:
 
 
 def test_alias_and_1x_table_names(make_app, moto_server, namespace):
-    app = make_app({"pypi.db": "dynamo", "db.endpoint_url": moto_server,
-                    "db.region_name": "us-east-1", "db.namespace": namespace})
+    app = make_app(
+        {
+            "pypi.db": "dynamo",
+            "db.endpoint_url": moto_server,
+            "db.region_name": "us-east-1",
+            "db.namespace": namespace,
+        }
+    )
     assert isinstance(service(app).index, DynamoIndex)
     upload_dist(app, make_wheel("Dyn.Pkg", "1.0"))
     assert project_names(app) == ["dyn-pkg"]
@@ -55,9 +60,16 @@ def test_alias_and_1x_table_names(make_app, moto_server, namespace):
 def test_1x_dotted_name_host_port_and_tablenames(make_app, moto_server, namespace):
     url = urlsplit(moto_server)
     tables = [namespace + "files", namespace + "summaries"]
-    app = make_app({"pypi.db": "pypicloud.cache.dynamo.DynamoCache", "db.host": url.hostname,
-                    "db.port": str(url.port), "db.secure": "false",
-                    "db.region_name": "us-east-1", "db.tablenames": " ".join(tables)})
+    app = make_app(
+        {
+            "pypi.db": "pypicloud.cache.dynamo.DynamoCache",
+            "db.host": url.hostname,
+            "db.port": str(url.port),
+            "db.secure": "false",
+            "db.region_name": "us-east-1",
+            "db.tablenames": " ".join(tables),
+        }
+    )
     upload_dist(app, make_wheel("old-style", "1.0"))
     assert project_names(app) == ["old-style"]
     index = service(app).index
@@ -66,22 +78,31 @@ def test_1x_dotted_name_host_port_and_tablenames(make_app, moto_server, namespac
 
 
 def test_two_apps_on_one_table_set_see_each_other(make_app, moto_server, namespace, tmp_path):
-    settings = {"pypi.db": "dynamo", "db.endpoint_url": moto_server,
-                "db.namespace": namespace, "storage.dir": str(tmp_path / "shared")}
+    settings = {
+        "pypi.db": "dynamo",
+        "db.endpoint_url": moto_server,
+        "db.namespace": namespace,
+        "storage.dir": str(tmp_path / "shared"),
+    }
     first = make_app(settings)
     second = make_app(settings, base=tmp_path / "other")
     upload_dist(first, make_wheel("shared", "1.0"))
     assert project_names(second) == ["shared"]
-    second.delete("/api/package/shared/shared-1.0-py3-none-any.whl",
-                  headers=auth_headers("admin"))
+    second.delete("/api/package/shared/shared-1.0-py3-none-any.whl", headers=auth_headers("admin"))
     assert project_names(first) == []
 
 
 def test_wrong_credentials_stop_start_up_naming_the_key(make_app, moto_server, namespace):
     with moto_auth_enforced(), pytest.raises(ConfigError) as info:
-        make_app({"pypi.db": "dynamo", "db.endpoint_url": moto_server,
-                  "db.namespace": namespace, "db.aws_access_key_id": "AKIAWRONG",
-                  "db.aws_secret_access_key": "wrong-secret"})
+        make_app(
+            {
+                "pypi.db": "dynamo",
+                "db.endpoint_url": moto_server,
+                "db.namespace": namespace,
+                "db.aws_access_key_id": "AKIAWRONG",
+                "db.aws_secret_access_key": "wrong-secret",
+            }
+        )
     message = str(info.value)
     assert "db.aws_access_key_id" in message and "refused" in message
     assert "wrong-secret" not in message
@@ -96,8 +117,13 @@ def test_an_endpoint_that_does_not_answer_stops_start_up(make_app):
 def test_outage_gives_503_and_health_then_service_resumes(make_app, moto_server, namespace):
     proxy = TcpProxy(urlsplit(moto_server).port)
     try:
-        app = make_app({"pypi.db": "dynamo", "db.endpoint_url": f"http://127.0.0.1:{proxy.port}",
-                        "db.namespace": namespace})
+        app = make_app(
+            {
+                "pypi.db": "dynamo",
+                "db.endpoint_url": f"http://127.0.0.1:{proxy.port}",
+                "db.namespace": namespace,
+            }
+        )
         upload_dist(app, make_wheel("demo", "1.0"))
         proxy.cut()
         for path in ("/simple/", "/simple/demo/"):
@@ -113,11 +139,14 @@ def test_outage_gives_503_and_health_then_service_resumes(make_app, moto_server,
         proxy.close()
 
 
-def test_two_apps_share_intents_local_marks_and_the_repair_lock(make_app, moto_server, namespace,
-                                                               tmp_path):
-    settings = {"pypi.db": "dynamo", "db.endpoint_url": moto_server,
-                "db.namespace": namespace, "storage.dir": str(tmp_path / "shared"),
-                "pypi.repair_interval": "0"}
+def test_two_apps_share_intents_local_marks_and_the_repair_lock(make_app, moto_server, namespace, tmp_path):
+    settings = {
+        "pypi.db": "dynamo",
+        "db.endpoint_url": moto_server,
+        "db.namespace": namespace,
+        "storage.dir": str(tmp_path / "shared"),
+        "pypi.repair_interval": "0",
+    }
     first = make_app(settings)
     second = make_app(settings, base=tmp_path / "other")
     filename, data = make_wheel("demo", "1.0")
@@ -136,19 +165,21 @@ def test_two_apps_share_intents_local_marks_and_the_repair_lock(make_app, moto_s
 
 
 def test_a_repair_lock_left_by_a_killed_holder_lapses(moto_server, namespace, monkeypatch):
-    indexes = [DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
-                           namespace=namespace) for _ in range(3)]
+    indexes = [
+        DynamoIndex(endpoint_url=moto_server, region_name="us-east-1", namespace=namespace) for _ in range(3)
+    ]
     try:
         dead = indexes[0].repair_lock()
         assert dead.__enter__() is True  # its process dies inside the block
         with indexes[1].repair_lock() as got:
             assert got is False
-        later = datetime.now(timezone.utc) + timedelta(seconds=REPAIR_LOCK_SECONDS + 1)
+        later = datetime.now(UTC) + timedelta(seconds=REPAIR_LOCK_SECONDS + 1)
 
         class Clock(datetime):
             @classmethod
             def now(cls, tz=None):
                 return later
+
         monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
         with indexes[1].repair_lock() as got:
             assert got is True

@@ -30,8 +30,7 @@ def test_a_browser_gets_a_404_page_with_navigation(ui, path):
 @pytest.mark.parametrize("accept", [None, "*/*", PIP])
 def test_tools_keep_the_plain_text_answer(ui, accept):
     headers = {"Accept": accept} if accept else {}
-    response = ui.get("/simple/nope/", headers={**headers, **auth_headers("admin")},
-                      expect_errors=True)
+    response = ui.get("/simple/nope/", headers={**headers, **auth_headers("admin")}, expect_errors=True)
     assert response.status_int == 404
     assert response.content_type == "text/plain"
     assert response.text.startswith("No such project")

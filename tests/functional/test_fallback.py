@@ -18,11 +18,23 @@ import pytest
 
 from pypicloud.errors import ConfigError
 from pypicloud.upstream import UPSTREAM_UPLOADER
-
-from .conftest import (HTML_TYPE, JSON_TYPE, auth_headers, close_app, file_record,
-                       leftover_temp_files, make_sdist, make_wheel, restart, service, sha256,
-                       storage_files, upload_dist)
 from tests.fixtures.upstream import wheel_metadata
+
+from .conftest import (
+    HTML_TYPE,
+    JSON_TYPE,
+    auth_headers,
+    close_app,
+    file_record,
+    leftover_temp_files,
+    make_sdist,
+    make_wheel,
+    restart,
+    service,
+    sha256,
+    storage_files,
+    upload_dist,
+)
 
 PROJECT = "remote-pkg"
 WHEEL = make_wheel("Remote.Pkg", "1.0", payload=b"REMOTE = 1\n" * 500)
@@ -30,13 +42,13 @@ SDIST = make_sdist("Remote.Pkg", "1.0")
 WHEEL_2 = make_wheel("Remote.Pkg", "2.0", requires_python=">=3.9")
 LOCAL_WHEEL = make_wheel("Remote.Pkg", "0.1", payload=b"LOCAL = 1\n")
 # Incompressible, so the wheel is as large as its payload.
-BIG_WHEEL = make_wheel("Remote.Pkg", "3.0", payload=b"".join(
-    hashlib.sha256(str(i).encode()).digest() for i in range(400)))
+BIG_WHEEL = make_wheel(
+    "Remote.Pkg", "3.0", payload=b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(400))
+)
 
 
 def settings(upstream, mode: str = "cache", **extra: str) -> dict[str, str]:
-    values = {"pypi.fallback": mode, "pypi.fallback_base_url": upstream.url,
-              "pypi.fallback_timeout": "5"}
+    values = {"pypi.fallback": mode, "pypi.fallback_base_url": upstream.url, "pypi.fallback_timeout": "5"}
     values.update({k.replace("__", "."): v for k, v in extra.items()})
     return values
 
@@ -283,8 +295,7 @@ def test_first_download_fetches_verifies_stores_then_serves_locally(make_app, up
     fresh = restart(app)
     try:
         listed = fresh.get(f"/api/package/{PROJECT}/", headers=auth_headers("admin")).json
-        assert [(p["filename"], p["uploader"]) for p in listed["packages"]] == [
-            (WHEEL[0], UPSTREAM_UPLOADER)]
+        assert [(p["filename"], p["uploader"]) for p in listed["packages"]] == [(WHEEL[0], UPSTREAM_UPLOADER)]
     finally:
         close_app(fresh)
 
@@ -351,8 +362,7 @@ def test_file_larger_than_max_upload_size_is_not_stored(make_app, upstream, fmt)
 
 
 def test_broken_upstream_archive_is_refused(make_app, fake_upstream):
-    fake_upstream.add("Remote.Pkg", ("remote_pkg-3.0-py3-none-any.whl", b"not a zip at all"),
-                      metadata=False)
+    fake_upstream.add("Remote.Pkg", ("remote_pkg-3.0-py3-none-any.whl", b"not a zip at all"), metadata=False)
     app = make_app(settings(fake_upstream))
     response = get(app, f"/api/package/{PROJECT}/remote_pkg-3.0-py3-none-any.whl", accept=None)
     assert_clear_5xx(response, "not a valid distribution")
@@ -445,8 +455,7 @@ def test_caller_who_may_not_read_gets_401_or_403_and_upstream_is_not_asked(make_
 def test_caller_outside_cache_update_gets_404_or_403_as_in_1x(make_app, upstream):
     # Changed by issue 10: pypicloud 1.x sent no one outside pypi.cache_update
     # upstream (they used to get the redirect behaviour here).
-    app = make_app(settings(upstream, pypi__cache_update="mirrorers",
-                            **{"group.mirrorers": "alice"}))
+    app = make_app(settings(upstream, pypi__cache_update="mirrorers", **{"group.mirrorers": "alice"}))
     # bob may read but not fill the cache: nothing stored here, so 404; the file 403.
     page = get(app, f"/simple/{PROJECT}/", user="bob")
     assert page.status_int == 404
@@ -462,13 +471,18 @@ def test_caller_outside_cache_update_gets_404_or_403_as_in_1x(make_app, upstream
     # Once cached, bob sees the stored file only (1.x), not upstream's others.
     files = page_files(app, user="bob")
     assert list(files) == [WHEEL[0]] and files[WHEEL[0]]["url"] == our_url(WHEEL[0])
-    assert get(app, f"/api/package/{PROJECT}/{SDIST[0]}", user="bob",
-               accept=None).status_int == 403
+    assert get(app, f"/api/package/{PROJECT}/{SDIST[0]}", user="bob", accept=None).status_int == 403
 
 
 def test_outside_cache_update_with_always_show_upstream_as_in_1x(make_app, upstream):
-    app = make_app(settings(upstream, pypi__cache_update="mirrorers",
-                            pypi__always_show_upstream="true", pypi__default_read="everyone"))
+    app = make_app(
+        settings(
+            upstream,
+            pypi__cache_update="mirrorers",
+            pypi__always_show_upstream="true",
+            pypi__default_read="everyone",
+        )
+    )
     # A logged-in reader is redirected upstream; an anonymous one must log in.
     page = get(app, f"/simple/{PROJECT}/", user="bob")
     assert page.status_int == 302
@@ -480,12 +494,17 @@ def test_outside_cache_update_with_always_show_upstream_as_in_1x(make_app, upstr
 
 def test_credentials_in_the_base_url_reach_upstream_but_never_clients(make_app, upstream):
     base = upstream.url.replace("http://", "http://mirror:s3cret@")
-    app = make_app(settings(upstream, pypi__fallback_base_url=base,
-                            pypi__cache_update="nobody-group", pypi__fallback="redirect"))
+    app = make_app(
+        settings(
+            upstream,
+            pypi__fallback_base_url=base,
+            pypi__cache_update="nobody-group",
+            pypi__fallback="redirect",
+        )
+    )
     redirect = get(app, f"/simple/{PROJECT}/", user="bob")
     assert redirect.headers["Location"] == upstream.url + PROJECT + "/"
-    app = make_app(settings(upstream, pypi__fallback_base_url=base,
-                            pypi__cache_update="nobody-group"))
+    app = make_app(settings(upstream, pypi__fallback_base_url=base, pypi__cache_update="nobody-group"))
     files = page_files(app)  # the admin may fill the cache
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").body == WHEEL[1]
     assert "s3cret" not in str(files)
@@ -548,8 +567,11 @@ def test_always_show_upstream_merges_and_local_files_win(make_app, upstream):
 
 
 def test_disallowed_names_are_never_looked_up(make_app, upstream):
-    app = make_app(settings(upstream, pypi__disallow_fallback="other-thing, REMOTE_pkg",
-                            pypi__always_show_upstream="true"))
+    app = make_app(
+        settings(
+            upstream, pypi__disallow_fallback="other-thing, REMOTE_pkg", pypi__always_show_upstream="true"
+        )
+    )
     assert get(app, f"/simple/{PROJECT}/").status_int == 404
     assert get(app, "/simple/Remote.Pkg/", accept=HTML_TYPE).status_int == 301
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").status_int == 404
@@ -581,8 +603,11 @@ def test_upstream_error_answer_is_a_clear_502(make_app, upstream, status):
 def test_upstream_down_is_a_clear_503_for_pages_and_files(make_app, upstream):
     app = make_app(settings(upstream))
     upstream.stop()
-    for path in (f"/simple/{PROJECT}/", f"/api/package/{PROJECT}/{WHEEL[0]}",
-                 f"/api/package/{PROJECT}/{WHEEL[0]}.metadata"):
+    for path in (
+        f"/simple/{PROJECT}/",
+        f"/api/package/{PROJECT}/{WHEEL[0]}",
+        f"/api/package/{PROJECT}/{WHEEL[0]}.metadata",
+    ):
         response = get(app, path)
         assert_clear_5xx(response, "unavailable")
         assert response.status_int == 503
@@ -597,8 +622,7 @@ def test_upstream_timeout_is_a_clear_503(make_app, upstream):
 
 
 def test_upstream_down_local_files_still_served(make_app, upstream):
-    app = make_app(settings(upstream, pypi__always_show_upstream="true",
-                            pypi__fallback_page_ttl="0"))
+    app = make_app(settings(upstream, pypi__always_show_upstream="true", pypi__fallback_page_ttl="0"))
     upload_dist(app, LOCAL_WHEEL)
     assert set(page_files(app)) == {LOCAL_WHEEL[0], WHEEL[0], SDIST[0]}
     upstream.fail_status = 500
@@ -629,20 +653,18 @@ def test_upstream_pages_are_remembered_for_the_ttl_only(make_app, upstream):
     assert upstream.count("/simple/") == 1
     client = service(app).upstream
     assert client.pages.ttl == 60
-    client.pages.clock = lambda: 10 ** 9  # far in the future: the page has expired
+    client.pages.clock = lambda: 10**9  # far in the future: the page has expired
     page_files(app)
     assert upstream.count("/simple/") == 2
 
 
 @pytest.mark.parametrize("fmt", ["json", "html"])
-def test_upstream_redirects_are_followed_and_links_resolved_from_the_final_url(
-        make_app, upstream, fmt):
+def test_upstream_redirects_are_followed_and_links_resolved_from_the_final_url(make_app, upstream, fmt):
     upstream.fmt = fmt
     app = make_app(settings(upstream, pypi__fallback_base_url=upstream.root + "/moved/simple"))
     assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").body == WHEEL[1]
     # The page's relative links ("../../files/...") count from where the page really is.
-    assert upstream.paths() == [f"/moved/simple/{PROJECT}/", f"/simple/{PROJECT}/",
-                                f"/files/{WHEEL[0]}"]
+    assert upstream.paths() == [f"/moved/simple/{PROJECT}/", f"/simple/{PROJECT}/", f"/files/{WHEEL[0]}"]
     assert not [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("ppc-")]
     assert not leftover_temp_files(storage_root(app))
 

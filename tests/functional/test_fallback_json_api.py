@@ -22,8 +22,7 @@ def upstream(fake_upstream):
 
 
 def test_cache_mode_lists_upstream_releases_with_links_here(make_app, upstream):
-    upstream.add("Remote.Pkg", WHEEL_2, requires_python=">=3.9",
-                 upload_time="2026-11-30T10:00:00.000000Z")
+    upstream.add("Remote.Pkg", WHEEL_2, requires_python=">=3.9", upload_time="2026-11-30T10:00:00.000000Z")
     app = make_app(settings(upstream))
     response = get(app, f"/pypi/{PROJECT}/json", accept=None)
     assert response.status_int == 200, response.text
@@ -78,8 +77,7 @@ def test_redirect_mode_sends_clients_to_upstreams_json_api(make_app, upstream):
 def test_redirect_mode_without_a_known_json_api_lists_upstream_links(make_app, upstream):
     """An upstream whose simple index is not at <root>/simple/: the document is built here
     from upstream's project page, every link pointing at upstream itself."""
-    app = make_app(settings(upstream, mode="redirect",
-                            pypi__fallback_base_url=upstream.root + "/mirror/"))
+    app = make_app(settings(upstream, mode="redirect", pypi__fallback_base_url=upstream.root + "/mirror/"))
     response = get(app, f"/pypi/{PROJECT}/json", accept=None)
     assert response.status_int == 200, response.text
     files = {f["filename"]: f for f in response.json["releases"]["1.0"]}

@@ -10,9 +10,23 @@ import pytest
 
 from pypicloud.access.passwords import hash_password
 
-from .conftest import (assert_nothing_left, auth_headers, basic, close_app,
-                       file_record, make_sdist, make_wheel, project_names, restart, service,
-                       sha256, simple_json, stored_path, upload, upload_dist)
+from .conftest import (
+    assert_nothing_left,
+    auth_headers,
+    basic,
+    close_app,
+    file_record,
+    make_sdist,
+    make_wheel,
+    project_names,
+    restart,
+    service,
+    sha256,
+    simple_json,
+    stored_path,
+    upload,
+    upload_dist,
+)
 
 WHEEL = make_wheel("demo", "1.0", payload=bytes(range(256)) * 40)
 SDIST = make_sdist("demo", "1.0")
@@ -62,13 +76,16 @@ def test_package_max_age_setting(make_app):
     assert "max-age=600" in get(app, url(WHEEL[0])).headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("header,start,end", [
-    ("bytes=10-19", 10, 20),
-    ("bytes=0-0", 0, 1),
-    ("bytes=100-", 100, None),
-    ("bytes=-7", -7, None),
-    ("bytes=5-999999999", 5, None),
-])
+@pytest.mark.parametrize(
+    "header,start,end",
+    [
+        ("bytes=10-19", 10, 20),
+        ("bytes=0-0", 0, 1),
+        ("bytes=100-", 100, None),
+        ("bytes=-7", -7, None),
+        ("bytes=5-999999999", 5, None),
+    ],
+)
 def test_range_request_is_206_with_exact_bytes(demo_app, header, start, end):
     filename, data = WHEEL
     expected = data[start:end]
@@ -168,8 +185,12 @@ def test_a_delete_through_another_process_is_seen_by_warm_downloads(demo_app):
 @pytest.fixture
 def released_app(app):
     """demo 1.0 (wheel + sdist), 1.1 (sdist), 2.0rc1 (wheel)."""
-    for dist in (WHEEL, SDIST, make_sdist("demo", "1.1", summary="Release 1.1"),
-                 make_wheel("demo", "2.0rc1", summary="Pre-release")):
+    for dist in (
+        WHEEL,
+        SDIST,
+        make_sdist("demo", "1.1", summary="Release 1.1"),
+        make_wheel("demo", "2.0rc1", summary="Pre-release"),
+    ):
         upload_dist(app, dist)
     return app
 
@@ -215,8 +236,7 @@ def test_version_json(released_app):
 
 
 def test_json_latest_skips_a_fully_yanked_release(released_app):
-    released_app.post(url("demo-1.1.tar.gz") + "/yank", params={"reason": "broken"},
-                      headers=basic("admin"))
+    released_app.post(url("demo-1.1.tar.gz") + "/yank", params={"reason": "broken"}, headers=basic("admin"))
     doc = get(released_app, "/pypi/demo/json").json
     assert doc["info"]["version"] == "1.0"
     yanked = doc["releases"]["1.1"][0]
@@ -287,8 +307,9 @@ def test_rest_delete_permissions(demo_app, tmp_path):
     assert anonymous.status_int == 401
     assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
     assert demo_app.delete(url(filename), headers=basic("bob"), expect_errors=True).status_int == 403
-    assert demo_app.delete(url(filename), headers=basic("admin", "wrong"),
-                           expect_errors=True).status_int == 401
+    assert (
+        demo_app.delete(url(filename), headers=basic("admin", "wrong"), expect_errors=True).status_int == 401
+    )
     assert stored_path(demo_app, "demo", filename).read_bytes() == WHEEL[1]
     assert file_record(demo_app, filename) is not None
 
@@ -315,8 +336,7 @@ def test_deleting_the_last_file_removes_the_project(demo_app, tmp_path):
 def test_writer_may_delete_own_project_files(app):
     dist = make_wheel("alice-pkg", "1.0")
     upload_dist(app, dist, user="alice")
-    assert app.delete(url(dist[0], "alice-pkg"), headers=basic("bob"),
-                      expect_errors=True).status_int == 403
+    assert app.delete(url(dist[0], "alice-pkg"), headers=basic("bob"), expect_errors=True).status_int == 403
     assert app.delete(url(dist[0], "alice-pkg"), headers=basic("alice")).status_int == 200
     assert file_record(app, dist[0]) is None
 
@@ -325,20 +345,17 @@ def test_allow_delete_false(make_app):
     app = make_app({"pypi.allow_delete": "false"})
     dist = make_wheel("alice-pkg", "1.0")
     upload_dist(app, dist, user="alice")
-    assert app.delete(url(dist[0], "alice-pkg"), headers=basic("alice"),
-                      expect_errors=True).status_int == 403
+    assert app.delete(url(dist[0], "alice-pkg"), headers=basic("alice"), expect_errors=True).status_int == 403
     assert file_record(app, dist[0]) is not None
     assert app.delete(url(dist[0], "alice-pkg"), headers=basic("admin")).status_int == 200
 
 
 def test_rest_delete_project(demo_app, tmp_path):
-    assert demo_app.delete("/api/package/demo/", headers=basic("bob"),
-                           expect_errors=True).status_int == 403
+    assert demo_app.delete("/api/package/demo/", headers=basic("bob"), expect_errors=True).status_int == 403
     response = demo_app.delete("/api/package/demo/", headers=basic("admin"))
     assert sorted(response.json["deleted"]) == sorted([WHEEL[0], SDIST[0]])
     assert_nothing_left(demo_app, tmp_path, "demo", WHEEL[0])
-    assert demo_app.delete("/api/package/demo/", headers=basic("admin"),
-                           expect_errors=True).status_int == 404
+    assert demo_app.delete("/api/package/demo/", headers=basic("admin"), expect_errors=True).status_int == 404
 
 
 def test_rest_yank_and_unyank_permissions(app):
@@ -355,17 +372,27 @@ def test_rest_yank_and_unyank_permissions(app):
     response = app.delete(yank_url, headers=basic("alice"))
     assert response.json["yanked"] is False and response.json["yanked_reason"] is None
     assert file_record(app, dist[0]).yanked is False
-    assert app.post(url("alice_pkg-9.0-py3-none-any.whl", "alice-pkg") + "/yank",
-                    headers=basic("alice"), expect_errors=True).status_int == 404
+    assert (
+        app.post(
+            url("alice_pkg-9.0-py3-none-any.whl", "alice-pkg") + "/yank",
+            headers=basic("alice"),
+            expect_errors=True,
+        ).status_int
+        == 404
+    )
 
 
 def test_yank_with_bad_json_is_400(demo_app):
-    response = demo_app.post(url(WHEEL[0]) + "/yank", params=b"{not json",
-                             headers={**basic("admin"), "Content-Type": "application/json"},
-                             expect_errors=True)
+    response = demo_app.post(
+        url(WHEEL[0]) + "/yank",
+        params=b"{not json",
+        headers={**basic("admin"), "Content-Type": "application/json"},
+        expect_errors=True,
+    )
     assert response.status_int == 400
-    response = demo_app.post_json(url(WHEEL[0]) + "/yank", {"reason": 5}, headers=basic("admin"),
-                                  expect_errors=True)
+    response = demo_app.post_json(
+        url(WHEEL[0]) + "/yank", {"reason": 5}, headers=basic("admin"), expect_errors=True
+    )
     assert response.status_int == 400
 
 
@@ -447,13 +474,14 @@ def test_wrong_password_counts_as_anonymous_as_in_1x(make_app):
         assert response.status_int == 200, path
         assert b"private" not in response.body, path
     # Where anonymous callers may not read, it is still 401 asking for a login.
-    response = app.get("/simple/private/", headers=basic("alice", "not-alices-password"),
-                       expect_errors=True)
+    response = app.get("/simple/private/", headers=basic("alice", "not-alices-password"), expect_errors=True)
     assert response.status_int == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
-    unknown_user = app.get("/simple/private/",
-                           headers={"Authorization": "Basic bWFsbG9yeTp4"},  # mallory:x
-                           expect_errors=True)
+    unknown_user = app.get(
+        "/simple/private/",
+        headers={"Authorization": "Basic bWFsbG9yeTp4"},  # mallory:x
+        expect_errors=True,
+    )
     assert unknown_user.status_int == 401
 
 
@@ -463,6 +491,7 @@ def test_default_argon2id_hash_logs_in(make_app):
     app = make_app({"user.carol": hashed})
     upload_dist(app, WHEEL)
     import base64
+
     good = {"Authorization": "Basic " + base64.b64encode(b"carol:carol-password").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"carol:wrong").decode()}
     assert app.get("/simple/demo/", headers=good).status_int == 200
@@ -476,14 +505,20 @@ def test_index_rebuilt_from_storage_at_start_up_when_empty(demo_app, tmp_path):
     close_app(demo_app)
     Path(demo_app.ppc_settings["db.url"].removeprefix("sqlite:///")).unlink()
     for suffix in ("-wal", "-shm"):
-        Path(demo_app.ppc_settings["db.url"].removeprefix("sqlite:///") + suffix).unlink(
-            missing_ok=True)
+        Path(demo_app.ppc_settings["db.url"].removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     fresh = restart(demo_app)
     try:
         after = simple_json(fresh, "/simple/demo/").json["files"]
-        strip = lambda files: sorted((f["filename"], f["hashes"]["sha256"], f["size"],  # noqa: E731
-                                      f["requires-python"], bool(f["core-metadata"]))
-                                     for f in files)
+        strip = lambda files: sorted(
+            (
+                f["filename"],
+                f["hashes"]["sha256"],
+                f["size"],  # noqa: E731
+                f["requires-python"],
+                bool(f["core-metadata"]),
+            )
+            for f in files
+        )
         assert strip(after) == strip(before)
         assert service(fresh).index.count() == 2
     finally:

@@ -25,13 +25,17 @@ from .conftest import auth_headers, make_wheel, upload
 
 
 def ldap(server, **extra) -> dict[str, str]:
-    settings = {"pypi.auth": "ldap", "auth.ldap.url": server.url,
-                "auth.ldap.service_dn": directory.SERVICE_DN,
-                "auth.ldap.service_password": directory.SERVICE_PASSWORD,
-                "auth.ldap.base_dn": directory.PEOPLE,
-                "auth.ldap.user_search_filter": "(uid={username})",
-                "auth.ldap.admin_field": "employeeType", "auth.ldap.admin_value": "admin",
-                "auth.ldap.group_base_dn": directory.GROUPS}
+    settings = {
+        "pypi.auth": "ldap",
+        "auth.ldap.url": server.url,
+        "auth.ldap.service_dn": directory.SERVICE_DN,
+        "auth.ldap.service_password": directory.SERVICE_PASSWORD,
+        "auth.ldap.base_dn": directory.PEOPLE,
+        "auth.ldap.user_search_filter": "(uid={username})",
+        "auth.ldap.admin_field": "employeeType",
+        "auth.ldap.admin_value": "admin",
+        "auth.ldap.group_base_dn": directory.GROUPS,
+    }
     settings.update(extra)
     return {k: v for k, v in settings.items() if v is not None}
 
@@ -54,11 +58,19 @@ def test_groups_and_admins_come_from_the_directory(ldap_server):
 
 
 def test_user_dn_format_and_admin_group_dn_of_1x(ldap_server):
-    access = backend(ldap(ldap_server, **{
-        "pypi.auth": "pypicloud.access.ldap_.LDAPAccessBackend",
-        "auth.ldap.base_dn": None, "auth.ldap.user_search_filter": None,
-        "auth.ldap.user_dn_format": f"uid={{username}},{directory.PEOPLE}",
-        "auth.ldap.admin_field": None, "auth.ldap.admin_group_dn": f"cn=ops,{directory.GROUPS}"}))
+    access = backend(
+        ldap(
+            ldap_server,
+            **{
+                "pypi.auth": "pypicloud.access.ldap_.LDAPAccessBackend",
+                "auth.ldap.base_dn": None,
+                "auth.ldap.user_search_filter": None,
+                "auth.ldap.user_dn_format": f"uid={{username}},{directory.PEOPLE}",
+                "auth.ldap.admin_field": None,
+                "auth.ldap.admin_group_dn": f"cn=ops,{directory.GROUPS}",
+            },
+        )
+    )
     assert access.authenticate("bob", "bob-pw").username == "bob"
     assert access.is_admin("carol") and not access.is_admin("alice")
     assert access.authenticate("dave", "dave-pw") is None
@@ -84,13 +96,14 @@ def test_lookups_are_cached_for_cache_time(ldap_server):
     cached = backend(ldap(ldap_server, **{"auth.ldap.cache_time": "3600"}))
     fresh = backend(ldap(ldap_server, **{"auth.ldap.cache_time": "0"}))
     assert not cached.is_admin("bob") and not fresh.is_admin("bob")
-    root = ldap3.Connection(ldap3.Server(ldap_server.url), f"cn=admin,{directory.SUFFIX}",
-                            "admin-pw", auto_bind=True)
+    root = ldap3.Connection(
+        ldap3.Server(ldap_server.url), f"cn=admin,{directory.SUFFIX}", "admin-pw", auto_bind=True
+    )
     dn = f"uid=bob,{directory.PEOPLE}"
     try:
         root.modify(dn, {"employeeType": [(ldap3.MODIFY_REPLACE, ["admin"])]})
         assert fresh.is_admin("bob")
-        assert not cached.is_admin("bob")   # still the entry read an hour ago
+        assert not cached.is_admin("bob")  # still the entry read an hour ago
         cached.forget_credentials("bob")
         assert cached.is_admin("bob")
     finally:
@@ -99,8 +112,7 @@ def test_lookups_are_cached_for_cache_time(ldap_server):
 
 
 def test_grants_from_the_ini_and_uploads(make_app, ldap_server):
-    app = make_app(ldap(ldap_server, **{"auth.ldap.fallback": "config",
-                                        "package.team-lib.group.dev": "rw"}))
+    app = make_app(ldap(ldap_server, **{"auth.ldap.fallback": "config", "package.team-lib.group.dev": "rw"}))
     filename, data = make_wheel("team-lib", "1.0")
     upload(app, filename, data, user="bob", password="bob-pw", status=200)
     filename, data = make_wheel("other-lib", "1.0")
@@ -116,8 +128,11 @@ def test_wrong_service_password_stops_start_up_naming_the_key(ldap_server):
 
 def test_unreachable_directory_stops_start_up_naming_the_key(ldap_server):
     with pytest.raises(ConfigError, match="auth.ldap.url"):
-        backend(ldap(ldap_server, **{"auth.ldap.url": f"ldap://127.0.0.1:{free_port()}",
-                                     "auth.ldap.timeout": "2"}))
+        backend(
+            ldap(
+                ldap_server, **{"auth.ldap.url": f"ldap://127.0.0.1:{free_port()}", "auth.ldap.timeout": "2"}
+            )
+        )
 
 
 def test_missing_extra_names_it(ldap_server, monkeypatch):
@@ -129,9 +144,17 @@ def test_missing_extra_names_it(ldap_server, monkeypatch):
 def test_outage_gives_503_and_health_then_service_resumes(make_app, ldap_server):
     proxy = TcpProxy(ldap_server.port)
     try:
-        app = make_app(ldap(ldap_server, **{"auth.ldap.url": f"ldap://127.0.0.1:{proxy.port}",
-                                            "auth.ldap.timeout": "2", "auth.cache_seconds": "0",
-                                            "auth.ldap.cache_time": "0"}))
+        app = make_app(
+            ldap(
+                ldap_server,
+                **{
+                    "auth.ldap.url": f"ldap://127.0.0.1:{proxy.port}",
+                    "auth.ldap.timeout": "2",
+                    "auth.cache_seconds": "0",
+                    "auth.ldap.cache_time": "0",
+                },
+            )
+        )
         headers = auth_headers("alice", "alice-pw")
         assert app.get("/simple/", headers=headers).status_int == 200
         proxy.cut()

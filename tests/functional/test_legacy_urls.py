@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (HTML_TYPE, JSON_TYPE, auth_headers, make_sdist, make_wheel, service,
-                       sha256, simple_json, upload_dist)
+from .conftest import (
+    HTML_TYPE,
+    JSON_TYPE,
+    auth_headers,
+    make_sdist,
+    make_wheel,
+    service,
+    sha256,
+    simple_json,
+    upload_dist,
+)
 from .test_simple_api import parse
 
 WHEEL = make_wheel("Demo_Pkg", "1.0")
@@ -54,10 +63,15 @@ def test_project_page_aliases_serve_the_simple_page(demo_app, path):
     assert {f["filename"] for f in doc.json["files"]} == {WHEEL[0], SDIST[0]}
 
 
-@pytest.mark.parametrize("path,canonical", [("/pypi/Demo_Pkg/", "/pypi/demo-pkg/"),
-                                            ("/Demo.Pkg/", "/demo-pkg/"),
-                                            ("/Demo_Pkg/json", "/demo-pkg/json"),
-                                            ("/simple/DEMO_pkg/json", "/simple/demo-pkg/json")])
+@pytest.mark.parametrize(
+    "path,canonical",
+    [
+        ("/pypi/Demo_Pkg/", "/pypi/demo-pkg/"),
+        ("/Demo.Pkg/", "/demo-pkg/"),
+        ("/Demo_Pkg/json", "/demo-pkg/json"),
+        ("/simple/DEMO_pkg/json", "/simple/demo-pkg/json"),
+    ],
+)
 def test_aliases_redirect_to_the_canonical_name(demo_app, path, canonical):
     response = get(demo_app, path)
     assert response.status_int == 301
@@ -80,8 +94,9 @@ def test_pypi_without_slash_redirects(demo_app):
     assert response.status_int == 301 and response.headers["Location"].endswith("/pypi/")
 
 
-@pytest.mark.parametrize("path", ["/pypi/alice-pkg/", "/alice-pkg/", "/alice-pkg/json",
-                                  "/simple/alice-pkg/json"])
+@pytest.mark.parametrize(
+    "path", ["/pypi/alice-pkg/", "/alice-pkg/", "/alice-pkg/json", "/simple/alice-pkg/json"]
+)
 def test_aliases_check_access(demo_app, path):
     anonymous = get(demo_app, path, user=None)
     assert anonymous.status_int == 401
@@ -97,8 +112,9 @@ def test_lists_hide_what_the_caller_cannot_read(demo_app, path):
     assert "alice" not in get(demo_app, path, user="bob").text
 
 
-@pytest.mark.parametrize("path", ["/pypi/nothing-here/", "/nothing-here/", "/nothing-here/json",
-                                  "/simple/nothing-here/json"])
+@pytest.mark.parametrize(
+    "path", ["/pypi/nothing-here/", "/nothing-here/", "/nothing-here/json", "/simple/nothing-here/json"]
+)
 def test_unknown_project_is_404(demo_app, path):
     assert get(demo_app, path).status_int == 404
 
@@ -146,8 +162,7 @@ def test_fixed_routes_win_over_project_names(make_app, name):
     # ... but /<name>/ and /<name>/json stay what the fixed route makes of them.
     project_page = get(app, f"/simple/{name}/")
     assert get(app, f"/{name}/").body != project_page.body
-    assert get(app, f"/{name}/", accept=JSON_TYPE).body != \
-        get(app, f"/simple/{name}/", accept=JSON_TYPE).body
+    assert get(app, f"/{name}/", accept=JSON_TYPE).body != get(app, f"/simple/{name}/", accept=JSON_TYPE).body
     project_json = get(app, f"/simple/{name}/json")
     assert project_json.status_int == 200
     assert get(app, f"/{name}/json").body != project_json.body
@@ -160,6 +175,7 @@ def test_fixed_route_added_after_the_root_routes_still_wins(tmp_path):
     from pyramid.response import Response
 
     import pypicloud
+
     from .conftest import base_settings
 
     config = pypicloud.make_config({"here": str(tmp_path)}, base_settings(tmp_path))

@@ -26,8 +26,9 @@ def generate(tmp_path, monkeypatch, capsys):
 
     def run(*flags: str, name: str = "server.ini"):
         out = tmp_path / name
-        code = make_config.main([*flags, "--admin", ADMIN, "--password-env",
-                                 "PPC_TEST_ADMIN_PASSWORD", str(out)])
+        code = make_config.main(
+            [*flags, "--admin", ADMIN, "--password-env", "PPC_TEST_ADMIN_PASSWORD", str(out)]
+        )
         err = capsys.readouterr().err
         assert code == 0, err
         return out
@@ -86,8 +87,17 @@ def test_generated_prod_config_requires_login_to_read(generate, tmp_path):
 
 
 def test_generated_s3_config_serves_from_the_bucket(generate, moto_server, s3_bucket, s3_client):
-    ini = generate("--dev", "--bucket", s3_bucket, "--endpoint-url", moto_server,
-                   "--region", "us-east-1", "--prefix", "pkgs/")
+    ini = generate(
+        "--dev",
+        "--bucket",
+        s3_bucket,
+        "--endpoint-url",
+        moto_server,
+        "--region",
+        "us-east-1",
+        "--prefix",
+        "pkgs/",
+    )
     app = generate.serve(ini)
     filename, data = make_wheel("demo", "1.0")
     upload(app, filename, data, user=ADMIN, password=PASSWORD, status=200)
@@ -106,8 +116,13 @@ SCRIPT = Path(sys.executable).parent / "ppc-make-config"
 def test_installed_script_never_waits_for_input_without_a_terminal(tmp_path):
     # stdin is an open pipe nobody writes to: the tool must not read it.
     out = tmp_path / "server.ini"
-    with subprocess.Popen([str(SCRIPT), str(out)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [str(SCRIPT), str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             code = proc.wait(timeout=60)
         finally:

@@ -7,13 +7,16 @@ import pytest
 from .conftest import auth_headers, make_wheel, upload_dist
 
 
-@pytest.mark.parametrize("method,path,allow", [
-    ("PUT", "/simple/", "GET, HEAD, POST"),
-    ("DELETE", "/simple/demo/", "GET, HEAD"),
-    ("DELETE", "/health", "GET, HEAD"),
-    ("POST", "/pypi/demo/json", "GET, HEAD"),
-    ("PUT", "/api/package/demo/demo-1.0-py3-none-any.whl", "DELETE, GET, HEAD, POST"),
-])
+@pytest.mark.parametrize(
+    "method,path,allow",
+    [
+        ("PUT", "/simple/", "GET, HEAD, POST"),
+        ("DELETE", "/simple/demo/", "GET, HEAD"),
+        ("DELETE", "/health", "GET, HEAD"),
+        ("POST", "/pypi/demo/json", "GET, HEAD"),
+        ("PUT", "/api/package/demo/demo-1.0-py3-none-any.whl", "DELETE, GET, HEAD, POST"),
+    ],
+)
 def test_wrong_method_is_405_with_allow_and_changes_nothing(app, method, path, allow):
     wheel = make_wheel("demo", "1.0")
     upload_dist(app, wheel)

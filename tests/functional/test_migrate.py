@@ -20,9 +20,16 @@ import pytest
 from pypicloud.cli import migrate
 from pypicloud.storage.file import FileStorage
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import (JSON_TYPE, auth_headers, base_settings, leftover_temp_files,
-                                       make_sdist, make_wheel, storage_files,
-                                       upload_dist)
+from tests.functional.conftest import (
+    JSON_TYPE,
+    auth_headers,
+    base_settings,
+    leftover_temp_files,
+    make_sdist,
+    make_wheel,
+    storage_files,
+    upload_dist,
+)
 
 DISTS = [
     make_wheel("demo", "1.0"),
@@ -50,13 +57,18 @@ def source(tmp_path, make_app):
     for dist in DISTS:
         upload_dist(app, dist)
     yanked = DISTS[2][0]
-    app.post(f"/api/package/demo/{yanked}/yank", params={"reason": "broken"},
-             headers=auth_headers("admin"), status=200)
+    app.post(
+        f"/api/package/demo/{yanked}/yank",
+        params={"reason": "broken"},
+        headers=auth_headers("admin"),
+        status=200,
+    )
     return app, write_ini(base / "source.ini", app.ppc_settings)
 
 
-def deployment(tmp_path: Path, name: str,
-               overrides: dict[str, str | None] | None = None) -> tuple[Path, dict]:
+def deployment(
+    tmp_path: Path, name: str, overrides: dict[str, str | None] | None = None
+) -> tuple[Path, dict]:
     """DEST.ini of a deployment under tmp_path/name (base settings, then ``overrides``)."""
     base = tmp_path / name
     settings = base_settings(base)
@@ -78,8 +90,9 @@ def served(app) -> dict[str, dict]:
     """Every file the app lists: filename -> its PEP 691 entry."""
     result = {}
     for project in ("demo", "other-lib"):
-        page = app.get(f"/simple/{project}/", headers=auth_headers("admin", Accept=JSON_TYPE),
-                       expect_errors=True)
+        page = app.get(
+            f"/simple/{project}/", headers=auth_headers("admin", Accept=JSON_TYPE), expect_errors=True
+        )
         if page.status_int == 200:
             result.update({f["filename"]: f for f in page.json["files"]})
     return result
@@ -99,15 +112,15 @@ def assert_same_index(source_app, dest_app) -> None:
     assert set(got) == set(expected) == {f for f, _ in DISTS}
     for filename, entry in expected.items():
         mine = got[filename]
-        for key in ("hashes", "requires-python", "yanked", "core-metadata", "size",
-                    "upload-time"):
+        for key in ("hashes", "requires-python", "yanked", "core-metadata", "size", "upload-time"):
             assert mine.get(key) == entry.get(key), (filename, key, mine.get(key), entry.get(key))
         project = "demo" if filename.startswith("demo") else "other-lib"
         data = download(dest_app, project, filename)
         assert hashlib.sha256(data).hexdigest() == entry["hashes"]["sha256"]
         if entry.get("core-metadata"):
-            meta = dest_app.get(f"/api/package/{project}/{filename}.metadata",
-                                headers=auth_headers("admin")).body
+            meta = dest_app.get(
+                f"/api/package/{project}/{filename}.metadata", headers=auth_headers("admin")
+            ).body
             assert hashlib.sha256(meta).hexdigest() == entry["core-metadata"]["sha256"]
 
 
@@ -132,8 +145,7 @@ def test_file_to_file_copies_everything_and_reindexes(source, tmp_path, make_app
     assert "0 conflicts, 0 failed" in err
     assert f"destination index rebuilt: {len(DISTS)} files" in err
     assert out == ""  # no per-file lines without --verbose
-    assert stored_names(tmp_path / "dest" / "packages") == \
-        stored_names(tmp_path / "source" / "packages")
+    assert stored_names(tmp_path / "dest" / "packages") == stored_names(tmp_path / "source" / "packages")
     assert_same_index(source_app, dest_app)
     assert served(dest_app)[DISTS[2][0]]["yanked"] == "broken"
 
@@ -144,12 +156,10 @@ def test_file_to_file_copies_everything_and_reindexes(source, tmp_path, make_app
     assert out.count("present ") == total
 
 
-def test_file_to_s3_to_s3_to_file(source, tmp_path, make_app, capsys, moto_server, s3_bucket,
-                                  s3_client):
+def test_file_to_s3_to_s3_to_file(source, tmp_path, make_app, capsys, moto_server, s3_bucket, s3_client):
     source_app, source_ini = source
     s3_a = {**s3_settings(moto_server, s3_bucket, prefix="a/"), "storage.dir": None}
-    s3_b = {**s3_settings(moto_server, s3_bucket, prefix="b/", prepend_hash="false"),
-            "storage.dir": None}
+    s3_b = {**s3_settings(moto_server, s3_bucket, prefix="b/", prepend_hash="false"), "storage.dir": None}
     ini_a, _ = deployment(tmp_path, "s3a", s3_a)
     ini_b, _ = deployment(tmp_path, "s3b", s3_b)
     ini_file, _ = deployment(tmp_path, "back")
@@ -163,12 +173,10 @@ def test_file_to_s3_to_s3_to_file(source, tmp_path, make_app, capsys, moto_serve
 
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert f"b/demo/{DISTS[0][0]}" in keys and f"b/demo/{DISTS[0][0]}.metadata" in keys
-    for overrides, base in ((s3_a, tmp_path / "s3a"), (s3_b, tmp_path / "s3b"),
-                            ({}, tmp_path / "back")):
+    for overrides, base in ((s3_a, tmp_path / "s3a"), (s3_b, tmp_path / "s3b"), ({}, tmp_path / "back")):
         dest_app = make_app(overrides, base=base)
         assert_same_index(source_app, dest_app)
-    assert stored_names(tmp_path / "back" / "packages") == \
-        stored_names(tmp_path / "source" / "packages")
+    assert stored_names(tmp_path / "back" / "packages") == stored_names(tmp_path / "source" / "packages")
 
 
 def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys, monkeypatch):
@@ -242,8 +250,7 @@ def test_interrupt_then_resume(source, tmp_path, capsys, monkeypatch):
     copied = int(re.search(r"(\d+) copied", err).group(1))
     present = int(re.search(r"(\d+) already present", err).group(1))
     assert present >= 1 and copied + present == 2 * len(DISTS)
-    assert stored_names(tmp_path / "dest" / "packages") == \
-        stored_names(tmp_path / "source" / "packages")
+    assert stored_names(tmp_path / "dest" / "packages") == stored_names(tmp_path / "source" / "packages")
 
 
 def test_conflicting_destination_file_is_reported_and_kept(source, tmp_path, capsys):
@@ -321,12 +328,19 @@ def test_large_and_damaged_files_to_s3(tmp_path, capsys, moto_server, s3_bucket,
     source_ini, settings = deployment(tmp_path, "big")
     storage = FileStorage(settings["storage.dir"])
     big = bytes(range(256)) * (40 * 1024 + 7)  # ~10 MB: above the 8 MB multipart threshold
-    storage.put("big", "big-1.0.tar.gz", io.BytesIO(big),
-                {"sha256": hashlib.sha256(big).hexdigest(), "version": "1.0"})
-    storage.put("big", "big-2.0.tar.gz", io.BytesIO(big[:1000]),
-                {"sha256": hashlib.sha256(b"not these bytes").hexdigest(), "version": "2.0"})
-    dest_ini, _ = deployment(tmp_path, "s3", {**s3_settings(moto_server, s3_bucket),
-                                              "storage.dir": None})
+    storage.put(
+        "big",
+        "big-1.0.tar.gz",
+        io.BytesIO(big),
+        {"sha256": hashlib.sha256(big).hexdigest(), "version": "1.0"},
+    )
+    storage.put(
+        "big",
+        "big-2.0.tar.gz",
+        io.BytesIO(big[:1000]),
+        {"sha256": hashlib.sha256(b"not these bytes").hexdigest(), "version": "2.0"},
+    )
+    dest_ini, _ = deployment(tmp_path, "s3", {**s3_settings(moto_server, s3_bucket), "storage.dir": None})
     code, _, err = run(capsys, "--no-reindex", source_ini, dest_ini)
     assert code == 1
     assert "failed   big/big-2.0.tar.gz: the bytes do not match the sha256" in err
@@ -345,8 +359,13 @@ SCRIPT = Path(sys.executable).parent / "ppc-migrate"
 def test_installed_console_script(source, tmp_path):
     _, source_ini = source
     dest_ini, _ = deployment(tmp_path, "dest")
-    result = subprocess.run([str(SCRIPT), "--dry-run", str(source_ini), str(dest_ini)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(SCRIPT), "--dry-run", str(source_ini), str(dest_ini)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("would copy ") == 2 * len(DISTS)
 
@@ -370,8 +389,7 @@ def test_gives_up_after_many_failures_in_a_row(source, tmp_path, capsys, monkeyp
 
 def test_the_environment_cannot_make_the_source_writable(tmp_path, monkeypatch):
     """PPC_* variables win over an ini, but not over migrate's read-only source."""
-    ini = write_ini(tmp_path / "src.ini", {"pypi.storage": "file",
-                                           "storage.dir": str(tmp_path / "packages")})
+    ini = write_ini(tmp_path / "src.ini", {"pypi.storage": "file", "storage.dir": str(tmp_path / "packages")})
     (tmp_path / "packages").mkdir()
     monkeypatch.setenv("PPC_STORAGE_READ_ONLY", "false")
     monkeypatch.setenv("PPC_STORAGE_CREATE_BUCKET", "true")

@@ -35,21 +35,29 @@ def test_a_1x_mysql_url_serves_uploads(make_app, mariadb_database, scheme):
 
 def test_sql_access_in_mariadb(make_app, mariadb_database):
     url, _ = mariadb_database
-    app = make_app({"db.url": url.replace("mysql+pymysql://", "mysql://", 1),
-                    "pypi.auth": "sql", "auth.db.url": url.replace("mysql+pymysql://",
-                                                                   "mariadb://", 1)})
+    app = make_app(
+        {
+            "db.url": url.replace("mysql+pymysql://", "mysql://", 1),
+            "pypi.auth": "sql",
+            "auth.db.url": url.replace("mysql+pymysql://", "mariadb://", 1),
+        }
+    )
     access = service(app).access
     assert access.engine.url.drivername == "mariadb+pymysql"
     from pypicloud.access.passwords import hash_password
+
     access.create_user("ünï", hash_password("pw-1"), admin=True)
     assert access.authenticate("ünï", "pw-1").is_admin
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("mysql://u:p%40ss@db.internal:3307/ppc", "mysql+pymysql://u:p%40ss@db.internal:3307/ppc"),
-    ("mariadb://u@db.internal/ppc?ssl_ca=/ca.pem", "mariadb+pymysql://u@db.internal/ppc?ssl_ca=/ca.pem"),
-    ("mariadb+pymysql://u@db.internal/ppc", "mariadb+pymysql://u@db.internal/ppc"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("mysql://u:p%40ss@db.internal:3307/ppc", "mysql+pymysql://u:p%40ss@db.internal:3307/ppc"),
+        ("mariadb://u@db.internal/ppc?ssl_ca=/ca.pem", "mariadb+pymysql://u@db.internal/ppc?ssl_ca=/ca.pem"),
+        ("mariadb+pymysql://u@db.internal/ppc", "mariadb+pymysql://u@db.internal/ppc"),
+    ],
+)
 def test_mysql_urls_get_the_pure_python_driver(given, expected):
     settings = Settings({"db.url": given}, environ={})
     assert make_url(sqldb.settings_url(settings, "db.url", "x.sqlite")) == make_url(expected)

@@ -26,13 +26,18 @@ def test_a_1x_postgres_url_serves_uploads(make_app, postgres_schema, scheme):
     assert service(app).index.engine.url.drivername == "postgresql+psycopg"
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("postgresql://u:p%40ss@db.internal:5433/ppc?sslmode=require",
-     "postgresql+psycopg://u:p%40ss@db.internal:5433/ppc?sslmode=require"),
-    ("postgres://u@db.internal/ppc", "postgresql+psycopg://u@db.internal/ppc"),
-    ("postgresql+psycopg://u@db.internal/ppc", "postgresql+psycopg://u@db.internal/ppc"),
-    ("mysql+pymysql://u@db.internal/ppc", "mysql+pymysql://u@db.internal/ppc"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            "postgresql://u:p%40ss@db.internal:5433/ppc?sslmode=require",
+            "postgresql+psycopg://u:p%40ss@db.internal:5433/ppc?sslmode=require",
+        ),
+        ("postgres://u@db.internal/ppc", "postgresql+psycopg://u@db.internal/ppc"),
+        ("postgresql+psycopg://u@db.internal/ppc", "postgresql+psycopg://u@db.internal/ppc"),
+        ("mysql+pymysql://u@db.internal/ppc", "mysql+pymysql://u@db.internal/ppc"),
+    ],
+)
 def test_urls_without_a_driver_get_the_installed_one(given, expected):
     settings = Settings({"db.url": given}, environ={})
     assert sqldb.settings_url(settings, "db.url", "x.sqlite") == expected

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (assert_nothing_left, assert_rejected, basic, core_metadata, file_record,
-                       make_sdist, make_wheel, simple_json, upload, upload_dist)
+from .conftest import (
+    assert_nothing_left,
+    assert_rejected,
+    basic,
+    core_metadata,
+    file_record,
+    make_sdist,
+    make_wheel,
+    simple_json,
+    upload,
+    upload_dist,
+)
 
 
 def test_summary_of_512_characters_is_accepted(app):
@@ -58,8 +68,9 @@ def test_description_over_the_metadata_limit_is_refused(make_app, tmp_path):
     upload_dist(app, make_wheel("demo", "1.0"))  # a normal description passes
 
 
-@pytest.mark.parametrize("tag", ["py3-none-any!", "py3-none-an y", "py3-no%ne-any",
-                                 "py3..py2-none-any", "py3-none-any."])
+@pytest.mark.parametrize(
+    "tag", ["py3-none-any!", "py3-none-an y", "py3-no%ne-any", "py3..py2-none-any", "py3-none-any."]
+)
 def test_invalid_wheel_tags_are_refused(app, tmp_path, tag):
     filename, data = make_wheel("demo", "1.0", tag=tag)
     response = upload(app, filename, data)
@@ -68,20 +79,30 @@ def test_invalid_wheel_tags_are_refused(app, tmp_path, tag):
     assert_nothing_left(app, tmp_path, "demo", filename)
 
 
-@pytest.mark.parametrize("tag", ["py2.py3-none-any", "cp312-cp312-manylinux_2_17_x86_64",
-                                 "cp311-abi3-linux_x86_64", "cp312-cp312-win_amd64"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "py2.py3-none-any",
+        "cp312-cp312-manylinux_2_17_x86_64",
+        "cp311-abi3-linux_x86_64",
+        "cp312-cp312-win_amd64",
+    ],
+)
 def test_valid_wheel_tags_are_accepted(app, tag):
     # Also linux_x86_64, which PyPI refuses (it cannot vouch for the ABI): private
     # indexes are where such in-house builds live.
     upload_dist(app, make_wheel("demo", "1.0", tag=tag))
 
 
-@pytest.mark.parametrize("first,second", [
-    (make_sdist("demo", "1.0"), make_sdist("demo", "1.0.0")),
-    (make_sdist("demo", "1.0.0", payload=b"other"), make_sdist("demo", "1.0")),
-    (make_wheel("demo", "1.0"), make_wheel("demo", "1.0.0", payload=b"other")),
-    (make_wheel("demo", "2.0rc1"), make_wheel("demo", "2.0.0rc1")),
-])
+@pytest.mark.parametrize(
+    "first,second",
+    [
+        (make_sdist("demo", "1.0"), make_sdist("demo", "1.0.0")),
+        (make_sdist("demo", "1.0.0", payload=b"other"), make_sdist("demo", "1.0")),
+        (make_wheel("demo", "1.0"), make_wheel("demo", "1.0.0", payload=b"other")),
+        (make_wheel("demo", "2.0rc1"), make_wheel("demo", "2.0.0rc1")),
+    ],
+)
 def test_a_second_spelling_of_a_release_cannot_replace_a_file(app, tmp_path, first, second):
     upload_dist(app, first)
     response = upload(app, *second)
@@ -111,8 +132,7 @@ def test_other_files_of_a_release_under_another_spelling_are_accepted(app):
 
 def test_deleting_the_other_spelling_frees_the_slot(app):
     upload_dist(app, make_sdist("demo", "1.0"))
-    app.delete("/api/package/demo/demo-1.0.tar.gz",
-               headers=basic("admin"))
+    app.delete("/api/package/demo/demo-1.0.tar.gz", headers=basic("admin"))
     upload_dist(app, make_sdist("demo", "1.0.0"))
     files = [f["filename"] for f in simple_json(app, "/simple/demo/").json["files"]]
     assert files == ["demo-1.0.0.tar.gz"]

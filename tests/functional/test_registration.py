@@ -54,8 +54,9 @@ def test_off_by_default_refuses_sign_ups_and_stores_nothing(make_app):
     app = with_users(make_app(OFF))
     before = state(app)
     assert_rejected(sign_up(app), 403, "self-registration")
-    json_body = app.put("/api/user/eve", json.dumps({"password": EVE_PW}),
-                        content_type="application/json", expect_errors=True)
+    json_body = app.put(
+        "/api/user/eve", json.dumps({"password": EVE_PW}), content_type="application/json", expect_errors=True
+    )
     assert_rejected(json_body, 403, "self-registration")
     assert app.get("/register", expect_errors=True).status_int == 403
     assert "Sign up" not in app.get("/login").text
@@ -67,8 +68,9 @@ def test_other_backends_never_take_sign_ups(make_app):
     app = make_app({"pypi.allow_register": "true"})  # the ini backend
     assert_rejected(sign_up(app), 403, "self-registration")
     assert not service(app).access.user_exists("eve")
-    refused = app.post("/admin/register", {"allow": "true"}, headers=auth_headers("admin"),
-                       expect_errors=True)
+    refused = app.post(
+        "/admin/register", {"allow": "true"}, headers=auth_headers("admin"), expect_errors=True
+    )
     assert_rejected(refused, 403, "pypi.auth = sql")
 
 
@@ -80,10 +82,18 @@ def test_sign_up_waits_for_approval_then_logs_in_with_its_password(make_app):
     assert state(app) == (["admin", "alice"], ["eve"])
     # Pending: no login anywhere with the sign-up's own password.
     assert not can_log_in(app, "eve", EVE_PW)
-    assert app.post("/acct/login", {"username": "eve", "password": EVE_PW},
-                    expect_errors=True).status_int == 403
-    assert app.post("/api/user/password", {"old_password": EVE_PW, "new_password": "x" * 9},
-                    headers=auth_headers("eve", EVE_PW), expect_errors=True).status_int == 401
+    assert (
+        app.post("/acct/login", {"username": "eve", "password": EVE_PW}, expect_errors=True).status_int == 403
+    )
+    assert (
+        app.post(
+            "/api/user/password",
+            {"old_password": EVE_PW, "new_password": "x" * 9},
+            headers=auth_headers("eve", EVE_PW),
+            expect_errors=True,
+        ).status_int
+        == 401
+    )
     admin = auth_headers("admin")
     assert app.get("/admin/pending_users/", headers=admin).json == ["eve"]
     acl = json.loads(gzip.decompress(app.get("/admin/acl.json.gz", headers=admin).body))
@@ -135,8 +145,12 @@ def test_only_admins_list_approve_or_reject(make_app, who, status):
     sign_up(app)
     before = state(app)
     headers = auth_headers(who)
-    for method, path in [("GET", "/admin/pending_users"), ("POST", "/admin/user/eve/approve"),
-                         ("DELETE", "/admin/user/eve/"), ("POST", "/admin/register")]:
+    for method, path in [
+        ("GET", "/admin/pending_users"),
+        ("POST", "/admin/user/eve/approve"),
+        ("DELETE", "/admin/user/eve/"),
+        ("POST", "/admin/register"),
+    ]:
         response = app.request(path, method=method, headers=headers, expect_errors=True)
         assert response.status_int == status, (method, path, response.text)
     assert state(app) == before
@@ -144,8 +158,7 @@ def test_only_admins_list_approve_or_reject(make_app, who, status):
     if who:
         login(app, who)
         for action in ("approve-user", "reject-user"):
-            response = post_form(app, f"/admin/do/{action}", {"username": "eve"},
-                                 page="/admin/account/")
+            response = post_form(app, f"/admin/do/{action}", {"username": "eve"}, page="/admin/account/")
             assert response.status_int == 403
         app.cookiejar.clear()
     assert state(app) == before
@@ -155,13 +168,11 @@ def test_only_admins_list_approve_or_reject(make_app, who, status):
 def test_admin_switches_registration_at_run_time_and_it_persists(make_app):
     app = with_users(make_app(OFF))
     admin = auth_headers("admin")
-    assert app.post("/admin/register/", {"allow": "true"}, headers=admin).json == \
-        {"allow_register": True}
+    assert app.post("/admin/register/", {"allow": "true"}, headers=admin).json == {"allow_register": True}
     assert sign_up(app).status_int == 200
     app = restart(app)
     assert "Sign up" in app.get("/login").text  # kept in the database, not in memory
-    app.post("/admin/register", json.dumps({"allow": False}), content_type="application/json",
-             headers=admin)
+    app.post("/admin/register", json.dumps({"allow": False}), content_type="application/json", headers=admin)
     assert_rejected(sign_up(app, "frank"), 403, "self-registration")
     assert state(app) == (["admin", "alice"], ["eve"])
 
@@ -176,26 +187,39 @@ def test_sign_up_page_then_admin_approves_and_rejects_in_the_ui(make_app):
     page = app.get("/register")
     assert "An admin must approve" in page.text
     # Without the CSRF token: refused, nothing stored.
-    refused = app.post("/register", {"username": "eve", "password": EVE_PW, "repeat": EVE_PW},
-                       expect_errors=True)
+    refused = app.post(
+        "/register", {"username": "eve", "password": EVE_PW, "repeat": EVE_PW}, expect_errors=True
+    )
     assert refused.status_int == 403
     assert state(app) == (["admin", "alice"], [])
     page = app.get("/register")  # the refusal renewed the session's token
-    mismatch = app.post("/register", {"username": "eve", "password": EVE_PW, "repeat": "other",
-                                      "csrf_token": csrf_of(page)}, expect_errors=True)
+    mismatch = app.post(
+        "/register",
+        {"username": "eve", "password": EVE_PW, "repeat": "other", "csrf_token": csrf_of(page)},
+        expect_errors=True,
+    )
     assert mismatch.status_int == 400 and "not the same" in mismatch.text
     assert state(app) == (["admin", "alice"], [])
-    done = app.post("/register", {"username": "eve", "password": EVE_PW, "repeat": EVE_PW,
-                                  "csrf_token": csrf_of(page)})
+    done = app.post(
+        "/register", {"username": "eve", "password": EVE_PW, "repeat": EVE_PW, "csrf_token": csrf_of(page)}
+    )
     assert done.status_int == 303 and done.location.endswith("/login")  # post/redirect/get
     assert "an admin must approve" in app.get(done.location).text.lower()
-    taken = app.post("/register", {"username": "eve", "password": EVE_PW, "repeat": EVE_PW,
-                                   "csrf_token": csrf_of(app.get("/register"))},
-                     expect_errors=True)
+    taken = app.post(
+        "/register",
+        {
+            "username": "eve",
+            "password": EVE_PW,
+            "repeat": EVE_PW,
+            "csrf_token": csrf_of(app.get("/register")),
+        },
+        expect_errors=True,
+    )
     assert taken.status_int == 409 and "waits for approval" in taken.text
     page = app.get("/register")
-    app.post("/register", {"username": "frank", "password": EVE_PW, "repeat": EVE_PW,
-                           "csrf_token": csrf_of(page)})
+    app.post(
+        "/register", {"username": "frank", "password": EVE_PW, "repeat": EVE_PW, "csrf_token": csrf_of(page)}
+    )
     assert state(app) == (["admin", "alice"], ["eve", "frank"])
     assert not can_log_in(app, "eve", EVE_PW)
 
@@ -205,8 +229,7 @@ def test_sign_up_page_then_admin_approves_and_rejects_in_the_ui(make_app):
     approved = post_form(app, "/admin/do/approve-user", {"username": "eve"}, page="/admin/access/")
     assert approved.status_int == 303
     assert "approved" in app.get(approved.location).text
-    rejected = post_form(app, "/admin/do/reject-user", {"username": "frank"},
-                         page="/admin/access/")
+    rejected = post_form(app, "/admin/do/reject-user", {"username": "frank"}, page="/admin/access/")
     assert "rejected" in app.get(rejected.location).text
     assert "Approve frank" not in app.get("/admin/access/").text
     assert state(app) == (["admin", "alice", "eve"], [])

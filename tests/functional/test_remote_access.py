@@ -23,13 +23,28 @@ def backend(settings) -> RemoteAccess:
 
 def test_1x_dotted_name_and_paths_of_its_own(remote_access_server):
     root = f"http://127.0.0.1:{remote_access_server.port}"
-    paths = {f"auth.uri.{name}": f"/api/{name}" for name in (
-        "verify", "groups", "group_members", "admin", "group_permissions", "user_permissions",
-        "user_package_permissions", "group_package_permissions", "user_data")}
+    paths = {
+        f"auth.uri.{name}": f"/api/{name}"
+        for name in (
+            "verify",
+            "groups",
+            "group_members",
+            "admin",
+            "group_permissions",
+            "user_permissions",
+            "user_package_permissions",
+            "group_package_permissions",
+            "user_data",
+        )
+    }
     paths["auth.uri.admin"] = "/api/admin"
-    access = backend(remote_settings(remote_access_server, **paths, **{
-        "pypi.auth": "pypicloud.access.remote.RemoteAccessBackend",
-        "auth.backend_server": root}))
+    access = backend(
+        remote_settings(
+            remote_access_server,
+            **paths,
+            **{"pypi.auth": "pypicloud.access.remote.RemoteAccessBackend", "auth.backend_server": root},
+        )
+    )
     assert access.authenticate("carol", "carol-pw").groups == {"dev", "ops"}
     assert access.is_admin("carol")
     assert set(remote_access_server.requests) >= {"/api/verify", "/api/groups", "/api/admin"}
@@ -43,9 +58,9 @@ def test_answers_are_cached_for_cache_time(remote_access_server):
     asked = len(remote_access_server.requests)
     for _ in range(5):
         assert cached.permission(bob, "secret-lib") == "rw"
-    assert len(remote_access_server.requests) == asked   # no new request
+    assert len(remote_access_server.requests) == asked  # no new request
     remote_access_server.directory.packages["secret-lib"]["users"]["bob"] = []
-    assert fresh.permission(fresh.identity("bob"), "secret-lib") == "r"   # dev's read grant
+    assert fresh.permission(fresh.identity("bob"), "secret-lib") == "r"  # dev's read grant
     assert cached.permission(bob, "secret-lib") == "rw"
 
 
@@ -66,16 +81,28 @@ def test_wrong_service_credentials_stop_start_up_naming_the_key(remote_access_se
 
 def test_unreachable_service_stops_start_up_naming_the_key():
     with pytest.raises(ConfigError, match="auth.backend_server"):
-        backend({"pypi.auth": "remote", "auth.backend_server": f"http://127.0.0.1:{free_port()}",
-                 "auth.remote.timeout": "2"})
+        backend(
+            {
+                "pypi.auth": "remote",
+                "auth.backend_server": f"http://127.0.0.1:{free_port()}",
+                "auth.remote.timeout": "2",
+            }
+        )
 
 
 def test_outage_gives_503_and_health_then_service_resumes(make_app, remote_access_server):
     proxy = TcpProxy(remote_access_server.port)
     try:
-        app = make_app(remote_settings(remote_access_server, **{
-            "auth.backend_server": f"http://127.0.0.1:{proxy.port}/api",
-            "auth.cache_seconds": "0", "auth.remote.cache_time": "0"}))
+        app = make_app(
+            remote_settings(
+                remote_access_server,
+                **{
+                    "auth.backend_server": f"http://127.0.0.1:{proxy.port}/api",
+                    "auth.cache_seconds": "0",
+                    "auth.remote.cache_time": "0",
+                },
+            )
+        )
         headers = auth_headers("alice", "alice-pw")
         assert app.get("/simple/", headers=headers).status_int == 200
         proxy.cut()

@@ -3,14 +3,15 @@ makes the index row of its file agree with storage, then goes away."""
 
 from __future__ import annotations
 
-from tests.functional.conftest import (file_record, make_wheel, service, simple_json,
-                                       stored_path, upload_dist)
+from datetime import UTC
+
+from tests.functional.conftest import file_record, make_wheel, service, simple_json, stored_path, upload_dist
 
 
 def _open_intents(svc):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    return svc.index.open_intents(datetime.now(timezone.utc) + timedelta(seconds=1))
+    return svc.index.open_intents(datetime.now(UTC) + timedelta(seconds=1))
 
 
 def test_repair_adds_the_row_of_bytes_stored_by_a_crashed_upload(app):

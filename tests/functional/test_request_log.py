@@ -34,8 +34,9 @@ def test_each_request_gets_an_id_and_one_access_line(make_app, caplog):
 
 def test_the_proxys_request_id_is_kept_and_a_strange_one_replaced(make_app):
     app = make_app()
-    assert app.get("/health", headers={"X-Request-ID": "abc-123.x_Y"}).headers["X-Request-ID"] \
-        == "abc-123.x_Y"
+    assert (
+        app.get("/health", headers={"X-Request-ID": "abc-123.x_Y"}).headers["X-Request-ID"] == "abc-123.x_Y"
+    )
     forged = app.get("/health", headers={"X-Request-ID": "bad id\r\nX: y"})
     assert forged.headers["X-Request-ID"] != "bad id" and " " not in forged.headers["X-Request-ID"]
 
@@ -44,8 +45,7 @@ def test_every_log_record_of_the_request_carries_its_id(make_app, caplog):
     app = make_app()
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        response = app.get("/simple/demo/", headers=auth_headers("alice", "wrong"),
-                           expect_errors=True)
+        response = app.get("/simple/demo/", headers=auth_headers("alice", "wrong"), expect_errors=True)
     rid = response.headers["X-Request-ID"]
     during = [r for r in caplog.records if r.name.startswith("pypicloud")]
     assert during and all(r.request_id == rid for r in during)
@@ -63,8 +63,7 @@ def test_json_lines_and_control_characters_never_split_a_line(make_app, caplog):
     entry = json.loads(text)
     # The path is logged as sent, percent-encoded: a CR/LF in it is text, never a line break.
     assert entry["path"] == "/simple/x%0D%0AFAKE%20200/" and entry["status"] in (301, 404)
-    assert set(entry) >= {"time", "request_id", "client", "user", "route", "status", "bytes",
-                          "duration_ms"}
+    assert set(entry) >= {"time", "request_id", "client", "user", "route", "status", "bytes", "duration_ms"}
 
 
 def test_text_lines_escape_control_characters_in_user_names(make_app, caplog):

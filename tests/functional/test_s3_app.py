@@ -12,8 +12,7 @@ import pytest
 from botocore.config import Config
 
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import (auth_headers, make_sdist, make_wheel, service, upload,
-                                       upload_dist)
+from tests.functional.conftest import auth_headers, make_sdist, make_wheel, service, upload, upload_dist
 
 
 def fetch(url: str) -> bytes:
@@ -24,8 +23,11 @@ def fetch(url: str) -> bytes:
 @pytest.fixture
 def s3_app(make_app, moto_server, s3_bucket):
     def build(**storage):
-        return make_app(s3_settings(moto_server, s3_bucket, **storage) | {
-            "storage.dir": None, "pypi.default_read": "everyone"})
+        return make_app(
+            s3_settings(moto_server, s3_bucket, **storage)
+            | {"storage.dir": None, "pypi.default_read": "everyone"}
+        )
+
     return build
 
 
@@ -58,8 +60,7 @@ def test_download_redirects_to_signed_url_that_serves_the_bytes(s3_app):
     assert b"Name: demo" in meta.body
 
 
-def test_signed_url_is_reused_within_buffer_and_renewed_after(s3_app, make_app, moto_server,
-                                                              s3_bucket):
+def test_signed_url_is_reused_within_buffer_and_renewed_after(s3_app, make_app, moto_server, s3_bucket):
     app = s3_app(expire_after="3600", buffer_time="600")
     filename, _ = make_wheel("demo", "1.0")
     upload_dist(app, (filename, _))
@@ -92,15 +93,16 @@ def test_redirect_urls_false_puts_signed_urls_in_pages(s3_app):
 
 
 def test_stream_files_proxies_bytes_with_ranges(make_app, moto_server, s3_bucket):
-    app = make_app(s3_settings(moto_server, s3_bucket) | {
-        "storage.dir": None, "pypi.stream_files": "true", "pypi.package_max_age": "600"})
+    app = make_app(
+        s3_settings(moto_server, s3_bucket)
+        | {"storage.dir": None, "pypi.stream_files": "true", "pypi.package_max_age": "600"}
+    )
     filename, data = make_sdist("demo", "1.0")
     upload_dist(app, (filename, data))
     whole = app.get(f"/api/package/demo/{filename}", headers=auth_headers("admin"))
     assert whole.status_int == 200 and whole.body == data
     assert "max-age=600" in whole.headers["Cache-Control"]
-    part = app.get(f"/api/package/demo/{filename}",
-                   headers=auth_headers("admin", Range="bytes=10-19"))
+    part = app.get(f"/api/package/demo/{filename}", headers=auth_headers("admin", Range="bytes=10-19"))
     assert part.status_int == 206 and part.body == data[10:20]
 
 
@@ -109,8 +111,11 @@ def test_s3_outage_gives_503_and_leaves_nothing(s3_app, s3_bucket, s3_client):
     storage = service(app).storage
     working = storage.client
     storage.client = boto3.client(
-        "s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
-        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}))
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
+    )
     try:
         filename, data = make_wheel("demo", "1.0")
         response = upload(app, filename, data)

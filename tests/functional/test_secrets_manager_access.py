@@ -31,8 +31,10 @@ DOC_1X = {
     "users": {"olduser": HASH, "boss": HASH},
     "groups": {"team": ["olduser"]},
     "admins": ["boss"],
-    "packages": {"Team_Lib": {"groups": {"team": ["read", "write"]}, "users": {}},
-                 "peek": {"users": {"olduser": ["read"]}, "groups": {}}},
+    "packages": {
+        "Team_Lib": {"groups": {"team": ["read", "write"]}, "users": {}},
+        "peek": {"users": {"olduser": ["read"]}, "groups": {}},
+    },
     "pending_users": {},
 }
 
@@ -48,15 +50,27 @@ def secret(moto_server):
 
 
 def settings_for(moto_server, name, **extra) -> dict[str, str]:
-    return {"pypi.auth": "aws_secrets_manager", "auth.secret_id": name,
-            "auth.region_name": "us-east-1", "auth.endpoint_url": moto_server, **extra}
+    return {
+        "pypi.auth": "aws_secrets_manager",
+        "auth.secret_id": name,
+        "auth.region_name": "us-east-1",
+        "auth.endpoint_url": moto_server,
+        **extra,
+    }
 
 
 def test_a_1x_document_is_served_and_stays_1x_readable(moto_server, secret):
     client, name = secret
-    access = access_from_settings(Settings(settings_for(moto_server, name, **{
-        "pypi.auth": "pypicloud.access.aws_secrets_manager.AWSSecretsManagerAccessBackend"}),
-        environ={}))
+    access = access_from_settings(
+        Settings(
+            settings_for(
+                moto_server,
+                name,
+                **{"pypi.auth": "pypicloud.access.aws_secrets_manager.AWSSecretsManagerAccessBackend"},
+            ),
+            environ={},
+        )
+    )
     assert isinstance(access, SecretsManagerAccess)
     olduser = access.authenticate("olduser", "old-pw")
     assert olduser.groups == {"team"} and access.identity("boss").is_admin
@@ -95,24 +109,35 @@ def test_a_missing_secret_is_an_empty_document_created_on_the_first_change(moto_
 def test_wrong_credentials_stop_start_up_naming_the_key(moto_server, secret):
     _, name = secret
     with moto_auth_enforced(), pytest.raises(ConfigError) as info:
-        access_from_settings(Settings(settings_for(moto_server, name, **{
-            "auth.aws_access_key_id": "AKIAWRONG", "auth.aws_secret_access_key": "nope-secret"}),
-            environ={}))
+        access_from_settings(
+            Settings(
+                settings_for(
+                    moto_server,
+                    name,
+                    **{"auth.aws_access_key_id": "AKIAWRONG", "auth.aws_secret_access_key": "nope-secret"},
+                ),
+                environ={},
+            )
+        )
     assert "auth.aws_access_key_id" in str(info.value) and "nope-secret" not in str(info.value)
 
 
 def test_unreachable_endpoint_stops_start_up_naming_the_key():
     with pytest.raises(ConfigError, match="auth.endpoint_url"):
-        access_from_settings(Settings(settings_for(f"http://127.0.0.1:{free_port()}", "x"),
-                                      environ={}))
+        access_from_settings(Settings(settings_for(f"http://127.0.0.1:{free_port()}", "x"), environ={}))
 
 
 def test_outage_gives_503_and_health_then_service_resumes(make_app, moto_server, secret):
     _, name = secret
     proxy = TcpProxy(urlsplit(moto_server).port)
     try:
-        app = make_app(settings_for(f"http://127.0.0.1:{proxy.port}", name, **{
-            "auth.secret_cache_seconds": "0", "auth.cache_seconds": "0"}))
+        app = make_app(
+            settings_for(
+                f"http://127.0.0.1:{proxy.port}",
+                name,
+                **{"auth.secret_cache_seconds": "0", "auth.cache_seconds": "0"},
+            )
+        )
         headers = auth_headers("olduser", "old-pw")
         assert app.get("/simple/", headers=headers).status_int == 200
         proxy.cut()

@@ -15,8 +15,7 @@ import pytest
 
 from pypicloud.cli import access as access_cli
 
-from .conftest import (HASHES, assert_rejected, auth_headers, make_wheel, project_names,
-                       upload, upload_dist)
+from .conftest import HASHES, assert_rejected, auth_headers, make_wheel, project_names, upload, upload_dist
 
 WHEEL = make_wheel("team-lib", "1.0")
 
@@ -36,25 +35,37 @@ def run(main, argv, stdin: str = "", monkeypatch=None, capsys=None) -> tuple[int
 
 @pytest.fixture
 def sql_settings(tmp_path) -> dict[str, str]:
-    return {"pypi.storage": "file", "storage.dir": str(tmp_path / "packages"),
-            "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}", "pypi.auth": "sql"}
+    return {
+        "pypi.storage": "file",
+        "storage.dir": str(tmp_path / "packages"),
+        "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "pypi.auth": "sql",
+    }
 
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
     def call(main, *argv, stdin=""):
         return run(main, list(argv), stdin, monkeypatch, capsys)
+
     return call
 
 
 @pytest.fixture
 def migrated(tmp_path, sql_settings, cli):
     """An ini deployment's users exported and imported into the database; the new ini's path."""
-    old_ini = write_ini(tmp_path / "old.ini", {
-        "user.admin": HASHES["admin"], "user.alice": HASHES["alice"], "user.bob": HASHES["bob"],
-        "auth.admins": "admin", "package.team-lib.user.alice": "rw",
-        # team-lib has grants, so only they count (1.x): bob reads through his own.
-        "package.team-lib.user.bob": "r"})
+    old_ini = write_ini(
+        tmp_path / "old.ini",
+        {
+            "user.admin": HASHES["admin"],
+            "user.alice": HASHES["alice"],
+            "user.bob": HASHES["bob"],
+            "auth.admins": "admin",
+            "package.team-lib.user.alice": "rw",
+            # team-lib has grants, so only they count (1.x): bob reads through his own.
+            "package.team-lib.user.bob": "r",
+        },
+    )
     code, out, err = cli(access_cli.export_main, old_ini)
     assert code == 0, err
     assert "3 users" in err
@@ -70,8 +81,7 @@ def test_imported_users_log_in_and_keep_their_grants(make_app, migrated, sql_set
     assert upload_dist(app, WHEEL, user="alice").status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.1"), user="bob"), 403, "may not")
     assert project_names(app, user="bob") == ["team-lib"]
-    response = app.get("/simple/team-lib/", headers=auth_headers("alice", "wrong"),
-                       expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("alice", "wrong"), expect_errors=True)
     assert response.status_int == 401
 
 
@@ -83,16 +93,16 @@ def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated
     code, _, err = cli(access_cli.access_main, migrated, "grant", "Team_Lib", "user", "carol", "rw")
     assert code == 0, err
     a_second_passes(app)
-    assert upload_dist(app, make_wheel("team-lib", "1.1"), user="carol",
-                       password="carol-pw").status_int == 200
+    assert (
+        upload_dist(app, make_wheel("team-lib", "1.1"), user="carol", password="carol-pw").status_int == 200
+    )
 
     code, _, err = cli(access_cli.access_main, migrated, "set-password", "carol", stdin="new-pw\n")
     assert code == 0, err
     code, _, err = cli(access_cli.access_main, migrated, "revoke", "team-lib", "user", "alice")
     assert code == 0, err
     a_second_passes(app)
-    response = app.get("/simple/team-lib/", headers=auth_headers("carol", "carol-pw"),
-                       expect_errors=True)
+    response = app.get("/simple/team-lib/", headers=auth_headers("carol", "carol-pw"), expect_errors=True)
     assert response.status_int == 401  # the cached login ended with the change
     assert app.get("/simple/", headers=auth_headers("carol", "new-pw")).status_int == 200
     assert_rejected(upload(app, *make_wheel("team-lib", "1.2"), user="alice"), 403, "may not")
@@ -104,15 +114,18 @@ def test_changes_through_ppc_access_apply_to_a_running_server(make_app, migrated
     assert "grant team-lib user alice" not in out
 
 
-@pytest.mark.parametrize("argv,stdin,message", [
-    (["add-user", "alice"], "pw\n", "exists already"),
-    (["add-user", "new user"], "pw\n", "Invalid user name"),
-    (["add-user", "dave"], "\n", "the password is empty"),
-    (["delete-user", "nobody"], "", "No such user"),
-    (["grant", "lib", "user", "nobody", "r"], "", "No such user"),
-    (["add-group", "qa", "alice", "ghost"], "", "no such user: ghost"),
-    (["add-group", "everyone"], "", "built-in group"),
-])
+@pytest.mark.parametrize(
+    "argv,stdin,message",
+    [
+        (["add-user", "alice"], "pw\n", "exists already"),
+        (["add-user", "new user"], "pw\n", "Invalid user name"),
+        (["add-user", "dave"], "\n", "the password is empty"),
+        (["delete-user", "nobody"], "", "No such user"),
+        (["grant", "lib", "user", "nobody", "r"], "", "No such user"),
+        (["add-group", "qa", "alice", "ghost"], "", "no such user: ghost"),
+        (["add-group", "everyone"], "", "built-in group"),
+    ],
+)
 def test_refused_changes_exit_1_and_change_nothing(migrated, cli, argv, stdin, message):
     before = cli(access_cli.export_main, migrated)[1]
     code, _, err = cli(access_cli.access_main, migrated, *argv, stdin=stdin)
@@ -132,8 +145,11 @@ def test_the_ini_backend_cannot_be_edited(tmp_path, cli):
 
 def test_import_of_a_bad_file_writes_nothing(tmp_path, migrated, cli):
     before = cli(access_cli.export_main, migrated)[1]
-    bad = {"version": 1, "users": {"mallory": {"password_hash": HASHES["bob"]}},
-           "groups": {"dev": {"members": ["ghost"]}}}
+    bad = {
+        "version": 1,
+        "users": {"mallory": {"password_hash": HASHES["bob"]}},
+        "groups": {"dev": {"members": ["ghost"]}},
+    }
     code, _, err = cli(access_cli.import_main, migrated, "-", stdin=json.dumps(bad))
     assert code == 1 and "unknown user 'ghost'" in err
     code, _, err = cli(access_cli.import_main, migrated, "-", stdin="{not json")
@@ -181,8 +197,9 @@ def add_token(cli, ini, *argv) -> str:
 
 def test_upload_token_for_one_project(make_app, migrated, sql_settings, cli):
     app = make_app(sql_settings)
-    token = add_token(cli, migrated, "alice", "--project", "Team.Lib", "--upload",
-                      "--description", "release job")
+    token = add_token(
+        cli, migrated, "alice", "--project", "Team.Lib", "--upload", "--description", "release job"
+    )
     response = upload(app, *WHEEL, user="__token__", password=token)
     assert response.status_int == 200
     record = app.app.registry.service.index.get(WHEEL[0])
@@ -191,12 +208,14 @@ def test_upload_token_for_one_project(make_app, migrated, sql_settings, cli):
     assert_rejected(upload(app, *other, user="__token__", password=token), 403, "may not")
     assert app.app.registry.service.index.get(other[0]) is None
     # Reading: the token sees only its project.
-    listing = app.get("/simple/", headers={**token_headers(token),
-                                           "Accept": "application/vnd.pypi.simple.v1+json"})
+    listing = app.get(
+        "/simple/", headers={**token_headers(token), "Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     assert [p["name"] for p in listing.json["projects"]] == ["team-lib"]
     # Deleting takes a password.
-    response = app.delete(f"/api/package/team-lib/{WHEEL[0]}", headers=token_headers(token),
-                          expect_errors=True)
+    response = app.delete(
+        f"/api/package/team-lib/{WHEEL[0]}", headers=token_headers(token), expect_errors=True
+    )
     assert response.status_int == 403
     assert app.app.registry.service.index.get(WHEEL[0]) is not None
 
@@ -234,8 +253,7 @@ def test_add_token_refusals(migrated, cli):
     assert code == 1 and "No such user" in err
     code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days", "-1")
     assert code == 1
-    code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days",
-                       "99999999")
+    code, _, err = cli(access_cli.access_main, migrated, "add-token", "bob", "--expires-days", "99999999")
     assert code == 1 and "between 0 (never) and 3650" in err
     code, out, _ = cli(access_cli.access_main, migrated, "list-tokens")
     assert out == ""

@@ -34,9 +34,12 @@ def follow(app, response) -> str:
 
 
 def change_password(app, current: str, new: str, repeat: str | None = None):
-    return post_form(app, "/admin/do/change-password",
-                     {"current": current, "password": new,
-                      "repeat": new if repeat is None else repeat}, page="/admin/account/")
+    return post_form(
+        app,
+        "/admin/do/change-password",
+        {"current": current, "password": new, "repeat": new if repeat is None else repeat},
+        page="/admin/account/",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -57,13 +60,15 @@ def test_a_user_changes_their_own_password(sql_ui):
     assert access.authenticate("alice", PASSWORDS["alice"]) is None
 
 
-@pytest.mark.parametrize("current,new,repeat,reason", [
-    ("wrong-password", "a-new-long-password", None, "current password is not right"),
-    (PASSWORDS["alice"], "short", None, "at least 8 characters"),
-    (PASSWORDS["alice"], "a-new-long-password", "another-long-password", "not the same"),
-])
-def test_a_refused_password_change_says_why_and_changes_nothing(sql_ui, current, new, repeat,
-                                                                 reason):
+@pytest.mark.parametrize(
+    "current,new,repeat,reason",
+    [
+        ("wrong-password", "a-new-long-password", None, "current password is not right"),
+        (PASSWORDS["alice"], "short", None, "at least 8 characters"),
+        (PASSWORDS["alice"], "a-new-long-password", "another-long-password", "not the same"),
+    ],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(sql_ui, current, new, repeat, reason):
     login(sql_ui, "alice")
     response = change_password(sql_ui, current, new, repeat)
     assert reason in follow(sql_ui, response)
@@ -75,9 +80,11 @@ def test_a_refused_password_change_says_why_and_changes_nothing(sql_ui, current,
 
 def test_the_password_form_needs_its_csrf_token(sql_ui):
     login(sql_ui, "alice")
-    response = sql_ui.post("/admin/do/change-password",
-                           {"current": PASSWORDS["alice"], "password": "a-new-long-password",
-                            "repeat": "a-new-long-password"}, expect_errors=True)
+    response = sql_ui.post(
+        "/admin/do/change-password",
+        {"current": PASSWORDS["alice"], "password": "a-new-long-password", "repeat": "a-new-long-password"},
+        expect_errors=True,
+    )
     assert response.status_int == 403 and "CSRF" in response.text
     assert sql_ui.get("/simple/", headers=auth_headers("alice")).status_int == 200
 
@@ -99,9 +106,17 @@ def test_a_user_makes_uses_and_revokes_their_own_upload_token(sql_ui):
     token_page = sql_ui.get("/admin/account/")
     assert 'action="/admin/do/add-own-token"' in token_page.text
     assert 'name="username"' not in token_page.text  # one's own tokens only
-    response = sql_ui.post("/admin/do/add-own-token", {
-        "csrf_token": csrf_of(token_page), "projects": "alice-pkg", "upload": "1",
-        "expires_days": "30", "description": "CI", "current_password": PASSWORDS["alice"]})
+    response = sql_ui.post(
+        "/admin/do/add-own-token",
+        {
+            "csrf_token": csrf_of(token_page),
+            "projects": "alice-pkg",
+            "upload": "1",
+            "expires_days": "30",
+            "description": "CI",
+            "current_password": PASSWORDS["alice"],
+        },
+    )
     assert response.status_int == 200
     secret = re.search(r'<div class="token">([^<]+)</div>', response.text).group(1)
     assert "Token " in response.text and "created for alice" in response.text
@@ -112,8 +127,9 @@ def test_a_user_makes_uses_and_revokes_their_own_upload_token(sql_ui):
     refused = upload(sql_ui, *make_wheel("demo", "1.0"), user="__token__", password=secret)
     assert refused.status_int == 403
     # Revoked from the same page: the token stops working.
-    response = post_form(sql_ui, "/admin/do/revoke-own-token", {"token_id": info.token_id},
-                         page="/admin/account/")
+    response = post_form(
+        sql_ui, "/admin/do/revoke-own-token", {"token_id": info.token_id}, page="/admin/account/"
+    )
     assert f"Token {info.token_id} revoked" in follow(sql_ui, response)
     assert access_of(sql_ui).tokens("alice") == []
     again = upload(sql_ui, *make_wheel("alice-pkg", "1.1"), user="__token__", password=secret)
@@ -124,8 +140,9 @@ def test_nobody_revokes_or_sees_another_users_token(sql_ui):
     _, bobs = access_of(sql_ui).create_token("bob", description="bob's CI")
     login(sql_ui, "alice")
     assert bobs.token_id not in sql_ui.get("/admin/account/").text
-    response = post_form(sql_ui, "/admin/do/revoke-own-token", {"token_id": bobs.token_id},
-                         page="/admin/account/")
+    response = post_form(
+        sql_ui, "/admin/do/revoke-own-token", {"token_id": bobs.token_id}, page="/admin/account/"
+    )
     assert "You have no token" in follow(sql_ui, response)
     assert [t.token_id for t in access_of(sql_ui).tokens("bob")] == [bobs.token_id]
 
@@ -134,11 +151,14 @@ def test_a_user_cannot_make_a_token_for_somebody_else(sql_ui):
     """The account form ignores any user name sent with it; the admin form is for admins."""
     login(sql_ui, "alice")
     token = csrf_of(sql_ui.get("/admin/account/"))
-    sql_ui.post("/admin/do/add-own-token", {"csrf_token": token, "username": "bob",
-                                            "current_password": PASSWORDS["alice"]})
+    sql_ui.post(
+        "/admin/do/add-own-token",
+        {"csrf_token": token, "username": "bob", "current_password": PASSWORDS["alice"]},
+    )
     assert access_of(sql_ui).tokens("bob") == []
     assert [t.username for t in access_of(sql_ui).tokens()] == ["alice"]
-    response = sql_ui.post("/admin/do/add-token", {"csrf_token": token, "username": "bob"},
-                           expect_errors=True)
+    response = sql_ui.post(
+        "/admin/do/add-token", {"csrf_token": token, "username": "bob"}, expect_errors=True
+    )
     assert response.status_int == 403
     assert access_of(sql_ui).tokens("bob") == []

@@ -46,8 +46,7 @@ def test_a_private_index_sends_anonymous_visitors_to_log_in(ui):
         response = ui.get(path)
         assert response.status_int == 302 and "/login?next=" in response.location
     # The file link of the UI needs the session, not a Basic-auth prompt.
-    download = ui.get(f"/admin/projects/demo/files/{make_wheel('demo', '1.0')[0]}",
-                      expect_errors=True)
+    download = ui.get(f"/admin/projects/demo/files/{make_wheel('demo', '1.0')[0]}", expect_errors=True)
     assert download.status_int == 401
 
 
@@ -89,8 +88,9 @@ def test_the_list_pages_and_sorts_server_side(public_ui):
 
 def test_a_browser_opening_the_root_gets_the_web_ui_and_tools_keep_the_list(public_ui):
     upload_dist(public_ui, make_wheel("demo", "1.0"))
-    browser = public_ui.get("/", headers={"Sec-Fetch-Dest": "document",
-                                          "Accept": "text/html,application/xhtml+xml"})
+    browser = public_ui.get(
+        "/", headers={"Sec-Fetch-Dest": "document", "Accept": "text/html,application/xhtml+xml"}
+    )
     assert browser.status_int == 302 and browser.location.endswith("/admin/")
     assert public_ui.get(browser.location).follow().status_int == 200
     tool = public_ui.get("/")

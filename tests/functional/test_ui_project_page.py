@@ -50,7 +50,7 @@ def test_files_show_human_sizes_hashes_and_an_install_snippet_with_this_servers_
     assert f'title="{record.size} bytes"' in text
     assert "pip install --index-url http://localhost/simple/ demo" in text
     assert "uv pip install --index-url http://localhost/simple/ demo" in text
-    assert 'repository = http://localhost/simple/' in text
+    assert "repository = http://localhost/simple/" in text
     # Wheels first, then the sdist, within one release.
     assert text.index(wheel[0]) < text.index(sdist[0])
 
@@ -59,8 +59,12 @@ def test_a_yanked_release_is_marked_and_never_the_latest(ui):
     upload_dist(ui, make_wheel("demo", "1.0"))
     upload_dist(ui, make_wheel("demo", "2.0"))
     login(ui)
-    post_form(ui, "/admin/do/yank", {"project": "demo", "filename": make_wheel("demo", "2.0")[0],
-                                     "reason": "broken"}, page="/admin/projects/demo/")
+    post_form(
+        ui,
+        "/admin/do/yank",
+        {"project": "demo", "filename": make_wheel("demo", "2.0")[0], "reason": "broken"},
+        page="/admin/projects/demo/",
+    )
     text = html.unescape(ui.get("/admin/projects/demo/").text)
     assert re.search(r'<h1>demo <span class="version">1\.0</span></h1>', text)
     assert "Yanked: broken" in text
@@ -86,11 +90,14 @@ def test_deleting_a_file_needs_the_confirmation_box_and_nothing_goes_without_it(
     shown = html.unescape(ui.get(response.location).text)
     assert f"Tick the box to confirm deleting {wheel[0]}; nothing was deleted" in shown
     assert ui.get(f"/api/package/demo/{wheel[0]}", headers=auth_headers("admin")).body == wheel[1]
-    response = post_form(ui, "/admin/do/delete-file", {**fields, "confirm": "1"},
-                         page="/admin/projects/demo/")
+    response = post_form(
+        ui, "/admin/do/delete-file", {**fields, "confirm": "1"}, page="/admin/projects/demo/"
+    )
     assert response.status_int == 303
-    assert ui.get(f"/api/package/demo/{wheel[0]}", headers=auth_headers("admin"),
-                  expect_errors=True).status_int == 404
+    assert (
+        ui.get(f"/api/package/demo/{wheel[0]}", headers=auth_headers("admin"), expect_errors=True).status_int
+        == 404
+    )
 
 
 def test_a_release_is_yanked_and_unyanked_as_a_whole(ui):
@@ -99,14 +106,18 @@ def test_a_release_is_yanked_and_unyanked_as_a_whole(ui):
     upload_dist(ui, sdist)
     upload_dist(ui, make_wheel("demo", "2.0"))
     login(ui)
-    response = post_form(ui, "/admin/do/yank-release", {"project": "demo", "version": "1.0.0",
-                                                        "reason": "bad"},
-                         page="/admin/projects/demo/")
+    response = post_form(
+        ui,
+        "/admin/do/yank-release",
+        {"project": "demo", "version": "1.0.0", "reason": "bad"},
+        page="/admin/projects/demo/",
+    )
     assert "Yanked release 1.0.0 (2 files)" in html.unescape(ui.get(response.location).text)
     assert file_record(ui, wheel[0]).yanked_reason == "bad"
     assert file_record(ui, sdist[0]).yanked and not file_record(ui, make_wheel("demo", "2.0")[0]).yanked
-    post_form(ui, "/admin/do/unyank-release", {"project": "demo", "version": "1.0"},
-              page="/admin/projects/demo/")
+    post_form(
+        ui, "/admin/do/unyank-release", {"project": "demo", "version": "1.0"}, page="/admin/projects/demo/"
+    )
     assert not file_record(ui, wheel[0]).yanked and not file_record(ui, sdist[0]).yanked
 
 
@@ -119,8 +130,9 @@ def test_a_release_delete_needs_confirming_and_takes_only_that_release(ui):
     response = post_form(ui, "/admin/do/delete-release", fields, page="/admin/projects/demo/")
     assert "nothing was deleted" in html.unescape(ui.get(response.location).text)
     assert file_record(ui, wheel[0]) is not None
-    response = post_form(ui, "/admin/do/delete-release", {**fields, "confirm": "1"},
-                         page="/admin/projects/demo/")
+    response = post_form(
+        ui, "/admin/do/delete-release", {**fields, "confirm": "1"}, page="/admin/projects/demo/"
+    )
     assert response.location.endswith("/admin/projects/demo/")
     assert file_record(ui, wheel[0]) is None and file_record(ui, sdist[0]) is None
     assert file_record(ui, other[0]) is not None
@@ -130,12 +142,20 @@ def test_a_project_is_deleted_only_with_its_name_typed_and_the_list_follows(ui, 
     wheel = make_wheel("demo", "1.0")
     upload_dist(ui, wheel)
     login(ui)
-    wrong = post_form(ui, "/admin/do/delete-project", {"project": "demo", "confirm_name": "dem"},
-                      page="/admin/projects/demo/")
+    wrong = post_form(
+        ui,
+        "/admin/do/delete-project",
+        {"project": "demo", "confirm_name": "dem"},
+        page="/admin/projects/demo/",
+    )
     assert "Type the project's name (demo) to delete it" in html.unescape(ui.get(wrong.location).text)
     assert file_record(ui, wheel[0]) is not None
-    done = post_form(ui, "/admin/do/delete-project", {"project": "demo", "confirm_name": "Demo"},
-                     page="/admin/projects/demo/")
+    done = post_form(
+        ui,
+        "/admin/do/delete-project",
+        {"project": "demo", "confirm_name": "Demo"},
+        page="/admin/projects/demo/",
+    )
     assert done.location.endswith("/admin/projects/")
     assert "Deleted project demo (1 files)" in html.unescape(ui.get(done.location).text)
     assert file_record(ui, wheel[0]) is None
@@ -146,10 +166,13 @@ def test_readers_cannot_delete_a_release_or_a_project(ui):
     upload_dist(ui, wheel)
     login(ui, "alice")
     assert "delete-project" not in ui.get("/admin/projects/demo/").text
-    for action, extra in (("delete-release", {"version": "1.0", "confirm": "1"}),
-                          ("delete-project", {"confirm_name": "demo"}),
-                          ("yank-release", {"version": "1.0"})):
-        response = post_form(ui, f"/admin/do/{action}", {"project": "demo", **extra},
-                             page="/admin/projects/demo/")
+    for action, extra in (
+        ("delete-release", {"version": "1.0", "confirm": "1"}),
+        ("delete-project", {"confirm_name": "demo"}),
+        ("yank-release", {"version": "1.0"}),
+    ):
+        response = post_form(
+            ui, f"/admin/do/{action}", {"project": "demo", **extra}, page="/admin/projects/demo/"
+        )
         assert "may not" in html.unescape(ui.get(response.location).text)
     assert not file_record(ui, wheel[0]).yanked

@@ -7,8 +7,16 @@ import os
 
 import pytest
 
-from .conftest import (assert_nothing_left, auth_headers, file_record, make_sdist, make_wheel,
-                       sha256, simple_json, upload_dist)
+from .conftest import (
+    assert_nothing_left,
+    auth_headers,
+    file_record,
+    make_sdist,
+    make_wheel,
+    sha256,
+    simple_json,
+    upload_dist,
+)
 from .test_admin_ui import SECRET, csrf_of, login, post_form
 
 ALICE_WHEEL = make_wheel("Alice.Pkg", "1.0")
@@ -27,8 +35,12 @@ def browser_upload(app, *files: tuple[str, bytes], token: str | None = "from-pag
         fields["csrf_token"] = csrf_of(app.get("/admin/upload/"))
     elif token is not None:
         fields["csrf_token"] = token
-    return app.post("/admin/do/upload", fields, expect_errors=True,
-                    upload_files=[("content", name, data) for name, data in files])
+    return app.post(
+        "/admin/do/upload",
+        fields,
+        expect_errors=True,
+        upload_files=[("content", name, data) for name, data in files],
+    )
 
 
 def messages(app, response) -> str:
@@ -57,9 +69,13 @@ def test_a_publisher_uploads_a_wheel_and_an_sdist_from_the_browser(ui):
     # What pip would see: both files, with their hashes, under the archive's own name.
     page = simple_json(ui, "/simple/alice-pkg/", user="alice").json
     assert {f["filename"]: f["hashes"]["sha256"] for f in page["files"]} == {
-        ALICE_WHEEL[0]: sha256(ALICE_WHEEL[1]), ALICE_SDIST[0]: sha256(ALICE_SDIST[1])}
-    assert ui.get(f"/api/package/alice-pkg/{ALICE_WHEEL[0]}",
-                  headers=auth_headers("alice")).body == ALICE_WHEEL[1]
+        ALICE_WHEEL[0]: sha256(ALICE_WHEEL[1]),
+        ALICE_SDIST[0]: sha256(ALICE_SDIST[1]),
+    }
+    assert (
+        ui.get(f"/api/package/alice-pkg/{ALICE_WHEEL[0]}", headers=auth_headers("alice")).body
+        == ALICE_WHEEL[1]
+    )
     record = file_record(ui, ALICE_WHEEL[0])
     assert record.uploader == "alice" and record.name == "Alice.Pkg"
     # Sending the same bytes again changes nothing and says so.
@@ -78,14 +94,16 @@ def test_each_file_is_judged_on_its_own(ui, tmp_path):
     assert_nothing_left(ui, tmp_path, "demo", other[0])
 
 
-@pytest.mark.parametrize("filename,data,reason", [
-    ("alice_pkg-2.0-py3-none-any.whl", b"not a zip file at all", "alice_pkg-2.0-py3-none-any.whl: "),
-    ("alice_pkg-2.0.exe", b"MZ", "not a wheel"),
-    ("../alice_pkg-2.0.tar.gz", b"x", "alice_pkg-2.0.tar.gz"),
-    ("alice_pkg-2.0-py3-none-any.whl", b"", "is empty"),
-])
-def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_kept(ui, tmp_path, filename, data,
-                                                                     reason):
+@pytest.mark.parametrize(
+    "filename,data,reason",
+    [
+        ("alice_pkg-2.0-py3-none-any.whl", b"not a zip file at all", "alice_pkg-2.0-py3-none-any.whl: "),
+        ("alice_pkg-2.0.exe", b"MZ", "not a wheel"),
+        ("../alice_pkg-2.0.tar.gz", b"x", "alice_pkg-2.0.tar.gz"),
+        ("alice_pkg-2.0-py3-none-any.whl", b"", "is empty"),
+    ],
+)
+def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_kept(ui, tmp_path, filename, data, reason):
     login(ui, "alice")
     text = messages(ui, browser_upload(ui, (filename, data)))
     assert reason in text
@@ -130,8 +148,9 @@ def test_the_upload_form_needs_its_csrf_token(ui, tmp_path, token):
 
 def test_anonymous_visitors_are_sent_to_log_in_and_nothing_is_stored(ui, tmp_path):
     assert ui.get("/admin/upload/").status_int == 302
-    response = ui.post("/admin/do/upload", {"csrf_token": "x"}, expect_errors=True,
-                       upload_files=[("content", *ALICE_WHEEL)])
+    response = ui.post(
+        "/admin/do/upload", {"csrf_token": "x"}, expect_errors=True, upload_files=[("content", *ALICE_WHEEL)]
+    )
     assert response.status_int == 302 and "/login?next=" in response.location
     assert_nothing_left(ui, tmp_path, "alice-pkg", ALICE_WHEEL[0])
 
@@ -149,8 +168,9 @@ def test_users_who_are_not_admins_get_projects_and_upload_but_not_admin_pages(ui
     assert "demo" in projects.text
     assert "/admin/upload/" in projects.text and "/admin/access/" not in projects.text
     assert ui.get("/admin/access/", expect_errors=True).status_int == 403
-    response = post_form(ui, "/admin/do/add-user", {"username": "mallory", "password": "pw"},
-                         page="/admin/projects/")
+    response = post_form(
+        ui, "/admin/do/add-user", {"username": "mallory", "password": "pw"}, page="/admin/projects/"
+    )
     assert response.status_int == 403
     assert "mallory" not in ui.app.registry.service.access.export_data().users
     response = post_form(ui, "/admin/do/rebuild", page="/admin/projects/")
@@ -163,16 +183,20 @@ def test_file_actions_follow_the_users_permissions(ui):
     upload_dist(ui, ALICE_WHEEL)
     login(ui, "alice")
     # demo is not hers: the refusal is shown and the file stays as it was.
-    response = post_form(ui, "/admin/do/yank", {"project": "demo", "filename": demo[0]},
-                         page="/admin/projects/demo/")
+    response = post_form(
+        ui, "/admin/do/yank", {"project": "demo", "filename": demo[0]}, page="/admin/projects/demo/"
+    )
     text = messages(ui, response)
     assert response.location.endswith("/admin/projects/demo/")
     assert "User 'alice' may not" in text
     assert file_record(ui, demo[0]).yanked is False
     # alice-pkg is: she may yank her own file.
-    response = post_form(ui, "/admin/do/yank", {"project": "alice-pkg", "filename": ALICE_WHEEL[0],
-                                                "reason": "bad build"},
-                         page="/admin/projects/alice-pkg/")
+    response = post_form(
+        ui,
+        "/admin/do/yank",
+        {"project": "alice-pkg", "filename": ALICE_WHEEL[0], "reason": "bad build"},
+        page="/admin/projects/alice-pkg/",
+    )
     assert "Yanked " + ALICE_WHEEL[0] in messages(ui, response)
     assert file_record(ui, ALICE_WHEEL[0]).yanked_reason == "bad build"
 
@@ -181,6 +205,7 @@ def test_api_tokens_cannot_use_the_web_ui(make_app):
     app = make_app({"session.secret": SECRET, "pypi.auth": "sql"})
     access = app.app.registry.service.access
     from .conftest import HASHES
+
     access.create_user("alice", HASHES["alice"])
     secret, _ = access.create_token("alice", upload=True)
     headers = auth_headers("__token__", secret)

@@ -43,8 +43,7 @@ scheme = https
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:adminpw").decode()}
 
 
-def test_getting_started_advanced_sample_starts(tmp_path, spool_dir, moto_server, s3_bucket,
-                                                 caplog):
+def test_getting_started_advanced_sample_starts(tmp_path, spool_dir, moto_server, s3_bucket, caplog):
     settings = app_settings("config-1x-dev.ini", tmp_path)
     text = ADVANCED.replace("<region>", "us-east-1").replace("<my_bucket>", s3_bucket)
     for line in text.strip().splitlines():
@@ -53,8 +52,9 @@ def test_getting_started_advanced_sample_starts(tmp_path, spool_dir, moto_server
             settings[key.strip()] = value.strip()
     namespace = unique_name("ppc-docs") + "-"
     # Where the AWS services are (the docs leave it to boto's defaults), nothing else.
-    settings.update({"db.endpoint_url": moto_server, "storage.endpoint_url": moto_server,
-                     "db.namespace": namespace})
+    settings.update(
+        {"db.endpoint_url": moto_server, "storage.endpoint_url": moto_server, "db.namespace": namespace}
+    )
     try:
         with caplog.at_level("WARNING"):
             app = build_app(tmp_path, settings)
@@ -71,8 +71,9 @@ def test_getting_started_advanced_sample_starts(tmp_path, spool_dir, moto_server
         finally:
             close_app(app)
     finally:
-        cleaner = DynamoIndex(endpoint_url=moto_server, region_name="us-east-1",
-                              namespace=namespace, create=False)
+        cleaner = DynamoIndex(
+            endpoint_url=moto_server, region_name="us-east-1", namespace=namespace, create=False
+        )
         cleaner.delete_tables()
         cleaner.close()
 

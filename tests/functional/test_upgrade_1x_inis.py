@@ -31,11 +31,16 @@ def admin() -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(b"admin:adminpw").decode()}
 
 
-@pytest.mark.parametrize("name,anonymous_reads", [
-    ("config-1x-dev.ini", True), ("config-1x-test.ini", True),
-    ("config-1x-prod.ini", False), ("config-1x-docker.ini", True)])
-def test_1x_make_config_output_starts_and_serves(name, anonymous_reads, tmp_path, spool_dir,
-                                                 caplog):
+@pytest.mark.parametrize(
+    "name,anonymous_reads",
+    [
+        ("config-1x-dev.ini", True),
+        ("config-1x-test.ini", True),
+        ("config-1x-prod.ini", False),
+        ("config-1x-docker.ini", True),
+    ],
+)
+def test_1x_make_config_output_starts_and_serves(name, anonymous_reads, tmp_path, spool_dir, caplog):
     with caplog.at_level("WARNING"):
         app = build_app(tmp_path, app_settings(name, tmp_path))
     try:
@@ -52,11 +57,13 @@ def test_1x_make_config_output_starts_and_serves(name, anonymous_reads, tmp_path
         close_app(app)
 
 
-def test_1x_docker_compose_session_keys_replaceme_start_with_a_warning(tmp_path, spool_dir,
-                                                                       caplog):
+def test_1x_docker_compose_session_keys_replaceme_start_with_a_warning(tmp_path, spool_dir, caplog):
     # pypicloud-docker's compose examples ship session.*_key = replaceme.
-    settings = app_settings("config-1x-dev.ini", tmp_path, **{
-        "session.encrypt_key": "replaceme", "session.validate_key": "replaceme"})
+    settings = app_settings(
+        "config-1x-dev.ini",
+        tmp_path,
+        **{"session.encrypt_key": "replaceme", "session.validate_key": "replaceme"},
+    )
     with caplog.at_level("WARNING"):
         app = build_app(tmp_path, settings)
     try:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name as canonical
 
-from tests.fixtures.v1_index import REDIS_DUMP, V1X, sql_snapshot, v1_index  # noqa: F401
 from tests.fixtures.v1.make_sql_access import USERS
+from tests.fixtures.v1_index import REDIS_DUMP, V1X, sql_snapshot, v1_index  # noqa: F401
 from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, upload_dist
 from tests.functional.test_upgrade_storage import DATASET, assert_serves_the_dataset
 
@@ -41,8 +41,7 @@ def test_the_index_fixtures_are_what_1x_wrote():
     for filename, name, version, _, summary, data in rows:
         entry = by_file[filename]
         # 1.x's cache keeps the canonical name (1.x normalised it), the display name is lost.
-        assert (name, version, summary) == (canonical(entry["name"]), entry["version"],
-                                            entry["summary"])
+        assert (name, version, summary) == (canonical(entry["name"]), entry["version"], entry["summary"])
         assert json.loads(data)["uploader"] == entry["uploader"]
     # 1.x's Redis layout: one hash per file, a set of names, a set and a summary per name.
     assert REDIS_DUMP["pypicloud:set"]["value"] == ["alpha", "beta-pkg"]
@@ -90,9 +89,19 @@ def test_one_1x_database_for_index_and_users(v1_dir, make_app, tmp_path):
     target.close()
     url = f"sqlite:///{path}"
     before = sql_snapshot(url)
-    app = make_app({"pypi.db": "sql", "db.url": url, "pypi.auth": "sql", "auth.db.url": url,
-                    "auth.admins": None, "user.admin": None, "user.alice": None,
-                    "user.bob": None, "package.alice-pkg.user.alice": None})
+    app = make_app(
+        {
+            "pypi.db": "sql",
+            "db.url": url,
+            "pypi.auth": "sql",
+            "auth.db.url": url,
+            "auth.admins": None,
+            "user.admin": None,
+            "user.alice": None,
+            "user.bob": None,
+            "package.alice-pkg.user.alice": None,
+        }
+    )
     root = auth_headers("root", USERS["root"][0])
     simple = app.get("/simple/", headers={**root, "Accept": JSON_TYPE})
     assert sorted(p["name"] for p in simple.json["projects"]) == ["alpha", "beta-pkg"]
@@ -102,8 +111,9 @@ def test_one_1x_database_for_index_and_users(v1_dir, make_app, tmp_path):
         got = next(f for f in listed if f["filename"] == entry["filename"])
         assert (got["uploader"], got["summary"]) == (entry["uploader"], entry["summary"])
     # A 1.x user of that database logs in with the 1.x password; a wrong one does not.
-    carol = app.get("/api/package/alpha/", headers=auth_headers("carol", USERS["carol"][0]),
-                    expect_errors=True)
+    carol = app.get(
+        "/api/package/alpha/", headers=auth_headers("carol", USERS["carol"][0]), expect_errors=True
+    )
     assert carol.status_int == 200
     app.get("/api/package/alpha/", headers=auth_headers("carol", "not-carol-pw"), status=401)
     assert sql_snapshot(url) == before

@@ -23,19 +23,32 @@ from tests.functional.conftest import build_app, close_app, make_wheel, registry
 from tests.functional.test_sql_access import cli  # noqa: F401 (fixture)
 
 V1 = Path(__file__).resolve().parent.parent / "fixtures" / "v1"
-V1_TABLES = ["pypicloud_users", "pypicloud_groups", "pypicloud_user_groups",
-             "pypicloud_user_permissions", "pypicloud_group_permissions", "pypicloud_keyvals"]
-PROJECTS = ["private-lib", "uploads-only", "team-lib", "public-lib", "internal-lib",
-            "mixed-case-lib", "free-lib"]
+V1_TABLES = [
+    "pypicloud_users",
+    "pypicloud_groups",
+    "pypicloud_user_groups",
+    "pypicloud_user_permissions",
+    "pypicloud_group_permissions",
+    "pypicloud_keyvals",
+]
+PROJECTS = [
+    "private-lib",
+    "uploads-only",
+    "team-lib",
+    "public-lib",
+    "internal-lib",
+    "mixed-case-lib",
+    "free-lib",
+]
 # What 1.x's grants (make_sql_access.GRANTS) give with 1.x's default defaults
 # (read: authenticated, write: admins only): a project with grants gets only them.
 EXPECTED = {
-    "alice":      ["rw", "", "rw", "r", "r", "rw", "r"],
-    "bob":        ["r", "", "rw", "r", "r", "rw", "r"],
-    "carol":      ["", "w", "", "r", "r", "", "r"],
+    "alice": ["rw", "", "rw", "r", "r", "rw", "r"],
+    "bob": ["r", "", "rw", "r", "r", "rw", "r"],
+    "carol": ["", "w", "", "r", "r", "", "r"],
     "dave.smith": ["", "", "r", "r", "r", "", "r"],
-    "root":       ["rw"] * 7,
-    None:         ["", "", "", "r", "", "", ""],
+    "root": ["rw"] * 7,
+    None: ["", "", "", "r", "", "", ""],
 }
 APPROVED = sorted(n for n, u in USERS.items() if not u[3])
 PENDING = sorted(n for n, u in USERS.items() if u[3])
@@ -70,16 +83,26 @@ def v1_database(request, tmp_path):
 
 def v1_row_counts(access: SQLAccess) -> dict[str, int]:
     with access.engine.connect() as conn:
-        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in V1_TABLES} if not access.schema else {
-            t: conn.execute(sa.text(f'SELECT count(*) FROM "{access.schema}".{t}')).scalar_one()
-            for t in V1_TABLES}
+        return (
+            {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in V1_TABLES}
+            if not access.schema
+            else {
+                t: conn.execute(sa.text(f'SELECT count(*) FROM "{access.schema}".{t}')).scalar_one()
+                for t in V1_TABLES
+            }
+        )
 
 
 def start(tmp_path, spool_dir, v1_database, name="app"):
-    settings = {"pypi.storage": "file", "storage.dir": str(tmp_path / "packages"),
-                "pypi.db": "sql", "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}",
-                "pypi.auth": "sql", "pypi.fallback": "none", **v1_database}
+    settings = {
+        "pypi.storage": "file",
+        "storage.dir": str(tmp_path / "packages"),
+        "pypi.db": "sql",
+        "db.url": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "pypi.auth": "sql",
+        "pypi.fallback": "none",
+        **v1_database,
+    }
     return build_app(tmp_path, settings)
 
 
@@ -116,14 +139,12 @@ def test_every_1x_user_group_grant_and_sign_up_survives(tmp_path, spool_dir, v1_
                 filename, data = make_wheel(project, f"2.{n}")
                 response = upload(app, filename, data, user=None, headers=creds(user))
                 if response.status_int != (200 if "w" in cell else refused):
-                    wrong.append(f"{user} uploads to {project}: {response.status}, "
-                                 f"expected {cell or '-'}")
+                    wrong.append(f"{user} uploads to {project}: {response.status}, expected {cell or '-'}")
         assert not wrong, "\n".join(wrong)
         # Pending sign-ups are kept, cannot log in, and become users when approved.
         assert access.pending_users() == PENDING
         for user in PENDING:
-            assert app.get("/simple/team-lib/", headers=creds(user),
-                           expect_errors=True).status_int == 401
+            assert app.get("/simple/team-lib/", headers=creds(user), expect_errors=True).status_int == 401
             assert access.authenticate(user, USERS[user][0]) is None
         access.approve_user("newbie")
         assert access.authenticate("newbie", USERS["newbie"][0]).username == "newbie"
@@ -145,10 +166,13 @@ def test_every_1x_user_group_grant_and_sign_up_survives(tmp_path, spool_dir, v1_
 
 def test_ppc_import_reads_1x_ppc_export_output(tmp_path, cli):
     ini = tmp_path / "new.ini"
-    ini.write_text("[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
-                   f"auth.db.url = sqlite:///{tmp_path / 'auth.sqlite'}\n"
-                   f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
-                   f"storage.dir = {tmp_path / 'packages'}\n", encoding="utf-8")
+    ini.write_text(
+        "[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
+        f"auth.db.url = sqlite:///{tmp_path / 'auth.sqlite'}\n"
+        f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
+        f"storage.dir = {tmp_path / 'packages'}\n",
+        encoding="utf-8",
+    )
     exported = V1 / "ppc-export-1.3.12.json"
     code, _, err = cli(access_cli.import_main, str(ini), str(exported))
     assert code == 0, err
@@ -157,8 +181,7 @@ def test_ppc_import_reads_1x_ppc_export_output(tmp_path, cli):
     one_x = json.loads(exported.read_text(encoding="utf-8"))
     assert set(doc["users"]) == {u["username"] for u in one_x["users"]} == set(APPROVED)
     for user in one_x["users"]:
-        assert doc["users"][user["username"]] == {"password_hash": user["password"],
-                                                  "admin": user["admin"]}
+        assert doc["users"][user["username"]] == {"password_hash": user["password"], "admin": user["admin"]}
     assert doc["groups"]["ops"]["members"] == ["bob", "dave.smith"]
     assert doc["packages"]["uploads-only"] == {"users": {"carol": "w"}, "groups": {}}
     assert doc["packages"]["mixed-case-lib"] == {"users": {}, "groups": {"dev": "rw"}}
@@ -176,10 +199,13 @@ def test_ppc_import_reads_1x_ppc_export_output(tmp_path, cli):
 def test_ppc_access_lists_and_approves_1x_pending_sign_ups(tmp_path, cli):
     shutil.copy(V1 / "access-1.3.12.sqlite", tmp_path / "access.sqlite")
     ini = tmp_path / "server.ini"
-    ini.write_text("[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
-                   f"auth.db.url = sqlite:///{tmp_path / 'access.sqlite'}\n"
-                   f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
-                   f"storage.dir = {tmp_path / 'packages'}\n", encoding="utf-8")
+    ini.write_text(
+        "[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
+        f"auth.db.url = sqlite:///{tmp_path / 'access.sqlite'}\n"
+        f"db.url = sqlite:///{tmp_path / 'index.sqlite'}\n"
+        f"storage.dir = {tmp_path / 'packages'}\n",
+        encoding="utf-8",
+    )
     code, out, err = cli(access_cli.access_main, str(ini), "list-pending")
     assert code == 0, err
     assert out.split() == PENDING

@@ -26,17 +26,20 @@ from pypicloud.errors import BackendUnavailable, ConfigError
 from pypicloud.storage import legacy_layout
 from pypicloud.storage.s3 import key_hash
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import (JSON_TYPE, auth_headers, make_wheel, service, upload,
-                                       upload_dist)
+from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, service, upload, upload_dist
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypicloud1x"
 DATASET = json.loads((FIXTURES / "dataset.json").read_text(encoding="utf-8"))
 S3_OBJECTS = json.loads((FIXTURES / "s3-objects.json").read_text())
 # 1.x's default key layout, and storage.prefix = packages/ with prepend_hash = false.
-S3_LAYOUTS = {name: json.loads((FIXTURES / name).read_text())
-              for name in ("s3-objects.json", "s3-objects-prefixed.json")}
-PROJECTS = {"alpha": [e for e in DATASET if e["name"] == "alpha"],
-            "beta-pkg": [e for e in DATASET if e["name"] == "Beta_Pkg"]}
+S3_LAYOUTS = {
+    name: json.loads((FIXTURES / name).read_text())
+    for name in ("s3-objects.json", "s3-objects-prefixed.json")
+}
+PROJECTS = {
+    "alpha": [e for e in DATASET if e["name"] == "alpha"],
+    "beta-pkg": [e for e in DATASET if e["name"] == "Beta_Pkg"],
+}
 
 
 def project_of(entry: dict) -> str:
@@ -44,8 +47,7 @@ def project_of(entry: dict) -> str:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -116,8 +118,9 @@ def test_1x_folder_is_served_in_place(v1_dir, make_app, caplog):
     assert tree(v1_dir) == before  # nothing moved, renamed or rewritten
     layout = [r.getMessage() for r in caplog.records if r.name.endswith("legacy_layout")]
     assert any(f"{len(DATASET)} package files in pypicloud 1.x's layout" in m for m in layout)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING
-                and r.name.endswith("legacy_layout")]
+    assert not [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name.endswith("legacy_layout")
+    ]
 
 
 def test_rebuild_keeps_everything_without_reading_the_files(v1_dir, make_app, monkeypatch):
@@ -132,13 +135,11 @@ def test_rebuild_keeps_everything_without_reading_the_files(v1_dir, make_app, mo
 
 def test_delete_removes_the_1x_file_and_its_sidecar(v1_dir, make_app):
     app = make_app({"pypi.default_write": "authenticated"})
-    app.delete("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("alice"),
-               status=200)
+    app.delete("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("alice"), status=200)
     assert not (v1_dir / "alpha" / "1.1").exists()  # file, .meta and the empty version folder
     assert (v1_dir / "alpha" / "1.0").is_dir()
     assert "alpha-1.1-py3-none-any.whl" not in api_files(app, "alpha")
-    app.get("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("alice"),
-            status=404)
+    app.get("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("alice"), status=404)
     # Deleting a whole project takes every version folder with it.
     app.delete("/api/package/beta-pkg/", headers=auth_headers("admin"), status=200)
     assert not (v1_dir / "beta-pkg").exists()
@@ -149,8 +150,12 @@ def test_delete_removes_the_1x_file_and_its_sidecar(v1_dir, make_app):
 def test_yank_updates_the_1x_sidecar_for_both_servers(v1_dir, make_app):
     app = make_app()
     name = "alpha-1.0-py3-none-any.whl"
-    app.post(f"/api/package/alpha/{name}/yank", params={"reason": "broken"},
-             headers=auth_headers("admin"), status=200)
+    app.post(
+        f"/api/package/alpha/{name}/yank",
+        params={"reason": "broken"},
+        headers=auth_headers("admin"),
+        status=200,
+    )
     meta = json.loads((v1_dir / "alpha" / "1.0" / (name + ".meta")).read_text())
     # Still what 1.x reads (its names, no name/version keys it cannot take) ...
     assert meta["hash_sha256"] == DATASET[0]["sha256"] and meta["uploader"] == "alice"
@@ -169,8 +174,7 @@ def test_new_uploads_beside_1x_files(v1_dir, make_app):
     # The name 1.x holds is taken: the upload conflicts and the 1.x file stays.
     v1_file = v1_dir / "alpha" / "1.0" / "alpha-1.0-py3-none-any.whl"
     before = v1_file.read_bytes()
-    response = upload(app, v1_file.name, make_wheel("alpha", "1.0", payload=b"other\n")[1],
-                      user="alice")
+    response = upload(app, v1_file.name, make_wheel("alpha", "1.0", payload=b"other\n")[1], user="alice")
     assert response.status_int == 409
     assert v1_file.read_bytes() == before
     assert not (v1_dir / "alpha" / v1_file.name).exists()
@@ -202,23 +206,24 @@ def test_unexplained_files_are_reported_at_start_up(v1_dir, make_app, caplog):
     (v1_dir / "beta-pkg" / "2.0" / "beta_pkg-2.0.exe").write_bytes(b"x")
     with caplog.at_level(logging.WARNING, logger="pypicloud"):
         app = make_app()
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
-                and r.name.endswith("legacy_layout")]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name.endswith("legacy_layout")
+    ]
     assert len(warnings) == 1, warnings
     assert "3 files are not served" in warnings[0]
     assert str(v1_dir / "README.txt") in warnings[0]  # an example path
     assert_serves_the_dataset(app)  # the real packages are still all there
 
 
-def test_a_folder_with_nothing_but_unexplained_files_is_not_silently_empty(tmp_path, make_app,
-                                                                          caplog):
+def test_a_folder_with_nothing_but_unexplained_files_is_not_silently_empty(tmp_path, make_app, caplog):
     root = tmp_path / "packages"
     (root / "alpha" / "1.0" / "nested").mkdir(parents=True)
     (root / "alpha" / "1.0" / "nested" / "alpha-1.0.tar.gz").write_bytes(b"x")
     with caplog.at_level(logging.WARNING, logger="pypicloud"):
         app = make_app()
-    assert app.get("/simple/", headers=auth_headers("admin", Accept=JSON_TYPE)).json[
-        "projects"] == []
+    assert app.get("/simple/", headers=auth_headers("admin", Accept=JSON_TYPE)).json["projects"] == []
     assert any("1 files are not served" in r.getMessage() for r in caplog.records)
 
 
@@ -232,13 +237,14 @@ def test_survey_counts_each_layout(v1_dir, make_app):
 
 def test_ppc_migrate_copies_a_1x_folder(v1_dir, tmp_path, make_app, capsys):
     source_ini = tmp_path / "v1.ini"
-    source_ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
-                          f"storage.dir = {v1_dir}\n")
+    source_ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\nstorage.dir = {v1_dir}\n")
     dest = tmp_path / "dest"
     dest_ini = tmp_path / "dest.ini"
-    dest_ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
-                        f"storage.dir = {dest / 'packages'}\n"
-                        f"db.url = sqlite:///{dest / 'index.sqlite'}\n")
+    dest_ini.write_text(
+        f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
+        f"storage.dir = {dest / 'packages'}\n"
+        f"db.url = sqlite:///{dest / 'index.sqlite'}\n"
+    )
     before = tree(v1_dir)
     code = migrate.main([str(source_ini), str(dest_ini)])
     err = capsys.readouterr().err
@@ -281,8 +287,9 @@ def test_the_s3_fixture_is_what_1x_writes(layout):
 def load_bucket(s3_client, bucket: str, fixture: dict) -> None:
     """Put exactly the objects 1.3.12 wrote (keys, bytes, user metadata) into ``bucket``."""
     for obj in fixture["objects"]:
-        s3_client.put_object(Bucket=bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]),
-                             Metadata=obj["metadata"])
+        s3_client.put_object(
+            Bucket=bucket, Key=obj["key"], Body=base64.b64decode(obj["body"]), Metadata=obj["metadata"]
+        )
 
 
 @pytest.fixture
@@ -298,8 +305,9 @@ def s3_summaries() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("layout", sorted(S3_LAYOUTS))
-def test_1x_bucket_is_indexed_from_heads_alone(layout, s3_bucket, moto_server, s3_client,
-                                               make_app, monkeypatch):
+def test_1x_bucket_is_indexed_from_heads_alone(
+    layout, s3_bucket, moto_server, s3_client, make_app, monkeypatch
+):
     from pypicloud.storage.s3 import S3Storage
 
     fixture = S3_LAYOUTS[layout]
@@ -310,8 +318,7 @@ def test_1x_bucket_is_indexed_from_heads_alone(layout, s3_bucket, moto_server, s
         pytest.fail("a 1.x object was downloaded to index it")
 
     monkeypatch.setattr(S3Storage, "open", no_body)
-    app = make_app({**s3_settings(moto_server, v1_bucket, **fixture["settings"]),
-                    "storage.dir": None})
+    app = make_app({**s3_settings(moto_server, v1_bucket, **fixture["settings"]), "storage.dir": None})
     assert service(app).index.count() == len(DATASET)
     assert service(app).rebuild() == len(DATASET)
     monkeypatch.undo()
@@ -320,20 +327,22 @@ def test_1x_bucket_is_indexed_from_heads_alone(layout, s3_bucket, moto_server, s
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=v1_bucket)["Contents"])
     assert keys == sorted(o["key"] for o in fixture["objects"])
     for obj in fixture["objects"]:
-        assert s3_client.head_object(Bucket=v1_bucket, Key=obj["key"])["Metadata"] == \
-            obj["metadata"]
+        assert s3_client.head_object(Bucket=v1_bucket, Key=obj["key"])["Metadata"] == obj["metadata"]
 
 
 def test_1x_bucket_delete_and_yank(v1_bucket, moto_server, s3_client, make_app):
     app = make_app({**s3_settings(moto_server, v1_bucket), "storage.dir": None})
     victim = next(o for o in S3_OBJECTS["objects"] if o["key"].endswith("alpha-1.1-py3-none-any.whl"))
-    app.delete("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("admin"),
-               status=200)
+    app.delete("/api/package/alpha/alpha-1.1-py3-none-any.whl", headers=auth_headers("admin"), status=200)
     keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=v1_bucket)["Contents"]}
     assert victim["key"] not in keys and len(keys) == len(DATASET) - 1
     name = "alpha-1.0-py3-none-any.whl"
-    app.post(f"/api/package/alpha/{name}/yank", params={"reason": "broken"},
-             headers=auth_headers("admin"), status=200)
+    app.post(
+        f"/api/package/alpha/{name}/yank",
+        params={"reason": "broken"},
+        headers=auth_headers("admin"),
+        status=200,
+    )
     assert service(app).rebuild() == len(DATASET) - 1
     got = api_files(app, "alpha")[name]
     assert got["yanked_reason"] == "broken" and got["uploader"] == "alice"
@@ -346,9 +355,11 @@ def test_ppc_migrate_from_a_1x_bucket(v1_bucket, moto_server, tmp_path, make_app
     source_ini.write_text("\n".join(lines) + "\n")
     dest = tmp_path / "dest"
     dest_ini = tmp_path / "dest.ini"
-    dest_ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
-                        f"storage.dir = {dest / 'packages'}\n"
-                        f"db.url = sqlite:///{dest / 'index.sqlite'}\n")
+    dest_ini.write_text(
+        f"[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
+        f"storage.dir = {dest / 'packages'}\n"
+        f"db.url = sqlite:///{dest / 'index.sqlite'}\n"
+    )
     code = migrate.main([str(source_ini), str(dest_ini)])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -356,22 +367,26 @@ def test_ppc_migrate_from_a_1x_bucket(v1_bucket, moto_server, tmp_path, make_app
     assert_serves_the_dataset(make_app(base=dest), summaries=s3_summaries())
 
 
-def test_1x_objects_without_hashes_keep_their_uploader(v1_bucket, moto_server, s3_client,
-                                                        make_app):
+def test_1x_objects_without_hashes_keep_their_uploader(v1_bucket, moto_server, s3_client, make_app):
     """1.x with ``calculate_package_hashes = false`` stored no hashes; older 1.x no metadata."""
-    obj = next(o for o in S3_OBJECTS["objects"]
-               if o["key"].endswith("alpha-1.1-py3-none-any.whl"))
+    obj = next(o for o in S3_OBJECTS["objects"] if o["key"].endswith("alpha-1.1-py3-none-any.whl"))
     no_hashes = {k: v for k, v in obj["metadata"].items() if not k.startswith("hash-")}
-    s3_client.copy_object(Bucket=v1_bucket, Key=obj["key"], MetadataDirective="REPLACE",
-                          CopySource={"Bucket": v1_bucket, "Key": obj["key"]}, Metadata=no_hashes)
+    s3_client.copy_object(
+        Bucket=v1_bucket,
+        Key=obj["key"],
+        MetadataDirective="REPLACE",
+        CopySource={"Bucket": v1_bucket, "Key": obj["key"]},
+        Metadata=no_hashes,
+    )
     old_name, old_data = make_wheel("alpha", "0.9")
-    s3_client.put_object(Bucket=v1_bucket, Key=f"{key_hash(old_name)}/alpha/{old_name}",
-                         Body=old_data)
+    s3_client.put_object(Bucket=v1_bucket, Key=f"{key_hash(old_name)}/alpha/{old_name}", Body=old_data)
     app = make_app({**s3_settings(moto_server, v1_bucket), "storage.dir": None})
     listed = api_files(app, "alpha")
     assert listed["alpha-1.1-py3-none-any.whl"]["uploader"] == "alice"
-    assert listed["alpha-1.1-py3-none-any.whl"]["sha256"] == hashlib.sha256(
-        base64.b64decode(obj["body"])).hexdigest()
+    assert (
+        listed["alpha-1.1-py3-none-any.whl"]["sha256"]
+        == hashlib.sha256(base64.b64decode(obj["body"])).hexdigest()
+    )
     assert listed[old_name]["version"] == "0.9" and listed[old_name]["uploader"] is None
     assert listed[old_name]["sha256"] == hashlib.sha256(old_data).hexdigest()
 
@@ -385,8 +400,9 @@ def tls_s3_endpoint(moto_server):
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app),
-                         threaded=True, ssl_context="adhoc")
+    server = make_server(
+        "127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True, ssl_context="adhoc"
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -396,8 +412,7 @@ def tls_s3_endpoint(moto_server):
         thread.join(10)
 
 
-def test_verify_false_reaches_a_self_signed_endpoint(tls_s3_endpoint, v1_bucket, make_app,
-                                                     caplog):
+def test_verify_false_reaches_a_self_signed_endpoint(tls_s3_endpoint, v1_bucket, make_app, caplog):
     settings = {**s3_settings(tls_s3_endpoint, v1_bucket), "storage.dir": None}
     # Without it the certificate is refused, and the error says so.
     with pytest.raises(BackendUnavailable, match="(?i)ssl|certificate"):
@@ -409,8 +424,9 @@ def test_verify_false_reaches_a_self_signed_endpoint(tls_s3_endpoint, v1_bucket,
     assert sorted(api_files(app, "alpha")) == sorted(e["filename"] for e in PROJECTS["alpha"])
 
 
-@pytest.mark.parametrize("text, expected", [("false", False), ("False", False), ("0", False),
-                                            ("true", True), ("", None)])
+@pytest.mark.parametrize(
+    "text, expected", [("false", False), ("False", False), ("0", False), ("true", True), ("", None)]
+)
 def test_verify_values(text, expected):
     from pypicloud.settings import Settings
     from pypicloud.storage.s3 import S3Storage
@@ -428,7 +444,6 @@ def test_verify_ca_bundle_path(tmp_path):
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = Settings({"storage.bucket": "bucket", "storage.verify": str(bundle)}, environ={})
     assert S3Storage.options_from_settings(settings)["verify"] == str(bundle)
-    missing = Settings({"storage.bucket": "bucket", "storage.verify": str(tmp_path / "no.pem")},
-                       environ={})
+    missing = Settings({"storage.bucket": "bucket", "storage.verify": str(tmp_path / "no.pem")}, environ={})
     with pytest.raises(ConfigError, match="storage.verify"):
         S3Storage.options_from_settings(missing)

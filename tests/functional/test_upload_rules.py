@@ -20,9 +20,24 @@ import webtest
 
 from pypicloud.storage.file import FileStorage
 
-from .conftest import (assert_nothing_left, assert_rejected, basic, digests, file_record,
-                       leftover_temp_files, make_sdist, make_wheel, project_names, service,
-                       sha256, simple_json, stored_path, twine_fields, upload, upload_dist)
+from .conftest import (
+    assert_nothing_left,
+    assert_rejected,
+    basic,
+    digests,
+    file_record,
+    leftover_temp_files,
+    make_sdist,
+    make_wheel,
+    project_names,
+    service,
+    sha256,
+    simple_json,
+    stored_path,
+    twine_fields,
+    upload,
+    upload_dist,
+)
 
 DEMO_WHEEL = make_wheel("demo", "1.0")
 DEMO_SDIST = make_sdist("demo", "1.0")
@@ -88,20 +103,29 @@ def test_no_credentials_is_401(app, tmp_path):
     assert_nothing_left(app, tmp_path, "demo", filename)
 
 
-@pytest.mark.parametrize("user,password", [("admin", "wrong"), ("mallory", "whatever"),
-                                           ("admin", "")])
+@pytest.mark.parametrize("user,password", [("admin", "wrong"), ("mallory", "whatever"), ("admin", "")])
 def test_bad_credentials_are_401(app, tmp_path, user, password):
     filename, data = DEMO_WHEEL
-    response = app.post("/", params=list(_fields(filename, data).items()),
-                        upload_files=[("content", filename, data)],
-                        headers=_basic_raw(user, password), expect_errors=True)
+    response = app.post(
+        "/",
+        params=list(_fields(filename, data).items()),
+        upload_files=[("content", filename, data)],
+        headers=_basic_raw(user, password),
+        expect_errors=True,
+    )
     # Wrong credentials count as none (1.x; issue 10): anonymous may not upload.
     assert_rejected(response, 401, "login required")
     assert_nothing_left(app, tmp_path, "demo", filename)
 
 
-@pytest.mark.parametrize("header", ["Basic !!!not-base64!!!", "Basic " + "YWRtaW4=",  # "admin", no colon
-                                    "Basic " + "OnB3"])  # ":pw", no user
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic !!!not-base64!!!",
+        "Basic " + "YWRtaW4=",  # "admin", no colon
+        "Basic " + "OnB3",
+    ],
+)  # ":pw", no user
 def test_malformed_basic_credentials_are_401(app, tmp_path, header):
     filename, data = DEMO_WHEEL
     response = upload(app, filename, data, user=None, headers={"Authorization": header})
@@ -189,8 +213,7 @@ def test_absent_name_or_version_comes_from_the_filename(app, tmp_path, field):
     assert file_record(app, filename).version == "1.0"
     # The digests sent beside it are still checked.
     other, other_data = make_wheel("demo", "2.0")
-    response = upload(app, other, other_data,
-                      fields={field: None, "sha256_digest": "0" * 64})
+    response = upload(app, other, other_data, fields={field: None, "sha256_digest": "0" * 64})
     assert_rejected(response, 400, "sha256_digest")
     assert_nothing_left(app, tmp_path, "demo", other)
 
@@ -198,20 +221,35 @@ def test_absent_name_or_version_comes_from_the_filename(app, tmp_path, field):
 # ---------------------------------------------------------------------------
 # filename with a path separator, '..', NUL, control characters, or not a dist -> 400
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("filename", [
-    "../demo-1.0.tar.gz",
-    "sub/demo-1.0.tar.gz",
-    "/etc/demo-1.0.tar.gz",
-    "sub\\demo-1.0.tar.gz",
-    "..demo-1.0.tar.gz",
-    "demo-1.0..tar.gz",
-    "demo\x00-1.0.tar.gz",
-    "demo-1.0.tar.gz\x00.exe",
-    "demo\x1b-1.0.tar.gz",
-    "demo\x7f-1.0.tar.gz",
-    "demo\t-1.0.tar.gz",
-], ids=["dotdot-slash", "slash", "absolute", "backslash", "leading-dotdot", "inner-dotdot",
-        "nul", "nul-suffix", "escape", "del", "tab"])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "../demo-1.0.tar.gz",
+        "sub/demo-1.0.tar.gz",
+        "/etc/demo-1.0.tar.gz",
+        "sub\\demo-1.0.tar.gz",
+        "..demo-1.0.tar.gz",
+        "demo-1.0..tar.gz",
+        "demo\x00-1.0.tar.gz",
+        "demo-1.0.tar.gz\x00.exe",
+        "demo\x1b-1.0.tar.gz",
+        "demo\x7f-1.0.tar.gz",
+        "demo\t-1.0.tar.gz",
+    ],
+    ids=[
+        "dotdot-slash",
+        "slash",
+        "absolute",
+        "backslash",
+        "leading-dotdot",
+        "inner-dotdot",
+        "nul",
+        "nul-suffix",
+        "escape",
+        "del",
+        "tab",
+    ],
+)
 def test_unsafe_filename_is_400(app, tmp_path, filename):
     _, data = DEMO_SDIST
     response = upload(app, filename, data, name="demo", version="1.0")
@@ -220,11 +258,23 @@ def test_unsafe_filename_is_400(app, tmp_path, filename):
     assert not any(p.name.startswith("demo") for p in tmp_path.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("filename", [
-    "demo-1.0.exe", "demo-1.0.egg", "demo-1.0.tar.bz2", "demo-1.0.rpm", "demo-1.0",
-    "demo.whl", "demo-1.0-py3.whl", "demo-1.0-py3-none.whl", "demo-1.0.tar.gz.whl",
-    "demo 1.0.tar.gz", ".demo-1.0.tar.gz", "demo-1.0-py3-none-any.WHL",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "demo-1.0.exe",
+        "demo-1.0.egg",
+        "demo-1.0.tar.bz2",
+        "demo-1.0.rpm",
+        "demo-1.0",
+        "demo.whl",
+        "demo-1.0-py3.whl",
+        "demo-1.0-py3-none.whl",
+        "demo-1.0.tar.gz.whl",
+        "demo 1.0.tar.gz",
+        ".demo-1.0.tar.gz",
+        "demo-1.0-py3-none-any.WHL",
+    ],
+)
 def test_not_a_wheel_or_sdist_name_is_400(app, tmp_path, filename):
     _, data = DEMO_WHEEL
     response = upload(app, filename, data, name="demo", version="1.0")
@@ -308,9 +358,17 @@ def test_wrong_digest_is_400(app, tmp_path, field):
 
 def test_digests_are_optional_and_case_insensitive(app):
     filename, data = DEMO_WHEEL
-    upload(app, filename, data, status=200,
-           fields={"md5_digest": None, "blake2_256_digest": None,
-                   "sha256_digest": hashlib.sha256(data).hexdigest().upper()})
+    upload(
+        app,
+        filename,
+        data,
+        status=200,
+        fields={
+            "md5_digest": None,
+            "blake2_256_digest": None,
+            "sha256_digest": hashlib.sha256(data).hexdigest().upper(),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -323,16 +381,27 @@ def test_empty_file_is_400(app, tmp_path, filename):
     assert_nothing_left(app, tmp_path, "demo", filename)
 
 
-@pytest.mark.parametrize("filename,data", [
-    (DEMO_WHEEL[0], b"this is not a zip file at all"),
-    (DEMO_WHEEL[0], DEMO_WHEEL[1][: len(DEMO_WHEEL[1]) // 2]),
-    (DEMO_WHEEL[0], DEMO_SDIST[1]),
-    (DEMO_SDIST[0], b"\x1f\x8b but not really gzip"),
-    (DEMO_SDIST[0], DEMO_SDIST[1][:40]),
-    (DEMO_SDIST[0], DEMO_WHEEL[1]),
-    ("demo-1.0.zip", b"PK\x03\x04 garbage"),
-], ids=["text-as-wheel", "truncated-wheel", "tarball-as-wheel", "fake-gzip", "truncated-sdist",
-        "zip-as-tarball", "garbage-zip-sdist"])
+@pytest.mark.parametrize(
+    "filename,data",
+    [
+        (DEMO_WHEEL[0], b"this is not a zip file at all"),
+        (DEMO_WHEEL[0], DEMO_WHEEL[1][: len(DEMO_WHEEL[1]) // 2]),
+        (DEMO_WHEEL[0], DEMO_SDIST[1]),
+        (DEMO_SDIST[0], b"\x1f\x8b but not really gzip"),
+        (DEMO_SDIST[0], DEMO_SDIST[1][:40]),
+        (DEMO_SDIST[0], DEMO_WHEEL[1]),
+        ("demo-1.0.zip", b"PK\x03\x04 garbage"),
+    ],
+    ids=[
+        "text-as-wheel",
+        "truncated-wheel",
+        "tarball-as-wheel",
+        "fake-gzip",
+        "truncated-sdist",
+        "zip-as-tarball",
+        "garbage-zip-sdist",
+    ],
+)
 def test_unreadable_archive_is_400(app, tmp_path, filename, data):
     response = upload(app, filename, data, name="demo", version="1.0")
     assert_rejected(response, 400, "unreadable archive")
@@ -347,15 +416,25 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("data", [
-    make_wheel("demo", "1.0", dist_info="other-1.0.dist-info")[1],
-    make_wheel("demo", "1.0", dist_info="demo-2.0.dist-info")[1],
-    _zip({"demo/__init__.py": b"", "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\n"}),
-    _zip({"demo/__init__.py": b""}),
-    _zip({"METADATA": b"Name: demo\nVersion: 1.0\n"}),
-    _zip({"x/demo-1.0.dist-info/METADATA": b"Name: demo\nVersion: 1.0\n"}),
-], ids=["other-project", "other-version", "no-metadata", "no-dist-info", "top-level-metadata",
-        "nested-dist-info"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        make_wheel("demo", "1.0", dist_info="other-1.0.dist-info")[1],
+        make_wheel("demo", "1.0", dist_info="demo-2.0.dist-info")[1],
+        _zip({"demo/__init__.py": b"", "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\n"}),
+        _zip({"demo/__init__.py": b""}),
+        _zip({"METADATA": b"Name: demo\nVersion: 1.0\n"}),
+        _zip({"x/demo-1.0.dist-info/METADATA": b"Name: demo\nVersion: 1.0\n"}),
+    ],
+    ids=[
+        "other-project",
+        "other-version",
+        "no-metadata",
+        "no-dist-info",
+        "top-level-metadata",
+        "nested-dist-info",
+    ],
+)
 def test_wheel_without_matching_metadata_is_400(app, tmp_path, data):
     filename = DEMO_WHEEL[0]
     response = upload(app, filename, data)
@@ -363,10 +442,13 @@ def test_wheel_without_matching_metadata_is_400(app, tmp_path, data):
     assert_nothing_left(app, tmp_path, "demo", filename)
 
 
-@pytest.mark.parametrize("metadata,reason", [
-    (b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n\n", "name"),
-    (b"Metadata-Version: 2.1\nName: demo\nVersion: 9.9\n\n", "version"),
-])
+@pytest.mark.parametrize(
+    "metadata,reason",
+    [
+        (b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n\n", "name"),
+        (b"Metadata-Version: 2.1\nName: demo\nVersion: 9.9\n\n", "version"),
+    ],
+)
 def test_wheel_metadata_disagreeing_with_filename_is_400(app, tmp_path, metadata, reason):
     filename, data = make_wheel("demo", "1.0", metadata=metadata)
     response = upload(app, filename, data, name="demo", version="1.0")
@@ -401,8 +483,12 @@ def test_body_far_over_the_limit_is_refused_before_reading_it(make_app, tmp_path
 def test_rest_upload_over_the_limit_is_413(make_app, tmp_path):
     app = make_app({"pypi.max_upload_size": "2K"})
     filename, data = make_wheel("demo", "1.0", payload=os.urandom(8192))
-    response = app.post(f"/api/package/demo/{filename}", upload_files=[("content", filename, data)],
-                        headers=basic("admin"), expect_errors=True)
+    response = app.post(
+        f"/api/package/demo/{filename}",
+        upload_files=[("content", filename, data)],
+        headers=basic("admin"),
+        expect_errors=True,
+    )
     assert_rejected(response, 413, "larger than the limit")
     assert_nothing_left(app, tmp_path, "demo", filename)
 
@@ -489,6 +575,7 @@ def test_allow_overwrite_lets_the_admin_overwrite(make_app, tmp_path):
     assert page.json["files"][0]["core-metadata"]["sha256"] == sha256(metadata)
     # ... and it survives a restart (storage holds the new bytes and metadata).
     from .conftest import close_app, restart
+
     fresh = restart(app)
     try:
         assert file_record(fresh, first[0]).sha256 == sha256(second[1])
@@ -513,27 +600,39 @@ def test_allow_overwrite_is_only_for_writers(make_app):
 def test_unknown_form_fields_are_ignored(app):
     filename, data = DEMO_WHEEL
     attestations = '[{"version": 1, "verification_material": {}, "envelope": {}}]'
-    upload(app, filename, data, status=200, fields={
-        "attestations": attestations,
-        "classifiers": ["Programming Language :: Python :: 3", "License :: OSI Approved"],
-        "requires_dist": ["requests>=2", "attrs"],
-        "comment": "built in CI",
-        "description": "Long\ndescription\n",
-        "description_content_type": "text/markdown",
-        "author_email": "dev@example.invalid",
-        "x-custom-field": "whatever",
-        "protocol_version": "1",
-    })
+    upload(
+        app,
+        filename,
+        data,
+        status=200,
+        fields={
+            "attestations": attestations,
+            "classifiers": ["Programming Language :: Python :: 3", "License :: OSI Approved"],
+            "requires_dist": ["requests>=2", "attrs"],
+            "comment": "built in CI",
+            "description": "Long\ndescription\n",
+            "description_content_type": "text/markdown",
+            "author_email": "dev@example.invalid",
+            "x-custom-field": "whatever",
+            "protocol_version": "1",
+        },
+    )
     assert file_record(app, filename) is not None
 
 
 def test_extra_file_parts_are_ignored(app):
     filename, data = DEMO_WHEEL
     fields = _fields(filename, data)
-    response = app.post("/", params=list(fields.items()),
-                        upload_files=[("content", filename, data),
-                                      ("gpg_signature", filename + ".asc", b"-----BEGIN PGP-----")],
-                        headers=basic("admin"), expect_errors=True)
+    response = app.post(
+        "/",
+        params=list(fields.items()),
+        upload_files=[
+            ("content", filename, data),
+            ("gpg_signature", filename + ".asc", b"-----BEGIN PGP-----"),
+        ],
+        headers=basic("admin"),
+        expect_errors=True,
+    )
     assert response.status_int == 200, response.text
     assert file_record(app, filename) is not None
 
@@ -541,6 +640,7 @@ def test_extra_file_parts_are_ignored(app):
 # ---------------------------------------------------------------------------
 # two uploads of the same filename at the same moment
 # ---------------------------------------------------------------------------
+
 
 def _in_threads(*calls, timeout: float = 60):
     """Run each callable in its own thread, started together; return their results."""
@@ -568,8 +668,9 @@ def _in_threads(*calls, timeout: float = 60):
 def _race(app, dists, users):
     """Upload ``dists[i]`` as ``users[i]`` through its own TestApp over the same WSGI app."""
     clients = [webtest.TestApp(app.app) for _ in dists]
-    return _in_threads(*[
-        (lambda i=i: upload(clients[i], *dists[i], user=users[i])) for i in range(len(dists))])
+    return _in_threads(
+        *[(lambda i=i: upload(clients[i], *dists[i], user=users[i])) for i in range(len(dists))]
+    )
 
 
 def _assert_consistent(app, project, filename, tmp_path):
@@ -581,8 +682,9 @@ def _assert_consistent(app, project, filename, tmp_path):
     assert sidecar["sha256"] == sha256(stored)
     assert record.sha256 == sha256(stored) and record.size == len(stored)
     page = simple_json(app, f"/simple/{project}/")
-    assert [f["hashes"]["sha256"] for f in page.json["files"]
-            if f["filename"] == filename] == [sha256(stored)]
+    assert [f["hashes"]["sha256"] for f in page.json["files"] if f["filename"] == filename] == [
+        sha256(stored)
+    ]
     assert not leftover_temp_files(tmp_path)
     return stored
 
@@ -665,8 +767,7 @@ def test_upload_racing_a_published_but_unfinished_upload_gets_409(app, tmp_path,
     assert stored == first[1]
 
 
-def test_identical_upload_racing_a_published_but_unfinished_upload_is_200(app, tmp_path,
-                                                                          monkeypatch):
+def test_identical_upload_racing_a_published_but_unfinished_upload_is_200(app, tmp_path, monkeypatch):
     dist = make_sdist("demo", "1.0")
     pause = _PauseAfterLink(monkeypatch, dist[0])
     first, second = _first_then_second(app, dist, dist, pause, users=("admin", "admin"))
@@ -692,8 +793,10 @@ def test_upload_racing_a_stored_but_unindexed_upload(app, tmp_path, monkeypatch,
 @pytest.mark.parametrize("attempt", range(5))
 def test_concurrent_uploads_of_different_bytes_one_wins(app, tmp_path, attempt):
     version = f"1.{attempt}"
-    dists = [make_wheel("alice-pkg", version, payload=b"A" * 5000),
-             make_wheel("alice-pkg", version, payload=b"B" * 5000)]
+    dists = [
+        make_wheel("alice-pkg", version, payload=b"A" * 5000),
+        make_wheel("alice-pkg", version, payload=b"B" * 5000),
+    ]
     filename = dists[0][0]
     responses = _race(app, dists, users=("alice", "alice"))
     statuses = sorted(r.status_int for r in responses)
@@ -720,8 +823,9 @@ def test_many_concurrent_writers_without_overwrite_exactly_one_wins(app, tmp_pat
     dists = [make_wheel("alice-pkg", "3.0", payload=bytes([65 + i]) * 3000) for i in range(6)]
     responses = _race(app, dists, users=("alice",) * 6)
     winners = [i for i, r in enumerate(responses) if r.status_int == 200]
-    assert sorted(r.status_int for r in responses) == [200] + [409] * 5, \
-        [(r.status, r.text) for r in responses]
+    assert sorted(r.status_int for r in responses) == [200] + [409] * 5, [
+        (r.status, r.text) for r in responses
+    ]
     stored = _assert_consistent(app, "alice-pkg", dists[0][0], tmp_path)
     assert stored == dists[winners[0]][1]
 
@@ -758,22 +862,39 @@ def test_rest_upload_rules(app, tmp_path):
     url = f"/api/package/alice-pkg/{filename}"
     files = [("content", filename, data)]
     assert_rejected(app.post(url, upload_files=files, expect_errors=True), 401, "login required")
-    assert_rejected(app.post(url, upload_files=files, headers=basic("bob"), expect_errors=True),
-                    403, "may not upload")
-    assert_rejected(app.post(url, params={"x": "y"}, headers=basic("alice"),
-                             content_type="multipart/form-data", expect_errors=True), 400, "content")
-    wrong = app.post("/api/package/other/" + filename, upload_files=files,
-                     headers=basic("admin"), expect_errors=True)
+    assert_rejected(
+        app.post(url, upload_files=files, headers=basic("bob"), expect_errors=True), 403, "may not upload"
+    )
+    assert_rejected(
+        app.post(
+            url,
+            params={"x": "y"},
+            headers=basic("alice"),
+            content_type="multipart/form-data",
+            expect_errors=True,
+        ),
+        400,
+        "content",
+    )
+    wrong = app.post(
+        "/api/package/other/" + filename, upload_files=files, headers=basic("admin"), expect_errors=True
+    )
     assert_rejected(wrong, 400, "other")
-    bad_sha = app.post(url, params={"sha256_digest": "0" * 64}, upload_files=files,
-                       headers=basic("alice"), expect_errors=True)
+    bad_sha = app.post(
+        url,
+        params={"sha256_digest": "0" * 64},
+        upload_files=files,
+        headers=basic("alice"),
+        expect_errors=True,
+    )
     assert_rejected(bad_sha, 400, "sha256_digest")
     assert_nothing_left(app, tmp_path, "alice-pkg", filename)
     response = app.post(url, upload_files=files, headers=basic("alice"))
     assert response.status_int == 200 and response.json["created"] is True
     other = make_wheel("alice-pkg", "1.0", payload=b"other")
-    conflict = app.post(url, upload_files=[("content", filename, other[1])],
-                        headers=basic("alice"), expect_errors=True)
+    conflict = app.post(
+        url, upload_files=[("content", filename, other[1])], headers=basic("alice"), expect_errors=True
+    )
     assert_rejected(conflict, 409, "file already exists")
 
 
@@ -785,8 +906,9 @@ def test_rejected_uploads_never_5xx_on_garbage_bodies(app, tmp_path):
         (b"\xff\xfe\x00garbage", "application/x-www-form-urlencoded"),
         (b"{}", "application/json"),
     ]:
-        response = app.post("/", params=body, headers={**headers, "Content-Type": content_type},
-                            expect_errors=True)
+        response = app.post(
+            "/", params=body, headers={**headers, "Content-Type": content_type}, expect_errors=True
+        )
         assert 400 <= response.status_int < 500, (content_type, response.status, response.text)
     assert_nothing_left(app, tmp_path, None, None)
 

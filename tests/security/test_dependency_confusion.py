@@ -7,8 +7,7 @@ then the private file is uploaded again.
 
 from __future__ import annotations
 
-from tests.functional.conftest import (JSON_TYPE, auth_headers, make_wheel, restart, close_app,
-                                       upload_dist)
+from tests.functional.conftest import JSON_TYPE, auth_headers, close_app, make_wheel, restart, upload_dist
 
 PROJECT = "internal-lib"
 PRIVATE = make_wheel("internal-lib", "1.0", payload=b"PRIVATE = 1\n")
@@ -16,15 +15,17 @@ EVIL = make_wheel("internal-lib", "99.0", summary="PWNED from upstream", payload
 
 
 def fallback_app(make_app, upstream, **extra):
-    settings = {"pypi.fallback": "cache", "pypi.fallback_base_url": upstream.url,
-                "pypi.fallback_timeout": "5"}
+    settings = {
+        "pypi.fallback": "cache",
+        "pypi.fallback_base_url": upstream.url,
+        "pypi.fallback_timeout": "5",
+    }
     settings.update(extra)
     return make_app(settings)
 
 
 def page(app, user="alice", project=PROJECT):
-    return app.get(f"/simple/{project}/", headers=auth_headers(user, Accept=JSON_TYPE),
-                   expect_errors=True)
+    return app.get(f"/simple/{project}/", headers=auth_headers(user, Accept=JSON_TYPE), expect_errors=True)
 
 
 def filenames(response) -> set[str]:
@@ -33,8 +34,7 @@ def filenames(response) -> set[str]:
 
 
 def download(app, filename, user="alice", project=PROJECT):
-    return app.get(f"/api/package/{project}/{filename}", headers=auth_headers(user),
-                   expect_errors=True)
+    return app.get(f"/api/package/{project}/{filename}", headers=auth_headers(user), expect_errors=True)
 
 
 def test_deleted_private_project_is_not_refilled_from_upstream(make_app, fake_upstream):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pypicloud.errors import ConfigError
-from tests.functional.conftest import (HASHES, JSON_TYPE, auth_headers, make_wheel, upload_dist)
+from tests.functional.conftest import HASHES, JSON_TYPE, auth_headers, make_wheel, upload_dist
 from tests.functional.test_admin_ui import SECRET, login
 
 from .helpers import sql_app
@@ -29,6 +29,7 @@ def test_cr_lf_in_the_path_cannot_forge_log_lines(app, caplog, monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError("storage exploded")
+
     monkeypatch.setattr(service, "project_files", broken)
     path = "/api/package/x%0a" + forged.replace(" ", "%20") + "/"
     with caplog.at_level(logging.INFO):
@@ -51,11 +52,17 @@ def test_login_next_with_cr_lf_is_not_a_500(make_app):
 # Item 12 ------------------------------------------------------------------
 def test_database_passwords_are_masked_in_error_messages(tmp_path):
     ini = tmp_path / "bad.ini"
-    ini.write_text("[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
-                   f"storage.dir = {tmp_path}/p\npypi.auth = sql\n"
-                   "db.url = postgresql+psycopg://ppcuser:SuperSecretDbPassw0rd@127.0.0.1:1/test\n")
-    result = subprocess.run([str(Path(sys.executable).parent / "ppc-access"), str(ini), "list"],
-                            capture_output=True, text=True, timeout=120)
+    ini.write_text(
+        "[app:main]\nuse = egg:pypicloud\npypi.storage = file\n"
+        f"storage.dir = {tmp_path}/p\npypi.auth = sql\n"
+        "db.url = postgresql+psycopg://ppcuser:SuperSecretDbPassw0rd@127.0.0.1:1/test\n"
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ppc-access"), str(ini), "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "db.url" in result.stderr
     assert "SuperSecretDbPassw0rd" not in result.stderr + result.stdout
@@ -70,11 +77,14 @@ def test_export_and_sqlite_files_with_hashes_are_private(make_app, tmp_path):
         app = sql_app(make_app, tmp_path)
         database = tmp_path / "index.sqlite"
         ini = tmp_path / "export.ini"
-        ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.auth = sql\n"
-                       f"db.url = sqlite:///{database}\n")
+        ini.write_text(f"[app:main]\nuse = egg:pypicloud\npypi.auth = sql\ndb.url = sqlite:///{database}\n")
         out = tmp_path / "export.json"
-        result = subprocess.run([str(Path(sys.executable).parent / "ppc-export"), str(ini),
-                                 "-o", str(out)], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "ppc-export"), str(ini), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         assert "argon2" in out.read_text() or "pbkdf2" in out.read_text()
     finally:
@@ -104,18 +114,24 @@ def test_anonymous_health_shows_the_status_only(app, tmp_path):
     assert str(tmp_path) not in anonymous.text
     admin = app.get("/health", headers=auth_headers("admin"), expect_errors=True)
     assert admin.json["storage"]["ok"] is False and "packages" in admin.json["storage"]["error"]
-    assert app.get("/health", headers=auth_headers("alice"),
-                   expect_errors=True).json == {"status": "unavailable"}
+    assert app.get("/health", headers=auth_headers("alice"), expect_errors=True).json == {
+        "status": "unavailable"
+    }
 
 
 # Item 16 ------------------------------------------------------------------
 def test_nosniff_everywhere(app):
     upload_dist(app, WHEEL, user="alice")
-    for path, user in (("/simple/", "admin"), ("/simple/alice-pkg/", "admin"),
-                       (f"/api/package/alice-pkg/{WHEEL[0]}", "admin"),
-                       (f"/api/package/alice-pkg/{WHEEL[0]}.metadata", "admin"),
-                       ("/simple/nonexistent/", "admin"), ("/simple/", None), ("/health", None),
-                       ("/login", None)):
+    for path, user in (
+        ("/simple/", "admin"),
+        ("/simple/alice-pkg/", "admin"),
+        (f"/api/package/alice-pkg/{WHEEL[0]}", "admin"),
+        (f"/api/package/alice-pkg/{WHEEL[0]}.metadata", "admin"),
+        ("/simple/nonexistent/", "admin"),
+        ("/simple/", None),
+        ("/health", None),
+        ("/login", None),
+    ):
         response = app.get(path, headers=auth_headers(user, Accept=JSON_TYPE), expect_errors=True)
         assert response.headers.get("X-Content-Type-Options") == "nosniff", (path, response.status)
 
@@ -133,5 +149,5 @@ def test_shipped_inis_bound_slow_clients_and_trust_no_proxy_blindly(ini):
     assert int(server["channel_timeout"]) <= 60
     assert int(server["connection_limit"]) >= 200
     assert server.get("asyncore_use_poll") == "true"
-    assert int(server["max_request_body_size"]) <= 2 * 1024 ** 3 - 1
+    assert int(server["max_request_body_size"]) <= 2 * 1024**3 - 1
     assert server.get("trusted_proxy", "") != "*"

@@ -35,8 +35,9 @@ def _with_project(app) -> None:
 
 def get(app, user, password, address="192.0.2.10"):
     _with_project(app)
-    return app.get(PAGE, headers=auth_headers(user, password), expect_errors=True,
-                   extra_environ={"REMOTE_ADDR": address})
+    return app.get(
+        PAGE, headers=auth_headers(user, password), expect_errors=True, extra_environ={"REMOTE_ADDR": address}
+    )
 
 
 def test_wrong_basic_passwords_are_throttled_per_user(make_app):
@@ -66,9 +67,12 @@ def test_web_login_is_throttled(make_app):
     statuses = []
     for password in ("a", "b", "c", PASSWORDS["alice"]):
         token = csrf_of(app.get("/login", extra_environ=environ))
-        response = app.post("/login", {"username": "alice", "password": password,
-                                       "csrf_token": token},
-                            expect_errors=True, extra_environ=environ)
+        response = app.post(
+            "/login",
+            {"username": "alice", "password": password, "csrf_token": token},
+            expect_errors=True,
+            extra_environ=environ,
+        )
         statuses.append(response.status_int)
     assert statuses == [401, 401, 401, 429]
     assert "Retry-After" in response.headers
@@ -79,8 +83,9 @@ def test_overlong_passwords_are_refused_without_hashing(make_app, monkeypatch):
     app = make_app({"user.longpw": passwords.hash_password(long_password, "sha512_crypt")})
     hashed = []
     real = passwords.CONTEXT.verify
-    monkeypatch.setattr(passwords.CONTEXT, "verify",
-                        lambda secret, h, **kw: hashed.append(h) or real(secret, h, **kw))
+    monkeypatch.setattr(
+        passwords.CONTEXT, "verify", lambda secret, h, **kw: hashed.append(h) or real(secret, h, **kw)
+    )
     assert get(app, "longpw", long_password).status_int == 401
     assert get(app, "alice", "x" * 4096).status_int == 401
     assert hashed == []  # no hash was run for either
@@ -102,27 +107,30 @@ def test_an_old_hash_in_the_ini_is_reported(make_app, caplog):
     app = make_app({"user.legacy": sha512_crypt.using(rounds=5000).hash("legacy-password")})
     with caplog.at_level(logging.WARNING):
         assert get(app, "legacy", "legacy-password").status_int == 200
-    assert any("user.legacy" in r.getMessage() and "ppc-gen-password" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "user.legacy" in r.getMessage() and "ppc-gen-password" in r.getMessage() for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize("backend", ["config", "sql"])
-def test_unknown_users_are_checked_against_a_hash_like_the_users(make_app, tmp_path, monkeypatch,
-                                                                   backend):
+def test_unknown_users_are_checked_against_a_hash_like_the_users(make_app, tmp_path, monkeypatch, backend):
     """Item 6: the work for an unknown name is the work for a known one (same scheme, same cost)."""
     legacy = sha512_crypt.using(rounds=20000)
     users = {name: legacy.hash(name + "-pw") for name in ("u1", "u2", "u3")}
     if backend == "config":
-        app = make_app({f"user.{n}": h for n, h in users.items()}
-                       | {"user.admin": None, "user.alice": None, "user.bob": None})
+        app = make_app(
+            {f"user.{n}": h for n, h in users.items()}
+            | {"user.admin": None, "user.alice": None, "user.bob": None}
+        )
     else:
         app = make_app({"pypi.auth": "sql", "db.url": f"sqlite:///{tmp_path / 'i.sqlite'}"})
         for name, hashed in users.items():
             app.app.registry.service.access.create_user(name, hashed)
     checked = []
     real = passwords.CONTEXT.verify
-    monkeypatch.setattr(passwords.CONTEXT, "verify",
-                        lambda secret, h, **kw: checked.append(h) or real(secret, h, **kw))
+    monkeypatch.setattr(
+        passwords.CONTEXT, "verify", lambda secret, h, **kw: checked.append(h) or real(secret, h, **kw)
+    )
     assert get(app, "u1", "wrong").status_int == 401
     assert get(app, "nosuchuser", "wrong").status_int == 401
     known, unknown = checked
@@ -130,8 +138,7 @@ def test_unknown_users_are_checked_against_a_hash_like_the_users(make_app, tmp_p
     assert unknown not in users.values()
 
 
-def test_a_throttled_address_does_not_lock_out_valid_tokens_and_verified_passwords(make_app,
-                                                                                  tmp_path):
+def test_a_throttled_address_does_not_lock_out_valid_tokens_and_verified_passwords(make_app, tmp_path):
     """Many users behind one proxy address: an attacker there must not lock them all out."""
     app = sql_app(make_app, tmp_path, **{"auth.throttle_address": "3", "auth.throttle_user": "0"})
     access = app.app.registry.service.access

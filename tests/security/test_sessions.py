@@ -58,9 +58,12 @@ def test_a_password_change_ends_other_sessions(ui):
     stolen = cookie(ui)
     ui.reset()
     login(ui, "alice")
-    response = post_form(ui, "/admin/do/change-password", {
-        "current": PASSWORDS["alice"], "password": "a-new-long-password",
-        "repeat": "a-new-long-password"}, page=ACCOUNT)
+    response = post_form(
+        ui,
+        "/admin/do/change-password",
+        {"current": PASSWORDS["alice"], "password": "a-new-long-password", "repeat": "a-new-long-password"},
+        page=ACCOUNT,
+    )
     assert response.status_int == 303
     mine = cookie(ui)
     assert not logged_in_with(ui, stolen)
@@ -100,12 +103,17 @@ def test_sessions_have_an_absolute_lifetime(ui, monkeypatch):
 def test_creating_a_token_asks_for_the_current_password(ui):
     login(ui, "alice")
     for fields in ({}, {"current_password": "wrong-password"}):
-        response = post_form(ui, "/admin/do/add-own-token",
-                             {"expires_days": "0", "upload": "1", **fields}, page=ACCOUNT)
+        response = post_form(
+            ui, "/admin/do/add-own-token", {"expires_days": "0", "upload": "1", **fields}, page=ACCOUNT
+        )
         assert response.status_int == 403, response.status
         assert "current password" in response.text
     assert ui.app.registry.service.access.tokens("alice") == []
-    response = post_form(ui, "/admin/do/add-own-token",
-                         {"expires_days": "0", "current_password": PASSWORDS["alice"]}, page=ACCOUNT)
+    response = post_form(
+        ui,
+        "/admin/do/add-own-token",
+        {"expires_days": "0", "current_password": PASSWORDS["alice"]},
+        page=ACCOUNT,
+    )
     assert response.status_int == 200
     assert len(ui.app.registry.service.access.tokens("alice")) == 1

@@ -20,9 +20,14 @@ SECRET = "a-session-secret-shared-by-both-processes"
 @pytest.fixture
 def two_servers(server_factory, postgres_schema):
     url, schema = postgres_schema
-    settings = {"pypi.db": "sql", "db.url": url, "db.schema": schema,
-                "session.secret": SECRET, "auth.throttle_user": "4",
-                "auth.throttle_address": "0"}
+    settings = {
+        "pypi.db": "sql",
+        "db.url": url,
+        "db.schema": schema,
+        "session.secret": SECRET,
+        "auth.throttle_user": "4",
+        "auth.throttle_address": "0",
+    }
     first = server_factory(settings, name="one")
     second = server_factory(settings, name="two")
     return first, second
@@ -42,9 +47,11 @@ def web_login(server, user: str, password: str) -> str:
     token = re.search(rb'name="csrf_token" value="([^"]+)"', body).group(1).decode()
     form = urllib.parse.urlencode({"username": user, "password": password, "csrf_token": token})
     status, headers, _ = server.request(
-        "POST", "/login", body=form.encode(),
-        headers={"Cookie": f"ppc_session={cookie}",
-                 "Content-Type": "application/x-www-form-urlencoded"})
+        "POST",
+        "/login",
+        body=form.encode(),
+        headers={"Cookie": f"ppc_session={cookie}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 303, status
     return session_cookie(headers)
 
@@ -69,13 +76,14 @@ def test_logout_in_one_process_ends_the_session_in_the_other(two_servers):
     first, second = two_servers
     cookie = web_login(first, "alice", "alice-pw")
     assert account(second, cookie) == 200  # the shared secret: one session for both
-    status, _, body = second.request("GET", "/admin/account/",
-                                     headers={"Cookie": f"ppc_session={cookie}"})
+    status, _, body = second.request("GET", "/admin/account/", headers={"Cookie": f"ppc_session={cookie}"})
     token = re.search(rb'name="csrf_token" value="([^"]+)"', body).group(1).decode()
     status, _, _ = first.request(
-        "POST", "/logout", body=urllib.parse.urlencode({"csrf_token": token}).encode(),
-        headers={"Cookie": f"ppc_session={cookie}",
-                 "Content-Type": "application/x-www-form-urlencoded"})
+        "POST",
+        "/logout",
+        body=urllib.parse.urlencode({"csrf_token": token}).encode(),
+        headers={"Cookie": f"ppc_session={cookie}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 303
     # The copied cookie (the browser would have dropped it) no longer works anywhere.
     assert account(first, cookie) == 302

@@ -12,8 +12,8 @@ import hashlib
 import json
 import socket
 import threading
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
@@ -38,8 +38,7 @@ class Http:
     def __init__(self, handler):
         self.paths: list[str] = []
         self.handler = handler
-        self.server = make_server("127.0.0.1", 0, self.app, server_class=_Server,
-                                  handler_class=_Quiet)
+        self.server = make_server("127.0.0.1", 0, self.app, server_class=_Server, handler_class=_Quiet)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -68,32 +67,45 @@ def closed_port() -> int:
 @pytest.fixture
 def internal():
     """The "internal service": serves the wheel to anyone who asks."""
-    server = Http(lambda s, path: ("200 OK", [("Content-Type", "application/octet-stream")],
-                                   WHEELS["ssrf-direct"][1]))
+    server = Http(
+        lambda s, path: ("200 OK", [("Content-Type", "application/octet-stream")], WHEELS["ssrf-direct"][1])
+    )
     yield server
     server.stop()
 
 
 @pytest.fixture
 def evil_upstream(internal):
-    targets = {"direct": f"{internal.root}/canary/direct",
-               "closed": f"http://127.0.0.1:{closed_port()}/canary/closed"}
+    targets = {
+        "direct": f"{internal.root}/canary/direct",
+        "closed": f"http://127.0.0.1:{closed_port()}/canary/closed",
+    }
 
     def handler(server, path):
         if path.startswith("/redirect/"):
             return "302 Found", [("Location", f"{internal.root}/canary/after-redirect")], b""
         if path.startswith("/simple/"):
             kind = path.split("/")[2]
-            url = {"ssrf-direct": targets["direct"], "ssrf-closed": targets["closed"],
-                   "ssrf-redirect": f"{server.root}/redirect/x"}.get(kind)
+            url = {
+                "ssrf-direct": targets["direct"],
+                "ssrf-closed": targets["closed"],
+                "ssrf-redirect": f"{server.root}/redirect/x",
+            }.get(kind)
             if url is None:
                 return "404 Not Found", [("Content-Type", "text/plain")], b"no"
             filename, data = WHEELS[kind]
-            doc = {"meta": {"api-version": "1.1"}, "name": kind, "files": [
-                {"filename": filename, "url": url,
-                 "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}]}
-            return "200 OK", [("Content-Type", "application/vnd.pypi.simple.v1+json")], \
-                json.dumps(doc).encode()
+            doc = {
+                "meta": {"api-version": "1.1"},
+                "name": kind,
+                "files": [
+                    {"filename": filename, "url": url, "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}
+                ],
+            }
+            return (
+                "200 OK",
+                [("Content-Type", "application/vnd.pypi.simple.v1+json")],
+                json.dumps(doc).encode(),
+            )
         return "404 Not Found", [("Content-Type", "text/plain")], b"no"
 
     server = Http(handler)
@@ -102,21 +114,24 @@ def evil_upstream(internal):
 
 
 def fallback_app(make_app, upstream, **extra):
-    settings = {"pypi.fallback": "cache", "pypi.fallback_base_url": upstream.root + "/simple/",
-                "pypi.fallback_timeout": "5"}
+    settings = {
+        "pypi.fallback": "cache",
+        "pypi.fallback_base_url": upstream.root + "/simple/",
+        "pypi.fallback_timeout": "5",
+    }
     settings.update(extra)
     return make_app(settings)
 
 
 def download(app, project):
-    return app.get(f"/api/package/{project}/{WHEELS[project][0]}", headers=auth_headers("admin"),
-                   expect_errors=True)
+    return app.get(
+        f"/api/package/{project}/{WHEELS[project][0]}", headers=auth_headers("admin"), expect_errors=True
+    )
 
 
 def test_files_on_internal_addresses_are_not_fetched(make_app, evil_upstream, internal):
     app = fallback_app(make_app, evil_upstream)
-    answers = {project: download(app, project)
-               for project in KINDS}
+    answers = {project: download(app, project) for project in KINDS}
     assert not [p for p in internal.paths if p.startswith("/canary")], internal.paths
     for project, response in answers.items():
         assert response.status_int == 502, (project, response.status)

@@ -8,8 +8,14 @@ checks first answers 401 without looking at the body.
 
 from __future__ import annotations
 
-from tests.functional.conftest import (assert_rejected, auth_headers, make_wheel, storage_files,
-                                       upload, upload_dist)
+from tests.functional.conftest import (
+    assert_rejected,
+    auth_headers,
+    make_wheel,
+    storage_files,
+    upload,
+    upload_dist,
+)
 
 from .helpers import sql_app
 
@@ -19,24 +25,25 @@ FILE_URL = f"/api/package/alice-pkg/{WHEEL[0]}"
 
 
 def many_parts(count: int) -> bytes:
-    parts = [f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n'
-             for i in range(count)]
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n' for i in range(count)
+    ]
     return ("".join(parts) + f"--{BOUNDARY}--\r\n").encode()
 
 
-def post(app, path, body, user=None, content_type=f"multipart/form-data; boundary={BOUNDARY}",
-         **headers):
+def post(app, path, body, user=None, content_type=f"multipart/form-data; boundary={BOUNDARY}", **headers):
     # Built by hand: WebTest would re-encode a multipart body with its own boundary.
-    request = app.RequestClass.blank(path, method="POST", body=body,
-                                     headers=auth_headers(user, **headers))
+    request = app.RequestClass.blank(path, method="POST", body=body, headers=auth_headers(user, **headers))
     request.content_type = content_type
     return app.do_request(request, status="*", expect_errors=True)
 
 
 def test_anonymous_upload_is_refused_before_the_body_is_parsed(app, tmp_path):
     # ":action" sent as a file: a server that parsed the form first answers 400.
-    odd = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name=":action"; filename="a"\r\n'
-           f'\r\nfile_upload\r\n--{BOUNDARY}--\r\n').encode()
+    odd = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name=":action"; filename="a"\r\n'
+        f"\r\nfile_upload\r\n--{BOUNDARY}--\r\n"
+    ).encode()
     for path in ("/", "/simple/", "/pypi"):
         assert_rejected(post(app, path, odd), 401, "login required")
     odd_version = odd.replace(b'":action"', b'"version"')
@@ -79,10 +86,19 @@ def test_upload_only_token_cannot_yank(make_app, tmp_path):
     headers = auth_headers("__token__", token)
     response = upload(app, *WHEEL, user="__token__", password=token)
     assert response.status_int == 200, response.text
-    yank = app.post(FILE_URL + "/yank", b'{"reason": "x"}', headers=headers,
-                    content_type="application/json", expect_errors=True)
+    yank = app.post(
+        FILE_URL + "/yank",
+        b'{"reason": "x"}',
+        headers=headers,
+        content_type="application/json",
+        expect_errors=True,
+    )
     assert yank.status_int == 403, yank.status
     assert not app.app.registry.service.index.get(WHEEL[0]).yanked
     # alice herself (password) still can.
-    assert post(app, FILE_URL + "/yank", b'{"reason": "x"}', user="alice",
-                content_type="application/json").status_int == 200
+    assert (
+        post(
+            app, FILE_URL + "/yank", b'{"reason": "x"}', user="alice", content_type="application/json"
+        ).status_int
+        == 200
+    )

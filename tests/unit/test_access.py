@@ -43,8 +43,12 @@ def who(backend: AccessBackend, username: str) -> Identity:
 def test_config_is_the_default_and_an_alias():
     assert ALIASES["config"] == "pypicloud.access.config.ConfigAccess"
     assert isinstance(access_from_settings(Settings({}, environ={})), ConfigAccess)
-    for value in ("config", "CONFIG", "pypicloud.access.config.ConfigAccess",
-                  "pypicloud.access.config:ConfigAccess"):
+    for value in (
+        "config",
+        "CONFIG",
+        "pypicloud.access.config.ConfigAccess",
+        "pypicloud.access.config:ConfigAccess",
+    ):
         assert isinstance(access_from_settings(Settings({"pypi.auth": value}, environ={})), ConfigAccess)
 
 
@@ -75,10 +79,19 @@ def test_authenticate_with_each_hash_format():
     assert backend.authenticate("carol", "carol-pw").groups == {"dev"}
 
 
-@pytest.mark.parametrize("username,password", [
-    ("alice", "wrong"), ("alice", "alice-pw "), ("Alice", "alice-pw"), ("nobody", "alice-pw"),
-    ("alice", ""), ("", "alice-pw"), ("alice\0x", "alice-pw"), ("dave", "anything"),
-])
+@pytest.mark.parametrize(
+    "username,password",
+    [
+        ("alice", "wrong"),
+        ("alice", "alice-pw "),
+        ("Alice", "alice-pw"),
+        ("nobody", "alice-pw"),
+        ("alice", ""),
+        ("", "alice-pw"),
+        ("alice\0x", "alice-pw"),
+        ("dave", "anything"),
+    ],
+)
 def test_bad_credentials(username, password):
     assert make().authenticate(username, password) is None
 
@@ -208,8 +221,7 @@ def test_anonymous_identity_with_groups_gets_nothing_from_them():
 
 
 def test_per_project_user_grants():
-    backend = make({"package.lib.user.alice": "rw", "package.lib.user.bob": "r",
-                    "pypi.default_read": ""})
+    backend = make({"package.lib.user.alice": "rw", "package.lib.user.bob": "r", "pypi.default_read": ""})
     alice, bob, carol = who(backend, "alice"), who(backend, "bob"), who(backend, "carol")
     assert backend.can_write(alice, "lib")
     assert backend.can_read(bob, "lib") and not backend.can_write(bob, "lib")
@@ -226,8 +238,7 @@ def test_per_project_group_grants():
 
 
 def test_per_project_grants_to_pseudo_groups():
-    backend = make({"package.public.group.everyone": "r",
-                    "package.shared.group.authenticated": "rw"})
+    backend = make({"package.public.group.everyone": "r", "package.shared.group.authenticated": "rw"})
     assert backend.can_read(ANONYMOUS, "public")
     assert not backend.can_write(ANONYMOUS, "public")
     assert not backend.can_read(ANONYMOUS, "shared")
@@ -237,8 +248,14 @@ def test_per_project_grants_to_pseudo_groups():
 def test_grants_replace_the_defaults_as_in_1x():
     # Changed by issue 10: a project's grants replace the defaults (1.3.12's
     # allowed_permissions()); they used to add to them.
-    backend = make({"pypi.default_write": "dev", "pypi.default_read": "everyone",
-                    "package.lib.user.bob": "r", "package.lib.user.alice": "r"})
+    backend = make(
+        {
+            "pypi.default_write": "dev",
+            "pypi.default_read": "everyone",
+            "package.lib.user.bob": "r",
+            "package.lib.user.alice": "r",
+        }
+    )
     bob, carol = who(backend, "bob"), who(backend, "carol")
     # bob's read-only grant is all he has on lib, default_write notwithstanding.
     assert backend.can_read(bob, "lib") and not backend.can_write(bob, "lib")
@@ -250,9 +267,15 @@ def test_grants_replace_the_defaults_as_in_1x():
 
 
 def test_grant_values_as_1x_read_them():
-    backend = make({"package.a.user.bob": "w", "package.b.user.bob": "WR",
-                    "package.c.user.bob": "read write", "package.d.user.bob": "",
-                    "pypi.default_read": "everyone"})
+    backend = make(
+        {
+            "package.a.user.bob": "w",
+            "package.b.user.bob": "WR",
+            "package.c.user.bob": "read write",
+            "package.d.user.bob": "",
+            "pypi.default_read": "everyone",
+        }
+    )
     bob = who(backend, "bob")
     assert [backend.permission(bob, p) for p in "abcd"] == ["w", "rw", "rw", ""]
     # The empty grant still takes the project out of the defaults.
@@ -262,14 +285,19 @@ def test_grant_values_as_1x_read_them():
 
 
 def test_the_strongest_of_several_grants_wins():
-    backend = make({"package.lib.user.bob": "r", "package.lib.group.dev": "rw",
-                    "pypi.default_read": ""})
+    backend = make({"package.lib.user.bob": "r", "package.lib.group.dev": "rw", "pypi.default_read": ""})
     assert backend.can_write(who(backend, "bob"), "lib")
 
 
 def test_project_names_are_canonicalised():
-    backend = make({"package.My_Lib.user.alice": "rw", "package.zope.interface.user.john.doe": "r",
-                    "package.my-lib.user.bob": "r", "package.MY.LIB.user.bob": "RW"})
+    backend = make(
+        {
+            "package.My_Lib.user.alice": "rw",
+            "package.zope.interface.user.john.doe": "r",
+            "package.my-lib.user.bob": "r",
+            "package.MY.LIB.user.bob": "RW",
+        }
+    )
     alice = who(backend, "alice")
     for spelling in ("my-lib", "My_Lib", "my.lib", "MY--lib"):
         assert backend.can_write(alice, spelling)
@@ -353,10 +381,15 @@ def test_delete_and_overwrite_follow_per_project_write_grants():
     assert not backend.can_delete(alice, "other") and not backend.can_overwrite(alice, "other")
 
 
-@pytest.mark.parametrize("key,value", [
-    ("pypi.allow_overwrite", "maybe"), ("pypi.allow_delete", "2"),
-    ("auth.cache_seconds", "soon"), ("auth.cache_seconds", "-1"),
-])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("pypi.allow_overwrite", "maybe"),
+        ("pypi.allow_delete", "2"),
+        ("auth.cache_seconds", "soon"),
+        ("auth.cache_seconds", "-1"),
+    ],
+)
 def test_bad_policy_values_name_the_key(key, value):
     with pytest.raises(ConfigError) as info:
         make({key: value})
@@ -364,16 +397,26 @@ def test_bad_policy_values_name_the_key(key, value):
 
 
 def test_base_kwargs_from_settings():
-    settings = Settings({
-        "pypi.default_read": "everyone", "pypi.default_write": "dev, ops",
-        "pypi.allow_overwrite": "1", "pypi.allow_overwrite_groups": "ops",
-        "pypi.allow_delete": "no", "pypi.allow_delete_groups": "ops",
-        "auth.cache_seconds": "60",
-    }, environ={})
+    settings = Settings(
+        {
+            "pypi.default_read": "everyone",
+            "pypi.default_write": "dev, ops",
+            "pypi.allow_overwrite": "1",
+            "pypi.allow_overwrite_groups": "ops",
+            "pypi.allow_delete": "no",
+            "pypi.allow_delete_groups": "ops",
+            "auth.cache_seconds": "60",
+        },
+        environ={},
+    )
     assert AccessBackend.base_kwargs_from_settings(settings) == {
-        "default_read": ["everyone"], "default_write": ["dev", "ops"],
-        "allow_overwrite": True, "allow_overwrite_groups": ["ops"],
-        "allow_delete": False, "allow_delete_groups": ["ops"], "cache_seconds": 60,
+        "default_read": ["everyone"],
+        "default_write": ["dev", "ops"],
+        "allow_overwrite": True,
+        "allow_overwrite_groups": ["ops"],
+        "allow_delete": False,
+        "allow_delete_groups": ["ops"],
+        "cache_seconds": 60,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,17 +25,20 @@ def admin(tmp_path):
     access.close()
 
 
-@pytest.mark.parametrize("start,word,grant,end", [
-    (None, "read", True, ["read"]),
-    (None, "write", True, ["read", "write"]),
-    ("r", "write", True, ["read", "write"]),
-    ("rw", "read", True, ["read", "write"]),   # granting read keeps write
-    ("rw", "write", False, ["read"]),          # revoking write leaves read
-    ("rw", "read", False, []),                 # revoking read removes the grant
-    ("r", "read", False, []),
-    ("r", "write", False, ["read"]),
-    (None, "write", False, []),
-])
+@pytest.mark.parametrize(
+    "start,word,grant,end",
+    [
+        (None, "read", True, ["read"]),
+        (None, "write", True, ["read", "write"]),
+        ("r", "write", True, ["read", "write"]),
+        ("rw", "read", True, ["read", "write"]),  # granting read keeps write
+        ("rw", "write", False, ["read"]),  # revoking write leaves read
+        ("rw", "read", False, []),  # revoking read removes the grant
+        ("r", "read", False, []),
+        ("r", "write", False, ["read"]),
+        (None, "write", False, []),
+    ],
+)
 def test_1x_permission_words_map_onto_r_and_rw(admin, start, word, grant, end):
     if start:
         admin.access.set_grant("lib", "user", "alice", start)
@@ -50,8 +53,7 @@ def test_only_admins_and_only_editable_backends(admin):
         admin.users(ANONYMOUS)
     with pytest.raises(Forbidden):
         admin.create_group(Identity("alice"), "qa")
-    ini = AccessAdmin(ConfigAccess(users={"root": hash_password("pw", "pbkdf2_sha256")},
-                                   admins=["root"]))
+    ini = AccessAdmin(ConfigAccess(users={"root": hash_password("pw", "pbkdf2_sha256")}, admins=["root"]))
     assert ini.users(ADMIN) == [{"username": "root", "admin": True}]
     with pytest.raises(ReadOnlyAccess):
         ini.create_group(ADMIN, "qa")
@@ -72,17 +74,21 @@ class _Index:
 
 
 def test_search_and_or_and_newest_version():
-    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    projects = [ProjectSummary("web-kit", "Web.Kit", when, "Fast web things"),
-                ProjectSummary("secret", "secret", when, "web secret")]
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    projects = [
+        ProjectSummary("web-kit", "Web.Kit", when, "Fast web things"),
+        ProjectSummary("secret", "secret", when, "web secret"),
+    ]
 
     class F:
         def __init__(self, version):
             self.version = version
+
     files = {"web-kit": [F("1.9"), F("1.10"), F("1.10rc1")], "secret": [F("1.0")]}
     service = _Index(projects, files)
     assert search(service, ANONYMOUS, {"name": ["WEB"]}) == [
-        {"name": "Web.Kit", "summary": "Fast web things", "version": "1.10"}]
+        {"name": "Web.Kit", "summary": "Fast web things", "version": "1.10"}
+    ]
     assert search(service, ANONYMOUS, {"summary": ["fast", "nothing"]}, "and") == []
     assert len(search(service, ANONYMOUS, {"summary": ["fast", "nothing"]}, "or")) == 1
     assert len(search(service, Identity("bob"), {"name": ["e"]}, "or")) == 2

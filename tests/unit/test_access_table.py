@@ -15,7 +15,8 @@ from pypicloud.access.config import ConfigAccess
 from pypicloud.access.sql import SQLAccess
 from pypicloud.models import ANONYMOUS
 from pypicloud.settings import Settings
-from tests.access_table import ANONYMOUS as ANON_ROW, sample_passwords, sample_settings, tables
+from tests.access_table import ANONYMOUS as ANON_ROW
+from tests.access_table import sample_passwords, sample_settings, tables
 
 TABLES = tables()
 
@@ -30,8 +31,9 @@ def config_backend(table) -> ConfigAccess:
 
 def sql_backend(table, tmp_path) -> SQLAccess:
     settings = Settings({**table.defaults, "pypi.auth": "sql"}, environ={})
-    backend = SQLAccess(f"sqlite:///{tmp_path}/access.sqlite",
-                        **SQLAccess.base_kwargs_from_settings(settings))
+    backend = SQLAccess(
+        f"sqlite:///{tmp_path}/access.sqlite", **SQLAccess.base_kwargs_from_settings(settings)
+    )
     backend.load(config_backend(table).export_data())
     return backend
 
@@ -79,12 +81,17 @@ def test_the_documented_tables_are_1x_answers():
     (its ACLs, principals and root ACL) with the sample's grant names canonicalised,
     the one intended difference (docs/upgrading.md).
     """
-    answers = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "v1" /
-                          "access-answers-1.3.12.json").read_text(encoding="utf-8"))
+    answers = json.loads(
+        (Path(__file__).resolve().parents[1] / "fixtures" / "v1" / "access-answers-1.3.12.json").read_text(
+            encoding="utf-8"
+        )
+    )
     assert len(answers) == len(TABLES)
     for table in TABLES:
         v1 = answers["; ".join(f"{k}={v}" for k, v in table.defaults.items())]
-        wrong = [f"{caller} on {project}: docs say {cell or '-'}, 1.x {v1[caller][project] or '-'}"
-                 for (caller, project), cell in table.cells.items()
-                 if v1[caller][project] != cell]
+        wrong = [
+            f"{caller} on {project}: docs say {cell or '-'}, 1.x {v1[caller][project] or '-'}"
+            for (caller, project), cell in table.cells.items()
+            if v1[caller][project] != cell
+        ]
         assert not wrong, "\n".join(wrong)

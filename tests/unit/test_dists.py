@@ -41,8 +41,7 @@ METADATA = (
 
 def pkg_info(version: str = "2.2", extra: str = "", name: str = "my-package", ver: str = "1.0") -> bytes:
     return (
-        f"Metadata-Version: {version}\nName: {name}\nVersion: {ver}\n"
-        f"Summary: An sdist\n{extra}\n"
+        f"Metadata-Version: {version}\nName: {name}\nVersion: {ver}\nSummary: An sdist\n{extra}\n"
     ).encode()
 
 
@@ -185,7 +184,9 @@ def test_spellings_of_one_name_canonicalise_to_the_same_project():
     ],
 )
 def test_not_a_dist_filename(filename):
-    assert rejected(parse_filename, filename) == f"Invalid filename {filename!r}: not a wheel or sdist filename"
+    assert (
+        rejected(parse_filename, filename) == f"Invalid filename {filename!r}: not a wheel or sdist filename"
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,7 +208,9 @@ def test_check_project_name(name, canonical):
 
 @pytest.mark.parametrize("name", ["", "-pkg", "pkg-", "pkg.", "pk g", "pkg\n", "p\u212aa", "caf\u00e9"])
 def test_check_project_name_rejects(name):
-    assert rejected(check_project_name, name) == f"Invalid project name {name!r}: not a valid distribution name"
+    assert (
+        rejected(check_project_name, name) == f"Invalid project name {name!r}: not a valid distribution name"
+    )
 
 
 @pytest.mark.parametrize("version, normal", [("1.0", "1.0"), ("1.0-1", "1.0.post1"), ("v2.0.RC1", "2.0rc1")])
@@ -241,7 +244,9 @@ def test_filename_mismatch_names_both_sides():
 
 
 def test_wheel_metadata_is_read(tmp_path):
-    path, dist = wheel(tmp_path, {"my_package/__init__.py": b"", "my_package-1.0.dist-info/METADATA": METADATA})
+    path, dist = wheel(
+        tmp_path, {"my_package/__init__.py": b"", "my_package-1.0.dist-info/METADATA": METADATA}
+    )
     meta = read_core_metadata(path, dist)
     assert meta == CoreMetadata(
         raw=METADATA,

@@ -32,12 +32,15 @@ def test_piped_password_loses_only_its_newline(monkeypatch, capsys):
     assert not verify_password("s3cret\n", hashed)
 
 
-@pytest.mark.parametrize("stdin,password", [
-    ("s3cret", "s3cret"),
-    ("s3cret\r\n", "s3cret"),
-    (" s3 cret \t\n", " s3 cret \t"),
-    ("s3cret\n\n", "s3cret\n"),
-])
+@pytest.mark.parametrize(
+    "stdin,password",
+    [
+        ("s3cret", "s3cret"),
+        ("s3cret\r\n", "s3cret"),
+        (" s3 cret \t\n", " s3 cret \t"),
+        ("s3cret\n\n", "s3cret\n"),
+    ],
+)
 def test_other_whitespace_is_kept(monkeypatch, capsys, stdin, password):
     code, out, _ = run(monkeypatch, capsys, stdin)
     assert code == 0
@@ -110,8 +113,9 @@ def run_tty(monkeypatch, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed")
 def test_installed_console_script():
-    result = subprocess.run([str(SCRIPT)], input="s3cret\n", capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [str(SCRIPT)], input="s3cret\n", capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     hashed = result.stdout.strip()
     assert hashed.startswith("$argon2id$")
@@ -121,8 +125,7 @@ def test_installed_console_script():
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed")
 def test_installed_console_script_refuses_empty_input():
-    result = subprocess.run([str(SCRIPT)], input="", capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run([str(SCRIPT)], input="", capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr

@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pypicloud.storage.legacy_layout import from_v1, read_v1_metadata, survey, write_v1_metadata
 
-V1_S3 = {"name": "alpha", "version": "1.0", "hash-sha256": "ab" * 32, "hash-md5": "cd" * 16,
-         "requires-python": ">=3.8", "summary": "Alpha", "uploader": "alice"}
+V1_S3 = {
+    "name": "alpha",
+    "version": "1.0",
+    "hash-sha256": "ab" * 32,
+    "hash-md5": "cd" * 16,
+    "requires-python": ">=3.8",
+    "summary": "Alpha",
+    "uploader": "alice",
+}
 
 
 def test_1x_s3_metadata_gets_our_names():
-    when = datetime(2021, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    when = datetime(2021, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert from_v1(V1_S3, last_modified=when) == {
-        "name": "alpha", "version": "1.0", "sha256": "ab" * 32, "md5": "cd" * 16,
-        "requires-python": ">=3.8", "summary": "Alpha", "uploader": "alice",
-        "upload-time": "2021-05-06T07:08:09+00:00"}
+        "name": "alpha",
+        "version": "1.0",
+        "sha256": "ab" * 32,
+        "md5": "cd" * 16,
+        "requires-python": ">=3.8",
+        "summary": "Alpha",
+        "uploader": "alice",
+        "upload-time": "2021-05-06T07:08:09+00:00",
+    }
 
 
 def test_metadata_that_is_not_1x_comes_back_unchanged():
-    ours = {"sha256": "ab" * 32, "hash-sha256": "other", "requires_python": ">=3.8",
-            "empty": "", "yanked": ""}
-    assert from_v1(ours, last_modified=datetime.now(timezone.utc)) == ours
+    ours = {
+        "sha256": "ab" * 32,
+        "hash-sha256": "other",
+        "requires_python": ">=3.8",
+        "empty": "",
+        "yanked": "",
+    }
+    assert from_v1(ours, last_modified=datetime.now(UTC)) == ours
     plain = {"requires_python": ">=3.8", "summary": "x"}  # no 1.x hash names: not 1.x's
     assert from_v1(plain) == plain
 
@@ -31,9 +49,9 @@ def test_sidecar_round_trip_readable_by_both(tmp_path):
     path = tmp_path / "alpha" / "1.0" / "alpha-1.0.tar.gz"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")
-    (tmp_path / "alpha" / "1.0" / "alpha-1.0.tar.gz.meta").write_text(json.dumps(
-        {"hash_sha256": "ab" * 32, "requires_python": ">=3.8", "uploader": "bob",
-         "summary": None}))
+    (tmp_path / "alpha" / "1.0" / "alpha-1.0.tar.gz.meta").write_text(
+        json.dumps({"hash_sha256": "ab" * 32, "requires_python": ">=3.8", "uploader": "bob", "summary": None})
+    )
     meta = read_v1_metadata(str(path))
     assert meta["sha256"] == "ab" * 32 and meta["requires-python"] == ">=3.8"
     assert meta["version"] == "1.0" and meta["uploader"] == "bob" and "upload-time" in meta

@@ -59,15 +59,20 @@ def test_dev_is_the_default_shape_and_matches_the_embedded_default():
     assert "listen = 127.0.0.1:6543" in text
     # A random key signs web UI logins (a new one each time), cookies not HTTPS-only.
     assert len(settings["session.secret"]) >= 32
-    assert settings["session.secret"] != app_settings(make_config.render(
-        answers_for("--password", "pw")))["session.secret"]
+    assert (
+        settings["session.secret"]
+        != app_settings(make_config.render(answers_for("--password", "pw")))["session.secret"]
+    )
     assert "session.secure" not in settings
 
 
-@pytest.mark.parametrize("shape,listen,read", [
-    ("--prod", "listen = 127.0.0.1:6543", "authenticated"),
-    ("--docker", "listen = 0.0.0.0:6543", "authenticated"),
-])
+@pytest.mark.parametrize(
+    "shape,listen,read",
+    [
+        ("--prod", "listen = 127.0.0.1:6543", "authenticated"),
+        ("--docker", "listen = 0.0.0.0:6543", "authenticated"),
+    ],
+)
 def test_production_shapes(shape, listen, read):
     text = make_config.render(answers_for(shape, "--password", "pw"))
     settings = app_settings(text)
@@ -86,8 +91,9 @@ def test_only_one_shape():
 
 
 def test_host_port_and_read_flags():
-    answers = answers_for("--docker", "--host", "::", "--port", "8080", "--anonymous-read",
-                          "--password", "pw")
+    answers = answers_for(
+        "--docker", "--host", "::", "--port", "8080", "--anonymous-read", "--password", "pw"
+    )
     text = make_config.render(answers)
     assert "listen = [::]:8080" in text
     assert app_settings(text)["pypi.default_read"] == "everyone"
@@ -97,9 +103,18 @@ def test_host_port_and_read_flags():
 
 # Storage ---------------------------------------------------------------------
 def test_s3_options_are_written_and_checked():
-    answers = answers_for("--bucket", "my-packages", "--region", "eu-west-1",
-                          "--endpoint-url", "http://127.0.0.1:9000", "--prefix", "pkgs/",
-                          "--password", "pw")
+    answers = answers_for(
+        "--bucket",
+        "my-packages",
+        "--region",
+        "eu-west-1",
+        "--endpoint-url",
+        "http://127.0.0.1:9000",
+        "--prefix",
+        "pkgs/",
+        "--password",
+        "pw",
+    )
     settings = app_settings(make_config.render(answers))
     assert settings["pypi.storage"] == "s3"
     assert settings["storage.bucket"] == "my-packages"
@@ -125,14 +140,16 @@ def test_s3_values_are_validated_like_the_server_does():
 
 
 def test_production_s3_does_not_create_buckets():
-    settings = app_settings(make_config.render(
-        answers_for("--prod", "--bucket", "my-packages", "--password", "pw")))
+    settings = app_settings(
+        make_config.render(answers_for("--prod", "--bucket", "my-packages", "--password", "pw"))
+    )
     assert settings.get_bool("storage.create_bucket", True) is False
 
 
 def test_percent_signs_in_values_survive_ini_interpolation():
-    answers = answers_for("--dir", "/data/100%/pkgs", "--db-url",
-                          "postgresql://u:p%40ss@db:5432/ppc", "--password", "pw")
+    answers = answers_for(
+        "--dir", "/data/100%/pkgs", "--db-url", "postgresql://u:p%40ss@db:5432/ppc", "--password", "pw"
+    )
     settings = app_settings(make_config.render(answers))
     assert settings["storage.dir"] == "/data/100%/pkgs"
     assert settings["db.url"] == "postgresql+psycopg://u:p%40ss@db:5432/ppc"
@@ -197,26 +214,40 @@ def test_env_secrets_writes_references_and_lists_them():
     assert "user.admin = ${PYPICLOUD_ADMIN_HASH}" in text
     assert "db.url = ${PYPICLOUD_DB_URL}" in text
     assert "session.secret = ${PYPICLOUD_SESSION_SECRET}" in text
-    assert set(answers.env_vars) == {"PYPICLOUD_ADMIN_HASH", "PYPICLOUD_DB_URL",
-                                     "PYPICLOUD_SESSION_SECRET"}
+    assert set(answers.env_vars) == {"PYPICLOUD_ADMIN_HASH", "PYPICLOUD_DB_URL", "PYPICLOUD_SESSION_SECRET"}
     assert "#   PYPICLOUD_ADMIN_HASH:" in text
     assert not answers.literal_secrets
-    settings = app_settings(text, environ={"PYPICLOUD_ADMIN_HASH": "$argon2id$x",
-                                           "PYPICLOUD_DB_URL": "postgresql+psycopg://db/x",
-                                           "PYPICLOUD_SESSION_SECRET": "s" * 32})
+    settings = app_settings(
+        text,
+        environ={
+            "PYPICLOUD_ADMIN_HASH": "$argon2id$x",
+            "PYPICLOUD_DB_URL": "postgresql+psycopg://db/x",
+            "PYPICLOUD_SESSION_SECRET": "s" * 32,
+        },
+    )
     assert settings["user.admin"] == "$argon2id$x"
     assert settings.warn_unknown() == []
 
 
 def test_any_value_may_be_an_environment_reference():
-    answers = answers_for("--bucket", "${BUCKET}", "--aws-access-key-id", "${KEY}",
-                          "--aws-secret-access-key", "${SECRET}", "--admin-hash-env", "HASH",
-                          "--session-secret-env", "SESSION")
+    answers = answers_for(
+        "--bucket",
+        "${BUCKET}",
+        "--aws-access-key-id",
+        "${KEY}",
+        "--aws-secret-access-key",
+        "${SECRET}",
+        "--admin-hash-env",
+        "HASH",
+        "--session-secret-env",
+        "SESSION",
+    )
     assert {"BUCKET", "KEY", "SECRET", "HASH", "SESSION"} <= set(answers.env_vars)
     assert not answers.literal_secrets
     text = make_config.render(answers)
-    settings = app_settings(text, environ={"BUCKET": "b-b-b", "KEY": "k", "SECRET": "s",
-                                           "HASH": "$h", "SESSION": "x" * 20})
+    settings = app_settings(
+        text, environ={"BUCKET": "b-b-b", "KEY": "k", "SECRET": "s", "HASH": "$h", "SESSION": "x" * 20}
+    )
     assert settings["storage.bucket"] == "b-b-b"
     assert settings["storage.aws_secret_access_key"] == "s"
 
@@ -263,7 +294,9 @@ def test_terminal_asks_only_for_what_is_missing():
     assert prompter.questions == [
         "S3 bucket",
         "PostgreSQL URL (postgresql+psycopg://user:password@host:5432/db)",
-        "Admin user name", "Password for admin"]
+        "Admin user name",
+        "Password for admin",
+    ]
     assert answers.bucket == "my-bucket"
     assert answers.db_url == "postgresql+psycopg://u:pw@db/x"
     assert answers.admin_hash == "$fake$typed pw"
@@ -277,8 +310,7 @@ def test_terminal_asks_only_for_what_is_missing():
 # main(): files, modes, exit codes ------------------------------------------------------
 def test_main_writes_a_private_file_with_an_argon2id_hash(tmp_path, monkeypatch, capsys):
     out = tmp_path / "server.ini"
-    code, stdout, err = run(monkeypatch, capsys, "--password-env", "PW", str(out),
-                            env={"PW": "s3cret"})
+    code, stdout, err = run(monkeypatch, capsys, "--password-env", "PW", str(out), env={"PW": "s3cret"})
     assert code == 0, err
     assert f"wrote {out}" in err and f"pserve {out}" in err
     settings = app_settings(out.read_text(), here=str(tmp_path))
@@ -342,8 +374,7 @@ def test_main_prompts_on_a_terminal(tmp_path, monkeypatch, capsys):
 def test_main_terminal_password_mismatch(tmp_path, monkeypatch, capsys):
     passwords = iter(["one", "two"])
     monkeypatch.setattr(make_config.getpass, "getpass", lambda prompt="": next(passwords))
-    code, _, err = run(monkeypatch, capsys, "--admin", "a", str(tmp_path / "x.ini"),
-                       stdin=FakeTTY(""))
+    code, _, err = run(monkeypatch, capsys, "--admin", "a", str(tmp_path / "x.ini"), stdin=FakeTTY(""))
     assert code == 2
     assert "do not match" in err
     assert not (tmp_path / "x.ini").exists()
@@ -374,21 +405,30 @@ def test_a_reference_in_dir_is_listed_as_a_variable_to_set():
     assert app_settings(text, environ={"PKG_DIR": "/data"})["storage.dir"] == "/data/packages"
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://db/ppc?user=u&password=s3cret",
-    "redis://127.0.0.1:6379/0?password=s3cret",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://db/ppc?user=u&password=s3cret",
+        "redis://127.0.0.1:6379/0?password=s3cret",
+    ],
+)
 def test_a_database_password_in_the_url_query_makes_the_file_private(url):
-    answers = answers_for("--db-url", url, "--admin-hash-env", "HASH",
-                          "--session-secret-env", "SESSION")
+    answers = answers_for("--db-url", url, "--admin-hash-env", "HASH", "--session-secret-env", "SESSION")
     assert answers.literal_secrets
-    reference = answers_for("--db-url", url.replace("s3cret", "${DB_PW}"),
-                            "--admin-hash-env", "HASH", "--session-secret-env", "SESSION")
+    reference = answers_for(
+        "--db-url",
+        url.replace("s3cret", "${DB_PW}"),
+        "--admin-hash-env",
+        "HASH",
+        "--session-secret-env",
+        "SESSION",
+    )
     assert "DB_PW" in reference.env_vars
 
 
 def test_a_file_where_the_folder_should_be_is_not_reported_as_an_existing_output(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     (tmp_path / "afile").write_text("")
     out = tmp_path / "afile" / "server.ini"
     code, _, err = run(monkeypatch, capsys, "--env-secrets", "--force", str(out))

@@ -18,8 +18,7 @@ DATA = b"x" * 3000 + b"y" * 3000
 def reader(data=DATA, size=None, sha256="right"):
     if sha256 == "right":
         sha256 = hashlib.sha256(DATA).hexdigest()
-    return migrate._VerifyingReader(io.BytesIO(data), len(DATA) if size is None else size,
-                                    sha256)
+    return migrate._VerifyingReader(io.BytesIO(data), len(DATA) if size is None else size, sha256)
 
 
 def read_all(stream, chunk=1000) -> bytes:
@@ -45,11 +44,14 @@ def test_read_everything_at_once():
     assert stream.finished
 
 
-@pytest.mark.parametrize("data,size,digest,message", [
-    (DATA[:-1], None, "right", "read 5999 bytes"),
-    (DATA + b"z", None, "right", "more than"),
-    (DATA[::-1], None, "right", "do not match the sha256"),
-])
+@pytest.mark.parametrize(
+    "data,size,digest,message",
+    [
+        (DATA[:-1], None, "right", "read 5999 bytes"),
+        (DATA + b"z", None, "right", "more than"),
+        (DATA[::-1], None, "right", "do not match the sha256"),
+    ],
+)
 def test_verifying_reader_fails_at_the_end_on_a_mismatch(data, size, digest, message):
     stream = reader(data, size, digest)
     with pytest.raises(migrate.BadSource, match=message):
@@ -72,15 +74,18 @@ def test_a_mismatch_stops_a_real_put(tmp_path):
 
 
 def stored(project="demo", filename="demo.whl", data=DATA, **metadata):
-    return StoredObject(project=project, filename=filename, size=len(data),
-                        metadata={"sha256": hashlib.sha256(data).hexdigest(), **metadata})
+    return StoredObject(
+        project=project,
+        filename=filename,
+        size=len(data),
+        metadata={"sha256": hashlib.sha256(data).hexdigest(), **metadata},
+    )
 
 
 def test_decisions(tmp_path):
     source = FileStorage(str(tmp_path / "src"))
     dest = FileStorage(str(tmp_path / "dst"))
-    for name, data in (("same.whl", DATA), ("yanked.whl", DATA), ("other.whl", DATA),
-                       ("new.whl", DATA)):
+    for name, data in (("same.whl", DATA), ("yanked.whl", DATA), ("other.whl", DATA), ("new.whl", DATA)):
         source.put("demo", name, io.BytesIO(data), stored(filename=name).metadata)
     dest.put("demo", "same.whl", io.BytesIO(DATA), stored().metadata)
     dest.put("demo", "yanked.whl", io.BytesIO(DATA), stored().metadata)
@@ -91,21 +96,28 @@ def test_decisions(tmp_path):
 
     dry = migrate.Migration(source, dest, dict(existing), dry_run=True)
     assert [(o.filename, dry.run_one(o).kind) for o in objects] == [
-        ("new.whl", "would-copy"), ("other.whl", "conflict"), ("same.whl", "present"),
-        ("yanked.whl", "would-update")]
+        ("new.whl", "would-copy"),
+        ("other.whl", "conflict"),
+        ("same.whl", "present"),
+        ("yanked.whl", "would-update"),
+    ]
 
     real = migrate.Migration(source, dest, dict(existing))
     outcomes = {o.filename: real.run_one(o) for o in objects}
     assert {k: v.kind for k, v in outcomes.items()} == {
-        "new.whl": "copied", "other.whl": "conflict", "same.whl": "present",
-        "yanked.whl": "updated"}
+        "new.whl": "copied",
+        "other.whl": "conflict",
+        "same.whl": "present",
+        "yanked.whl": "updated",
+    }
     assert "5 bytes, source 6000" in outcomes["other.whl"].detail
     assert dest.stat("demo", "yanked.whl").metadata["yanked"] == "bad"
     with dest.open("demo", "other.whl") as kept:
         assert kept.read() == b"other"
 
-    forced = migrate.Migration(source, dest, {(o.project, o.filename): o for o in dest.list()},
-                               overwrite=True)
+    forced = migrate.Migration(
+        source, dest, {(o.project, o.filename): o for o in dest.list()}, overwrite=True
+    )
     other = next(o for o in objects if o.filename == "other.whl")
     assert forced.run_one(other).kind == "replaced"
     with dest.open("demo", "other.whl") as replaced:
@@ -127,7 +139,7 @@ def test_same_bytes_hashes_when_metadata_has_no_sha256(tmp_path):
 def test_sizes_for_people():
     assert migrate._size(0) == "0 bytes"
     assert migrate._size(1536) == "1.5 KB"
-    assert migrate._size(5 * 1024 ** 3) == "5.0 GB"
+    assert migrate._size(5 * 1024**3) == "5.0 GB"
 
 
 class FakeTerminal(io.StringIO):

@@ -12,8 +12,7 @@ from pypicloud.access.passwords import hash_password, needs_rehash, verify_dummy
 LEGACY = ["sha512_crypt", "sha256_crypt", "pbkdf2_sha256", "pbkdf2_sha512", "bcrypt", "argon2"]
 
 # Cheapest cost settings, to keep the tests that are not about the defaults fast.
-_CHEAP = {"sha512_crypt": 1000, "sha256_crypt": 1000, "pbkdf2_sha256": 1, "pbkdf2_sha512": 1,
-          "bcrypt": 4}
+_CHEAP = {"sha512_crypt": 1000, "sha256_crypt": 1000, "pbkdf2_sha256": 1, "pbkdf2_sha512": 1, "bcrypt": 4}
 
 
 def cheap(scheme: str):
@@ -35,8 +34,7 @@ def test_new_argon2id_hashes_use_the_owasp_profile_and_older_parameters_still_ve
     """19 MiB, 2 passes, 1 lane for new hashes; a hash made with the library's former
     64 MiB / 3 / 4 profile (what earlier versions wrote) verifies unchanged."""
     assert hash_password("pw").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    earlier = passlib.hash.argon2.using(type="ID", memory_cost=65536, rounds=3,
-                                        parallelism=4).hash("pw")
+    earlier = passlib.hash.argon2.using(type="ID", memory_cost=65536, rounds=3, parallelism=4).hash("pw")
     assert earlier.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert verify_password("pw", earlier) and not verify_password("other", earlier)
 
@@ -90,10 +88,20 @@ def test_legacy_hashes_should_be_upgraded(scheme):
     assert needs_rehash(cheap(scheme).hash("pw"))
 
 
-@pytest.mark.parametrize("bad", [
-    "", None, "plain text password", "$argon2id$garbage", "$6$rounds=5000$abc$",
-    "$2b$12$short", "$pbkdf2-sha256$x$y$z", "$1$md5crypt$notsupported", "{SSHA}abc",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        None,
+        "plain text password",
+        "$argon2id$garbage",
+        "$6$rounds=5000$abc$",
+        "$2b$12$short",
+        "$pbkdf2-sha256$x$y$z",
+        "$1$md5crypt$notsupported",
+        "{SSHA}abc",
+    ],
+)
 def test_malformed_or_unknown_hash_is_false(bad):
     assert verify_password("pw", bad) is False
 

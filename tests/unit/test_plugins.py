@@ -28,16 +28,19 @@ def test_alias(value):
 
 
 def test_every_alias_resolves_to_its_family():
-    for key, aliases, base in (("pypi.storage", storage.ALIASES, Storage),
-                               ("pypi.db", cache.ALIASES, MetadataIndex),
-                               ("pypi.auth", access.ALIASES, AccessBackend)):
+    for key, aliases, base in (
+        ("pypi.storage", storage.ALIASES, Storage),
+        ("pypi.db", cache.ALIASES, MetadataIndex),
+        ("pypi.auth", access.ALIASES, AccessBackend),
+    ):
         for alias in aliases:
             cls = resolve(key, alias, aliases, base)
             assert isinstance(cls, type) and issubclass(cls, base), (key, alias)
 
 
-@pytest.mark.parametrize("value", ["pypicloud.storage.file.FileStorage",
-                                   "pypicloud.storage.file:FileStorage"])
+@pytest.mark.parametrize(
+    "value", ["pypicloud.storage.file.FileStorage", "pypicloud.storage.file:FileStorage"]
+)
 def test_dotted_name(value):
     assert resolve("pypi.storage", value, storage.ALIASES, Storage) is FileStorage
 
@@ -48,22 +51,26 @@ def test_dotted_name_of_a_user_class():
 
 
 def test_pypicloud_1x_dotted_names():
-    assert resolve("pypi.storage", "pypicloud.storage.FileStorage", storage.ALIASES,
-                   Storage) is FileStorage
+    assert resolve("pypi.storage", "pypicloud.storage.FileStorage", storage.ALIASES, Storage) is FileStorage
     assert resolve("pypi.db", "pypicloud.cache.SQLCache", cache.ALIASES, MetadataIndex) is SQLIndex
-    assert resolve("pypi.auth", "pypicloud.access.ConfigAccessBackend", access.ALIASES,
-                   AccessBackend) is ConfigAccess
+    assert (
+        resolve("pypi.auth", "pypicloud.access.ConfigAccessBackend", access.ALIASES, AccessBackend)
+        is ConfigAccess
+    )
 
 
-@pytest.mark.parametrize("value", [
-    "nosuch",                               # no alias, no dot
-    "",                                     # empty
-    "pypicloud.storage.nosuchmodule.Thing",  # module missing
-    "pypicloud.storage.file.NoSuchClass",   # attribute missing
-    "nosuchpackage.Storage",
-    ".Storage",
-    "pypicloud.storage.file.",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nosuch",  # no alias, no dot
+        "",  # empty
+        "pypicloud.storage.nosuchmodule.Thing",  # module missing
+        "pypicloud.storage.file.NoSuchClass",  # attribute missing
+        "nosuchpackage.Storage",
+        ".Storage",
+        "pypicloud.storage.file.",
+    ],
+)
 def test_bad_name_is_a_config_error_naming_the_key(value):
     with pytest.raises(ConfigError) as info:
         resolve("pypi.storage", value, storage.ALIASES, Storage)
@@ -73,14 +80,17 @@ def test_bad_name_is_a_config_error_naming_the_key(value):
     assert "file" in message and "s3" in message  # what is allowed
 
 
-@pytest.mark.parametrize("value,base,key", [
-    ("pypicloud.cache.sql.SQLIndex", Storage, "pypi.storage"),      # another family
-    ("pypicloud.storage.file.FileStorage", MetadataIndex, "pypi.db"),
-    ("pypicloud.storage.file.FileStorage", AccessBackend, "pypi.auth"),
-    ("builtins.dict", Storage, "pypi.storage"),                     # not a backend at all
-    (f"{__name__}.NOT_A_CLASS", Storage, "pypi.storage"),           # not a class
-    ("os.path.join", Storage, "pypi.storage"),                      # a function
-])
+@pytest.mark.parametrize(
+    "value,base,key",
+    [
+        ("pypicloud.cache.sql.SQLIndex", Storage, "pypi.storage"),  # another family
+        ("pypicloud.storage.file.FileStorage", MetadataIndex, "pypi.db"),
+        ("pypicloud.storage.file.FileStorage", AccessBackend, "pypi.auth"),
+        ("builtins.dict", Storage, "pypi.storage"),  # not a backend at all
+        (f"{__name__}.NOT_A_CLASS", Storage, "pypi.storage"),  # not a class
+        ("os.path.join", Storage, "pypi.storage"),  # a function
+    ],
+)
 def test_wrong_family_is_refused(value, base, key):
     with pytest.raises(ConfigError) as info:
         resolve(key, value, {}, base)
@@ -96,11 +106,10 @@ def test_the_base_class_itself_is_accepted_by_resolve_but_abstract():
 
 def test_factories_use_resolve(tmp_path):
     from pypicloud.settings import Settings
-    settings = Settings({"pypi.storage": f"{__name__}.MyStorage",
-                         "storage.dir": str(tmp_path)}, environ={})
+
+    settings = Settings({"pypi.storage": f"{__name__}.MyStorage", "storage.dir": str(tmp_path)}, environ={})
     assert isinstance(storage.storage_from_settings(settings), MyStorage)
     with pytest.raises(ConfigError, match="pypi.db"):
-        cache.index_from_settings(Settings({"pypi.db": "pypicloud.storage.file.FileStorage"},
-                                           environ={}))
+        cache.index_from_settings(Settings({"pypi.db": "pypicloud.storage.file.FileStorage"}, environ={}))
     with pytest.raises(ConfigError, match="pypi.auth"):
         access.access_from_settings(Settings({"pypi.auth": "nope"}, environ={}))

@@ -25,13 +25,16 @@ def make(raw=None, environ=None, here=None) -> Settings:
 # ---------------------------------------------------------------------------
 # PPC_* environment overrides
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("key,name", [
-    ("storage.bucket", "PPC_STORAGE_BUCKET"),
-    ("storage.region_name", "PPC_STORAGE_REGION_NAME"),
-    ("pypi.default_read", "PPC_PYPI_DEFAULT_READ"),
-    ("auth.db.url", "PPC_AUTH_DB_URL"),
-    ("package.my-lib.user.bob", "PPC_PACKAGE_MY_LIB_USER_BOB"),
-])
+@pytest.mark.parametrize(
+    "key,name",
+    [
+        ("storage.bucket", "PPC_STORAGE_BUCKET"),
+        ("storage.region_name", "PPC_STORAGE_REGION_NAME"),
+        ("pypi.default_read", "PPC_PYPI_DEFAULT_READ"),
+        ("auth.db.url", "PPC_AUTH_DB_URL"),
+        ("package.my-lib.user.bob", "PPC_PACKAGE_MY_LIB_USER_BOB"),
+    ],
+)
 def test_env_name(key, name):
     assert env_name(key) == name
 
@@ -41,16 +44,19 @@ def test_env_overrides_ini_value():
     assert settings["storage.bucket"] == "from-env"
 
 
-@pytest.mark.parametrize("name,key", [
-    ("PPC_STORAGE_REGION_NAME", "storage.region_name"),
-    ("PPC_STORAGE_AWS_ACCESS_KEY_ID", "storage.aws_access_key_id"),
-    ("PPC_STORAGE_AWS_SECRET_ACCESS_KEY", "storage.aws_secret_access_key"),
-    ("PPC_STORAGE_ENDPOINT_URL", "storage.endpoint_url"),
-    ("PPC_PYPI_MAX_UPLOAD_SIZE", "pypi.max_upload_size"),
-    ("PPC_DB_GRACEFUL_RELOAD", "db.graceful_reload"),
-    ("PPC_PYPI_ALLOW_OVERWRITE", "pypi.allow_overwrite"),
-    ("PPC_AUTH_DB_URL", "auth.db.url"),
-])
+@pytest.mark.parametrize(
+    "name,key",
+    [
+        ("PPC_STORAGE_REGION_NAME", "storage.region_name"),
+        ("PPC_STORAGE_AWS_ACCESS_KEY_ID", "storage.aws_access_key_id"),
+        ("PPC_STORAGE_AWS_SECRET_ACCESS_KEY", "storage.aws_secret_access_key"),
+        ("PPC_STORAGE_ENDPOINT_URL", "storage.endpoint_url"),
+        ("PPC_PYPI_MAX_UPLOAD_SIZE", "pypi.max_upload_size"),
+        ("PPC_DB_GRACEFUL_RELOAD", "db.graceful_reload"),
+        ("PPC_PYPI_ALLOW_OVERWRITE", "pypi.allow_overwrite"),
+        ("PPC_AUTH_DB_URL", "auth.db.url"),
+    ],
+)
 def test_env_sets_known_keys_with_underscores(name, key):
     """Keys whose last part holds underscores map back exactly, even when absent from the ini."""
     settings = make({}, {name: "value"})
@@ -61,8 +67,10 @@ def test_env_sets_known_keys_with_underscores(name, key):
 def test_env_overrides_a_key_only_the_ini_names():
     # storage.metadata.team is not a documented key; the ini naming it lets the
     # variable map back to it exactly.
-    settings = make({"storage.metadata.team": "a", "user.john_doe": "x"},
-                    {"PPC_STORAGE_METADATA_TEAM": "b", "PPC_USER_JOHN_DOE": "y"})
+    settings = make(
+        {"storage.metadata.team": "a", "user.john_doe": "x"},
+        {"PPC_STORAGE_METADATA_TEAM": "b", "PPC_USER_JOHN_DOE": "y"},
+    )
     assert settings["storage.metadata.team"] == "b"
     assert settings["user.john_doe"] == "y"
 
@@ -96,8 +104,10 @@ def test_whole_value_variable():
 
 
 def test_braced_variables_anywhere():
-    settings = make({"db.url": "postgresql://ppc:${DB_PASSWORD}@${DB_HOST}:5432/ppc"},
-                    {"DB_PASSWORD": "pw", "DB_HOST": "db.internal"})
+    settings = make(
+        {"db.url": "postgresql://ppc:${DB_PASSWORD}@${DB_HOST}:5432/ppc"},
+        {"DB_PASSWORD": "pw", "DB_HOST": "db.internal"},
+    )
     assert settings["db.url"] == "postgresql://ppc:pw@db.internal:5432/ppc"
 
 
@@ -111,8 +121,9 @@ def test_variable_in_an_env_override_is_expanded():
     assert settings["storage.bucket"] == "pkgs-prod"
 
 
-@pytest.mark.parametrize("value,var", [("$MISSING_SECRET", "MISSING_SECRET"),
-                                       ("x-${MISSING_HOST}-y", "MISSING_HOST")])
+@pytest.mark.parametrize(
+    "value,var", [("$MISSING_SECRET", "MISSING_SECRET"), ("x-${MISSING_HOST}-y", "MISSING_HOST")]
+)
 def test_missing_variable_is_a_clear_config_error(value, var):
     with pytest.raises(ConfigError) as info:
         make({"storage.aws_secret_access_key": value}, {})
@@ -123,8 +134,9 @@ def test_missing_variable_is_a_clear_config_error(value, var):
     assert "not set" in message
 
 
-@pytest.mark.parametrize("hashed", [ARGON2, SHA512, BCRYPT,
-                                    "$pbkdf2-sha256$29000$abc$def", "$5$rounds=535000$x$y"])
+@pytest.mark.parametrize(
+    "hashed", [ARGON2, SHA512, BCRYPT, "$pbkdf2-sha256$29000$abc$def", "$5$rounds=535000$x$y"]
+)
 def test_password_hashes_starting_with_dollar_are_not_expanded(hashed):
     settings = make({"user.alice": hashed}, {})
     assert settings["user.alice"] == hashed
@@ -140,19 +152,22 @@ def test_real_hashes_survive_settings_unchanged():
 # ---------------------------------------------------------------------------
 # Aliases
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("old,new", [
-    ("aws.bucket", "storage.bucket"),
-    ("aws.access_key", "storage.aws_access_key_id"),
-    ("aws.secret_key", "storage.aws_secret_access_key"),
-    ("aws.region", "storage.region_name"),
-    ("aws.prefix", "storage.prefix"),
-    ("aws.prepend_hash", "storage.prepend_hash"),
-    ("aws.expire_after", "storage.expire_after"),
-    ("aws.buffer_time", "storage.buffer_time"),
-    ("storage.access_key", "storage.aws_access_key_id"),
-    ("storage.secret_key", "storage.aws_secret_access_key"),
-    ("storage.region", "storage.region_name"),
-])
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("aws.bucket", "storage.bucket"),
+        ("aws.access_key", "storage.aws_access_key_id"),
+        ("aws.secret_key", "storage.aws_secret_access_key"),
+        ("aws.region", "storage.region_name"),
+        ("aws.prefix", "storage.prefix"),
+        ("aws.prepend_hash", "storage.prepend_hash"),
+        ("aws.expire_after", "storage.expire_after"),
+        ("aws.buffer_time", "storage.buffer_time"),
+        ("storage.access_key", "storage.aws_access_key_id"),
+        ("storage.secret_key", "storage.aws_secret_access_key"),
+        ("storage.region", "storage.region_name"),
+    ],
+)
 def test_aliases(old, new):
     assert ALIASES[old] == new
     settings = make({old: "v"})
@@ -161,8 +176,10 @@ def test_aliases(old, new):
 
 
 def test_current_name_wins_over_alias_in_either_order():
-    for raw in ({"aws.bucket": "old", "storage.bucket": "new"},
-                {"storage.bucket": "new", "aws.bucket": "old"}):
+    for raw in (
+        {"aws.bucket": "old", "storage.bucket": "new"},
+        {"storage.bucket": "new", "aws.bucket": "old"},
+    ):
         assert make(raw)["storage.bucket"] == "new"
 
 
@@ -199,11 +216,22 @@ def test_bad_bool_names_the_key_and_value(text):
     assert "true/false" in message
 
 
-@pytest.mark.parametrize("text,size", [
-    ("0", 0), ("100", 100), ("1K", 1024), ("1k", 1024), ("10KB", 10240), ("2M", 2 * 1024 ** 2),
-    ("2MiB", 2 * 1024 ** 2), ("100M", 100 * 1024 ** 2), ("1G", 1024 ** 3), ("3 G", 3 * 1024 ** 3),
-    ("1T", 1024 ** 4),
-])
+@pytest.mark.parametrize(
+    "text,size",
+    [
+        ("0", 0),
+        ("100", 100),
+        ("1K", 1024),
+        ("1k", 1024),
+        ("10KB", 10240),
+        ("2M", 2 * 1024**2),
+        ("2MiB", 2 * 1024**2),
+        ("100M", 100 * 1024**2),
+        ("1G", 1024**3),
+        ("3 G", 3 * 1024**3),
+        ("1T", 1024**4),
+    ],
+)
 def test_get_size(text, size):
     assert make({"pypi.max_upload_size": text}).get_size("pypi.max_upload_size") == size
 
@@ -221,8 +249,9 @@ def test_size_default():
 
 
 def test_get_int_and_minimum():
-    settings = make({"storage.expire_after": "3600", "storage.buffer_time": "-5",
-                     "storage.read_timeout": "soon"})
+    settings = make(
+        {"storage.expire_after": "3600", "storage.buffer_time": "-5", "storage.read_timeout": "soon"}
+    )
     assert settings.get_int("storage.expire_after") == 3600
     assert settings.get_int("storage.connect_timeout", 7) == 7
     with pytest.raises(ConfigError, match="storage.buffer_time.*at least 0"):
@@ -256,11 +285,19 @@ def test_path_is_relative_to_here(tmp_path):
 # Unknown keys
 # ---------------------------------------------------------------------------
 def test_warn_unknown(caplog):
-    settings = make({
-        "storage.bucket": "b", "storage.buckett": "typo", "db.ulr": "typo", "pypi.stroage": "s3",
-        "storage.metadata.team": "dynamic is fine", "user.alice": "x", "session.secret": "x",
-        "pyramid.reload_templates": "true", "aws.bucket": "alias is fine",
-    })
+    settings = make(
+        {
+            "storage.bucket": "b",
+            "storage.buckett": "typo",
+            "db.ulr": "typo",
+            "pypi.stroage": "s3",
+            "storage.metadata.team": "dynamic is fine",
+            "user.alice": "x",
+            "session.secret": "x",
+            "pyramid.reload_templates": "true",
+            "aws.bucket": "alias is fine",
+        }
+    )
     with caplog.at_level(logging.WARNING, logger="pypicloud.settings"):
         unknown = settings.warn_unknown()
     assert unknown == ["db.ulr", "pypi.stroage", "storage.buckett"]
@@ -270,8 +307,9 @@ def test_warn_unknown(caplog):
 
 
 def test_retired_1x_keys_are_named_with_the_reason_not_as_typos(caplog):
-    settings = make({"pypi.use_json_scraper": "true", "session.type": "cookie",
-                     "pypi.calculate_package_hashes": "true"})
+    settings = make(
+        {"pypi.use_json_scraper": "true", "session.type": "cookie", "pypi.calculate_package_hashes": "true"}
+    )
     with caplog.at_level(logging.WARNING, logger="pypicloud.settings"):
         unknown = settings.warn_unknown()
     assert unknown == ["pypi.calculate_package_hashes", "pypi.use_json_scraper", "session.type"]
@@ -319,9 +357,16 @@ def test_start_up_works_with_the_base_settings(tmp_path):
     app.registry.service.index.close()
 
 
-@pytest.mark.parametrize("value", ["nosuchbackend", "pypicloud.storage.nope.Storage",
-                                   "pypicloud.storage.file.NoSuchClass", "os.path.join",
-                                   "pypicloud.cache.sql.SQLIndex"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nosuchbackend",
+        "pypicloud.storage.nope.Storage",
+        "pypicloud.storage.file.NoSuchClass",
+        "os.path.join",
+        "pypicloud.cache.sql.SQLIndex",
+    ],
+)
 def test_bad_storage_stops_start_up(tmp_path, value):
     with pytest.raises(ConfigError) as info:
         start(tmp_path, pypi__storage=value)
@@ -329,9 +374,17 @@ def test_bad_storage_stops_start_up(tmp_path, value):
     assert "pypi.storage" in str(info.value) and value in str(info.value)
 
 
-@pytest.mark.parametrize("key", ["pypi.allow_overwrite", "pypi.allow_delete", "storage.read_only",
-                                 "pypi.stream_files", "storage.redirect_urls",
-                                 "db.graceful_reload"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "pypi.allow_overwrite",
+        "pypi.allow_delete",
+        "storage.read_only",
+        "pypi.stream_files",
+        "storage.redirect_urls",
+        "db.graceful_reload",
+    ],
+)
 def test_bad_boolean_stops_start_up(tmp_path, key):
     with pytest.raises(ConfigError) as info:
         start(tmp_path, **{key.replace(".", "__"): "maybe"})
@@ -352,10 +405,17 @@ def test_missing_storage_dir_stops_start_up(tmp_path):
     assert "storage.dir" in str(info.value) and "required" in str(info.value)
 
 
-@pytest.mark.parametrize("key,value", [
-    ("pypi.db", "mongodb"), ("pypi.auth", "ldapish"), ("pypi.max_upload_size", "huge"),
-    ("pypi.package_max_age", "-1"), ("pypi.fallback", "sometimes"), ("db.url", "not a url"),
-])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("pypi.db", "mongodb"),
+        ("pypi.auth", "ldapish"),
+        ("pypi.max_upload_size", "huge"),
+        ("pypi.package_max_age", "-1"),
+        ("pypi.fallback", "sometimes"),
+        ("db.url", "not a url"),
+    ],
+)
 def test_other_bad_values_stop_start_up(tmp_path, key, value):
     with pytest.raises(ConfigError) as info:
         start(tmp_path, **{key.replace(".", "__"): value})

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pypicloud.access import ALIASES as ACCESS_ALIASES, AccessBackend
+from pypicloud.access import ALIASES as ACCESS_ALIASES
+from pypicloud.access import AccessBackend
 from pypicloud.access.config import ConfigAccess
 from pypicloud.access.sql import SQLAccess
 from pypicloud.cache import ALIASES as INDEX_ALIASES
@@ -20,7 +21,8 @@ from pypicloud.errors import ConfigError
 from pypicloud.plugins import resolve
 from pypicloud.sessions import session_factory_from_settings
 from pypicloud.settings import RETIRED_1X_KEYS, Settings
-from pypicloud.storage import ALIASES as STORAGE_ALIASES, Storage
+from pypicloud.storage import ALIASES as STORAGE_ALIASES
+from pypicloud.storage import Storage
 from pypicloud.storage.file import FileStorage
 from pypicloud.storage.s3 import S3Storage
 
@@ -40,8 +42,7 @@ NAMES_1X = [
     ("pypi.db", "pypicloud.cache.redis_cache.RedisCache", INDEX_ALIASES, MetadataIndex, RedisIndex),
     ("pypi.db", "pypicloud.cache.redis_cache:RedisCache", INDEX_ALIASES, MetadataIndex, RedisIndex),
     ("pypi.auth", "pypicloud.access.ConfigAccessBackend", ACCESS_ALIASES, AccessBackend, ConfigAccess),
-    ("pypi.auth", "pypicloud.access.config.ConfigAccessBackend", ACCESS_ALIASES, AccessBackend,
-     ConfigAccess),
+    ("pypi.auth", "pypicloud.access.config.ConfigAccessBackend", ACCESS_ALIASES, AccessBackend, ConfigAccess),
     ("pypi.auth", "pypicloud.access.SQLAccessBackend", ACCESS_ALIASES, AccessBackend, SQLAccess),
     ("pypi.auth", "pypicloud.access.sql.SQLAccessBackend", ACCESS_ALIASES, AccessBackend, SQLAccess),
 ]
@@ -54,8 +55,11 @@ def test_1x_class_names_resolve_to_our_backends(key, value, aliases, base, expec
 
 def test_1x_gcs_name_resolves_and_an_unknown_class_still_names_the_key():
     from pypicloud.storage.gcs import GoogleCloudStorage
-    assert resolve("pypi.storage", "pypicloud.storage.gcs.GoogleCloudStorage", STORAGE_ALIASES,
-                   Storage) is GoogleCloudStorage
+
+    assert (
+        resolve("pypi.storage", "pypicloud.storage.gcs.GoogleCloudStorage", STORAGE_ALIASES, Storage)
+        is GoogleCloudStorage
+    )
     with pytest.raises(ConfigError) as info:
         resolve("pypi.storage", "pypicloud.storage.nowhere.NoStorage", STORAGE_ALIASES, Storage)
     assert info.value.key == "pypi.storage"
@@ -63,8 +67,7 @@ def test_1x_gcs_name_resolves_and_an_unknown_class_still_names_the_key():
 
 # Session keys ------------------------------------------------------------------
 def test_1x_session_keys_as_1x_wrote_them_start_and_warn(caplog):
-    settings = Settings({"session.encrypt_key": "replaceme", "session.validate_key": "replaceme"},
-                        environ={})
+    settings = Settings({"session.encrypt_key": "replaceme", "session.validate_key": "replaceme"}, environ={})
     with caplog.at_level("WARNING", logger="pypicloud.sessions"):
         assert session_factory_from_settings(settings) is not None
     assert "session.validate_key" in caplog.text and "session.secret" in caplog.text
@@ -73,6 +76,7 @@ def test_1x_session_keys_as_1x_wrote_them_start_and_warn(caplog):
 
 def test_the_secret_derived_from_1x_keys_is_the_same_in_every_process():
     from pypicloud.sessions import _secret_from_1x_keys
+
     one = Settings({"session.validate_key": "replaceme"}, environ={})
     same = Settings({"session.validate_key": "replaceme"}, environ={})
     other = Settings({"session.validate_key": "replacemf"}, environ={})
@@ -82,8 +86,7 @@ def test_the_secret_derived_from_1x_keys_is_the_same_in_every_process():
 
 
 def test_long_1x_keys_do_not_warn(caplog):
-    settings = Settings({"session.encrypt_key": "x" * 44, "session.validate_key": "y" * 44},
-                        environ={})
+    settings = Settings({"session.encrypt_key": "x" * 44, "session.validate_key": "y" * 44}, environ={})
     with caplog.at_level("WARNING", logger="pypicloud.sessions"):
         session_factory_from_settings(settings)
     assert "weak" not in caplog.text
@@ -139,12 +142,15 @@ def run(monkeypatch, capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("flag,shape_key,expected", [
-    ("-d", "pypi.default_read", "everyone"),
-    ("-t", "pypi.default_read", "everyone"),
-    ("-p", "pypi.default_read", "authenticated"),
-    ("-r", "storage.dir", "/var/lib/pypicloud/packages"),
-])
+@pytest.mark.parametrize(
+    "flag,shape_key,expected",
+    [
+        ("-d", "pypi.default_read", "everyone"),
+        ("-t", "pypi.default_read", "everyone"),
+        ("-p", "pypi.default_read", "authenticated"),
+        ("-r", "storage.dir", "/var/lib/pypicloud/packages"),
+    ],
+)
 def test_1x_flags_pick_a_shape_and_write_to_stdout(monkeypatch, capsys, flag, shape_key, expected):
     code, out, err = run(monkeypatch, capsys, flag, "--password", "pw")
     assert code == 0, err

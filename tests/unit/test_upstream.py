@@ -12,11 +12,22 @@ import pytest
 from pypicloud import upstream
 from pypicloud.errors import ConfigError
 from pypicloud.settings import Settings
-from pypicloud.upstream import (FallbackPolicy, PageMemo, SingleFlight, UpstreamClient,
-                                UpstreamError, UpstreamFile, UpstreamProject, UpstreamUnavailable,
-                                distributions_of,
-                                fallback_from_settings, parse_html_page, parse_json_page,
-                                parse_project_page, project_url)
+from pypicloud.upstream import (
+    FallbackPolicy,
+    PageMemo,
+    SingleFlight,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamFile,
+    UpstreamProject,
+    UpstreamUnavailable,
+    distributions_of,
+    fallback_from_settings,
+    parse_html_page,
+    parse_json_page,
+    parse_project_page,
+    project_url,
+)
 
 PAGE = "https://upstream.example/simple/demo-pkg/"
 SHA = "a" * 64
@@ -26,9 +37,14 @@ META_SHA = "b" * 64
 # ---------------------------------------------------------------------------
 # URLs and names
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("base", ["https://upstream.example/simple/",
-                                  "https://upstream.example/simple",
-                                  "https://upstream.example/simple//"])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://upstream.example/simple/",
+        "https://upstream.example/simple",
+        "https://upstream.example/simple//",
+    ],
+)
 @pytest.mark.parametrize("name", ["Demo_Pkg", "demo.pkg", "DEMO--pkg", "demo-pkg"])
 def test_project_url_is_canonical_with_one_slash(base, name):
     assert project_url(base, name) == "https://upstream.example/simple/demo-pkg/"
@@ -66,26 +82,58 @@ def json_page(files, **doc) -> bytes:
 
 
 def test_json_page_resolves_urls_and_reads_every_field():
-    page = parse_json_page(json_page([
-        {"filename": "demo_pkg-1.0-py3-none-any.whl", "url": "../../files/demo_pkg-1.0-py3-none-any.whl#frag",
-         "hashes": {"sha256": SHA.upper(), "md5": "x"}, "requires-python": ">=3.8",
-         "yanked": "broken", "core-metadata": {"sha256": META_SHA}, "size": 123,
-         "upload-time": "2024-01-02T03:04:05.000006Z"},
-        {"filename": "demo_pkg-1.0.tar.gz", "url": "https://files.example/demo_pkg-1.0.tar.gz",
-         "hashes": {}, "yanked": True, "dist-info-metadata": True},
-        {"filename": "demo_pkg-0.9.tar.gz", "url": "/x/demo_pkg-0.9.tar.gz", "hashes": {"sha256": SHA},
-         "yanked": False, "core-metadata": False, "size": True},
-    ]), PAGE)
+    page = parse_json_page(
+        json_page(
+            [
+                {
+                    "filename": "demo_pkg-1.0-py3-none-any.whl",
+                    "url": "../../files/demo_pkg-1.0-py3-none-any.whl#frag",
+                    "hashes": {"sha256": SHA.upper(), "md5": "x"},
+                    "requires-python": ">=3.8",
+                    "yanked": "broken",
+                    "core-metadata": {"sha256": META_SHA},
+                    "size": 123,
+                    "upload-time": "2024-01-02T03:04:05.000006Z",
+                },
+                {
+                    "filename": "demo_pkg-1.0.tar.gz",
+                    "url": "https://files.example/demo_pkg-1.0.tar.gz",
+                    "hashes": {},
+                    "yanked": True,
+                    "dist-info-metadata": True,
+                },
+                {
+                    "filename": "demo_pkg-0.9.tar.gz",
+                    "url": "/x/demo_pkg-0.9.tar.gz",
+                    "hashes": {"sha256": SHA},
+                    "yanked": False,
+                    "core-metadata": False,
+                    "size": True,
+                },
+            ]
+        ),
+        PAGE,
+    )
     wheel, sdist, old = page.files
     assert page.name == "demo-pkg"
     assert wheel == UpstreamFile(
         filename="demo_pkg-1.0-py3-none-any.whl",
-        url="https://upstream.example/files/demo_pkg-1.0-py3-none-any.whl", sha256=SHA,
-        requires_python=">=3.8", yanked=True, yanked_reason="broken", metadata_sha256=META_SHA,
-        size=123, upload_time="2024-01-02T03:04:05.000006Z")
+        url="https://upstream.example/files/demo_pkg-1.0-py3-none-any.whl",
+        sha256=SHA,
+        requires_python=">=3.8",
+        yanked=True,
+        yanked_reason="broken",
+        metadata_sha256=META_SHA,
+        size=123,
+        upload_time="2024-01-02T03:04:05.000006Z",
+    )
     assert wheel.metadata_url == wheel.url + ".metadata"
     assert (sdist.url, sdist.sha256, sdist.yanked, sdist.yanked_reason) == (
-        "https://files.example/demo_pkg-1.0.tar.gz", None, True, None)
+        "https://files.example/demo_pkg-1.0.tar.gz",
+        None,
+        True,
+        None,
+    )
     # "true" without a hash cannot be verified, so it is not offered.
     assert sdist.metadata_sha256 is None
     assert old.url == "https://upstream.example/x/demo_pkg-0.9.tar.gz"
@@ -93,21 +141,35 @@ def test_json_page_resolves_urls_and_reads_every_field():
 
 
 def test_json_page_skips_broken_entries_and_non_http_links():
-    page = parse_json_page(json_page([
-        {"filename": "a-1.0.tar.gz"},  # no url
-        "not an object",
-        {"filename": "b-1.0.tar.gz", "url": "ftp://elsewhere.example/b-1.0.tar.gz"},
-        {"filename": "c-1.0.tar.gz", "url": "javascript:alert(1)"},
-        {"filename": "d-1.0.tar.gz", "url": "d-1.0.tar.gz", "hashes": {"sha256": "short"}},
-    ]), PAGE)
+    page = parse_json_page(
+        json_page(
+            [
+                {"filename": "a-1.0.tar.gz"},  # no url
+                "not an object",
+                {"filename": "b-1.0.tar.gz", "url": "ftp://elsewhere.example/b-1.0.tar.gz"},
+                {"filename": "c-1.0.tar.gz", "url": "javascript:alert(1)"},
+                {"filename": "d-1.0.tar.gz", "url": "d-1.0.tar.gz", "hashes": {"sha256": "short"}},
+            ]
+        ),
+        PAGE,
+    )
     assert [(f.filename, f.url, f.sha256) for f in page.files] == [
-        ("d-1.0.tar.gz", PAGE + "d-1.0.tar.gz", None)]
+        ("d-1.0.tar.gz", PAGE + "d-1.0.tar.gz", None)
+    ]
 
 
-@pytest.mark.parametrize("body", [b"<html>", b"[]", b'{"files": 3}',
-                                  json_page([], meta={"api-version": "2.0"}),
-                                  json_page([], meta=["1.0"]), json_page([], meta="1.0"),
-                                  b"[" * 100_000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>",
+        b"[]",
+        b'{"files": 3}',
+        json_page([], meta={"api-version": "2.0"}),
+        json_page([], meta=["1.0"]),
+        json_page([], meta="1.0"),
+        b"[" * 100_000,
+    ],
+)
 def test_json_page_that_is_not_one_is_an_upstream_error(body):
     with pytest.raises(UpstreamError) as info:
         parse_json_page(body, PAGE)
@@ -116,10 +178,15 @@ def test_json_page_that_is_not_one_is_an_upstream_error(body):
 
 @pytest.mark.parametrize("url", ["http://[broken/x-1.0.tar.gz", "http://upstream.example:99999/x-1.0.tar.gz"])
 def test_json_page_skips_links_that_are_not_urls(url):
-    page = parse_json_page(json_page([
-        {"filename": "x-1.0.tar.gz", "url": url},
-        {"filename": "y-1.0.tar.gz", "url": "y-1.0.tar.gz"},
-    ]), PAGE)
+    page = parse_json_page(
+        json_page(
+            [
+                {"filename": "x-1.0.tar.gz", "url": url},
+                {"filename": "y-1.0.tar.gz", "url": "y-1.0.tar.gz"},
+            ]
+        ),
+        PAGE,
+    )
     assert [f.filename for f in page.files] == ["y-1.0.tar.gz"]
 
 
@@ -144,15 +211,26 @@ def test_html_page_reads_links_fragments_and_data_attributes():
     page = parse_html_page(HTML.encode(), PAGE)
     assert page.name == "Demo.Pkg"
     assert [f.filename for f in page.files] == [
-        "demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz", "demo_pkg-0.9.tar.gz",
-        "demo_pkg-0.8.tar.gz"]
+        "demo_pkg-1.0-py3-none-any.whl",
+        "demo_pkg-1.0.tar.gz",
+        "demo_pkg-0.9.tar.gz",
+        "demo_pkg-0.8.tar.gz",
+    ]
     wheel, sdist, old, older = page.files
     assert wheel.url == "https://upstream.example/files/demo_pkg-1.0-py3-none-any.whl"
     assert (wheel.sha256, wheel.requires_python, wheel.metadata_sha256, wheel.yanked) == (
-        SHA, ">=3.8,<4", META_SHA, False)
+        SHA,
+        ">=3.8,<4",
+        META_SHA,
+        False,
+    )
     # Only sha256 counts; an md5 fragment gives no usable hash.
     assert (sdist.url, sdist.sha256, sdist.yanked, sdist.yanked_reason) == (
-        "https://upstream.example/files/demo_pkg-1.0.tar.gz", None, True, None)
+        "https://upstream.example/files/demo_pkg-1.0.tar.gz",
+        None,
+        True,
+        None,
+    )
     # No link text: the file name comes from the URL.
     assert (old.sha256, old.yanked_reason, old.metadata_sha256) == (SHA, "bad & broken", None)
     assert older.url == PAGE + "demo_pkg-0.8.tar.gz"
@@ -160,13 +238,17 @@ def test_html_page_reads_links_fragments_and_data_attributes():
 
 
 def test_html_page_honours_base_href():
-    body = b'<html><head><base href="https://mirror.example/pkgs/"></head>' \
-           b'<body><a href="x-1.0.tar.gz#sha256=' + SHA.encode() + b'">x-1.0.tar.gz</a></body></html>'
+    body = (
+        b'<html><head><base href="https://mirror.example/pkgs/"></head>'
+        b'<body><a href="x-1.0.tar.gz#sha256=' + SHA.encode() + b'">x-1.0.tar.gz</a></body></html>'
+    )
     (entry,) = parse_html_page(body, PAGE).files
     assert entry.url == "https://mirror.example/pkgs/x-1.0.tar.gz"
 
 
-@pytest.mark.parametrize("href", ["http://[broken/x-1.0.tar.gz", "http://upstream.example:99999/x-1.0.tar.gz"])
+@pytest.mark.parametrize(
+    "href", ["http://[broken/x-1.0.tar.gz", "http://upstream.example:99999/x-1.0.tar.gz"]
+)
 def test_html_page_skips_links_that_are_not_urls(href):
     body = f'<a href="{href}">x-1.0.tar.gz</a><a href="y-1.0.tar.gz">y-1.0.tar.gz</a>'.encode()
     assert [f.filename for f in parse_html_page(body, PAGE).files] == ["y-1.0.tar.gz"]
@@ -191,18 +273,30 @@ def test_format_is_chosen_by_content_type():
 
 
 def test_only_distributions_of_the_project_are_kept():
-    files = tuple(UpstreamFile(name, PAGE + name, SHA) for name in (
-        "Demo_Pkg-1.0-py3-none-any.whl", "demo.pkg-2.0.tar.gz", "demo_pkg-1.0.win32.exe",
-        "demo_pkg-1.0-py2.7.egg", "other_pkg-1.0.tar.gz", "demo_pkg-notaversion.tar.gz",
-        "..demo_pkg-1.0.tar.gz"))
+    files = tuple(
+        UpstreamFile(name, PAGE + name, SHA)
+        for name in (
+            "Demo_Pkg-1.0-py3-none-any.whl",
+            "demo.pkg-2.0.tar.gz",
+            "demo_pkg-1.0.win32.exe",
+            "demo_pkg-1.0-py2.7.egg",
+            "other_pkg-1.0.tar.gz",
+            "demo_pkg-notaversion.tar.gz",
+            "..demo_pkg-1.0.tar.gz",
+        )
+    )
     kept = distributions_of(UpstreamProject("demo-pkg", files), "Demo.Pkg")
     assert [(f.filename, f.version) for f in kept] == [
-        ("Demo_Pkg-1.0-py3-none-any.whl", "1.0"), ("demo.pkg-2.0.tar.gz", "2.0")]
+        ("Demo_Pkg-1.0-py3-none-any.whl", "1.0"),
+        ("demo.pkg-2.0.tar.gz", "2.0"),
+    ]
 
 
 def test_a_filename_listed_twice_is_one_file():
-    files = (UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "a/demo_pkg-1.0.tar.gz", SHA),
-             UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "b/demo_pkg-1.0.tar.gz", None))
+    files = (
+        UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "a/demo_pkg-1.0.tar.gz", SHA),
+        UpstreamFile("demo_pkg-1.0.tar.gz", PAGE + "b/demo_pkg-1.0.tar.gz", None),
+    )
     kept = distributions_of(UpstreamProject("demo-pkg", files), "demo-pkg")
     assert [(f.url, f.sha256) for f in kept] == [(PAGE + "a/demo_pkg-1.0.tar.gz", SHA)]
 
@@ -302,8 +396,9 @@ def test_single_flight_shares_a_failure_and_keeps_nothing_of_it():
 
 def test_single_flight_keys_are_independent():
     flight = SingleFlight()
-    outcomes = _at_once(2, lambda: flight.run(threading.current_thread().name,
-                                              lambda: threading.current_thread().name))
+    outcomes = _at_once(
+        2, lambda: flight.run(threading.current_thread().name, lambda: threading.current_thread().name)
+    )
     assert len(set(outcomes)) == 2
 
 
@@ -334,8 +429,9 @@ class Pool:
         return self.answers.pop(0)
 
 
-@pytest.mark.parametrize("base", ["https://upstream.example/simple/",
-                                  "https://mirror:s3cret@upstream.example/simple/"])
+@pytest.mark.parametrize(
+    "base", ["https://upstream.example/simple/", "https://mirror:s3cret@upstream.example/simple/"]
+)
 @pytest.mark.parametrize("location", ["http://[broken/", "https://upstream.example:99999/x/"])
 def test_a_redirect_to_something_that_is_no_url_is_an_upstream_error(base, location):
     pool = Pool(Answer(302, location), Answer(200))
@@ -387,8 +483,7 @@ def test_a_page_that_arrives_in_time_is_read():
 
     answer = Slow(clock, reads=1)
     answer.body = body
-    client = UpstreamClient("https://upstream.example/simple/", timeout=10, clock=clock,
-                            pool=Pool(answer))
+    client = UpstreamClient("https://upstream.example/simple/", timeout=10, clock=clock, pool=Pool(answer))
     assert [f.filename for f in client.project("demo-pkg").files] == ["demo_pkg-1.0.tar.gz"]
 
 
@@ -410,6 +505,7 @@ def test_fallback_without_url_uses_the_index_pip_uses_as_1x_did(mode):
     # Changed by issue 10: 1.x fell back to the public index when no URL was
     # given, so such an ini starts (it used to be a ConfigError).
     from pip._internal.models.index import PyPI
+
     policy, client = fallback_from_settings(settings(pypi__fallback=mode))
     assert policy.mode == mode.lower()
     assert client.base_url.rstrip("/") == PyPI.simple_url.rstrip("/")
@@ -434,8 +530,10 @@ def test_unset_fallback_warns_with_the_line_that_restores_1x(caplog):
     assert "pypi.fallback" not in caplog.text
 
 
-@pytest.mark.parametrize("url", ["ftp://upstream.example/simple/", "upstream.example/simple/",
-                                 "file:///srv/simple/", "https:///simple/"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://upstream.example/simple/", "upstream.example/simple/", "file:///srv/simple/", "https:///simple/"],
+)
 def test_fallback_base_url_must_be_http(url):
     with pytest.raises(ConfigError) as info:
         fallback_from_settings(settings(pypi__fallback="cache", pypi__fallback_base_url=url))
@@ -443,8 +541,9 @@ def test_fallback_base_url_must_be_http(url):
     assert url in str(info.value) and "http" in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["ftp://mirror:s3cret@upstream.example/simple/",
-                                 "https://mirror:s3cret@/simple/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://mirror:s3cret@upstream.example/simple/", "https://mirror:s3cret@/simple/"]
+)
 def test_a_refused_base_url_is_named_without_its_credentials(url):
     with pytest.raises(ConfigError) as info:
         fallback_from_settings(settings(pypi__fallback="cache", pypi__fallback_base_url=url))
@@ -453,43 +552,62 @@ def test_a_refused_base_url_is_named_without_its_credentials(url):
 
 
 def test_old_name_fallback_url_is_accepted():
-    _, client = fallback_from_settings(Settings(
-        {"pypi.fallback": "redirect", "pypi.fallback_url": "https://upstream.example/simple"},
-        environ={}))
+    _, client = fallback_from_settings(
+        Settings(
+            {"pypi.fallback": "redirect", "pypi.fallback_url": "https://upstream.example/simple"}, environ={}
+        )
+    )
     assert client.project_url("Demo_Pkg") == "https://upstream.example/simple/demo-pkg/"
 
 
 def test_full_settings():
-    policy, client = fallback_from_settings(settings(
-        pypi__fallback="cache", pypi__fallback_base_url="http://127.0.0.1:9/simple/",
-        pypi__always_show_upstream="yes", pypi__disallow_fallback="Secret_Pkg, internal.tools\nx",
-        pypi__cache_update="mirrorers admins", pypi__fallback_timeout="2.5",
-        pypi__fallback_page_ttl="0"))
-    assert policy == FallbackPolicy(mode="cache", always_show_upstream=True,
-                                    disallow=frozenset({"secret-pkg", "internal-tools", "x"}),
-                                    cache_update=frozenset({"mirrorers", "admins"}))
+    policy, client = fallback_from_settings(
+        settings(
+            pypi__fallback="cache",
+            pypi__fallback_base_url="http://127.0.0.1:9/simple/",
+            pypi__always_show_upstream="yes",
+            pypi__disallow_fallback="Secret_Pkg, internal.tools\nx",
+            pypi__cache_update="mirrorers admins",
+            pypi__fallback_timeout="2.5",
+            pypi__fallback_page_ttl="0",
+        )
+    )
+    assert policy == FallbackPolicy(
+        mode="cache",
+        always_show_upstream=True,
+        disallow=frozenset({"secret-pkg", "internal-tools", "x"}),
+        cache_update=frozenset({"mirrorers", "admins"}),
+    )
     assert isinstance(client, UpstreamClient)
     assert client.timeout == 2.5 and client.pages.ttl == 0
 
 
 def test_empty_cache_update_means_nobody():
-    policy, _ = fallback_from_settings(settings(
-        pypi__fallback="cache", pypi__fallback_base_url="https://upstream.example/simple/",
-        pypi__cache_update=""))
+    policy, _ = fallback_from_settings(
+        settings(
+            pypi__fallback="cache",
+            pypi__fallback_base_url="https://upstream.example/simple/",
+            pypi__cache_update="",
+        )
+    )
     assert policy.cache_update == frozenset()
 
 
-@pytest.mark.parametrize("key,value", [("pypi.fallback_timeout", "0"),
-                                       ("pypi.fallback_timeout", "soon"),
-                                       ("pypi.fallback_timeout", "nan"),
-                                       ("pypi.fallback_timeout", "inf"),
-                                       ("pypi.fallback_timeout", "1e300"),
-                                       ("pypi.fallback_page_ttl", "-1"),
-                                       ("pypi.always_show_upstream", "perhaps"),
-                                       ("pypi.fallback", "mirror")])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("pypi.fallback_timeout", "0"),
+        ("pypi.fallback_timeout", "soon"),
+        ("pypi.fallback_timeout", "nan"),
+        ("pypi.fallback_timeout", "inf"),
+        ("pypi.fallback_timeout", "1e300"),
+        ("pypi.fallback_page_ttl", "-1"),
+        ("pypi.always_show_upstream", "perhaps"),
+        ("pypi.fallback", "mirror"),
+    ],
+)
 def test_bad_values_name_their_key(key, value):
-    raw = {"pypi.fallback": "cache", "pypi.fallback_base_url": "https://upstream.example/simple/",
-           key: value}
+    raw = {"pypi.fallback": "cache", "pypi.fallback_base_url": "https://upstream.example/simple/", key: value}
     with pytest.raises(ConfigError) as info:
         fallback_from_settings(Settings(raw, environ={}))
     assert info.value.key == key

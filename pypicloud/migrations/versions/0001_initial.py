@@ -53,8 +53,11 @@ def upgrade() -> None:
     op.bulk_insert(counters, [{"name": "generation", "value": 1}])
     op.create_table(
         "ppc_signed_urls",
-        sa.Column("storage_key", sa.String(1024).with_variant(
-            sa.String(MYSQL_MAX_KEY_CHARS), "mysql", "mariadb"), primary_key=True),
+        sa.Column(
+            "storage_key",
+            sa.String(1024).with_variant(sa.String(MYSQL_MAX_KEY_CHARS), "mysql", "mariadb"),
+            primary_key=True,
+        ),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
         **MYSQL_TABLE_ARGS,

@@ -27,8 +27,10 @@ def upgrade() -> None:
         sa.Column("project", sa.String(255), primary_key=True),
     )
     # Every project with a file not pulled from upstream is local already.
-    op.execute("INSERT INTO ppc_local_projects (project) SELECT DISTINCT project FROM ppc_files "
-               "WHERE uploader IS NULL OR uploader <> '(upstream)'")
+    op.execute(
+        "INSERT INTO ppc_local_projects (project) SELECT DISTINCT project FROM ppc_files "
+        "WHERE uploader IS NULL OR uploader <> '(upstream)'"
+    )
 
 
 def downgrade() -> None:

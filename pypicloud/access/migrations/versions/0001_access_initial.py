@@ -31,17 +31,29 @@ def upgrade() -> None:
     )
     op.create_table(
         "ppc_memberships",
-        sa.Column("username", sa.String(255),
-                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
-        sa.Column("group_name", sa.String(255),
-                  sa.ForeignKey("ppc_groups.name", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "username",
+            sa.String(255),
+            sa.ForeignKey("ppc_users.username", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "group_name",
+            sa.String(255),
+            sa.ForeignKey("ppc_groups.name", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         **MYSQL_TABLE_ARGS,
     )
     op.create_table(
         "ppc_user_grants",
         sa.Column("project", sa.String(255), primary_key=True),
-        sa.Column("username", sa.String(255),
-                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "username",
+            sa.String(255),
+            sa.ForeignKey("ppc_users.username", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("permission", sa.String(2), nullable=False),
         **MYSQL_TABLE_ARGS,
     )
@@ -56,8 +68,12 @@ def upgrade() -> None:
         "ppc_tokens",
         sa.Column("token_id", sa.String(32), primary_key=True),
         sa.Column("secret_sha256", sa.String(64), nullable=False),
-        sa.Column("username", sa.String(255),
-                  sa.ForeignKey("ppc_users.username", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "username",
+            sa.String(255),
+            sa.ForeignKey("ppc_users.username", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("projects", sa.Text),
         sa.Column("upload", sa.Boolean, nullable=False),
         sa.Column("description", sa.Text),
@@ -75,6 +91,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("ppc_access_counters", "ppc_tokens", "ppc_group_grants", "ppc_user_grants",
-                  "ppc_memberships", "ppc_groups", "ppc_users"):
+    for table in (
+        "ppc_access_counters",
+        "ppc_tokens",
+        "ppc_group_grants",
+        "ppc_user_grants",
+        "ppc_memberships",
+        "ppc_groups",
+        "ppc_users",
+    ):
         op.drop_table(table)
