@@ -15,7 +15,7 @@ from pyramid.config import Configurator
 from pyramid.events import NewResponse
 
 from .access import access_from_settings
-from .cache import index_from_settings
+from .index import index_from_settings
 from .pagecache import PageCache
 from .requestlog import install_record_factory
 from .service import PackageIndex

@@ -24,7 +24,6 @@ from packaging.utils import canonicalize_name
 from . import dists, tempfiles
 from .access.base import AccessBackend
 from .browse import ProjectList, browse
-from .cache.base import MetadataIndex
 from .errors import (
     FileExists,
     FileNotFound,
@@ -36,6 +35,7 @@ from .errors import (
     Unauthorized,
     UploadTooLarge,
 )
+from .index.base import MetadataIndex
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .pagecache import PageCache
 from .releases import ProjectPage, project_page, version_key

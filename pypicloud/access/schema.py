@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table, Text
 
-from ..cache.schema import UTCDateTime
+from ..index.schema import UTCDateTime
 
 metadata = MetaData()
 

@@ -80,9 +80,9 @@ def _token_info(row) -> TokenInfo:
 
 
 def _index_is_sql(settings) -> bool:
-    from ..cache import ALIASES as INDEX_ALIASES
-    from ..cache.base import MetadataIndex
-    from ..cache.sql import SQLIndex
+    from ..index import ALIASES as INDEX_ALIASES
+    from ..index.base import MetadataIndex
+    from ..index.sql import SQLIndex
 
     cls = resolve("pypi.db", settings.get_str("pypi.db", "sql"), INDEX_ALIASES, MetadataIndex)
     return issubclass(cls, SQLIndex)

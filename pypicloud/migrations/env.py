@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from pypicloud.cache.schema import metadata
+from pypicloud.index.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only used through pypicloud

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from pypicloud.cache.base import MetadataIndex
-from pypicloud.cache.dynamo import DynamoIndex
-from pypicloud.cache.redis import RedisIndex
-from pypicloud.cache.schema import metadata as schema_metadata
-from pypicloud.cache.sql import SQLIndex
+from pypicloud.index.base import MetadataIndex
+from pypicloud.index.dynamo import DynamoIndex
+from pypicloud.index.redis import RedisIndex
+from pypicloud.index.schema import metadata as schema_metadata
+from pypicloud.index.sql import SQLIndex
 from pypicloud.models import FileRecord, ProjectSummary
 from tests.fixtures.services import unique_name
 
@@ -655,8 +655,8 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
             def now(cls, tz=None):
                 return later
 
-        monkeypatch.setattr("pypicloud.cache.sql.datetime", Clock)
-        monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.sql.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1

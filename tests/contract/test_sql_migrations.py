@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from pypicloud.cache.sql import SQLIndex
+from pypicloud.index.sql import SQLIndex
 from pypicloud.models import FileRecord
 
 MIGRATE = """
 import sys, time
-from pypicloud.cache.sql import SQLIndex
+from pypicloud.index.sql import SQLIndex
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all start migrating together
 SQLIndex(sys.argv[1], schema=sys.argv[2] or None).close()
 """

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pypicloud.cache import sql as sql_module
-from pypicloud.cache.sharedcounter import SharedCounter
-from pypicloud.cache.sql import SQLIndex
+from pypicloud.index import sql as sql_module
+from pypicloud.index.sharedcounter import SharedCounter
+from pypicloud.index.sql import SQLIndex
 from pypicloud.models import FileRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -34,7 +34,7 @@ def settings_for(kind: str, request) -> dict[str, str]:
         namespace = unique_name("ppc-e2e") + "-"
 
         def drop():
-            from pypicloud.cache.dynamo import DynamoIndex
+            from pypicloud.index.dynamo import DynamoIndex
 
             index = DynamoIndex(
                 endpoint_url=endpoint.geturl(), region_name="us-east-1", namespace=namespace, create=False

@@ -38,7 +38,7 @@ def shared_settings(kind: str, request, moto_server: str, bucket: str) -> dict:
         url, _ = request.getfixturevalue("mariadb_database")
         settings |= {"pypi.db": "sql", "db.url": url}
     elif kind == "dynamo":
-        from pypicloud.cache.dynamo import DynamoIndex
+        from pypicloud.index.dynamo import DynamoIndex
 
         namespace = unique_name("ppc-scale") + "-"
 

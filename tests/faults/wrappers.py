@@ -38,9 +38,9 @@ import signal
 import threading
 import time
 
-from pypicloud import cache, storage
-from pypicloud.cache.base import MetadataIndex
+from pypicloud import index, storage
 from pypicloud.errors import BackendUnavailable
+from pypicloud.index.base import MetadataIndex
 from pypicloud.plugins import build
 from pypicloud.storage.base import Storage
 
@@ -165,7 +165,7 @@ class FaultyIndex(MetadataIndex):
 
     @classmethod
     def from_settings(cls, settings) -> FaultyIndex:
-        inner = cache.index_from_settings(_inner_settings(settings, "pypi.db", "faults.db"))
+        inner = index.index_from_settings(_inner_settings(settings, "pypi.db", "faults.db"))
         return cls(inner, Plan(settings.get_str("faults.plan")))
 
     def add(self, record):

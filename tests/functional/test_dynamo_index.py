@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pypicloud.cache.dynamo import REPAIR_LOCK_SECONDS, DynamoIndex
 from pypicloud.errors import ConfigError
+from pypicloud.index.dynamo import REPAIR_LOCK_SECONDS, DynamoIndex
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.s3 import moto_auth_enforced
 from tests.fixtures.services import free_port, unique_name
@@ -180,7 +180,7 @@ def test_a_repair_lock_left_by_a_killed_holder_lapses(moto_server, namespace, mo
             def now(cls, tz=None):
                 return later
 
-        monkeypatch.setattr("pypicloud.cache.dynamo.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
         with indexes[1].repair_lock() as got:
             assert got is True
             # The lapsed holder finishing late must not free the new holder's lock.

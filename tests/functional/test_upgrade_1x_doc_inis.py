@@ -16,7 +16,7 @@ import base64
 import webtest
 from paste.deploy import loadapp
 
-from pypicloud.cache.dynamo import DynamoIndex
+from pypicloud.index.dynamo import DynamoIndex
 from tests.fixtures.services import unique_name
 from tests.functional.conftest import build_app, close_app, make_wheel, upload
 from tests.functional.test_upgrade_1x_inis import V1, app_settings

@@ -7,9 +7,9 @@ import pytest
 from pypicloud import access, cache, storage
 from pypicloud.access.base import AccessBackend
 from pypicloud.access.config import ConfigAccess
-from pypicloud.cache.base import MetadataIndex
-from pypicloud.cache.sql import SQLIndex
 from pypicloud.errors import ConfigError
+from pypicloud.index.base import MetadataIndex
+from pypicloud.index.sql import SQLIndex
 from pypicloud.plugins import resolve
 from pypicloud.storage.base import Storage
 from pypicloud.storage.file import FileStorage
@@ -83,7 +83,7 @@ def test_bad_name_is_a_config_error_naming_the_key(value):
 @pytest.mark.parametrize(
     "value,base,key",
     [
-        ("pypicloud.cache.sql.SQLIndex", Storage, "pypi.storage"),  # another family
+        ("pypicloud.index.sql.SQLIndex", Storage, "pypi.storage"),  # another family
         ("pypicloud.storage.file.FileStorage", MetadataIndex, "pypi.db"),
         ("pypicloud.storage.file.FileStorage", AccessBackend, "pypi.auth"),
         ("builtins.dict", Storage, "pypi.storage"),  # not a backend at all
@@ -113,3 +113,20 @@ def test_factories_use_resolve(tmp_path):
         cache.index_from_settings(Settings({"pypi.db": "pypicloud.storage.file.FileStorage"}, environ={}))
     with pytest.raises(ConfigError, match="pypi.auth"):
         access.access_from_settings(Settings({"pypi.auth": "nope"}, environ={}))
+
+
+def test_old_package_name_cache_still_imports_the_index_modules():
+    """Inis and plugins written against ``pypicloud.cache`` get the very same classes."""
+    import importlib
+
+    from pypicloud.index import sql as index_sql
+
+    old = importlib.import_module("pypicloud.cache.sql")
+    assert old is index_sql
+    assert resolve("pypi.db", "pypicloud.cache.sql.SQLIndex", cache.ALIASES, MetadataIndex) is SQLIndex
+    assert resolve(
+        "pypi.db", "pypicloud.cache.dynamo.DynamoIndex", cache.ALIASES, MetadataIndex
+    ).__module__ == ("pypicloud.index.dynamo")
+    from pypicloud.cache.base import MetadataIndex as OldBase
+
+    assert OldBase is MetadataIndex

@@ -364,7 +364,7 @@ def test_start_up_works_with_the_base_settings(tmp_path):
         "pypicloud.storage.nope.Storage",
         "pypicloud.storage.file.NoSuchClass",
         "os.path.join",
-        "pypicloud.cache.sql.SQLIndex",
+        "pypicloud.index.sql.SQLIndex",
     ],
 )
 def test_bad_storage_stops_start_up(tmp_path, value):

@@ -12,12 +12,12 @@ from pypicloud.access import ALIASES as ACCESS_ALIASES
 from pypicloud.access import AccessBackend
 from pypicloud.access.config import ConfigAccess
 from pypicloud.access.sql import SQLAccess
-from pypicloud.cache import ALIASES as INDEX_ALIASES
-from pypicloud.cache.base import MetadataIndex
-from pypicloud.cache.redis import RedisIndex
-from pypicloud.cache.sql import SQLIndex
 from pypicloud.cli import make_config
 from pypicloud.errors import ConfigError
+from pypicloud.index import ALIASES as INDEX_ALIASES
+from pypicloud.index.base import MetadataIndex
+from pypicloud.index.redis import RedisIndex
+from pypicloud.index.sql import SQLIndex
 from pypicloud.plugins import resolve
 from pypicloud.sessions import session_factory_from_settings
 from pypicloud.settings import RETIRED_1X_KEYS, Settings

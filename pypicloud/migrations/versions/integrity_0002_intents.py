@@ -7,7 +7,7 @@ Revises: security_0002
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.cache.schema import UTCDateTime
+from pypicloud.index.schema import UTCDateTime
 
 revision = "integrity_0002"
 down_revision = "security_0002"

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.cache.schema import UTCDateTime
+from pypicloud.index.schema import UTCDateTime
 
 revision = "security_0002"
 down_revision = "0001"

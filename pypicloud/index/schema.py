@@ -1,0 +1,142 @@
+"""SQLAlchemy table definitions of the SQL metadata index.
+
+The schema itself is created and changed only by the alembic migrations in
+``pypicloud/migrations``; these objects are what queries are written against,
+and a test checks that they match what the migrations build.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator
+
+# MySQL/MariaDB: every table in real UTF-8 (utf8mb4) with a binary collation,
+# so names compare and sort by code point as everywhere else ("Demo" and
+# "demo" are different filenames). Other databases ignore these keywords;
+# every migration passes them to create_table.
+MYSQL_TABLE_ARGS = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+}
+
+# InnoDB keys hold at most 3072 bytes: 768 utf8mb4 characters. Longer signed-URL
+# keys are simply not cached there (the URL is signed afresh).
+MYSQL_MAX_KEY_CHARS = 768
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database.
+
+    SQLite has no time zones, so values are stored as naive UTC and made aware
+    again when read.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        # MySQL's DATETIME drops microseconds unless asked for 6 digits.
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+metadata = MetaData()
+
+files = Table(
+    "ppc_files",
+    metadata,
+    Column("filename", String(255), primary_key=True),
+    Column("project", String(255), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False, default=""),
+    Column("requires_python", Text),
+    Column("summary", Text),
+    Column("upload_time", UTCDateTime, nullable=False),
+    Column("uploader", String(255)),
+    Column("yanked", Boolean, nullable=False, default=False),
+    Column("yanked_reason", Text),
+    Column("metadata_sha256", String(64)),
+    Column("storage_key", Text, nullable=False, default=""),
+)
+
+# One row per project with at least one file: keeps /simple/ a plain scan.
+projects = Table(
+    "ppc_projects",
+    metadata,
+    Column("project", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("summary", Text),
+    Column("last_modified", UTCDateTime, nullable=False),
+)
+
+counters = Table(
+    "ppc_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+signed_urls = Table(
+    "ppc_signed_urls",
+    metadata,
+    Column(
+        "storage_key",
+        String(1024).with_variant(String(MYSQL_MAX_KEY_CHARS), "mysql", "mariadb"),
+        primary_key=True,
+    ),
+    Column("url", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Projects that ever had a file published here: never looked up upstream
+# again, even while they have no file (dependency confusion).
+local_projects = Table(
+    "ppc_local_projects",
+    metadata,
+    Column("project", String(255), primary_key=True),
+)
+
+# Counters shared by every process: failed logins per window (expiring),
+# web session generations per user (kept).
+shared_counters = Table(
+    "ppc_shared_counters",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime),
+)
+
+# The intent log of the write protocol (docs/architecture.md): one row per
+# write of a file that has begun and not yet finished.
+intents = Table(
+    "ppc_intents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("op", String(16), nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("created", UTCDateTime, nullable=False, index=True),
+)
