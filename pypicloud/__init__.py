@@ -116,6 +116,9 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.registry.pages = PageCache()
     config.registry.realm = settings.get_str("pypi.realm", "pypi")
     config.registry.login_throttle = LoginThrottle.from_settings(settings, service.index)
+    from .signup_tokens import SignupTokens  # after __version__: it imports access_admin
+
+    config.registry.signup_tokens = SignupTokens.from_settings(settings)
     config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).

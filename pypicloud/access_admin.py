@@ -64,6 +64,14 @@ def _flag(value, name: str) -> bool:
     raise InvalidAccessData(f"Parameter {name!r} must be true or false")
 
 
+def check_signup_password(password: str) -> None:
+    """InvalidAccessData unless ``password`` fits the sign-up limits."""
+    if len(password) < MIN_SIGNUP_PASSWORD:
+        raise InvalidAccessData(f"The password needs at least {MIN_SIGNUP_PASSWORD} characters")
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+        raise InvalidAccessData(f"The password is longer than {MAX_PASSWORD_BYTES} bytes")
+
+
 def _deny(identity: Identity, what: str) -> PypicloudError:
     if not identity.authenticated:
         return Unauthorized(f"Login required to {what}")
@@ -113,6 +121,10 @@ class AccessAdmin:
         """Sign-ups waiting for an admin's approval (they cannot log in yet)."""
         self.require_admin(identity, "list pending users")
         return sorted(self._pending_hashes())
+
+    def name_taken(self, username: str) -> bool:
+        """Whether ``username`` is a user or a sign-up waiting for approval."""
+        return self.access.user_exists(username) or username in self._pending_hashes()
 
     def _pending_hashes(self) -> dict[str, str]:
         if isinstance(self.access, EditableAccess):
@@ -332,13 +344,10 @@ class AccessAdmin:
         if len(username) > MAX_SIGNUP_NAME:
             raise InvalidAccessData(f"A user name has at most {MAX_SIGNUP_NAME} characters")
         password = password or ""
-        if len(password) < MIN_SIGNUP_PASSWORD:
-            raise InvalidAccessData(f"The password needs at least {MIN_SIGNUP_PASSWORD} characters")
-        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
-            raise InvalidAccessData(f"The password is longer than {MAX_PASSWORD_BYTES} bytes")
+        check_signup_password(password)
         access = self.editable()
         # Checked before hashing too: a taken name costs no argon2 work.
-        if access.user_exists(username) or username in self._pending_hashes():
+        if self.name_taken(username):
             raise AccessConflict(f"User {username!r} exists already or waits for approval")
         access.add_pending_user(username, hash_password(password), limit=MAX_PENDING_USERS)
         return {

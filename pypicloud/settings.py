@@ -81,7 +81,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.uri.group_members auth.uri.admin auth.uri.group_permissions auth.uri.user_permissions
     auth.uri.user_package_permissions auth.uri.group_package_permissions auth.uri.user_data
     auth.remote.cache_time auth.remote.timeout auth.remote.verify_tls
-    auth.throttle_user auth.throttle_address auth.throttle_window
+    auth.throttle_user auth.throttle_address auth.throttle_window auth.signing_key auth.token_expire
     auth.secret_id auth.kms_key_id auth.region_name auth.endpoint_url auth.aws_access_key_id
     auth.aws_secret_access_key auth.aws_session_token auth.profile_name auth.secret_cache_seconds
     logging.format

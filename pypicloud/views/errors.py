@@ -92,9 +92,12 @@ _ERROR_NAMES = {
 
 
 def _json_errors(request) -> bool:
-    """pypicloud 1.x answered errors under ``/api/`` and ``/admin/`` as JSON; the web UI's
+    """pypicloud 1.x answered errors under ``/api/`` and ``/admin/`` (and its JSON
+    ``/acct/tokenRegister``) as JSON; the web UI's
     pages (routes ``ui.*``) keep their text answers."""
     path = request.path_info or ""
+    if path.startswith("/acct/tokenRegister"):
+        return True  # 1.x's JSON sign-up call (it crashed on errors; JSON is what its callers parse)
     if not (path.startswith("/api/") or path.startswith("/admin/")):
         return False
     route = request.matched_route

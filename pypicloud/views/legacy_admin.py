@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
@@ -26,8 +27,9 @@ from pyramid.view import notfound_view_config, view_config
 from .. import sessions
 from ..access_admin import AccessAdmin
 from ..crosssite import SAFE_METHODS, refuse_foreign_state_change
-from ..errors import FileNotFound, Forbidden, InvalidUpload
+from ..errors import FileNotFound, InvalidUpload
 from ..security import SESSION_USER
+from ..signup_tokens import TokenSignup
 from .errors import error_response
 
 
@@ -154,18 +156,30 @@ def set_allow_register(request):
     return _admin(request).set_allow_register(request.identity, _param(request, "allow"))
 
 
+def _signup(request) -> TokenSignup:
+    return TokenSignup(_admin(request), request.registry.signup_tokens)
+
+
 @view_config(route_name="legacy.token", request_method="GET", renderer="json")
 def signup_token(request):
-    admin = _admin(request)
-    admin.require_admin(request.identity, "make sign-up tokens")
-    # 1.x's sign-up tokens (signed with auth.signing_key) create an approved account
-    # when used; here a sign-up always waits for an admin (PUT /api/user/<name>,
-    # pypi.allow_register), and API tokens come from ppc-access token create.
-    raise Forbidden(
-        "Sign-up tokens are not available: sign-ups wait for an admin's "
-        "approval (pypi.allow_register); "
-        "an admin creates users (PUT /admin/user/<name> or ppc-access)"
-    )
+    """1.x's sign-up token for a new user, and the page that spends it."""
+    token = _signup(request).issue(request.identity, _md(request, "username"))
+    # token_url is 1.x's (its web app read the token after '#'); signup_url is
+    # the same page without the fragment, for mail clients that drop it.
+    return {
+        "token": token,
+        "token_url": request.route_url("legacy.login", s="") + "#/?token=" + quote(token, safe=":"),
+        "signup_url": request.route_url("legacy.signup", _query={"token": token}),
+    }
+
+
+@view_config(route_name="legacy.token_register", request_method="PUT", renderer="json")
+def token_register(request):
+    """1.x's ``PUT /acct/tokenRegister``: spend a token, get an approved account and a session."""
+    username = _signup(request).redeem(_param(request, "token"), _param(request, "password"))
+    request.session.invalidate()
+    sessions.start(request, username)
+    return {"next": request.route_url("ui.home")}
 
 
 @view_config(route_name="legacy.acl", request_method="GET")

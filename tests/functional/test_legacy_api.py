@@ -48,8 +48,9 @@ DEVIATIONS = {
     ),
     "sign-up token": (
         403,
-        "1.x crashed (500: auth.signing_key is not set); without self-registration "
-        "there is nothing to sign up to",
+        "1.x crashed (500: auth.signing_key is not set, as in the recorded ini); here "
+        "403 saying so. With the key set, both answer a token "
+        "(tests/functional/test_signup_tokens.py)",
     ),
 }
 
