@@ -40,6 +40,7 @@ DESKTOP = {"width": 1200, "height": 800}
 
 PASSWORDS = {"admin": "admin-pw-1234", "pat": "pat-pw-12345", "rita": "rita-pw-12345"}
 SESSION_SECRET = "browser-tests-session-secret-0123456789"
+SIGNING_KEY = "browser-tests-signing-key-0123456789"  # 1.x's sign-up tokens
 
 
 def _missing(reason: str):
@@ -158,6 +159,7 @@ def site(tmp_path_factory, request):
             "pypi.auth": "sql",
             "pypi.default_read": "everyone",
             "session.secret": SESSION_SECRET,
+            "auth.signing_key": SIGNING_KEY,
         },
     )
     ppc_access(srv.write_ini(), "add-user", "admin", "--admin", stdin=PASSWORDS["admin"] + "\n")
