@@ -95,7 +95,25 @@ class DynamoBackend(SQLiteBackend):
         super().close()
 
 
+class MemoryBackend(SQLiteBackend):
+    """tests/fakes.py's in-memory index: instances share one store."""
+
+    def __init__(self):
+        from tests.fakes import IndexStore
+
+        self.store = IndexStore()
+        self.opened = []
+
+    def open(self) -> MetadataIndex:
+        from tests.fakes import MemoryIndex
+
+        index = MemoryIndex(self.store)
+        self.opened.append(index)
+        return index
+
+
 BACKENDS = [
+    "memory",
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mariadb),
@@ -114,6 +132,8 @@ def backend(request, tmp_path):
         helper = RedisBackend(*request.getfixturevalue("redis_prefix"))
     elif request.param == "dynamo":
         helper = DynamoBackend(request.getfixturevalue("moto_server"))
+    elif request.param == "memory":
+        helper = MemoryBackend()
     else:
         helper = SQLiteBackend(tmp_path)
     helper.kind = request.param
@@ -657,6 +677,7 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
 
         monkeypatch.setattr("pypicloud.index.sql.datetime", Clock)
         monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
+        monkeypatch.setattr("tests.fakes.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1

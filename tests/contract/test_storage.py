@@ -322,7 +322,33 @@ class GcsBackend:
         return []
 
 
+class MemoryBackend:
+    """tests/fakes.py's in-memory storage: instances share one store."""
+
+    name = "memory"
+
+    def __init__(self):
+        from tests.fakes import StorageStore
+
+        self.store = StorageStore()
+
+    def make(self, **kwargs):
+        from tests.fakes import MemoryStorage
+
+        return MemoryStorage(self.store, **kwargs)
+
+    def add_junk(self) -> None:
+        """A dict holds no temp files, sidecars or stray keys."""
+
+    def snapshot(self) -> dict[str, tuple]:
+        return {f"{p}/{f}": (data, dict(meta)) for (p, f), (data, meta, _) in self.store.objects.items()}
+
+    def leftovers(self) -> list[str]:
+        return []
+
+
 STORAGE_PARAMS = [
+    "memory",
     "file",
     "s3",
     "s3-prefix-hash",
@@ -338,6 +364,9 @@ STORAGE_PARAMS = [
 def backend(request, tmp_path):
     if request.param == "file":
         yield FileBackend(str(tmp_path / "packages"))
+        return
+    if request.param == "memory":
+        yield MemoryBackend()
         return
     if request.param.startswith("gcs"):
         endpoint = request.getfixturevalue("gcs_emulator")
