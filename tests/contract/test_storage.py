@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import random
-import threading
 import urllib.request
 from datetime import datetime
 
@@ -23,6 +22,7 @@ import pytest
 from pypicloud.errors import FileNotFound, InvalidUpload, ReadOnly, StorageConflict
 from pypicloud.models import Redirect, StoredObject
 from pypicloud.storage.file import FileStorage
+from tests import threads
 
 MB = 1024 * 1024
 
@@ -614,25 +614,16 @@ def test_overwrite_replaces(storage):
 
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MB], ids=["small", "multipart"])
 def test_concurrent_puts_exactly_one_wins(storage, size):
-    barrier = threading.Barrier(2)
     streams = {i: GeneratedStream(size, seed=100 + i) for i in range(2)}
-    outcome: dict[int, object] = {}
 
-    def writer(i: int) -> None:
-        barrier.wait()
+    def writer(i: int) -> str:
         try:
             storage.put("race", "race-1.0.tar.gz", streams[i], {"writer": str(i)})
-            outcome[i] = "won"
+            return "won"
         except StorageConflict:
-            outcome[i] = "lost"
-        except Exception as exc:  # reported below
-            outcome[i] = exc
+            return "lost"
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcome = dict(enumerate(threads.run_together([lambda i=i: writer(i) for i in range(2)], timeout=600)))
     assert sorted(map(str, outcome.values())) == ["lost", "won"], outcome
     winner = next(i for i, result in outcome.items() if result == "won")
     found = storage.stat("race", "race-1.0.tar.gz")

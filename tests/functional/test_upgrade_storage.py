@@ -26,7 +26,7 @@ from pypicloud.errors import BackendUnavailable, ConfigError
 from pypicloud.storage import legacy_layout
 from pypicloud.storage.s3 import key_hash
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, service, upload, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_wheel, service, upload, upload_dist
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypicloud1x"
 DATASET = json.loads((FIXTURES / "dataset.json").read_text(encoding="utf-8"))
