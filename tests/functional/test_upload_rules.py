@@ -21,7 +21,7 @@ import webtest
 from pypicloud.storage.file import FileStorage
 from tests import threads
 
-from .conftest import (
+from .helpers import (
     assert_nothing_left,
     assert_rejected,
     basic,
@@ -575,7 +575,7 @@ def test_allow_overwrite_lets_the_admin_overwrite(make_app, tmp_path):
     assert b"Second build" in metadata
     assert page.json["files"][0]["core-metadata"]["sha256"] == sha256(metadata)
     # ... and it survives a restart (storage holds the new bytes and metadata).
-    from .conftest import close_app, restart
+    from .helpers import close_app, restart
 
     fresh = restart(app)
     try:
