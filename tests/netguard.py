@@ -25,6 +25,8 @@ class NonLoopbackConnection(OSError):
 
 
 _attempts: list[str] = []
+# The resolver the guard checks the answers of (a module global, so a test can stand in for DNS).
+_real_getaddrinfo = socket.getaddrinfo
 _lock = threading.Lock()
 
 
@@ -62,7 +64,8 @@ def install() -> Callable[[], None]:
     """Wrap the socket functions; returns a function that puts them back."""
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
+    global _real_getaddrinfo
+    real_getaddrinfo = _real_getaddrinfo = socket.getaddrinfo
 
     def check(sock: socket.socket, address: object) -> None:
         if sock.family == getattr(socket, "AF_UNIX", None):
@@ -80,7 +83,7 @@ def install() -> Callable[[], None]:
         return real_connect_ex(self, address)
 
     def getaddrinfo(host, *args, **kwargs):
-        results = real_getaddrinfo(host, *args, **kwargs)
+        results = _real_getaddrinfo(host, *args, **kwargs)
         for family, _, _, _, sockaddr in results:
             if family in (socket.AF_INET, socket.AF_INET6) and not _is_local(sockaddr[0]):
                 raise _refuse(f"{host!r} (resolves to {sockaddr[0]})")
