@@ -16,17 +16,17 @@ never holding it in memory.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import io
 import os
 import re
-import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
+
+# The one distribution builder of the tests and benchmarks (run from the repository root).
+from tests import builders
 
 PROBE = "Probe_Pkg.Bench"
 PROBE_VERSIONS = 3
@@ -85,11 +85,6 @@ def core_metadata(name: str, version: str, metadata_version: str = "2.1") -> byt
     return text.encode("utf-8")
 
 
-def _record_line(path: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{path},sha256={digest},{len(data)}"
-
-
 def _wheel_members(name: str, version: str) -> tuple[str, dict[str, bytes], bytes]:
     """dist-info folder, every member but RECORD, and METADATA."""
     escaped = wheel_name(name)
@@ -108,20 +103,16 @@ def _wheel_members(name: str, version: str) -> tuple[str, dict[str, bytes], byte
 
 
 def _record(dist_info: str, members: dict[str, bytes]) -> bytes:
-    lines = [_record_line(path, data) for path, data in members.items()]
+    lines = [builders.record_line(path, data) for path, data in members.items()]
     lines.append(f"{dist_info}/RECORD,,")
     return ("\n".join(lines) + "\n").encode()
 
 
 def build_wheel(name: str, version: str) -> Dist:
     dist_info, members, metadata = _wheel_members(name, version)
-    members[f"{dist_info}/RECORD"] = _record(dist_info, members)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in members.items():
-            zf.writestr(zipfile.ZipInfo(path, _DATE), data, zipfile.ZIP_DEFLATED)
+    data = builders.wheel_archive(dist_info, members.items(), date_time=_DATE)
     filename = f"{wheel_name(name)}-{version}-py3-none-any.whl"
-    return Dist(name, version, "wheel", filename, buffer.getvalue(), metadata, True)
+    return Dist(name, version, "wheel", filename, data, metadata, True)
 
 
 def build_sdist(name: str, version: str) -> Dist:
@@ -137,16 +128,8 @@ def build_sdist(name: str, version: str) -> Dist:
         ).encode(),
         f"{base}/src/{wheel_name(name).lower()}/__init__.py": f'__version__ = "{version}"\n'.encode(),
     }
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in members.items():
-            info = tarfile.TarInfo(path)
-            info.size, info.mtime, info.mode = len(data), _MTIME, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return Dist(name, version, "sdist", f"{base}.tar.gz", buffer.getvalue(), pkg_info, False)
+    data = builders.sdist_archive(members.items(), mtime=_MTIME)
+    return Dist(name, version, "sdist", f"{base}.tar.gz", data, pkg_info, False)
 
 
 def release(name: str, version: str, sdist: bool = True) -> list[Dist]:

@@ -254,7 +254,7 @@ class AccessAdmin:
             return
         if username == identity.username:
             raise AdminGuard(f"You may not {what} yourself; ask another admin")
-        ini_admins = getattr(self.access, "extra_admins", frozenset())
+        ini_admins: frozenset[str] = getattr(self.access, "extra_admins", frozenset())
         if username in ini_admins:
             raise AdminGuard(
                 f"{username} is an admin through auth.admins in the ini file; edit the ini to change that"
@@ -302,6 +302,7 @@ class AccessAdmin:
         project = canonicalize_name(project)
         users, groups = access.project_grants(project)
         current = (users if kind == "user" else groups).get(name)
+        new: str | None
         if grant:
             new = READ_WRITE if word == "write" or current == READ_WRITE else READ
         elif word == "write":
@@ -374,7 +375,7 @@ class AccessAdmin:
 
     def change_password(self, identity: Identity, old: str | None, new: str | None) -> None:
         """The caller's own password; 403 when the old one is wrong (as 1.x)."""
-        if not identity.authenticated:
+        if identity.username is None:  # anonymous
             raise _deny(identity, "change a password")
         if identity.token is not None:
             raise Forbidden("An API token cannot change its user's password")

@@ -18,7 +18,7 @@ import re
 import tarfile
 import zipfile
 import zlib
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from packaging.utils import (
     InvalidName,
@@ -332,7 +332,9 @@ def _read_sdist_tar(fh: BinaryIO, dist: DistFilename, max_size: int, max_scan: i
         # "r|" reads forward only, so members we skip are decompressed through the counter;
         # nothing is ever extracted to disk and links are never followed (regular files only).
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-            with tarfile.open(fileobj=_CountingReader(gz, max_scan), mode="r|") as tf:
+            # tarfile's stub asks for a whole file object; stream mode ("r|") only reads.
+            counted = cast(BinaryIO, _CountingReader(gz, max_scan))
+            with tarfile.open(fileobj=counted, mode="r|") as tf:
                 for member in tf:
                     if _is_pkg_info(member.name) and member.isreg():
                         if member.size > max_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -36,7 +37,7 @@ class FileRecord:
     metadata_sha256: str | None = None
     key: str = ""
 
-    def replace(self, **changes) -> FileRecord:
+    def replace(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from typing import Self
 
-def resolve(key: str, value: str, aliases: dict[str, str], base: type) -> type:
+    from .settings import Settings
+
+
+class Backend(Protocol):
+    """What every backend family's base class offers: a constructor from the ini."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self: ...
+
+
+B = TypeVar("B", bound=Backend)
+
+
+def resolve(key: str, value: str, aliases: dict[str, str], base: type[B]) -> type[B]:
     """Return the class that ``value`` names for setting ``key``.
 
     ``value`` is an alias from ``aliases`` (mapped to a dotted name) or a dotted
@@ -31,7 +47,7 @@ def resolve(key: str, value: str, aliases: dict[str, str], base: type) -> type:
     return cls
 
 
-def build(settings, key: str, default: str, aliases: dict[str, str], base: type):
+def build(settings: Settings, key: str, default: str, aliases: dict[str, str], base: type[B]) -> B:
     """The backend instance that setting ``key`` (default ``default``) names, built from ``settings``."""
     cls = resolve(key, settings.get_str(key, default), aliases, base)
     return cls.from_settings(settings)

@@ -14,7 +14,7 @@ from packaging.version import InvalidVersion, Version
 from .models import FileRecord
 
 
-def version_key(text: str) -> tuple:
+def version_key(text: str) -> tuple[int, Version, str]:
     """Sort key: valid versions by PEP 440 above every invalid one; invalid ones by text."""
     try:
         return (1, Version(text), "")

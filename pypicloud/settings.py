@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import overload
 
 from .errors import ConfigError
 
@@ -161,7 +162,7 @@ def _expand(key: str, value: str, environ: Mapping[str, str]) -> str:
             raise ConfigError(key, value, f"environment variable {name} is not set")
         return environ[name]
 
-    def braced(m: re.Match) -> str:
+    def braced(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in environ:
             raise ConfigError(key, value, f"environment variable {name} is not set")
@@ -196,12 +197,10 @@ class Settings(Mapping[str, str]):
         for name, value in environ.items():
             if not name.startswith("PPC_"):
                 continue
-            key = by_env.get(name)
-            if key is None:
-                # An unlisted key: PPC_STORAGE_METADATA_TEAM -> storage.metadata.team
-                # is ambiguous, so only the first underscore becomes a dot.
-                key = name[4:].lower().replace("_", ".", 1)
-            values[key] = value
+            # An unlisted key: PPC_STORAGE_METADATA_TEAM -> storage.metadata.team
+            # is ambiguous, so only the first underscore becomes a dot.
+            known = by_env.get(name)
+            values[known if known is not None else name[4:].lower().replace("_", ".", 1)] = value
         self._values = {k: _expand(k, v, environ) for k, v in values.items()}
         self.here = here or str(raw.get("here") or os.getcwd())
         self.environ = environ
@@ -210,13 +209,19 @@ class Settings(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._values[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:
         return len(self._values)
 
     # Typed getters ------------------------------------------------------
+    # Each getter with a non-None default returns that type, never None: the
+    # overloads tell the type checker so callers need no narrowing.
+    @overload
+    def get_str(self, key: str, default: str) -> str: ...
+    @overload
+    def get_str(self, key: str, default: str | None = None) -> str | None: ...
     def get_str(self, key: str, default: str | None = None) -> str | None:
         value = self._values.get(key)
         if value is None or value.strip() == "":
@@ -240,6 +245,10 @@ class Settings(Mapping[str, str]):
             return False
         raise ConfigError(key, value, "use true/false, yes/no, on/off or 1/0")
 
+    @overload
+    def get_int(self, key: str, default: int, minimum: int | None = None) -> int: ...
+    @overload
+    def get_int(self, key: str, default: None = None, minimum: int | None = None) -> int | None: ...
     def get_int(self, key: str, default: int | None = None, minimum: int | None = None) -> int | None:
         value = self.get_str(key)
         if value is None:
@@ -252,6 +261,10 @@ class Settings(Mapping[str, str]):
             raise ConfigError(key, value, f"must be at least {minimum}")
         return number
 
+    @overload
+    def get_float(self, key: str, default: float) -> float: ...
+    @overload
+    def get_float(self, key: str, default: None = None) -> float | None: ...
     def get_float(self, key: str, default: float | None = None) -> float | None:
         value = self.get_str(key)
         if value is None:
@@ -261,6 +274,10 @@ class Settings(Mapping[str, str]):
         except ValueError:
             raise ConfigError(key, value, "must be a number") from None
 
+    @overload
+    def get_size(self, key: str, default: int) -> int: ...
+    @overload
+    def get_size(self, key: str, default: None = None) -> int | None: ...
     def get_size(self, key: str, default: int | None = None) -> int | None:
         """A byte count, optionally with a K/M/G suffix (powers of 1024)."""
         value = self.get_str(key)
@@ -269,7 +286,7 @@ class Settings(Mapping[str, str]):
         match = re.fullmatch(r"(\d+)\s*([kmgt]?)i?b?", value.lower())
         if not match:
             raise ConfigError(key, value, "a byte count such as 104857600, 100M or 2G")
-        factor = 1024 ** " kmgt".index(match.group(2) or " ")
+        factor: int = 1024 ** " kmgt".index(match.group(2) or " ")
         return int(match.group(1)) * factor
 
     def get_list(self, key: str, default: Iterable[str] = ()) -> list[str]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..plugins import build
 from .base import AUTHENTICATED, EVERYONE, AccessBackend
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 ALIASES = {
     "config": "pypicloud.access.config.ConfigAccess",
@@ -25,7 +30,7 @@ ALIASES = {
 }
 
 
-def access_from_settings(settings) -> AccessBackend:
+def access_from_settings(settings: Settings) -> AccessBackend:
     """Build the access backend named by ``pypi.auth`` (default ``config``)."""
     return build(settings, "pypi.auth", "config", ALIASES, AccessBackend)
 

@@ -197,7 +197,6 @@ class SecretsManagerAccess(EditableAccess):
                 kwargs["endpoint_url"] or kwargs["region_name"],
                 exc.message,
             ) from None
-        backend._read_at = time.monotonic()
         return backend
 
     # The document ---------------------------------------------------------
@@ -278,7 +277,8 @@ class SecretsManagerAccess(EditableAccess):
         return username in self._current()["users"]
 
     def project_grants(self, project: str) -> tuple[dict[str, str], dict[str, str]]:
-        users, groups = {}, {}
+        users: dict[str, str] = {}
+        groups: dict[str, str] = {}
         for name, entry in self._current()["packages"].items():
             if canonicalize_name(name) != project:
                 continue

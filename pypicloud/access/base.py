@@ -19,11 +19,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from packaging.utils import canonicalize_name
 
 from ..models import Identity
 from .passwords import MAX_PASSWORD_BYTES
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .editable import AccessData
 
 EVERYONE = "everyone"
 AUTHENTICATED = "authenticated"
@@ -147,7 +152,7 @@ class AccessBackend(abc.ABC):
     # ------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> AccessBackend:
+    def from_settings(cls, settings: Settings) -> Self:
         """Build the backend from a :class:`pypicloud.settings.Settings`.
 
         Call ``cls.base_kwargs_from_settings(settings)`` for the policy keywords
@@ -203,7 +208,7 @@ class AccessBackend(abc.ABC):
 
     editable = False
 
-    def export_data(self):
+    def export_data(self) -> AccessData:
         """Every user, group and grant as an ``editable.AccessData`` (``ppc-export``).
 
         Backends that cannot list their users (a remote directory) keep this
@@ -369,7 +374,7 @@ class AccessBackend(abc.ABC):
     # Settings
     # ------------------------------------------------------------------
     @staticmethod
-    def base_kwargs_from_settings(settings) -> dict:
+    def base_kwargs_from_settings(settings: Settings) -> dict[str, Any]:
         """The policy keywords of :meth:`__init__` read from the ini."""
 
         def groups(key: str, default: tuple[str, ...]) -> list[str]:

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from packaging.utils import canonicalize_name
 
@@ -76,7 +77,7 @@ class ConfigAccess(AccessBackend):
         """
         super().__init__(**policy)
         self.users = dict(users or {})
-        self._typical: str | None | bool = False  # made on first use (parsing costs)
+        self._typical: str | None | Literal[False] = False  # made on first use (parsing costs)
         self._rehash_logged: set[str] = set()
         self.groups = {name: frozenset(members) for name, members in (groups or {}).items()}
         self.admins = frozenset(admins)

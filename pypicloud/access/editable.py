@@ -88,7 +88,7 @@ def check_permission(permission: str) -> str:
     return permission
 
 
-def check_hash(password_hash: str, username: str) -> str:
+def check_hash(password_hash: object, username: str) -> str:
     if not isinstance(password_hash, str) or CONTEXT.identify(password_hash, required=False) is None:
         raise InvalidAccessData(
             f"User {username!r}: not a password hash ppc-gen-password or pypicloud 1.x could have made"

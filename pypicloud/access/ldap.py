@@ -234,6 +234,8 @@ class LDAPAccess(AccessBackend):
                 dn = self.user_dn_format.format(username=escape_rdn(username))
                 entries = self._search(conn, dn, ldap3.BASE, "(objectClass=*)", attributes)
             else:
+                # __init__ requires both when there is no user_dn_format.
+                assert self.user_search_filter is not None and self.base_dn is not None
                 search_filter = self.user_search_filter.format(username=escape_filter_chars(username))
                 entries = self._search(conn, self.base_dn, ldap3.SUBTREE, search_filter, attributes)
             if not entries:

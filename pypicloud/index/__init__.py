@@ -4,8 +4,13 @@ This package was `pypicloud.cache`; that name still imports (see `pypicloud/cach
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..plugins import build
 from .base import MetadataIndex
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 ALIASES = {
     "sql": "pypicloud.index.sql.SQLIndex",
@@ -21,7 +26,7 @@ ALIASES = {
 }
 
 
-def index_from_settings(settings) -> MetadataIndex:
+def index_from_settings(settings: Settings) -> MetadataIndex:
     """Build the index backend named by ``pypi.db`` (default ``sql``)."""
     return build(settings, "pypi.db", "sql", ALIASES, MetadataIndex)
 

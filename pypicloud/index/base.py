@@ -19,8 +19,12 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Self
 
 from ..models import FileRecord, ProjectSummary
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class MetadataIndex(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> MetadataIndex:
+    def from_settings(cls, settings: Settings) -> Self:
         """Build the backend from :class:`pypicloud.settings.Settings` (``db.*`` keys).
 
         Create or migrate the schema here, so the index is ready to use.
@@ -190,7 +194,7 @@ class MetadataIndex(abc.ABC):
 _LOCAL_LOCK = threading.Lock()
 
 
-def _local_counters(index: MetadataIndex) -> dict:
+def _local_counters(index: MetadataIndex) -> dict[str, tuple[int, float | None]]:
     counters = index.__dict__.get("_ppc_local_counters")
     if counters is None:
         counters = index.__dict__["_ppc_local_counters"] = {}

@@ -418,10 +418,10 @@ class DynamoIndex(MetadataIndex):
             for r in self._project_files(project)
             if r.filename != without and (added is None or r.filename != added.filename)
         ]
-        newest = _newest(records + ([added] if added is not None else []))
-        if newest is None:
+        latest = _newest(records + ([added] if added is not None else []))
+        if latest is None:
             return [{"Delete": {"TableName": self.summary_table, "Key": _dump({"name": project})}}]
-        return [{"Put": {"TableName": self.summary_table, "Item": _dump(_summary_item(newest))}}]
+        return [{"Put": {"TableName": self.summary_table, "Item": _dump(_summary_item(latest))}}]
 
     def _generation_item(self) -> int:
         item = self._get(self.state_table, {"key": GENERATION})

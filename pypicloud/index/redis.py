@@ -245,7 +245,7 @@ class RedisIndex(MetadataIndex):
         return self._call(read)
 
     def _data_keys(self) -> list[bytes]:
-        keys = []
+        keys: list[bytes] = []
         for pattern in ("file:*", "project:*", "url:*"):
             keys.extend(self.client.scan_iter(match=self.prefix + pattern, count=1000))
         return keys + [self._k("files").encode(), self._k("projects").encode()]

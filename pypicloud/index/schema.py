@@ -8,6 +8,7 @@ and a test checks that they match what the migrations build.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
@@ -17,7 +18,7 @@ from sqlalchemy.types import TypeDecorator
 # so names compare and sort by code point as everywhere else ("Demo" and
 # "demo" are different filenames). Other databases ignore these keywords;
 # every migration passes them to create_table.
-MYSQL_TABLE_ARGS = {
+MYSQL_TABLE_ARGS: dict[str, Any] = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
     "mariadb_charset": "utf8mb4",

@@ -25,7 +25,7 @@ import os
 import struct
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,19 @@ class SharedCounter:
         # The fd is kept for the flock that orders writers of different
         # processes; flock does not exclude threads sharing one open file, so a
         # thread lock orders this process's own writers.
-        self._fd = fd
+        self._fd: int | None = fd
         self._lock = threading.Lock()
         # A forked child shares the parent's open file, and with it the flock:
         # it opens the file anew so that the two exclude each other. The
         # mapping itself is inherited and stays shared.
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (counter := ref()) and counter._reopen())
+
+        def reopen_in_child() -> None:
+            counter = ref()
+            if counter is not None:
+                counter._reopen()
+
+        os.register_at_fork(after_in_child=reopen_in_child)
 
     def _reopen(self) -> None:
         self._lock = threading.Lock()
@@ -70,13 +76,16 @@ class SharedCounter:
         os.close(old)
 
     @contextlib.contextmanager
-    def _exclusive(self):
+    def _exclusive(self) -> Iterator[None]:
         with self._lock:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fd = self._fd
+            if fd is None:
+                raise ValueError("the shared counter is closed")
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     @classmethod
     def beside(cls, database: str) -> SharedCounter | None:

@@ -370,10 +370,10 @@ class SQLIndex(MetadataIndex):
         values = {"storage_key": key, "url": url, "expires_at": expires_at}
         dialect = self.engine.dialect.name
         if dialect in ("postgresql", "sqlite"):
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
             stmt = insert(signed_urls).values(**values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[signed_urls.c.storage_key],

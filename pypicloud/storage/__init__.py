@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..plugins import build
 from .base import Storage, check_name
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 ALIASES = {
     "file": "pypicloud.storage.file.FileStorage",
@@ -23,7 +28,7 @@ ALIASES = {
 }
 
 
-def storage_from_settings(settings) -> Storage:
+def storage_from_settings(settings: Settings) -> Storage:
     """Build the storage backend named by ``pypi.storage`` (default ``file``)."""
     return build(settings, "pypi.storage", "file", ALIASES, Storage)
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from ..errors import InvalidUpload, ReadOnly
 from ..models import Redirect, StoredObject
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 # Metadata keys every backend must round-trip unchanged (values are any str).
 METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -64,13 +67,13 @@ class ReadStream(abc.ABC):
     def readable(self) -> bool:
         return True
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         while True:
             block = self.read(self.chunk_size)
             if not block:
@@ -91,7 +94,7 @@ class Storage(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_settings(cls, settings) -> Storage:
+    def from_settings(cls, settings: Settings) -> Self:
         """Build the backend from a :class:`pypicloud.settings.Settings`.
 
         Validate every ``storage.*`` option here and raise ConfigError naming

@@ -175,6 +175,7 @@ class CloudFrontS3Storage(S3Storage):
         url = f"{self.cloud_front_domain}/{quote(key)}"
         if self._sign is None:
             return Redirect(url=url, expires_at=None)
+        assert self.cloud_front_key_id is not None  # __init__ sets a signer only with a key id
         expires_in = int(expires_in or self.expire_after)
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
         expires = int(expires_at.timestamp())

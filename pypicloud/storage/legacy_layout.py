@@ -28,6 +28,7 @@ import os
 import secrets
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import InvalidUpload
 
@@ -84,7 +85,7 @@ def from_v1(
 
 
 # File layout -----------------------------------------------------------------
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
@@ -172,7 +173,7 @@ def delete_v1_file(path: str) -> None:
             return
 
 
-def list_v1_files(project_dir: str) -> Iterator[tuple[str, os.DirEntry]]:
+def list_v1_files(project_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """``(version, entry)`` of every 1.x package file in one project folder."""
     try:
         versions = os.scandir(project_dir)
@@ -194,7 +195,7 @@ def list_v1_files(project_dir: str) -> Iterator[tuple[str, os.DirEntry]]:
                     yield version_dir.name, entry
 
 
-def survey(directory: str) -> dict:
+def survey(directory: str) -> dict[str, Any]:
     """Count what a storage folder holds, by layout.
 
     Returns ``{"ours": n, "v1": n, "unexplained": n, "example": path or None}``:
@@ -205,7 +206,9 @@ def survey(directory: str) -> dict:
     """
     from ..dists import parse_filename  # storage backends do not need it otherwise
 
-    counts = {"ours": 0, "v1": 0, "unexplained": 0, "example": None}
+    # Three counts and a path: the counts are looked up by a layout's name, so a
+    # TypedDict (literal keys only) does not fit.
+    counts: dict[str, Any] = {"ours": 0, "v1": 0, "unexplained": 0, "example": None}
 
     def unexplained(path: str, files: int = 1) -> None:
         counts["unexplained"] += files
@@ -268,7 +271,7 @@ def survey(directory: str) -> dict:
     return counts
 
 
-def report_layout(directory: str) -> dict:
+def report_layout(directory: str) -> dict[str, Any]:
     """Survey ``directory`` and log what an admin upgrading from 1.x needs to know."""
     counts = survey(directory)
     if counts["v1"]:

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from ..errors import ConfigError, InvalidUpload
 from ..models import StoredObject
@@ -104,7 +104,7 @@ def require_sdk(settings, missing: BaseException | None, what: str, hint: str) -
         )
 
 
-def reraise(exc: BaseException, wrapped: BaseException | None):
+def reraise(exc: BaseException, wrapped: BaseException | None) -> NoReturn:
     """Raise ``wrapped`` (from ``exc``), or ``exc`` itself when there is nothing to wrap it in."""
     if wrapped is None:
         raise exc
@@ -215,6 +215,8 @@ class ChunkReader(ReadStream):
         return False
 
     def _next(self) -> bytes:
+        # read() answers b"" itself when there is no body, so there is one here.
+        assert self._chunks is not None
         try:
             return next(self._chunks, b"")
         except Exception as exc:
@@ -269,6 +271,8 @@ class ObjectStore(Storage):
     #: The service's limit on metadata: names plus values, encoded.
     MAX_METADATA_BYTES = 8192
     layout: KeyLayout
+    #: The layout's key prefix, set by the subclass with ``layout`` (for ``repr``).
+    prefix: str
 
     def __repr__(self) -> str:
         where = ", ".join(f"{k}={v!r}" for k, v in self._describe().items())

@@ -73,12 +73,17 @@ def _location(request, kind: str, tmp_path) -> tuple[str, str | None]:
     return f"sqlite:///{tmp_path / 'access.sqlite'}", None
 
 
-@pytest.fixture(params=SQL_PARAMS + ["secrets"])
+@pytest.fixture(params=SQL_PARAMS + ["secrets", "memory"])
 def sql_url(request, tmp_path):
-    """Where an editable backend keeps its data: a database (and schema), or
-    ``("secrets", (endpoint, secret id))`` for AWS Secrets Manager on the moto server."""
+    """Where an editable backend keeps its data: a database (and schema),
+    ``("secrets", (endpoint, secret id))`` for AWS Secrets Manager on the moto server,
+    or ``("memory", store)`` for tests/fakes.py's in-memory backend."""
     if request.param == "secrets":
         return "secrets", request.getfixturevalue("secrets_manager_secret")
+    if request.param == "memory":
+        from tests.fakes import AccessStore
+
+        return "memory", AccessStore()
     return _location(request, request.param, tmp_path)
 
 
@@ -106,7 +111,11 @@ def open_sql(sql_url):
     opened: list = []
 
     def open_(**kw):
-        if url == "secrets":
+        if url == "memory":
+            from tests.fakes import MemoryAccess
+
+            backend = MemoryAccess(schema, **{**policy(), **kw})
+        elif url == "secrets":
             endpoint, secret_id = schema
             backend = SecretsManagerAccess(
                 secret_id=secret_id,
@@ -146,13 +155,20 @@ def ldap_settings(server) -> dict:
     }
 
 
-@pytest.fixture(params=["config"] + SQL_PARAMS + ["secrets", "ldap", "remote"])
+@pytest.fixture(params=["config"] + SQL_PARAMS + ["secrets", "ldap", "remote", "memory"])
 def backend(request, tmp_path):
     """The ini backend, the database backend loaded with its export (SQLite, PostgreSQL,
     MariaDB) and into AWS Secrets Manager (moto), the LDAP backend on a directory holding the same people, and the remote
     backend asking a service that answers for them."""
     if request.param == "config":
         yield config_backend()
+        return
+    if request.param == "memory":
+        from tests.fakes import MemoryAccess
+
+        memory = MemoryAccess(**policy())
+        memory.load(config_backend().export_data())
+        yield memory
         return
     if request.param == "secrets":
         endpoint, secret_id = request.getfixturevalue("secrets_manager_secret")
@@ -536,6 +552,9 @@ def test_only_a_hash_of_the_secret_is_stored(sql):
     if isinstance(sql, SecretsManagerAccess):
         stored = sql.client.get_secret_value(SecretId=sql.secret_id)["SecretString"]
         assert info.token_id in stored and secret not in stored
+        return
+    if not hasattr(sql, "engine"):  # tests/fakes.py's in-memory backend
+        assert info.token_id in repr(sql.store) and secret not in repr(sql.store)
         return
     with sql.engine.connect() as conn:  # every column of every token row, as text
         rows = [tuple(str(v) for v in row) for row in conn.execute(sa.select(token_table))]

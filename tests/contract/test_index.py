@@ -10,7 +10,6 @@ under a fresh namespace. The server runs skip where the service is absent (fail 
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -22,6 +21,7 @@ from pypicloud.index.redis import RedisIndex
 from pypicloud.index.schema import metadata as schema_metadata
 from pypicloud.index.sql import SQLIndex
 from pypicloud.models import FileRecord, ProjectSummary
+from tests import threads
 from tests.fixtures.services import unique_name
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -95,7 +95,25 @@ class DynamoBackend(SQLiteBackend):
         super().close()
 
 
+class MemoryBackend(SQLiteBackend):
+    """tests/fakes.py's in-memory index: instances share one store."""
+
+    def __init__(self):
+        from tests.fakes import IndexStore
+
+        self.store = IndexStore()
+        self.opened = []
+
+    def open(self) -> MetadataIndex:
+        from tests.fakes import MemoryIndex
+
+        index = MemoryIndex(self.store)
+        self.opened.append(index)
+        return index
+
+
 BACKENDS = [
+    "memory",
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mariadb),
@@ -114,6 +132,8 @@ def backend(request, tmp_path):
         helper = RedisBackend(*request.getfixturevalue("redis_prefix"))
     elif request.param == "dynamo":
         helper = DynamoBackend(request.getfixturevalue("moto_server"))
+    elif request.param == "memory":
+        helper = MemoryBackend()
     else:
         helper = SQLiteBackend(tmp_path)
     helper.kind = request.param
@@ -521,30 +541,21 @@ def test_newest_upload_is_decided_by_instant_not_by_local_clock(index):
 def test_concurrent_adds_from_many_threads(index):
     threads_count, per_thread = 8, 25
     before = index.generation()
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads_count)
 
     def work(t):
-        try:
-            barrier.wait()
-            for i in range(per_thread):
-                index.add(
-                    rec(
-                        f"p{t}-{i}.0.tar.gz",
-                        project=f"p{t}",
-                        version=f"{i}.0",
-                        when=T0 + timedelta(seconds=i),
-                    )
+        for i in range(per_thread):
+            index.add(
+                rec(
+                    f"p{t}-{i}.0.tar.gz",
+                    project=f"p{t}",
+                    version=f"{i}.0",
+                    when=T0 + timedelta(seconds=i),
                 )
-        except BaseException as exc:  # collected and reported below
-            errors.append(exc)
+            )
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(threads_count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
+    # run_together fails the test if a thread is still alive after the timeout.
+    outcomes = threads.run_together([lambda t=t: work(t) for t in range(threads_count)], timeout=120)
+    errors = threads.errors_of(outcomes)
     assert errors == []
     assert index.count() == threads_count * per_thread
     assert {r.filename for r in index.all_records()} == {
@@ -559,21 +570,13 @@ def test_concurrent_adds_from_many_threads(index):
 def test_concurrent_writers_on_separate_instances(backend):
     """Two instances stand for two processes sharing one index."""
     instances = [backend.open(), backend.open()]
-    errors: list[BaseException] = []
 
     def work(n):
-        try:
-            for i in range(20):
-                instances[n].add(rec(f"demo-{n}.{i}.tar.gz", version=f"{n}.{i}"))
-                instances[n].files("demo")
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(20):
+            instances[n].add(rec(f"demo-{n}.{i}.tar.gz", version=f"{n}.{i}"))
+            instances[n].files("demo")
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    errors = threads.errors_of(threads.run_together([lambda n=n: work(n) for n in range(2)], timeout=120))
     assert errors == []
     assert instances[0].count() == instances[1].count() == 40
     assert len(instances[1].files("demo")) == 40
@@ -657,6 +660,7 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
 
         monkeypatch.setattr("pypicloud.index.sql.datetime", Clock)
         monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
+        monkeypatch.setattr("tests.fakes.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1
     assert second.counter("session:alice") == 1
@@ -706,23 +710,14 @@ def test_repair_lock_admits_one_holder_across_instances(backend):
 def test_concurrent_first_signed_url_writes_never_fail(backend):
     """Many processes storing the URL of one new file at once (repro F)."""
     instances = [backend.open() for _ in range(2)]
-    errors: list[BaseException] = []
+    errors: list[BaseException] = []  # what the server would answer 500 for
     expires = datetime.now(UTC) + timedelta(hours=1)
     for round_ in range(10):
-        barrier = threading.Barrier(8)
 
         def work(n, key=f"new/file-{round_}.whl"):
-            barrier.wait(10)
-            try:
-                instances[n % 2].set_url(key, f"https://storage.invalid/{n}", expires)
-            except BaseException as exc:  # what the server would answer 500 for
-                errors.append(exc)
+            instances[n % 2].set_url(key, f"https://storage.invalid/{n}", expires)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        errors += threads.errors_of(threads.run_together([lambda n=n: work(n) for n in range(8)], timeout=30))
     assert errors == []
     url, _ = instances[0].get_url("new/file-3.whl")
     assert url.startswith("https://storage.invalid/")

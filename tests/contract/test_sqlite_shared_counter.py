@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -22,6 +21,7 @@ from pypicloud.index import sql as sql_module
 from pypicloud.index.sharedcounter import SharedCounter
 from pypicloud.index.sql import SQLIndex
 from pypicloud.models import FileRecord
+from tests import threads
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -137,20 +137,12 @@ def test_writers_publishing_out_of_order_never_move_the_counter_back(tmp_path):
 def test_concurrent_writers_leave_the_database_value(open_index, monkeypatch):
     writers = [open_index(), open_index()]
     reader = open_index()
-    errors: list[BaseException] = []
 
     def work(thread: int):
-        try:
-            for i in range(15):
-                writers[thread % 2].add(rec(f"demo-{thread}.{i}.tar.gz", version=f"{thread}.{i}"))
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(15):
+            writers[thread % 2].add(rec(f"demo-{thread}.{i}.tar.gz", version=f"{thread}.{i}"))
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    errors = threads.errors_of(threads.run_together([lambda n=n: work(n) for n in range(4)], timeout=120))
     assert errors == []
     truth = reader._query_generation()
     reader.generation()  # the first call checks; from here on memory only

@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import random
-import threading
 import urllib.request
 from datetime import datetime
 
@@ -23,6 +22,7 @@ import pytest
 from pypicloud.errors import FileNotFound, InvalidUpload, ReadOnly, StorageConflict
 from pypicloud.models import Redirect, StoredObject
 from pypicloud.storage.file import FileStorage
+from tests import threads
 
 MB = 1024 * 1024
 
@@ -322,7 +322,33 @@ class GcsBackend:
         return []
 
 
+class MemoryBackend:
+    """tests/fakes.py's in-memory storage: instances share one store."""
+
+    name = "memory"
+
+    def __init__(self):
+        from tests.fakes import StorageStore
+
+        self.store = StorageStore()
+
+    def make(self, **kwargs):
+        from tests.fakes import MemoryStorage
+
+        return MemoryStorage(self.store, **kwargs)
+
+    def add_junk(self) -> None:
+        """A dict holds no temp files, sidecars or stray keys."""
+
+    def snapshot(self) -> dict[str, tuple]:
+        return {f"{p}/{f}": (data, dict(meta)) for (p, f), (data, meta, _) in self.store.objects.items()}
+
+    def leftovers(self) -> list[str]:
+        return []
+
+
 STORAGE_PARAMS = [
+    "memory",
     "file",
     "s3",
     "s3-prefix-hash",
@@ -338,6 +364,9 @@ STORAGE_PARAMS = [
 def backend(request, tmp_path):
     if request.param == "file":
         yield FileBackend(str(tmp_path / "packages"))
+        return
+    if request.param == "memory":
+        yield MemoryBackend()
         return
     if request.param.startswith("gcs"):
         endpoint = request.getfixturevalue("gcs_emulator")
@@ -585,25 +614,16 @@ def test_overwrite_replaces(storage):
 
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MB], ids=["small", "multipart"])
 def test_concurrent_puts_exactly_one_wins(storage, size):
-    barrier = threading.Barrier(2)
     streams = {i: GeneratedStream(size, seed=100 + i) for i in range(2)}
-    outcome: dict[int, object] = {}
 
-    def writer(i: int) -> None:
-        barrier.wait()
+    def writer(i: int) -> str:
         try:
             storage.put("race", "race-1.0.tar.gz", streams[i], {"writer": str(i)})
-            outcome[i] = "won"
+            return "won"
         except StorageConflict:
-            outcome[i] = "lost"
-        except Exception as exc:  # reported below
-            outcome[i] = exc
+            return "lost"
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcome = dict(enumerate(threads.run_together([lambda i=i: writer(i) for i in range(2)], timeout=600)))
     assert sorted(map(str, outcome.values())) == ["lost", "won"], outcome
     winner = next(i for i, result in outcome.items() if result == "won")
     found = storage.stat("race", "race-1.0.tar.gz")

@@ -4,18 +4,16 @@ moto S3 server) and index (PostgreSQL or Redis) are wrapped by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.faults.helpers import REPO
 from tests.fixtures.s3 import s3_settings
 
-REPO = Path(__file__).resolve().parents[2]
 INDEXES = [
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("redis", marks=pytest.mark.redis),
@@ -86,16 +84,3 @@ def faulty_server(server_factory, moto_server, s3_bucket, plan, index_settings):
         return server_factory(settings, name=name, env={"PYTHONPATH": str(REPO)})
 
     return start
-
-
-def fetch_sha256(srv, project: str, filename: str) -> str:
-    """sha256 of a download through the server (its redirect to S3 followed)."""
-    status, headers, body = srv.request("GET", f"/api/package/{project}/{filename}", user="admin")
-    if status in (302, 303, 307):
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-            headers["Location"], timeout=30
-        ) as resp:
-            body = resp.read()
-    else:
-        assert status == 200, (status, body[:300])
-    return hashlib.sha256(body).hexdigest()

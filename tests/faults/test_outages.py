@@ -141,7 +141,7 @@ def test_spool_files_of_a_killed_server_are_swept_at_start_up(tmp_path, server_f
     """The private temp copy of an upload killed before it was stored goes at the
     next start-up (not only when a later upload happens to sweep)."""
     from tests.e2e.helpers import upload_file
-    from tests.faults.conftest import REPO
+    from tests.faults.helpers import REPO
     from tests.fixtures.server import write_wheel
 
     srv = server_factory(

@@ -12,7 +12,7 @@ import threading
 import time
 
 from tests.e2e.helpers import simple_files, upload_file
-from tests.faults.conftest import fetch_sha256
+from tests.faults.helpers import fetch_sha256
 from tests.fixtures.server import sha256_file, write_wheel
 
 PROJECT = "fault-demo"

@@ -13,7 +13,7 @@ import base64
 import pytest
 
 from tests.access_table import ANONYMOUS, sample_passwords, sample_settings, tables
-from tests.functional.conftest import JSON_TYPE, build_app, close_app, make_wheel, upload
+from tests.functional.helpers import JSON_TYPE, build_app, close_app, make_wheel, upload
 
 TABLES = tables()
 PASSWORDS = sample_passwords()

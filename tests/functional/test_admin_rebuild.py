@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pypicloud.service import record_to_metadata
-from tests.functional.conftest import (
+from tests.functional.helpers import (
     HASHES,
     auth_headers,
     make_sdist,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     HASHES,
     PASSWORDS,
     assert_nothing_left,

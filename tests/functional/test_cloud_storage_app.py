@@ -16,7 +16,7 @@ from tests.fixtures.azurite import ACCOUNT, KEY, azure_settings
 from tests.fixtures.gcs import gcs_settings
 from tests.fixtures.s3 import s3_settings
 from tests.fixtures.services import free_port
-from tests.functional.conftest import make_wheel, service, upload, upload_dist
+from tests.functional.helpers import make_wheel, service, upload, upload_dist
 
 
 def fetch(url: str) -> bytes:

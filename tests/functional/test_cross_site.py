@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_nothing_left, assert_rejected, auth_headers, make_wheel, upload, upload_dist
+from .helpers import assert_nothing_left, assert_rejected, auth_headers, make_wheel, upload, upload_dist
 
 WHEEL = make_wheel("demo", "1.0")
 

@@ -20,7 +20,7 @@ from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.s3 import moto_auth_enforced
 from tests.fixtures.services import free_port, unique_name
 
-from .conftest import auth_headers, make_wheel, project_names, service, upload_dist
+from .helpers import auth_headers, make_wheel, project_names, service, upload_dist
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import auth_headers, make_wheel, upload_dist
+from .helpers import auth_headers, make_wheel, upload_dist
 from .test_admin_ui import SECRET, login
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

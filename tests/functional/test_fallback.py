@@ -20,7 +20,7 @@ from pypicloud.errors import ConfigError
 from pypicloud.upstream import UPSTREAM_UPLOADER
 from tests.fixtures.upstream import wheel_metadata
 
-from .conftest import (
+from .helpers import (
     HTML_TYPE,
     JSON_TYPE,
     auth_headers,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import auth_headers, file_record, sha256
+from .helpers import auth_headers, file_record, sha256
 from .test_fallback import PROJECT, SDIST, WHEEL, WHEEL_2, get, our_url, settings, stored_names
 
 

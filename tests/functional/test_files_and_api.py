@@ -10,7 +10,7 @@ import pytest
 
 from pypicloud.access.passwords import hash_password
 
-from .conftest import (
+from .helpers import (
     assert_nothing_left,
     auth_headers,
     basic,

@@ -21,7 +21,7 @@ from tests.fixtures import ldap as directory
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.services import free_port
 
-from .conftest import auth_headers, make_wheel, upload
+from .helpers import auth_headers, make_wheel, upload
 
 
 def ldap(server, **extra) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     HASHES,
     PASSWORDS,
     assert_rejected,

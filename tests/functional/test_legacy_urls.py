@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     HTML_TYPE,
     JSON_TYPE,
     auth_headers,
@@ -176,7 +176,7 @@ def test_fixed_route_added_after_the_root_routes_still_wins(tmp_path):
 
     import pypicloud
 
-    from .conftest import base_settings
+    from .helpers import base_settings
 
     config = pypicloud.make_config({"here": str(tmp_path)}, base_settings(tmp_path))
     config.add_route("late", "/late/")

@@ -13,7 +13,7 @@ import webtest
 from pyramid.paster import get_app
 
 from pypicloud.cli import make_config
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_sdist, make_wheel, upload
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_sdist, make_wheel, upload
 
 ADMIN, PASSWORD = "boss", "correct horse"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import auth_headers, make_wheel, upload_dist
+from .helpers import auth_headers, make_wheel, upload_dist
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 from pypicloud.cli import migrate
 from pypicloud.storage.file import FileStorage
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import (
+from tests.functional.helpers import (
     JSON_TYPE,
     auth_headers,
     base_settings,

@@ -17,7 +17,7 @@ from pypicloud.errors import ConfigError
 from pypicloud.settings import Settings
 from tests.fixtures.services import free_port
 
-from .conftest import make_wheel, project_names, service, upload_dist
+from .helpers import make_wheel, project_names, service, upload_dist
 
 pytestmark = pytest.mark.mariadb
 

@@ -12,7 +12,7 @@ import pytest
 from pypicloud import sqldb
 from pypicloud.settings import Settings
 
-from .conftest import make_wheel, project_names, service, upload_dist
+from .helpers import make_wheel, project_names, service, upload_dist
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     assert_nothing_left,
     assert_rejected,
     basic,

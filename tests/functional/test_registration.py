@@ -16,7 +16,7 @@ import pytest
 
 from pypicloud import access_admin
 
-from .conftest import HASHES, PASSWORDS, assert_rejected, auth_headers, restart, service
+from .helpers import HASHES, PASSWORDS, assert_rejected, auth_headers, restart, service
 from .test_admin_ui import SECRET, csrf_of, login, post_form
 
 ON = {"session.secret": SECRET, "pypi.auth": "sql", "pypi.allow_register": "true"}

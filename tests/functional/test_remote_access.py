@@ -12,7 +12,7 @@ from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.remote_access import remote_settings
 from tests.fixtures.services import free_port
 
-from .conftest import auth_headers, make_wheel, upload
+from .helpers import auth_headers, make_wheel, upload
 
 
 def backend(settings) -> RemoteAccess:

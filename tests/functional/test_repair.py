@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from tests.functional.conftest import file_record, make_wheel, service, simple_json, stored_path, upload_dist
+from tests.functional.helpers import file_record, make_wheel, service, simple_json, stored_path, upload_dist
 
 
 def _open_intents(svc):

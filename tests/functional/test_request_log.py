@@ -10,7 +10,7 @@ import pytest
 
 from pypicloud.errors import ConfigError
 
-from .conftest import auth_headers, make_wheel, upload_dist
+from .helpers import auth_headers, make_wheel, upload_dist
 
 
 def lines(caplog) -> list[logging.LogRecord]:

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import auth_headers, make_sdist, make_wheel, service, upload, upload_dist
+from tests.functional.helpers import auth_headers, make_sdist, make_wheel, service, upload, upload_dist
 
 
 def fetch(url: str) -> bytes:

@@ -23,7 +23,7 @@ from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.s3 import moto_auth_enforced
 from tests.fixtures.services import free_port, unique_name
 
-from .conftest import auth_headers, make_wheel, upload
+from .helpers import auth_headers, make_wheel, upload
 
 HASH = passlib.hash.sha256_crypt.using(rounds=1000).hash("old-pw")
 

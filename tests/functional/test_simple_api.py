@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     HTML_TYPE,
     JSON_TYPE,
     auth_headers,
@@ -352,7 +352,7 @@ def test_yank_with_json_body(demo_app):
 
 
 def test_yank_survives_a_restart_and_a_rebuild(demo_app):
-    from .conftest import close_app, restart, service
+    from .helpers import close_app, restart, service
 
     _yank(demo_app, WHEEL[0], "broken")
     service(demo_app).rebuild()
@@ -511,7 +511,7 @@ def test_head_requests(demo_app):
 
 
 def test_pages_are_the_same_after_a_restart(demo_app):
-    from .conftest import close_app, restart
+    from .helpers import close_app, restart
 
     before = get(demo_app, "/simple/demo/", accept=JSON_TYPE)
     fresh = restart(demo_app)

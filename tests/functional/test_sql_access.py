@@ -15,7 +15,7 @@ import pytest
 
 from pypicloud.cli import access as access_cli
 
-from .conftest import HASHES, assert_rejected, auth_headers, make_wheel, project_names, upload, upload_dist
+from .helpers import HASHES, assert_rejected, auth_headers, make_wheel, project_names, upload, upload_dist
 
 WHEEL = make_wheel("team-lib", "1.0")
 

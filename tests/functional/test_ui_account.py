@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import HASHES, PASSWORDS, auth_headers, make_wheel, upload
+from .helpers import HASHES, PASSWORDS, auth_headers, make_wheel, upload
 from .test_admin_ui import SECRET, csrf_of, login, post_form
 
 ALICE_WHEEL = make_wheel("alice-pkg", "1.0")

@@ -9,7 +9,7 @@ import pytest
 
 from pypicloud.browse import PER_PAGE
 
-from .conftest import make_wheel, upload_dist
+from .helpers import make_wheel, upload_dist
 from .test_admin_ui import SECRET, login
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import auth_headers, file_record, make_sdist, make_wheel, upload_dist
+from .helpers import auth_headers, file_record, make_sdist, make_wheel, upload_dist
 from .test_admin_ui import SECRET, login, post_form
 
 VERSIONS = ["0.9", "1.10.0", "1.2.0", "1.9.0", "2.0.0b1"]

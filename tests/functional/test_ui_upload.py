@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     assert_nothing_left,
     auth_headers,
     file_record,
@@ -204,7 +204,7 @@ def test_file_actions_follow_the_users_permissions(ui):
 def test_api_tokens_cannot_use_the_web_ui(make_app):
     app = make_app({"session.secret": SECRET, "pypi.auth": "sql"})
     access = app.app.registry.service.access
-    from .conftest import HASHES
+    from .helpers import HASHES
 
     access.create_user("alice", HASHES["alice"])
     secret, _ = access.create_token("alice", upload=True)

@@ -18,7 +18,7 @@ from paste.deploy import loadapp
 
 from pypicloud.index.dynamo import DynamoIndex
 from tests.fixtures.services import unique_name
-from tests.functional.conftest import build_app, close_app, make_wheel, upload
+from tests.functional.helpers import build_app, close_app, make_wheel, upload
 from tests.functional.test_upgrade_1x_inis import V1, app_settings
 
 # 1.x docs, topics/getting_started_advanced.rst, as written there.

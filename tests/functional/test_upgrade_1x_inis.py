@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import build_app, close_app, make_wheel, upload
+from tests.functional.helpers import build_app, close_app, make_wheel, upload
 
 V1 = Path(__file__).resolve().parent.parent / "fixtures" / "v1"
 

@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name as canonical
 
 from tests.fixtures.v1.make_sql_access import USERS
 from tests.fixtures.v1_index import REDIS_DUMP, V1X, sql_snapshot, v1_index  # noqa: F401
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_wheel, upload_dist
 from tests.functional.test_upgrade_storage import DATASET, assert_serves_the_dataset
 
 

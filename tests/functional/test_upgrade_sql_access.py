@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pypicloud.access.sql import SQLAccess
 from pypicloud.cli import access as access_cli
 from tests.fixtures.v1.make_sql_access import USERS
-from tests.functional.conftest import build_app, close_app, make_wheel, registry, upload
+from tests.functional.helpers import build_app, close_app, make_wheel, registry, upload
 from tests.functional.test_sql_access import cli  # noqa: F401 (fixture)
 
 V1 = Path(__file__).resolve().parent.parent / "fixtures" / "v1"

@@ -26,7 +26,7 @@ from pypicloud.errors import BackendUnavailable, ConfigError
 from pypicloud.storage import legacy_layout
 from pypicloud.storage.s3 import key_hash
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, service, upload, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_wheel, service, upload, upload_dist
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypicloud1x"
 DATASET = json.loads((FIXTURES / "dataset.json").read_text(encoding="utf-8"))
@@ -412,6 +412,8 @@ def tls_s3_endpoint(moto_server):
         thread.join(10)
 
 
+# storage.verify = false asks for exactly what urllib3 warns about (in boto3's request path).
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_false_reaches_a_self_signed_endpoint(tls_s3_endpoint, v1_bucket, make_app, caplog):
     settings = {**s3_settings(tls_s3_endpoint, v1_bucket), "storage.dir": None}
     # Without it the certificate is refused, and the error says so.

@@ -19,8 +19,9 @@ import pytest
 import webtest
 
 from pypicloud.storage.file import FileStorage
+from tests import threads
 
-from .conftest import (
+from .helpers import (
     assert_nothing_left,
     assert_rejected,
     basic,
@@ -574,7 +575,7 @@ def test_allow_overwrite_lets_the_admin_overwrite(make_app, tmp_path):
     assert b"Second build" in metadata
     assert page.json["files"][0]["core-metadata"]["sha256"] == sha256(metadata)
     # ... and it survives a restart (storage holds the new bytes and metadata).
-    from .conftest import close_app, restart
+    from .helpers import close_app, restart
 
     fresh = restart(app)
     try:
@@ -644,25 +645,7 @@ def test_extra_file_parts_are_ignored(app):
 
 def _in_threads(*calls, timeout: float = 60):
     """Run each callable in its own thread, started together; return their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = calls[i]()
-        except BaseException as exc:  # reported below, never lost in the thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), "an upload is stuck"
-    for result in results:
-        assert not isinstance(result, BaseException), result
-    return results
+    return threads.run_all(calls, timeout=timeout)
 
 
 def _race(app, dists, users):

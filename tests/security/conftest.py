@@ -4,4 +4,4 @@ The functional fixtures (the real WSGI app on tmp_path) and the fake upstream
 index are shared with tests/functional.
 """
 
-from tests.functional.conftest import app, make_app, spool_dir  # noqa: F401
+from tests.fixtures.apps import app, make_app, spool_dir  # noqa: F401

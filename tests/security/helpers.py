@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.functional.conftest import HASHES
+from tests.functional.helpers import HASHES
 
 
 def sql_app(make_app, tmp_path, **extra: str):

@@ -6,7 +6,7 @@ a request that carried credentials and hand it to anyone.
 
 from __future__ import annotations
 
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_wheel, upload_dist
 
 WHEEL = make_wheel("secret-proj", "1.0", payload=b"SECRET = 1\n")
 URL = f"/api/package/secret-proj/{WHEEL[0]}"

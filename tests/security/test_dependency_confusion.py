@@ -7,7 +7,7 @@ then the private file is uploaded again.
 
 from __future__ import annotations
 
-from tests.functional.conftest import JSON_TYPE, auth_headers, close_app, make_wheel, restart, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, close_app, make_wheel, restart, upload_dist
 
 PROJECT = "internal-lib"
 PRIVATE = make_wheel("internal-lib", "1.0", payload=b"PRIVATE = 1\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pypicloud.errors import ConfigError
-from tests.functional.conftest import HASHES, JSON_TYPE, auth_headers, make_wheel, upload_dist
+from tests.functional.helpers import HASHES, JSON_TYPE, auth_headers, make_wheel, upload_dist
 from tests.functional.test_admin_ui import SECRET, login
 
 from .helpers import sql_app

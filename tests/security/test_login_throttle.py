@@ -16,7 +16,7 @@ from passlib.hash import sha512_crypt
 
 from pypicloud.access import passwords
 from pypicloud.models import Identity
-from tests.functional.conftest import PASSWORDS, auth_headers, make_wheel
+from tests.functional.helpers import PASSWORDS, auth_headers, make_wheel
 from tests.functional.test_admin_ui import SECRET, csrf_of
 
 from .helpers import sql_app

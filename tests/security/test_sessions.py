@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pypicloud import sessions
-from tests.functional.conftest import HASHES, PASSWORDS
+from tests.functional.helpers import HASHES, PASSWORDS
 from tests.functional.test_admin_ui import SECRET, login, post_form
 
 ACCOUNT = "/admin/account/"

@@ -7,7 +7,7 @@ a revoked grant kept showing the name until the next upload.
 
 from __future__ import annotations
 
-from tests.functional.conftest import JSON_TYPE, auth_headers, make_wheel, upload_dist
+from tests.functional.helpers import JSON_TYPE, auth_headers, make_wheel, upload_dist
 
 from .helpers import sql_app
 

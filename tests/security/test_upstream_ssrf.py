@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from tests.functional.conftest import auth_headers, make_wheel
+from tests.functional.helpers import auth_headers, make_wheel
 
 KINDS = ("ssrf-direct", "ssrf-closed", "ssrf-redirect")
 WHEELS = {kind: make_wheel(kind, "1.0", payload=b"SSRF = 1\n") for kind in KINDS}

@@ -8,7 +8,7 @@ checks first answers 401 without looking at the body.
 
 from __future__ import annotations
 
-from tests.functional.conftest import (
+from tests.functional.helpers import (
     assert_rejected,
     auth_headers,
     make_wheel,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import passlib.hash
 import pytest
 
@@ -12,6 +10,7 @@ from pypicloud.access.config import ConfigAccess
 from pypicloud.errors import ConfigError
 from pypicloud.models import ANONYMOUS, Identity
 from pypicloud.settings import Settings
+from tests import threads
 
 # Cheap hashes: these tests are about the rules, not the hashing cost.
 ALICE_HASH = passlib.hash.argon2.using(memory_cost=64, time_cost=1, parallelism=1).hash("alice-pw")
@@ -556,21 +555,13 @@ def test_forget_credentials(clock):
 def test_cache_is_thread_safe(clock):
     backend = counting()
     backend.authenticate("alice", "alice-pw")
-    errors: list[BaseException] = []
 
     def hammer(n: int) -> None:
-        try:
-            for i in range(200):
-                assert backend.authenticate("alice", "alice-pw") is not None
-                backend.credentials.add(f"user{n}-{i}", "pw")
-                backend.credentials.hit(f"user{n}-{i // 2}", "pw")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for i in range(200):
+            assert backend.authenticate("alice", "alice-pw") is not None
+            backend.credentials.add(f"user{n}-{i}", "pw")
+            backend.credentials.hit(f"user{n}-{i // 2}", "pw")
 
-    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = threads.errors_of(threads.run_together([lambda n=n: hammer(n) for n in range(8)]))
     assert errors == []
     assert backend.calls == 1

@@ -28,6 +28,7 @@ from pypicloud.upstream import (
     parse_project_page,
     project_url,
 )
+from tests import threads
 
 PAGE = "https://upstream.example/simple/demo-pkg/"
 SHA = "a" * 64
@@ -349,22 +350,7 @@ def test_page_memo_with_ttl_zero_remembers_nothing():
 
 def _at_once(count: int, call) -> list:
     """``call()`` in ``count`` threads released together: what each returned or raised."""
-    barrier = threading.Barrier(count)
-    outcomes = []
-
-    def run():
-        barrier.wait(timeout=10)
-        try:
-            outcomes.append(call())
-        except Exception as exc:  # collected and asserted by the caller
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=10)
-    return outcomes
+    return threads.run_together([call] * count, timeout=10)
 
 
 def test_single_flight_runs_once_for_concurrent_callers_and_shares_the_result():
