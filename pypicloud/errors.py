@@ -105,3 +105,21 @@ class InvalidRequest(PypicloudError):
     """A form or request that is incomplete or contradicts itself (400); nothing was changed."""
 
     status = 400
+
+
+class UpstreamError(PypicloudError):
+    """The upstream index answered something we cannot use (a 5xx, a broken page, a bad hash)."""
+
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream index cannot be reached (refused, timed out)."""
+
+    status = 503
+
+
+class NotAcceptable(PypicloudError):
+    """The client accepts none of the simple API's media types (PEP 691)."""
+
+    status = 406
