@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from . import envrefs
 from .errors import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -144,8 +145,6 @@ DYNAMIC_PREFIXES = ("storage.metadata.",)
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
-_WHOLE_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
-_BRACED_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def env_name(key: str) -> str:
@@ -154,20 +153,12 @@ def env_name(key: str) -> str:
 
 
 def _expand(key: str, value: str, environ: Mapping[str, str]) -> str:
-    match = _WHOLE_VAR.match(value.strip())
-    if match:
-        name = match.group(1)
+    def lookup(name: str) -> str:
         if name not in environ:
             raise ConfigError(key, value, f"environment variable {name} is not set")
         return environ[name]
 
-    def braced(m: re.Match) -> str:
-        name = m.group(1)
-        if name not in environ:
-            raise ConfigError(key, value, f"environment variable {name} is not set")
-        return environ[name]
-
-    return _BRACED_VAR.sub(braced, value)
+    return envrefs.expand(value, lookup)
 
 
 class Settings(Mapping[str, str]):
