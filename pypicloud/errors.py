@@ -123,3 +123,11 @@ class NotAcceptable(PypicloudError):
     """The client accepts none of the simple API's media types (PEP 691)."""
 
     status = 406
+
+
+class BadSource(Exception):
+    """The source's bytes do not match the size or sha256 it lists for them (``ppc-migrate``).
+
+    Raised from inside the destination's ``put`` so that the put aborts: a plain
+    Exception, not a PypicloudError, because no HTTP answer ever carries it.
+    """

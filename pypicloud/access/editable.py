@@ -142,35 +142,48 @@ class AccessData:
             raise InvalidAccessData(f"Not a pypicloud access document of version {FORMAT_VERSION}")
         data = cls()
         for name, user in _mapping(doc, "users").items():
-            check_name("user", name)
-            if not isinstance(user, dict):
-                raise InvalidAccessData(f"User {name!r}: expected an object")
-            data.users[name] = {
-                "password_hash": check_hash(user.get("password_hash"), name),
-                "admin": bool(user.get("admin", False)),
-            }
+            data.users[name] = _user_from_json(name, user)
         for name, group in _mapping(doc, "groups").items():
-            check_name("group", name)
-            members = group.get("members", []) if isinstance(group, dict) else None
-            if not isinstance(members, list):
-                raise InvalidAccessData(f"Group {name!r}: expected members as a list")
-            for member in members:
-                if member not in data.users:
-                    raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
-            data.groups[name] = {"members": sorted(set(members)), "admin": bool(group.get("admin", False))}
+            data.groups[name] = _group_from_json(name, group, data.users)
         for project, grants in _mapping(doc, "packages").items():
-            if not isinstance(grants, dict):
-                raise InvalidAccessData(f"Package {project!r}: expected an object")
             entry = data.packages.setdefault(canonicalize_name(project), {"users": {}, "groups": {}})
-            for user, perm in _mapping(grants, "users").items():
-                if user not in data.users:
-                    raise InvalidAccessData(f"Package {project!r}: unknown user {user!r}")
-                entry["users"][user] = check_permission(perm)
-            for group, perm in _mapping(grants, "groups").items():
-                if group not in data.groups and group not in PSEUDO_GROUPS:
-                    raise InvalidAccessData(f"Package {project!r}: unknown group {group!r}")
-                entry["groups"][group] = check_permission(perm)
+            _grants_from_json(project, grants, entry, data)
         return data
+
+
+def _user_from_json(name: str, user: object) -> dict:
+    check_name("user", name)
+    if not isinstance(user, dict):
+        raise InvalidAccessData(f"User {name!r}: expected an object")
+    return {
+        "password_hash": check_hash(user.get("password_hash"), name),
+        "admin": bool(user.get("admin", False)),
+    }
+
+
+def _group_from_json(name: str, group: object, users: dict) -> dict:
+    check_name("group", name)
+    members = group.get("members", []) if isinstance(group, dict) else None
+    if not isinstance(members, list):
+        raise InvalidAccessData(f"Group {name!r}: expected members as a list")
+    for member in members:
+        if member not in users:
+            raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
+    return {"members": sorted(set(members)), "admin": bool(group.get("admin", False))}
+
+
+def _grants_from_json(project: str, grants: object, entry: dict, data: AccessData) -> None:
+    """Check one project's grants against the users and groups of ``data``; add them to ``entry``."""
+    if not isinstance(grants, dict):
+        raise InvalidAccessData(f"Package {project!r}: expected an object")
+    for user, perm in _mapping(grants, "users").items():
+        if user not in data.users:
+            raise InvalidAccessData(f"Package {project!r}: unknown user {user!r}")
+        entry["users"][user] = check_permission(perm)
+    for group, perm in _mapping(grants, "groups").items():
+        if group not in data.groups and group not in PSEUDO_GROUPS:
+            raise InvalidAccessData(f"Package {project!r}: unknown group {group!r}")
+        entry["groups"][group] = check_permission(perm)
 
 
 def _mapping(doc: dict, key: str) -> dict:

@@ -56,6 +56,7 @@ from .schema import (
     groups,
     memberships,
     pending_users,
+    put_grant,
     tokens,
     user_grants,
     users,
@@ -510,40 +511,12 @@ class SQLAccess(EditableAccess):
             if replace:
                 for table in (memberships, user_grants, group_grants, tokens, users, groups, pending_users):
                     conn.execute(table.delete())
-            for name, user in data.users.items():
-                # Update in place: a delete would cascade to memberships and
-                # grants the document does not mention.
-                values = {"password_hash": user["password_hash"], "admin": user["admin"]}
-                if not conn.execute(users.update().where(users.c.username == name).values(**values)).rowcount:
-                    conn.execute(users.insert().values(username=name, **values))
-            for name, group in data.groups.items():
-                if not conn.execute(
-                    groups.update().where(groups.c.name == name).values(admin=group["admin"])
-                ).rowcount:
-                    conn.execute(groups.insert().values(name=name, admin=group["admin"]))
-                # A group in the document gets exactly the members it lists.
-                conn.execute(memberships.delete().where(memberships.c.group_name == name))
-                if group["members"]:
-                    conn.execute(
-                        memberships.insert(), [{"username": m, "group_name": name} for m in group["members"]]
-                    )
+            _load_users(conn, data)
+            _load_groups(conn, data)
             for project, grants in data.packages.items():
-                for user, perm in grants["users"].items():
-                    conn.execute(
-                        user_grants.delete().where(
-                            (user_grants.c.project == project) & (user_grants.c.username == user)
-                        )
-                    )
-                    conn.execute(user_grants.insert().values(project=project, username=user, permission=perm))
-                for group, perm in grants["groups"].items():
-                    conn.execute(
-                        group_grants.delete().where(
-                            (group_grants.c.project == project) & (group_grants.c.group_name == group)
-                        )
-                    )
-                    conn.execute(
-                        group_grants.insert().values(project=project, group_name=group, permission=perm)
-                    )
+                for kind in ("user", "group"):
+                    for name, perm in grants[kind + "s"].items():
+                        put_grant(conn, project, kind, name, perm)
 
         self._write(work)
         self.forget_credentials()
@@ -626,3 +599,26 @@ class SQLAccess(EditableAccess):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _load_users(conn: Connection, data: AccessData) -> None:
+    for name, user in data.users.items():
+        # Update in place: a delete would cascade to memberships and
+        # grants the document does not mention.
+        values = {"password_hash": user["password_hash"], "admin": user["admin"]}
+        if not conn.execute(users.update().where(users.c.username == name).values(**values)).rowcount:
+            conn.execute(users.insert().values(username=name, **values))
+
+
+def _load_groups(conn: Connection, data: AccessData) -> None:
+    for name, group in data.groups.items():
+        if not conn.execute(
+            groups.update().where(groups.c.name == name).values(admin=group["admin"])
+        ).rowcount:
+            conn.execute(groups.insert().values(name=name, admin=group["admin"]))
+        # A group in the document gets exactly the members it lists.
+        conn.execute(memberships.delete().where(memberships.c.group_name == name))
+        if group["members"]:
+            conn.execute(
+                memberships.insert(), [{"username": m, "group_name": name} for m in group["members"]]
+            )

@@ -152,91 +152,159 @@ def _unknown_users(prog: str, backend, names: list[str]) -> bool:
     return bool(unknown)
 
 
+def _cmd_list(prog: str, backend, args) -> int:
+    _print_listing(backend.export_data())
+    return 0
+
+
+def _cmd_add_user(prog: str, backend, args) -> int:
+    hashed = _new_password_hash(prog)
+    if hashed is None:
+        return 1
+    backend.create_user(args.username, hashed, admin=args.admin)
+    return 0
+
+
+def _cmd_set_password(prog: str, backend, args) -> int:
+    hashed = _new_password_hash(prog)
+    if hashed is None:
+        return 1
+    backend.set_password_hash(args.username, hashed)
+    return 0
+
+
+def _cmd_set_admin(prog: str, backend, args) -> int:
+    backend.set_admin(args.username, not args.no)
+    return 0
+
+
+def _cmd_delete_user(prog: str, backend, args) -> int:
+    backend.delete_user(args.username)
+    return 0
+
+
+def _cmd_add_group(prog: str, backend, args) -> int:
+    if _unknown_users(prog, backend, args.members):
+        return 1
+    backend.create_group(args.group, admin=args.admin)
+    for member in args.members:
+        backend.set_membership(member, args.group, True)
+    return 0
+
+
+def _cmd_delete_group(prog: str, backend, args) -> int:
+    backend.delete_group(args.group)
+    return 0
+
+
+def _cmd_membership(prog: str, backend, args) -> int:
+    if _unknown_users(prog, backend, args.members):
+        return 1
+    for member in args.members:
+        backend.set_membership(member, args.group, args.command == "add-member")
+    return 0
+
+
+def _cmd_add_token(prog: str, backend, args) -> int:
+    try:
+        expires = token_expiry(args.expires_days)
+    except InvalidAccessData as exc:
+        print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
+        return 1
+    secret, info = backend.create_token(
+        args.username,
+        projects=args.projects,
+        upload=args.upload,
+        expires_at=expires,
+        description=args.description,
+    )
+    print(secret)
+    print(
+        f"{prog}: token {info.token_id} for {info.username}: "
+        f"{'upload and read' if info.upload else 'read only'}, "
+        f"{', '.join(info.projects) if info.projects else 'every project'}, "
+        f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
+        "Use it as the password of user __token__; it is not shown again.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_list_tokens(prog: str, backend, args) -> int:
+    for info in backend.tokens(args.username):
+        print(
+            f"{info.token_id}  {info.username}  "
+            f"{'upload' if info.upload else 'read'}  "
+            f"{','.join(info.projects) if info.projects else '*'}  "
+            f"created {_when(info.created_at)}  "
+            f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
+            f"{'  ' + info.description if info.description else ''}"
+        )
+    return 0
+
+
+def _cmd_delete_token(prog: str, backend, args) -> int:
+    backend.delete_token(args.token_id)
+    return 0
+
+
+def _cmd_list_pending(prog: str, backend, args) -> int:
+    for name in backend.pending_users():
+        print(name)
+    return 0
+
+
+def _cmd_approve(prog: str, backend, args) -> int:
+    for name in args.usernames:
+        backend.approve_user(name)
+    return 0
+
+
+def _cmd_grant(prog: str, backend, args) -> int:
+    permission = args.permission if args.command == "grant" else None
+    backend.set_grant(args.project, args.kind, args.name, permission)
+    return 0
+
+
+# Each sub-command of ppc-access: (prog, backend, parsed arguments) -> exit code.
+_COMMANDS = {
+    "list": _cmd_list,
+    "add-user": _cmd_add_user,
+    "set-password": _cmd_set_password,
+    "set-admin": _cmd_set_admin,
+    "delete-user": _cmd_delete_user,
+    "add-group": _cmd_add_group,
+    "delete-group": _cmd_delete_group,
+    "add-member": _cmd_membership,
+    "remove-member": _cmd_membership,
+    "add-token": _cmd_add_token,
+    "list-tokens": _cmd_list_tokens,
+    "delete-token": _cmd_delete_token,
+    "list-pending": _cmd_list_pending,
+    "approve": _cmd_approve,
+    "grant": _cmd_grant,
+    "revoke": _cmd_grant,
+}
+# Commands whose output is the answer: no "<command> done" line after it.
+_QUIET = frozenset({"list", "list-tokens", "add-token", "list-pending"})
+# Commands that only read, so any access backend will do.
+_READ_ONLY = frozenset({"list"})
+
+
 def access_main(argv: list[str] | None = None) -> int:
     prog = "ppc-access"
     args = _access_parser().parse_args(argv)
-    backend = _backend(prog, args.config, editable=args.command not in ("list",))
+    backend = _backend(prog, args.config, editable=args.command not in _READ_ONLY)
     if backend is None:
         return 2
     try:
-        command = args.command
-        if command == "list":
-            _print_listing(backend.export_data())
-        elif command in ("add-user", "set-password"):
-            hashed = _new_password_hash(prog)
-            if hashed is None:
-                return 1
-            if command == "add-user":
-                backend.create_user(args.username, hashed, admin=args.admin)
-            else:
-                backend.set_password_hash(args.username, hashed)
-        elif command == "set-admin":
-            backend.set_admin(args.username, not args.no)
-        elif command == "delete-user":
-            backend.delete_user(args.username)
-        elif command in ("add-group", "add-member", "remove-member") and _unknown_users(
-            prog, backend, args.members
-        ):
-            return 1
-        elif command == "add-group":
-            backend.create_group(args.group, admin=args.admin)
-            for member in args.members:
-                backend.set_membership(member, args.group, True)
-        elif command == "delete-group":
-            backend.delete_group(args.group)
-        elif command in ("add-member", "remove-member"):
-            for member in args.members:
-                backend.set_membership(member, args.group, command == "add-member")
-        elif command == "add-token":
-            try:
-                expires = token_expiry(args.expires_days)
-            except InvalidAccessData as exc:
-                print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
-                return 1
-            secret, info = backend.create_token(
-                args.username,
-                projects=args.projects,
-                upload=args.upload,
-                expires_at=expires,
-                description=args.description,
-            )
-            print(secret)
-            print(
-                f"{prog}: token {info.token_id} for {info.username}: "
-                f"{'upload and read' if info.upload else 'read only'}, "
-                f"{', '.join(info.projects) if info.projects else 'every project'}, "
-                f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
-                "Use it as the password of user __token__; it is not shown again.",
-                file=sys.stderr,
-            )
-        elif command == "list-tokens":
-            for info in backend.tokens(args.username):
-                print(
-                    f"{info.token_id}  {info.username}  "
-                    f"{'upload' if info.upload else 'read'}  "
-                    f"{','.join(info.projects) if info.projects else '*'}  "
-                    f"created {_when(info.created_at)}  "
-                    f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
-                    f"{'  ' + info.description if info.description else ''}"
-                )
-        elif command == "delete-token":
-            backend.delete_token(args.token_id)
-        elif command == "list-pending":
-            for name in backend.pending_users():
-                print(name)
-        elif command == "approve":
-            for name in args.usernames:
-                backend.approve_user(name)
-        elif command in ("grant", "revoke"):
-            backend.set_grant(
-                args.project, args.kind, args.name, args.permission if command == "grant" else None
-            )
+        code = _COMMANDS[args.command](prog, backend, args)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    if command not in ("list", "list-tokens", "add-token", "list-pending"):
-        print(f"{prog}: {command} done", file=sys.stderr)
-    return 0
+    if code == 0 and args.command not in _QUIET:
+        print(f"{prog}: {args.command} done", file=sys.stderr)
+    return code
 
 
 # ppc-export / ppc-import --------------------------------------------------
