@@ -131,3 +131,56 @@ class BadSource(Exception):
     Raised from inside the destination's ``put`` so that the put aborts: a plain
     Exception, not a PypicloudError, because no HTTP answer ever carries it.
     """
+
+
+class InvalidAccessData(PypicloudError):
+    """A name, permission, hash or document that cannot be stored."""
+
+    status = 400
+
+
+class AccessConflict(PypicloudError):
+    """Creating something that exists, or changing something that does not."""
+
+    status = 409
+
+
+class PendingQueueFull(PypicloudError):
+    """Too many sign-ups wait for an admin already; nothing was stored."""
+
+    status = 429
+
+
+class ReadOnlyAccess(PypicloudError):
+    """The access backend (the ini file) cannot be changed over HTTP."""
+
+    status = 403
+
+
+class AdminGuard(PypicloudError):
+    """A change that would lock the admins out (409); nothing was changed."""
+
+    status = 409
+
+
+class NoSuchUser(PypicloudError):
+    """An access change names a user that does not exist."""
+
+    status = 404
+
+
+class TooManyAttempts(PypicloudError):
+    """Too many failed logins: answered 429 with ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UsageError(Exception):
+    """``ppc-make-config``: a missing or contradictory answer, reported on stderr (exit code 2).
+
+    A plain Exception: it never reaches an HTTP answer.
+    """

@@ -6,6 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+#: PEP 658: a distribution's core metadata lives beside it, under its name plus
+#: this suffix (stored so, served so, and looked for so on an upstream index).
+METADATA_SUFFIX = ".metadata"
+
+
+def metadata_name(filename: str) -> str:
+    """The name of the PEP 658 metadata file of distribution ``filename``."""
+    return filename + METADATA_SUFFIX
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC, truncated to whole microseconds."""
@@ -38,11 +47,6 @@ class FileRecord:
 
     def replace(self, **changes) -> FileRecord:
         return dataclasses.replace(self, **changes)
-
-    @property
-    def metadata_filename(self) -> str:
-        """Name of the PEP 658 companion file."""
-        return self.filename + ".metadata"
 
 
 @dataclass(frozen=True)

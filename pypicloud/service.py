@@ -38,7 +38,16 @@ from .errors import (
     UpstreamError,
 )
 from .index.base import MetadataIndex
-from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
+from .models import (
+    ANONYMOUS,
+    METADATA_SUFFIX,
+    FileRecord,
+    Identity,
+    ProjectSummary,
+    Redirect,
+    StoredObject,
+    utcnow,
+)
 from .pagecache import PageCache
 from .releases import ProjectPage, project_page, version_key
 from .storage.base import Storage
@@ -46,7 +55,6 @@ from .upstream import UPSTREAM_UPLOADER, FallbackPolicy, UpstreamClient, Upstrea
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-METADATA_SUFFIX = ".metadata"
 SPOOL_PREFIX = "ppc-upload-"
 SUMMARY_IN_STORAGE = 200
 

@@ -27,7 +27,10 @@ from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_name
 
-from ..errors import PypicloudError
+# The exceptions live in pypicloud.errors; still importable from here.
+from ..errors import AccessConflict as AccessConflict
+from ..errors import InvalidAccessData
+from ..errors import PendingQueueFull as PendingQueueFull
 from ..models import utcnow
 from ..upstream import UPSTREAM_UPLOADER
 from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
@@ -40,12 +43,6 @@ FORMAT_VERSION = 1
 _NAME = re.compile(r"^[^\s:/\\]{1,255}$")
 
 
-class InvalidAccessData(PypicloudError):
-    """A name, permission, hash or document that cannot be stored."""
-
-    status = 400
-
-
 # Ten years: long enough for any CI secret, short enough to stay a real date.
 MAX_TOKEN_DAYS = 3650
 
@@ -55,12 +52,6 @@ def token_expiry(days: int) -> datetime | None:
     if days < 0 or days > MAX_TOKEN_DAYS:
         raise InvalidAccessData(f"Days until expiry must be between 0 (never) and {MAX_TOKEN_DAYS}")
     return utcnow() + timedelta(days=days) if days else None
-
-
-class AccessConflict(PypicloudError):
-    """Creating something that exists, or changing something that does not."""
-
-    status = 409
 
 
 def check_name(kind: str, name: str) -> str:
@@ -201,8 +192,6 @@ class EditableAccess(AccessBackend):
     cached logins of that user.
     """
 
-    editable = True
-
     @abc.abstractmethod
     def create_user(self, username: str, password_hash: str, *, admin: bool = False) -> None:
         """Add a user with an already hashed password. AccessConflict if the name is taken."""
@@ -303,9 +292,3 @@ class EditableAccess(AccessBackend):
     def reject_pending_user(self, username: str) -> None:
         """Drop a pending sign-up. AccessConflict if not pending."""
         raise NotImplementedError
-
-
-class PendingQueueFull(PypicloudError):
-    """Too many sign-ups wait for an admin already; nothing was stored."""
-
-    status = 429

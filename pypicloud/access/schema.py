@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table, Text
 
-from ..index.schema import UTCDateTime
+from ..sqldb import UTCDateTime
 
 metadata = MetaData()
 

@@ -35,7 +35,6 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
-from ..plugins import resolve
 from . import v1
 from .base import PSEUDO_GROUPS
 from .editable import (
@@ -78,15 +77,6 @@ def _token_info(row) -> TokenInfo:
         row.created_at,
         row.expires_at,
     )
-
-
-def _index_is_sql(settings) -> bool:
-    from ..index import ALIASES as INDEX_ALIASES
-    from ..index.base import MetadataIndex
-    from ..index.sql import SQLIndex
-
-    cls = resolve("pypi.db", settings.get_str("pypi.db", "sql"), INDEX_ALIASES, MetadataIndex)
-    return issubclass(cls, SQLIndex)
 
 
 LOG = logging.getLogger(__name__)
@@ -155,14 +145,9 @@ class SQLAccess(EditableAccess):
 
     @classmethod
     def from_settings(cls, settings) -> SQLAccess:
-        if "auth.db.url" in settings:
-            key, schema = "auth.db.url", settings.get_str("auth.db.schema")
-        elif _index_is_sql(settings):
-            # One database for everything unless told otherwise: the index's
-            # URL (or its default SQLite file), in the index's schema.
-            key, schema = "db.url", settings.get_str("db.schema")
-        else:
-            key, schema = "auth.db.url", settings.get_str("auth.db.schema")
+        # One database for everything unless told otherwise: the index's
+        # URL (or its default SQLite file), in the index's schema.
+        key, schema = sqldb.shared_database_key(settings)
         url = sqldb.settings_url(settings, key, "pypicloud.sqlite")
         ignored = sorted(k for k in settings if k.startswith(("user.", "group.", "package.")))
         if ignored:

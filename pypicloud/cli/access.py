@@ -22,6 +22,7 @@ from ..access import access_from_settings
 from ..access.editable import AccessData, EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..errors import PypicloudError
+from ..timefmt import human_utc
 from .common import load_settings
 from .gen_password import read_password
 
@@ -140,10 +141,6 @@ def _print_listing(data: AccessData) -> None:
                 print(f"grant {project} {kind[:-1]} {name} {perm}")
 
 
-def _when(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _unknown_users(prog: str, backend, names: list[str]) -> bool:
     # Checked before the first change, so a typo changes nothing at all.
     unknown = [n for n in names if not backend.user_exists(n)]
@@ -223,7 +220,7 @@ def _cmd_add_token(prog: str, backend, args) -> int:
         f"{prog}: token {info.token_id} for {info.username}: "
         f"{'upload and read' if info.upload else 'read only'}, "
         f"{', '.join(info.projects) if info.projects else 'every project'}, "
-        f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
+        f"{'expires ' + human_utc(info.expires_at) if info.expires_at else 'never expires'}. "
         "Use it as the password of user __token__; it is not shown again.",
         file=sys.stderr,
     )
@@ -236,8 +233,8 @@ def _cmd_list_tokens(prog: str, backend, args) -> int:
             f"{info.token_id}  {info.username}  "
             f"{'upload' if info.upload else 'read'}  "
             f"{','.join(info.projects) if info.projects else '*'}  "
-            f"created {_when(info.created_at)}  "
-            f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
+            f"created {human_utc(info.created_at)}  "
+            f"{'expires ' + human_utc(info.expires_at) if info.expires_at else 'no expiry'}"
             f"{'  ' + info.description if info.description else ''}"
         )
     return 0

@@ -10,12 +10,8 @@ import re
 from collections.abc import Mapping
 
 from .. import envrefs
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..settings import Settings
-
-
-class UsageError(Exception):
-    """A missing or contradictory answer: reported on stderr, exit code 2."""
 
 
 def url_has_password(url: str) -> bool:

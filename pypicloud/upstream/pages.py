@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from .. import dists
 from ..errors import InvalidUpload, UpstreamError
+from ..models import metadata_name
 from .urls import _resolve
 
 
@@ -41,7 +42,7 @@ class UpstreamFile:
     @property
     def metadata_url(self) -> str:
         """PEP 658: the metadata file lives at the file's URL plus ``.metadata``."""
-        return self.url + ".metadata"
+        return metadata_name(self.url)
 
 
 @dataclass(frozen=True)
