@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from ..caching import BoundedLRU
 from .pages import UpstreamProject
 
 
@@ -30,9 +29,10 @@ class PageMemo:
         self.max_entries = max_entries
         self.max_files = max_files
         self.clock = clock
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[float, UpstreamProject | None]] = OrderedDict()
-        self._files = 0
+        # Entries are (expiry, page or None); a page weighs 1 plus its files.
+        self._entries: BoundedLRU[str, tuple[float, UpstreamProject | None]] = BoundedLRU(
+            max_entries, max_weight=max_files, weight=lambda entry: self._weight(entry[1])
+        )
 
     @staticmethod
     def _weight(value: UpstreamProject | None) -> int:
@@ -43,32 +43,18 @@ class PageMemo:
     def get(self, key: str):
         """The remembered value (an UpstreamProject, or None for "upstream has no such
         project"), or ``PageMemo._MISS``."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return self._MISS
-            if entry[0] <= self.clock():
-                del self._entries[key]
-                self._files -= self._weight(entry[1])
-                return self._MISS
-            self._entries.move_to_end(key)
-            return entry[1]
+        entry = self._entries.get(key, valid=lambda e: e[0] > self.clock())
+        return self._MISS if entry is None else entry[1]
 
     def put(self, key: str, value: UpstreamProject | None) -> None:
         if self.ttl <= 0:
             return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._files -= self._weight(old[1])
-            self._entries[key] = (self.clock() + self.ttl, value)
-            self._files += self._weight(value)
-            # The newest page always stays, even alone over the file bound.
-            while len(self._entries) > 1 and (
-                len(self._entries) > self.max_entries or self._files > self.max_files
-            ):
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._files -= self._weight(dropped)
+        self._entries.put(key, (self.clock() + self.ttl, value))
+
+    @property
+    def _files(self) -> int:
+        """File entries over all remembered pages (each page counts one more)."""
+        return self._entries.weight
 
     def __len__(self) -> int:
         return len(self._entries)
