@@ -319,7 +319,7 @@ class _ScanLimit(Exception):
     """Raised from inside tarfile's reads once ``max_scan`` decompressed bytes were used up."""
 
 
-class _CountingReader:
+class _ScanBudget:
     """Read-only stream over the decompressed tar that refuses to yield more than ``limit`` bytes."""
 
     def __init__(self, raw: gzip.GzipFile, limit: int):
@@ -341,7 +341,7 @@ def _read_sdist_tar(fh: BinaryIO, dist: DistFilename, max_size: int, max_scan: i
         # "r|" reads forward only, so members we skip are decompressed through the counter;
         # nothing is ever extracted to disk and links are never followed (regular files only).
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-            with tarfile.open(fileobj=_CountingReader(gz, max_scan), mode="r|") as tf:
+            with tarfile.open(fileobj=_ScanBudget(gz, max_scan), mode="r|") as tf:
                 for member in tf:
                     if _is_pkg_info(member.name) and member.isreg():
                         if member.size > max_size:

@@ -17,7 +17,6 @@ failures (the destination is probably down).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -25,15 +24,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from .errors import BadSource, StorageConflict
+from .hashing import CHUNK, HashingReader, sha256_of
 from .models import StoredObject
 from .storage.base import Storage
 from .storage.file import FileStorage
 
-CHUNK = 1024 * 1024
 _SHA256 = frozenset("0123456789abcdef")
 
 
-class _VerifyingReader:
+class _VerifyingReader(HashingReader):
     """Passes a stream through, checking its size and sha256 when it ends.
 
     Raising at the end of the stream (before the destination's put returns)
@@ -41,11 +40,9 @@ class _VerifyingReader:
     """
 
     def __init__(self, stream, size: int, sha256: str | None):
-        self._stream = stream
+        super().__init__(stream)
         self._size = size
         self._expected = sha256
-        self._digest = hashlib.sha256()
-        self.count = 0
         self.finished = False
 
     def read(self, size: int | None = -1) -> bytes:
@@ -56,12 +53,10 @@ class _VerifyingReader:
             return b"".join(parts)
         if size == 0:
             return b""
-        data = self._stream.read(size)
+        data = super().read(size)
         if not data:
             self._check()
             return data
-        self.count += len(data)
-        self._digest.update(data)
         if self.count > self._size:
             raise BadSource(
                 f"the source holds more than the {self._size} bytes it lists (changed while copying?)"
@@ -75,7 +70,7 @@ class _VerifyingReader:
             raise BadSource(
                 f"read {self.count} bytes, the source lists {self._size} (changed while copying?)"
             )
-        if self._expected and self._digest.hexdigest() != self._expected:
+        if self._expected and self.hexdigest() != self._expected:
             raise BadSource(
                 "the bytes do not match the sha256 in the source's metadata (the source file is damaged)"
             )
@@ -83,13 +78,12 @@ class _VerifyingReader:
 
     def drain(self) -> None:
         """Read what the consumer left and check it (raises BadSource on a mismatch)."""
-        while self.read(CHUNK):
-            pass
+        super().drain()
         self._check()
 
     @property
     def sha256(self) -> str:
-        return self._digest.hexdigest()
+        return self.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -107,14 +101,8 @@ def _listed_sha256(obj: StoredObject) -> str | None:
 
 
 def _hash_stored(storage: Storage, obj: StoredObject) -> str:
-    digest = hashlib.sha256()
     with storage.open(obj.project, obj.filename) as stream:
-        while True:
-            block = stream.read(CHUNK)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of(stream)
 
 
 def _name(obj: StoredObject) -> str:
