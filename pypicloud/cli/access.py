@@ -53,6 +53,19 @@ def _access_parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="the server's ini file")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
+    for add_commands in (
+        _user_commands,
+        _group_commands,
+        _grant_commands,
+        _token_commands,
+        _listing_commands,
+    ):
+        add_commands(sub)
+    return parser
+
+
+def _user_commands(sub) -> None:
+    """add-user, set-password, set-admin, delete-user."""
     add = sub.add_parser("add-user", help="create a user (password prompted or from stdin)")
     add.add_argument("username")
     add.add_argument("--admin", action="store_true", help="the user is an admin")
@@ -64,6 +77,9 @@ def _access_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete-user", help="delete a user, their memberships and grants")
     delete.add_argument("username")
 
+
+def _group_commands(sub) -> None:
+    """add-group, delete-group, add-member, remove-member."""
     group = sub.add_parser("add-group", help="create a group, optionally with members")
     group.add_argument("group")
     group.add_argument("members", nargs="*", help="existing user names")
@@ -77,6 +93,9 @@ def _access_parser() -> argparse.ArgumentParser:
     leave.add_argument("group")
     leave.add_argument("members", nargs="+")
 
+
+def _grant_commands(sub) -> None:
+    """grant, revoke."""
     grant = sub.add_parser(
         "grant", help="grant r, rw or w (write only, as 1.x allowed) on a project to a user or group"
     )
@@ -89,6 +108,9 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kind", choices=("user", "group"))
     revoke.add_argument("name")
 
+
+def _token_commands(sub) -> None:
+    """add-token, list-tokens, delete-token."""
     token = sub.add_parser("add-token", help="make an API token for a user; prints it once")
     token.add_argument("username")
     token.add_argument(
@@ -112,11 +134,13 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke_token = sub.add_parser("delete-token", help="revoke a token by its id")
     revoke_token.add_argument("token_id")
 
+
+def _listing_commands(sub) -> None:
+    """list, list-pending, approve."""
     sub.add_parser("list", help="print users, groups and grants")
     sub.add_parser("list-pending", help="print sign-ups left pending on pypicloud 1.x")
     approve = sub.add_parser("approve", help="make a pending 1.x sign-up a user")
     approve.add_argument("usernames", nargs="+")
-    return parser
 
 
 def _new_password_hash(prog: str) -> str | None:

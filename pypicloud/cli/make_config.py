@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="-",
         help="the file to write ('-' or left out: stdout, as in pypicloud 1.x)",
     )
+    for add_flags in (_shape_flags, _storage_flags, _index_flags, _admin_flags, _secret_flags, _server_flags):
+        add_flags(parser)
+    return parser
+
+
+def _shape_flags(parser: argparse.ArgumentParser) -> None:
+    """--dev, --prod, --docker (and pypicloud 1.x's -d, -t, -p, -r)."""
     shapes = parser.add_argument_group("deployment shape (one of; default --dev)")
     exclusive = shapes.add_mutually_exclusive_group()
     exclusive.add_argument(
@@ -125,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     # pypicloud 1.x's flags are kept above: -d (development) and -t (testing)
     # are both the dev shape, -p production, -r the docker image.
 
+
+def _storage_flags(parser: argparse.ArgumentParser) -> None:
+    """Where package files live: a folder or an S3 bucket."""
     storage = parser.add_argument_group("storage")
     storage.add_argument(
         "--storage",
@@ -151,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--aws-secret-access-key", metavar="SECRET", help="S3 secret key; prefer '${VAR}' or the environment"
     )
 
+
+def _index_flags(parser: argparse.ArgumentParser) -> None:
+    """The metadata index's database."""
     index = parser.add_argument_group("metadata index")
     index.add_argument(
         "--db",
@@ -166,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--db-url-env", metavar="VAR", help="write db.url = ${VAR}: the URL is read from VAR at start-up"
     )
 
+
+def _admin_flags(parser: argparse.ArgumentParser) -> None:
+    """The admin user and where its password comes from."""
     access = parser.add_argument_group("admin user (users in the ini)")
     access.add_argument("--admin", metavar="USER", help="admin user name (default: admin)")
     access.add_argument(
@@ -194,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="may anyone read without logging in? (default: yes for --dev, no otherwise)",
     )
 
+
+def _secret_flags(parser: argparse.ArgumentParser) -> None:
+    """Secrets written as environment references."""
     secrets_group = parser.add_argument_group("secrets")
     secrets_group.add_argument(
         "--env-secrets",
@@ -209,13 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
         "logins; default: a random key written into the file)",
     )
 
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    """What waitress listens on, and --force."""
     server = parser.add_argument_group("server")
     server.add_argument(
         "--host", help="address waitress listens on (default: 127.0.0.1; 0.0.0.0 for --docker)"
     )
     server.add_argument("--port", type=int, help=f"port (default: {DEFAULT_PORT})")
     parser.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT.ini if it exists")
-    return parser
 
 
 class Prompter:
