@@ -20,7 +20,7 @@ from . import __version__
 from .access.base import PSEUDO_GROUPS, READ, READ_WRITE, TOKEN_USERNAME, AccessBackend
 from .access.editable import AccessConflict, EditableAccess, InvalidAccessData, check_name
 from .access.passwords import MAX_PASSWORD_BYTES, hash_password
-from .errors import Forbidden, PypicloudError, Unauthorized
+from .errors import AdminGuard, Forbidden, NoSuchUser, PypicloudError, ReadOnlyAccess, Unauthorized
 from .models import Identity
 
 # 1.x kept a set of words per grant; we keep "r" or "rw" (write implies read).
@@ -32,22 +32,6 @@ PERMISSION_WORDS = {READ: ["read"], READ_WRITE: ["read", "write"]}
 MAX_PENDING_USERS = 1000
 MAX_SIGNUP_NAME = 100
 MIN_SIGNUP_PASSWORD = 8
-
-
-class ReadOnlyAccess(PypicloudError):
-    """The access backend (the ini file) cannot be changed over HTTP."""
-
-    status = 403
-
-
-class AdminGuard(PypicloudError):
-    """A change that would lock the admins out (409); nothing was changed."""
-
-    status = 409
-
-
-class NoSuchUser(PypicloudError):
-    status = 404
 
 
 def _flag(value, name: str) -> bool:

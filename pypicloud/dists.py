@@ -122,20 +122,7 @@ def parse_filename(filename: str) -> DistFilename:
     """Parse a wheel (PEP 427) or sdist (PEP 625 ``.tar.gz``, legacy ``.zip``) filename."""
     check_filename_safe(filename)
     not_dist = InvalidUpload(f"Invalid filename {filename!r}: not a wheel or sdist filename")
-    if any(ch.isspace() for ch in filename):
-        raise not_dist
-    if filename.endswith(".whl"):
-        kind, parts = "wheel", filename[: -len(".whl")].split("-")
-        # PEP 427: name-version[-build]-python-abi-platform; escaped name and version hold no "-".
-        if len(parts) not in (5, 6):
-            raise not_dist
-        name, version = parts[0], parts[1]
-    elif filename.endswith((".tar.gz", ".zip")):
-        kind, stem = "sdist", filename[: -len(".tar.gz" if filename.endswith(".tar.gz") else ".zip")]
-        # PEP 440 versions hold no "-", so the last one splits; legacy names keep theirs (PEP 625).
-        name, _, version = stem.rpartition("-")
-    else:
-        raise not_dist
+    kind, name, version = _split_filename(filename, not_dist)
     try:
         project = check_project_name(name)
     except InvalidUpload:
@@ -149,14 +136,36 @@ def parse_filename(filename: str) -> DistFilename:
     except (InvalidWheelFilename, InvalidSdistFilename):
         raise not_dist from None
     if kind == "wheel":
-        # packaging accepts any characters in the tags; installers match them literally.
-        for tag in filename[: -len(".whl")].split("-")[-3:]:
-            if not all(_TAG_PART.match(part) for part in tag.split(".")):
-                raise InvalidUpload(
-                    f"Invalid filename {filename!r}: invalid wheel tag {tag!r} "
-                    "(PEP 425: letters, digits and underscores, '.'-separated)"
-                )
+        _check_wheel_tags(filename)
     return DistFilename(filename, project, name, normalised, kind)
+
+
+def _split_filename(filename: str, not_dist: InvalidUpload) -> tuple[str, str, str]:
+    """``(kind, name, version)`` as the filename spells them; ``not_dist`` when it is neither kind."""
+    if any(ch.isspace() for ch in filename):
+        raise not_dist
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        # PEP 427: name-version[-build]-python-abi-platform; escaped name and version hold no "-".
+        if len(parts) not in (5, 6):
+            raise not_dist
+        return "wheel", parts[0], parts[1]
+    if filename.endswith((".tar.gz", ".zip")):
+        stem = filename[: -len(".tar.gz" if filename.endswith(".tar.gz") else ".zip")]
+        # PEP 440 versions hold no "-", so the last one splits; legacy names keep theirs (PEP 625).
+        name, _, version = stem.rpartition("-")
+        return "sdist", name, version
+    raise not_dist
+
+
+def _check_wheel_tags(filename: str) -> None:
+    # packaging accepts any characters in the tags; installers match them literally.
+    for tag in filename[: -len(".whl")].split("-")[-3:]:
+        if not all(_TAG_PART.match(part) for part in tag.split(".")):
+            raise InvalidUpload(
+                f"Invalid filename {filename!r}: invalid wheel tag {tag!r} "
+                "(PEP 425: letters, digits and underscores, '.'-separated)"
+            )
 
 
 def same_release_slot(dist: DistFilename, other: str) -> bool:
@@ -310,7 +319,7 @@ class _ScanLimit(Exception):
     """Raised from inside tarfile's reads once ``max_scan`` decompressed bytes were used up."""
 
 
-class _CountingReader:
+class _ScanBudget:
     """Read-only stream over the decompressed tar that refuses to yield more than ``limit`` bytes."""
 
     def __init__(self, raw: gzip.GzipFile, limit: int):
@@ -333,7 +342,7 @@ def _read_sdist_tar(fh: BinaryIO, dist: DistFilename, max_size: int, max_scan: i
         # nothing is ever extracted to disk and links are never followed (regular files only).
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
             # tarfile's stub asks for a whole file object; stream mode ("r|") only reads.
-            counted = cast(BinaryIO, _CountingReader(gz, max_scan))
+            counted = cast(BinaryIO, _ScanBudget(gz, max_scan))
             with tarfile.open(fileobj=counted, mode="r|") as tf:
                 for member in tf:
                     if _is_pkg_info(member.name) and member.isreg():

@@ -105,3 +105,82 @@ class InvalidRequest(PypicloudError):
     """A form or request that is incomplete or contradicts itself (400); nothing was changed."""
 
     status = 400
+
+
+class UpstreamError(PypicloudError):
+    """The upstream index answered something we cannot use (a 5xx, a broken page, a bad hash)."""
+
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream index cannot be reached (refused, timed out)."""
+
+    status = 503
+
+
+class NotAcceptable(PypicloudError):
+    """The client accepts none of the simple API's media types (PEP 691)."""
+
+    status = 406
+
+
+class BadSource(Exception):
+    """The source's bytes do not match the size or sha256 it lists for them (``ppc-migrate``).
+
+    Raised from inside the destination's ``put`` so that the put aborts: a plain
+    Exception, not a PypicloudError, because no HTTP answer ever carries it.
+    """
+
+
+class InvalidAccessData(PypicloudError):
+    """A name, permission, hash or document that cannot be stored."""
+
+    status = 400
+
+
+class AccessConflict(PypicloudError):
+    """Creating something that exists, or changing something that does not."""
+
+    status = 409
+
+
+class PendingQueueFull(PypicloudError):
+    """Too many sign-ups wait for an admin already; nothing was stored."""
+
+    status = 429
+
+
+class ReadOnlyAccess(PypicloudError):
+    """The access backend (the ini file) cannot be changed over HTTP."""
+
+    status = 403
+
+
+class AdminGuard(PypicloudError):
+    """A change that would lock the admins out (409); nothing was changed."""
+
+    status = 409
+
+
+class NoSuchUser(PypicloudError):
+    """An access change names a user that does not exist."""
+
+    status = 404
+
+
+class TooManyAttempts(PypicloudError):
+    """Too many failed logins: answered 429 with ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UsageError(Exception):
+    """``ppc-make-config``: a missing or contradictory answer, reported on stderr (exit code 2).
+
+    A plain Exception: it never reaches an HTTP answer.
+    """

@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+#: PEP 658: a distribution's core metadata lives beside it, under its name plus
+#: this suffix (stored so, served so, and looked for so on an upstream index).
+METADATA_SUFFIX = ".metadata"
+
+
+def metadata_name(filename: str) -> str:
+    """The name of the PEP 658 metadata file of distribution ``filename``."""
+    return filename + METADATA_SUFFIX
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC, truncated to whole microseconds."""
@@ -39,11 +48,6 @@ class FileRecord:
 
     def replace(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
-
-    @property
-    def metadata_filename(self) -> str:
-        """Name of the PEP 658 companion file."""
-        return self.filename + ".metadata"
 
 
 @dataclass(frozen=True)

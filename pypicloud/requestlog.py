@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 
 from pyramid.tweens import INGRESS
 
+from .timefmt import iso_utc
+
 LOG = logging.getLogger("pypicloud.requests")
 HEADER = "X-Request-ID"
 _ENVIRON_KEY = "HTTP_X_REQUEST_ID"
@@ -74,7 +76,7 @@ def _who(request) -> str:
 def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
     route = request.matched_route.name if request.matched_route is not None else "-"
     fields = {
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "time": iso_utc(datetime.now(UTC)),
         "request_id": rid,
         "client": request.client_addr or "-",
         "user": _who(request),

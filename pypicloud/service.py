@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 from . import dists, tempfiles
 from .access.base import AccessBackend
 from .browse import ProjectList, browse
+from .concurrency import SingleFlight
 from .errors import (
     FileExists,
     FileNotFound,
@@ -34,24 +35,26 @@ from .errors import (
     StorageConflict,
     Unauthorized,
     UploadTooLarge,
+    UpstreamError,
 )
 from .index.base import MetadataIndex
-from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
+from .models import (
+    ANONYMOUS,
+    METADATA_SUFFIX,
+    FileRecord,
+    Identity,
+    ProjectSummary,
+    Redirect,
+    StoredObject,
+    utcnow,
+)
 from .pagecache import PageCache
 from .releases import ProjectPage, project_page, version_key
 from .storage.base import Storage
-from .upstream import (
-    UPSTREAM_UPLOADER,
-    FallbackPolicy,
-    SingleFlight,
-    UpstreamClient,
-    UpstreamError,
-    UpstreamFile,
-)
+from .upstream import UPSTREAM_UPLOADER, FallbackPolicy, UpstreamClient, UpstreamFile
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-METADATA_SUFFIX = ".metadata"
 SPOOL_PREFIX = "ppc-upload-"
 SUMMARY_IN_STORAGE = 200
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import overload
 
+from . import envrefs
 from .errors import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -145,8 +146,6 @@ DYNAMIC_PREFIXES = ("storage.metadata.",)
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
-_WHOLE_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
-_BRACED_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def env_name(key: str) -> str:
@@ -155,20 +154,12 @@ def env_name(key: str) -> str:
 
 
 def _expand(key: str, value: str, environ: Mapping[str, str]) -> str:
-    match = _WHOLE_VAR.match(value.strip())
-    if match:
-        name = match.group(1)
+    def lookup(name: str) -> str:
         if name not in environ:
             raise ConfigError(key, value, f"environment variable {name} is not set")
         return environ[name]
 
-    def braced(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in environ:
-            raise ConfigError(key, value, f"environment variable {name} is not set")
-        return environ[name]
-
-    return _BRACED_VAR.sub(braced, value)
+    return envrefs.expand(value, lookup)
 
 
 class Settings(Mapping[str, str]):

@@ -13,14 +13,82 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import DateTime, event
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
+
+# MySQL/MariaDB: every table in real UTF-8 (utf8mb4) with a binary collation,
+# so names compare and sort by code point as everywhere else ("Demo" and
+# "demo" are different filenames). Other databases ignore these keywords;
+# every migration passes them to create_table.
+MYSQL_TABLE_ARGS = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database.
+
+    SQLite has no time zones, so values are stored as naive UTC and made aware
+    again when read.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        # MySQL's DATETIME drops microseconds unless asked for 6 digits.
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def shared_database_key(settings) -> tuple[str, str | None]:
+    """``(URL setting, schema)`` of the SQL access backend's database.
+
+    ``auth.db.url`` when given; otherwise, when the metadata index is a SQL one,
+    the index's own database (``db.url``, in ``db.schema``): one database for
+    everything unless told otherwise.
+    """
+    if "auth.db.url" not in settings and _index_is_sql(settings):
+        return "db.url", settings.get_str("db.schema")
+    return "auth.db.url", settings.get_str("auth.db.schema")
+
+
+def _index_is_sql(settings) -> bool:
+    # Imported here: the index family builds on this module, not the other way round.
+    from .index import ALIASES as INDEX_ALIASES
+    from .index.base import MetadataIndex
+    from .index.sql import SQLIndex
+    from .plugins import resolve
+
+    cls = resolve("pypi.db", settings.get_str("pypi.db", "sql"), INDEX_ALIASES, MetadataIndex)
+    return issubclass(cls, SQLIndex)
 
 
 def sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -17,20 +17,10 @@ import logging
 import time
 
 from .access.base import TOKEN_USERNAME
-from .errors import BackendUnavailable, PypicloudError
+from .errors import BackendUnavailable, TooManyAttempts
 from .models import Identity
 
 LOG = logging.getLogger(__name__)
-
-
-class TooManyAttempts(PypicloudError):
-    """Too many failed logins: answered 429 with ``Retry-After``."""
-
-    status = 429
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class LoginThrottle:

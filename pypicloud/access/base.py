@@ -15,14 +15,13 @@ import abc
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 from packaging.utils import canonicalize_name
 
+from ..caching import BoundedLRU
 from ..models import Identity
 from .passwords import MAX_PASSWORD_BYTES
 
@@ -63,8 +62,9 @@ class CredentialCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._key = secrets.token_bytes(32)
-        self._entries: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
-        self._lock = threading.Lock()
+        # digest -> (expiry, user name): the name is kept beside the expiry so
+        # forget() can drop a user's entries after a password change or deletion.
+        self._entries: BoundedLRU[bytes, tuple[float, str]] = BoundedLRU(max_entries)
 
     def _digest(self, username: str, password: str) -> bytes:
         message = username.encode("utf-8") + b"\0" + password.encode("utf-8")
@@ -75,37 +75,20 @@ class CredentialCache:
         if self.ttl <= 0:
             return False
         digest = self._digest(username, password)
-        with self._lock:
-            entry = self._entries.get(digest)
-            if entry is None:
-                return False
-            if entry[0] <= _now():
-                del self._entries[digest]
-                return False
-            self._entries.move_to_end(digest)
-            return True
+        return self._entries.get(digest, valid=lambda entry: entry[0] > _now()) is not None
 
     def add(self, username: str, password: str) -> None:
         """Remember credentials that were just verified."""
         if self.ttl <= 0:
             return
-        digest = self._digest(username, password)
-        with self._lock:
-            # The user name is kept beside the expiry so forget() can drop a
-            # user's entries after a password change or deletion.
-            self._entries[digest] = (_now() + self.ttl, username)
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._entries.put(self._digest(username, password), (_now() + self.ttl, username))
 
     def forget(self, username: str | None = None) -> None:
         """Drop one user's entries, or all of them."""
-        with self._lock:
-            if username is None:
-                self._entries.clear()
-                return
-            for digest in [d for d, (_, u) in self._entries.items() if u == username]:
-                del self._entries[digest]
+        if username is None:
+            self._entries.clear()
+        else:
+            self._entries.discard_if(lambda _digest, entry: entry[1] == username)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -27,7 +27,10 @@ from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_name
 
-from ..errors import PypicloudError
+# The exceptions live in pypicloud.errors; still importable from here.
+from ..errors import AccessConflict as AccessConflict
+from ..errors import InvalidAccessData
+from ..errors import PendingQueueFull as PendingQueueFull
 from ..models import utcnow
 from ..upstream import UPSTREAM_UPLOADER
 from .base import PERMISSIONS, PSEUDO_GROUPS, TOKEN_USERNAME, AccessBackend
@@ -40,12 +43,6 @@ FORMAT_VERSION = 1
 _NAME = re.compile(r"^[^\s:/\\]{1,255}$")
 
 
-class InvalidAccessData(PypicloudError):
-    """A name, permission, hash or document that cannot be stored."""
-
-    status = 400
-
-
 # Ten years: long enough for any CI secret, short enough to stay a real date.
 MAX_TOKEN_DAYS = 3650
 
@@ -55,12 +52,6 @@ def token_expiry(days: int) -> datetime | None:
     if days < 0 or days > MAX_TOKEN_DAYS:
         raise InvalidAccessData(f"Days until expiry must be between 0 (never) and {MAX_TOKEN_DAYS}")
     return utcnow() + timedelta(days=days) if days else None
-
-
-class AccessConflict(PypicloudError):
-    """Creating something that exists, or changing something that does not."""
-
-    status = 409
 
 
 def check_name(kind: str, name: str) -> str:
@@ -142,35 +133,48 @@ class AccessData:
             raise InvalidAccessData(f"Not a pypicloud access document of version {FORMAT_VERSION}")
         data = cls()
         for name, user in _mapping(doc, "users").items():
-            check_name("user", name)
-            if not isinstance(user, dict):
-                raise InvalidAccessData(f"User {name!r}: expected an object")
-            data.users[name] = {
-                "password_hash": check_hash(user.get("password_hash"), name),
-                "admin": bool(user.get("admin", False)),
-            }
+            data.users[name] = _user_from_json(name, user)
         for name, group in _mapping(doc, "groups").items():
-            check_name("group", name)
-            members = group.get("members", []) if isinstance(group, dict) else None
-            if not isinstance(members, list):
-                raise InvalidAccessData(f"Group {name!r}: expected members as a list")
-            for member in members:
-                if member not in data.users:
-                    raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
-            data.groups[name] = {"members": sorted(set(members)), "admin": bool(group.get("admin", False))}
+            data.groups[name] = _group_from_json(name, group, data.users)
         for project, grants in _mapping(doc, "packages").items():
-            if not isinstance(grants, dict):
-                raise InvalidAccessData(f"Package {project!r}: expected an object")
             entry = data.packages.setdefault(canonicalize_name(project), {"users": {}, "groups": {}})
-            for user, perm in _mapping(grants, "users").items():
-                if user not in data.users:
-                    raise InvalidAccessData(f"Package {project!r}: unknown user {user!r}")
-                entry["users"][user] = check_permission(perm)
-            for group, perm in _mapping(grants, "groups").items():
-                if group not in data.groups and group not in PSEUDO_GROUPS:
-                    raise InvalidAccessData(f"Package {project!r}: unknown group {group!r}")
-                entry["groups"][group] = check_permission(perm)
+            _grants_from_json(project, grants, entry, data)
         return data
+
+
+def _user_from_json(name: str, user: object) -> dict:
+    check_name("user", name)
+    if not isinstance(user, dict):
+        raise InvalidAccessData(f"User {name!r}: expected an object")
+    return {
+        "password_hash": check_hash(user.get("password_hash"), name),
+        "admin": bool(user.get("admin", False)),
+    }
+
+
+def _group_from_json(name: str, group: object, users: dict) -> dict:
+    check_name("group", name)
+    members = group.get("members", []) if isinstance(group, dict) else None
+    if not isinstance(members, list):
+        raise InvalidAccessData(f"Group {name!r}: expected members as a list")
+    for member in members:
+        if member not in users:
+            raise InvalidAccessData(f"Group {name!r}: unknown user {member!r}")
+    return {"members": sorted(set(members)), "admin": bool(group.get("admin", False))}
+
+
+def _grants_from_json(project: str, grants: object, entry: dict, data: AccessData) -> None:
+    """Check one project's grants against the users and groups of ``data``; add them to ``entry``."""
+    if not isinstance(grants, dict):
+        raise InvalidAccessData(f"Package {project!r}: expected an object")
+    for user, perm in _mapping(grants, "users").items():
+        if user not in data.users:
+            raise InvalidAccessData(f"Package {project!r}: unknown user {user!r}")
+        entry["users"][user] = check_permission(perm)
+    for group, perm in _mapping(grants, "groups").items():
+        if group not in data.groups and group not in PSEUDO_GROUPS:
+            raise InvalidAccessData(f"Package {project!r}: unknown group {group!r}")
+        entry["groups"][group] = check_permission(perm)
 
 
 def _mapping(doc: dict, key: str) -> dict:
@@ -187,8 +191,6 @@ class EditableAccess(AccessBackend):
     sharing the store within a second; a password change or deletion also ends
     cached logins of that user.
     """
-
-    editable = True
 
     @abc.abstractmethod
     def create_user(self, username: str, password_hash: str, *, admin: bool = False) -> None:
@@ -290,9 +292,3 @@ class EditableAccess(AccessBackend):
     def reject_pending_user(self, username: str) -> None:
         """Drop a pending sign-up. AccessConflict if not pending."""
         raise NotImplementedError
-
-
-class PendingQueueFull(PypicloudError):
-    """Too many sign-ups wait for an admin already; nothing was stored."""
-
-    status = 429

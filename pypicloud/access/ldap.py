@@ -223,66 +223,86 @@ class LDAPAccess(AccessBackend):
         return user
 
     def _fetch(self, username: str) -> LdapUser | None:
+        conn = self._service()
+        try:
+            entry = self._find_user(conn, username)
+            if entry is None:
+                return None
+            dn = entry["dn"]
+            is_admin = self._is_admin(conn, entry)
+            return LdapUser(username, dn, is_admin, self._groups_of(conn, dn, username))
+        finally:
+            conn.unbind()
+
+    def _find_user(self, conn, username: str) -> dict | None:
+        """The user's entry (with the admin attribute), or None: unknown, or not one entry."""
         ldap3 = self._ldap3
         from ldap3.utils.conv import escape_filter_chars
         from ldap3.utils.dn import escape_rdn
 
         attributes = [self.admin_field] if self.admin_field else []
-        conn = self._service()
-        try:
-            if self.user_dn_format is not None:
-                dn = self.user_dn_format.format(username=escape_rdn(username))
-                entries = self._search(conn, dn, ldap3.BASE, "(objectClass=*)", attributes)
-            else:
-                # __init__ requires both when there is no user_dn_format.
-                assert self.user_search_filter is not None and self.base_dn is not None
-                search_filter = self.user_search_filter.format(username=escape_filter_chars(username))
-                entries = self._search(conn, self.base_dn, ldap3.SUBTREE, search_filter, attributes)
-            if not entries:
+        if self.user_dn_format is not None:
+            dn = self.user_dn_format.format(username=escape_rdn(username))
+            entries = self._search(conn, dn, ldap3.BASE, "(objectClass=*)", attributes)
+        else:
+            # __init__ requires both when there is no user_dn_format.
+            assert self.user_search_filter is not None and self.base_dn is not None
+            search_filter = self.user_search_filter.format(username=escape_filter_chars(username))
+            entries = self._search(conn, self.base_dn, ldap3.SUBTREE, search_filter, attributes)
+        if not entries:
+            return None
+        if len(entries) > 1:
+            found = [e["dn"] for e in entries]
+            if not self.ignore_multiple_results:
+                # Which one would be the user is a guess: refuse the login.
+                LOG.warning(
+                    "LDAP: %d entries for user %r (%s); refusing the login "
+                    "(auth.ldap.ignore_multiple_results = true takes the first)",
+                    len(found),
+                    username,
+                    found,
+                )
                 return None
-            if len(entries) > 1:
-                found = [e["dn"] for e in entries]
-                if not self.ignore_multiple_results:
-                    # Which one would be the user is a guess: refuse the login.
-                    LOG.warning(
-                        "LDAP: %d entries for user %r (%s); refusing the login "
-                        "(auth.ldap.ignore_multiple_results = true takes the first)",
-                        len(found),
-                        username,
-                        found,
-                    )
-                    return None
-                LOG.warning("LDAP: %d entries for user %r; using %s", len(found), username, found[0])
-            dn = entries[0]["dn"]
-            is_admin = False
-            if self.admin_field:
-                values = entries[0].get("attributes", {}).get(self.admin_field, [])
-                if isinstance(values, (str, bytes)):
-                    values = [values]
-                values = {v.decode() if isinstance(v, bytes) else str(v) for v in values}
-                is_admin = bool(values & self.admin_values)
-            if not is_admin and self.admin_group_dn:
-                member = f"(|(member={escape_filter_chars(dn)})(uniqueMember={escape_filter_chars(dn)}))"
-                is_admin = bool(self._search(conn, self.admin_group_dn, ldap3.BASE, member, []))
-            groups: frozenset[str] = frozenset()
-            if self.group_base_dn:
-                group_filter = self.group_filter.format(
-                    dn=escape_filter_chars(dn), username=escape_filter_chars(username)
-                )
-                found_groups = self._search(
-                    conn, self.group_base_dn, ldap3.SUBTREE, group_filter, [self.group_name_attr]
-                )
-                names = set()
-                for entry in found_groups:
-                    value = entry.get("attributes", {}).get(self.group_name_attr)
-                    if isinstance(value, list):
-                        value = value[0] if value else None
-                    if value:
-                        names.add(str(value))
-                groups = frozenset(names)
-            return LdapUser(username, dn, is_admin, groups)
-        finally:
-            conn.unbind()
+            LOG.warning("LDAP: %d entries for user %r; using %s", len(found), username, found[0])
+        return entries[0]
+
+    def _is_admin(self, conn, entry: dict) -> bool:
+        """By the admin attribute's values, else by membership of the admin group."""
+        from ldap3.utils.conv import escape_filter_chars
+
+        if self.admin_field:
+            values = entry.get("attributes", {}).get(self.admin_field, [])
+            if isinstance(values, (str, bytes)):
+                values = [values]
+            values = {v.decode() if isinstance(v, bytes) else str(v) for v in values}
+            if values & self.admin_values:
+                return True
+        if not self.admin_group_dn:
+            return False
+        dn = escape_filter_chars(entry["dn"])
+        member = f"(|(member={dn})(uniqueMember={dn}))"
+        return bool(self._search(conn, self.admin_group_dn, self._ldap3.BASE, member, []))
+
+    def _groups_of(self, conn, dn: str, username: str) -> frozenset[str]:
+        """The names of the groups under ``auth.ldap.group_base_dn`` that hold the user."""
+        if not self.group_base_dn:
+            return frozenset()
+        from ldap3.utils.conv import escape_filter_chars
+
+        group_filter = self.group_filter.format(
+            dn=escape_filter_chars(dn), username=escape_filter_chars(username)
+        )
+        found_groups = self._search(
+            conn, self.group_base_dn, self._ldap3.SUBTREE, group_filter, [self.group_name_attr]
+        )
+        names = set()
+        for entry in found_groups:
+            value = entry.get("attributes", {}).get(self.group_name_attr)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value:
+                names.add(str(value))
+        return frozenset(names)
 
     # AccessBackend --------------------------------------------------------
     def _verify(self, username: str, password: str) -> bool:

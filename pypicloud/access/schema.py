@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table, Text
 
-from ..index.schema import UTCDateTime
+from ..sqldb import UTCDateTime
 
 metadata = MetaData()
 
@@ -87,3 +87,10 @@ access_counters = Table(
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+
+def put_grant(conn, project: str, kind: str, name: str, permission: str) -> None:
+    """Set the grant of user or group (``kind``) ``name`` on ``project``, replacing any other."""
+    table, column = (user_grants, "username") if kind == "user" else (group_grants, "group_name")
+    conn.execute(table.delete().where((table.c.project == project) & (table.c[column] == name)))
+    conn.execute(table.insert().values(project=project, permission=permission, **{column: name}))

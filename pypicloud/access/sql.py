@@ -35,7 +35,6 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import Identity, TokenScope, utcnow
-from ..plugins import resolve
 from . import v1
 from .base import PSEUDO_GROUPS
 from .editable import (
@@ -56,6 +55,7 @@ from .schema import (
     groups,
     memberships,
     pending_users,
+    put_grant,
     tokens,
     user_grants,
     users,
@@ -77,15 +77,6 @@ def _token_info(row) -> TokenInfo:
         row.created_at,
         row.expires_at,
     )
-
-
-def _index_is_sql(settings) -> bool:
-    from ..index import ALIASES as INDEX_ALIASES
-    from ..index.base import MetadataIndex
-    from ..index.sql import SQLIndex
-
-    cls = resolve("pypi.db", settings.get_str("pypi.db", "sql"), INDEX_ALIASES, MetadataIndex)
-    return issubclass(cls, SQLIndex)
 
 
 LOG = logging.getLogger(__name__)
@@ -154,14 +145,9 @@ class SQLAccess(EditableAccess):
 
     @classmethod
     def from_settings(cls, settings) -> SQLAccess:
-        if "auth.db.url" in settings:
-            key, schema = "auth.db.url", settings.get_str("auth.db.schema")
-        elif _index_is_sql(settings):
-            # One database for everything unless told otherwise: the index's
-            # URL (or its default SQLite file), in the index's schema.
-            key, schema = "db.url", settings.get_str("db.schema")
-        else:
-            key, schema = "auth.db.url", settings.get_str("auth.db.schema")
+        # One database for everything unless told otherwise: the index's
+        # URL (or its default SQLite file), in the index's schema.
+        key, schema = sqldb.shared_database_key(settings)
         url = sqldb.settings_url(settings, key, "pypicloud.sqlite")
         ignored = sorted(k for k in settings if k.startswith(("user.", "group.", "package.")))
         if ignored:
@@ -510,40 +496,12 @@ class SQLAccess(EditableAccess):
             if replace:
                 for table in (memberships, user_grants, group_grants, tokens, users, groups, pending_users):
                     conn.execute(table.delete())
-            for name, user in data.users.items():
-                # Update in place: a delete would cascade to memberships and
-                # grants the document does not mention.
-                values = {"password_hash": user["password_hash"], "admin": user["admin"]}
-                if not conn.execute(users.update().where(users.c.username == name).values(**values)).rowcount:
-                    conn.execute(users.insert().values(username=name, **values))
-            for name, group in data.groups.items():
-                if not conn.execute(
-                    groups.update().where(groups.c.name == name).values(admin=group["admin"])
-                ).rowcount:
-                    conn.execute(groups.insert().values(name=name, admin=group["admin"]))
-                # A group in the document gets exactly the members it lists.
-                conn.execute(memberships.delete().where(memberships.c.group_name == name))
-                if group["members"]:
-                    conn.execute(
-                        memberships.insert(), [{"username": m, "group_name": name} for m in group["members"]]
-                    )
+            _load_users(conn, data)
+            _load_groups(conn, data)
             for project, grants in data.packages.items():
-                for user, perm in grants["users"].items():
-                    conn.execute(
-                        user_grants.delete().where(
-                            (user_grants.c.project == project) & (user_grants.c.username == user)
-                        )
-                    )
-                    conn.execute(user_grants.insert().values(project=project, username=user, permission=perm))
-                for group, perm in grants["groups"].items():
-                    conn.execute(
-                        group_grants.delete().where(
-                            (group_grants.c.project == project) & (group_grants.c.group_name == group)
-                        )
-                    )
-                    conn.execute(
-                        group_grants.insert().values(project=project, group_name=group, permission=perm)
-                    )
+                for kind in ("user", "group"):
+                    for name, perm in grants[kind + "s"].items():
+                        put_grant(conn, project, kind, name, perm)
 
         self._write(work)
         self.forget_credentials()
@@ -626,3 +584,26 @@ class SQLAccess(EditableAccess):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _load_users(conn: Connection, data: AccessData) -> None:
+    for name, user in data.users.items():
+        # Update in place: a delete would cascade to memberships and
+        # grants the document does not mention.
+        values = {"password_hash": user["password_hash"], "admin": user["admin"]}
+        if not conn.execute(users.update().where(users.c.username == name).values(**values)).rowcount:
+            conn.execute(users.insert().values(username=name, **values))
+
+
+def _load_groups(conn: Connection, data: AccessData) -> None:
+    for name, group in data.groups.items():
+        if not conn.execute(
+            groups.update().where(groups.c.name == name).values(admin=group["admin"])
+        ).rowcount:
+            conn.execute(groups.insert().values(name=name, admin=group["admin"]))
+        # A group in the document gets exactly the members it lists.
+        conn.execute(memberships.delete().where(memberships.c.group_name == name))
+        if group["members"]:
+            conn.execute(
+                memberships.insert(), [{"username": m, "group_name": name} for m in group["members"]]
+            )

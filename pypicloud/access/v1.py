@@ -25,7 +25,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .base import PSEUDO_GROUPS, READ, WRITE
-from .schema import access_counters, group_grants, groups, memberships, pending_users, user_grants, users
+from .schema import (
+    access_counters,
+    groups,
+    memberships,
+    pending_users,
+    put_grant,
+    users,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -113,14 +120,7 @@ def import_1x_tables(engine: Engine, schema: str | None) -> bool:
 def _copy(conn: Connection) -> tuple[int, ...]:
     existing_users = set(conn.execute(sa.select(users.c.username)).scalars())
     existing_groups = set(conn.execute(sa.select(groups.c.name)).scalars())
-    active, pending = {}, {}
-    admins = 0
-    for row in conn.execute(sa.select(V1_USERS)):
-        if row.pending:
-            pending[row.username] = row.password
-            continue
-        active[row.username] = (row.password, bool(row.admin))
-        admins += bool(row.admin)
+    active, pending = _v1_users(conn)
     for name, (password_hash, admin) in active.items():
         if name not in existing_users:  # never overwrite a user made here already
             conn.execute(users.insert().values(username=name, password_hash=password_hash, admin=admin))
@@ -134,7 +134,30 @@ def _copy(conn: Connection) -> tuple[int, ...]:
         if name not in existing_groups:
             conn.execute(groups.insert().values(name=name, admin=False))
     known_users = existing_users | set(active)
-    known_groups = existing_groups | set(group_names)
+    _copy_memberships(conn, known_users, existing_groups | set(group_names))
+    grants = _v1_grants(conn, known_users)
+    projects = set()
+    for (kind, project, name), perm in grants.items():
+        if perm:
+            put_grant(conn, project, kind, name, perm)
+            projects.add(project)
+    admins = sum(1 for _, admin in active.values() if admin)
+    granted = sum(1 for p in grants.values() if p)
+    return len(active), admins, len(pending), len(group_names), granted, len(projects)
+
+
+def _v1_users(conn: Connection) -> tuple[dict[str, tuple[str, bool]], dict[str, str]]:
+    """1.x's users: ``({name: (hash, admin)}, {pending name: hash})``."""
+    active, pending = {}, {}
+    for row in conn.execute(sa.select(V1_USERS)):
+        if row.pending:
+            pending[row.username] = row.password
+        else:
+            active[row.username] = (row.password, bool(row.admin))
+    return active, pending
+
+
+def _copy_memberships(conn: Connection, known_users: set[str], known_groups: set[str]) -> None:
     pairs = {
         (r.username, r.group)
         for r in conn.execute(sa.select(V1_USER_GROUPS))
@@ -143,9 +166,15 @@ def _copy(conn: Connection) -> tuple[int, ...]:
     present = {(r.username, r.group_name) for r in conn.execute(sa.select(memberships))}
     for username, group in sorted(pairs - present):
         conn.execute(memberships.insert().values(username=username, group_name=group))
-    # Grants: names canonicalised (1.x stored them as typed); two spellings of
-    # one project merge, read and write together.
-    user_perms: dict[tuple[str, str], str] = {}
+
+
+def _v1_grants(conn: Connection, known_users: set[str]) -> dict[tuple[str, str, str], str]:
+    """1.x's grants as ``{(user|group, project, name): permission}`` ("" for none).
+
+    Names canonicalised (1.x stored them as typed); two spellings of one project
+    merge, read and write together. Users first, then groups, as 1.x listed them.
+    """
+    grants: dict[tuple[str, str, str], str] = {}
     for row in conn.execute(sa.select(V1_USER_PERMISSIONS)):
         if row.username not in known_users:
             LOG.warning(
@@ -155,35 +184,12 @@ def _copy(conn: Connection) -> tuple[int, ...]:
                 row.username,
             )
             continue
-        key = (canonicalize_name(row.package), row.username)
-        user_perms[key] = _union(user_perms.get(key), permission(row.read, row.write))
-    group_perms: dict[tuple[str, str], str] = {}
+        key = ("user", canonicalize_name(row.package), row.username)
+        grants[key] = _union(grants.get(key), permission(row.read, row.write))
     for row in conn.execute(sa.select(V1_GROUP_PERMISSIONS)):
-        key = (canonicalize_name(row.package), row.groupname)
-        group_perms[key] = _union(group_perms.get(key), permission(row.read, row.write))
-    projects = set()
-    for (project, username), perm in user_perms.items():
-        if not perm:
-            continue
-        conn.execute(
-            user_grants.delete().where(
-                (user_grants.c.project == project) & (user_grants.c.username == username)
-            )
-        )
-        conn.execute(user_grants.insert().values(project=project, username=username, permission=perm))
-        projects.add(project)
-    for (project, group), perm in group_perms.items():
-        if not perm:
-            continue
-        conn.execute(
-            group_grants.delete().where(
-                (group_grants.c.project == project) & (group_grants.c.group_name == group)
-            )
-        )
-        conn.execute(group_grants.insert().values(project=project, group_name=group, permission=perm))
-        projects.add(project)
-    grants = sum(1 for p in user_perms.values() if p) + sum(1 for p in group_perms.values() if p)
-    return len(active), admins, len(pending), len(group_names), grants, len(projects)
+        key = ("group", canonicalize_name(row.package), row.groupname)
+        grants[key] = _union(grants.get(key), permission(row.read, row.write))
+    return grants
 
 
 def is_1x_document(doc) -> bool:

@@ -22,6 +22,7 @@ from ..access import access_from_settings
 from ..access.editable import AccessData, EditableAccess, InvalidAccessData, token_expiry
 from ..access.passwords import hash_password
 from ..errors import PypicloudError
+from ..timefmt import human_utc
 from .common import load_settings
 from .gen_password import read_password
 
@@ -52,6 +53,19 @@ def _access_parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="the server's ini file")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
+    for add_commands in (
+        _user_commands,
+        _group_commands,
+        _grant_commands,
+        _token_commands,
+        _listing_commands,
+    ):
+        add_commands(sub)
+    return parser
+
+
+def _user_commands(sub) -> None:
+    """add-user, set-password, set-admin, delete-user."""
     add = sub.add_parser("add-user", help="create a user (password prompted or from stdin)")
     add.add_argument("username")
     add.add_argument("--admin", action="store_true", help="the user is an admin")
@@ -63,6 +77,9 @@ def _access_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete-user", help="delete a user, their memberships and grants")
     delete.add_argument("username")
 
+
+def _group_commands(sub) -> None:
+    """add-group, delete-group, add-member, remove-member."""
     group = sub.add_parser("add-group", help="create a group, optionally with members")
     group.add_argument("group")
     group.add_argument("members", nargs="*", help="existing user names")
@@ -76,6 +93,9 @@ def _access_parser() -> argparse.ArgumentParser:
     leave.add_argument("group")
     leave.add_argument("members", nargs="+")
 
+
+def _grant_commands(sub) -> None:
+    """grant, revoke."""
     grant = sub.add_parser(
         "grant", help="grant r, rw or w (write only, as 1.x allowed) on a project to a user or group"
     )
@@ -88,6 +108,9 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kind", choices=("user", "group"))
     revoke.add_argument("name")
 
+
+def _token_commands(sub) -> None:
+    """add-token, list-tokens, delete-token."""
     token = sub.add_parser("add-token", help="make an API token for a user; prints it once")
     token.add_argument("username")
     token.add_argument(
@@ -111,11 +134,13 @@ def _access_parser() -> argparse.ArgumentParser:
     revoke_token = sub.add_parser("delete-token", help="revoke a token by its id")
     revoke_token.add_argument("token_id")
 
+
+def _listing_commands(sub) -> None:
+    """list, list-pending, approve."""
     sub.add_parser("list", help="print users, groups and grants")
     sub.add_parser("list-pending", help="print sign-ups left pending on pypicloud 1.x")
     approve = sub.add_parser("approve", help="make a pending 1.x sign-up a user")
     approve.add_argument("usernames", nargs="+")
-    return parser
 
 
 def _new_password_hash(prog: str) -> str | None:
@@ -140,10 +165,6 @@ def _print_listing(data: AccessData) -> None:
                 print(f"grant {project} {kind[:-1]} {name} {perm}")
 
 
-def _when(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _unknown_users(prog: str, backend, names: list[str]) -> bool:
     # Checked before the first change, so a typo changes nothing at all.
     unknown = [n for n in names if not backend.user_exists(n)]
@@ -152,91 +173,159 @@ def _unknown_users(prog: str, backend, names: list[str]) -> bool:
     return bool(unknown)
 
 
+def _cmd_list(prog: str, backend, args) -> int:
+    _print_listing(backend.export_data())
+    return 0
+
+
+def _cmd_add_user(prog: str, backend, args) -> int:
+    hashed = _new_password_hash(prog)
+    if hashed is None:
+        return 1
+    backend.create_user(args.username, hashed, admin=args.admin)
+    return 0
+
+
+def _cmd_set_password(prog: str, backend, args) -> int:
+    hashed = _new_password_hash(prog)
+    if hashed is None:
+        return 1
+    backend.set_password_hash(args.username, hashed)
+    return 0
+
+
+def _cmd_set_admin(prog: str, backend, args) -> int:
+    backend.set_admin(args.username, not args.no)
+    return 0
+
+
+def _cmd_delete_user(prog: str, backend, args) -> int:
+    backend.delete_user(args.username)
+    return 0
+
+
+def _cmd_add_group(prog: str, backend, args) -> int:
+    if _unknown_users(prog, backend, args.members):
+        return 1
+    backend.create_group(args.group, admin=args.admin)
+    for member in args.members:
+        backend.set_membership(member, args.group, True)
+    return 0
+
+
+def _cmd_delete_group(prog: str, backend, args) -> int:
+    backend.delete_group(args.group)
+    return 0
+
+
+def _cmd_membership(prog: str, backend, args) -> int:
+    if _unknown_users(prog, backend, args.members):
+        return 1
+    for member in args.members:
+        backend.set_membership(member, args.group, args.command == "add-member")
+    return 0
+
+
+def _cmd_add_token(prog: str, backend, args) -> int:
+    try:
+        expires = token_expiry(args.expires_days)
+    except InvalidAccessData as exc:
+        print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
+        return 1
+    secret, info = backend.create_token(
+        args.username,
+        projects=args.projects,
+        upload=args.upload,
+        expires_at=expires,
+        description=args.description,
+    )
+    print(secret)
+    print(
+        f"{prog}: token {info.token_id} for {info.username}: "
+        f"{'upload and read' if info.upload else 'read only'}, "
+        f"{', '.join(info.projects) if info.projects else 'every project'}, "
+        f"{'expires ' + human_utc(info.expires_at) if info.expires_at else 'never expires'}. "
+        "Use it as the password of user __token__; it is not shown again.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_list_tokens(prog: str, backend, args) -> int:
+    for info in backend.tokens(args.username):
+        print(
+            f"{info.token_id}  {info.username}  "
+            f"{'upload' if info.upload else 'read'}  "
+            f"{','.join(info.projects) if info.projects else '*'}  "
+            f"created {human_utc(info.created_at)}  "
+            f"{'expires ' + human_utc(info.expires_at) if info.expires_at else 'no expiry'}"
+            f"{'  ' + info.description if info.description else ''}"
+        )
+    return 0
+
+
+def _cmd_delete_token(prog: str, backend, args) -> int:
+    backend.delete_token(args.token_id)
+    return 0
+
+
+def _cmd_list_pending(prog: str, backend, args) -> int:
+    for name in backend.pending_users():
+        print(name)
+    return 0
+
+
+def _cmd_approve(prog: str, backend, args) -> int:
+    for name in args.usernames:
+        backend.approve_user(name)
+    return 0
+
+
+def _cmd_grant(prog: str, backend, args) -> int:
+    permission = args.permission if args.command == "grant" else None
+    backend.set_grant(args.project, args.kind, args.name, permission)
+    return 0
+
+
+# Each sub-command of ppc-access: (prog, backend, parsed arguments) -> exit code.
+_COMMANDS = {
+    "list": _cmd_list,
+    "add-user": _cmd_add_user,
+    "set-password": _cmd_set_password,
+    "set-admin": _cmd_set_admin,
+    "delete-user": _cmd_delete_user,
+    "add-group": _cmd_add_group,
+    "delete-group": _cmd_delete_group,
+    "add-member": _cmd_membership,
+    "remove-member": _cmd_membership,
+    "add-token": _cmd_add_token,
+    "list-tokens": _cmd_list_tokens,
+    "delete-token": _cmd_delete_token,
+    "list-pending": _cmd_list_pending,
+    "approve": _cmd_approve,
+    "grant": _cmd_grant,
+    "revoke": _cmd_grant,
+}
+# Commands whose output is the answer: no "<command> done" line after it.
+_QUIET = frozenset({"list", "list-tokens", "add-token", "list-pending"})
+# Commands that only read, so any access backend will do.
+_READ_ONLY = frozenset({"list"})
+
+
 def access_main(argv: list[str] | None = None) -> int:
     prog = "ppc-access"
     args = _access_parser().parse_args(argv)
-    backend = _backend(prog, args.config, editable=args.command not in ("list",))
+    backend = _backend(prog, args.config, editable=args.command not in _READ_ONLY)
     if backend is None:
         return 2
     try:
-        command = args.command
-        if command == "list":
-            _print_listing(backend.export_data())
-        elif command in ("add-user", "set-password"):
-            hashed = _new_password_hash(prog)
-            if hashed is None:
-                return 1
-            if command == "add-user":
-                backend.create_user(args.username, hashed, admin=args.admin)
-            else:
-                backend.set_password_hash(args.username, hashed)
-        elif command == "set-admin":
-            backend.set_admin(args.username, not args.no)
-        elif command == "delete-user":
-            backend.delete_user(args.username)
-        elif command in ("add-group", "add-member", "remove-member") and _unknown_users(
-            prog, backend, args.members
-        ):
-            return 1
-        elif command == "add-group":
-            backend.create_group(args.group, admin=args.admin)
-            for member in args.members:
-                backend.set_membership(member, args.group, True)
-        elif command == "delete-group":
-            backend.delete_group(args.group)
-        elif command in ("add-member", "remove-member"):
-            for member in args.members:
-                backend.set_membership(member, args.group, command == "add-member")
-        elif command == "add-token":
-            try:
-                expires = token_expiry(args.expires_days)
-            except InvalidAccessData as exc:
-                print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
-                return 1
-            secret, info = backend.create_token(
-                args.username,
-                projects=args.projects,
-                upload=args.upload,
-                expires_at=expires,
-                description=args.description,
-            )
-            print(secret)
-            print(
-                f"{prog}: token {info.token_id} for {info.username}: "
-                f"{'upload and read' if info.upload else 'read only'}, "
-                f"{', '.join(info.projects) if info.projects else 'every project'}, "
-                f"{'expires ' + _when(info.expires_at) if info.expires_at else 'never expires'}. "
-                "Use it as the password of user __token__; it is not shown again.",
-                file=sys.stderr,
-            )
-        elif command == "list-tokens":
-            for info in backend.tokens(args.username):
-                print(
-                    f"{info.token_id}  {info.username}  "
-                    f"{'upload' if info.upload else 'read'}  "
-                    f"{','.join(info.projects) if info.projects else '*'}  "
-                    f"created {_when(info.created_at)}  "
-                    f"{'expires ' + _when(info.expires_at) if info.expires_at else 'no expiry'}"
-                    f"{'  ' + info.description if info.description else ''}"
-                )
-        elif command == "delete-token":
-            backend.delete_token(args.token_id)
-        elif command == "list-pending":
-            for name in backend.pending_users():
-                print(name)
-        elif command == "approve":
-            for name in args.usernames:
-                backend.approve_user(name)
-        elif command in ("grant", "revoke"):
-            backend.set_grant(
-                args.project, args.kind, args.name, args.permission if command == "grant" else None
-            )
+        code = _COMMANDS[args.command](prog, backend, args)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    if command not in ("list", "list-tokens", "add-token", "list-pending"):
-        print(f"{prog}: {command} done", file=sys.stderr)
-    return 0
+    if code == 0 and args.command not in _QUIET:
+        print(f"{prog}: {args.command} done", file=sys.stderr)
+    return code
 
 
 # ppc-export / ppc-import --------------------------------------------------

@@ -26,115 +26,25 @@ interruption or a failed reindex; 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
-import threading
-from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import build_service
-from ..errors import ConfigError, StorageConflict
+from ..errors import BadSource, ConfigError
+from ..migration import CHUNK, Migration, Outcome, _name, _VerifyingReader, run_concurrently, same_place
 from ..models import StoredObject
 from ..storage import Storage, storage_from_settings
 from ..storage.file import FileStorage
 from .common import Progress, load_settings
 
 PROG = "ppc-migrate"
-CHUNK = 1024 * 1024
 MAX_JOBS = 32
 #: Stop starting new copies after this many failures in a row (destination down?).
 MAX_FAILURES_IN_A_ROW = 10
-_SHA256 = frozenset("0123456789abcdef")
 
-
-class BadSource(Exception):
-    """The source's bytes do not match the size or sha256 it lists for them."""
-
-
-class _VerifyingReader:
-    """Passes a stream through, checking its size and sha256 when it ends.
-
-    Raising at the end of the stream (before the destination's put returns)
-    makes the put abort, so a file with unexpected bytes is never stored.
-    """
-
-    def __init__(self, stream, size: int, sha256: str | None):
-        self._stream = stream
-        self._size = size
-        self._expected = sha256
-        self._digest = hashlib.sha256()
-        self.count = 0
-        self.finished = False
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:  # "everything": still read (and check) in chunks
-            parts = []
-            while block := self.read(CHUNK):
-                parts.append(block)
-            return b"".join(parts)
-        if size == 0:
-            return b""
-        data = self._stream.read(size)
-        if not data:
-            self._check()
-            return data
-        self.count += len(data)
-        self._digest.update(data)
-        if self.count > self._size:
-            raise BadSource(
-                f"the source holds more than the {self._size} bytes it lists (changed while copying?)"
-            )
-        return data
-
-    def _check(self) -> None:
-        if self.finished:
-            return
-        if self.count != self._size:
-            raise BadSource(
-                f"read {self.count} bytes, the source lists {self._size} (changed while copying?)"
-            )
-        if self._expected and self._digest.hexdigest() != self._expected:
-            raise BadSource(
-                "the bytes do not match the sha256 in the source's metadata (the source file is damaged)"
-            )
-        self.finished = True
-
-    def drain(self) -> None:
-        """Read what the consumer left and check it (raises BadSource on a mismatch)."""
-        while self.read(CHUNK):
-            pass
-        self._check()
-
-    @property
-    def sha256(self) -> str:
-        return self._digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one source object."""
-
-    kind: str  # copied | replaced | present | updated | conflict | failed (+ would-* in a dry run)
-    obj: StoredObject
-    detail: str = ""
-
-
-def _listed_sha256(obj: StoredObject) -> str | None:
-    value = (obj.metadata.get("sha256") or "").strip().lower()
-    return value if len(value) == 64 and set(value) <= _SHA256 else None
-
-
-def _hash_stored(storage: Storage, obj: StoredObject) -> str:
-    digest = hashlib.sha256()
-    with storage.open(obj.project, obj.filename) as stream:
-        while True:
-            block = stream.read(CHUNK)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
+# Kept importable from here (the migration rules moved to pypicloud.migration).
+__all__ = ["CHUNK", "BadSource", "Migration", "Outcome", "_VerifyingReader", "build_parser", "main"]
 
 
 def _size(count: int | float) -> str:
@@ -143,92 +53,6 @@ def _size(count: int | float) -> str:
             return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count} bytes"  # pragma: no cover
-
-
-def _name(obj: StoredObject) -> str:
-    return f"{obj.project}/{obj.filename}"
-
-
-class Migration:
-    """Copies objects from ``source`` to ``dest`` (both Storage backends)."""
-
-    def __init__(
-        self,
-        source: Storage,
-        dest: Storage,
-        existing: dict[tuple[str, str], StoredObject],
-        *,
-        overwrite: bool = False,
-        dry_run: bool = False,
-    ):
-        self.source = source
-        self.dest = dest
-        self.existing = existing
-        self.overwrite = overwrite
-        self.dry_run = dry_run
-        self._lock = threading.Lock()
-
-    def same_bytes(self, src: StoredObject, dst: StoredObject) -> bool:
-        """Same size and sha256 (taken from metadata, or hashed when metadata has none)."""
-        if src.size != dst.size:
-            return False
-        ours = _listed_sha256(src) or _hash_stored(self.source, src)
-        theirs = _listed_sha256(dst) or _hash_stored(self.dest, dst)
-        return ours == theirs
-
-    def run_one(self, obj: StoredObject) -> Outcome:
-        """Bring one object to the destination. Never raises (failures are outcomes)."""
-        try:
-            return self._run_one(obj)
-        except Exception as exc:  # reported per file; the run goes on
-            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            return Outcome("failed", obj, message)
-
-    def _run_one(self, obj: StoredObject, retry: bool = True) -> Outcome:
-        there = self.existing.get((obj.project, obj.filename))
-        if there is None:
-            if self.dry_run:
-                return Outcome("would-copy", obj)
-            try:
-                self._copy(obj, overwrite=False)
-            except StorageConflict:
-                # Written by someone else since we listed the destination: decide again.
-                there = self.dest.stat(obj.project, obj.filename)
-                if there is None or not retry:
-                    raise
-                with self._lock:
-                    self.existing[(obj.project, obj.filename)] = there
-                return self._run_one(obj, retry=False)
-            return Outcome("copied", obj)
-        if self.same_bytes(obj, there):
-            if there.metadata == obj.metadata:
-                return Outcome("present", obj)
-            if self.dry_run:
-                return Outcome("would-update", obj, "metadata differs")
-            self.dest.update_metadata(obj.project, obj.filename, dict(obj.metadata))
-            return Outcome("updated", obj, "metadata brought up to date")
-        why = (
-            f"the destination holds other bytes ({there.size} bytes, source {obj.size})"
-            if there.size != obj.size
-            else "the destination holds other bytes (sha256 differs)"
-        )
-        if not self.overwrite:
-            return Outcome("conflict", obj, why)
-        if self.dry_run:
-            return Outcome("would-replace", obj, why)
-        self._copy(obj, overwrite=True)
-        return Outcome("replaced", obj, why)
-
-    def _copy(self, obj: StoredObject, *, overwrite: bool) -> None:
-        with self.source.open(obj.project, obj.filename) as stream:
-            reader = _VerifyingReader(stream, obj.size, _listed_sha256(obj))
-            self.dest.put(obj.project, obj.filename, reader, dict(obj.metadata), overwrite=overwrite)
-            try:
-                reader.drain()  # a backend that stopped reading early: check the rest too
-            except BadSource:
-                if not overwrite:
-                    self.dest.delete(obj.project, obj.filename)
-                raise
 
 
 # ---------------------------------------------------------------------------
@@ -346,22 +170,6 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
         raise
 
 
-def _identity(storage: Storage) -> tuple | None:
-    """What makes two storages the same place (None when we cannot tell)."""
-    if isinstance(storage, FileStorage):
-        return ("file", os.path.realpath(storage.directory))
-    place = getattr(storage, "bucket_name", None) or getattr(storage, "container", None)
-    if isinstance(place, str):  # gcs, azure-blob
-        where = getattr(storage, "api_endpoint", None) or getattr(
-            getattr(storage, "service", None), "url", None
-        )
-        return (type(storage).__name__, where or "", place, getattr(storage, "prefix", ""))
-    bucket = getattr(storage, "bucket", None)
-    if bucket is not None:
-        return ("s3", getattr(storage, "endpoint_url", None) or "", bucket, getattr(storage, "prefix", ""))
-    return None
-
-
 def _listing(storage: Storage, label: str) -> list[StoredObject]:
     progress = Progress(label)
     found = []
@@ -373,45 +181,6 @@ def _listing(storage: Storage, label: str) -> list[StoredObject]:
     # A file before its .metadata companion; a stable order for the output.
     found.sort(key=lambda o: (o.project, o.filename))
     return found
-
-
-def _run(
-    migration: Migration, objects: list[StoredObject], jobs: int, progress: Progress, on_outcome
-) -> bool:
-    """Run every object through ``migration``; False when it stopped early."""
-    failures_in_a_row = 0
-    todo: Iterable[StoredObject] = iter(objects)
-    pending: set[Future] = set()
-    stopped = False
-    with ThreadPoolExecutor(jobs, thread_name_prefix="ppc-migrate") as pool:
-        try:
-            while True:
-                while not stopped and len(pending) < jobs * 2:
-                    obj = next(todo, None)  # type: ignore[call-overload]
-                    if obj is None:
-                        break
-                    pending.add(pool.submit(migration.run_one, obj))
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: _name(f.result().obj)):
-                    outcome = future.result()
-                    on_outcome(outcome)
-                    if outcome.kind == "failed":
-                        failures_in_a_row += 1
-                    else:
-                        failures_in_a_row = 0
-                if failures_in_a_row >= MAX_FAILURES_IN_A_ROW and not stopped:
-                    stopped = True
-                    progress.note(
-                        f"{PROG}: giving up after {failures_in_a_row} failures in a "
-                        "row (is the destination reachable and writable?)"
-                    )
-        except KeyboardInterrupt:
-            for future in pending:
-                future.cancel()
-            raise
-    return not stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,20 +224,20 @@ def main(argv: list[str] | None = None) -> int:
             service.index.close()
 
 
-def _migrate(args, source: Storage, dest: Storage, service, note: str | None) -> int:
-    same = _identity(source)
-    if same is not None and same == _identity(dest):
-        print(f"{PROG}: {args.source} and {args.dest} use the same storage; nothing to do", file=sys.stderr)
-        return 2
+def _refusal(args, source: Storage, dest: Storage) -> str | None:
+    """Why this run must not start (exit code 2), or None."""
+    if same_place(source, dest):
+        return f"{args.source} and {args.dest} use the same storage; nothing to do"
     if dest.read_only and not args.dry_run:
-        print(
-            f"{PROG}: the destination storage is read-only (storage.read_only = true in {args.dest})",
-            file=sys.stderr,
-        )
-        return 2
-    s3_involved = not (isinstance(source, FileStorage) and isinstance(dest, FileStorage))
-    jobs = args.jobs or (4 if s3_involved else 1)
+        return f"the destination storage is read-only (storage.read_only = true in {args.dest})"
+    return None
 
+
+def _migrate(args, source: Storage, dest: Storage, service, note: str | None) -> int:
+    refusal = _refusal(args, source, dest)
+    if refusal is not None:
+        print(f"{PROG}: {refusal}", file=sys.stderr)
+        return 2
     try:
         objects = _listing(source, "listing source")
         existing = {(o.project, o.filename): o for o in _listing(dest, "listing destination")}
@@ -477,64 +246,45 @@ def _migrate(args, source: Storage, dest: Storage, service, note: str | None) ->
         return 1
     if note:
         print(f"{PROG}: {note}: everything would be copied", file=sys.stderr)
-
     migration = Migration(source, dest, existing, overwrite=args.overwrite, dry_run=args.dry_run)
-    counts: dict[str, int] = {}
-    copied_bytes = [0]
-    progress = Progress("copying" if not args.dry_run else "checking", len(objects))
-
-    def on_outcome(outcome: Outcome) -> None:
-        kind, obj = outcome.kind, outcome.obj
-        counts[kind] = counts.get(kind, 0) + 1
-        if kind in ("copied", "replaced"):
-            copied_bytes[0] += obj.size
-        line = None
-        if kind == "conflict":
-            line = f"conflict {_name(obj)}: {outcome.detail}; not overwritten (--overwrite replaces it)"
-        elif kind == "failed":
-            line = f"failed   {_name(obj)}: {outcome.detail}"
-        if line is not None:
-            progress.note(line)
-        elif kind.startswith("would-"):
-            what = kind[len("would-") :]
-            extra = f" ({outcome.detail})" if outcome.detail else ""
-            progress.note(f"would {what:<7} {_name(obj)} ({_size(obj.size)}){extra}", sys.stdout)
-        elif args.verbose:
-            label = {"present": "present"}.get(kind, kind)
-            progress.note(f"{label:<8} {_name(obj)} ({_size(obj.size)})", sys.stdout)
-        progress.step(detail=_size(copied_bytes[0]) if not args.dry_run else None)
-
+    report = Report(args, Progress("copying" if not args.dry_run else "checking", len(objects)))
     try:
-        completed = _run(migration, objects, jobs, progress, on_outcome)
+        completed = _copy_all(args, migration, objects, source, dest, report)
     except KeyboardInterrupt:
-        progress.finish(
-            f"{PROG}: interrupted after {counts.get('copied', 0)} copied files; "
+        report.progress.finish(
+            f"{PROG}: interrupted after {report.count('copied')} copied files; "
             "run the same command again to copy the rest"
         )
         return 1
-
-    conflicts, failed = counts.get("conflict", 0), counts.get("failed", 0)
-    if args.dry_run:
-        summary = (
-            f"{PROG}: dry run: {counts.get('would-copy', 0)} to copy, "
-            f"{counts.get('would-replace', 0)} to replace, "
-            f"{counts.get('would-update', 0)} metadata updates, "
-            f"{counts.get('present', 0)} already present, {conflicts} conflicts; "
-            "nothing was changed"
+    report.progress.finish(report.summary(len(objects), completed))
+    status = 0 if report.count("conflict") == 0 and report.count("failed") == 0 and completed else 1
+    if not _reindex(args, service):
+        return 1
+    if status and not args.dry_run:
+        print(
+            f"{PROG}: not everything was copied; fix the problems above and run the same "
+            "command again (files already copied are skipped)",
+            file=sys.stderr,
         )
-    else:
-        summary = (
-            f"{PROG}: {counts.get('copied', 0)} copied ({_size(copied_bytes[0])}), "
-            f"{counts.get('replaced', 0)} replaced, "
-            f"{counts.get('updated', 0)} metadata updated, "
-            f"{counts.get('present', 0)} already present, "
-            f"{conflicts} conflicts, {failed} failed"
-        )
-    if not completed:
-        summary += f", {len(objects) - sum(counts.values())} not tried"
-    progress.finish(summary)
-    status = 0 if conflicts == 0 and failed == 0 and completed else 1
+    return status
 
+
+def _copy_all(args, migration: Migration, objects, source: Storage, dest: Storage, report: Report) -> bool:
+    s3_involved = not (isinstance(source, FileStorage) and isinstance(dest, FileStorage))
+    jobs = args.jobs or (4 if s3_involved else 1)
+
+    def give_up(failures: int) -> None:
+        report.progress.note(
+            f"{PROG}: giving up after {failures} failures in a row (is the destination reachable and writable?)"
+        )
+
+    return run_concurrently(
+        migration, objects, jobs, report.add, max_failures=MAX_FAILURES_IN_A_ROW, on_give_up=give_up
+    )
+
+
+def _reindex(args, service) -> bool:
+    """Rebuild the destination's index (unless told not to); False when that failed."""
     if service is not None:
         reindex = Progress("indexing destination")
         try:
@@ -543,20 +293,74 @@ def _migrate(args, source: Storage, dest: Storage, service, note: str | None) ->
             reindex.finish(
                 f"{PROG}: could not rebuild the destination index: {exc}; run ppc-reindex {args.dest}"
             )
-            return 1
+            return False
         reindex.finish(f"{PROG}: destination index rebuilt: {count} files")
     elif not args.dry_run:
         print(
             f"{PROG}: destination index not rebuilt (--no-reindex): run ppc-reindex {args.dest}",
             file=sys.stderr,
         )
-    if status and not args.dry_run:
-        print(
-            f"{PROG}: not everything was copied; fix the problems above and run the same "
-            "command again (files already copied are skipped)",
-            file=sys.stderr,
-        )
-    return status
+    return True
+
+
+@dataclass
+class Report:
+    """Counts the outcomes of a run and prints a line for each one worth a line."""
+
+    args: object
+    progress: Progress
+    counts: dict[str, int] = field(default_factory=dict)
+    copied_bytes: int = 0
+
+    def count(self, kind: str) -> int:
+        return self.counts.get(kind, 0)
+
+    def add(self, outcome: Outcome) -> None:
+        kind, obj = outcome.kind, outcome.obj
+        self.counts[kind] = self.count(kind) + 1
+        if kind in ("copied", "replaced"):
+            self.copied_bytes += obj.size
+        line = self._line(outcome)
+        if line is not None:
+            self.progress.note(*line)
+        self.progress.step(detail=_size(self.copied_bytes) if not self.args.dry_run else None)
+
+    def _line(self, outcome: Outcome) -> tuple | None:
+        """(text,) for stderr, (text, sys.stdout) for stdout, None for no line."""
+        kind, obj = outcome.kind, outcome.obj
+        if kind == "conflict":
+            return (f"conflict {_name(obj)}: {outcome.detail}; not overwritten (--overwrite replaces it)",)
+        if kind == "failed":
+            return (f"failed   {_name(obj)}: {outcome.detail}",)
+        if kind.startswith("would-"):
+            what = kind[len("would-") :]
+            extra = f" ({outcome.detail})" if outcome.detail else ""
+            return (f"would {what:<7} {_name(obj)} ({_size(obj.size)}){extra}", sys.stdout)
+        if self.args.verbose:
+            return (f"{kind:<8} {_name(obj)} ({_size(obj.size)})", sys.stdout)
+        return None
+
+    def summary(self, total: int, completed: bool) -> str:
+        conflicts, failed = self.count("conflict"), self.count("failed")
+        if self.args.dry_run:
+            summary = (
+                f"{PROG}: dry run: {self.count('would-copy')} to copy, "
+                f"{self.count('would-replace')} to replace, "
+                f"{self.count('would-update')} metadata updates, "
+                f"{self.count('present')} already present, {conflicts} conflicts; "
+                "nothing was changed"
+            )
+        else:
+            summary = (
+                f"{PROG}: {self.count('copied')} copied ({_size(self.copied_bytes)}), "
+                f"{self.count('replaced')} replaced, "
+                f"{self.count('updated')} metadata updated, "
+                f"{self.count('present')} already present, "
+                f"{conflicts} conflicts, {failed} failed"
+            )
+        if not completed:
+            summary += f", {total - sum(self.counts.values())} not tried"
+        return summary
 
 
 if __name__ == "__main__":  # pragma: no cover

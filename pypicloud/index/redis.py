@@ -369,9 +369,3 @@ class RedisIndex(MetadataIndex):
 
     def close(self) -> None:
         self.client.close()
-
-    def destroy(self) -> None:
-        """Remove every key of this prefix (tests, or dropping a deployment)."""
-        keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
-        for start in range(0, len(keys), 1000):
-            self.client.delete(*keys[start : start + 1000])

@@ -7,58 +7,16 @@ and a test checks that they match what the migrations build.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
-from sqlalchemy.dialects import mysql
-from sqlalchemy.types import TypeDecorator
+# Shared with the access tables; defined in sqldb and still importable from here.
+from ..sqldb import MYSQL_TABLE_ARGS, UTCDateTime
 
-# MySQL/MariaDB: every table in real UTF-8 (utf8mb4) with a binary collation,
-# so names compare and sort by code point as everywhere else ("Demo" and
-# "demo" are different filenames). Other databases ignore these keywords;
-# every migration passes them to create_table.
-MYSQL_TABLE_ARGS: dict[str, Any] = {
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
-    "mariadb_charset": "utf8mb4",
-    "mariadb_collate": "utf8mb4_bin",
-}
+__all__ = ["MYSQL_MAX_KEY_CHARS", "MYSQL_TABLE_ARGS", "UTCDateTime", "files", "metadata"]
 
 # InnoDB keys hold at most 3072 bytes: 768 utf8mb4 characters. Longer signed-URL
 # keys are simply not cached there (the URL is signed afresh).
 MYSQL_MAX_KEY_CHARS = 768
-
-
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every database.
-
-    SQLite has no time zones, so values are stored as naive UTC and made aware
-    again when read.
-    """
-
-    impl = DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        # MySQL's DATETIME drops microseconds unless asked for 6 digits.
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(DateTime())
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, str):  # defensive: raw SQLite text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 metadata = MetaData()

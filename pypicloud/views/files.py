@@ -9,8 +9,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..models import ANONYMOUS
-from ..service import METADATA_SUFFIX
+from ..models import ANONYMOUS, METADATA_SUFFIX
 
 
 def _headers(request, record) -> dict:

@@ -13,16 +13,11 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
 from pyramid.view import view_config
 
 from ..errors import FileNotFound
+from ..releases import version_key as _version_key
 from ..service import parse_upload_time
+from ..timefmt import iso_seconds, iso_utc
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _version_key(text: str):
-    try:
-        return (1, Version(text))
-    except InvalidVersion:
-        return (0, Version("0"))
 
 
 def _latest(by_version: dict[str, list[_Entry]]) -> str:
@@ -57,8 +52,8 @@ def _packagetype(filename: str) -> tuple[str, str]:
 
 def _times(upload: datetime) -> dict:
     return {
-        "upload_time": upload.strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": upload.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "upload_time": iso_seconds(upload),
+        "upload_time_iso_8601": iso_utc(upload),
     }
 
 
@@ -143,7 +138,7 @@ def _document(request, project: str, version: str | None):
         # Accept any spelling of the version that normalises to a stored one.
         try:
             wanted = Version(version)
-            version = next(v for v in by_version if _version_key(v) == (1, wanted))
+            version = next(v for v in by_version if Version(v) == wanted)
         except (InvalidVersion, StopIteration):
             raise FileNotFound(f"No version {version} of {project}") from None
     current = version or _latest(by_version)

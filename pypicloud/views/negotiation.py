@@ -6,11 +6,8 @@ import functools
 
 from webob.acceptparse import create_accept_header
 
-from ..errors import PypicloudError
-
-JSON = "application/vnd.pypi.simple.v1+json"
-HTML = "application/vnd.pypi.simple.v1+html"
-TEXT_HTML = "text/html"
+from ..errors import NotAcceptable
+from ..simple_api import HTML, JSON, LATEST_HTML, LATEST_JSON, TEXT_HTML
 
 # Offer order breaks ties, and HTML comes first (SPEC section 4): curl, browsers,
 # requests-based scripts, zc.buildout and setuptools' PackageIndex send no Accept
@@ -19,14 +16,10 @@ TEXT_HTML = "text/html"
 _OFFERS = {
     TEXT_HTML: TEXT_HTML,
     HTML: HTML,
-    "application/vnd.pypi.simple.latest+html": HTML,
+    LATEST_HTML: HTML,
     JSON: JSON,
-    "application/vnd.pypi.simple.latest+json": JSON,
+    LATEST_JSON: JSON,
 }
-
-
-class NotAcceptable(PypicloudError):
-    status = 406
 
 
 def negotiate(request) -> str:

@@ -13,7 +13,6 @@ import hashlib
 import json
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
 from pyramid.renderers import render
 from pyramid.response import Response
@@ -21,21 +20,12 @@ from pyramid.view import view_config
 
 from ..models import ANONYMOUS
 from ..pagecache import Page
+from ..releases import version_key as _version_key
+from ..timefmt import iso_utc as _iso
 from .negotiation import HTML, JSON, TEXT_HTML, negotiate
 
 # 1.1 adds PEP 700's versions, size and upload-time.
 API_VERSION = "1.1"
-
-
-def _iso(dt) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _version_key(text: str):
-    try:
-        return (0, Version(text), text)
-    except InvalidVersion:
-        return (1, Version("0"), text)
 
 
 def _redirect(request, route: str, **kw) -> HTTPMovedPermanently:

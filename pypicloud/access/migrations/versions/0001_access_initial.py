@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.index.schema import MYSQL_TABLE_ARGS, UTCDateTime
+from pypicloud.sqldb import MYSQL_TABLE_ARGS, UTCDateTime
 
 revision = "a0001"
 down_revision = None
