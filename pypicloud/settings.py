@@ -85,6 +85,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.secret_id auth.kms_key_id auth.region_name auth.endpoint_url auth.aws_access_key_id
     auth.aws_secret_access_key auth.aws_session_token auth.profile_name auth.secret_cache_seconds
     logging.format
+    pypi.metrics pypi.metrics_allow_from
     """.split()
 )
 
