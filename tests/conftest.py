@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.upstream",
     "tests.fixtures.ldap",
     "tests.fixtures.remote_access",
+    "tests.fixtures.oidc_issuer",
 ]
