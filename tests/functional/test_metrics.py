@@ -123,3 +123,20 @@ def test_backend_errors_are_counted(make_app, tmp_path):
     assert response.status_int >= 500
     samples = scrape(app)
     assert total(samples, "ppc_backend_call_errors_total", backend="storage") >= 1
+
+
+def test_upstream_fetches_are_counted(make_app, fake_upstream):
+    wheel = make_wheel("Remote.Pkg", "1.0")
+    fake_upstream.add("Remote.Pkg", wheel)
+    app = make_app({**ON, "pypi.fallback": "cache", "pypi.fallback_base_url": fake_upstream.url})
+    headers = auth_headers("admin")
+    assert app.get("/simple/remote-pkg/", headers=headers).status_int == 200
+    assert app.get(f"/api/package/remote-pkg/{wheel[0]}", headers=headers).body == wheel[1]
+    assert app.get("/simple/not-upstream-either/", headers=headers, expect_errors=True).status_int == 404
+    fake_upstream.fail_status = 503
+    app.get("/simple/other-pkg/", headers=headers, expect_errors=True)
+    samples = scrape(app)
+    assert value(samples, "ppc_upstream_fetches_total", kind="page", outcome="ok") >= 2
+    assert value(samples, "ppc_upstream_fetches_total", kind="file", outcome="ok") == 1
+    assert value(samples, "ppc_upstream_fetches_total", kind="page", outcome="error") == 1
+    assert value(samples, "ppc_upstream_fetch_duration_seconds_count", kind="page") >= 3
