@@ -131,6 +131,8 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
     config.include("pypicloud.routes")
+    config.include("pypicloud.oidc")  # trusted publishing, when oidc.publisher.* blocks exist
+    config.include("pypicloud.metrics")  # /metrics and its instrumentation, when pypi.metrics is on
     config.add_subscriber(_nosniff, NewResponse)
     config.scan("pypicloud.views")
     return config

@@ -87,6 +87,8 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.secret_id auth.kms_key_id auth.region_name auth.endpoint_url auth.aws_access_key_id
     auth.aws_secret_access_key auth.aws_session_token auth.profile_name auth.secret_cache_seconds
     logging.format
+    pypi.metrics pypi.metrics_allow_from
+    oidc.audience oidc.secret oidc.token_lifetime oidc.leeway oidc.jwks_ttl oidc.jwks_min_refresh oidc.timeout
     """.split()
 )
 

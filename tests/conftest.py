@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.upstream",
     "tests.fixtures.ldap",
     "tests.fixtures.remote_access",
+    "tests.fixtures.oidc_issuer",
 ]
 
 TESTS = Path(__file__).resolve().parent

@@ -666,6 +666,29 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
     assert second.counter("session:alice") == 1
 
 
+def test_concurrent_first_increments_have_exactly_one_winner(backend):
+    # Trusted publishing spends each OIDC token's jti with incr_counter: of several
+    # processes presenting the same token at once, exactly one may see 1.
+    if backend.kind == "dynamo":
+        # DynamoDB's ADD is atomic, but moto applies concurrent updates without a
+        # lock (two of them can read the same old value), so it cannot show it.
+        pytest.skip("moto does not serialise concurrent update_item calls")
+    instances = [backend.open() for _ in range(4)]
+    results: list[int] = []
+    barrier = threading.Barrier(len(instances))
+
+    def work(index):
+        barrier.wait()
+        results.append(index.incr_counter("oidc-jti:same", ttl=600))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == [1, 2, 3, 4]
+
+
 # Write protocol: the intent log, the repair lock, concurrent signed-URL writes
 # ---------------------------------------------------------------------------
 def test_intent_log_round_trip_without_moving_the_counter(backend):
