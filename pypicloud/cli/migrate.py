@@ -348,18 +348,7 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
 
 def _identity(storage: Storage) -> tuple | None:
     """What makes two storages the same place (None when we cannot tell)."""
-    if isinstance(storage, FileStorage):
-        return ("file", os.path.realpath(storage.directory))
-    place = getattr(storage, "bucket_name", None) or getattr(storage, "container", None)
-    if isinstance(place, str):  # gcs, azure-blob
-        where = getattr(storage, "api_endpoint", None) or getattr(
-            getattr(storage, "service", None), "url", None
-        )
-        return (type(storage).__name__, where or "", place, getattr(storage, "prefix", ""))
-    bucket = getattr(storage, "bucket", None)
-    if bucket is not None:
-        return ("s3", getattr(storage, "endpoint_url", None) or "", bucket, getattr(storage, "prefix", ""))
-    return None
+    return storage.location()
 
 
 def _listing(storage: Storage, label: str) -> list[StoredObject]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plugins import build
+from ..plugins import build, resolve
 from .base import Storage, check_name
 
 ALIASES = {
@@ -23,9 +23,14 @@ ALIASES = {
 }
 
 
+def storage_class(settings) -> type[Storage]:
+    """The backend class ``pypi.storage`` names (ConfigError when it names none)."""
+    return resolve("pypi.storage", settings.get_str("pypi.storage", "file"), ALIASES, Storage)
+
+
 def storage_from_settings(settings) -> Storage:
     """Build the storage backend named by ``pypi.storage`` (default ``file``)."""
     return build(settings, "pypi.storage", "file", ALIASES, Storage)
 
 
-__all__ = ["Storage", "check_name", "storage_from_settings", "ALIASES"]
+__all__ = ["Storage", "check_name", "storage_class", "storage_from_settings", "ALIASES"]

@@ -110,6 +110,15 @@ class AzureBlobStorage(ObjectStore):
     SERVICE = "Azure"
     MAX_METADATA_BYTES = MAX_METADATA_BYTES
 
+    SETTINGS_KEYS = frozenset(
+        """
+        storage.storage_account_name storage.storage_account_key storage.storage_account_url
+        storage.storage_container_name storage.storage_connection_string storage.connection_string
+        storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
+        storage.create_bucket storage.read_only
+        """.split()
+    )
+
     def __init__(
         self,
         container: str,
@@ -165,6 +174,9 @@ class AzureBlobStorage(ObjectStore):
         cred = self.service.credential
         self._account_key = getattr(cred, "account_key", None) or account_key
         self.client = self.service.get_container_client(container)
+
+    def location(self) -> tuple:
+        return (type(self).__name__, self.service.url or "", self.container, self.prefix)
 
     def _describe(self) -> dict[str, str]:
         return {"container": self.container}

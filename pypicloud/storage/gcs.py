@@ -88,8 +88,56 @@ def _transient(exc: BaseException) -> bool:
     )
 
 
+def _bucket_option(settings) -> str:
+    bucket = settings.get_str("storage.bucket")
+    if bucket is None:
+        raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
+    if not _BUCKET.match(bucket):
+        raise ConfigError(
+            "storage.bucket", bucket, "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'"
+        )
+    return bucket
+
+
+def _refuse_unsupported(settings) -> None:
+    """S3 options GCS has no use for stop start-up rather than being ignored."""
+    if settings.get_bool("storage.public_url", False):
+        raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
+    if settings.get_str("storage.server_side_encryption"):
+        raise ConfigError(
+            "storage.server_side_encryption",
+            settings.get_str("storage.server_side_encryption"),
+            "not supported by the gcs backend (GCS encrypts at rest)",
+        )
+
+
+def _default_credentials():
+    """Application Default Credentials; ConfigError naming the key setting when there are none."""
+    try:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+    except gauth_exc.DefaultCredentialsError as exc:
+        raise ConfigError(
+            KEY_SETTING,
+            None,
+            "no Google credentials: set this key (a service-account "
+            "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
+            f"with Application Default Credentials ({exc})",
+        ) from None
+    return credentials
+
+
 class _Counting:
     """A stream view with ``tell`` (resumable uploads ask for it) but no seek."""
+
+    SETTINGS_KEYS = frozenset(
+        """
+        storage.bucket storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
+        storage.public_url storage.storage_class storage.object_acl storage.server_side_encryption
+        storage.region_name storage.create_bucket storage.read_only storage.project_id
+        storage.gcp_project_id storage.gcp_api_endpoint storage.gcp_service_account_json_filename
+        storage.gcp_use_iam_signer storage.iam_signer_service_account_email
+        """.split()
+    )
 
     def __init__(self, head: bytes, stream):
         self._head = head
@@ -203,6 +251,9 @@ class GoogleCloudStorage(ObjectStore):
         self.project_id = project_id or self.client.project
         self.bucket = self.client.bucket(bucket)
 
+    def location(self) -> tuple:
+        return (type(self).__name__, self.api_endpoint or "", self.bucket_name, self.prefix)
+
     def _describe(self) -> dict[str, str]:
         return {"bucket": self.bucket_name}
 
@@ -210,13 +261,7 @@ class GoogleCloudStorage(ObjectStore):
     @classmethod
     def from_settings(cls, settings) -> GoogleCloudStorage:
         require_sdk(settings, _MISSING, "google-cloud-storage", EXTRA_HINT)
-        bucket = settings.get_str("storage.bucket")
-        if bucket is None:
-            raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
-        if not _BUCKET.match(bucket):
-            raise ConfigError(
-                "storage.bucket", bucket, "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'"
-            )
+        bucket = _bucket_option(settings)
         key_file = (
             settings.get_str(KEY_SETTING) or settings.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None
         )
@@ -230,14 +275,7 @@ class GoogleCloudStorage(ObjectStore):
         expire_after, buffer_time = expiry_settings(
             settings, MAX_V4_EXPIRY, f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)"
         )
-        if settings.get_bool("storage.public_url", False):
-            raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
-        if settings.get_str("storage.server_side_encryption"):
-            raise ConfigError(
-                "storage.server_side_encryption",
-                settings.get_str("storage.server_side_encryption"),
-                "not supported by the gcs backend (GCS encrypts at rest)",
-            )
+        _refuse_unsupported(settings)
         iam_email = settings.get_str("storage.iam_signer_service_account_email")
         if iam_email is None and credentials is not None:
             iam_email = credentials.service_account_email
@@ -245,18 +283,7 @@ class GoogleCloudStorage(ObjectStore):
         if use_iam and credentials is not None:
             use_iam = False  # a key signs by itself; IAM signing is for keyless credentials
         if credentials is None and endpoint is None:
-            try:
-                credentials, _ = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
-                )
-            except gauth_exc.DefaultCredentialsError as exc:
-                raise ConfigError(
-                    KEY_SETTING,
-                    None,
-                    "no Google credentials: set this key (a service-account "
-                    "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
-                    f"with Application Default Credentials ({exc})",
-                ) from None
+            credentials = _default_credentials()
         storage = cls(
             bucket,
             project_id=(settings.get_str("storage.project_id") or settings.get_str("storage.gcp_project_id")),

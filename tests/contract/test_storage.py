@@ -751,3 +751,20 @@ def test_list_can_skip_metadata_the_caller_does_not_need(storage):
     assert listed["demo-1.0.tar.gz"].metadata["sha256"] == "aa"
     assert listed["demo-1.0.tar.gz.metadata"].metadata == {}
     assert listed["demo-1.0.tar.gz.metadata"].size == len(b"Name: demo")
+
+
+def test_declared_contract_matches_what_the_backend_does(backend, storage):
+    """hands_out_urls, url_lifetime, location and SETTINGS_KEYS say what the backend really does."""
+    put(storage, "demo", "demo-1.0.tar.gz", DATA)
+    answer = storage.download_url("demo", "demo-1.0.tar.gz", 3600)
+    assert type(storage).hands_out_urls is (answer is not None)
+    lifetime = storage.url_lifetime()
+    if lifetime is not None:
+        expire_after, buffer_time = lifetime
+        assert 0 <= buffer_time < expire_after
+        assert storage.hands_out_urls
+    # Two instances on one store are one place; the contract names it the same way.
+    assert storage.location() is not None
+    assert backend.make().location() == storage.location()
+    assert "storage.read_only" in type(storage).SETTINGS_KEYS
+    assert all(key.startswith("storage.") for key in type(storage).SETTINGS_KEYS)

@@ -39,7 +39,7 @@ from .errors import (
 from .keys import KeyLayout
 from .listing import list_objects
 from .multipart import ConditionalUpload, CountingReader
-from .options import options_from_settings
+from .options import SETTINGS_KEYS, options_from_settings
 from .reader import S3Reader
 from .writes import copy_args, copy_object, update_args, write_args
 
@@ -53,6 +53,9 @@ class S3Storage(Storage):
     TransferConfig); :meth:`from_settings` also checks (and maybe creates) the
     bucket via :meth:`ensure_bucket`.
     """
+
+    SETTINGS_KEYS = SETTINGS_KEYS
+    hands_out_urls = True
 
     def __init__(
         self,
@@ -366,6 +369,12 @@ class S3Storage(Storage):
             # Same host and path botocore would use, without the signature.
             return Redirect(url=url.split("?", 1)[0], expires_at=None)
         return Redirect(url=url, expires_at=now + timedelta(seconds=expires_in))
+
+    def url_lifetime(self) -> tuple[int, int]:
+        return (self.expire_after, self.buffer_time)
+
+    def location(self) -> tuple:
+        return ("s3", self.endpoint_url or "", self.bucket, self.prefix)
 
     def url_is_fresh(self, redirect: Redirect | None, now: datetime | None = None) -> bool:
         """Whether a cached :meth:`download_url` answer may still be handed out.
