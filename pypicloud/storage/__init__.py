@@ -11,6 +11,7 @@ ALIASES = {
     "gcs": "pypicloud.storage.gcs.GoogleCloudStorage",
     "azure-blob": "pypicloud.storage.azure_blob.AzureBlobStorage",
     "cloudfront": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
+    "memory": "pypicloud.storage.memory.MemoryStorage",
     # pypicloud 1.x's dotted names
     "pypicloud.storage.filestorage": "pypicloud.storage.file.FileStorage",
     "pypicloud.storage.s3storage": "pypicloud.storage.s3.S3Storage",
