@@ -12,6 +12,7 @@ chooses :class:`S3Storage`. The package is split by concern:
 - :mod:`.multipart`: conditional (``If-None-Match: *``) single and multipart uploads;
 - :mod:`.writes`: the arguments of every write, server-side copies;
 - :mod:`.listing`: listing for rebuilds, a HEAD only where metadata is wanted;
+- :mod:`.client`: the boto3 client; :mod:`.reader`: the stream ``open`` returns;
 - :mod:`.storage`: :class:`S3Storage` itself (the contract methods).
 
 Every name importable from the former single module ``pypicloud.storage.s3``
