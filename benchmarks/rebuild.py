@@ -9,6 +9,7 @@ twice ``files``.
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 
@@ -35,11 +36,22 @@ def app_settings(storage: dict[str, str], db_path: str, admin_hash: str) -> dict
     }
 
 
+def _count_s3_requests(storage) -> collections.Counter | None:
+    """A counter of the S3 operations ``storage`` sends from now on (None for other backends)."""
+    client = getattr(storage, "client", None)
+    if client is None or getattr(client.meta, "service_model", None) is None:
+        return None
+    seen: collections.Counter = collections.Counter()
+    client.meta.events.register("before-call.s3", lambda model, **kw: seen.update([model.name]))
+    return seen
+
+
 def timed_rebuild(settings: dict[str, str], here: str) -> dict:
     """Build the service and rebuild its index; the times of each part in seconds."""
     started = time.perf_counter()
     service = build_service(Settings(settings, environ={}, here=here))
     built = time.perf_counter()
+    requests = _count_s3_requests(service.storage)
     records = service.scan_storage()
     scanned = time.perf_counter()
     service.index.replace_all(records)
@@ -53,6 +65,8 @@ def timed_rebuild(settings: dict[str, str], here: str) -> dict:
         "scan_s": round(scanned - built, 2),
         "index_write_s": round(written - scanned, 2),
         "rebuild_s": round(written - built, 2),
+        # S3 only: a HEAD per package file, none for companions, never a GET (issue 17).
+        **({f"s3_{name}": n for name, n in sorted(requests.items())} if requests is not None else {}),
     }
 
 

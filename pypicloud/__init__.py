@@ -20,7 +20,7 @@ from .pagecache import PageCache
 from .requestlog import install_record_factory
 from .service import PackageIndex
 from .settings import Settings
-from .storage import storage_from_settings
+from .storage import storage_class, storage_from_settings
 from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
 from .wsgi import RejectUndecodable
@@ -102,7 +102,7 @@ def _repair_loop(ref: weakref.ref[PackageIndex], grace: int, interval: int) -> N
 def make_config(global_config: dict | None, raw_settings: dict, environ: dict | None = None) -> Configurator:
     here = (global_config or {}).get("here") or raw_settings.get("here")
     settings = Settings(raw_settings, environ=environ, here=here)
-    settings.warn_unknown()
+    settings.warn_unknown(storage_keys=storage_class(settings).SETTINGS_KEYS)
     service = build_service(settings)
     rebuilt = service.rebuild_if_empty()
     if rebuilt:

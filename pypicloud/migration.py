@@ -17,7 +17,6 @@ failures (the destination is probably down).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -27,7 +26,6 @@ from .errors import BadSource, StorageConflict
 from .hashing import CHUNK, HashingReader, sha256_of
 from .models import StoredObject
 from .storage.base import Storage
-from .storage.file import FileStorage
 
 _SHA256 = frozenset("0123456789abcdef")
 
@@ -193,18 +191,7 @@ class Migration:
 
 def identity(storage: Storage) -> tuple | None:
     """What makes two storages the same place (None when we cannot tell)."""
-    if isinstance(storage, FileStorage):
-        return ("file", os.path.realpath(storage.directory))
-    place = getattr(storage, "bucket_name", None) or getattr(storage, "container", None)
-    if isinstance(place, str):  # gcs, azure-blob
-        where = getattr(storage, "api_endpoint", None) or getattr(
-            getattr(storage, "service", None), "url", None
-        )
-        return (type(storage).__name__, where or "", place, getattr(storage, "prefix", ""))
-    bucket = getattr(storage, "bucket", None)
-    if bucket is not None:
-        return ("s3", getattr(storage, "endpoint_url", None) or "", bucket, getattr(storage, "prefix", ""))
-    return None
+    return storage.location()
 
 
 def same_place(a: Storage, b: Storage) -> bool:

@@ -282,9 +282,10 @@ class PackageIndex:
         Only needed when index pages carry signed storage URLs
         (``storage.redirect_urls = false``); otherwise pages hold stable links.
         """
-        if self.redirect_urls or self.stream_files or not hasattr(self.storage, "expire_after"):
+        lifetime = self.storage.url_lifetime()
+        if self.redirect_urls or self.stream_files or lifetime is None:
             return ()
-        step = max(1, int(getattr(self.storage, "buffer_time", 600)) // 2)
+        step = max(1, int(lifetime[1]) // 2)
         return (int(utcnow().timestamp()) // step,)
 
     def project_files(self, identity: Identity, project: str) -> list[FileRecord]:
@@ -569,8 +570,7 @@ class PackageIndex:
             found = self._cache_from_upstream(project, found)
         record = found
         # Backends that never hand out URLs (files on disk) skip the URL cache lookup.
-        hands_out_urls = type(self.storage).download_url is not Storage.download_url
-        if self.stream_files or not hands_out_urls:
+        if self.stream_files or not self.storage.hands_out_urls:
             return Download(record)
         return Download(record, self.storage_url(record.project, record.filename))
 
@@ -580,8 +580,8 @@ class PackageIndex:
         The cache lives in the index so every process hands out the same URL
         and clients' HTTP caches hit (SPEC section 6).
         """
-        expire_after = getattr(self.storage, "expire_after", 86400)
-        buffer_time = getattr(self.storage, "buffer_time", 600)
+        # Backends that sign no expiring URLs: the cache keeps public ones a day.
+        expire_after, buffer_time = self.storage.url_lifetime() or (86400, 600)
         key = self.storage.key_for(project, filename)
         now = utcnow()
         cached = self.index.get_url(key)

@@ -142,6 +142,9 @@ RETIRED_1X_KEYS: dict[str, str] = {
     "db.secure": "the DynamoDB index was removed (see docs/upgrading.md)",
 }
 
+# storage.* keys the service reads itself, whichever backend is chosen.
+SERVICE_STORAGE_KEYS: frozenset[str] = frozenset({"storage.redirect_urls"})
+
 # Prefixes whose unknown keys are reported (probably typos).
 CHECKED_PREFIXES = ("storage.", "db.", "pypi.", "session.")
 DYNAMIC_PREFIXES = ("storage.metadata.",)
@@ -304,13 +307,23 @@ class Settings(Mapping[str, str]):
         """A path relative to the ini file's folder, made absolute."""
         return os.path.abspath(os.path.join(self.here, os.path.expanduser(value)))
 
-    def warn_unknown(self) -> list[str]:
-        """Log (and return) keys under a checked prefix that nothing reads."""
-        unknown = sorted(
-            k
-            for k in self._values
-            if k.startswith(CHECKED_PREFIXES) and k not in KNOWN_KEYS and not k.startswith(DYNAMIC_PREFIXES)
-        )
+    def _is_known(self, key: str, storage_keys: frozenset[str] | None) -> bool:
+        if key.startswith(DYNAMIC_PREFIXES) or not key.startswith(CHECKED_PREFIXES):
+            return True
+        if storage_keys is not None and key.startswith("storage."):
+            return key in storage_keys or key in SERVICE_STORAGE_KEYS
+        return key in KNOWN_KEYS
+
+    def warn_unknown(self, storage_keys: Iterable[str] | None = None) -> list[str]:
+        """Log (and return) keys under a checked prefix that nothing reads.
+
+        ``storage_keys`` are the keys the chosen storage backend reads (its
+        ``SETTINGS_KEYS``): given, ``storage.*`` keys are checked against them
+        alone, so a third-party backend's own keys are not taken for typos.
+        Without them, against every built-in backend's keys.
+        """
+        storage_keys = None if storage_keys is None else frozenset(storage_keys)
+        unknown = sorted(k for k in self._values if not self._is_known(k, storage_keys))
         for key in unknown:
             if key in RETIRED_1X_KEYS:
                 LOG.warning("pypicloud 1.x setting %s is ignored: %s", key, RETIRED_1X_KEYS[key])

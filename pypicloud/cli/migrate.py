@@ -36,6 +36,7 @@ from ..migration import CHUNK, Migration, Outcome, _name, _VerifyingReader, run_
 from ..models import StoredObject
 from ..storage import Storage, storage_from_settings
 from ..storage.file import FileStorage
+from ..storage.memory import MemoryStorage
 from .common import Progress, load_settings
 
 PROG = "ppc-migrate"
@@ -116,40 +117,6 @@ def _open_source(path: str) -> Storage:
     return storage_from_settings(settings)
 
 
-class _EmptyStorage(Storage):
-    """Stands in for a destination that does not exist yet (dry runs only)."""
-
-    read_only = True
-
-    @classmethod
-    def from_settings(cls, settings):  # pragma: no cover - never configured
-        raise NotImplementedError
-
-    def put(self, *a, **k):  # pragma: no cover - dry runs never write
-        raise NotImplementedError
-
-    def open(self, *a, **k):  # pragma: no cover
-        raise NotImplementedError
-
-    def stat(self, project, filename):
-        return None
-
-    def delete(self, *a, **k):  # pragma: no cover
-        raise NotImplementedError
-
-    def copy(self, *a, **k):  # pragma: no cover
-        raise NotImplementedError
-
-    def update_metadata(self, *a, **k):  # pragma: no cover
-        raise NotImplementedError
-
-    def list(self, metadata_for=None):
-        return iter(())
-
-    def check_health(self) -> None:  # pragma: no cover
-        pass
-
-
 def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
     """The destination storage, read-only; an empty stand-in if it does not exist yet."""
     settings = load_settings(path, forced=READ_ONLY)
@@ -166,7 +133,8 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
             and "does not exist" in exc.message
         )
         if missing_dir or missing_bucket:
-            return _EmptyStorage(), "the destination storage does not exist yet"
+            # An empty read-only stand-in: nothing is there yet, and a dry run writes nothing.
+            return MemoryStorage(read_only=True), "the destination storage does not exist yet"
         raise
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..plugins import build
+from ..plugins import build, resolve
 from .base import Storage, check_name
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ ALIASES = {
     "gcs": "pypicloud.storage.gcs.GoogleCloudStorage",
     "azure-blob": "pypicloud.storage.azure_blob.AzureBlobStorage",
     "cloudfront": "pypicloud.storage.cloudfront.CloudFrontS3Storage",
+    "memory": "pypicloud.storage.memory.MemoryStorage",
     # pypicloud 1.x's dotted names
     "pypicloud.storage.filestorage": "pypicloud.storage.file.FileStorage",
     "pypicloud.storage.s3storage": "pypicloud.storage.s3.S3Storage",
@@ -28,9 +29,14 @@ ALIASES = {
 }
 
 
+def storage_class(settings: Settings) -> type[Storage]:
+    """The backend class ``pypi.storage`` names (ConfigError when it names none)."""
+    return resolve("pypi.storage", settings.get_str("pypi.storage", "file"), ALIASES, Storage)
+
+
 def storage_from_settings(settings: Settings) -> Storage:
     """Build the storage backend named by ``pypi.storage`` (default ``file``)."""
     return build(settings, "pypi.storage", "file", ALIASES, Storage)
 
 
-__all__ = ["Storage", "check_name", "storage_from_settings", "ALIASES"]
+__all__ = ["Storage", "check_name", "storage_class", "storage_from_settings", "ALIASES"]

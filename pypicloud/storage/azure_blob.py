@@ -27,19 +27,15 @@ key (a connection string holding a SAS token) the server streams the files.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 import time
-import uuid
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
+from .azure_options import _CONTAINER, _code, _status, ensure_container, options_from_settings, put_blocks  # noqa: F401
 from .objectstore import (
     ChunkReader,
     KeyLayout,
@@ -53,7 +49,6 @@ from .objectstore import (
 )
 
 try:
-    from azure.core import MatchConditions
     from azure.core.exceptions import (
         AzureError,
         ClientAuthenticationError,
@@ -76,7 +71,6 @@ MB = 1024 * 1024
 MAX_METADATA_BYTES = 8192
 _ESCAPE = "ppcx_"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 EXTRA_HINT = "install the extra: pip install 'pypicloud[azure]'"
 
 
@@ -96,16 +90,17 @@ def decode_name(name: str) -> str:
     return name
 
 
-def _status(exc: BaseException) -> int:
-    return int(getattr(exc, "status_code", 0) or 0)
-
-
-def _code(exc: BaseException) -> str:
-    return str(getattr(exc, "error_code", "") or "")
-
-
 class AzureBlobStorage(ObjectStore):
     """Storage in an Azure Blob Storage container (pypicloud 1.x's ``azure-blob``)."""
+
+    SETTINGS_KEYS = frozenset(
+        """
+        storage.storage_account_name storage.storage_account_key storage.storage_account_url
+        storage.storage_container_name storage.storage_connection_string storage.connection_string
+        storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
+        storage.create_bucket storage.read_only
+        """.split()
+    )
 
     SERVICE = "Azure"
     MAX_METADATA_BYTES = MAX_METADATA_BYTES
@@ -166,6 +161,9 @@ class AzureBlobStorage(ObjectStore):
         self._account_key = getattr(cred, "account_key", None) or account_key
         self.client = self.service.get_container_client(container)
 
+    def location(self) -> tuple:
+        return (type(self).__name__, self.service.url or "", self.container, self.prefix)
+
     def _describe(self) -> dict[str, str]:
         return {"container": self.container}
 
@@ -173,68 +171,12 @@ class AzureBlobStorage(ObjectStore):
     @classmethod
     def from_settings(cls, settings) -> AzureBlobStorage:
         require_sdk(settings, _MISSING, "the Azure SDK (azure-storage-blob)", EXTRA_HINT)
-        env = settings.environ
-        container = settings.get_str("storage.storage_container_name")
-        if container is None:
-            raise ConfigError(
-                "storage.storage_container_name", None, "required when pypi.storage = azure-blob"
-            )
-        if not _CONTAINER.match(container):
-            raise ConfigError(
-                "storage.storage_container_name",
-                container,
-                "3-63 lowercase letters, digits and single hyphens",
-            )
-        connection_string = (
-            settings.get_str("storage.storage_connection_string")
-            or settings.get_str("storage.connection_string")
-            or env.get("AZURE_STORAGE_CONNECTION_STRING")
-            or None
-        )
-        account_url = (
-            settings.get_str("storage.storage_account_url")
-            or env.get("AZURE_STORAGE_SERVICE_ENDPOINT")
-            or None
-        )
-        account_name = (
-            settings.get_str("storage.storage_account_name") or env.get("AZURE_STORAGE_ACCOUNT") or None
-        )
-        account_key = settings.get_str("storage.storage_account_key") or env.get("AZURE_STORAGE_KEY") or None
-        if not connection_string:
-            if account_name is None:
-                raise ConfigError(
-                    "storage.storage_account_name",
-                    None,
-                    "required (or storage.storage_connection_string, or the AZURE_STORAGE_ACCOUNT variable)",
-                )
-            if account_key is None:
-                raise ConfigError(
-                    "storage.storage_account_key",
-                    None,
-                    "required (or storage.storage_connection_string, or the AZURE_STORAGE_KEY variable)",
-                )
-            try:
-                base64.b64decode(account_key, validate=True)
-            except (binascii.Error, ValueError):
-                raise ConfigError(
-                    "storage.storage_account_key",
-                    "<hidden>",
-                    "an account key is base64 (key1 or key2 of the account)",
-                ) from None
-            if account_url is not None and not re.match(r"^https?://[^/\s]+", account_url):
-                raise ConfigError(
-                    "storage.storage_account_url",
-                    account_url,
-                    "a URL such as https://<account>.blob.core.windows.net",
-                )
+        options = options_from_settings(settings)
+        connection_string = options["connection_string"]
         expire_after, buffer_time = expiry_settings(settings)
         try:
             storage = cls(
-                container,
-                account_url=account_url,
-                account_name=account_name,
-                account_key=account_key,
-                connection_string=connection_string,
+                **options,
                 prefix=settings.get_str("storage.prefix", "") or "",
                 prepend_hash=settings.get_bool("storage.prepend_hash", False),
                 expire_after=expire_after,
@@ -254,38 +196,7 @@ class AzureBlobStorage(ObjectStore):
 
     def ensure_container(self) -> None:
         """Check the container at start-up (and the credentials with it); create it if allowed."""
-        try:
-            self.client.get_container_properties()
-            return
-        except ResourceNotFoundError:
-            pass
-        except ClientAuthenticationError as exc:
-            raise self._bad_credentials(exc) from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise self._unavailable("checking the container", exc) from exc
-        except HttpResponseError as exc:
-            if _status(exc) == 403:
-                raise self._bad_credentials(exc) from None
-            raise self._unavailable("checking the container", exc) from exc
-        if not self.create_container or self.read_only:
-            raise self._refuse_create("storage.storage_container_name", self.container, "container")
-        LOG.info("Creating Azure container %s", self.container)
-        try:
-            self.client.create_container()
-        except ResourceExistsError:
-            pass  # another process created it at the same moment
-        except AzureError as exc:
-            raise self._unavailable("creating the container", exc) from exc
-
-    def _bad_credentials(self, exc) -> ConfigError:
-        return ConfigError(
-            "storage.storage_account_key",
-            None,
-            f"Azure rejected the credentials for account {self.account_name} "
-            f"({_code(exc) or _status(exc) or 'AuthenticationFailed'}): check "
-            "storage.storage_account_name / storage.storage_account_key "
-            "(or the connection string)",
-        )
+        ensure_container(self)
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:
@@ -371,38 +282,7 @@ class AzureBlobStorage(ObjectStore):
 
     def _put_blocks(self, blob, filename, head, stream, encoded, overwrite) -> int:
         """Stage blocks (a few in flight) and commit them; returns the size written."""
-        upload = uuid.uuid4().hex  # random per upload: racing uploads never share block ids
-        ids: list[str] = []
-        total = 0
-
-        def stage(block_id: str, body: bytes) -> None:
-            with self._azure("uploading " + filename):
-                blob.stage_block(block_id, body, length=len(body))
-
-        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="azure-upload") as pool:
-            in_flight: deque = deque()
-            pending = head.pop()
-            while pending:
-                body, pending = pending[: self.block_size], pending[self.block_size :]
-                if len(body) < self.block_size:
-                    body += read_full(stream, self.block_size - len(body))
-                if not body:
-                    break
-                block_id = base64.b64encode(f"{upload}{len(ids):08d}".encode()).decode()
-                ids.append(block_id)
-                total += len(body)
-                if len(in_flight) >= self.max_concurrency:
-                    in_flight.popleft().result()
-                in_flight.append(pool.submit(stage, block_id, body))
-                del body
-                if not pending:
-                    pending = read_full(stream, self.block_size)
-            while in_flight:
-                in_flight.popleft().result()
-        condition = {} if overwrite else {"match_condition": MatchConditions.IfMissing}
-        with self._azure("completing the upload of " + filename):
-            blob.commit_block_list(ids, metadata=encoded, **condition)
-        return total
+        return put_blocks(self, blob, filename, head, stream, encoded, overwrite)
 
     def open(self, project, filename, offset=0, length=None):
         key = self.key_for(project, filename)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Self
 
 from ..errors import InvalidUpload, ReadOnly
 from ..models import Redirect, StoredObject
@@ -92,6 +92,22 @@ class Storage(abc.ABC):
     #: When true, every write raises :class:`ReadOnly` (``storage.read_only``).
     read_only: bool = False
 
+    #: Whether :meth:`download_url` gives clients URLs to fetch the bytes from
+    #: (then the service caches them in the index); False: the server streams
+    #: every file itself. A subclass that overrides ``download_url`` without
+    #: setting this gets True.
+    hands_out_urls: ClassVar[bool] = False
+
+    #: Every ``storage.*`` setting the backend reads (``storage.metadata.<name>``
+    #: besides). With this backend chosen, start-up reports any other
+    #: ``storage.*`` key as a probable typo; a third-party backend lists its own.
+    SETTINGS_KEYS: ClassVar[frozenset[str]] = frozenset({"storage.read_only"})
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "hands_out_urls" not in cls.__dict__ and "download_url" in cls.__dict__:
+            cls.hands_out_urls = True
+
     @classmethod
     @abc.abstractmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -103,6 +119,7 @@ class Storage(abc.ABC):
         """
 
     def check_writable(self) -> None:
+        """Raise :class:`ReadOnly` when the backend is read-only (call it first in every write)."""
         if self.read_only:
             raise ReadOnly("Storage is read-only (storage.read_only = true)")
 
@@ -186,6 +203,24 @@ class Storage(abc.ABC):
 
         ``expires_in`` is the wanted lifetime of a signed URL in seconds. The
         default (None) makes the server stream the file itself.
+        """
+        return None
+
+    def url_lifetime(self) -> tuple[int, int] | None:
+        """``(expire_after, buffer_time)`` of the URLs :meth:`download_url` signs, or None.
+
+        ``expire_after`` is the lifetime asked for a new URL; a cached URL is
+        reused while more than ``buffer_time`` seconds of it are left. None:
+        the backend signs no expiring URLs (the default).
+        """
+        return None
+
+    def location(self) -> tuple | None:
+        """What makes two backends the same place (kind, endpoint, bucket, prefix ...).
+
+        Two configurations with equal locations store into the same objects
+        (``ppc-migrate`` refuses to copy a storage onto itself). None when the
+        backend cannot tell (the default).
         """
         return None
 

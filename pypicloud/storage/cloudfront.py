@@ -85,6 +85,13 @@ def cloudfront_b64(signature: bytes) -> str:
 class CloudFrontS3Storage(S3Storage):
     """S3 storage with download URLs on a CloudFront distribution."""
 
+    SETTINGS_KEYS = S3Storage.SETTINGS_KEYS | {
+        "storage.cloud_front_domain",
+        "storage.cloud_front_key_id",
+        "storage.cloud_front_key_file",
+        "storage.cloud_front_key_string",
+    }
+
     def __init__(
         self,
         bucket: str,

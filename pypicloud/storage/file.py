@@ -74,6 +74,8 @@ def _fsync_dir(path: str) -> None:
 class FileStorage(Storage):
     """Storage in a local directory (``pypi.storage = file``)."""
 
+    SETTINGS_KEYS = frozenset({"storage.dir", "storage.read_only"})
+
     def __init__(self, directory: str, read_only: bool = False, fsync: bool = True):
         self.directory = os.path.abspath(directory)
         self.read_only = read_only
@@ -127,6 +129,9 @@ class FileStorage(Storage):
     def _sidecar(path: str) -> str:
         folder, name = os.path.split(path)
         return os.path.join(folder, f".{name}.meta")
+
+    def location(self) -> tuple:
+        return ("file", os.path.realpath(self.directory))
 
     def key_for(self, project: str, filename: str) -> str:
         return f"{check_name(project, 'project name')}/{check_name(filename)}"
@@ -195,6 +200,24 @@ class FileStorage(Storage):
         finally:
             os.close(fd)  # closing releases the lock
 
+    def _publish(self, tmp: str, path: str, filename: str, overwrite: bool) -> None:
+        """Give the finished temp file its name (the caller holds the name's lock)."""
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            # link() never replaces: of two racing writers one gets EEXIST.
+            os.link(tmp, path)
+        except FileExistsError:
+            if os.path.exists(self._sidecar(path)):
+                raise StorageConflict(f"{filename} is already stored") from None
+            # Bytes without a sidecar while we hold the lock: a writer
+            # died between the two steps and its upload was never
+            # acknowledged, so this one may take the name.
+            os.replace(tmp, path)
+        else:
+            os.unlink(tmp)
+
     def put(self, project, filename, stream, metadata, *, overwrite=False):
         self.check_writable()
         path = self._path(project, filename)
@@ -213,21 +236,7 @@ class FileStorage(Storage):
                     out.flush()
                     os.fsync(out.fileno())
                 with self._name_lock(path):
-                    if overwrite:
-                        os.replace(tmp, path)
-                    else:
-                        try:
-                            # link() never replaces: of two racing writers one gets EEXIST.
-                            os.link(tmp, path)
-                        except FileExistsError:
-                            if os.path.exists(self._sidecar(path)):
-                                raise StorageConflict(f"{filename} is already stored") from None
-                            # Bytes without a sidecar while we hold the lock: a writer
-                            # died between the two steps and its upload was never
-                            # acknowledged, so this one may take the name.
-                            os.replace(tmp, path)
-                        else:
-                            os.unlink(tmp)
+                    self._publish(tmp, path, filename, overwrite)
                     self._write_meta(path, metadata)
             if self.fsync:
                 _fsync_dir(folder)

@@ -28,20 +28,17 @@ more than ``storage.buffer_time`` seconds are left.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 from datetime import UTC, datetime, timedelta
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
+from .gcs_options import KEY_SETTING, MAX_V4_EXPIRY, ensure_bucket, options_from_settings  # noqa: F401
+from .gcs_streams import GcsReader, _Counting
 from .objectstore import (
-    BodyReader,
     KeyLayout,
     ObjectStore,
     check_range,
-    expiry_settings,
     read_full,
     require_sdk,
     reraise,
@@ -49,7 +46,6 @@ from .objectstore import (
 )
 
 try:
-    import google.auth
     import google.auth.exceptions as gauth_exc
     import requests.exceptions as req_exc
     from google.api_core import exceptions as gexc
@@ -68,11 +64,7 @@ LOG = logging.getLogger(__name__)
 MB = 1024 * 1024
 #: GCS's limit on custom metadata: names plus values.
 MAX_METADATA_BYTES = 8192
-#: Longest lifetime of a V4 signed URL (7 days).
-MAX_V4_EXPIRY = 7 * 24 * 3600
 EXTRA_HINT = "install the extra: pip install 'pypicloud[gcs]'"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-KEY_SETTING = "storage.gcp_service_account_json_filename"
 
 
 def _transient(exc: BaseException) -> bool:
@@ -88,58 +80,18 @@ def _transient(exc: BaseException) -> bool:
     )
 
 
-class _Counting:
-    """A stream view with ``tell`` (resumable uploads ask for it) but no seek."""
-
-    def __init__(self, head: bytes, stream):
-        self._head = head
-        self._stream = stream
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            data, self._head = self._head + self._stream.read(), b""
-        else:
-            data, self._head = self._head[:size], self._head[size:]
-            if len(data) < size:
-                data += read_full(self._stream, size - len(data))
-        self.count += len(data)
-        return data
-
-    def tell(self) -> int:
-        return self.count
-
-
-class GcsReader(BodyReader):
-    """Reads ``length`` bytes (all when None) of an object through ranged GETs."""
-
-    def __init__(self, reader=None, length: int | None = None, wrap=None):
-        super().__init__(reader, wrap)
-        self._left = length
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self._body is None or self.closed:
-            return b""
-        if size is None or size < 0:
-            size = self._left if self._left is not None else -1
-        elif self._left is not None:
-            size = min(size, self._left)
-        if size == 0:
-            return b""
-        data = self._read_body(size)
-        if self._left is not None:
-            self._left -= len(data)
-        return data
-
-    def close(self) -> None:
-        try:
-            super().close()
-        except Exception:  # the download is dropped either way
-            pass
-
-
 class GoogleCloudStorage(ObjectStore):
     """Storage in a GCS bucket (pypicloud 1.x's ``gcs``)."""
+
+    SETTINGS_KEYS = frozenset(
+        """
+        storage.bucket storage.prefix storage.prepend_hash storage.expire_after storage.buffer_time
+        storage.public_url storage.storage_class storage.object_acl storage.server_side_encryption
+        storage.region_name storage.create_bucket storage.read_only storage.project_id
+        storage.gcp_project_id storage.gcp_api_endpoint storage.gcp_service_account_json_filename
+        storage.gcp_use_iam_signer storage.iam_signer_service_account_email
+        """.split()
+    )
 
     SERVICE = "GCS"
     MAX_METADATA_BYTES = MAX_METADATA_BYTES
@@ -203,6 +155,9 @@ class GoogleCloudStorage(ObjectStore):
         self.project_id = project_id or self.client.project
         self.bucket = self.client.bucket(bucket)
 
+    def location(self) -> tuple:
+        return (type(self).__name__, self.api_endpoint or "", self.bucket_name, self.prefix)
+
     def _describe(self) -> dict[str, str]:
         return {"bucket": self.bucket_name}
 
@@ -210,70 +165,7 @@ class GoogleCloudStorage(ObjectStore):
     @classmethod
     def from_settings(cls, settings) -> GoogleCloudStorage:
         require_sdk(settings, _MISSING, "google-cloud-storage", EXTRA_HINT)
-        bucket = settings.get_str("storage.bucket")
-        if bucket is None:
-            raise ConfigError("storage.bucket", None, "required when pypi.storage = gcs")
-        if not _BUCKET.match(bucket):
-            raise ConfigError(
-                "storage.bucket", bucket, "a GCS bucket name: 3-222 lowercase letters, digits, '.', '-', '_'"
-            )
-        key_file = (
-            settings.get_str(KEY_SETTING) or settings.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None
-        )
-        credentials = None
-        if key_file:
-            path = settings.path(key_file)
-            credentials = cls._load_key(path)
-        endpoint = settings.get_str("storage.gcp_api_endpoint")
-        if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
-            raise ConfigError("storage.gcp_api_endpoint", endpoint, "a URL such as http://127.0.0.1:9023")
-        expire_after, buffer_time = expiry_settings(
-            settings, MAX_V4_EXPIRY, f"signed URLs live at most {MAX_V4_EXPIRY} seconds (7 days)"
-        )
-        if settings.get_bool("storage.public_url", False):
-            raise ConfigError("storage.public_url", "true", "not supported by the gcs backend")
-        if settings.get_str("storage.server_side_encryption"):
-            raise ConfigError(
-                "storage.server_side_encryption",
-                settings.get_str("storage.server_side_encryption"),
-                "not supported by the gcs backend (GCS encrypts at rest)",
-            )
-        iam_email = settings.get_str("storage.iam_signer_service_account_email")
-        if iam_email is None and credentials is not None:
-            iam_email = credentials.service_account_email
-        use_iam = settings.get_bool("storage.gcp_use_iam_signer", False)
-        if use_iam and credentials is not None:
-            use_iam = False  # a key signs by itself; IAM signing is for keyless credentials
-        if credentials is None and endpoint is None:
-            try:
-                credentials, _ = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
-                )
-            except gauth_exc.DefaultCredentialsError as exc:
-                raise ConfigError(
-                    KEY_SETTING,
-                    None,
-                    "no Google credentials: set this key (a service-account "
-                    "JSON key file), GOOGLE_APPLICATION_CREDENTIALS, or run "
-                    f"with Application Default Credentials ({exc})",
-                ) from None
-        storage = cls(
-            bucket,
-            project_id=(settings.get_str("storage.project_id") or settings.get_str("storage.gcp_project_id")),
-            api_endpoint=endpoint,
-            credentials=credentials,
-            prefix=settings.get_str("storage.prefix", "") or "",
-            prepend_hash=settings.get_bool("storage.prepend_hash", True),
-            expire_after=expire_after,
-            buffer_time=buffer_time,
-            region_name=settings.get_str("storage.region_name"),
-            storage_class=(settings.get_str("storage.storage_class") or "").upper() or None,
-            object_acl=settings.get_str("storage.object_acl"),
-            create_bucket=settings.get_bool("storage.create_bucket", True),
-            read_only=settings.get_bool("storage.read_only", False),
-            use_iam_signer=use_iam,
-            iam_signer_service_account_email=iam_email,
-        )
+        storage = cls(**options_from_settings(settings))
         try:
             storage.ensure_bucket()
         except BaseException:
@@ -281,54 +173,9 @@ class GoogleCloudStorage(ObjectStore):
             raise
         return storage
 
-    @staticmethod
-    def _load_key(path: str):
-        if not os.path.isfile(path):
-            raise ConfigError(KEY_SETTING, path, "no such file")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                info = json.load(handle)
-            return service_account.Credentials.from_service_account_info(
-                info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(KEY_SETTING, path, f"not a service-account JSON key ({exc})") from None
-
     def ensure_bucket(self) -> None:
         """Check the bucket (and the credentials) at start-up; create it if allowed."""
-        try:
-            self.bucket.reload(timeout=self.timeout, retry=self.retry)
-            return
-        except gexc.NotFound:
-            pass
-        except gauth_exc.RefreshError as exc:
-            raise ConfigError(KEY_SETTING, None, f"Google refused the credentials: {exc}") from None
-        except (gexc.Unauthorized, gexc.Forbidden) as exc:
-            raise self._denied("use", exc) from None
-        except Exception as exc:
-            reraise(exc, self._wrap(exc, "checking the bucket"))
-        if not self.create_bucket or self.read_only:
-            raise self._refuse_create("storage.bucket", self.bucket_name, "bucket")
-        LOG.info("Creating GCS bucket %s in %s", self.bucket_name, self.region_name or "US")
-        try:
-            self.client.create_bucket(
-                self.bucket_name, location=self.region_name, project=self.project_id, timeout=self.timeout
-            )
-        except gexc.Conflict:
-            pass  # created by another process at the same moment
-        except gexc.BadRequest as exc:
-            raise ConfigError(
-                "storage.region_name", self.region_name, f"cannot create the bucket there: {exc.message}"
-            ) from None
-        except (gexc.Unauthorized, gexc.Forbidden) as exc:
-            raise self._denied("create", exc) from None
-        except Exception as exc:
-            reraise(exc, self._wrap(exc, "creating the bucket"))
-
-    def _denied(self, verb: str, exc) -> ConfigError:
-        return ConfigError(
-            KEY_SETTING, None, f"the credentials may not {verb} bucket {self.bucket_name}: {exc.message}"
-        )
+        ensure_bucket(self)
 
     # Errors -----------------------------------------------------------------
     def _unavailable(self, action: str, exc: BaseException) -> BackendUnavailable:

@@ -195,6 +195,78 @@ def list_v1_files(project_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
                     yield version_dir.name, entry
 
 
+def _is_dist(name: str) -> bool:
+    from ..dists import parse_filename  # storage backends do not need it otherwise
+
+    try:
+        parse_filename(name)
+    except InvalidUpload:
+        return False
+    return True
+
+
+def _count_tree(path: str) -> int:
+    return sum(len([f for f in files if not f.startswith(".")]) for _, _, files in os.walk(path))
+
+
+def _first_file(path: str) -> str:
+    for root, _, files in os.walk(path):
+        for name in sorted(files):
+            if not name.startswith("."):
+                return os.path.join(root, name)
+    return path
+
+
+def _sorted_entries(path: str) -> list[os.DirEntry[str]] | None:
+    try:
+        return sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return None
+
+
+class _Survey:
+    """The counts :func:`survey` returns, filled folder by folder."""
+
+    def __init__(self) -> None:
+        # Three counts and a path, looked up by a layout's name (no TypedDict).
+        self.counts: dict[str, Any] = {"ours": 0, "v1": 0, "unexplained": 0, "example": None}
+
+    def unexplained(self, path: str, files: int = 1) -> None:
+        self.counts["unexplained"] += files
+        if self.counts["example"] is None:
+            self.counts["example"] = path
+
+    def subfolder(self, entry: os.DirEntry[str], kind: str) -> None:
+        if kind == "ours":
+            self.folder(entry.path, "v1")  # <project>/<version>/
+            return
+        nested = _count_tree(entry.path)
+        if nested:
+            self.unexplained(_first_file(entry.path), nested)
+
+    def file(self, entry: os.DirEntry[str], kind: str, names: set[str]) -> None:
+        if kind == "v1" and entry.name.endswith(V1_SIDECAR):
+            return  # 1.x's sidecar (or what is left of an unfinished 1.x upload)
+        if entry.name.endswith(".metadata") and entry.name[:-9] in names:
+            return  # a PEP 658 companion of ours
+        if _is_dist(entry.name):
+            self.counts[kind] += 1
+        else:
+            self.unexplained(entry.path)
+
+    def folder(self, path: str, kind: str) -> None:
+        """Count a project folder (``ours``) or a 1.x version folder (``v1``)."""
+        entries = _sorted_entries(path)
+        names = {e.name for e in entries or ()}
+        for entry in entries or ():
+            if entry.name.startswith("."):
+                continue
+            if _is_dir(entry):
+                self.subfolder(entry, kind)
+            else:
+                self.file(entry, kind, names)
+
+
 def survey(directory: str) -> dict[str, Any]:
     """Count what a storage folder holds, by layout.
 
@@ -204,71 +276,15 @@ def survey(directory: str) -> dict[str, Any]:
     no distribution file), with the first such path found as an example.
     Hidden names (temp files, our sidecars and locks) are skipped.
     """
-    from ..dists import parse_filename  # storage backends do not need it otherwise
-
-    # Three counts and a path: the counts are looked up by a layout's name, so a
-    # TypedDict (literal keys only) does not fit.
-    counts: dict[str, Any] = {"ours": 0, "v1": 0, "unexplained": 0, "example": None}
-
-    def unexplained(path: str, files: int = 1) -> None:
-        counts["unexplained"] += files
-        if counts["example"] is None:
-            counts["example"] = path
-
-    def is_dist(name: str) -> bool:
-        try:
-            parse_filename(name)
-        except InvalidUpload:
-            return False
-        return True
-
-    def count_tree(path: str) -> int:
-        return sum(len([f for f in files if not f.startswith(".")]) for _, _, files in os.walk(path))
-
-    def first_file(path: str) -> str:
-        for root, _, files in os.walk(path):
-            for name in sorted(files):
-                if not name.startswith("."):
-                    return os.path.join(root, name)
-        return path
-
-    def folder_files(path: str, kind: str) -> None:
-        try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
-        except OSError:
-            return
-        names = {e.name for e in entries}
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if _is_dir(entry):
-                if kind == "ours":
-                    folder_files(entry.path, "v1")  # <project>/<version>/
-                else:
-                    nested = count_tree(entry.path)
-                    if nested:
-                        unexplained(first_file(entry.path), nested)
-            elif kind == "v1" and entry.name.endswith(V1_SIDECAR):
-                continue  # 1.x's sidecar (or what is left of an unfinished 1.x upload)
-            elif entry.name.endswith(".metadata") and entry.name[:-9] in names:
-                continue  # a PEP 658 companion of ours
-            elif is_dist(entry.name):
-                counts[kind] += 1
-            else:
-                unexplained(entry.path)
-
-    try:
-        top = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError:
-        return counts
-    for entry in top:
+    found = _Survey()
+    for entry in _sorted_entries(directory) or ():
         if entry.name.startswith("."):
             continue
         if _is_dir(entry):
-            folder_files(entry.path, "ours")
+            found.folder(entry.path, "ours")
         else:
-            unexplained(entry.path)
-    return counts
+            found.unexplained(entry.path)
+    return found.counts
 
 
 def report_layout(directory: str) -> dict[str, Any]:

@@ -278,6 +278,9 @@ class ObjectStore(Storage):
         where = ", ".join(f"{k}={v!r}" for k, v in self._describe().items())
         return f"<{type(self).__name__} {where} prefix={self.prefix!r}>"
 
+    def url_lifetime(self) -> tuple[int, int] | None:
+        return (self.expire_after, self.buffer_time)
+
     def _describe(self) -> dict[str, str]:
         """Where the files are (bucket, container), for ``repr``."""
         return {}

@@ -21,6 +21,7 @@ import pytest
 
 from pypicloud.errors import FileNotFound, InvalidUpload, ReadOnly, StorageConflict
 from pypicloud.models import Redirect, StoredObject
+from pypicloud.storage.base import Storage
 from pypicloud.storage.file import FileStorage
 from tests import threads
 
@@ -111,6 +112,31 @@ class FileBackend:
 
     def leftovers(self) -> list[str]:
         return [name for name in self.snapshot() if ".tmp-" in name]
+
+
+class MemoryBackend:
+    """The in-memory backend: every instance it makes shares one store, like processes on one bucket."""
+
+    name = "memory"
+
+    def __init__(self):
+        from pypicloud.storage.memory import MemoryStore
+
+        self.store = MemoryStore()
+
+    def make(self, **kwargs):
+        from pypicloud.storage.memory import MemoryStorage
+
+        return MemoryStorage(store=self.store, **kwargs)
+
+    def add_junk(self) -> None:
+        pass  # no name can reach the store but through the contract's checks
+
+    def snapshot(self) -> dict[str, tuple]:
+        return {key: (o.data, o.info.metadata) for key, o in self.store.objects.items()}
+
+    def leftovers(self) -> list[str]:
+        return []
 
 
 class S3Backend:
@@ -350,6 +376,7 @@ class MemoryBackend:
 STORAGE_PARAMS = [
     "memory",
     "file",
+    "memory",
     "s3",
     "s3-prefix-hash",
     "cloudfront",
@@ -771,3 +798,26 @@ def test_list_can_skip_metadata_the_caller_does_not_need(storage):
     assert listed["demo-1.0.tar.gz"].metadata["sha256"] == "aa"
     assert listed["demo-1.0.tar.gz.metadata"].metadata == {}
     assert listed["demo-1.0.tar.gz.metadata"].size == len(b"Name: demo")
+
+
+def test_declared_contract_matches_what_the_backend_does(backend, storage):
+    """hands_out_urls, url_lifetime, location and SETTINGS_KEYS say what the backend really does."""
+    put(storage, "demo", "demo-1.0.tar.gz", DATA)
+    answer = storage.download_url("demo", "demo-1.0.tar.gz", 3600)
+    if answer is not None:
+        assert type(storage).hands_out_urls
+    if not type(storage).hands_out_urls:
+        assert answer is None
+    lifetime = storage.url_lifetime()
+    if lifetime is not None:
+        expire_after, buffer_time = lifetime
+        assert 0 <= buffer_time < expire_after
+        assert storage.hands_out_urls
+    # Two instances on one store are one place; the contract names it the same way.
+    assert storage.location() is not None
+    assert backend.make().location() == storage.location()
+    # Every backend declares the keys it reads (not only the base class's storage.read_only).
+    mro = type(storage).__mro__
+    assert any("SETTINGS_KEYS" in vars(cls) for cls in mro[: mro.index(Storage)])
+    assert "storage.read_only" in type(storage).SETTINGS_KEYS
+    assert all(key.startswith("storage.") for key in type(storage).SETTINGS_KEYS)

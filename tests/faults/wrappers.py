@@ -42,6 +42,7 @@ from pypicloud import index, storage
 from pypicloud.errors import BackendUnavailable
 from pypicloud.index.base import MetadataIndex
 from pypicloud.plugins import build
+from pypicloud.settings import KNOWN_KEYS
 from pypicloud.storage.base import Storage
 
 BLOCK_LIMIT = 60.0  # seconds a block waits at most (a test never hangs forever)
@@ -104,16 +105,18 @@ def _inner_settings(settings, key: str, inner_key: str):
 class FaultyStorage(Storage):
     """Any storage backend, with the steps of the plan injected."""
 
+    # It wraps any backend, so it reads what any built-in one reads.
+    SETTINGS_KEYS = frozenset(k for k in KNOWN_KEYS if k.startswith("storage."))
+
     def __init__(self, inner: Storage, plan: Plan):
         self.inner = inner
         self.plan = plan
         self.read_only = inner.read_only
-        # Downloads must keep their URLs (the service checks for an override).
-        if type(inner).download_url is not Storage.download_url:
-            self.download_url = inner.download_url
-        for attr in ("expire_after", "buffer_time"):
-            if hasattr(inner, attr):
-                setattr(self, attr, getattr(inner, attr))
+        # Downloads keep their URLs and lifetimes (the Storage contract says whether there are any).
+        self.hands_out_urls = inner.hands_out_urls
+        self.download_url = inner.download_url
+        self.url_lifetime = inner.url_lifetime
+        self.location = inner.location
 
     @classmethod
     def from_settings(cls, settings) -> FaultyStorage:

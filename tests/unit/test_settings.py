@@ -12,6 +12,8 @@ import pypicloud
 from pypicloud.access.passwords import hash_password
 from pypicloud.errors import ConfigError
 from pypicloud.settings import ALIASES, Settings, env_name
+from pypicloud.storage import storage_class
+from pypicloud.storage.file import FileStorage
 
 ARGON2 = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
 SHA512 = "$6$rounds=656000$saltsalt$" + "a" * 86
@@ -446,3 +448,42 @@ def test_relative_storage_dir_is_relative_to_the_ini(tmp_path):
         assert (tmp_path / "rel.sqlite").exists()
     finally:
         app.registry.service.index.close()
+
+
+# ---------------------------------------------------------------------------
+# The chosen storage backend declares the storage.* keys it reads
+# ---------------------------------------------------------------------------
+class WidgetStorage(FileStorage):
+    """A third-party backend that reads one key of its own."""
+
+    SETTINGS_KEYS = FileStorage.SETTINGS_KEYS | {"storage.widget_url"}
+
+
+def test_a_third_party_backends_own_keys_are_not_typos_but_real_typos_are(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="pypicloud.settings"):
+        start(
+            tmp_path,
+            pypi__storage="tests.unit.test_settings.WidgetStorage",
+            storage__widget_url="https://widgets.example",
+            storage__widget_ulr="typo",
+            storage__metadata__team="dynamic is fine",
+            storage__redirect_urls="false",
+        )
+    warned = [r.getMessage() for r in caplog.records if "setting storage." in r.getMessage()]
+    assert warned == ["Unknown setting storage.widget_ulr is ignored (a typo?)"]
+
+
+def test_the_chosen_backends_keys_decide_what_is_a_typo(tmp_path, caplog):
+    # storage.widget_url means nothing to the file backend: reported with it chosen.
+    with caplog.at_level(logging.WARNING, logger="pypicloud.settings"):
+        start(tmp_path, storage__widget_url="https://widgets.example", storage__bucket="b")
+    warned = sorted(r.getMessage() for r in caplog.records if "setting storage." in r.getMessage())
+    assert warned == [
+        "Unknown setting storage.bucket is ignored (a typo?)",
+        "Unknown setting storage.widget_url is ignored (a typo?)",
+    ]
+    settings = make({"pypi.storage": "s3", "storage.bucket": "b", "storage.buckett": "typo", "db.ulr": "x"})
+    assert settings.warn_unknown(storage_keys=storage_class(settings).SETTINGS_KEYS) == [
+        "db.ulr",
+        "storage.buckett",
+    ]
