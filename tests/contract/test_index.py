@@ -674,18 +674,9 @@ def test_concurrent_first_increments_have_exactly_one_winner(backend):
         # lock (two of them can read the same old value), so it cannot show it.
         pytest.skip("moto does not serialise concurrent update_item calls")
     instances = [backend.open() for _ in range(4)]
-    results: list[int] = []
-    barrier = threading.Barrier(len(instances))
-
-    def work(index):
-        barrier.wait()
-        results.append(index.incr_counter("oidc-jti:same", ttl=600))
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in instances]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = threads.run_all(
+        [lambda index=i: index.incr_counter("oidc-jti:same", ttl=600) for i in instances]
+    )
     assert sorted(results) == [1, 2, 3, 4]
 
 
