@@ -114,6 +114,9 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.registry.ppc_settings = settings
     config.registry.service = service
     config.registry.pages = PageCache()
+    from .access_admin import AccessAdmin  # it imports __version__ from here
+
+    config.registry.access_admin = AccessAdmin(service.access)
     config.registry.realm = settings.get_str("pypi.realm", "pypi")
     config.registry.login_throttle = LoginThrottle.from_settings(settings, service.index)
     config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)

@@ -38,6 +38,7 @@ from .errors import (
 from .index.base import MetadataIndex
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .pagecache import PageCache
+from .project_json import DocumentUrls, ProjectDocument, build_document, version_redirect
 from .releases import ProjectPage, project_page, version_key
 from .storage.base import Storage
 from .upstream import (
@@ -93,6 +94,37 @@ class ProjectListing:
     link_upstream: bool = False
     redirect: str | None = None
     cache_key: tuple | None = ()
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """The fields of an upload request, as the view read them from the body.
+
+    ``digests`` is called once the request is known to be an upload (a digest
+    field that is not text is then a 400).
+    """
+
+    action: str | None
+    name: str | None
+    version: str | None
+    filename: str | None
+    content: BinaryIO | None
+    digests: Callable[[], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class FileLinks:
+    """Where index pages link a project's stored files.
+
+    ``storage_urls``: the files linked at storage directly (signed URLs, with
+    ``storage.redirect_urls = false``); the others link to this server's
+    download URL. ``offers_metadata``: PEP 658 ``.metadata`` files are derived
+    from the file URL, which a signed storage URL cannot take, so they are
+    offered only when the links point at this server.
+    """
+
+    storage_urls: dict[str, str]
+    offers_metadata: bool
 
 
 class _Spooled:
@@ -253,11 +285,42 @@ class PackageIndex:
             return Unauthorized(f"Login required to {what}")
         return Forbidden(f"User {identity.username!r} may not {what}")
 
+    def refusal(self, identity: Identity, what: str, error: PypicloudError) -> PypicloudError:
+        """The error to raise for a bad request: an anonymous caller hears 401 first.
+
+        pypicloud 1.x checked the login before the request's fields, so a client
+        without credentials is asked for them (401) before it is told what is
+        wrong with its request (400/404). This is the one place of that rule.
+        """
+        if not identity.authenticated:
+            return self.deny(identity, what)
+        return error
+
+    @contextlib.contextmanager
+    def anonymous_first(self, identity: Identity, what: str, errors: tuple = (InvalidUpload,)):
+        """Run a check whose ``errors`` become 401 for an anonymous caller (:meth:`refusal`)."""
+        try:
+            yield
+        except errors as exc:
+            raise self.refusal(identity, what, exc) from None
+
     def _require(
         self, check: Callable[[Identity, str], bool], identity: Identity, project: str, what: str
     ) -> None:
         if not check(identity, project):
             raise self.deny(identity, f"{what} {project!r}")
+
+    def is_public(self, project: str) -> bool:
+        """May an anonymous caller read the project (so shared caches may keep its answers)?"""
+        return self.access.can_read(ANONYMOUS, project)
+
+    def generation(self) -> int:
+        """The index's change counter: what rendered pages and the JSON documents are valid for."""
+        return self.index.generation()
+
+    def access_version(self):
+        """The access data's version: pages that hide unreadable projects depend on it."""
+        return self.access.data_version()
 
     # Reading ------------------------------------------------------------
     def projects(self, identity: Identity) -> list[ProjectSummary]:
@@ -283,6 +346,17 @@ class PackageIndex:
             return ()
         step = max(1, int(getattr(self.storage, "buffer_time", 600)) // 2)
         return (int(utcnow().timestamp()) // step,)
+
+    def file_links(self, records: list[FileRecord]) -> FileLinks:
+        """Where index pages send clients for these files: this server, or storage directly."""
+        urls: dict[str, str] = {}
+        if not self.redirect_urls and not self.stream_files:
+            for record in records:
+                redirect = self.storage_url(record.project, record.filename)
+                if redirect is not None:
+                    urls[record.filename] = redirect.url
+        direct = bool(records) and records[0].filename in urls
+        return FileLinks(urls, offers_metadata=not direct)
 
     def project_files(self, identity: Identity, project: str) -> list[FileRecord]:
         """Files of one project: 404 if unknown, 401/403 if not readable."""
@@ -423,6 +497,24 @@ class PackageIndex:
             name=page.name,
             link_upstream=not caching,
             cache_key=("upstream", page.serial, not caching),
+        )
+
+    def project_document(
+        self, identity: Identity, project: str, version: str | None, urls: DocumentUrls
+    ) -> ProjectDocument:
+        """The legacy JSON API's document of a project or one version (``version``).
+
+        With the redirect behaviour of the fallback it is a redirect to upstream's
+        own JSON API instead (its address is known from ``fallback_base_url``).
+        """
+        upstream = self.upstream
+        listing = self.project_listing(
+            identity, project, redirect_to=upstream.json_url if upstream is not None else None
+        )
+        if listing.redirect is not None:
+            return ProjectDocument(redirect=version_redirect(listing.redirect, version))
+        return ProjectDocument(
+            build_document(listing, version, self.index.generation(), urls, parse_upload_time)
         )
 
     def _upstream_file(self, identity: Identity, project: str, filename: str) -> UpstreamFile:
@@ -651,16 +743,10 @@ class PackageIndex:
         """
         project = None
         if name:
-            try:
+            with self.anonymous_first(identity, "upload"):
                 project = dists.check_project_name(name.strip())
-            except InvalidUpload:
-                if not identity.authenticated:
-                    raise self.deny(identity, "upload") from None
-                raise
         if project is None:
-            if not identity.authenticated:
-                raise self.deny(identity, "upload")
-            raise InvalidUpload("Missing form field 'name'")
+            raise self.refusal(identity, "upload", InvalidUpload("Missing form field 'name'"))
         self._require(self.access.can_write, identity, project, "upload to")
         if not version:
             raise InvalidUpload("Missing form field 'version'")
@@ -703,12 +789,8 @@ class PackageIndex:
         come from the filename, the display name from the archive's metadata."""
         if not filename:
             raise InvalidUpload("No file chosen")
-        try:
+        with self.anonymous_first(identity, "upload"):
             dist = dists.parse_filename(filename)
-        except InvalidUpload:
-            if not identity.authenticated:
-                raise self.deny(identity, "upload") from None
-            raise
         return self.upload(
             identity,
             name=dist.name,
@@ -940,7 +1022,90 @@ class PackageIndex:
         records = self.release_files(identity, project, version)
         return [self.set_yanked(identity, project, r.filename, yanked, reason) for r in records]
 
-    def refuse_early(self, identity: Identity, project: str | None = None, yank: bool = False) -> None:
+    # Requests of the upload and REST APIs, each in one call --------------
+    def legacy_upload(self, identity: Identity, read_form: Callable[[], UploadForm]) -> UploadResult:
+        """The legacy upload API (twine, uv, poetry, pdm): ``:action=file_upload``.
+
+        The caller is authorised before ``read_form`` parses the body; a form
+        without ``:action`` but with a file is an upload (pypicloud 1.x's
+        ``curl -F content=@f``), and one without name or version takes both
+        from the filename (the display name from the archive).
+        """
+        self.authorize_upload(identity)
+        form = read_form()
+        action = form.action
+        if action is None and form.content is not None:
+            action = "file_upload"
+        if action != "file_upload":
+            raise self.refusal(
+                identity,
+                "upload",
+                InvalidUpload(f"Unsupported :action {action!r}; only 'file_upload' is supported"),
+            )
+        if form.name is None or form.version is None:
+            return self.upload_file(identity, form.filename, form.content, form.digests())
+        return self.upload(
+            identity,
+            name=form.name,
+            version=form.version,
+            filename=form.filename,
+            content=form.content,
+            digests=form.digests(),
+        )
+
+    def api_upload(
+        self, identity: Identity, project: str, filename: str, read_form: Callable[[], UploadForm]
+    ) -> UploadResult:
+        """pypicloud 1.x's ``POST /api/package/<project>/<filename>``: the file in ``content``,
+        the version (when not sent) from the filename."""
+        self.authorize_upload(identity, project)
+        form = read_form()
+        version = form.version
+        if version is None:
+            with self.anonymous_first(identity, "upload"):
+                version = dists.parse_filename(filename).version
+        return self.upload(
+            identity,
+            name=form.name or project,
+            version=version,
+            filename=filename if form.content is not None else form.filename,
+            content=form.content,
+            digests=form.digests(),
+        )
+
+    def yank_file(
+        self, identity: Identity, project: str, filename: str, read_reason: Callable[[], str | None]
+    ) -> FileRecord:
+        """Yank one file; the caller is authorised before ``read_reason`` reads the body."""
+        self.authorize_upload(identity, project, yank=True)
+        return self.set_yanked(identity, project, filename, True, read_reason())
+
+    def api_delete_file(self, identity: Identity, project: str, filename: str) -> FileRecord:
+        """Delete a file, answering a missing one with 400 after the login check (as 1.x)."""
+        try:
+            return self.delete_file(identity, project, filename)
+        except FileNotFound:
+            raise self.refusal(identity, "delete", InvalidUpload(f"Could not find {filename}")) from None
+
+    def api_project_files(self, identity: Identity, project: str) -> tuple[list[FileRecord], bool]:
+        """A project's files and whether the caller may upload to it.
+
+        An unknown project the caller could read is an empty list, as in 1.x.
+        """
+        try:
+            records = self.project_files(identity, project)
+        except ProjectNotFound:
+            self.require_read(identity, project)
+            records = []
+        return records, self.access.can_write(identity, project)
+
+    def admin_rebuild(self, identity: Identity) -> tuple[int, int]:
+        """Rebuild the index from storage (admins only). Returns (files, change counter)."""
+        self.require_admin(identity, "rebuild the index")
+        count = self.rebuild()
+        return count, self.index.generation()
+
+    def authorize_upload(self, identity: Identity, project: str | None = None, yank: bool = False) -> None:
         """401/403 before a write request's body is read, when the write must fail anyway.
 
         Parsing a multipart body costs CPU per part (and spool disk): a caller
@@ -955,6 +1120,8 @@ class PackageIndex:
             self._require(self.access.can_write, identity, canonicalize_name(project), "upload to")
         elif not identity.authenticated and not self.access.anonymous_may_write():
             raise self.deny(identity, "upload")
+
+    refuse_early = authorize_upload  # the name before issue 13
 
     def _may_yank(self, identity: Identity, project: str) -> bool:
         # Tokens read and upload (SPEC section 8): changing a release's
@@ -1160,4 +1327,12 @@ class PackageIndex:
         return report
 
 
-__all__ = ["PackageIndex", "UploadResult", "Download", "ProjectListing", "ANONYMOUS"]
+__all__ = [
+    "PackageIndex",
+    "UploadResult",
+    "UploadForm",
+    "FileLinks",
+    "Download",
+    "ProjectListing",
+    "ANONYMOUS",
+]

@@ -133,25 +133,15 @@ def all_files(request):
     """``/packages/``: one HTML page linking every file the caller may read."""
     # Only HTML exists here, but an Accept that refuses every type is still a 406.
     negotiate(request)
-    service = request.registry.service
-    identity = request.identity
-    generation = service.index.generation()
-    # Keyed by the whole identity (groups, token scope): what it may read decides the page.
-    key = ("packages", simple.site_key(request), identity)
-    page = request.registry.pages.get(key, generation)
-    if page is None:
-        records = [
-            record
-            for summary in service.projects(identity)
-            for record in service.project_files(identity, summary.project)
-        ]
-        records.sort(key=lambda r: r.filename)
-        rows = simple._stored_rows(request, records)
+
+    def render_all(records, links):
+        rows = simple._stored_rows(request, records, links)
         body = render(
             "simple_project.html",
             {"name": "all projects", "files": rows, "api_version": simple.API_VERSION},
             request,
         )
-        page = simple._make_page(body, simple.TEXT_HTML)
-        request.registry.pages.put(key, generation, page)
-    return simple.page_response(request, page, generation, private=request.identity.authenticated)
+        return simple._make_page(body, simple.TEXT_HTML)
+
+    answer = simple.pages(request).all_files(request.identity, simple.site_key(request), render_all)
+    return simple.page_response(request, answer.page, answer.serial, private=answer.private)

@@ -9,7 +9,6 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..models import ANONYMOUS
 from ..service import METADATA_SUFFIX
 
 
@@ -18,7 +17,7 @@ def _headers(request, record) -> dict:
     # RFC 9111 section 3.5: "public" lets a shared cache (CDN, proxy) hand an
     # answer to an authenticated request to anyone. Only files anonymous
     # users may read are public; the others stay in the caller's own cache.
-    public = request.registry.service.access.can_read(ANONYMOUS, record.project)
+    public = request.registry.service.is_public(record.project)
     headers = {
         "ETag": f'"{record.sha256}"',
         "Last-Modified": format_datetime(record.upload_time, usegmt=True),
