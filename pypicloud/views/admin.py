@@ -15,5 +15,5 @@ def rebuild(request):
     """
     if request.method in SAFE_METHODS:
         refuse_foreign_state_change(request)
-    count, generation = request.registry.service.admin_rebuild(request.identity)
+    count, generation = request.services.service.admin_rebuild(request.identity)
     return {"files": count, "generation": generation}

@@ -57,7 +57,7 @@ def packages_noslash(request):
 
 @view_config(route_name="api.packages", request_method="GET", renderer="json")
 def list_packages(request):
-    projects = request.registry.service.projects(request.identity)
+    projects = request.services.service.projects(request.identity)
     if not asbool(request.params.get("verbose", "false")):
         return {"packages": [p.name for p in projects]}
     # pypicloud 1.x's verbose shape, with the canonical name and an ISO time beside it.
@@ -82,21 +82,21 @@ def list_files(request):
 
     An unknown project the caller could read answers an empty list, as in 1.x.
     """
-    records, write = request.registry.service.api_project_files(request.identity, _project(request))
+    records, write = request.services.service.api_project_files(request.identity, _project(request))
     return {"packages": [file_json(request, r) for r in records], "write": write}
 
 
 @view_config(route_name="api.project", request_method="DELETE", renderer="json")
 @view_config(route_name="api.project_noslash", request_method="DELETE", renderer="json")
 def delete_project(request):
-    records = request.registry.service.delete_project(request.identity, _project(request))
+    records = request.services.service.delete_project(request.identity, _project(request))
     return {"deleted": [r.filename for r in records]}
 
 
 @view_config(route_name="api.file", request_method="POST", renderer="json")
 def upload_file(request):
     """pypicloud 1.x's upload: the project and filename are in the URL, the file in ``content``."""
-    result = request.registry.service.api_upload(
+    result = request.services.service.api_upload(
         request.identity,
         request.matchdict["project"],
         request.matchdict["filename"],
@@ -109,7 +109,7 @@ def upload_file(request):
 @view_config(route_name="api.file", request_method="DELETE", renderer="json")
 def delete_file(request):
     # pypicloud 1.x answered a missing file with 400 (after its login check).
-    record = request.registry.service.api_delete_file(
+    record = request.services.service.api_delete_file(
         request.identity, _project(request), request.matchdict["filename"]
     )
     return {"deleted": record.filename}
@@ -135,7 +135,7 @@ def _reason(request) -> str | None:
 
 @view_config(route_name="api.yank", request_method="POST", renderer="json")
 def yank(request):
-    record = request.registry.service.yank_file(
+    record = request.services.service.yank_file(
         request.identity, _project(request), request.matchdict["filename"], lambda: _reason(request)
     )
     return file_json(request, record)
@@ -143,7 +143,7 @@ def yank(request):
 
 @view_config(route_name="api.yank", request_method="DELETE", renderer="json")
 def unyank(request):
-    record = request.registry.service.set_yanked(
+    record = request.services.service.set_yanked(
         request.identity, _project(request), request.matchdict["filename"], False
     )
     return file_json(request, record)

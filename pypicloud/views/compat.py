@@ -12,32 +12,22 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
-from pyramid.interfaces import IRoutesMapper
 from pyramid.renderers import render
 from pyramid.view import view_config
 
+from ..webapp import RESERVED_SEGMENTS, route_table
 from . import json_api, simple
 from .negotiation import negotiate
 
 # First path segments 1.x or this server use (or used) for fixed URLs; a project
 # of that name is only served under /simple/ and /pypi/.
-RESERVED = frozenset(
-    {"admin", "api", "login", "logout", "health", "simple", "packages", "pypi", "static", "acct"}
-)
+RESERVED = RESERVED_SEGMENTS
 
 
 def fixed_segments(registry) -> frozenset[str]:
-    """Canonical first segments of every route with a literal first segment, and RESERVED."""
-    found = getattr(registry, "ppc_fixed_segments", None)
-    if found is None:
-        names = set(RESERVED)
-        for route in registry.getUtility(IRoutesMapper).get_routes():
-            first = route.pattern.lstrip("/").split("/", 1)[0]
-            if first and "{" not in first and "*" not in first:
-                names.add(canonicalize_name(first))
-        # Routes are all added at start-up, so this is computed once.
-        found = registry.ppc_fixed_segments = frozenset(names)
-    return found
+    """Canonical first segments of every route with a literal first segment, and RESERVED
+    (computed once, when the app is created: :class:`pypicloud.webapp.RouteTable`)."""
+    return route_table(registry).fixed_segments
 
 
 class NotFixedRoute:

@@ -5,7 +5,7 @@ from pyramid.view import view_config
 
 @view_config(route_name="health", request_method=("GET", "HEAD"), renderer="json")
 def health(request):
-    report = request.registry.service.health()
+    report = request.services.service.health()
     ok = all(part["ok"] for part in report.values())
     request.response.status = 200 if ok else 503
     request.response.headers["Cache-Control"] = "no-store"

@@ -14,7 +14,7 @@ def _document(request, project: str, version: str | None):
         file=lambda p, f: request.route_url("packages.file", project=p, filename=f),
         project=lambda p: request.route_url("simple.project", project=p),
     )
-    answer = request.registry.service.project_document(request.identity, project, version, urls)
+    answer = request.services.service.project_document(request.identity, project, version, urls)
     if answer.redirect is not None:
         # Upstream's own JSON API.
         return HTTPFound(location=answer.redirect, headers={"Vary": "Authorization"})

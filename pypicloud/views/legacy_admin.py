@@ -32,7 +32,7 @@ from .errors import error_response
 
 
 def _admin(request) -> AccessAdmin:
-    return request.registry.access_admin
+    return request.services.access_admin
 
 
 def _param(request, name: str) -> str | bool | None:

@@ -178,7 +178,7 @@ def site_key(request) -> tuple:
 def page_response(request, page: Page, serial: int | None = None, private: bool = False) -> Response:
     """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``);
     ``private``: the page depends on the caller's credentials."""
-    cache_control = request.registry.index_cache_control
+    cache_control = request.services.index_cache_control
     if private:
         # Depends on the caller's credentials: no shared cache may keep it.
         cache_control = "private, " + cache_control
@@ -210,7 +210,7 @@ def index_noslash(request):
 
 def pages(request) -> SimplePages:
     """The simple API's pages: the service's decisions over this app's page cache."""
-    return SimplePages(request.registry.service, request.registry.pages)
+    return request.services.simple_pages
 
 
 @view_config(route_name="simple.index", request_method=("GET", "HEAD"))
@@ -257,6 +257,6 @@ def simple_project(request):
         # The upstream page itself; the client asks it with its own Accept header.
         return HTTPFound(
             location=answer.redirect,
-            headers={"Vary": "Accept, Authorization", "Cache-Control": request.registry.index_cache_control},
+            headers={"Vary": "Accept, Authorization", "Cache-Control": request.services.index_cache_control},
         )
     return page_response(request, answer.page, answer.serial, answer.private)

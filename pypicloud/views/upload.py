@@ -44,7 +44,7 @@ def _count_parts(request, most: int) -> int:
 
 def read_form(request):
     """The parsed form, or 413/400 without reading a body we will refuse anyway."""
-    limit = request.registry.service.max_upload_size
+    limit = request.services.service.max_upload_size
     if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
         raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
     if _count_parts(request, MAX_FORM_PARTS) > MAX_FORM_PARTS:
@@ -93,7 +93,7 @@ def upload_form(request, action: bool = True) -> UploadForm:
 @view_config(route_name="upload.pypi_slash", request_method="POST")
 @view_config(route_name="simple.index", request_method="POST")
 def legacy_upload(request):
-    result = request.registry.service.legacy_upload(request.identity, lambda: upload_form(request))
+    result = request.services.service.legacy_upload(request.identity, lambda: upload_form(request))
     # pypicloud 1.x answered with the file as JSON (the REST API's shape); upload clients
     # only read the status.
     from .api import file_json
