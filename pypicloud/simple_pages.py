@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from .models import FileRecord, Identity, ProjectSummary
 from .pagecache import Page, PageCache
-from .service import FileLinks, PackageIndex, ProjectListing
+from .results import FileLinks, ProjectListing
+from .service import PackageIndex
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..service import METADATA_SUFFIX
+from ..records import METADATA_SUFFIX
 
 
 def _headers(request, record) -> dict:

@@ -18,7 +18,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..pagecache import Page
-from ..service import FileLinks
+from ..results import FileLinks
 from ..simple_pages import SimplePages
 from .negotiation import HTML, JSON, TEXT_HTML, negotiate
 

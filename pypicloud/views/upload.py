@@ -9,7 +9,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..errors import InvalidUpload, UploadTooLarge
-from ..service import UploadForm
+from ..results import UploadForm
 
 # Room for the other form fields around the file in a multipart body.
 FORM_OVERHEAD = 1024 * 1024

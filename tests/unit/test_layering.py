@@ -78,3 +78,30 @@ def test_no_view_reaches_past_the_service():
     assert offences == [], "views reach past the service (move the rule into a service method):\n" + (
         "\n".join(offences)
     )
+
+
+def test_the_service_split_keeps_every_old_import():
+    """``from pypicloud.service import X`` and ``from pypicloud import X`` keep working
+    for every name code, tests, benchmarks and plugins imported before the split."""
+    import pypicloud.service as service
+
+    for name in (
+        "PackageIndex",
+        "UploadResult",
+        "Download",
+        "ProjectListing",
+        "ANONYMOUS",
+        "METADATA_SUFFIX",
+        "record_to_metadata",
+        "record_from_object",
+        "parse_upload_time",
+        "SPOOL_PREFIX",
+        "SUMMARY_IN_STORAGE",
+        "CHUNK",
+    ):
+        assert getattr(service, name) is not None, name
+    from pypicloud import build_service, make_config, start_repair
+    from pypicloud.app import build_service as built_here
+
+    assert build_service is built_here
+    assert callable(make_config) and callable(start_repair)
