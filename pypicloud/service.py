@@ -283,6 +283,19 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         if not identity.is_admin:
             raise self.deny(identity, what)
 
+    def health_report(self, identity: Identity) -> tuple[bool, dict]:
+        """``/health``: whether every backend is up, and what the caller may see of it.
+
+        Backend names, paths and error texts are for admins only (with their
+        password, not a token); everyone else sees the overall state.
+        """
+        report = self.health()
+        ok = all(part["ok"] for part in report.values())
+        status = {"status": "ok" if ok else "unavailable"}
+        if not (identity.authenticated and identity.is_admin and identity.token is None):
+            return ok, status
+        return ok, {**status, **report}
+
     def health(self) -> dict[str, dict]:
         report = {}
         for name, backend in (("storage", self.storage), ("index", self.index), ("access", self.access)):
