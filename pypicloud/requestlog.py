@@ -97,7 +97,7 @@ def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt:
 
 
 def request_log_tween_factory(handler, registry):
-    fmt = registry.ppc_settings.get_str("logging.format", "text").strip().lower()
+    fmt = registry.services.settings.get_str("logging.format", "text").strip().lower()
 
     def tween(request):
         rid = request_id_for(request.environ)
@@ -130,7 +130,7 @@ def request_log_tween_factory(handler, registry):
 
 
 def includeme(config) -> None:
-    fmt = config.registry.ppc_settings.get_str("logging.format", "text").strip().lower()
+    fmt = config.registry.services.settings.get_str("logging.format", "text").strip().lower()
     if fmt not in ("text", "json"):
         from .errors import ConfigError
 

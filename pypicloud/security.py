@@ -48,7 +48,7 @@ def uses_session(request) -> bool:
 def session_identity(request) -> Identity:
     """The logged-in web UI user, checked against the access data on every request."""
     username = request.session.get(SESSION_USER)
-    access = request.registry.service.access
+    access = request.registry.services.service.access
     if not username or not access.user_exists(username):
         return ANONYMOUS  # logged out, or the user was deleted meanwhile
     if not still_valid(request, username):

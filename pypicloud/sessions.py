@@ -32,7 +32,6 @@ COOKIE_NAME = "ppc_session"
 SESSION_USER = "user"
 SESSION_STAMP = "stamp"
 SESSION_SINCE = "since"
-DEFAULT_LIFETIME = 12 * 3600
 
 
 def _generation_name(username: str) -> str:
@@ -40,7 +39,7 @@ def _generation_name(username: str) -> str:
 
 
 def _stamp(registry, username: str) -> list:
-    service = registry.service
+    service = registry.services.service
     return [
         service.index.counter(_generation_name(username)),
         service.access.password_fingerprint(username) or "",
@@ -57,7 +56,7 @@ def start(request, username: str) -> None:
 def still_valid(request, username: str) -> bool:
     """False when the session was ended elsewhere, its password changed, or it is too old."""
     since = request.session.get(SESSION_SINCE)
-    lifetime = getattr(request.registry, "session_lifetime", DEFAULT_LIFETIME)
+    lifetime = request.registry.services.session_lifetime
     if not isinstance(since, int) or not 0 <= time.time() - since <= lifetime:
         return False
     return request.session.get(SESSION_STAMP) == _stamp(request.registry, username)
@@ -65,7 +64,7 @@ def still_valid(request, username: str) -> bool:
 
 def end_all(registry, username: str) -> None:
     """End every web session of ``username``, in every process sharing the index."""
-    registry.service.index.incr_counter(_generation_name(username))
+    registry.services.service.index.incr_counter(_generation_name(username))
 
 
 def session_factory_from_settings(settings):
@@ -117,6 +116,6 @@ def _secret_from_1x_keys(settings) -> str | None:
 
 
 def includeme(config) -> None:
-    settings = config.registry.ppc_settings
+    settings = config.registry.services.settings
     config.set_session_factory(session_factory_from_settings(settings))
-    config.registry.session_lifetime = settings.get_int("session.lifetime", DEFAULT_LIFETIME, minimum=60)
+    # session.lifetime is read once by the composition root (AppServices.session_lifetime).

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import weakref
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -213,8 +214,17 @@ def create_engine(url: URL, *, schema: str | None, pool_size: int, max_overflow:
         event.listen(engine, "connect", sqlite_pragmas)
     # A forked worker (gunicorn --preload) must not reuse the parent's
     # connections: drop them from the child's pool without closing them.
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    # A weak reference: the hook (which lives as long as the process) must not
+    # keep every engine ever made alive (the tests build one per app).
+    ref = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: _dispose_in_child(ref))
     return engine
+
+
+def _dispose_in_child(ref: weakref.ref) -> None:
+    engine = ref()
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 @contextlib.contextmanager

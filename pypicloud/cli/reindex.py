@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import build_service
+from ..app import build_service
 from .common import Progress, load_settings
 
 

@@ -15,7 +15,5 @@ def rebuild(request):
     """
     if request.method in SAFE_METHODS:
         refuse_foreign_state_change(request)
-    service = request.registry.service
-    service.require_admin(request.identity, "rebuild the index")
-    count = service.rebuild()
-    return {"files": count, "generation": service.index.generation()}
+    count, generation = request.services.service.admin_rebuild(request.identity)
+    return {"files": count, "generation": generation}

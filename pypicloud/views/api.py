@@ -9,9 +9,8 @@ from pyramid.httpexceptions import HTTPMovedPermanently
 from pyramid.settings import asbool
 from pyramid.view import view_config
 
-from .. import dists
-from ..errors import FileNotFound, InvalidUpload, ProjectNotFound
-from .upload import DIGEST_FIELDS, file_field, read_form, text_field
+from ..errors import InvalidUpload
+from .upload import upload_form
 
 
 def _epoch(dt) -> int:
@@ -58,7 +57,7 @@ def packages_noslash(request):
 
 @view_config(route_name="api.packages", request_method="GET", renderer="json")
 def list_packages(request):
-    projects = request.registry.service.projects(request.identity)
+    projects = request.services.service.projects(request.identity)
     if not asbool(request.params.get("verbose", "false")):
         return {"packages": [p.name for p in projects]}
     # pypicloud 1.x's verbose shape, with the canonical name and an ISO time beside it.
@@ -83,48 +82,25 @@ def list_files(request):
 
     An unknown project the caller could read answers an empty list, as in 1.x.
     """
-    service, identity, project = request.registry.service, request.identity, _project(request)
-    try:
-        records = service.project_files(identity, project)
-    except ProjectNotFound:
-        service.require_read(identity, project)
-        records = []
-    return {
-        "packages": [file_json(request, r) for r in records],
-        "write": service.access.can_write(identity, project),
-    }
+    records, write = request.services.service.api_project_files(request.identity, _project(request))
+    return {"packages": [file_json(request, r) for r in records], "write": write}
 
 
 @view_config(route_name="api.project", request_method="DELETE", renderer="json")
 @view_config(route_name="api.project_noslash", request_method="DELETE", renderer="json")
 def delete_project(request):
-    records = request.registry.service.delete_project(request.identity, _project(request))
+    records = request.services.service.delete_project(request.identity, _project(request))
     return {"deleted": [r.filename for r in records]}
 
 
 @view_config(route_name="api.file", request_method="POST", renderer="json")
 def upload_file(request):
     """pypicloud 1.x's upload: the project and filename are in the URL, the file in ``content``."""
-    identity = request.identity
-    request.registry.service.refuse_early(identity, request.matchdict["project"])
-    form = read_form(request)
-    filename = request.matchdict["filename"]
-    sent_name, stream = file_field(form)
-    version = text_field(form, "version")
-    if version is None:
-        try:
-            version = dists.parse_filename(filename).version
-        except InvalidUpload:
-            if not identity.authenticated:
-                raise request.registry.service.deny(identity, "upload") from None
-            raise
-    result = request.registry.service.upload(
-        identity,
-        name=text_field(form, "name") or request.matchdict["project"],
-        version=version,
-        filename=filename if stream is not None else sent_name,
-        content=stream,
-        digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
+    result = request.services.service.api_upload(
+        request.identity,
+        request.matchdict["project"],
+        request.matchdict["filename"],
+        lambda: upload_form(request, action=False),
     )
     # 200 for a new file too, as pypicloud 1.x answered; "created" tells them apart.
     return dict(file_json(request, result.record), created=result.created)
@@ -132,14 +108,10 @@ def upload_file(request):
 
 @view_config(route_name="api.file", request_method="DELETE", renderer="json")
 def delete_file(request):
-    filename = request.matchdict["filename"]
-    try:
-        record = request.registry.service.delete_file(request.identity, _project(request), filename)
-    except FileNotFound:
-        # pypicloud 1.x answered a missing file with 400 (after its login check).
-        if not request.identity.authenticated:
-            raise request.registry.service.deny(request.identity, "delete") from None
-        raise InvalidUpload(f"Could not find {filename}") from None
+    # pypicloud 1.x answered a missing file with 400 (after its login check).
+    record = request.services.service.api_delete_file(
+        request.identity, _project(request), request.matchdict["filename"]
+    )
     return {"deleted": record.filename}
 
 
@@ -163,16 +135,15 @@ def _reason(request) -> str | None:
 
 @view_config(route_name="api.yank", request_method="POST", renderer="json")
 def yank(request):
-    request.registry.service.refuse_early(request.identity, _project(request), yank=True)
-    record = request.registry.service.set_yanked(
-        request.identity, _project(request), request.matchdict["filename"], True, _reason(request)
+    record = request.services.service.yank_file(
+        request.identity, _project(request), request.matchdict["filename"], lambda: _reason(request)
     )
     return file_json(request, record)
 
 
 @view_config(route_name="api.yank", request_method="DELETE", renderer="json")
 def unyank(request):
-    record = request.registry.service.set_yanked(
+    record = request.services.service.set_yanked(
         request.identity, _project(request), request.matchdict["filename"], False
     )
     return file_json(request, record)

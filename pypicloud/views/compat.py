@@ -12,32 +12,22 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
-from pyramid.interfaces import IRoutesMapper
 from pyramid.renderers import render
 from pyramid.view import view_config
 
+from ..webapp import RESERVED_SEGMENTS, route_table
 from . import json_api, simple
 from .negotiation import negotiate
 
 # First path segments 1.x or this server use (or used) for fixed URLs; a project
 # of that name is only served under /simple/ and /pypi/.
-RESERVED = frozenset(
-    {"admin", "api", "login", "logout", "health", "simple", "packages", "pypi", "static", "acct"}
-)
+RESERVED = RESERVED_SEGMENTS
 
 
 def fixed_segments(registry) -> frozenset[str]:
-    """Canonical first segments of every route with a literal first segment, and RESERVED."""
-    found = getattr(registry, "ppc_fixed_segments", None)
-    if found is None:
-        names = set(RESERVED)
-        for route in registry.getUtility(IRoutesMapper).get_routes():
-            first = route.pattern.lstrip("/").split("/", 1)[0]
-            if first and "{" not in first and "*" not in first:
-                names.add(canonicalize_name(first))
-        # Routes are all added at start-up, so this is computed once.
-        found = registry.ppc_fixed_segments = frozenset(names)
-    return found
+    """Canonical first segments of every route with a literal first segment, and RESERVED
+    (computed once, when the app is created: :class:`pypicloud.webapp.RouteTable`)."""
+    return route_table(registry).fixed_segments
 
 
 class NotFixedRoute:
@@ -133,25 +123,15 @@ def all_files(request):
     """``/packages/``: one HTML page linking every file the caller may read."""
     # Only HTML exists here, but an Accept that refuses every type is still a 406.
     negotiate(request)
-    service = request.registry.service
-    identity = request.identity
-    generation = service.index.generation()
-    # Keyed by the whole identity (groups, token scope): what it may read decides the page.
-    key = ("packages", simple.site_key(request), identity)
-    page = request.registry.pages.get(key, generation)
-    if page is None:
-        records = [
-            record
-            for summary in service.projects(identity)
-            for record in service.project_files(identity, summary.project)
-        ]
-        records.sort(key=lambda r: r.filename)
-        rows = simple._stored_rows(request, records)
+
+    def render_all(records, links):
+        rows = simple._stored_rows(request, records, links)
         body = render(
             "simple_project.html",
             {"name": "all projects", "files": rows, "api_version": simple.API_VERSION},
             request,
         )
-        page = simple._make_page(body, simple.TEXT_HTML)
-        request.registry.pages.put(key, generation, page)
-    return simple.page_response(request, page, generation, private=request.identity.authenticated)
+        return simple._make_page(body, simple.TEXT_HTML)
+
+    answer = simple.pages(request).all_files(request.identity, simple.site_key(request), render_all)
+    return simple.page_response(request, answer.page, answer.serial, private=answer.private)

@@ -11,6 +11,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
 from ..errors import PypicloudError
+from ..webapp import route_table
 from .error_pages import error_page, wants_html
 
 LOG = logging.getLogger(__name__)
@@ -178,34 +179,12 @@ def unexpected_error(exc: Exception, request) -> Response:
     return error_response(request, 500, "Internal server error")
 
 
-def _route_methods(registry) -> dict[str, frozenset[str]]:
-    """Route name -> the methods some view of that route answers (built once, from Pyramid's registry)."""
-    methods = getattr(registry, "ppc_route_methods", None)
-    if methods is None:
-        methods = {}
-        for entry in registry.introspector.get_category("views") or ():
-            view = entry["introspectable"]
-            route = view.get("route_name")
-            if route is None:
-                continue
-            declared = view.get("request_methods")
-            if declared is None:  # a view for every method: nothing is ever "not allowed"
-                methods[route] = None
-                continue
-            if isinstance(declared, str):
-                declared = (declared,)
-            if methods.get(route, frozenset()) is not None:
-                extra = {"HEAD"} if "GET" in declared else set()
-                methods[route] = methods.get(route, frozenset()) | set(declared) | extra
-        registry.ppc_route_methods = methods
-    return methods
-
-
 @exception_view_config(PredicateMismatch)
 def method_not_allowed(exc: PredicateMismatch, request) -> Response:
     """405 with ``Allow`` when the path exists but not for this method; else 404."""
     route = request.matched_route
-    allowed = _route_methods(request.registry).get(route.name) if route is not None else None
+    # Computed once when the app was created (pypicloud.webapp.RouteTable).
+    allowed = route_table(request.registry).methods.get(route.name) if route is not None else None
     if not allowed or request.method in allowed:
         return error_response(request, 404, "Not Found")
     response = error_response(request, 405, f"Method {request.method} is not allowed here")

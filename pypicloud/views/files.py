@@ -9,15 +9,15 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..models import ANONYMOUS, METADATA_SUFFIX
+from ..records import METADATA_SUFFIX
 
 
 def _headers(request, record) -> dict:
-    max_age = request.registry.package_max_age
+    max_age = request.services.package_max_age
     # RFC 9111 section 3.5: "public" lets a shared cache (CDN, proxy) hand an
     # answer to an authenticated request to anyone. Only files anonymous
     # users may read are public; the others stay in the caller's own cache.
-    public = request.registry.service.access.can_read(ANONYMOUS, record.project)
+    public = request.services.service.is_public(record.project)
     headers = {
         "ETag": f'"{record.sha256}"',
         "Last-Modified": format_datetime(record.upload_time, usegmt=True),
@@ -39,7 +39,7 @@ def _range(request):
 
 
 def _serve_metadata(request, project: str, filename: str) -> Response:
-    service = request.registry.service
+    service = request.services.service
     record, data = service.core_metadata(request.identity, project, filename)
     headers = _headers(request, record)
     headers["ETag"] = f'"{record.metadata_sha256}"'
@@ -64,7 +64,7 @@ def download(request):
         )
     if filename.endswith(METADATA_SUFFIX):
         return _serve_metadata(request, project, filename[: -len(METADATA_SUFFIX)])
-    result = request.registry.service.download(request.identity, project, filename)
+    result = request.services.service.download(request.identity, project, filename)
     if result.redirect is not None:
         # Short-lived: the target is a signed URL that expires.
         return HTTPFound(location=result.redirect.url, headers={"Cache-Control": "no-store"})
@@ -87,7 +87,7 @@ def download(request):
         start, end = span
         length, status = end - start, 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    stream = request.registry.service.open_file(record, start, length)
+    stream = request.services.service.open_file(record, start, length)
     # Storage streams iterate in chunks and close: a WSGI app_iter as they are.
     response = Response(
         status=status, app_iter=stream, content_type="application/octet-stream", content_length=length

@@ -34,7 +34,7 @@ from .errors import error_response
 
 
 def _admin(request) -> AccessAdmin:
-    return AccessAdmin(request.registry.service.access)
+    return request.services.access_admin
 
 
 def _param(request, name: str) -> str | bool | None:
@@ -157,7 +157,7 @@ def set_allow_register(request):
 
 
 def _signup(request) -> TokenSignup:
-    return TokenSignup(_admin(request), request.registry.signup_tokens)
+    return TokenSignup(_admin(request), request.services.signup_tokens)
 
 
 @view_config(route_name="legacy.token", request_method="GET", renderer="json")

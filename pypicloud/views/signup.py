@@ -36,7 +36,7 @@ SIGNUP_SCRIPT = """\
 
 
 def _signup(request) -> TokenSignup:
-    return TokenSignup(_admin(request), request.registry.signup_tokens)
+    return TokenSignup(_admin(request), request.services.signup_tokens)
 
 
 def _form(request, token: str, status: int = 200, errors: list[str] | None = None):

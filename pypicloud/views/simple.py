@@ -1,10 +1,8 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON on the same URLs.
 
-Pages are rendered once per change of the index (its change counter) and
-served from memory after that; every request still checks permissions. With an
-upstream fallback (SPEC section 9) the service decides what a page holds
-(:class:`pypicloud.service.ProjectListing`); a page with upstream files is kept
-per fetch of the upstream page, and one made while upstream was down is not kept.
+Rendering lives here (templates, routes, the two formats); which page answers,
+which links it holds and when a rendered one is reused is decided by
+:class:`pypicloud.simple_pages.SimplePages`, in the service layer.
 """
 
 from __future__ import annotations
@@ -18,9 +16,10 @@ from pyramid.renderers import render
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..models import ANONYMOUS
 from ..pagecache import Page
 from ..releases import version_key as _version_key
+from ..results import FileLinks
+from ..simple_pages import SimplePages
 from ..timefmt import iso_utc as _iso
 from .negotiation import HTML, JSON, TEXT_HTML, negotiate
 
@@ -35,13 +34,12 @@ def _redirect(request, route: str, **kw) -> HTTPMovedPermanently:
     return HTTPMovedPermanently(location=url)
 
 
-def file_url(request, record) -> str:
-    """Where index pages send clients for a file: the server, or storage directly."""
-    service = request.registry.service
-    if not service.redirect_urls and not service.stream_files:
-        redirect = service.storage_url(record.project, record.filename)
-        if redirect is not None:
-            return redirect.url
+def file_url(request, record, links: FileLinks) -> str:
+    """Where index pages send clients for a file: storage directly (as the service
+    decided), else this server's download URL."""
+    url = links.storage_urls.get(record.filename)
+    if url is not None:
+        return url
     # /packages/<p>/<f>, the download view of /api/package/<p>/<f> (see routes.py).
     return request.route_url("packages.file", project=record.project, filename=record.filename)
 
@@ -66,11 +64,9 @@ def render_index(request, projects, fmt: str, serial: int | None = None) -> Page
     return _make_page(body, fmt)
 
 
-def _stored_rows(request, records) -> list[dict]:
-    urls = {r.filename: file_url(request, r) for r in records}
-    # Companion .metadata URLs are derived from the file URL (PEP 658), which a
-    # signed storage URL cannot take; only offer them for links to the server.
-    direct = bool(records) and not urls[records[0].filename].startswith(request.application_url)
+def _stored_rows(request, records, links: FileLinks) -> list[dict]:
+    urls = {r.filename: file_url(request, r, links) for r in records}
+    direct = not links.offers_metadata
     return [
         {
             "filename": r.filename,
@@ -114,13 +110,14 @@ def render_project(
     project: str,
     records,
     fmt: str,
+    links: FileLinks,
     upstream=(),
     link_upstream: bool = False,
     name: str | None = None,
     serial: int | None = None,
 ) -> Page:
     """A project page: stored files, then upstream's (SPEC section 9)."""
-    rows = _stored_rows(request, records) + _upstream_rows(request, project, upstream, link_upstream)
+    rows = _stored_rows(request, records, links) + _upstream_rows(request, project, upstream, link_upstream)
     versions = sorted({r["version"] for r in rows if r["version"]}, key=_version_key)
     display = max(records, key=lambda r: r.upload_time).name if records else (name or project)
     # PEP 700 makes "size" mandatory in 1.1; an upstream HTML page gives none.
@@ -171,7 +168,7 @@ def site_key(request) -> tuple:
 def page_response(request, page: Page, serial: int | None = None, private: bool = False) -> Response:
     """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``);
     ``private``: the page depends on the caller's credentials."""
-    cache_control = request.registry.index_cache_control
+    cache_control = request.services.index_cache_control
     if private:
         # Depends on the caller's credentials: no shared cache may keep it.
         cache_control = "private, " + cache_control
@@ -201,20 +198,21 @@ def index_noslash(request):
     return _redirect(request, "simple.index")
 
 
+def pages(request) -> SimplePages:
+    """The simple API's pages: the service's decisions over this app's page cache."""
+    return request.services.simple_pages
+
+
 @view_config(route_name="simple.index", request_method=("GET", "HEAD"))
 def simple_index(request):
     fmt = negotiate(request)
-    service = request.registry.service
-    identity = request.identity
-    generation = service.index.generation()
-    # The list depends on who asks (unreadable projects are hidden): the whole
-    # identity (groups, token scope) and the access data's version.
-    key = ("index", fmt, site_key(request), identity, service.access.data_version())
-    page = request.registry.pages.get(key, generation)
-    if page is None:
-        page = render_index(request, service.projects(identity), fmt, generation)
-        request.registry.pages.put(key, generation, page)
-    return page_response(request, page, generation, private=identity.authenticated)
+    answer = pages(request).index(
+        request.identity,
+        fmt,
+        site_key(request),
+        lambda projects, serial: render_index(request, projects, fmt, serial),
+    )
+    return page_response(request, answer.page, answer.serial, private=answer.private)
 
 
 @view_config(route_name="simple.project_noslash", request_method=("GET", "HEAD"))
@@ -230,37 +228,25 @@ def simple_project(request):
         # PEP 503: one canonical URL per project.
         return _redirect(request, "simple.project", project=project)
     fmt = negotiate(request)
-    service = request.registry.service
-    identity = request.identity
-    generation = service.index.generation()
-    pages = request.registry.pages
-    key = ("project", project, fmt, site_key(request)) + service.url_epoch()
-    # Under the plain key only pages of local files alone are kept (see ProjectListing).
-    page = pages.get(key, generation)
-    private = not service.access.can_read(ANONYMOUS, project)
-    if page is not None:
-        service.require_read(identity, project)
-        return page_response(request, page, generation, private)
-    listing = service.project_listing(identity, project)
-    if listing.redirect is not None:
-        # The upstream page itself; the client asks it with its own Accept header.
-        return HTTPFound(
-            location=listing.redirect,
-            headers={"Vary": "Accept, Authorization", "Cache-Control": request.registry.index_cache_control},
-        )
-    full_key = None if listing.cache_key is None else key + listing.cache_key
-    page = pages.get(full_key, generation) if full_key is not None else None
-    if page is None:
-        page = render_project(
+
+    def render(listing, links, serial):
+        return render_project(
             request,
             project,
             listing.records,
             fmt,
+            links,
             listing.upstream,
             listing.link_upstream,
             listing.name,
-            generation,
+            serial,
         )
-        if full_key is not None:
-            pages.put(full_key, generation, page)
-    return page_response(request, page, generation, private)
+
+    answer = pages(request).project(request.identity, project, fmt, site_key(request), render)
+    if answer.redirect is not None:
+        # The upstream page itself; the client asks it with its own Accept header.
+        return HTTPFound(
+            location=answer.redirect,
+            headers={"Vary": "Accept, Authorization", "Cache-Control": request.services.index_cache_control},
+        )
+    return page_response(request, answer.page, answer.serial, answer.private)

@@ -9,6 +9,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..errors import InvalidUpload, UploadTooLarge
+from ..results import UploadForm
 
 # Room for the other form fields around the file in a multipart body.
 FORM_OVERHEAD = 1024 * 1024
@@ -43,7 +44,7 @@ def _count_parts(request, most: int) -> int:
 
 def read_form(request):
     """The parsed form, or 413/400 without reading a body we will refuse anyway."""
-    limit = request.registry.service.max_upload_size
+    limit = request.services.service.max_upload_size
     if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
         raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
     if _count_parts(request, MAX_FORM_PARTS) > MAX_FORM_PARTS:
@@ -73,38 +74,26 @@ def file_field(form, key: str = "content"):
     return value.filename, value.file
 
 
+def upload_form(request, action: bool = True) -> UploadForm:
+    """The upload fields of the request's form (parsed here, on the service's call)."""
+    form = read_form(request)
+    filename, stream = file_field(form)
+    return UploadForm(
+        action=text_field(form, ":action") if action else None,
+        name=text_field(form, "name"),
+        version=text_field(form, "version"),
+        filename=filename,
+        content=stream,
+        digests=lambda: {k: text_field(form, k) or "" for k in DIGEST_FIELDS},
+    )
+
+
 @view_config(route_name="upload.root", request_method="POST")
 @view_config(route_name="upload.pypi", request_method="POST")
 @view_config(route_name="upload.pypi_slash", request_method="POST")
 @view_config(route_name="simple.index", request_method="POST")
 def legacy_upload(request):
-    identity = request.identity
-    request.registry.service.refuse_early(identity)
-    form = read_form(request)
-    action = text_field(form, ":action")
-    service = request.registry.service
-    filename, stream = file_field(form)
-    name, version = text_field(form, "name"), text_field(form, "version")
-    if action is None and stream is not None:
-        action = "file_upload"  # pypicloud 1.x's default: `curl -F content=@f /simple/`
-    if action != "file_upload":
-        if not identity.authenticated:
-            raise service.deny(identity, "upload")
-        raise InvalidUpload(f"Unsupported :action {action!r}; only 'file_upload' is supported")
-    if name is None or version is None:
-        # As 1.x: name and version from the filename (the display name from the archive).
-        result = service.upload_file(
-            identity, filename, stream, {k: text_field(form, k) or "" for k in DIGEST_FIELDS}
-        )
-    else:
-        result = service.upload(
-            identity,
-            name=name,
-            version=version,
-            filename=filename,
-            content=stream,
-            digests={k: text_field(form, k) or "" for k in DIGEST_FIELDS},
-        )
+    result = request.services.service.legacy_upload(request.identity, lambda: upload_form(request))
     # pypicloud 1.x answered with the file as JSON (the REST API's shape); upload clients
     # only read the status.
     from .api import file_json

@@ -48,7 +48,7 @@ def _call(request):
     if not 1 <= len(params) <= 2:
         return xmlrpc.client.Fault(INVALID_PARAMS, "search(spec[, operator])")
     try:
-        return search(request.registry.service, request.identity, *params)
+        return search(request.services.service, request.identity, *params)
     except PypicloudError as exc:
         if exc.status in (401, 403) or exc.status >= 500:
             raise

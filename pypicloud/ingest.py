@@ -1,0 +1,264 @@
+"""Storing a distribution file (SPEC section 5), mixed into :class:`pypicloud.service.PackageIndex`.
+
+An upload is spooled (digests computed), its name, version and archive
+metadata checked, then written by the write protocol (docs/architecture.md):
+intent, bytes, companion ``.metadata`` file, index row. Pull-through caching
+stores upstream files through :meth:`IngestRules._store` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import BinaryIO
+
+from packaging.utils import canonicalize_name
+
+from . import dists
+from .errors import FileExists, InvalidUpload, StorageConflict
+from .models import FileRecord, Identity, utcnow
+from .records import METADATA_SUFFIX, record_from_object, record_to_metadata
+from .results import UploadResult
+from .spool import SpooledUpload
+
+# One logger for the whole service, whichever module a rule lives in: the name
+# operators configure and search for.
+LOG = logging.getLogger("pypicloud.service")
+
+
+class IngestRules:
+    """Uploads and the storing of a spooled file, races included."""
+
+    def upload(
+        self,
+        identity: Identity,
+        *,
+        name: str | None,
+        version: str | None,
+        filename: str | None,
+        content: BinaryIO | None,
+        digests: dict[str, str] | None = None,
+        name_from_archive: bool = False,
+    ) -> UploadResult:
+        """Store one distribution file following every rule of SPEC section 5.
+
+        ``name_from_archive``: the display name is the archive's own metadata name
+        (when it matches the project), for callers that only know the filename.
+        """
+        project = None
+        if name:
+            with self.anonymous_first(identity, "upload"):
+                project = dists.check_project_name(name.strip())
+        if project is None:
+            raise self.refusal(identity, "upload", InvalidUpload("Missing form field 'name'"))
+        self._require(self.access.can_write, identity, project, "upload to")
+        if not version:
+            raise InvalidUpload("Missing form field 'version'")
+        if content is None or not filename:
+            raise InvalidUpload("Missing form field 'content' (the file)")
+        self.storage.check_writable()
+        dists.check_version(version.strip())
+        dist = dists.parse_filename(filename)
+        dists.check_filename_matches(dist, name.strip(), version.strip())
+        self._check_release_slot(project, dist)
+        # Before the file exists: from now on upstream never gets into this project.
+        self.index.mark_local(project)
+
+        spooled = SpooledUpload(content, self.max_upload_size, self.spool_dir)
+        try:
+            spooled.check_digests(digests or {})
+            result = self._store(
+                project=project,
+                name=None if name_from_archive else name.strip(),
+                dist=dist,
+                spooled=spooled,
+                uploader=identity.username,
+                may_overwrite=lambda: self.access.can_overwrite(identity, project),
+                pypi_rules=True,
+            )
+        finally:
+            spooled.remove()
+        if result.created:
+            LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
+        return result
+
+    def upload_file(
+        self,
+        identity: Identity,
+        filename: str | None,
+        content: BinaryIO | None,
+        digests: dict[str, str] | None = None,
+    ) -> UploadResult:
+        """An upload of nothing but a file (the browser form): project and version
+        come from the filename, the display name from the archive's metadata."""
+        if not filename:
+            raise InvalidUpload("No file chosen")
+        with self.anonymous_first(identity, "upload"):
+            dist = dists.parse_filename(filename)
+        return self.upload(
+            identity,
+            name=dist.name,
+            version=dist.version,
+            filename=filename,
+            content=content,
+            name_from_archive=True,
+            digests=digests,
+        )
+
+    def _store(
+        self,
+        *,
+        project: str,
+        name: str | None,
+        dist: dists.DistFilename,
+        spooled: SpooledUpload,
+        uploader: str | None,
+        may_overwrite: Callable[[], bool],
+        yanked: bool = False,
+        yanked_reason: str | None = None,
+        upload_time: datetime | None = None,
+        pypi_rules: bool = False,
+    ) -> UploadResult:
+        """Validate a spooled file's archive, then store and index it (SPEC section 5).
+
+        Shared by uploads and pull-through caching. ``name`` is the display
+        name (None: the archive's own, when it matches the project).
+        """
+        filename = dist.filename
+        if spooled.size == 0:
+            raise InvalidUpload(f"{filename} is empty")
+        meta = dists.read_core_metadata(
+            spooled.path, dist, self.max_metadata_size, max_scan=self.max_archive_scan
+        )
+        if pypi_rules:  # uploads only (``pypi_rules``): upstream's files were accepted there
+            dists.check_upload_metadata(meta, dist)
+        if name is None:
+            same = meta.name and canonicalize_name(meta.name) == project
+            name = meta.name if same else dist.name
+        sha256 = spooled.sha256.hexdigest()
+        existing = self._existing(filename, sha256, may_overwrite)
+        if isinstance(existing, UploadResult):
+            return existing
+        metadata_sha256 = None
+        if meta.raw and meta.reliable:
+            metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        record = FileRecord(
+            project=project,
+            name=name,
+            version=dist.version,
+            filename=filename,
+            size=spooled.size,
+            sha256=sha256,
+            md5=spooled.md5.hexdigest(),
+            requires_python=meta.requires_python,
+            summary=meta.summary,
+            upload_time=upload_time or utcnow(),
+            uploader=uploader,
+            yanked=yanked,
+            yanked_reason=(yanked_reason or None) if yanked else None,
+            metadata_sha256=metadata_sha256,
+            key=self.storage.key_for(project, filename),
+        )
+        return self._write(record, spooled.path, meta.raw if metadata_sha256 else None, overwrite=existing)
+
+    def _existing(self, filename: str, sha256: str, may_overwrite: Callable[[], bool]) -> UploadResult | bool:
+        """The stored file of this name: the same bytes (a re-run: its result), or
+        whether ours may replace it (True), or no file (False); 409 when it may not."""
+        existing = self.index.get(filename)
+        if existing is None:
+            return False
+        # A row whose bytes are gone is what a delete that failed half-way
+        # leaves (bytes first, then the row): the name is free again.
+        if self.storage.stat(existing.project, filename) is None:
+            return False
+        if existing.sha256 == sha256:
+            return UploadResult(existing, False)
+        if not may_overwrite():
+            raise FileExists(f"File already exists: {filename}")
+        return True
+
+    def _write(
+        self, record: FileRecord, path: str, metadata_raw: bytes | None, *, overwrite: bool
+    ) -> UploadResult:
+        """Store a validated file and index it by the write protocol.
+
+        The write protocol (docs/architecture.md): intent, bytes, companion
+        metadata file, index row. Nothing is deleted when a later step fails:
+        once the bytes are stored another request may already have answered
+        200 for them (an identical upload that lost the race); a retry or the
+        repair step finishes the row instead.
+        """
+        project, filename = record.project, record.filename
+        metadata = record_to_metadata(record)
+        with self._intent("upload", project, filename):
+            with open(path, "rb") as stream:
+                try:
+                    self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
+                except StorageConflict:
+                    return self._lost_race(record, metadata_raw)
+            if metadata_raw is not None:
+                # Written after the file itself, so the loser of a race never
+                # replaces the winner's metadata.
+                self.storage.put(
+                    project,
+                    filename + METADATA_SUFFIX,
+                    io.BytesIO(metadata_raw),
+                    {"sha256": record.metadata_sha256},
+                    overwrite=True,
+                )
+            self.index.add(record)
+        return UploadResult(record, True)
+
+    def _check_release_slot(self, project: str, dist: dists.DistFilename) -> None:
+        """Refuse a file that would be a second copy of a stored one under another spelling.
+
+        ``demo-1.0.0.tar.gz`` beside ``demo-1.0.tar.gz`` is a second sdist of one
+        release (``1.0`` and ``1.0.0`` are one version): installers would pick either,
+        so it would replace a released file without ``allow_overwrite``.
+        """
+        for record in self.index.files(project):
+            if dists.same_release_slot(dist, record.filename):
+                kind = "sdist" if dist.kind == "sdist" else "wheel with these tags"
+                raise InvalidUpload(
+                    f"{dist.filename} would be a second {kind} of release {record.version}, "
+                    f"beside {record.filename} (versions {dist.version} and {record.version} "
+                    f"are one release, as on PyPI); delete {record.filename} to replace it"
+                )
+
+    def _lost_race(self, ours: FileRecord, metadata_raw: bytes | None) -> UploadResult:
+        """Storage already holds the name: 200 if it is our bytes (after making sure
+        the index lists them), else 409.
+
+        The request that stored the bytes may have died, or failed, before
+        writing the index row; answering 200 without the row would acknowledge
+        a file nobody can see (SPEC section 11).
+        """
+        project, filename = ours.project, ours.filename
+        stored = self.storage.stat(project, filename)
+        if stored is None or stored.metadata.get("sha256") != ours.sha256:
+            raise FileExists(f"File already exists: {filename}")
+        current = self.index.get(filename)
+        if current is not None and current.sha256 == ours.sha256:
+            return UploadResult(current, False)
+        record = record_from_object(stored)
+        if record is None:
+            raise FileExists(f"File already exists: {filename}")
+        # Storage keeps a shortened summary; ours is the same file's, whole.
+        record = record.replace(summary=ours.summary)
+        if record.metadata_sha256:
+            if metadata_raw is not None and ours.metadata_sha256 == record.metadata_sha256:
+                if self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+                    self.storage.put(
+                        project,
+                        filename + METADATA_SUFFIX,
+                        io.BytesIO(metadata_raw),
+                        {"sha256": record.metadata_sha256},
+                        overwrite=True,
+                    )
+            elif self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+                record = record.replace(metadata_sha256=None)
+        self.index.add(record)
+        return UploadResult(record, False)

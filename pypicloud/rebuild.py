@@ -1,0 +1,177 @@
+"""Making the index follow storage (the source of truth), mixed into
+:class:`pypicloud.service.PackageIndex`: one file (``reconcile``, used by the
+repair of unfinished writes), or everything (``rebuild``: ``ppc-reindex``,
+``/admin/rebuild``, an empty index at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from . import dists, spool
+from .errors import InvalidUpload
+from .models import FileRecord, StoredObject, utcnow
+from .records import METADATA_SUFFIX, record_from_object
+from .spool import SpooledUpload
+from .upstream import UPSTREAM_UPLOADER
+
+# One logger for the whole service, whichever module a rule lives in: the name
+# operators configure and search for.
+LOG = logging.getLogger("pypicloud.service")
+
+
+class RebuildRules:
+    """Repair, rebuild and sync of the index from storage."""
+
+    def reconcile(self, project: str, filename: str) -> str:
+        """Make the index row of one file agree with storage (the source of truth).
+
+        Returns what was done: ``added``, ``updated``, ``removed`` or ``unchanged``.
+        """
+        stored = self.storage.stat(project, filename)
+        current = self.index.get(filename)
+        if stored is None:
+            if not self.storage.read_only:
+                self.storage.delete(project, filename + METADATA_SUFFIX)
+            if current is not None and current.project == project:
+                self.index.remove(filename)
+                return "removed"
+            return "unchanged"
+        record = record_from_object(stored) or self._record_from_bytes(stored)
+        if record is None:
+            return "unchanged"
+        if record.metadata_sha256 and self.storage.stat(project, filename + METADATA_SUFFIX) is None:
+            record = record.replace(metadata_sha256=None)
+        if current is not None and current.sha256 == record.sha256 and current.project == record.project:
+            # The row is the same file: keep its whole summary, take what
+            # changes after an upload (the yank) from storage.
+            record = current.replace(
+                yanked=record.yanked,
+                yanked_reason=record.yanked_reason,
+                metadata_sha256=record.metadata_sha256,
+            )
+        if record == current:
+            return "unchanged"
+        self.index.add(record)
+        return "added" if current is None else "updated"
+
+    def repair(self, grace: float = 0.0) -> int | None:
+        """Settle every intent older than ``grace`` seconds. Returns how many, or
+        None when another process is repairing right now (one at a time)."""
+        with self.index.repair_lock() as mine:
+            if not mine:
+                return None
+            done = 0
+            for intent in self.index.open_intents(utcnow() - timedelta(seconds=grace)):
+                try:
+                    outcome = self.reconcile(intent.project, intent.filename)
+                except InvalidUpload:
+                    outcome = "skipped (invalid name)"
+                LOG.info("repair: %s of %s left unfinished; index %s", intent.op, intent.filename, outcome)
+                self.index.end_intent(intent.id)
+                done += 1
+            return done
+
+    def scan_storage(self, progress: Callable[[int], None] | None = None) -> list[FileRecord]:
+        """Index rows for everything in storage (companion metadata files excluded).
+
+        ``progress`` is called with 1 for every object listed (for progress bars).
+        """
+        objects = []
+        # Companion .metadata files only need to exist: no metadata round trips.
+        for obj in self.storage.list(metadata_for=lambda name: not name.endswith(METADATA_SUFFIX)):
+            objects.append(obj)
+            if progress is not None:
+                progress(1)
+        names = {(o.project, o.filename) for o in objects}
+        records = []
+        for obj in objects:
+            if (
+                obj.filename.endswith(METADATA_SUFFIX)
+                and (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names
+            ):
+                continue
+            record = record_from_object(obj) or self._record_from_bytes(obj)
+            if record is None:
+                continue
+            if record.metadata_sha256 and (obj.project, obj.filename + METADATA_SUFFIX) not in names:
+                record = record.replace(metadata_sha256=None)
+            records.append(record)
+        return records
+
+    def _record_from_bytes(self, obj: StoredObject) -> FileRecord | None:
+        """A file whose storage metadata was lost: hash it and read its archive again."""
+        try:
+            dist = dists.parse_filename(obj.filename)
+        except InvalidUpload:
+            return None
+        with self.storage.open(obj.project, obj.filename) as stream:
+            spooled = SpooledUpload(stream, None, self.spool_dir)
+        try:
+            try:
+                meta = dists.read_core_metadata(
+                    spooled.path, dist, self.max_metadata_size, max_scan=self.max_archive_scan
+                )
+            except InvalidUpload:
+                return None
+            return FileRecord(
+                project=obj.project,
+                name=meta.name or dist.name,
+                version=dist.version,
+                filename=obj.filename,
+                size=spooled.size,
+                sha256=spooled.sha256.hexdigest(),
+                md5=spooled.md5.hexdigest(),
+                requires_python=meta.requires_python,
+                summary=meta.summary,
+                upload_time=obj.last_modified or utcnow(),
+                key=obj.key,
+                # Metadata without hashes (1.x before it stored them) still names the uploader.
+                uploader=obj.metadata.get("uploader") or None,
+            )
+        finally:
+            spooled.remove()
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Make the index match storage exactly. Returns the number of files.
+
+        With ``db.graceful_reload`` the index is patched by a diff (rows added,
+        changed, removed one by one) so it keeps serving during the rebuild;
+        otherwise it is replaced in one change.
+        """
+        records = self.scan_storage(progress)
+        for project in {r.project for r in records if r.uploader != UPSTREAM_UPLOADER}:
+            self.index.mark_local(project)
+        if self.graceful_reload:
+            self.sync_index(records)
+        else:
+            self.index.replace_all(records)
+        LOG.info("index rebuilt from storage: %d files", len(records))
+        return len(records)
+
+    def sync_index(self, records: list[FileRecord]) -> tuple[int, int]:
+        """Apply the difference between ``records`` and the index. Returns (changed, removed)."""
+        current = {r.filename: r for r in self.index.all_records()}
+        changed = removed = 0
+        for record in records:
+            if current.pop(record.filename, None) != record:
+                self.index.add(record)
+                changed += 1
+        for filename in current:
+            self.index.remove(filename)
+            removed += 1
+        return changed, removed
+
+    def sweep_spool_files(self, min_age: float = 5.0) -> int:
+        """Remove upload spool files of killed processes (at start-up).
+
+        Live ones are locked by their upload, so only dead ones go.
+        """
+        return spool.sweep_spool_files(self.spool_dir, min_age)
+
+    def rebuild_if_empty(self) -> int | None:
+        if self.index.count() == 0:
+            return self.rebuild()
+        return None
