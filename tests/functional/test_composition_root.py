@@ -21,7 +21,7 @@ from pypicloud.app import AppServices, build_service, build_services
 from pypicloud.errors import ConfigError
 from pypicloud.models import Identity
 from pypicloud.settings import Settings
-from tests.functional.conftest import base_settings, make_wheel, registry, upload_dist
+from tests.functional.helpers import base_settings, make_wheel, registry, upload_dist
 
 ADMIN = Identity("admin", frozenset(), is_admin=True)
 

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pypicloud.errors import ConfigError
 
-from .conftest import auth_headers, make_wheel, upload_dist
+from .helpers import auth_headers, make_wheel, upload_dist
 
 ON = {"pypi.metrics": "true"}
 

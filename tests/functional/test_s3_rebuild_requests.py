@@ -14,7 +14,7 @@ import collections
 import pytest
 
 from tests.fixtures.s3 import s3_settings
-from tests.functional.conftest import make_sdist, make_wheel, service, upload_dist
+from tests.functional.helpers import make_sdist, make_wheel, service, upload_dist
 
 
 @pytest.fixture

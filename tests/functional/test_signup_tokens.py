@@ -13,7 +13,7 @@ import pytest
 
 from pypicloud.signup_tokens import SignupTokens
 
-from .conftest import HASHES, assert_rejected, auth_headers, service
+from .helpers import HASHES, assert_rejected, auth_headers, service
 from .test_admin_ui import SECRET, csrf_of
 
 KEY = "0123456789-signing-key-of-this-ini"

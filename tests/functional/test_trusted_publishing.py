@@ -10,7 +10,7 @@ import pytest
 from pypicloud.errors import ConfigError
 from tests.fixtures.oidc_issuer import AUDIENCE, _new_key
 
-from .conftest import assert_nothing_left, auth_headers, make_wheel, project_names, upload, upload_dist
+from .helpers import assert_nothing_left, auth_headers, make_wheel, project_names, upload, upload_dist
 
 
 def settings(issuer, **extra) -> dict[str, str]:
