@@ -113,9 +113,19 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config = Configurator(settings=dict(settings))
     config.registry.ppc_settings = settings
     config.registry.service = service
+    # The web UI's and ppc-access's access rules (views never touch the backend itself);
+    # imported here because access_admin reads this package's __version__.
+    from .access_manager import AccessManager
+
+    config.registry.access_admin = AccessManager(service.access)
     config.registry.pages = PageCache()
     config.registry.realm = settings.get_str("pypi.realm", "pypi")
     config.registry.login_throttle = LoginThrottle.from_settings(settings, service.index)
+    # The browser's upload form sends several files at once; each has pypi.max_upload_size.
+    single = service.max_upload_size
+    config.registry.ui_upload_limit = settings.get_size(
+        "pypi.max_browser_upload_size", single * 16 if single is not None else None
+    )
     config.registry.package_max_age = settings.get_int("pypi.package_max_age", 31536000, minimum=0)
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).
@@ -127,6 +137,7 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.include("pypicloud.security")
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
+    config.include("pypicloud.flashes")
     config.include("pypicloud.routes")
     config.add_subscriber(_nosniff, NewResponse)
     config.scan("pypicloud.views")

@@ -6,12 +6,14 @@ page uses them, and so can any view that needs "the latest version".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
 from .models import FileRecord
+from .project_info import ReleaseDetails
 
 
 def version_key(text: str) -> tuple:
@@ -101,6 +103,10 @@ class ProjectPage:
     latest: Release | None
     may_write: bool
     may_delete: bool
+    details: ReleaseDetails | None = None  # the latest release's metadata (README, license...)
+
+    def replace(self, **changes) -> ProjectPage:
+        return dataclasses.replace(self, **changes)
 
     @property
     def name(self) -> str:

@@ -42,7 +42,7 @@ def includeme(config) -> None:
     config.add_route("legacy.api_user", "/api/user/{username}{s:/?}")
     config.add_route("legacy.login", "/acct/login{s:/?}")
     config.add_route("legacy.logout", "/acct/logout{s:/?}")
-    # The web UI (browser session + CSRF; see views/ui.py)
+    # The web UI (browser session + CSRF; see views/web/)
     config.add_route("ui.login", "/login")
     config.add_route("ui.logout", "/logout")
     config.add_route("ui.register", "/register")
@@ -56,6 +56,7 @@ def includeme(config) -> None:
     config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.account", "/admin/account/")
     config.add_route("ui.action", "/admin/do/{action}")
+    config.add_route("ui.asset", "/admin/static/{name}")
     # pypicloud 1.x's index URLs (views/compat.py): pip --index-url .../pypi/ or
     # http://host/, pip-tools' /<p>/json, buildout's /packages/. The root ones are
     # last and skip every name a fixed route starts with, so fixed routes win.

@@ -38,6 +38,7 @@ from .errors import (
 from .index.base import MetadataIndex
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, StoredObject, utcnow
 from .pagecache import PageCache
+from .project_info import DetailsCache, ReleaseDetails, metadata_sources
 from .releases import ProjectPage, project_page, version_key
 from .storage.base import Storage
 from .upstream import (
@@ -54,6 +55,7 @@ CHUNK = 1024 * 1024
 METADATA_SUFFIX = ".metadata"
 SPOOL_PREFIX = "ppc-upload-"
 SUMMARY_IN_STORAGE = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,8 @@ class PackageIndex:
         self.fallback = fallback if upstream is not None and fallback is not None else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
         self._fetches = SingleFlight()
+        # Release metadata for project pages, by file and sha256 (immutable bytes).
+        self._details = DetailsCache()
 
     # Permission helpers ----------------------------------------------
     @staticmethod
@@ -299,12 +303,73 @@ class PackageIndex:
     def project_page(self, identity: Identity, project: str) -> ProjectPage:
         """The web UI's view of one project: releases by PEP 440, the latest, what the caller may do."""
         records = self.project_files(identity, project)
-        return project_page(
+        page = project_page(
             project,
             records,
             may_write=self.access.can_write(identity, project),
             may_delete=self.access.can_delete(identity, project),
         )
+        if page.latest is not None:
+            page = page.replace(details=self.release_details(page.latest.files))
+        return page
+
+    # Web UI helpers (views/web) -------------------------------------------------
+    def file_count(self) -> int:
+        return self.index.count()
+
+    def recent_uploads(self, identity: Identity, limit: int = 10) -> list[FileRecord]:
+        """The newest ``limit`` files of the projects the caller may read, newest first."""
+        rows = sorted(self.index.projects(), key=lambda p: p.last_modified or _EPOCH, reverse=True)
+        found: list[FileRecord] = []
+        for row in rows:
+            # A project's last upload is its newest file: past the oldest kept, nothing newer follows.
+            if len(found) >= limit and (row.last_modified or _EPOCH) < found[-1].upload_time:
+                break
+            if self.access.can_read(identity, row.project):
+                found.extend(self._visible(row.project, self.index.files(row.project)))
+                found.sort(key=lambda r: r.upload_time, reverse=True)
+                del found[limit:]
+        return found
+
+    def release_details(self, files) -> ReleaseDetails | None:
+        """The core metadata (README, license, URLs...) of a release, from its first file
+        that has some; read from storage once per file and kept (files never change)."""
+        for record in metadata_sources(files):
+            key = ("details", record.filename, record.sha256)
+            found = self._details.get(key)
+            if found is None:
+                raw = self._release_metadata(record)
+                found = self._details.details(raw, record.filename) if raw else False
+                self._details.put(key, found)
+            if found:
+                return found
+        return None
+
+    def _release_metadata(self, record: FileRecord) -> bytes | None:
+        """The METADATA / PKG-INFO bytes of a stored file (bounded reads), or None."""
+        limit = self.max_metadata_size + 1
+        try:
+            if record.metadata_sha256:
+                with self.storage.open(record.project, record.metadata_filename, 0, limit) as stream:
+                    data = stream.read(limit)
+                return data if len(data) < limit else None
+            if record.size > self.max_archive_scan:
+                return None  # an sdist too large to look into on a page view
+            with tempfile.NamedTemporaryFile(prefix=SPOOL_PREFIX, dir=self.spool_dir) as copy:
+                with self.storage.open(record.project, record.filename) as stream:
+                    while block := stream.read(CHUNK):
+                        copy.write(block)
+                copy.flush()
+                meta = dists.read_core_metadata(
+                    copy.name,
+                    dists.parse_filename(record.filename),
+                    self.max_metadata_size,
+                    self.max_archive_scan,
+                )
+            return meta.raw or None
+        except (PypicloudError, OSError) as exc:
+            LOG.warning("no metadata for the page of %s: %s", record.filename, exc)
+            return None
 
     # Upstream fallback (SPEC section 9) ------------------------------------
     @staticmethod
