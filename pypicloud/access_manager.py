@@ -152,10 +152,14 @@ class AccessManager(AccessAdmin):
 
     # Grants (admins) ------------------------------------------------------------
     def set_grant(
-        self, identity: Identity, project: str, kind: str, name: str, permission: str | None
+        self, identity: Identity | None, project: str, kind: str, name: str, permission: str | None
     ) -> str:
-        """Grant ``permission`` (None: revoke) on ``project``; the canonical project name."""
-        self.require_admin(identity, "change permissions")
+        """Grant ``permission`` (None: revoke) on ``project``; the canonical project name.
+
+        ``identity`` None is the operator at the CLI.
+        """
+        if identity is not None:
+            self.require_admin(identity, "change permissions")
         access = self.editable()
         project = canonicalize_name(_required(project, "project"))
         if kind not in GRANT_KINDS:

@@ -19,8 +19,9 @@ import os
 import sys
 
 from ..access import access_from_settings
-from ..access.editable import AccessData, EditableAccess, InvalidAccessData, token_expiry
+from ..access.editable import AccessData, EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
+from ..access_manager import AccessManager
 from ..errors import PypicloudError
 from .common import load_settings
 from .gen_password import read_password
@@ -189,17 +190,18 @@ def access_main(argv: list[str] | None = None) -> int:
                 backend.set_membership(member, args.group, command == "add-member")
         elif command == "add-token":
             try:
-                expires = token_expiry(args.expires_days)
+                made = AccessManager(backend).create_token(
+                    None,
+                    args.username,
+                    projects=args.projects,
+                    upload=args.upload,
+                    expires_days=args.expires_days,
+                    description=args.description,
+                )
             except InvalidAccessData as exc:
                 print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
                 return 1
-            secret, info = backend.create_token(
-                args.username,
-                projects=args.projects,
-                upload=args.upload,
-                expires_at=expires,
-                description=args.description,
-            )
+            secret, info = made.secret, made.info
             print(secret)
             print(
                 f"{prog}: token {info.token_id} for {info.username}: "
@@ -228,8 +230,8 @@ def access_main(argv: list[str] | None = None) -> int:
             for name in args.usernames:
                 backend.approve_user(name)
         elif command in ("grant", "revoke"):
-            backend.set_grant(
-                args.project, args.kind, args.name, args.permission if command == "grant" else None
+            AccessManager(backend).set_grant(
+                None, args.project, args.kind, args.name, args.permission if command == "grant" else None
             )
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
