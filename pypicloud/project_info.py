@@ -21,6 +21,7 @@ import email.parser
 import hashlib
 import html
 import logging
+import re
 from dataclasses import dataclass, field
 
 import nh3
@@ -71,8 +72,18 @@ class ReleaseDetails:
     source: str = ""  # the file the metadata came from
 
 
+# The empty permalink anchors renderers put into headings: links without a name for a
+# screen reader (and nothing to click for anybody else). nh3's output is normalised
+# HTML, so this pattern sees every such link as one tag pair.
+_EMPTY_LINK = re.compile(r"<a\b[^>]*>\s*</a>")
+
+
 def sanitise(markup: str) -> str:
     """HTML safe to put into a page of this server: see the module docstring."""
+    return _EMPTY_LINK.sub("", _clean(markup))
+
+
+def _clean(markup: str) -> str:
     return nh3.clean(
         markup,
         tags=_TAGS,

@@ -84,6 +84,14 @@ def latest_release(releases: list[Release]) -> Release | None:
     return releases[0] if releases else None
 
 
+def file_kind(filename: str) -> str:
+    """What a file is, as a project page labels it: ``wheel py3-none-any`` or ``sdist``."""
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        return "wheel " + "-".join(parts[-3:]) if len(parts) >= 5 else "wheel"
+    return "sdist"
+
+
 def human_size(size: int) -> str:
     """Bytes in the unit a reader expects (1000-based, as PyPI shows them)."""
     value = float(size)

@@ -7,7 +7,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from ...errors import Unauthorized
-from ...releases import human_size
+from ...releases import file_kind, human_size
 from .common import access_admin, login_redirect, page, page_number, reader, require_admin, require_user
 
 RECENT_UPLOADS = 10
@@ -77,7 +77,14 @@ def project(request):
         details = request.registry.service.project_page(identity, name)
     except Unauthorized:
         return login_redirect(request)
-    return page(request, "project.html", page=details, human_size=human_size, **index_urls(request))
+    return page(
+        request,
+        "project.html",
+        page=details,
+        human_size=human_size,
+        file_kind=file_kind,
+        **index_urls(request),
+    )
 
 
 @view_config(route_name="ui.upload", request_method="GET")
