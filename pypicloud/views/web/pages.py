@@ -17,7 +17,6 @@ def index_urls(request) -> dict[str, str]:
     """This server's URLs as the browser reached it (through the proxy, with its prefix)."""
     return {
         "index_url": request.route_url("simple.index"),
-        "upload_url": request.route_url("upload.root"),
         "host": request.host,
     }
 
