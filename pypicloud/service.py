@@ -338,7 +338,12 @@ class PackageIndex:
             key = ("details", record.filename, record.sha256)
             found = self._details.get(key)
             if found is None:
-                raw = self._release_metadata(record)
+                try:
+                    raw = self._release_metadata(record)
+                except (PypicloudError, OSError) as exc:
+                    # Not remembered: a storage hiccup must not hide the README for good.
+                    LOG.warning("no metadata for the page of %s: %s", record.filename, exc)
+                    continue
                 found = self._details.details(raw, record.filename) if raw else False
                 self._details.put(key, found)
             if found:
@@ -346,30 +351,27 @@ class PackageIndex:
         return None
 
     def _release_metadata(self, record: FileRecord) -> bytes | None:
-        """The METADATA / PKG-INFO bytes of a stored file (bounded reads), or None."""
+        """The METADATA / PKG-INFO bytes of a stored file (bounded reads), or None when it has none."""
         limit = self.max_metadata_size + 1
-        try:
-            if record.metadata_sha256:
-                with self.storage.open(record.project, record.metadata_filename, 0, limit) as stream:
-                    data = stream.read(limit)
-                return data if len(data) < limit else None
-            if record.size > self.max_archive_scan:
-                return None  # an sdist too large to look into on a page view
-            with tempfile.NamedTemporaryFile(prefix=SPOOL_PREFIX, dir=self.spool_dir) as copy:
-                with self.storage.open(record.project, record.filename) as stream:
-                    while block := stream.read(CHUNK):
-                        copy.write(block)
-                copy.flush()
-                meta = dists.read_core_metadata(
-                    copy.name,
-                    dists.parse_filename(record.filename),
-                    self.max_metadata_size,
-                    self.max_archive_scan,
-                )
-            return meta.raw or None
-        except (PypicloudError, OSError) as exc:
-            LOG.warning("no metadata for the page of %s: %s", record.filename, exc)
-            return None
+        if record.metadata_sha256:
+            with self.storage.open(record.project, record.metadata_filename, 0, limit) as stream:
+                data = stream.read(limit)
+            return data if len(data) < limit else None
+        if record.size > self.max_archive_scan:
+            return None  # an sdist too large to look into on a page view
+        # Not SPOOL_PREFIX: the upload spool's sweep must never take this file away.
+        with tempfile.NamedTemporaryFile(prefix="ppc-pkginfo-", dir=self.spool_dir) as copy:
+            with self.storage.open(record.project, record.filename) as stream:
+                while block := stream.read(CHUNK):
+                    copy.write(block)
+            copy.flush()
+            meta = dists.read_core_metadata(
+                copy.name,
+                dists.parse_filename(record.filename),
+                self.max_metadata_size,
+                self.max_archive_scan,
+            )
+        return meta.raw or None
 
     # Upstream fallback (SPEC section 9) ------------------------------------
     @staticmethod

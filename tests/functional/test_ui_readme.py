@@ -128,3 +128,19 @@ def test_metadata_is_read_from_storage_once_per_file(ui):
     upload_dist(ui, make_wheel("acme", "2.0", summary="Acme two"))
     page = ui.get("/admin/projects/acme/").text
     assert "Acme two" in page and "<strong>bold</strong>" not in page
+
+
+def test_a_storage_error_hides_the_readme_only_until_storage_answers_again(ui):
+    upload_dist(ui, hostile_wheel())
+    login(ui)
+    service = ui.app.registry.service
+    real_open = service.storage.open
+
+    def failing_open(project, filename, *args, **kw):
+        raise OSError("storage is down")
+
+    service.storage.open = failing_open
+    page = ui.get("/admin/projects/acme/").text
+    assert page.count("<h3 id=") == 1 and "No description in the metadata" in page  # the page still works
+    service.storage.open = real_open
+    assert "<strong>bold</strong>" in ui.get("/admin/projects/acme/").text
