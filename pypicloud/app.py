@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass
 
 from .access import access_from_settings
-from .access_admin import AccessAdmin
+from .access_manager import AccessManager
 from .errors import ConfigError
 from .index import index_from_settings
 from .pagecache import PageCache
@@ -44,6 +44,7 @@ class AppServices:
     in it); ``index_cache_control`` the ``Cache-Control`` of index pages;
     ``package_max_age`` that of files; ``realm`` the HTTP Basic realm of a 401;
     ``session_lifetime`` the longest a web UI login lasts, in seconds;
+    ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
     ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``).
     """
 
@@ -51,13 +52,14 @@ class AppServices:
     service: PackageIndex
     pages: PageCache
     simple_pages: SimplePages
-    access_admin: AccessAdmin
+    access_admin: AccessManager
     login_throttle: LoginThrottle
     signup_tokens: SignupTokens
     realm: str
     package_max_age: int
     index_cache_control: str
     session_lifetime: int
+    ui_upload_limit: int | None
 
 
 def spool_dir(settings: Settings) -> str | None:
@@ -108,7 +110,7 @@ def build_services(settings: Settings) -> AppServices:
         service=service,
         pages=pages,
         simple_pages=SimplePages(service, pages),
-        access_admin=AccessAdmin(service.access),
+        access_admin=AccessManager(service.access),
         login_throttle=LoginThrottle.from_settings(settings, service.index),
         signup_tokens=SignupTokens.from_settings(settings),
         realm=settings.get_str("pypi.realm", "pypi"),
@@ -116,6 +118,11 @@ def build_services(settings: Settings) -> AppServices:
         # Short enough that a new upload is visible to pip and uv at once (SPEC section 4).
         index_cache_control=f"max-age={max_age}, must-revalidate",
         session_lifetime=settings.get_int("session.lifetime", DEFAULT_SESSION_LIFETIME, minimum=60),
+        # The browser's upload form sends several files at once; each has pypi.max_upload_size.
+        ui_upload_limit=settings.get_size(
+            "pypi.max_browser_upload_size",
+            service.max_upload_size * 16 if service.max_upload_size is not None else None,
+        ),
     )
 
 

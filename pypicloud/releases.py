@@ -6,12 +6,14 @@ page uses them, and so can any view that needs "the latest version".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
 from .models import FileRecord
+from .project_info import ReleaseDetails
 
 
 def version_key(text: str) -> tuple[int, Version, str]:
@@ -82,6 +84,14 @@ def latest_release(releases: list[Release]) -> Release | None:
     return releases[0] if releases else None
 
 
+def file_kind(filename: str) -> str:
+    """What a file is, as a project page labels it: ``wheel py3-none-any`` or ``sdist``."""
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        return "wheel " + "-".join(parts[-3:]) if len(parts) >= 5 else "wheel"
+    return "sdist"
+
+
 def human_size(size: int) -> str:
     """Bytes in the unit a reader expects (1000-based, as PyPI shows them)."""
     value = float(size)
@@ -101,6 +111,10 @@ class ProjectPage:
     latest: Release | None
     may_write: bool
     may_delete: bool
+    details: ReleaseDetails | None = None  # the latest release's metadata (README, license...)
+
+    def replace(self, **changes) -> ProjectPage:
+        return dataclasses.replace(self, **changes)
 
     @property
     def name(self) -> str:

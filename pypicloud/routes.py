@@ -45,7 +45,7 @@ def includeme(config) -> None:
     config.add_route("legacy.token_register", "/acct/tokenRegister{s:/?}")
     config.add_route("legacy.signup", "/acct/signup")
     config.add_route("legacy.signup_js", "/acct/signup.js")
-    # The web UI (browser session + CSRF; see views/ui.py)
+    # The web UI (browser session + CSRF; see views/web/)
     config.add_route("ui.login", "/login")
     config.add_route("ui.logout", "/logout")
     config.add_route("ui.register", "/register")
@@ -59,6 +59,7 @@ def includeme(config) -> None:
     config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.account", "/admin/account/")
     config.add_route("ui.action", "/admin/do/{action}")
+    config.add_route("ui.asset", "/admin/static/{name}")
     # pypicloud 1.x's index URLs (views/compat.py): pip --index-url .../pypi/ or
     # http://host/, pip-tools' /<p>/json, buildout's /packages/. The root ones are
     # last and skip every name a fixed route starts with, so fixed routes win.

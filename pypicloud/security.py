@@ -39,10 +39,18 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, password
 
 
+def browser_navigation(request) -> bool:
+    """A browser opening a page (every current browser sends ``Sec-Fetch-Dest: document``)."""
+    return request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Dest") == "document"
+
+
 def uses_session(request) -> bool:
-    """Only the web UI's routes (``ui.*``) know the browser session."""
+    """Only the web UI's routes (``ui.*``) know the browser session, and ``/`` when a
+    browser opens it (the web UI's home page is served there, views/compat.py)."""
     route = request.matched_route
-    return route is not None and route.name.startswith("ui.")
+    if route is None:
+        return False
+    return route.name.startswith("ui.") or (route.name == "upload.root" and browser_navigation(request))
 
 
 def session_identity(request) -> Identity:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from .access.base import AccessBackend
@@ -34,6 +34,7 @@ from .index.base import MetadataIndex
 from .ingest import IngestRules
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, utcnow
 from .pagecache import PageCache
+from .project_info import ReleaseDetails
 from .rebuild import RebuildRules
 from .records import (
     METADATA_SUFFIX,
@@ -42,6 +43,7 @@ from .records import (
     record_from_object,
     record_to_metadata,
 )
+from .release_details import ReleaseDetailsReader
 from .releases import ProjectPage, project_page
 from .results import Download, FileLinks, ProjectListing, UploadForm, UploadResult
 from .spool import CHUNK, SPOOL_PREFIX, SpooledUpload
@@ -49,6 +51,7 @@ from .storage.base import Storage
 from .upstream import UPSTREAM_UPLOADER, FallbackPolicy, UpstreamClient, UpstreamFile
 
 LOG = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Spooled = SpooledUpload  # the name before issue 13
 
 
@@ -90,6 +93,8 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         self.fallback = fallback if upstream is not None and fallback is not None else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
         self._fetches = SingleFlight()
+        # Release metadata for project pages, by file and sha256 (immutable bytes).
+        self._details = ReleaseDetailsReader(storage, max_metadata_size, max_archive_scan, spool_dir)
 
     @staticmethod
     def deny(identity: Identity, what: str) -> Exception:
@@ -185,12 +190,38 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
     def project_page(self, identity: Identity, project: str) -> ProjectPage:
         """The web UI's view of one project: releases by PEP 440, the latest, what the caller may do."""
         records = self.project_files(identity, project)
-        return project_page(
+        page = project_page(
             project,
             records,
             may_write=self.access.can_write(identity, project),
             may_delete=self.access.can_delete(identity, project),
         )
+        if page.latest is not None:
+            page = page.replace(details=self.release_details(page.latest.files))
+        return page
+
+    # Web UI helpers (views/web) -------------------------------------------------
+    def file_count(self) -> int:
+        return self.index.count()
+
+    def recent_uploads(self, identity: Identity, limit: int = 10) -> list[FileRecord]:
+        """The newest ``limit`` files of the projects the caller may read, newest first."""
+        rows = sorted(self.index.projects(), key=lambda p: p.last_modified or _EPOCH, reverse=True)
+        found: list[FileRecord] = []
+        for row in rows:
+            # A project's last upload is its newest file: past the oldest kept, nothing newer follows.
+            if len(found) >= limit and (row.last_modified or _EPOCH) < found[-1].upload_time:
+                break
+            if self.access.can_read(identity, row.project):
+                found.extend(self._visible(row.project, self.index.files(row.project)))
+                found.sort(key=lambda r: r.upload_time, reverse=True)
+                del found[limit:]
+        return found
+
+    def release_details(self, files) -> ReleaseDetails | None:
+        """The core metadata (README, license, URLs...) of a release, read from storage
+        once per file and kept (files never change)."""
+        return self._details.details(files)
 
     def get_file(
         self,

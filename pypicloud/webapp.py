@@ -119,6 +119,14 @@ class PpcRegistry(Registry):
         return self.services.index_cache_control
 
     @property
+    def access_admin(self):
+        return self.services.access_admin
+
+    @property
+    def ui_upload_limit(self) -> int | None:
+        return self.services.ui_upload_limit
+
+    @property
     def signup_tokens(self):
         return self.services.signup_tokens
 
@@ -168,6 +176,7 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.include("pypicloud.security")
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
+    config.include("pypicloud.flashes")
     config.include("pypicloud.routes")
     config.include("pypicloud.oidc")  # trusted publishing, when oidc.publisher.* blocks exist
     config.include("pypicloud.metrics")  # /metrics and its instrumentation, when pypi.metrics is on

@@ -19,8 +19,9 @@ import os
 import sys
 
 from ..access import access_from_settings
-from ..access.editable import AccessData, EditableAccess, InvalidAccessData, token_expiry
+from ..access.editable import AccessData, EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
+from ..access_manager import AccessManager
 from ..errors import PypicloudError
 from ..timefmt import human_utc
 from .common import load_settings
@@ -228,17 +229,18 @@ def _cmd_membership(prog: str, backend, args) -> int:
 
 def _cmd_add_token(prog: str, backend, args) -> int:
     try:
-        expires = token_expiry(args.expires_days)
+        made = AccessManager(backend).create_token(
+            None,
+            args.username,
+            projects=args.projects,
+            upload=args.upload,
+            expires_days=args.expires_days,
+            description=args.description,
+        )
     except InvalidAccessData as exc:
         print(f"{prog}: --expires-days: {exc}", file=sys.stderr)
         return 1
-    secret, info = backend.create_token(
-        args.username,
-        projects=args.projects,
-        upload=args.upload,
-        expires_at=expires,
-        description=args.description,
-    )
+    secret, info = made.secret, made.info
     print(secret)
     print(
         f"{prog}: token {info.token_id} for {info.username}: "
@@ -283,7 +285,7 @@ def _cmd_approve(prog: str, backend, args) -> int:
 
 def _cmd_grant(prog: str, backend, args) -> int:
     permission = args.permission if args.command == "grant" else None
-    backend.set_grant(args.project, args.kind, args.name, permission)
+    AccessManager(backend).set_grant(None, args.project, args.kind, args.name, permission)
     return 0
 
 

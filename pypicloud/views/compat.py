@@ -11,13 +11,15 @@ the same ones.
 from __future__ import annotations
 
 from packaging.utils import canonicalize_name
-from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently
+from pyramid.httpexceptions import HTTPMovedPermanently
 from pyramid.renderers import render
 from pyramid.view import view_config
 
+from ..security import browser_navigation
 from ..webapp import RESERVED_SEGMENTS, route_table
 from . import json_api, simple
 from .negotiation import negotiate
+from .web.pages import home_page
 
 # First path segments 1.x or this server use (or used) for fixed URLs; a project
 # of that name is only served under /simple/ and /pypi/.
@@ -69,15 +71,15 @@ def index_alias(request):
     """``/`` and ``/pypi/``: the project list of ``/simple/``.
 
     A browser opening ``/`` (a top-level navigation, which every current browser
-    marks with ``Sec-Fetch-Dest: document``) is sent to the web UI instead, as
-    pypicloud 1.x showed its UI there; installers and scripts keep the list.
+    marks with ``Sec-Fetch-Dest: document``) gets the web UI's home page instead,
+    as pypicloud 1.x showed its UI there; installers and scripts keep the list.
     """
-    if request.matched_route.name == "upload.root" and request.headers.get("Sec-Fetch-Dest") == "document":
-        return HTTPFound(
-            location=request.route_url("ui.home"),
-            headers={"Vary": "Sec-Fetch-Dest", "Cache-Control": "no-store"},
-        )
-    return simple.simple_index(request)
+    if request.matched_route.name == "upload.root" and browser_navigation(request):
+        return home_page(request)
+    response = simple.simple_index(request)
+    if request.matched_route.name == "upload.root":
+        response.vary = tuple(response.vary or ()) + ("Sec-Fetch-Dest",)
+    return response
 
 
 @view_config(route_name="upload.pypi", request_method=("GET", "HEAD"))

@@ -42,9 +42,13 @@ def _count_parts(request, most: int) -> int:
     return count
 
 
-def read_form(request):
-    """The parsed form, or 413/400 without reading a body we will refuse anyway."""
-    limit = request.services.service.max_upload_size
+def read_form(request, limit: int | None = -1):
+    """The parsed form, or 413/400 without reading a body we will refuse anyway.
+
+    ``limit``: the largest file (default ``pypi.max_upload_size``; None: none).
+    """
+    if limit == -1:
+        limit = request.services.service.max_upload_size
     if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
         raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
     if _count_parts(request, MAX_FORM_PARTS) > MAX_FORM_PARTS:

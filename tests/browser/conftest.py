@@ -160,6 +160,8 @@ def site(tmp_path_factory, request):
             "pypi.default_read": "everyone",
             "session.secret": SESSION_SECRET,
             "auth.signing_key": SIGNING_KEY,
+            # A module's own settings (e.g. an upload size limit) on top.
+            **getattr(request.module, "SERVER_SETTINGS", {}),
         },
     )
     ppc_access(srv.write_ini(), "add-user", "admin", "--admin", stdin=PASSWORDS["admin"] + "\n")

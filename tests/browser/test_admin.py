@@ -3,6 +3,8 @@ and the admin's pages on a 375 px wide phone."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -49,3 +51,18 @@ def test_admin_pages_fit_a_375px_phone(open_browser, catalogue):
     ):
         phone.goto(path)
         phone.no_horizontal_scroll()
+
+
+def test_an_admin_cannot_demote_or_delete_themselves_from_the_access_page(browser, site):
+    page = browser.page
+    browser.login("admin")
+    browser.goto("/admin/access/")
+    users = page.locator("main table").first
+    own = users.locator("tr", has=page.get_by_role("cell", name="admin", exact=True))
+    assert own.locator("td").nth(1).inner_text().startswith("yes")
+    assert own.get_by_role("button", name=re.compile("Remove admin|Delete")).count() == 0
+    assert own.get_by_text("Delete…").count() == 0
+    # Another user's row has both, each behind its own button.
+    rita = users.locator("tr", has=page.get_by_role("cell", name="rita", exact=True))
+    assert rita.get_by_role("button", name="Make admin").is_visible()
+    assert rita.get_by_text("Delete…").is_visible()

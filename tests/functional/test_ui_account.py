@@ -117,9 +117,13 @@ def test_a_user_makes_uses_and_revokes_their_own_upload_token(sql_ui):
             "current_password": PASSWORDS["alice"],
         },
     )
-    assert response.status_int == 200
-    secret = re.search(r'<div class="token">([^<]+)</div>', response.text).group(1)
-    assert "Token " in response.text and "created for alice" in response.text
+    # Post/redirect/get: the secret is on the account page the POST redirects to, once.
+    assert response.status_int == 303 and response.location.endswith("/admin/account/")
+    shown = sql_ui.get(response.location)
+    secret = re.search(r'<div class="token">([^<]+)</div>', shown.text).group(1)
+    assert "Token " in shown.text and "created for alice" in shown.text
+    reloaded = sql_ui.get(response.location)
+    assert secret not in reloaded.text and "created for alice" not in reloaded.text
     [info] = access_of(sql_ui).tokens("alice")
     assert info.projects == ("alice-pkg",) and info.upload and info.description == "CI"
     # The token publishes for alice, and does nothing she may not.

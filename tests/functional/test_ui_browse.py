@@ -91,7 +91,10 @@ def test_a_browser_opening_the_root_gets_the_web_ui_and_tools_keep_the_list(publ
     browser = public_ui.get(
         "/", headers={"Sec-Fetch-Dest": "document", "Accept": "text/html,application/xhtml+xml"}
     )
-    assert browser.status_int == 302 and browser.location.endswith("/admin/")
-    assert public_ui.get(browser.location).follow().status_int == 200
+    # The home page itself: search, recent uploads, how to configure tools for this server.
+    assert browser.status_int == 200 and "text/html" in browser.content_type
+    assert 'role="search"' in browser.text and "demo-1.0-py3-none-any.whl" in browser.text
+    assert "pip install --index-url http://localhost/simple/" in browser.text
+    assert "Sec-Fetch-Dest" in browser.headers["Vary"] and browser.headers["Cache-Control"] == "no-store"
     tool = public_ui.get("/")
     assert tool.status_int == 200 and 'href="http://localhost/simple/demo/"' in tool.text

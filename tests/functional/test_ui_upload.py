@@ -210,3 +210,31 @@ def test_api_tokens_cannot_use_the_web_ui(make_app):
     secret, _ = access.create_token("alice", upload=True)
     headers = auth_headers("__token__", secret)
     assert app.get("/admin/projects/", headers=headers, expect_errors=True).status_int == 403
+
+
+def test_the_size_limit_applies_to_each_file_not_to_the_whole_form(make_app, tmp_path):
+    """Three files of 0.9 MB under a 1 MB limit are all stored (the form is 2.7 MB);
+    a 1.2 MB file beside them is refused by name, and nothing of it is kept."""
+    app = make_app({"session.secret": SECRET, "pypi.max_upload_size": "1M"})
+    small = [make_wheel("Alice.Pkg", f"4.{n}", payload=os.urandom(900_000)) for n in range(3)]
+    big = make_wheel("Alice.Pkg", "5.0", payload=os.urandom(1_200_000))
+    login(app, "alice")
+    text = messages(app, browser_upload(app, *small, big))
+    for name, data in small:
+        assert f"Uploaded {name} to Alice.Pkg" in text
+        assert file_record(app, name).sha256 == sha256(data)
+    assert f"{big[0]}: not stored, it is 1.2 MB, over the limit of 1.0 MB per file" in text
+    assert_nothing_left(app, tmp_path, "alice-pkg", big[0])
+
+
+def test_a_form_over_the_whole_form_limit_is_refused_before_it_is_read(make_app, tmp_path):
+    app = make_app(
+        {"session.secret": SECRET, "pypi.max_upload_size": "1M", "pypi.max_browser_upload_size": "2M"}
+    )
+    # 3.6 MB: over 2 MB and the 1 MB allowed for the other form fields.
+    files = [make_wheel("Alice.Pkg", f"6.{n}", payload=os.urandom(900_000)) for n in range(4)]
+    login(app, "alice")
+    response = browser_upload(app, *files)
+    assert response.status_int == 413
+    for name, _ in files:
+        assert_nothing_left(app, tmp_path, "alice-pkg", name)

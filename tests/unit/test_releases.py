@@ -78,3 +78,14 @@ def test_a_release_summary_is_its_newest_files():
 )
 def test_human_sizes(size, text):
     assert human_size(size) == text
+
+
+def test_file_kind_names_wheel_tags_and_sdists():
+    from pypicloud.releases import file_kind
+
+    assert file_kind("demo-1.0-py3-none-any.whl") == "wheel py3-none-any"
+    assert (
+        file_kind("demo-1.0-1-cp312-cp312-manylinux_2_17_x86_64.whl")
+        == "wheel cp312-cp312-manylinux_2_17_x86_64"
+    )
+    assert file_kind("demo-1.0.tar.gz") == "sdist"
