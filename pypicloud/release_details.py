@@ -13,7 +13,7 @@ import tempfile
 
 from . import dists
 from .errors import PypicloudError
-from .models import FileRecord
+from .models import FileRecord, metadata_name
 from .project_info import DetailsCache, ReleaseDetails, metadata_sources
 from .spool import CHUNK
 from .storage.base import Storage
@@ -54,7 +54,7 @@ class ReleaseDetailsReader:
         """The METADATA / PKG-INFO bytes of a stored file (bounded reads), or None when it has none."""
         limit = self.max_metadata_size + 1
         if record.metadata_sha256:
-            with self.storage.open(record.project, record.metadata_filename, 0, limit) as stream:
+            with self.storage.open(record.project, metadata_name(record.filename), 0, limit) as stream:
                 data = stream.read(limit)
             return data if len(data) < limit else None
         if record.size > self.max_archive_scan:

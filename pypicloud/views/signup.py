@@ -14,13 +14,13 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from .. import sessions
+from .. import flashes, sessions
 from ..access.editable import InvalidAccessData
 from ..access_admin import MIN_SIGNUP_PASSWORD
 from ..errors import PypicloudError
 from ..signup_tokens import TokenSignup
 from .legacy_admin import _admin
-from .ui import _page
+from .web.common import page as _page
 
 # Served as a file of this server: the UI's Content-Security-Policy allows
 # scripts from this origin only, never inline ones.
@@ -79,7 +79,7 @@ def signup(request):
         return _form(request, token, exc.status, [str(exc)])
     request.session.invalidate()
     sessions.start(request, username)
-    request.session.flash(f"Welcome, {username}: your account is ready")
+    flashes.flash(request, f"Welcome, {username}: your account is ready")
     return HTTPSeeOther(location=request.route_path("ui.home"))
 
 

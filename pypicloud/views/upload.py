@@ -26,7 +26,12 @@ def _count_parts(request, most: int) -> int:
     if found is None:
         return 0
     marker = b"--" + (found.group(1) or found.group(2)).encode("latin-1")
+    original = request.environ.get("wsgi.input")
     body = request.body_file_seekable
+    if body is not original:
+        # WebOb copied the body into a temporary file of its own: close it when the
+        # request ends rather than leave the descriptor to the garbage collector.
+        request.add_finished_callback(lambda _request: body.close())
     body.seek(0)
     count, tail = 0, b""
     while count <= most:
@@ -59,7 +64,20 @@ def read_form(request, limit: int | None = -1):
         list(form.items())
     except Exception:
         raise InvalidUpload("Malformed upload request body") from None
+    request.add_finished_callback(_close_file_parts)
     return form
+
+
+def _close_file_parts(request) -> None:
+    """Close the form's file parts (WebOb's temporary files) when the request ends,
+    instead of leaving their descriptors to the garbage collector."""
+    for value in request.POST.values():
+        part = getattr(value, "file", None)
+        if part is not None and not isinstance(value, str):
+            try:
+                part.close()
+            except OSError:
+                pass
 
 
 def text_field(form, key: str) -> str | None:
