@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_anonymous_download_link_gives_the_file(browser, catalogue):
     download = info.value
     assert download.suggested_filename == name
     assert download.failure() is None
-    assert open(download.path(), "rb").read() == catalogue[name].read_bytes()
+    assert Path(download.path()).read_bytes() == catalogue[name].read_bytes()
 
 
 def test_unknown_pages_answer_a_styled_404(browser, site):
