@@ -142,9 +142,6 @@ RETIRED_1X_KEYS: dict[str, str] = {
     "db.secure": "the DynamoDB index was removed (see docs/upgrading.md)",
 }
 
-# storage.* keys the service reads itself, whichever backend is chosen.
-SERVICE_STORAGE_KEYS: frozenset[str] = frozenset({"storage.redirect_urls"})
-
 # Prefixes whose unknown keys are reported (probably typos).
 CHECKED_PREFIXES = ("storage.", "db.", "pypi.", "session.")
 DYNAMIC_PREFIXES = ("storage.metadata.",)
@@ -310,17 +307,17 @@ class Settings(Mapping[str, str]):
     def _is_known(self, key: str, storage_keys: frozenset[str] | None) -> bool:
         if key.startswith(DYNAMIC_PREFIXES) or not key.startswith(CHECKED_PREFIXES):
             return True
-        if storage_keys is not None and key.startswith("storage."):
-            return key in storage_keys or key in SERVICE_STORAGE_KEYS
-        return key in KNOWN_KEYS
+        if key in KNOWN_KEYS:
+            # A built-in backend's key: an ini kept from another backend stays quiet.
+            return True
+        return storage_keys is not None and key.startswith("storage.") and key in storage_keys
 
     def warn_unknown(self, storage_keys: Iterable[str] | None = None) -> list[str]:
         """Log (and return) keys under a checked prefix that nothing reads.
 
         ``storage_keys`` are the keys the chosen storage backend reads (its
-        ``SETTINGS_KEYS``): given, ``storage.*`` keys are checked against them
-        alone, so a third-party backend's own keys are not taken for typos.
-        Without them, against every built-in backend's keys.
+        ``SETTINGS_KEYS``): they are known besides every built-in backend's
+        keys, so a third-party backend's own keys are not taken for typos.
         """
         storage_keys = None if storage_keys is None else frozenset(storage_keys)
         unknown = sorted(k for k in self._values if not self._is_known(k, storage_keys))
