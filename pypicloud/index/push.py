@@ -163,6 +163,8 @@ class PushedCounter(abc.ABC):
                 truth = max(truth, self._announced)
             self._value = truth
         if before is not None and truth != before:
+            # A notification still on its way, or lost. Repeated after every change,
+            # they do not arrive at all (a pooler in transaction mode): db.listen = false.
             log.info("index change counter corrected from %d to %d by the periodic check", before, truth)
 
     def _after_fork(self) -> None:
@@ -173,7 +175,10 @@ class PushedCounter(abc.ABC):
         self._stop = threading.Event()
         self._thread = None
         self._value = None
-        self._wake = None
+        wake, self._wake = self._wake, None
+        for fd in wake or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)  # this process's copies only: the parent's pipe stays open
         self._forget()
         if self._closed:
             self._stop.set()
