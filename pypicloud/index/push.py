@@ -16,11 +16,13 @@ The counter in memory is trusted only while the listener can vouch for it:
   :meth:`PushedCounter.current` returns None and the caller asks the database,
   one round trip per page as before, until the listener is back and has read the
   counter again.
-- Once a second the listener reads the counter over its own connection (with the
-  value distrusted for that round trip). This proves the connection alive, so a
-  connection that died silently is noticed within a second, and corrects the
-  value should a notification ever have been lost (a writer of an older version,
-  a database restored to an older state).
+- Once a second the listener reads the counter over its own connection. This
+  proves the connection alive and corrects the value should a notification ever
+  have been lost (a writer of an older version, a database restored to an older
+  state). Each such read vouches for the value for one more check interval plus a
+  grace second, no longer: if the next read does not come back in time (a
+  connection that died without closing, a listener thread starved of CPU), pages
+  ask the database until it does.
 - A write through this process moves the value at once after its commit, for
   every index object of the same database in this process (read your writes
   without waiting for the notification to come back).
@@ -45,8 +47,10 @@ from collections.abc import Hashable, Iterable
 
 log = logging.getLogger(__name__)
 
-# How often the listener re-reads the counter over its own connection.
+# How often the listener re-reads the counter over its own connection, and how
+# late that read may be before the value in memory is no longer trusted.
 CHECK_SECONDS = 1.0
+GRACE_SECONDS = 1.0
 # Reconnection back-off: first delay, doubled after each failure up to the last.
 RETRY_FIRST_SECONDS = 0.05
 RETRY_MAX_SECONDS = 5.0
@@ -66,12 +70,17 @@ class PushedCounter(abc.ABC):
     with ``_``), which only the listener thread touches.
     """
 
-    def __init__(self, key: Hashable, check_seconds: float = CHECK_SECONDS):
+    def __init__(
+        self, key: Hashable, check_seconds: float = CHECK_SECONDS, grace_seconds: float = GRACE_SECONDS
+    ):
         self.key = key
         self.check_seconds = check_seconds
+        self.grace_seconds = grace_seconds
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self._value: int | None = None  # None: not vouched for, ask the database
+        # (value, trusted until): one attribute, so a reader never sees half an update.
+        # None: not vouched for, ask the database.
+        self._state: tuple[int | None, float] = (None, 0.0)
         self._seq = 0  # writes announced, to tell whether one came during a check
         self._announced = -1  # the largest value announced since the check began
         self._thread: threading.Thread | None = None
@@ -87,15 +96,18 @@ class PushedCounter(abc.ABC):
     # Request threads ------------------------------------------------------
     def current(self) -> int | None:
         """The counter, or None when the caller must ask the database this time."""
-        value = self._value
-        if value is None and self._thread is None and not self._closed:
+        value, until = self._state
+        if value is not None and time.monotonic() < until:
+            return value
+        if self._thread is None and not self._closed:
             self._start()
-        return value
+        return None
 
     @property
     def live(self) -> bool:
         """True while the listener vouches for the value in memory."""
-        return self._value is not None
+        value, until = self._state
+        return value is not None and time.monotonic() < until
 
     def announce(self, value: int) -> None:
         """A write of this process committed ``value``: every counter of the same key moves."""
@@ -145,23 +157,24 @@ class PushedCounter(abc.ABC):
             self._seq += 1
             if value > self._announced:
                 self._announced = value
-            if self._value is not None and value > self._value:
-                self._value = value
+            current, until = self._state
+            if current is not None and value > current:
+                self._state = (value, until)
 
     def _distrust(self) -> None:
         with self._lock:
-            self._value = None
+            self._state = (None, 0.0)
 
     def _check(self) -> None:
         """Read the counter over the listener's connection and trust it from here on."""
         with self._lock:
-            before, self._value = self._value, None  # pages ask the database meanwhile
+            before = self._state[0]
             seq, self._announced = self._seq, -1
         truth = self._read_truth()
         with self._lock:
             if self._seq != seq:  # a write of this process committed during the read
                 truth = max(truth, self._announced)
-            self._value = truth
+            self._state = (truth, time.monotonic() + self.check_seconds + self.grace_seconds)
         if before is not None and truth != before:
             # A notification still on its way, or lost. Repeated after every change,
             # they do not arrive at all (a pooler in transaction mode): db.listen = false.
@@ -174,7 +187,7 @@ class PushedCounter(abc.ABC):
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
-        self._value = None
+        self._state = (None, 0.0)
         wake, self._wake = self._wake, None
         for fd in wake or ():
             with contextlib.suppress(OSError):

@@ -300,3 +300,34 @@ def test_a_forked_child_listens_on_its_own_and_the_parent_keeps_listening(target
     wait_until(lambda: index.generation() == before + 1, "the parent sees the child's change")
     assert trips.count == 0
     assert index._push.connection_id == parent_session and index._push.live
+
+
+def test_a_listener_whose_check_does_not_answer_stops_vouching(target, monkeypatch):
+    """A connection that died without closing (or a starved thread): no answer to the
+    periodic check means no trust after the grace, without waiting for TCP to give up."""
+    reader = target.open()
+    push = reader._push
+    push.check_seconds = push.grace_seconds = 0.2
+    answer = threading.Event()
+    read_truth = push._read_truth
+    checks: list[int] = []
+
+    def hanging():
+        checks.append(1)
+        if len(checks) > 1:  # the first read (at start) answers, the next ones hang
+            assert answer.wait(WAIT), "the test never let the check answer"
+        return read_truth()
+
+    monkeypatch.setattr(push, "_read_truth", hanging)
+    live(reader)
+    wait_until(lambda: not push.live, "the value is no longer vouched for")
+    other = target.open(listen=False)
+    other.add(rec("demo-1.0.tar.gz"))
+    trips = RoundTrips(reader, monkeypatch)
+    assert reader.generation() == other.generation()  # asked the database
+    assert trips.count == 1
+    answer.set()
+    wait_until(lambda: push.live, "the check answered")
+    trips.count = 0
+    assert reader.generation() == other.generation()
+    assert trips.count == 0
