@@ -88,10 +88,6 @@ class PostgresListener(PushedCounter):
         self._conn = None
 
 
-# INCR the counter and PUBLISH the new value, as one command inside the MULTI.
-REDIS_BUMP = "local v = redis.call('INCR', KEYS[1]) redis.call('PUBLISH', ARGV[1], v) return v"
-
-
 def redis_channel(client, prefix: str) -> str:
     """The channel of an index. Pub/sub is per server, not per database: the number is in the name."""
     db = client.connection_pool.connection_kwargs.get("db", 0)
@@ -116,6 +112,7 @@ class RedisListener(PushedCounter):
 
     def _subscribe(self) -> None:
         from redis.backoff import NoBackoff
+        from redis.exceptions import ResponseError
         from redis.retry import Retry
 
         pool = self.client.connection_pool
@@ -131,7 +128,10 @@ class RedisListener(PushedCounter):
         conn = self._conn = pool.connection_class(**options)
         conn.connect()
         conn.send_command("CLIENT", "ID")
-        self.connection_id = int(conn.read_response())
+        try:
+            self.connection_id = int(conn.read_response())
+        except ResponseError:  # an ACL user without CLIENT: only the logs miss it
+            self.connection_id = None
         conn.send_command("SUBSCRIBE", self.channel)
         reply = conn.read_response()
         if not (isinstance(reply, list) and _text(reply[0]) == "subscribe"):

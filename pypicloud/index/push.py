@@ -3,7 +3,7 @@
 Every index page checks the change counter, and a server database answers that
 with a round trip. Both servers can push instead: a writer announces the new
 value when it commits (PostgreSQL ``NOTIFY`` in the write transaction, Redis
-``PUBLISH`` inside the ``MULTI``), and every process keeps one dedicated
+``PUBLISH`` right after the ``EXEC``), and every process keeps one dedicated
 connection listening for it in a daemon thread. A warm page then reads the
 counter from memory.
 

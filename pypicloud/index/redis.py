@@ -7,9 +7,9 @@ can share one Redis):
 - ``files``: set of every filename
 - ``project:<project>``: set of the project's filenames
 - ``projects``: hash project -> JSON summary (display name, summary, last upload)
-- ``generation``: the change counter (INCR); every change also publishes the new
-  value on the channel ``<prefix>generation@<db>``, which each process's listener
-  (``push.py``) follows so that warm pages read the counter from memory
+- ``generation``: the change counter (INCR); after every change the writer publishes
+  the new value on the channel ``<prefix>generation@<db>``, which each process's
+  listener (``push.py``) follows so that warm pages read the counter from memory
 - ``url:<storage key>``: a cached signed URL as JSON, expiring by itself
 - ``local-projects``: set of projects that ever had a file published here (kept by rebuilds)
 - ``counter:<name>``: shared counters (failed logins, web session generations)
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -34,7 +35,9 @@ import redis
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
-from .listeners import REDIS_BUMP, RedisListener, redis_channel
+from .listeners import RedisListener, redis_channel
+
+log = logging.getLogger(__name__)
 
 # How long the repair lock outlives a process that died holding it.
 REPAIR_LOCK_SECONDS = 600
@@ -104,6 +107,7 @@ class RedisIndex(MetadataIndex):
         )
         self.prefix = prefix
         self._channel = redis_channel(self.client, prefix)
+        self._publish_failed = False
         self._push: RedisListener | None = None
         if listen:
             kwargs = self.client.connection_pool.connection_kwargs
@@ -137,8 +141,8 @@ class RedisIndex(MetadataIndex):
             raise BackendUnavailable(f"The metadata index (Redis) is unavailable: {exc}") from None
 
     def _bump(self, pipe) -> None:
-        """Queue the counter's increment and its announcement: always the last command."""
-        pipe.eval(REDIS_BUMP, 1, self._k("generation"), self._channel)
+        """Queue the counter's increment: always the last command of a write."""
+        pipe.incr(self._k("generation"))
 
     def _transact(self, txn, *watches: str):
         """Run ``txn`` as a WATCH/MULTI transaction; announce the counter it committed."""
@@ -152,9 +156,28 @@ class RedisIndex(MetadataIndex):
         return outcome[0]
 
     def _announce(self, results) -> None:
-        # A transaction that changed something ended with the bump (its value last).
-        if results and self._push is not None:
-            self._push.announce(int(results[-1]))
+        """Tell every process the counter a transaction committed (it ended with the bump).
+
+        PUBLISH runs after EXEC, not inside it: in the MULTI a refused PUBLISH (an ACL
+        user without channel rights) would abort the write itself. The write has
+        happened whatever becomes of the message; a message that never goes out is
+        made good by the listeners' periodic check (push.py) within a second.
+        """
+        if not results:
+            return  # nothing changed, nothing to tell
+        value = int(results[-1])
+        try:
+            self.client.publish(self._channel, value)
+        except redis.RedisError as exc:
+            if not self._publish_failed:
+                log.warning(
+                    "cannot publish index changes on %s (%s): other processes see them within a second",
+                    self._channel,
+                    exc,
+                )
+            self._publish_failed = True
+        if self._push is not None:
+            self._push.announce(value)
 
     def _project_records(
         self, pipe, project: str, skip: str | None = None, extra: FileRecord | None = None

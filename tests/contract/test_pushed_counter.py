@@ -331,3 +331,31 @@ def test_a_listener_whose_check_does_not_answer_stops_vouching(target, monkeypat
     trips.count = 0
     assert reader.generation() == other.generation()
     assert trips.count == 0
+
+
+@pytest.mark.redis
+def test_a_redis_user_without_channel_rights_still_writes_and_reads(redis_prefix, monkeypatch):
+    """Redis 7 gives new ACL users no pub/sub channels: writes must not depend on PUBLISH,
+    and reads fall back to asking Redis."""
+    url, prefix = redis_prefix
+    admin = redis.Redis.from_url(url)
+    user = f"ppc-test-{os.getpid()}-{threading.get_ident()}"
+    admin.acl_setuser(
+        user, enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"], reset_channels=True
+    )
+    index = None
+    try:
+        host, port_db = url.split("//", 1)[1].split(":", 1)
+        index = RedisIndex(f"redis://{user}:secret@{host}:{port_db}", prefix=prefix)
+        before = index.generation()  # starts the listener, which is refused
+        index.add(rec("demo-1.0.tar.gz"))
+        trips = RoundTrips(index, monkeypatch)
+        assert index.generation() == before + 1
+        assert trips.count == 1  # asked Redis: no listener vouches for the value
+        assert not index._push.live
+        assert [r.filename for r in index.files("demo")] == ["demo-1.0.tar.gz"]
+    finally:
+        if index is not None:
+            index.close()
+        admin.acl_deluser(user)
+        admin.close()
