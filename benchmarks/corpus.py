@@ -172,19 +172,19 @@ def _block() -> bytes:
     return bytes(out[:BLOCK])
 
 
-def write_large_wheel(directory: str, size: int) -> str:
+def write_large_wheel(directory: str, size: int, name: str = LARGE_NAME, version: str = LARGE_VERSION) -> str:
     """Write a valid wheel of about ``size`` bytes to ``directory``; return its path.
 
     The payload is a stored (uncompressed) member written in 1 MB blocks, so memory
     use does not depend on ``size``. Kept if it is already there at the right size.
     """
-    dist_info, members, _ = _wheel_members(LARGE_NAME, LARGE_VERSION)
-    filename = f"{wheel_name(LARGE_NAME)}-{LARGE_VERSION}-py3-none-any.whl"
+    dist_info, members, _ = _wheel_members(name, version)
+    filename = f"{wheel_name(name)}-{version}-py3-none-any.whl"
     path = os.path.join(directory, filename)
     marker = path + f".{size}.done"
     if os.path.exists(marker) and os.path.exists(path):
         return path
-    payload = f"{wheel_name(LARGE_NAME).lower()}/payload.bin"
+    payload = f"{wheel_name(name).lower()}/payload.bin"
     block, digest, written = _block(), hashlib.sha256(), 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for member, data in members.items():

@@ -113,6 +113,29 @@ def _s3_rebuild(results: dict) -> tuple[bool | None, str]:
     return s3["rebuild_s"] < 60, text
 
 
+def _ceiling_uploads(results: dict) -> tuple[bool | None, str]:
+    row = next((r for r in results.get("writes", []) if r["path"] == "upload, 1 connection"), None)
+    if row is None:
+        return None, "no run"
+    return row["ratio"] >= 0.6, (
+        f"{row['ours']} files/s, ceiling {row['ceiling']} files/s: {row['ratio']:.2f} x ceiling"
+    )
+
+
+def _ceiling_downloads(results: dict) -> tuple[bool | None, str]:
+    rows = [
+        r
+        for c in ("metadata", "download")
+        for r in _rows(results, c, "anonymous", 16)
+        if r.get("ceiling_ratio") is not None
+    ]
+    if not rows:
+        return None, "no run"
+    worst = min(r["ceiling_ratio"] for r in rows)
+    text = ", ".join(f"{r['case']} {r['ceiling_ratio']:.2f}" for r in rows)
+    return worst >= 0.5, f"{text} x ceiling (c=16, anonymous)"
+
+
 TARGETS = (
     ("Project page >= 0.5 x hello-world req/s at c=16", _project_page),
     ("Project page flat from 100 to 100,000 projects", _flat),
@@ -120,6 +143,8 @@ TARGETS = (
     ("Basic auth >= 0.8 x anonymous", _basic_auth),
     ("1 GB upload/download: < 64 MB RSS growth", _large_file),
     ("S3 rebuild of 10,000 files < 60 s", _s3_rebuild),
+    ("Upload, 1 connection >= 0.6 x in-memory ceiling (issue 17)", _ceiling_uploads),
+    (".metadata and download >= 0.5 x in-memory ceiling at c=16 (issue 17)", _ceiling_downloads),
 )
 
 
@@ -137,7 +162,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def _matrix_rows(rows: list[dict], with_projects: bool = False) -> list[list]:
+def _matrix_rows(rows: list[dict], with_projects: bool = False, with_ceiling: bool = False) -> list[list]:
     out = []
     for r in rows:
         cells = [
@@ -149,13 +174,24 @@ def _matrix_rows(rows: list[dict], with_projects: bool = False) -> list[list]:
             f"{r['p99_ms']:.2f}",
             f"{r['hello_rps']:.0f}",
             f"{r['ratio']:.2f}",
-            r["errors"],
         ]
-        out.append(([f"{r['projects']:,}"] if with_projects else []) + cells)
+        if with_ceiling:
+            ceiling = r.get("ceiling_rps")
+            cells += [f"{ceiling:.0f}", f"{r['ceiling_ratio']:.2f}"] if ceiling else ["", ""]
+        out.append(([f"{r['projects']:,}"] if with_projects else []) + cells + [r["errors"]])
     return out
 
 
 MATRIX_HEADER = ["path", "auth", "conns", "req/s", "p50 ms", "p99 ms", "hello req/s", "ratio", "errors"]
+CEILING_HEADER = MATRIX_HEADER[:-1] + ["ceiling req/s", "x ceiling", "errors"]
+
+
+def write_table(rows: list[dict]) -> list[str]:
+    """Write paths and large transfers beside the in-memory ceiling."""
+    return _table(
+        ["path", "pypicloud", "ceiling", "unit", "x ceiling"],
+        [[r["path"], r["ours"], r["ceiling"], r["unit"], f"{r['ratio']:.2f}"] for r in rows],
+    )
 
 
 def markdown(results: dict) -> str:
@@ -166,7 +202,7 @@ def markdown(results: dict) -> str:
         f"wrk {results['settings']['wrk_duration_s']:g} s per run; total "
         f"{results.get('wall_s', '?')} s.",
         "",
-        "**SPEC section 12 targets**",
+        "**Targets** (SPEC section 12; issue 17's ratios to the in-memory ceiling)",
         "",
     ]
     lines += _table(
@@ -177,10 +213,21 @@ def markdown(results: dict) -> str:
     lines += [
         "",
         f"**Read paths** ({load.get('projects')} projects, {load.get('files')} files "
-        "uploaded through the API; ratio = req/s / mean of the hello-world req/s just before and just after)",
+        "uploaded through the API; ratio = req/s / mean of the hello-world req/s just before and just after; "
+        "x ceiling = req/s / the in-memory ceiling's on the same path, run right beside it)",
         "",
     ]
-    lines += _table(MATRIX_HEADER, _matrix_rows(results.get("matrix", [])))
+    with_ceiling = any("ceiling_rps" in r for r in results.get("matrix", []))
+    header = CEILING_HEADER if with_ceiling else MATRIX_HEADER
+    lines += _table(header, _matrix_rows(results.get("matrix", []), with_ceiling=with_ceiling))
+    if results.get("writes"):
+        lines += [
+            "",
+            "**Write paths and large transfers against the in-memory ceiling** (same run; uploads: "
+            "ceiling, pypicloud, ceiling, and the ceiling's mean)",
+            "",
+        ]
+        lines += write_table(results["writes"])
     if results.get("inprocess"):
         costs = {(r["case"], r["auth"]): r["us_per_request"] for r in results["inprocess"]}
         cases = list(dict.fromkeys(c for c, _ in costs))
@@ -205,7 +252,8 @@ def markdown(results: dict) -> str:
         [
             "uploads through the API",
             f"{load.get('files')} files in {load.get('upload_s')} s "
-            f"({load.get('uploads_per_s')}/s, 4 connections)",
+            f"({load.get('uploads_per_s')}/s, 4 connections; the in-memory ceiling "
+            f"{load.get('ceiling_uploads_per_s')}/s)",
         ],
         [
             "server RSS after loading",

@@ -6,9 +6,13 @@
 Phases (each server is a ``pserve`` child bound to 127.0.0.1, stopped by its PID):
 
 1. pypicloud on file storage; the corpus is uploaded through the upload API.
+   The same corpus goes to the in-memory ceiling (:mod:`benchmarks.ceiling`).
 2. In-process cost per request of each read path (no server; steady on a busy machine).
    The read matrix: five paths x anonymous / Basic auth x 1 / 16 connections, each
-   measured with wrk right after the hello-world ceiling (:mod:`benchmarks.matrix`).
+   measured with wrk right after the hello-world ceiling and beside the in-memory
+   ceiling (:mod:`benchmarks.matrix`).
+   Write paths against the in-memory ceiling: uploads at 1 and 4 connections, a large
+   wheel up and down (:mod:`benchmarks.writes`).
 3. ``pip download`` and ``uv pip compile`` of a project with 200 versions.
 4. Cold start of the same server (index present).
 5. Index rebuild from 10,000 files on file storage, and from S3 on a moto server.
@@ -32,8 +36,8 @@ import time
 
 from pypicloud.access.passwords import hash_password
 
-from . import clients, corpus, inprocess, largefile, load, matrix, probes, rebuild, report, s3, wrk
-from .server import ADMIN_PASSWORD, ADMIN_USER, REPO, Server, free_port, hello_ini, pypicloud_ini
+from . import clients, corpus, inprocess, largefile, load, matrix, probes, rebuild, report, s3, writes, wrk
+from .server import ADMIN_PASSWORD, ADMIN_USER, REPO, Server, ceiling_ini, free_port, hello_ini, pypicloud_ini
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "latest.json")
 GiB = 1024**3
@@ -79,6 +83,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="projects for the S3 rebuild (2,000; 10,000 with --large; 0 skips)",
     )
     parser.add_argument("--large-file-gb", type=float, default=1.0)
+    parser.add_argument("--upload-files", type=int, default=100, help="files per upload run (100)")
+    parser.add_argument(
+        "--big-upload-mb", type=float, default=200.0, help="wheel for the large transfer (200 MB; 0 skips)"
+    )
     parser.add_argument("--workdir", help="keep data here (default: a temp dir, removed after)")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
@@ -88,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Bench:
-    """State shared by the phases: work dir, admin credentials, the hello-world server."""
+    """State shared by the phases: work dir, admin credentials, the two ceiling servers."""
 
     def __init__(self, args: argparse.Namespace, workdir: str, stack: contextlib.ExitStack):
         self.args, self.workdir, self.stack = args, workdir, stack
@@ -98,6 +106,12 @@ class Bench:
         ini = hello_ini(self.path("hello.ini"), port=port, threads=args.threads)
         self.hello = stack.enter_context(Server(ini, port, self.path("hello.log")))
         self.hello.start().wait_ready("/")
+        port = free_port()
+        ini = ceiling_ini(
+            self.path("ceiling.ini"), port=port, threads=args.threads, folder=self.path("ceiling")
+        )
+        self.ceiling = stack.enter_context(Server(ini, port, self.path("ceiling.log")))
+        self.ceiling.start().wait_ready("/simple/")
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.workdir, *parts)
@@ -118,6 +132,7 @@ class Bench:
         return self.stack.enter_context(Server(ini, port, self.path(f"{name}.log")))
 
     def matrix(self, port: int, cases, **kwargs) -> list[dict]:
+        """The read matrix; ``ceiling_port=bench.ceiling.port`` adds the in-memory ceiling."""
         return matrix.measure(
             self.hello.port, port, cases, auth=self.auth, duration=self.args.duration, log=log, **kwargs
         )
@@ -135,11 +150,16 @@ def small_corpus_phase(bench: Bench, results: dict) -> Server:
     files = load.upload_all(server.port, bench.auth, corpus.corpus(args.projects, args.versions))
     files += load.upload_all(server.port, bench.auth, corpus.many_versions_dists())
     seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    load.upload_all(bench.ceiling.port, bench.auth, corpus.corpus(args.projects, args.versions))
+    load.upload_all(bench.ceiling.port, bench.auth, corpus.many_versions_dists())
+    ceiling_seconds = time.perf_counter() - started
     results["load"] = {
         "projects": args.projects + 1,
         "files": files,
         "upload_s": round(seconds, 1),
         "uploads_per_s": round(files / seconds, 1),
+        "ceiling_uploads_per_s": round(files / ceiling_seconds, 1),
         "rss_after_load_mb": round(server.rss_kb() / 1024, 1),
     }
     log(f"  {files} files in {seconds:.1f} s; server RSS {results['load']['rss_after_load_mb']} MB")
@@ -150,8 +170,19 @@ def small_corpus_phase(bench: Bench, results: dict) -> Server:
         log(f"  {row['case']:<14} {row['auth']:<9} {row['us_per_request']:>7.1f} us")
 
     log("read matrix (hello-world, anonymous, Basic auth; alternately)")
-    results["matrix"] = bench.matrix(server.port, matrix.read_cases())
+    results["matrix"] = bench.matrix(server.port, matrix.read_cases(), ceiling_port=bench.ceiling.port)
     results["rss_after_matrix_mb"] = round(server.rss_kb() / 1024, 1)
+
+    log("write paths against the in-memory ceiling")
+    results["writes"] = writes.measure(
+        server.port,
+        bench.ceiling.port,
+        bench.auth,
+        bench.workdir,
+        files=args.upload_files,
+        big_mb=args.big_upload_mb,
+        log=log,
+    )
 
     log("installers")
     results["clients"] = clients.installer_times(server.port, corpus.MANY, bench.workdir)

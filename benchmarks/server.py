@@ -1,4 +1,4 @@
-"""Start and stop the servers under test: pypicloud and the hello-world ceiling.
+"""Start and stop the servers under test: pypicloud, the hello-world and in-memory ceilings.
 
 Both are served by ``pserve`` with ``egg:waitress#main`` and the same waitress
 options, so the only difference between them is the WSGI app. Every server binds
@@ -91,6 +91,17 @@ def hello_ini(path: str, *, port: int, threads: int) -> str:
     with open(path, "w") as handle:
         handle.write(
             "[app:main]\nuse = call:benchmarks.hello:app_factory\n\n"
+            + waitress_section(port, threads)
+            + _LOGGING
+        )
+    return path
+
+
+def ceiling_ini(path: str, *, port: int, threads: int, folder: str) -> str:
+    """The in-memory ceiling (``ceiling.py``), storing uploads in ``folder``."""
+    with open(path, "w") as handle:
+        handle.write(
+            f"[app:main]\nuse = call:benchmarks.ceiling:app_factory\ndir = {folder}\n\n"
             + waitress_section(port, threads)
             + _LOGGING
         )

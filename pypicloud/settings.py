@@ -67,7 +67,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     storage.project_id storage.gcp_project_id storage.gcp_api_endpoint
     storage.gcp_service_account_json_filename storage.gcp_use_iam_signer
     storage.iam_signer_service_account_email
-    db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow
+    db.url db.graceful_reload db.prefix db.schema db.pool_size db.max_overflow db.listen
     db.region_name db.endpoint_url db.host db.port db.secure db.namespace db.tablenames
     db.aws_access_key_id db.aws_secret_access_key db.aws_session_token db.profile_name
     session.secret session.validate_key session.encrypt_key session.max_age session.secure

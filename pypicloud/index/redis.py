@@ -7,7 +7,9 @@ can share one Redis):
 - ``files``: set of every filename
 - ``project:<project>``: set of the project's filenames
 - ``projects``: hash project -> JSON summary (display name, summary, last upload)
-- ``generation``: the change counter (INCR)
+- ``generation``: the change counter (INCR); after every change the writer publishes
+  the new value on the channel ``<prefix>generation@<db>``, which each process's
+  listener (``push.py``) follows so that warm pages read the counter from memory
 - ``url:<storage key>``: a cached signed URL as JSON, expiring by itself
 - ``local-projects``: set of projects that ever had a file published here (kept by rebuilds)
 - ``counter:<name>``: shared counters (failed logins, web session generations)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -32,6 +35,9 @@ import redis
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
+from .listeners import RedisListener, redis_channel
+
+log = logging.getLogger(__name__)
 
 # How long the repair lock outlives a process that died holding it.
 REPAIR_LOCK_SECONDS = 600
@@ -90,6 +96,7 @@ class RedisIndex(MetadataIndex):
         prefix: str = "pypicloud:",
         client: redis.Redis | None = None,
         socket_timeout: float = 5.0,
+        listen: bool = True,
     ):
         # One client: redis-py clients hold a thread-safe connection pool.
         self.client = client or redis.Redis.from_url(
@@ -99,13 +106,24 @@ class RedisIndex(MetadataIndex):
             health_check_interval=30,
         )
         self.prefix = prefix
+        self._channel = redis_channel(self.client, prefix)
+        self._publish_failed = False
+        self._push: RedisListener | None = None
+        if listen:
+            kwargs = self.client.connection_pool.connection_kwargs
+            server = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db", 0))
+            self._push = RedisListener((server, prefix), self.client, self._k("generation"), self._channel)
 
     @classmethod
     def from_settings(cls, settings) -> RedisIndex:
         url = settings.get_str("db.url") or "redis://127.0.0.1:6379/0"
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("db.url", url, "a redis:// or rediss:// URL when pypi.db = redis")
-        index = cls(url, prefix=settings.get_str("db.prefix", "pypicloud:"))
+        index = cls(
+            url,
+            prefix=settings.get_str("db.prefix", "pypicloud:"),
+            listen=settings.get_bool("db.listen", True),
+        )
         try:
             index.client.ping()
         except redis.RedisError as exc:
@@ -121,6 +139,45 @@ class RedisIndex(MetadataIndex):
             return fn()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BackendUnavailable(f"The metadata index (Redis) is unavailable: {exc}") from None
+
+    def _bump(self, pipe) -> None:
+        """Queue the counter's increment: always the last command of a write."""
+        pipe.incr(self._k("generation"))
+
+    def _transact(self, txn, *watches: str):
+        """Run ``txn`` as a WATCH/MULTI transaction; announce the counter it committed."""
+        outcome: list = [None]
+
+        def run(pipe):
+            outcome[0] = txn(pipe)
+
+        results = self._call(lambda: self.client.transaction(run, *watches))
+        self._announce(results)
+        return outcome[0]
+
+    def _announce(self, results) -> None:
+        """Tell every process the counter a transaction committed (it ended with the bump).
+
+        PUBLISH runs after EXEC, not inside it: in the MULTI a refused PUBLISH (an ACL
+        user without channel rights) would abort the write itself. The write has
+        happened whatever becomes of the message; a message that never goes out is
+        made good by the listeners' periodic check (push.py) within a second.
+        """
+        if not results:
+            return  # nothing changed, nothing to tell
+        value = int(results[-1])
+        try:
+            self.client.publish(self._channel, value)
+        except redis.RedisError as exc:
+            if not self._publish_failed:
+                log.warning(
+                    "cannot publish index changes on %s (%s): other processes see them within a second",
+                    self._channel,
+                    exc,
+                )
+            self._publish_failed = True
+        if self._push is not None:
+            self._push.announce(value)
 
     def _project_records(
         self, pipe, project: str, skip: str | None = None, extra: FileRecord | None = None
@@ -159,9 +216,9 @@ class RedisIndex(MetadataIndex):
             if old_records is not None:
                 pipe.srem(self._k("project", old_project), record.filename)
                 self._write_summary(pipe, old_project, old_records)
-            pipe.incr(self._k("generation"))
+            self._bump(pipe)
 
-        self._call(lambda: self.client.transaction(txn, file_key))
+        self._transact(txn, file_key)
 
     def get(self, filename: str) -> FileRecord | None:
         value = self._call(lambda: self.client.get(self._k("file", filename)))
@@ -183,10 +240,10 @@ class RedisIndex(MetadataIndex):
             pipe.srem(self._k("files"), filename)
             pipe.srem(self._k("project", project), filename)
             self._write_summary(pipe, project, records)
-            pipe.incr(self._k("generation"))
+            self._bump(pipe)
             return True
 
-        return self._call(lambda: self.client.transaction(txn, file_key, value_from_callable=True))
+        return self._transact(txn, file_key)
 
     def files(self, project: str) -> list[FileRecord]:
         def read():
@@ -224,12 +281,17 @@ class RedisIndex(MetadataIndex):
             record = _load(old).replace(yanked=yanked, yanked_reason=reason if yanked else None)
             pipe.multi()
             pipe.set(file_key, _dump(record))
-            pipe.incr(self._k("generation"))
+            self._bump(pipe)
             return True
 
-        return self._call(lambda: self.client.transaction(txn, file_key, value_from_callable=True))
+        return self._transact(txn, file_key)
 
     def generation(self) -> int:
+        push = self._push
+        if push is not None:
+            value = push.current()
+            if value is not None:
+                return value
         return int(self._call(lambda: self.client.get(self._k("generation"))) or 0)
 
     def all_records(self) -> Iterable[FileRecord]:
@@ -268,10 +330,10 @@ class RedisIndex(MetadataIndex):
                 for project, group in by_project.items():
                     pipe.sadd(self._k("project", project), *[r.filename for r in group])
                     pipe.hset(self._k("projects"), project, _summary_of(group))
-                pipe.incr(self._k("generation"))
-                pipe.execute()
+                self._bump(pipe)
+                return pipe.execute()
 
-        self._call(work)
+        self._announce(self._call(work))
 
     def count(self) -> int:
         return int(self._call(lambda: self.client.scard(self._k("files"))))
@@ -368,4 +430,7 @@ class RedisIndex(MetadataIndex):
         self._call(self.client.ping)
 
     def close(self) -> None:
+        push, self._push = self._push, None
+        if push is not None:
+            push.close()
         self.client.close()

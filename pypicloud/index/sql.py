@@ -20,6 +20,8 @@ from .. import sqldb
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary, utcnow
 from .base import Intent, MetadataIndex
+from .listeners import PG_CONNECTION_OPTIONS, PostgresListener, pg_channel
+from .push import PushedCounter
 from .schema import (
     MYSQL_MAX_KEY_CHARS,
     counters,
@@ -89,6 +91,7 @@ class SQLIndex(MetadataIndex):
         pool_size: int = 10,
         max_overflow: int = 20,
         migrate: bool = True,
+        listen: bool = True,
     ):
         self.url = sa.engine.make_url(url)
         self.schema = schema
@@ -103,6 +106,16 @@ class SQLIndex(MetadataIndex):
         database = sqldb.sqlite_file(self.url)
         self._shared: SharedCounter | None = SharedCounter.beside(database) if database else None
         dialect = self.engine.dialect.name
+        # PostgreSQL pushes its counter to every process (LISTEN/NOTIFY).
+        self._channel = pg_channel(schema) if dialect == "postgresql" else None
+        self._push: PushedCounter | None = None
+        if listen and self._channel and self.engine.dialect.driver == "psycopg":
+            self._push = PostgresListener(
+                (self.url.render_as_string(hide_password=True), schema),
+                self._listener_connection,
+                self._channel,
+                self._generation_sql,
+            )
         self._unavailable = f"The metadata index ({_DIALECT_NAMES.get(dialect, dialect)}) is unavailable"
         if migrate:
             self.migrate()
@@ -116,6 +129,7 @@ class SQLIndex(MetadataIndex):
                 schema=settings.get_str("db.schema"),
                 pool_size=settings.get_int("db.pool_size", 10, minimum=1),
                 max_overflow=settings.get_int("db.max_overflow", 20, minimum=0),
+                listen=settings.get_bool("db.listen", True),
             )
         except (OperationalError, InterfaceError) as exc:
             raise ConfigError("db.url", sqldb.masked(url), f"cannot open the database: {exc.orig}") from None
@@ -138,22 +152,36 @@ class SQLIndex(MetadataIndex):
             return unchanged.result
         except (OperationalError, InterfaceError) as exc:
             raise BackendUnavailable(f"{self._unavailable}: {exc.orig}") from None
-        if bumped is not None and self._shared is not None:
+        if bumped is not None:
             # Only now, after the commit: a reader that sees the new counter
             # must also see the new rows.
-            self._shared.publish(bumped)
+            if self._shared is not None:
+                self._shared.publish(bumped)
+            if self._push is not None:
+                self._push.announce(bumped)
         return result
 
-    @staticmethod
-    def _bump(conn: Connection) -> None:
+    def _bump(self, conn: Connection) -> None:
         # Every write transaction starts here: on PostgreSQL the row lock taken
         # by this UPDATE serialises writers, so concurrent adds cannot collide.
         conn.execute(
             counters.update().where(counters.c.name == "generation").values(value=counters.c.value + 1)
         )
+        value = counters.c.value
+        columns = [value]
+        if self._channel:
+            # Sent to every listening process when (and only if) this commits.
+            columns.append(sa.func.pg_notify(self._channel, sa.cast(value, sa.Text)))
         conn.info["ppc_generation"] = conn.execute(
-            sa.select(counters.c.value).where(counters.c.name == "generation")
-        ).scalar_one()
+            sa.select(*columns).where(counters.c.name == "generation")
+        ).first()[0]
+
+    def _listener_connection(self):
+        """A psycopg connection of its own for LISTEN (autocommit, keepalives)."""
+        import psycopg
+
+        _, params = self.engine.dialect.create_connect_args(self.engine.url)
+        return psycopg.connect(**({**PG_CONNECTION_OPTIONS, **params}), autocommit=True)
 
     @staticmethod
     def _refresh_project(conn: Connection, project: str) -> None:
@@ -237,9 +265,15 @@ class SQLIndex(MetadataIndex):
         """The change counter, read on every index request.
 
         A SQLite file's counter comes from shared memory (``sharedcounter``),
-        checked against the database at most once a second; other databases
-        are asked every time.
+        checked against the database at most once a second; PostgreSQL's from
+        memory kept current by a listener (``push``) while it is connected;
+        other databases are asked every time.
         """
+        push = self._push
+        if push is not None:
+            value = push.current()
+            if value is not None:
+                return value
         shared = self._shared
         if shared is not None:
             now = time.monotonic()
@@ -579,6 +613,9 @@ class SQLIndex(MetadataIndex):
         self._run(lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
 
     def close(self) -> None:
+        push, self._push = self._push, None
+        if push is not None:
+            push.close()
         shared, self._shared = self._shared, None
         if shared is not None:
             shared.close()

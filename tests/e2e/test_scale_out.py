@@ -205,6 +205,7 @@ def test_index_outage_gives_503_and_service_resumes(kind, request, server_factor
         assert srv.request("GET", page, user="admin")[0] == 200
 
         proxy.cut()
+        srv.until_status("GET", page, 503, user="admin")  # the warm page: once the cut is noticed
         for path in (page, "/simple/", f"/pypi/{dists.canonical}/json"):
             status, _, body = srv.request("GET", path, user="admin")
             assert status == 503, (path, status, body)

@@ -62,6 +62,7 @@ def test_outage_503s_name_the_index(kind, request, server_factory):
         label = b"PostgreSQL" if kind == "postgres" else b"Redis"
         assert srv.request("GET", "/simple/", user="admin")[0] == 200
         proxy.cut()
+        srv.until_status("GET", "/simple/", 503, user="admin")  # the warm page: once the cut is noticed
         for path in ("/simple/", "/api/package/", "/health"):
             status, _, body = srv.request("GET", path, user="admin")
             assert status == 503, (path, body)
