@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -113,7 +114,7 @@ class ProjectPage:
     may_delete: bool
     details: ReleaseDetails | None = None  # the latest release's metadata (README, license...)
 
-    def replace(self, **changes) -> ProjectPage:
+    def replace(self, **changes: Any) -> ProjectPage:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -8,6 +8,8 @@ build what is described here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, MetaData, String, Table, Text
 
 from ..sqldb import UTCDateTime
@@ -89,7 +91,7 @@ access_counters = Table(
 )
 
 
-def put_grant(conn, project: str, kind: str, name: str, permission: str) -> None:
+def put_grant(conn: Any, project: str, kind: str, name: str, permission: str) -> None:
     """Set the grant of user or group (``kind``) ``name`` on ``project``, replacing any other."""
     table, column = (user_grants, "username") if kind == "user" else (group_grants, "group_name")
     conn.execute(table.delete().where((table.c.project == project) & (table.c[column] == name)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, ClassVar, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
 
 from ..errors import InvalidUpload, ReadOnly
 from ..models import Redirect, StoredObject
@@ -103,7 +103,7 @@ class Storage(abc.ABC):
     #: ``storage.*`` key as a probable typo; a third-party backend lists its own.
     SETTINGS_KEYS: ClassVar[frozenset[str]] = frozenset({"storage.read_only"})
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "hands_out_urls" not in cls.__dict__ and "download_url" in cls.__dict__:
             cls.hands_out_urls = True
@@ -215,7 +215,7 @@ class Storage(abc.ABC):
         """
         return None
 
-    def location(self) -> tuple | None:
+    def location(self) -> tuple[object, ...] | None:
         """What makes two backends the same place (kind, endpoint, bucket, prefix ...).
 
         Two configurations with equal locations store into the same objects
