@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from .access.base import AccessBackend
 from .access.editable import (
     AccessData,
+    EditableAccess,
     InvalidAccessData,
     TokenInfo,
     check_name,
@@ -94,7 +95,7 @@ class AccessManager(AccessAdmin):
 
     @property
     def is_editable(self) -> bool:
-        return getattr(self.access, "editable", False) is True
+        return isinstance(self.access, EditableAccess)
 
     # Pages ------------------------------------------------------------------
     def overview(self, identity: Identity) -> AccessOverview:

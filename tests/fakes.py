@@ -76,6 +76,8 @@ class _BytesReader(ReadStream):
 class MemoryStorage(Storage):
     """Package files in a dict; writes are atomic because the dict entry is set whole."""
 
+    SETTINGS_KEYS = frozenset({"storage.read_only"})
+
     def __init__(self, store: StorageStore | None = None, read_only: bool = False):
         self.store = store if store is not None else StorageStore()
         self.read_only = read_only
@@ -89,6 +91,10 @@ class MemoryStorage(Storage):
 
     def key_for(self, project: str, filename: str) -> str:
         return f"{check_segment(project, 'project name')}/{check_segment(filename)}"
+
+    def location(self) -> tuple[object, ...]:
+        # Instances over one store are the same place, like processes on one bucket.
+        return ("fake-memory", id(self.store))
 
     def put(
         self,

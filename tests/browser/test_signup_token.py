@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import PASSWORDS
+from .helpers import PASSWORDS
 
 pytestmark = pytest.mark.browser
 

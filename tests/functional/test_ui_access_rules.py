@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from .conftest import HASHES
+from .helpers import HASHES
 from .test_admin_ui import SECRET, login, post_form
 
 

@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from .conftest import make_wheel, upload_dist
+from .helpers import make_wheel, upload_dist
 from .test_admin_ui import SECRET, login
 
 BROWSER = {"Sec-Fetch-Dest": "document", "Accept": "text/html,application/xhtml+xml"}

@@ -8,7 +8,7 @@ import html
 
 import pytest
 
-from .conftest import core_metadata, make_sdist, make_wheel, upload_dist
+from .helpers import core_metadata, make_sdist, make_wheel, upload_dist
 from .test_admin_ui import SECRET, login
 
 HOSTILE_MD = """# Acme

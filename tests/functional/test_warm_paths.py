@@ -20,7 +20,7 @@ from sqlalchemy import event
 from pypicloud.index.redis import RedisIndex
 from pypicloud.index.sql import SQLIndex
 
-from .conftest import auth_headers, make_wheel, service, upload_dist
+from .helpers import auth_headers, make_wheel, service, upload_dist
 
 KINDS = [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("redis", marks=pytest.mark.redis)]
 
