@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .helpers import PASSWORDS
+from .conftest import PASSWORDS
 
 pytestmark = pytest.mark.browser
 
