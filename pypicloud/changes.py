@@ -14,6 +14,7 @@ import logging
 from packaging.utils import canonicalize_name
 
 from .errors import FileNotFound, PypicloudError
+from .events import DELETE, UNYANK, YANK, Event
 from .models import FileRecord, Identity
 from .records import METADATA_SUFFIX, record_to_metadata
 from .releases import version_key
@@ -79,6 +80,9 @@ class ChangeRules:
             self.storage.delete(project, filename + METADATA_SUFFIX)
             self.index.remove(filename)
         LOG.info("%s deleted %s", identity.username, filename)
+        self.events.publish(
+            Event(DELETE, identity.username, project=project, version=record.version, filename=filename)
+        )
         return record
 
     def delete_project(self, identity: Identity, project: str) -> list[FileRecord]:
@@ -155,4 +159,14 @@ class ChangeRules:
                 except Exception as exc:
                     LOG.warning("could not undo the yank of %s in storage: %s", filename, exc)
                 raise
+        self.events.publish(
+            Event(
+                YANK if yanked else UNYANK,
+                identity.username,
+                project=project,
+                version=record.version,
+                filename=filename,
+                detail={"reason": updated.yanked_reason} if yanked else {},
+            )
+        )
         return updated

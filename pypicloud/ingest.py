@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from . import dists
 from .errors import FileExists, InvalidUpload, StorageConflict
+from .events import UPLOAD, Event
 from .models import FileRecord, Identity, utcnow
 from .records import METADATA_SUFFIX, record_from_object, record_to_metadata
 from .results import UploadResult
@@ -83,6 +84,17 @@ class IngestRules:
             spooled.remove()
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
+            record = result.record
+            self.events.publish(
+                Event(
+                    UPLOAD,
+                    identity.username,
+                    project=record.project,
+                    version=record.version,
+                    filename=record.filename,
+                    detail={"size": record.size, "sha256": record.sha256},
+                )
+            )
         return result
 
     def upload_file(

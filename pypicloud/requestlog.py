@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from pyramid.tweens import INGRESS
 
+from .events import request_context
 from .timefmt import iso_utc
 
 LOG = logging.getLogger("pypicloud.requests")
@@ -104,7 +105,8 @@ def request_log_tween_factory(handler, registry):
         token = _current.set(rid)
         started = time.perf_counter()
         try:
-            response = handler(request)
+            with request_context(request.client_addr, rid):
+                response = handler(request)
         except BaseException:
             if LOG.isEnabledFor(logging.INFO):
                 LOG.info("%s", _line(request, 500, None, time.perf_counter() - started, rid, fmt))

@@ -29,6 +29,7 @@ from .browse import ProjectList, browse
 from .changes import ChangeRules
 from .concurrency import SingleFlight
 from .errors import FileNotFound, Forbidden, InvalidUpload, ProjectNotFound, PypicloudError, Unauthorized
+from .events import EventBus
 from .fallback import FallbackRules
 from .index.base import MetadataIndex
 from .ingest import IngestRules
@@ -73,8 +74,11 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         graceful_reload: bool = False,
         fallback: FallbackPolicy | None = None,
         upstream: UpstreamClient | None = None,
+        events: EventBus | None = None,
     ):
         self.storage = storage
+        # Every change is published here (the audit log and webhooks listen).
+        self.events = events if events is not None else EventBus()
         self.index = index
         self.access = access
         self.max_upload_size = max_upload_size

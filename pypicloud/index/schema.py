@@ -99,3 +99,21 @@ intents = Table(
     Column("filename", String(255), nullable=False),
     Column("created", UTCDateTime, nullable=False, index=True),
 )
+
+# The audit log (pypicloud/events.py): one row per state change, read newest
+# first by ``seq``; ``detail`` is a JSON object.
+events = Table(
+    "ppc_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("actor", String(255), index=True),
+    Column("address", String(64)),
+    Column("request_id", String(128)),
+    Column("project", String(255), index=True),
+    Column("version", String(255)),
+    Column("filename", String(255)),
+    Column("detail", Text, nullable=False),
+)

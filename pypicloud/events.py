@@ -1,0 +1,124 @@
+"""State-change events: what changed, who changed it, from where and when.
+
+The service (and the access administration, the token minting, the retention
+run) publish one :class:`Event` per change on the app's :class:`EventBus`; the
+audit log and the webhooks subscribe to it. Publishing never fails the change
+it reports: a subscriber that raises is logged and skipped, because the change
+has already happened (the audit log and the webhook queue are records of it,
+not conditions of it).
+
+The client address and the request id come from context variables that the
+request-log tween sets for the request being answered, so that the service,
+which never sees a request, still records where a change came from. Outside a
+request (a CLI, a scheduled retention run) they are ``None`` and ``-``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import utcnow
+from .timefmt import iso_utc
+
+LOG = logging.getLogger(__name__)
+
+# The actions the package service publishes (others: see docs/audit-and-webhooks.md).
+UPLOAD = "file.upload"
+DELETE = "file.delete"
+YANK = "file.yank"
+UNYANK = "file.unyank"
+
+_client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "ppc_client_address", default=None
+)
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_event_request_id", default="-")
+
+
+@contextmanager
+def request_context(address: str | None, request_id: str) -> Iterator[None]:
+    """Within the block, events carry this client address and request id."""
+    address_token = _client_address.set(address)
+    id_token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(id_token)
+        _client_address.reset(address_token)
+
+
+def current_address() -> str | None:
+    """The client address of the request being answered (None outside requests)."""
+    return _client_address.get()
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Event:
+    """One state change.
+
+    ``action`` is a dotted name (``file.upload``, ``access.user.create``, ...);
+    ``actor`` the user name (None: anonymous or the server itself);
+    ``detail`` a small JSON-able mapping of what else a reader needs
+    (a yank reason, a grant's permission, a deleted count).
+    """
+
+    action: str
+    actor: str | None
+    project: str | None = None
+    version: str | None = None
+    filename: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    address: str | None = field(default_factory=current_address)
+    request_id: str = field(default_factory=_request_id.get)
+    at: datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=_new_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON object (the audit export's lines and the webhook body)."""
+        return {
+            "id": self.id,
+            "at": iso_utc(self.at),
+            "action": self.action,
+            "actor": self.actor,
+            "address": self.address,
+            "request_id": self.request_id,
+            "project": self.project,
+            "version": self.version,
+            "filename": self.filename,
+            "detail": dict(self.detail),
+        }
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Hands each published event to every subscriber, in subscription order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: tuple[Subscriber, ...] = ()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber(event)`` for every event published from now on."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event``; a subscriber's error is logged, never raised to the publisher."""
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                LOG.exception("event subscriber %r failed on %s %s", subscriber, event.action, event.id)
