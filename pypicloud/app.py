@@ -22,6 +22,8 @@ from .access_manager import AccessManager
 from .errors import ConfigError
 from .index import index_from_settings
 from .pagecache import PageCache
+from .retention.config import RetentionConfig, retention_from_settings
+from .retention.schedule import RetentionSchedule
 from .service import PackageIndex
 from .settings import Settings
 from .signup_tokens import SignupTokens
@@ -45,7 +47,9 @@ class AppServices:
     ``package_max_age`` that of files; ``realm`` the HTTP Basic realm of a 401;
     ``session_lifetime`` the longest a web UI login lasts, in seconds;
     ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
-    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``).
+    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``);
+    ``retention`` the retention policies and ``retention_schedule`` their thread
+    (None unless ``retention.schedule`` is set; started by :func:`start`).
     """
 
     settings: Settings
@@ -60,6 +64,8 @@ class AppServices:
     index_cache_control: str
     session_lifetime: int
     ui_upload_limit: int | None
+    retention: RetentionConfig = RetentionConfig()
+    retention_schedule: RetentionSchedule | None = None
 
 
 def spool_dir(settings: Settings) -> str | None:
@@ -102,6 +108,7 @@ def build_service(settings: Settings) -> PackageIndex:
 
 def build_services(settings: Settings) -> AppServices:
     """Everything the WSGI app shares, from validated settings (nothing started yet)."""
+    retention = retention_from_settings(settings)  # bad policies stop start-up first
     service = build_service(settings)
     pages = PageCache()
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
@@ -123,18 +130,23 @@ def build_services(settings: Settings) -> AppServices:
             "pypi.max_browser_upload_size",
             service.max_upload_size * 16 if service.max_upload_size is not None else None,
         ),
+        retention=retention,
+        retention_schedule=RetentionSchedule(service, retention) if retention.schedule else None,
     )
 
 
 def start(services: AppServices) -> None:
     """The server's start-up work: an empty index is rebuilt from storage, spool files
-    of killed processes are removed and the repair of unfinished writes begins."""
+    of killed processes are removed, the repair of unfinished writes begins and so
+    does the retention schedule (``retention.schedule``)."""
     service = services.service
     rebuilt = service.rebuild_if_empty()
     if rebuilt:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
     service.sweep_spool_files()
     start_repair(service, services.settings)
+    if services.retention_schedule is not None and not service.storage.read_only:
+        services.retention_schedule.start()
 
 
 def start_repair(service: PackageIndex, settings: Settings) -> None:
