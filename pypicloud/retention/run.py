@@ -17,6 +17,7 @@ from datetime import datetime
 from ..errors import FileNotFound
 from ..events import Event
 from ..models import Identity, utcnow
+from ..upstream.policy import UPSTREAM_UPLOADER
 from .config import Policy, RetentionConfig
 from .plan import Deletion, plan
 
@@ -62,8 +63,10 @@ class RunReport:
 
 
 def plan_run(service, policies: tuple[Policy, ...], config: RetentionConfig, now: datetime) -> list[Deletion]:
-    """What ``policies`` would delete now, from every record of the index."""
-    return plan(service.index.all_records(), policies, config.pins, now)
+    """What ``policies`` would delete now, from every file published here (copies the
+    upstream fallback cached are a cache, outside retention)."""
+    records = [r for r in service.index.all_records() if r.uploader != UPSTREAM_UPLOADER]
+    return plan(records, policies, config.pins, now)
 
 
 def run(
