@@ -95,7 +95,7 @@ def run(
             error = _delete(service, deletion, report)
             if step is not None:
                 step(deletion, error)
-    LOG.info("retention run %s: %s", "(dry run)" if dry_run else "", report.detail())
+    LOG.info("retention %s: %s", "dry run" if dry_run else "run", report.detail())
     service.events.publish(Event(RUN, ACTOR, detail=report.detail()))
     return report
 
