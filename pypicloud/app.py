@@ -64,8 +64,8 @@ class AppServices:
     index_cache_control: str
     session_lifetime: int
     ui_upload_limit: int | None
-    retention: RetentionConfig = RetentionConfig()
-    retention_schedule: RetentionSchedule | None = None
+    retention: RetentionConfig
+    retention_schedule: RetentionSchedule | None
 
 
 def spool_dir(settings: Settings) -> str | None:
