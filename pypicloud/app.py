@@ -29,6 +29,7 @@ from .simple_pages import SimplePages
 from .storage import storage_from_settings
 from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
+from .webhooks import WebhookAdmin, WebhookDispatcher, dispatcher_from_settings
 
 LOG = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class AppServices:
     ``package_max_age`` that of files; ``realm`` the HTTP Basic realm of a 401;
     ``session_lifetime`` the longest a web UI login lasts, in seconds;
     ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
-    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``).
+    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``);
+    ``webhooks`` queues and sends webhook deliveries (None: no webhook configured),
+    ``webhook_admin`` holds the rules of the admin UI's webhooks page.
     """
 
     settings: Settings
@@ -60,6 +63,13 @@ class AppServices:
     index_cache_control: str
     session_lifetime: int
     ui_upload_limit: int | None
+    webhook_admin: WebhookAdmin
+    webhooks: WebhookDispatcher | None = None
+
+    def stop(self) -> None:
+        """Stop the background work this app started (the webhook worker)."""
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
 
 def spool_dir(settings: Settings) -> str | None:
@@ -103,6 +113,9 @@ def build_service(settings: Settings) -> PackageIndex:
 def build_services(settings: Settings) -> AppServices:
     """Everything the WSGI app shares, from validated settings (nothing started yet)."""
     service = build_service(settings)
+    webhooks = dispatcher_from_settings(settings, service.index)
+    if webhooks is not None:
+        service.events.subscribe(webhooks.on_event)
     pages = PageCache()
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     return AppServices(
@@ -123,18 +136,23 @@ def build_services(settings: Settings) -> AppServices:
             "pypi.max_browser_upload_size",
             service.max_upload_size * 16 if service.max_upload_size is not None else None,
         ),
+        webhook_admin=WebhookAdmin(service.index, webhooks),
+        webhooks=webhooks,
     )
 
 
 def start(services: AppServices) -> None:
     """The server's start-up work: an empty index is rebuilt from storage, spool files
-    of killed processes are removed and the repair of unfinished writes begins."""
+    of killed processes are removed, the repair of unfinished writes begins and
+    the webhook worker starts (it also sends what the queue kept over a restart)."""
     service = services.service
     rebuilt = service.rebuild_if_empty()
     if rebuilt:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
     service.sweep_spool_files()
     start_repair(service, services.settings)
+    if services.webhooks is not None:
+        services.webhooks.start()
 
 
 def start_repair(service: PackageIndex, settings: Settings) -> None:

@@ -88,6 +88,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     auth.aws_secret_access_key auth.aws_session_token auth.profile_name auth.secret_cache_seconds
     logging.format
     pypi.metrics pypi.metrics_allow_from
+    webhooks.max_attempts webhooks.backoff_base webhooks.backoff_max webhooks.poll_interval
     oidc.audience oidc.secret oidc.token_lifetime oidc.leeway oidc.jwks_ttl oidc.jwks_min_refresh oidc.timeout
     """.split()
 )

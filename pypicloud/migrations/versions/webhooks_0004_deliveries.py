@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(64)),
         sa.Column("lease_until", UTCDateTime),
     )
-    op.create_index("ix_ppc_webhook_deliveries_next_attempt_at", "ppc_webhook_deliveries", ["next_attempt_at"])
+    op.create_index(
+        "ix_ppc_webhook_deliveries_next_attempt_at", "ppc_webhook_deliveries", ["next_attempt_at"]
+    )
 
 
 def downgrade() -> None:
