@@ -19,6 +19,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 PENDING = "pending"
 FAILED = "failed"
@@ -50,7 +51,7 @@ class Delivery:
     owner: str | None = None
     lease_until: datetime | None = None
 
-    def replace(self, **changes) -> Delivery:
+    def replace(self, **changes: Any) -> Delivery:
         return replace(self, **changes)
 
 

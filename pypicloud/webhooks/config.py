@@ -7,7 +7,7 @@
     webhooks.ci.events = file.upload file.yank        (default: the four file actions)
     webhooks.ci.timeout = 10                          (seconds, default 10)
     webhooks.max_attempts = 8
-    webhooks.backoff_base = 10                        (seconds before the 2nd attempt)
+    webhooks.backoff_base = 30                        (seconds before the 2nd attempt)
     webhooks.backoff_max = 3600                       (the longest wait between attempts)
     webhooks.poll_interval = 5                        (how often each process looks for due retries)
 
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..events import DELETE, UNYANK, UPLOAD, YANK
+from ..settings import Settings
 
 PREFIX = "webhooks."
 DEFAULT_EVENTS = (UPLOAD, DELETE, YANK, UNYANK)
@@ -57,12 +58,12 @@ class Webhook:
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 8
-    backoff_base: float = 10.0
+    backoff_base: float = 30.0
     backoff_max: float = 3600.0
     poll_interval: float = 5.0
 
 
-def webhooks_from_settings(settings) -> tuple[list[Webhook], RetryPolicy]:
+def webhooks_from_settings(settings: Settings) -> tuple[list[Webhook], RetryPolicy]:
     """Every ``webhooks.<name>.*`` block and the policy; a bad one raises ConfigError."""
     blocks: dict[str, dict[str, str]] = {}
     for key, value in settings.with_prefix(PREFIX).items():
@@ -106,15 +107,15 @@ def _webhook(name: str, fields: dict[str, str]) -> Webhook:
     return Webhook(name=name, url=url, secret=secret, events=events, timeout=timeout)
 
 
-def _positive(settings, name: str, default: float) -> float:
+def _positive(settings: Settings, name: str, default: float) -> float:
     value = settings.get_float(PREFIX + name, default)
     if value <= 0:
         raise ConfigError(PREFIX + name, str(value), "a number of seconds above 0")
     return value
 
 
-def _policy(settings) -> RetryPolicy:
-    base = _positive(settings, "backoff_base", 10.0)
+def _policy(settings: Settings) -> RetryPolicy:
+    base = _positive(settings, "backoff_base", 30.0)
     cap = _positive(settings, "backoff_max", 3600.0)
     if cap < base:
         raise ConfigError(PREFIX + "backoff_max", str(cap), f"at least webhooks.backoff_base ({base})")

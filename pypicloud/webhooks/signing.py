@@ -46,5 +46,6 @@ def backoff(attempts: int, base: float, cap: float, rand: random.Random | None =
     """Seconds to wait after the ``attempts``-th failed attempt: doubling from ``base``,
     at most ``cap``, with jitter (between half and all of it) so that many
     deliveries failed by one outage do not all come back at the same moment."""
-    delay = min(cap, base * 2 ** max(attempts - 1, 0))
-    return delay / 2 + (rand or random).uniform(0, delay / 2)
+    delay: float = min(cap, base * 2.0 ** max(attempts - 1, 0))
+    jitter: float = (rand or random).uniform(0, delay / 2)
+    return delay / 2 + jitter
