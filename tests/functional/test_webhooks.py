@@ -200,3 +200,13 @@ def test_a_bad_webhook_setting_stops_start_up_naming_the_key(make_app, key, valu
 
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         make_app(hook_settings("http://127.0.0.1:9/hook", **{key: value}))
+
+
+def test_without_webhooks_the_page_says_so_and_nothing_is_queued(make_app):
+    app = make_app({"session.secret": SECRET})
+    assert registry(app).services.webhooks is None
+    upload_dist(app, make_wheel("demo", "1.0"))
+    login(app)
+    page = app.get("/admin/webhooks/")
+    assert "No webhook is configured" in page.text and "No failed delivery" in page.text
+    assert queue(app).pending_count == 0
