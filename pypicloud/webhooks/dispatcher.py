@@ -160,7 +160,13 @@ class WebhookDispatcher:
         if webhook is not None:
             error = self.sender.send(webhook, delivery)
         if error is None:
-            self.index.complete_delivery(delivery.id, self.owner)
+            if not self.index.complete_delivery(delivery.id, self.owner):
+                LOG.warning(
+                    "webhook %s: delivery %s took longer than its lease and was taken again; "
+                    "the receiver may see it twice",
+                    delivery.webhook,
+                    delivery.id,
+                )
             self._observe(delivery.webhook, DELIVERED)
             return
         policy = self.policy
