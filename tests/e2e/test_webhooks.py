@@ -33,9 +33,14 @@ def queue_depth(srv) -> float:
     raise AssertionError("no ppc_webhook_queue_depth on /metrics")
 
 
-@pytest.mark.parametrize("command", ["pserve", "gunicorn"])
+@pytest.mark.parametrize("command", ["pserve", "gunicorn", "gunicorn-preload"])
 def test_twine_upload_reaches_a_receiver_signed_once_per_file(server_factory, dists, cenv, command):
     # gunicorn: two forked worker processes, each with its own webhook thread, one queue.
+    # --preload: the app (and its worker thread) is built before the fork; each worker
+    # starts a thread of its own at its first event, the master's keeps running.
+    env = {"CI_WEBHOOK_SECRET": SECRET}
+    if command == "gunicorn-preload":
+        command, env["GUNICORN_CMD_ARGS"] = "gunicorn", "--preload"
     receiver = WebhookReceiver(fail_first=1)
     try:
         srv = server_factory(
@@ -48,7 +53,7 @@ def test_twine_upload_reaches_a_receiver_signed_once_per_file(server_factory, di
                 "pypi.metrics": "true",
                 "pypi.metrics_allow_from": "127.0.0.1/32",
             },
-            env={"CI_WEBHOOK_SECRET": SECRET},
+            env=env,
             command=command,
         )
         wheel, sdist = dists.build("1.0")
