@@ -199,3 +199,21 @@ def test_the_worker_thread_starts_wakes_and_stops():
         d.stop()
     assert not d.running  # the thread has ended
     assert outcomes == [("ci", "delivered")]
+
+
+def test_after_a_fork_the_next_event_starts_a_worker_of_the_childs_own():
+    d, index, sender, clock, outcomes = dispatcher([], poll_interval=0.05)
+    d.start()
+    try:
+        parent_thread, parent_owner = d._thread, d.owner
+        d._forked()  # what os.register_at_fork runs in a child process
+        assert d._thread is None and d.owner != parent_owner
+        done = threading.Event()
+        d.observers.append(lambda *_: done.set())
+        d.on_event(Event(UPLOAD, "alice"))  # the child's first event starts its thread
+        assert done.wait(30)
+        assert d.running and d._thread is not parent_thread
+    finally:
+        d.stop()
+        parent_thread.join(30)  # it shares the stop flag and ends at its next poll
+    assert not d.running and not parent_thread.is_alive()
