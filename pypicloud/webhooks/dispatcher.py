@@ -138,8 +138,13 @@ class WebhookDispatcher:
 
     def _forked(self) -> None:
         # The parent's thread does not exist here: a fresh one starts at the next wake().
+        # New locks and events: the parent's thread may have held theirs at the fork.
+        stopped = self._stop.is_set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
         self._thread = None
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.sender = WebhookSender()

@@ -205,7 +205,7 @@ def test_after_a_fork_the_next_event_starts_a_worker_of_the_childs_own():
     d, index, sender, clock, outcomes = dispatcher([], poll_interval=0.05)
     d.start()
     try:
-        parent_thread, parent_owner = d._thread, d.owner
+        parent_thread, parent_owner, parent_stop = d._thread, d.owner, d._stop
         d._forked()  # what os.register_at_fork runs in a child process
         assert d._thread is None and d.owner != parent_owner
         done = threading.Event()
@@ -215,5 +215,6 @@ def test_after_a_fork_the_next_event_starts_a_worker_of_the_childs_own():
         assert d.running and d._thread is not parent_thread
     finally:
         d.stop()
-        parent_thread.join(30)  # it shares the stop flag and ends at its next poll
+        parent_stop.set()  # in a real child the parent's thread does not exist
+        parent_thread.join(30)
     assert not d.running and not parent_thread.is_alive()
