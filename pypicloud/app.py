@@ -31,6 +31,7 @@ from .simple_pages import SimplePages
 from .storage import storage_from_settings
 from .throttle import LoginThrottle
 from .upstream import fallback_from_settings
+from .webhooks import WebhookAdmin, WebhookDispatcher, dispatcher_from_settings
 
 LOG = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ class AppServices:
     ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
     ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``);
     ``retention`` the retention policies and ``retention_schedule`` their thread
-    (None unless ``retention.schedule`` is set; started by :func:`start`).
+    (None unless ``retention.schedule`` is set; started by :func:`start`);
+    ``webhooks`` queues and sends webhook deliveries (None: no webhook configured),
+    ``webhook_admin`` holds the rules of the admin UI's webhooks page.
     """
 
     settings: Settings
@@ -66,6 +69,15 @@ class AppServices:
     ui_upload_limit: int | None
     retention: RetentionConfig
     retention_schedule: RetentionSchedule | None
+    webhook_admin: WebhookAdmin
+    webhooks: WebhookDispatcher | None = None
+
+    def stop(self) -> None:
+        """Stop the background work this app started (the webhook worker, the retention schedule)."""
+        if self.retention_schedule is not None:
+            self.retention_schedule.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
 
 def spool_dir(settings: Settings) -> str | None:
@@ -110,6 +122,9 @@ def build_services(settings: Settings) -> AppServices:
     """Everything the WSGI app shares, from validated settings (nothing started yet)."""
     retention = retention_from_settings(settings)  # bad policies stop start-up first
     service = build_service(settings)
+    webhooks = dispatcher_from_settings(settings, service.index)
+    if webhooks is not None:
+        service.events.subscribe(webhooks.on_event)
     pages = PageCache()
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     return AppServices(
@@ -132,13 +147,16 @@ def build_services(settings: Settings) -> AppServices:
         ),
         retention=retention,
         retention_schedule=RetentionSchedule(service, retention) if retention.schedule else None,
+        webhook_admin=WebhookAdmin(service.index, webhooks),
+        webhooks=webhooks,
     )
 
 
 def start(services: AppServices) -> None:
     """The server's start-up work: an empty index is rebuilt from storage, spool files
-    of killed processes are removed, the repair of unfinished writes begins and so
-    does the retention schedule (``retention.schedule``)."""
+    of killed processes are removed, the repair of unfinished writes begins, the
+    retention schedule starts (``retention.schedule``) and so does the webhook worker
+    (it also sends what the queue kept over a restart)."""
     service = services.service
     rebuilt = service.rebuild_if_empty()
     if rebuilt:
@@ -147,6 +165,8 @@ def start(services: AppServices) -> None:
     start_repair(service, services.settings)
     if services.retention_schedule is not None and not service.storage.read_only:
         services.retention_schedule.start()
+    if services.webhooks is not None:
+        services.webhooks.start()
 
 
 def start_repair(service: PackageIndex, settings: Settings) -> None:

@@ -30,6 +30,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -109,6 +110,20 @@ class Metrics:
         self.login_throttled = Counter(
             "ppc_login_throttled", "Logins refused by the throttle (429)", registry=r
         )
+        self.webhook_deliveries = Counter(
+            "ppc_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retried, failed)",
+            ["webhook", "outcome"],
+            registry=r,
+        )
+        self.webhook_queue = Gauge(
+            "ppc_webhook_queue_depth",
+            "Webhook deliveries in the shared queue, read at scrape time",
+            ["state"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.webhooks = None  # the dispatcher, when webhooks are configured
 
     # -- access -----------------------------------------------------------
     def address_allowed(self, address: str | None) -> bool:
@@ -229,6 +244,23 @@ class Metrics:
 
         throttle.check, throttle.failed = counted_check, counted_failed
 
+    def instrument_webhooks(self, dispatcher) -> None:
+        self.webhooks = dispatcher
+        dispatcher.observers.append(
+            lambda webhook, outcome: self.webhook_deliveries.labels(webhook, outcome).inc()
+        )
+
+    def update_webhook_queue(self) -> None:
+        """The queue's depth now (two counts in the index; only when /metrics is read)."""
+        if self.webhooks is None:
+            return
+        try:
+            depth = self.webhooks.queue_depth()
+        except Exception:  # an index outage: the scrape still answers
+            return
+        for state, count in depth.items():
+            self.webhook_queue.labels(state).set(count)
+
     # -- per request ------------------------------------------------------
     def observe(self, request, status: int, content_length: int | None, seconds: float) -> None:
         route = request.matched_route.name if request.matched_route is not None else "none"
@@ -270,6 +302,7 @@ def metrics_view(request):
             raise Unauthorized("Metrics are for admins and the addresses in pypi.metrics_allow_from")
         if not identity.is_admin or identity.token is not None:
             raise Forbidden("Metrics are for admins (password login) and listed addresses only")
+    metrics.update_webhook_queue()
     response = Response(body=metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
     response.content_type_params = {"version": "0.0.4", "charset": "utf-8"}
     response.headers["Cache-Control"] = "no-store"
@@ -309,6 +342,9 @@ def includeme(config) -> None:
     metrics.instrument_uploads(service)
     if getattr(registry, "login_throttle", None) is not None:
         metrics.instrument_throttle(registry.login_throttle)
+    services = getattr(registry, "services", None)
+    if services is not None and services.webhooks is not None:
+        metrics.instrument_webhooks(services.webhooks)
     config.add_route("metrics", "/metrics")
     config.add_view(metrics_view, route_name="metrics", request_method=("GET", "HEAD"))
     config.add_tween(

@@ -89,6 +89,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     logging.format
     pypi.metrics pypi.metrics_allow_from
     retention.keep retention.schedule
+    webhooks.max_attempts webhooks.backoff_base webhooks.backoff_max webhooks.poll_interval
     oidc.audience oidc.secret oidc.token_lifetime oidc.leeway oidc.jwks_ttl oidc.jwks_min_refresh oidc.timeout
     """.split()
 )

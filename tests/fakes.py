@@ -44,6 +44,7 @@ from pypicloud.models import FileRecord, Identity, ProjectSummary, StoredObject,
 from pypicloud.settings import Settings
 from pypicloud.storage.base import ReadStream, Storage
 from pypicloud.storage.base import check_name as check_segment
+from tests.fake_webhooks import MemoryWebhookQueue
 
 CHUNK = 1024 * 1024
 
@@ -200,7 +201,7 @@ def _utc(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
-class MemoryIndex(MetadataIndex):
+class MemoryIndex(MemoryWebhookQueue, MetadataIndex):
     """File records in a dict; every change bumps the shared generation counter."""
 
     def __init__(self, store: IndexStore | None = None):

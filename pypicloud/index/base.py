@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
 from ..models import FileRecord, ProjectSummary
+from .webhook_queue import WebhookQueue
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -43,8 +44,12 @@ class Intent:
     created: datetime
 
 
-class MetadataIndex(abc.ABC):
-    """Abstract base of every metadata index backend."""
+class MetadataIndex(WebhookQueue, abc.ABC):
+    """Abstract base of every metadata index backend.
+
+    The webhook delivery queue's abstract methods come from
+    :class:`~pypicloud.index.webhook_queue.WebhookQueue`.
+    """
 
     @classmethod
     @abc.abstractmethod

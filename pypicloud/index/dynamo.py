@@ -51,6 +51,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
+from .dynamo_webhooks import DynamoWebhookQueue
 
 FORMAT = 2  # the "ppc" attribute of items this module writes
 GENERATION = "generation"
@@ -180,7 +181,7 @@ class _Retry(Exception):
     """Another writer moved the counter first: compute the change again."""
 
 
-class DynamoIndex(MetadataIndex):
+class DynamoIndex(DynamoWebhookQueue, MetadataIndex):
     """Metadata index in DynamoDB tables (1.x's ``pypi.db = dynamo``)."""
 
     def __init__(

@@ -36,6 +36,7 @@ from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
 from .listeners import RedisListener, redis_channel
+from .redis_webhooks import RedisWebhookQueue
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _summary_of(records: list[FileRecord]) -> str | None:
     )
 
 
-class RedisIndex(MetadataIndex):
+class RedisIndex(RedisWebhookQueue, MetadataIndex):
     """Metadata index in Redis."""
 
     def __init__(

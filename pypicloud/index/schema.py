@@ -117,3 +117,22 @@ events = Table(
     Column("filename", String(255)),
     Column("detail", Text, nullable=False),
 )
+
+# The webhook delivery queue (pypicloud/webhooks/, index/webhook_queue.py): one row
+# per event and webhook until it is received; ``failed`` rows stay for the admin UI.
+webhook_deliveries = Table(
+    "ppc_webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("webhook", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False, index=True),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("owner", String(64)),
+    Column("lease_until", UTCDateTime),
+)

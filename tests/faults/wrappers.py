@@ -225,6 +225,31 @@ class FaultyIndex(MetadataIndex):
     def repair_lock(self):
         return self.inner.repair_lock()
 
+    # The webhook queue: passed through unchanged.
+    def enqueue_deliveries(self, deliveries):
+        return self.inner.enqueue_deliveries(deliveries)
+
+    def claim_deliveries(self, owner, now, lease, limit):
+        return self.inner.claim_deliveries(owner, now, lease, limit)
+
+    def complete_delivery(self, delivery_id, owner):
+        return self.inner.complete_delivery(delivery_id, owner)
+
+    def retry_delivery(self, delivery_id, owner, next_attempt_at, error):
+        return self.inner.retry_delivery(delivery_id, owner, next_attempt_at, error)
+
+    def fail_delivery(self, delivery_id, owner, error):
+        return self.inner.fail_delivery(delivery_id, owner, error)
+
+    def list_deliveries(self, state, limit):
+        return self.inner.list_deliveries(state, limit)
+
+    def count_deliveries(self, state):
+        return self.inner.count_deliveries(state)
+
+    def redeliver(self, delivery_id, now):
+        return self.inner.redeliver(delivery_id, now)
+
     def close(self):
         self.inner.close()
 

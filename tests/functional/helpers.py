@@ -101,6 +101,7 @@ def service(test_app: webtest.TestApp):
 
 
 def close_app(test_app: webtest.TestApp) -> None:
+    registry(test_app).services.stop()  # background work first (the webhook worker)
     service(test_app).index.close()
 
 

@@ -13,5 +13,6 @@ views only collect form fields and show results; none touches a backend.
 Modules: ``common`` (page rendering, login gates, CSRF), ``auth`` (log in and
 out, sign up), ``pages`` (every GET page), ``actions`` (the POST forms of
 projects and files), ``access_forms`` (the POST forms of users, groups, grants
-and tokens), ``assets`` (the one static script).
+and tokens), ``webhooks`` (the admins' webhooks page and its Retry form),
+``assets`` (the one static script).
 """

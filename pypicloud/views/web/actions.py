@@ -19,7 +19,7 @@ from ... import flashes
 from ...errors import Forbidden, InvalidRequest, InvalidUpload, PypicloudError
 from ...releases import human_size
 from ..upload import read_form
-from . import access_forms
+from . import access_forms, webhooks
 from .common import check_csrf, field, require_admin, require_user
 
 # Pages a refused file or release form goes back to when there is no referring page.
@@ -162,6 +162,7 @@ _ACTIONS = {
     "delete-release": _release_action("delete-release"),
     "delete-project": _delete_project,
     **access_forms.ACTIONS,
+    **webhooks.ACTIONS,
 }
 
 # What any logged-in user may ask for; the services check their permission.
