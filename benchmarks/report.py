@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from . import peer_report
+
 PROJECT_PAGES = ("project_html", "project_json")
 
 
@@ -205,10 +207,22 @@ def markdown(results: dict) -> str:
         "**Targets** (SPEC section 12; issue 17's ratios to the in-memory ceiling)",
         "",
     ]
-    lines += _table(
-        ["target", "status", "measured"],
-        [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
-    )
+    if not results["settings"].get("peers_only"):
+        lines += _table(
+            ["target", "status", "measured"],
+            [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
+        )
+    peers = results.get("peers")
+    if peers:
+        lines += [
+            "",
+            "**Issue 17: the in-memory ceiling, pypicloud and its peers in one run** (each figure "
+            "with its ratio to the ceiling's, as speeds; targets measured alternately)",
+            "",
+            peer_report.markdown(peers),
+        ]
+        if results["settings"].get("peers_only"):
+            return "\n".join(lines)
     load = results.get("load", {})
     lines += [
         "",
