@@ -174,6 +174,7 @@ def devpi(venv: str, workdir: str, threads: int) -> Target:
     port = free_port()
     command = [os.path.join(bin_dir, "devpi-server"), "--serverdir", serverdir]
     command += ["--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
+    command += ["--max-request-body-size", str(4 * 1024**3)]
     server = Process(command, port, os.path.join(workdir, "devpi.log"), env)
     target = Target("devpi", "devpi-server 6.20", server, "/+api", "/admin/bench/", "/admin/bench/+simple/")
     target.info["setup"] = lambda: _devpi_index(port)
@@ -192,9 +193,10 @@ def _devpi_index(port: int) -> None:
 
 
 _PYPISERVER_MAIN = """
-import sys, pypiserver, waitress
+import pathlib, sys, pypiserver, waitress
 root, htpasswd, port, threads = sys.argv[1:5]
-app = pypiserver.app(roots=[root], password_file=htpasswd, authenticate=["update"])
+app = pypiserver.app(roots=[pathlib.Path(root)], password_file=htpasswd, authenticate=["update"],
+                     disable_fallback=True)
 waitress.serve(app, host="127.0.0.1", port=int(port), threads=int(threads),
                max_request_body_size=4294967296, _quiet=True)
 """
