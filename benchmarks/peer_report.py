@@ -119,7 +119,9 @@ def _cell(row: dict, key: str, not_served: list[str]) -> str:
     value = row["values"].get(key)
     text = _number(value, row["unit"])
     ratio = row["x_ceiling"].get(key)
-    return f"{text} ({ratio:.2f} x)" if ratio is not None else text
+    if ratio is None:
+        return text
+    return f"{text} ({ratio:.2f} x)" if ratio >= 0.1 else f"{text} ({ratio:.3f} x)"
 
 
 def markdown(peers_result: dict) -> str:

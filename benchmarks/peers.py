@@ -279,8 +279,10 @@ def start_all(
     workdir: str, threads: int, cache: str = CACHE, log=print
 ) -> tuple[list[Target], dict[str, str]]:
     """Install (once) and start every peer; return the running ones and why others are missing."""
-    running, skipped = [], {}
+    running: list[Target] = []
+    skipped: dict[str, str] = {}
     for spec in SPECS:
+        target: Target | None = None
         try:
             venv = install(spec, cache, log=log)
             target = MAKERS[spec.key](venv, workdir, threads)
@@ -289,9 +291,10 @@ def start_all(
             if setup is not None:
                 setup()
         except (RuntimeError, OSError, TimeoutError, subprocess.SubprocessError) as exc:
-            skipped[spec.label] = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc)
+            lines = str(exc).strip().splitlines()
+            skipped[spec.label] = lines[-1][:300] if lines else repr(exc)
             log(f"  {spec.label} skipped: {skipped[spec.label]}")
-            if "target" in locals() and target.server.proc is not None:
+            if target is not None:
                 target.server.stop()
             continue
         log(f"  {spec.label} on port {target.port} (pid {target.server.pid})")

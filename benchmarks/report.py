@@ -196,6 +196,19 @@ def write_table(rows: list[dict]) -> list[str]:
     )
 
 
+def _peers_section(results: dict) -> list[str]:
+    """Issue 17's table of pypicloud, the in-memory ceiling and the peers (``--peers``)."""
+    if not results.get("peers"):
+        return []
+    return [
+        "",
+        "**Issue 17: the in-memory ceiling, pypicloud and its peers in one run** (each figure "
+        "with its ratio to the ceiling's, as speeds; targets measured alternately)",
+        "",
+        peer_report.markdown(results["peers"]),
+    ]
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -211,17 +224,9 @@ def markdown(results: dict) -> str:
             ["target", "status", "measured"],
             [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
         )
-    peers = results.get("peers")
-    if peers:
-        lines += [
-            "",
-            "**Issue 17: the in-memory ceiling, pypicloud and its peers in one run** (each figure "
-            "with its ratio to the ceiling's, as speeds; targets measured alternately)",
-            "",
-            peer_report.markdown(peers),
-        ]
-        if results["settings"].get("peers_only"):
-            return "\n".join(lines)
+    lines += _peers_section(results)
+    if results["settings"].get("peers_only"):
+        return "\n".join(lines)
     load = results.get("load", {})
     lines += [
         "",
