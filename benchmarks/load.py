@@ -59,8 +59,8 @@ def _form_parts(dist: Dist, sha256: str, boundary: str) -> tuple[bytes, bytes]:
 class Uploader:
     """One keep-alive connection posting uploads to ``/simple/``."""
 
-    def __init__(self, port: int, auth: str):
-        self.port, self.auth = port, auth
+    def __init__(self, port: int, auth: str, path: str = "/simple/"):
+        self.port, self.auth, self.path = port, auth, path
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
     def post(self, dist: Dist, body: Iterable[bytes] | bytes, length: int, boundary: str) -> None:
@@ -69,7 +69,7 @@ class Uploader:
             "Content-Length": str(length),
             "Content-Type": f"multipart/form-data; boundary={boundary}",
         }
-        self.conn.request("POST", "/simple/", body=body, headers=headers)
+        self.conn.request("POST", self.path, body=body, headers=headers)
         response = self.conn.getresponse()
         text = response.read()
         if response.status != 200:
@@ -85,15 +85,18 @@ class Uploader:
         self.conn.close()
 
 
-def upload_all(port: int, auth: str, dists: Iterable[Dist], workers: int = 4) -> int:
-    """Upload every dist through the API with ``workers`` connections; return the count."""
+def upload_all(port: int, auth: str, dists: Iterable[Dist], workers: int = 4, path: str = "/simple/") -> int:
+    """Upload every dist through the API with ``workers`` connections; return the count.
+
+    ``path`` is where the index takes uploads (``/simple/`` for pypicloud; peers differ).
+    """
     local = threading.local()
     uploaders: list[Uploader] = []
     lock = threading.Lock()
 
     def one(dist: Dist) -> None:
         if not hasattr(local, "uploader"):
-            local.uploader = Uploader(port, auth)
+            local.uploader = Uploader(port, auth, path)
             with lock:
                 uploaders.append(local.uploader)
         local.uploader.upload(dist)
@@ -107,7 +110,7 @@ def upload_all(port: int, auth: str, dists: Iterable[Dist], workers: int = 4) ->
     return count
 
 
-def stream_upload(port: int, auth: str, dist: Dist, path: str) -> str:
+def stream_upload(port: int, auth: str, dist: Dist, path: str, url_path: str = "/simple/") -> str:
     """Upload the file at ``path`` (``dist`` gives its name) in 1 MB chunks; return its sha256."""
     boundary = uuid.uuid4().hex
     sha256 = hashlib.sha256()
@@ -123,7 +126,7 @@ def stream_upload(port: int, auth: str, dist: Dist, path: str) -> str:
             yield from iter(lambda: handle.read(CHUNK), b"")
         yield tail
 
-    uploader = Uploader(port, auth)
+    uploader = Uploader(port, auth, url_path)
     try:
         uploader.post(dist, body(), len(head) + size + len(tail), boundary)
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from . import peer_report
+
 PROJECT_PAGES = ("project_html", "project_json")
 
 
@@ -194,6 +196,19 @@ def write_table(rows: list[dict]) -> list[str]:
     )
 
 
+def _peers_section(results: dict) -> list[str]:
+    """Issue 17's table of pypicloud, the in-memory ceiling and the peers (``--peers``)."""
+    if not results.get("peers"):
+        return []
+    return [
+        "",
+        "**Issue 17: the in-memory ceiling, pypicloud and its peers in one run** (each figure "
+        "with its ratio to the ceiling's, as speeds; targets measured alternately)",
+        "",
+        peer_report.markdown(results["peers"]),
+    ]
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -202,13 +217,16 @@ def markdown(results: dict) -> str:
         f"wrk {results['settings']['wrk_duration_s']:g} s per run; total "
         f"{results.get('wall_s', '?')} s.",
         "",
-        "**Targets** (SPEC section 12; issue 17's ratios to the in-memory ceiling)",
-        "",
     ]
-    lines += _table(
-        ["target", "status", "measured"],
-        [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
-    )
+    if not results["settings"].get("peers_only"):
+        lines += ["**Targets** (SPEC section 12; issue 17's ratios to the in-memory ceiling)", ""]
+        lines += _table(
+            ["target", "status", "measured"],
+            [[t["target"], t["status"], t["figure"]] for t in results.get("targets", [])],
+        )
+    lines += _peers_section(results)
+    if results["settings"].get("peers_only"):
+        return "\n".join(lines)
     load = results.get("load", {})
     lines += [
         "",

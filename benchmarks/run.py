@@ -18,6 +18,10 @@ Phases (each server is a ``pserve`` child bound to 127.0.0.1, stopped by its PID
 5. Index rebuild from 10,000 files on file storage, and from S3 on a moto server.
 6. ``/simple/`` with 10,000 projects: first render, cached, 304 revalidation, wrk.
 7. With ``--large``: project pages at 10,000 and 100,000 projects; 1 GB upload/download RSS.
+8. With ``--peers`` (issue 17): the in-memory ceiling, a fresh pypicloud and devpi-server
+   6.20, pypiserver 2.4 and pypicloud 1.3.12 (installed once into their own venvs under
+   ``.bench-peers/``) measured alternately, in one table of ratios to the ceiling
+   (:mod:`benchmarks.compare`, :mod:`benchmarks.peers`). ``--peers-only`` runs just that.
 """
 
 from __future__ import annotations
@@ -36,7 +40,21 @@ import time
 
 from pypicloud.access.passwords import hash_password
 
-from . import clients, corpus, inprocess, largefile, load, matrix, probes, rebuild, report, s3, writes, wrk
+from . import (
+    clients,
+    compare,
+    corpus,
+    inprocess,
+    largefile,
+    load,
+    matrix,
+    probes,
+    rebuild,
+    report,
+    s3,
+    writes,
+    wrk,
+)
 from .server import ADMIN_PASSWORD, ADMIN_USER, REPO, Server, ceiling_ini, free_port, hello_ini, pypicloud_ini
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "latest.json")
@@ -87,11 +105,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--big-upload-mb", type=float, default=200.0, help="wheel for the large transfer (200 MB; 0 skips)"
     )
+    parser.add_argument(
+        "--peers", action="store_true", help="add issue 17's comparison with devpi, pypiserver, pypicloud 1.x"
+    )
+    parser.add_argument("--peers-only", action="store_true", help="run only that comparison")
+    compare.add_arguments(parser)
     parser.add_argument("--workdir", help="keep data here (default: a temp dir, removed after)")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
     if args.s3_projects is None:
         args.s3_projects = 10_000 if args.large else 2_000
+    args.peers = args.peers or args.peers_only
     return args
 
 
@@ -296,6 +320,27 @@ def large_file_phase(bench: Bench, server: Server, results: dict) -> None:
     log(f"  {results['large_file']}")
 
 
+def peers_phase(bench: Bench, results: dict) -> None:
+    log("issue 17: the in-memory ceiling, pypicloud and the peers, alternately")
+    results["peers"] = compare.run(bench.args, bench.workdir, bench.admin_hash, bench.stack, log=log)
+
+
+def phases(bench: Bench, results: dict) -> None:
+    args = bench.args
+    if not args.peers_only:
+        main_server = small_corpus_phase(bench, results)
+        cold_start_phase(bench, main_server, results)
+        settings, root = rebuild_phase(bench, results)
+        served = index_10k_phase(bench, settings, root, results)
+        if args.large:
+            scaling_phase(bench, served, results)
+            large_file_phase(bench, main_server, results)
+        for server in (main_server, served):
+            server.stop()  # idle, but not in the way of the comparison
+    if args.peers:
+        peers_phase(bench, results)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # A SIGTERM (e.g. from timeout) unwinds normally, so every server is stopped.
@@ -314,19 +359,14 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": 1,
             "projects": args.projects,
             "versions": args.versions,
+            "peers": args.peers,
+            "peers_only": args.peers_only,
         },
     }
     log(f"work dir {workdir}")
     try:
         with contextlib.ExitStack() as stack:
-            bench = Bench(args, workdir, stack)
-            main_server = small_corpus_phase(bench, results)
-            cold_start_phase(bench, main_server, results)
-            settings, root = rebuild_phase(bench, results)
-            served = index_10k_phase(bench, settings, root, results)
-            if args.large:
-                scaling_phase(bench, served, results)
-                large_file_phase(bench, main_server, results)
+            phases(Bench(args, workdir, stack), results)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

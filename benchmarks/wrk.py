@@ -52,8 +52,18 @@ def _lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def lua_script(headers: dict[str, str]) -> str:
+def lua_script(headers: dict[str, str], paths_file: str | None = None) -> str:
+    """The script: request headers, and with ``paths_file`` (one path a line) every
+    request to one of those paths at random (read from a file: LuaJIT caps a chunk's
+    constants far below 100,000)."""
     lines = [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
+    if paths_file:
+        lines += [
+            "local paths = {}",
+            f"for line in io.lines({_lua_string(paths_file)}) do paths[#paths + 1] = line end",
+            "math.randomseed(os.time())",
+            "request = function() return wrk.format(nil, paths[math.random(#paths)]) end",
+        ]
     return _LUA.format(headers="\n".join(lines))
 
 
@@ -66,14 +76,21 @@ def run(
     duration: int = 5,
     threads: int = 1,
     timeout: float = 10.0,
+    paths: list[str] | None = None,
 ) -> dict:
     """Load ``http://127.0.0.1:<port><path>`` for ``duration`` whole seconds; return the figures.
 
     Latencies are in milliseconds; ``errors`` counts socket errors, timeouts and
-    answers other than 2xx/3xx.
+    answers other than 2xx/3xx. With ``paths``, each request goes to one of them at
+    random instead of ``path`` (requests spread over many projects).
     """
+    paths_file = None
+    if paths:
+        with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as listing:
+            listing.write("\n".join(paths) + "\n")
+        paths_file = listing.name
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua_script(headers or {}))
+        script.write(lua_script(headers or {}, paths_file))
     try:
         command = [
             ensure_wrk(),
@@ -88,6 +105,8 @@ def run(
         done = subprocess.run(command, capture_output=True, text=True, timeout=duration + timeout + 30)
     finally:
         os.unlink(script.name)
+        if paths_file:
+            os.unlink(paths_file)
     line = next((l for l in done.stdout.splitlines() if l.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")

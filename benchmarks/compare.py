@@ -1,0 +1,372 @@
+"""Issue 17 side by side: pypicloud, the in-memory ceiling and the peers in one run.
+
+Every target is a running server (:class:`benchmarks.peers.Target`): the in-memory
+ceiling (``ceiling.py``), pypicloud from this checkout, and whichever of devpi-server
+6.20, pypiserver 2.4 and pypicloud 1.3.12 could be installed and started
+(``peers.py``). Each measurement goes round every target before the next one starts,
+so a machine that slows down during the run slows every target alike:
+
+1. **twine upload, one process**: the small corpus in chunks of 20 files, one
+   connection (one file after another, as twine posts them); the order of the targets
+   turns round by one for every chunk; files/s over the whole corpus.
+2. **project page at 16 connections** at every corpus size in ``sizes``: wrk, each
+   request to the page of a project drawn at random from all of them (not one hot
+   project); the corpus grows between sizes through the upload API (wheels only, 4
+   connections). The ceiling is run before and after the others; its figure is the mean.
+3. **RSS after the bulk load** (kept for step 6).
+4. **``.metadata`` and download of a small wheel** at 16 connections (wrk; the URL is
+   the one the target's own project page links to); ceiling before and after.
+5. **a large wheel** (200 MiB) streamed up and read back, checked by sha256, each
+   server's RSS sampled every 20 ms (growth = peak minus the RSS before); two rounds,
+   the second in reverse order; the best time and the highest growth count.
+6. **fresh start**: each server but the ceiling (it keeps everything in memory) is
+   restarted on the same data and its RSS read after its first project page.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import sys
+import time
+import urllib.parse
+
+from packaging.utils import canonicalize_name
+
+from . import corpus, load, peer_report, peers, wrk
+from .largefile import RssSampler, download
+from .peers import Target
+from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
+
+CHUNK = 20
+HTML = {"Accept": "text/html"}
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        href = dict(attrs).get("href") if tag == "a" else None
+        if href:
+            self.hrefs.append(href)
+
+
+def file_url(target: Target, project: str, filename: str) -> str:
+    """The path of ``filename`` as the target's project page links it."""
+    page = target.page_path(canonicalize_name(project))
+    status, _, body = get(target.port, page, HTML)
+    if status != 200:
+        raise RuntimeError(f"{target.label}: {page} answered {status}")
+    parser = _Links()
+    parser.feed(body.decode("utf-8", "replace"))
+    for href in parser.hrefs:
+        url = urllib.parse.urlsplit(urllib.parse.urljoin(f"http://127.0.0.1{page}", href))
+        if url.path.rsplit("/", 1)[-1] == filename:
+            return url.path
+    raise RuntimeError(f"{target.label}: {page} does not link {filename}")
+
+
+def _login(targets: list[Target], auth: str) -> None:
+    """One authenticated request each: a first login's cost (argon2id) is not an upload's."""
+    for target in targets:
+        get(target.port, target.ready_path, {"Authorization": auth})
+
+
+def uploads(targets: list[Target], auth: str, dists: list[corpus.Dist], log=print) -> dict[str, float]:
+    """Files/s of one connection per target, chunks alternating over the targets."""
+    _login(targets, auth)
+    seconds = dict.fromkeys((t.key for t in targets), 0.0)
+    for n, start in enumerate(range(0, len(dists), CHUNK)):
+        chunk = dists[start : start + CHUNK]
+        shift = n % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            started = time.perf_counter()
+            load.upload_all(target.port, auth, chunk, workers=1, path=target.upload_path)
+            seconds[target.key] += time.perf_counter() - started
+    rates = {key: round(len(dists) / s, 1) for key, s in seconds.items()}
+    log(f"  twine upload, 1 process ({len(dists)} files): {rates}")
+    return rates
+
+
+def _bracketed(targets: list[Target], run) -> tuple[dict[str, dict], dict]:
+    """``run(target)`` for every target, the ceiling (``targets[0]``) before and after."""
+    ceiling, others = targets[0], targets[1:]
+    before = run(ceiling)
+    figures = {t.key: run(t) for t in others}
+    after = run(ceiling)
+    mean = dict(before, rps=round((before["rps"] + after["rps"]) / 2, 1))
+    figures[ceiling.key] = dict(mean, ceiling_runs=[before["rps"], after["rps"]])
+    return figures, figures[ceiling.key]
+
+
+def _wrk_row(figures: dict[str, dict]) -> dict[str, float | None]:
+    return {key: (f["rps"] if f.get("errors", 0) == 0 else None) for key, f in figures.items()}
+
+
+def project_pages(targets: list[Target], names: list[str], duration: int, log=print) -> dict:
+    """req/s of project pages at 16 connections, spread over every project in ``names``."""
+    projects = [canonicalize_name(n) for n in names]
+    for target in targets:  # each target must answer the pages it will be asked for
+        for project in (projects[0], projects[-1]):
+            status = get(target.port, target.page_path(project), HTML)[0]
+            if status != 200:
+                raise RuntimeError(f"{target.label}: {target.page_path(project)} answered {status}")
+
+    def run(target: Target) -> dict:
+        paths = [target.page_path(p) for p in projects]
+        return wrk.run(target.port, paths[0], headers=HTML, connections=16, duration=duration, paths=paths)
+
+    figures, _ = _bracketed(targets, run)
+    rates = _wrk_row(figures)
+    log(f"  project page, c=16, over {len(projects)} projects: {rates}")
+    return {"rps": rates, "errors": {k: f["errors"] for k, f in figures.items()}}
+
+
+def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=print) -> dict[str, dict]:
+    """req/s of the wheel's ``.metadata`` and of the wheel itself at 16 connections."""
+    urls = {t.key: file_url(t, dist.name, dist.filename) for t in targets}
+    served = {}
+    for target in targets:
+        status = get(target.port, urls[target.key] + ".metadata")[0]
+        served[target.key] = status == 200
+    out = {}
+    for case, suffix in (("metadata", ".metadata"), ("download", "")):
+        active = [t for t in targets if served[t.key] or not suffix]
+
+        def run(target: Target, suffix=suffix) -> dict:
+            url = urls[target.key] + suffix
+            return wrk.run(target.port, url, connections=16, duration=duration)
+
+        figures, _ = _bracketed(active, run)
+        rates = _wrk_row(figures)
+        for target in targets:
+            rates.setdefault(target.key, None)
+        out[case] = {"rps": rates, "not_served": [t.key for t in targets if t not in active]}
+        log(f"  {case}, c=16: {rates}")
+    return out
+
+
+BIG_NAME = "Big_Upload.Peers"
+
+
+def _transfer(target: Target, auth: str, dist: corpus.Dist, path: str) -> dict:
+    """One large wheel up and back down: seconds and the server's RSS growth each way."""
+    size = os.path.getsize(path)
+    with RssSampler(target.server.pid) as up_rss:
+        started = time.perf_counter()
+        expected = load.stream_upload(target.port, auth, dist, path, url_path=target.upload_path)
+        up = time.perf_counter() - started
+    url = file_url(target, dist.name, dist.filename)
+    with RssSampler(target.server.pid) as down_rss:
+        started = time.perf_counter()
+        got, sha = download(target.port, url)
+        down = time.perf_counter() - started
+    if got != size or sha != expected:
+        raise RuntimeError(f"{target.label}: downloaded {got} bytes of {size}, or other bytes")
+    return {
+        "upload_s": round(up, 2),
+        "upload_rss_growth_mb": up_rss.growth_mb,
+        "download_s": round(down, 2),
+        "download_rss_growth_mb": down_rss.growth_mb,
+    }
+
+
+def big_file(
+    targets: list[Target], auth: str, directory: str, megabytes: float, rounds: int = 2, log=print
+) -> dict:
+    """Seconds and server RSS growth of a large wheel streamed up and read back.
+
+    ``rounds`` rounds (a new version each, as an index keeps the first upload of a
+    file), every other one in reverse order; the best seconds and the highest RSS
+    growth of each target count.
+    """
+    os.makedirs(directory, exist_ok=True)
+    _login(targets, auth)
+    runs: dict[str, list[dict]] = {t.key: [] for t in targets}
+    size = 0
+    for n in range(rounds):
+        version = f"1.0.{n}"
+        path = corpus.write_large_wheel(directory, int(megabytes * 1024 * 1024), BIG_NAME, version)
+        size, filename = os.path.getsize(path), os.path.basename(path)
+        dist = corpus.Dist(BIG_NAME, version, "wheel", filename, b"", b"", True)
+        for target in targets if n % 2 == 0 else targets[::-1]:
+            runs[target.key].append(_transfer(target, auth, dist, path))
+            log(f"  {size / 2**20:.0f} MiB, round {n + 1}, {target.label}: {runs[target.key][-1]}")
+        os.unlink(path)
+    out: dict = {"bytes": size, "rounds": rounds}
+    for key, done in runs.items():
+        out[key] = {
+            figure: (min if figure.endswith("_s") else max)(run[figure] for run in done) for figure in done[0]
+        }
+        out[key]["runs"] = done
+    return out
+
+
+def rss_mb(targets: list[Target]) -> dict[str, float]:
+    return {t.key: round(t.server.rss_kb() / 1024, 1) for t in targets}
+
+
+def fresh_start(targets: list[Target], probe: str, log=print) -> dict[str, float]:
+    """RSS of each server restarted on its data, after its first project page."""
+    out = {}
+    for target in targets:
+        target.server.stop()
+        target.start()
+        get(target.port, target.page_path(canonicalize_name(probe)), HTML)
+        out[target.key] = round(target.server.rss_kb() / 1024, 1)
+    log(f"  RSS after a fresh start: {out}")
+    return out
+
+
+def grow(targets: list[Target], auth: str, start: int, stop: int) -> None:
+    """Add projects ``start`` .. ``stop - 1`` (wheels only, 4 connections) to every target."""
+    if stop <= start:
+        return
+    dists = [corpus.build_wheel(corpus.project_name(i - 1), "1.0.0") for i in range(start, stop)]
+    for target in targets:
+        load.upload_all(target.port, auth, dists, workers=4, path=target.upload_path)
+
+
+def project_names(count: int) -> list[str]:
+    """The corpus's projects: the probe and ``count - 1`` fillers."""
+    return [corpus.PROBE] + [corpus.project_name(i) for i in range(count - 1)]
+
+
+def measure(
+    targets: list[Target],
+    auth: str,
+    workdir: str,
+    *,
+    projects: int,
+    versions: int,
+    sizes: list[int],
+    duration: int,
+    big_mb: float,
+    log=print,
+) -> dict:
+    """Every figure of the comparison; ``targets[0]`` is the ceiling, ``targets[1]`` pypicloud."""
+    dists = list(corpus.corpus(projects, versions))
+    out: dict = {
+        "targets": {t.key: t.label for t in targets},
+        "corpus_files": len(dists),
+        "duration_s": duration,
+    }
+    log(f"twine upload of {len(dists)} files, one process, alternating {len(targets)} targets")
+    out["upload_files_per_s"] = uploads(targets, auth, dists, log=log)
+    out["project_page"] = []
+    current = projects
+    for size in sorted({projects, *(s for s in sizes if s >= projects)}):
+        if size > current:
+            log(f"  growing every target to {size} projects")
+            grow(targets, auth, current, size)
+            current = size
+        row = project_pages(targets, project_names(size), duration, log=log)
+        out["project_page"].append({"projects": size, **row})
+    out["rss_after_load_mb"] = rss_mb(targets)
+    log(f"  RSS after loading: {out['rss_after_load_mb']}")
+    out.update(small_file(targets, corpus.probe_dists()[0], duration, log=log))
+    if big_mb > 0:
+        out["big_file"] = big_file(targets, auth, os.path.join(workdir, "big-peers"), big_mb, log=log)
+    out["rss_fresh_start_mb"] = fresh_start(targets[1:], corpus.PROBE, log=log)
+    return out
+
+
+def local_targets(workdir: str, threads: int, admin_hash: str, stack) -> list[Target]:
+    """A fresh in-memory ceiling and a fresh pypicloud of this checkout (file storage, SQLite)."""
+    folder = os.path.join(workdir, "compare")
+    os.makedirs(os.path.join(folder, "ours", "packages"), exist_ok=True)
+    port = free_port()
+    ini = ceiling_ini(
+        os.path.join(folder, "ceiling.ini"),
+        port=port,
+        threads=threads,
+        folder=os.path.join(folder, "ceiling"),
+    )
+    ceiling = stack.enter_context(Server(ini, port, os.path.join(folder, "ceiling.log")))
+    port = free_port()
+    ini = pypicloud_ini(
+        os.path.join(folder, "ours.ini"),
+        storage_dir=os.path.join(folder, "ours", "packages"),
+        db_path=os.path.join(folder, "ours", "index.sqlite"),
+        port=port,
+        threads=threads,
+        admin_hash=admin_hash,
+    )
+    ours = stack.enter_context(Server(ini, port, os.path.join(folder, "ours.log")))
+    return [
+        Target("ceiling", "in-memory ceiling", ceiling, "/simple/").start(),
+        Target("ours", "pypicloud (this checkout)", ours, "/simple/").start(),
+    ]
+
+
+def run(args, workdir: str, admin_hash: str, stack, log=print) -> dict:
+    """Start the ceiling, pypicloud and the peers, measure, stop the peers (``stack`` the rest)."""
+    log("comparison targets: the in-memory ceiling, pypicloud, and the peers")
+    targets = local_targets(workdir, args.threads, admin_hash, stack)
+    started, skipped = peers.start_all(
+        os.path.join(workdir, "peers"), args.threads, args.peers_cache, log=log
+    )
+    for target in started:
+        stack.callback(target.server.stop)
+    result = measure(
+        targets + started,
+        load.basic_auth(ADMIN_USER, ADMIN_PASSWORD),
+        workdir,
+        projects=args.peer_projects,
+        versions=args.versions,
+        sizes=args.peer_sizes,
+        duration=args.duration,
+        big_mb=args.big_upload_mb,
+        log=log,
+    )
+    result["skipped"] = skipped
+    result["table"] = peer_report.rows(result)
+    return result
+
+
+def add_arguments(parser) -> None:
+    """The comparison's options (shared by ``benchmarks.run --peers`` and this module)."""
+    parser.add_argument(
+        "--peer-projects", type=int, default=100, help="projects of the compared twine upload (100)"
+    )
+    parser.add_argument(
+        "--peer-sizes",
+        type=lambda text: [int(s) for s in text.split(",") if s],
+        default=[],
+        help="more corpus sizes for the spread project page, comma-separated (e.g. 1000,10000)",
+    )
+    parser.add_argument("--peers-cache", default=peers.CACHE, help="where the peers' venvs live")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import contextlib
+    import json
+    import tempfile
+
+    from pypicloud.access.passwords import hash_password
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
+    add_arguments(parser)
+    parser.add_argument("--versions", type=int, default=2, help="releases per project (2)")
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run (5)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (8)")
+    parser.add_argument("--big-upload-mb", type=float, default=200.0, help="large wheel (200 MB; 0 skips)")
+    parser.add_argument("--output", help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+    wrk.ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="ppc-bench-compare-") as workdir, contextlib.ExitStack() as stack:
+        result = run(args, workdir, hash_password(ADMIN_PASSWORD), stack)
+    if args.output:
+        with open(args.output, "w") as handle:
+            json.dump(result, handle, indent=2)
+            handle.write("\n")
+    print()
+    print(peer_report.markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

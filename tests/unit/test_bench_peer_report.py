@@ -1,0 +1,102 @@
+"""The benchmark's comparison table (issue 17): ratios and verdicts from given figures.
+
+Pure arithmetic on a results dict; nothing is run or timed here.
+"""
+
+from __future__ import annotations
+
+from benchmarks import peer_report
+
+
+def _result(**extra) -> dict:
+    result = {
+        "targets": {
+            "ceiling": "in-memory ceiling",
+            "ours": "pypicloud (this checkout)",
+            "devpi": "devpi-server 6.20",
+            "pypiserver": "pypiserver 2.4",
+        },
+        "upload_files_per_s": {"ceiling": 100.0, "ours": 55.0, "devpi": 20.0, "pypiserver": 40.0},
+        "project_page": [
+            {"projects": 100, "rps": {"ceiling": 1000.0, "ours": 850.0, "devpi": 200.0, "pypiserver": None}}
+        ],
+        "metadata": {
+            "rps": {"ceiling": 1000.0, "ours": 600.0, "devpi": None, "pypiserver": None},
+            "not_served": ["devpi", "pypiserver"],
+        },
+        "big_file": {
+            "bytes": 200 * 2**20,
+            "ceiling": {
+                "upload_s": 4.0,
+                "upload_rss_growth_mb": 1.0,
+                "download_s": 0.2,
+                "download_rss_growth_mb": 0.5,
+            },
+            "ours": {
+                "upload_s": 5.0,
+                "upload_rss_growth_mb": 3.0,
+                "download_s": 0.2,
+                "download_rss_growth_mb": 70.0,
+            },
+            "devpi": {
+                "upload_s": 3.5,
+                "upload_rss_growth_mb": 9.0,
+                "download_s": 0.4,
+                "download_rss_growth_mb": 2.0,
+            },
+            "pypiserver": {
+                "upload_s": 3.0,
+                "upload_rss_growth_mb": 2.0,
+                "download_s": 0.5,
+                "download_rss_growth_mb": 1.0,
+            },
+        },
+        "rss_after_load_mb": {"ceiling": 40.0, "ours": 120.0, "devpi": 90.0, "pypiserver": 30.0},
+        "rss_fresh_start_mb": {"ours": 70.0, "devpi": 80.0, "pypiserver": 30.0},
+    }
+    result.update(extra)
+    return result
+
+
+def _by_measure() -> dict[str, dict]:
+    return {row["measure"]: row for row in peer_report.rows(_result())}
+
+
+def test_rates_are_ratios_to_the_ceiling_and_to_the_fastest_peer():
+    upload = _by_measure()["twine upload, 1 process"]
+    assert upload["x_ceiling"]["ours"] == 0.55
+    assert upload["fastest_peer"] == "pypiserver"
+    assert upload["ours_vs_fastest_peer"] == 55.0 / 40.0
+    assert upload["met"] is False  # 0.55 < 0.6
+
+    page = _by_measure()["project page, c=16, spread over 100 projects"]
+    assert page["met"] is True  # 0.85 >= 0.8
+    assert page["fastest_peer"] == "devpi"  # pypiserver has no figure
+
+
+def test_seconds_compare_as_speeds_and_rss_growth_against_its_limit():
+    rows = _by_measure()
+    upload = rows["200 MiB upload"]
+    assert upload["x_ceiling"]["ours"] == 4.0 / 5.0
+    assert upload["fastest_peer"] == "pypiserver"
+    assert upload["met"] is False  # 5.0 s is slower than 3.0 s
+
+    download = rows["200 MiB download"]
+    assert download["met"] is True  # 0.2 s beats 0.4 s
+    assert rows["200 MiB upload: server RSS growth"]["met"] is True
+    assert rows["200 MiB download: server RSS growth"]["met"] is False  # 70 MB
+
+
+def test_rss_after_the_load_is_against_a_fresh_start():
+    row = _by_measure()["RSS after the bulk load / after a fresh start"]
+    assert row["values"]["ours"] == round(120 / 70, 2)
+    assert row["met"] is False
+
+
+def test_the_markdown_table_has_a_column_per_target_and_marks_what_a_peer_does_not_serve():
+    text = peer_report.markdown(_result(skipped={"pypicloud 1.3.12": "no Python 3.10"}))
+    header = text.splitlines()[0]
+    assert "devpi-server 6.20" in header and "ours / fastest peer" in header
+    metadata = next(line for line in text.splitlines() if line.startswith("| .metadata"))
+    assert "not served" in metadata and "600 (0.60 x)" in metadata and "| met |" in metadata
+    assert "pypicloud 1.3.12 not measured: no Python 3.10" in text
