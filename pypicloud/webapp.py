@@ -17,6 +17,7 @@ from pyramid.config import Configurator
 from pyramid.events import ApplicationCreated, NewResponse
 from pyramid.interfaces import IRoutesMapper
 from pyramid.registry import Registry
+from pyramid.request import Request
 
 from .app import AppServices, build_services, start
 from .settings import Settings
@@ -148,8 +149,17 @@ def _app_created(event) -> None:
         registry.routes = RouteTable.from_registry(registry)
 
 
-def _services(request) -> AppServices:
-    return request.registry.services
+class PpcRequest(Request):
+    """Pyramid's request with ``request.services`` (the app's :class:`AppServices`).
+
+    A class attribute rather than ``add_request_method(..., reify=True)``: a
+    reified request method makes Pyramid derive a new request class for every
+    request (``InstancePropertyHelper.apply_properties``), a cost on every page.
+    """
+
+    @property
+    def services(self) -> AppServices:
+        return self.registry.services
 
 
 def _nosniff(event) -> None:
@@ -167,7 +177,7 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
 
     config = Configurator(registry=PpcRegistry(services))
     config.setup_registry(settings=dict(settings))
-    config.add_request_method(_services, "services", reify=True)
+    config.set_request_factory(PpcRequest)
     config.add_subscriber(_app_created, ApplicationCreated)
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".html")
