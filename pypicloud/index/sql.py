@@ -33,6 +33,7 @@ from .schema import (
     signed_urls,
 )
 from .sharedcounter import SharedCounter
+from .sql_events import SQLEventLog
 
 # How often a process checks the shared-memory counter against the database.
 SHARED_COUNTER_CHECK_SECONDS = 1.0
@@ -80,7 +81,7 @@ class _Unchanged(Exception):
         self.result = result
 
 
-class SQLIndex(MetadataIndex):
+class SQLIndex(SQLEventLog, MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
     def __init__(

@@ -225,6 +225,15 @@ class FaultyIndex(MetadataIndex):
     def repair_lock(self):
         return self.inner.repair_lock()
 
+    def add_event(self, event):
+        return self.inner.add_event(event)
+
+    def list_events(self, query):
+        return self.inner.list_events(query)
+
+    def prune_events(self, older_than):
+        return self.inner.prune_events(older_than)
+
     def close(self):
         self.inner.close()
 
