@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .access import access_from_settings
 from .access_manager import AccessManager
+from .audit import AuditService, start_retention
 from .errors import ConfigError
 from .index import index_from_settings
 from .pagecache import PageCache
@@ -45,7 +46,8 @@ class AppServices:
     ``package_max_age`` that of files; ``realm`` the HTTP Basic realm of a 401;
     ``session_lifetime`` the longest a web UI login lasts, in seconds;
     ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
-    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``).
+    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``);
+    ``audit`` reads the audit log that every change is recorded in (docs/audit.md).
     """
 
     settings: Settings
@@ -60,6 +62,7 @@ class AppServices:
     index_cache_control: str
     session_lifetime: int
     ui_upload_limit: int | None
+    audit: AuditService
 
 
 def spool_dir(settings: Settings) -> str | None:
@@ -103,6 +106,8 @@ def build_service(settings: Settings) -> PackageIndex:
 def build_services(settings: Settings) -> AppServices:
     """Everything the WSGI app shares, from validated settings (nothing started yet)."""
     service = build_service(settings)
+    audit = AuditService.from_settings(settings, service.index)
+    audit.subscribe(service.events)
     pages = PageCache()
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     return AppServices(
@@ -110,7 +115,7 @@ def build_services(settings: Settings) -> AppServices:
         service=service,
         pages=pages,
         simple_pages=SimplePages(service, pages),
-        access_admin=AccessManager(service.access),
+        access_admin=AccessManager(service.access, events=service.events),
         login_throttle=LoginThrottle.from_settings(settings, service.index),
         signup_tokens=SignupTokens.from_settings(settings),
         realm=settings.get_str("pypi.realm", "pypi"),
@@ -123,6 +128,7 @@ def build_services(settings: Settings) -> AppServices:
             "pypi.max_browser_upload_size",
             service.max_upload_size * 16 if service.max_upload_size is not None else None,
         ),
+        audit=audit,
     )
 
 
@@ -135,6 +141,7 @@ def start(services: AppServices) -> None:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
     service.sweep_spool_files()
     start_repair(service, services.settings)
+    start_retention(services.audit)
 
 
 def start_repair(service: PackageIndex, settings: Settings) -> None:

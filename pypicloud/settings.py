@@ -89,6 +89,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     logging.format
     pypi.metrics pypi.metrics_allow_from
     oidc.audience oidc.secret oidc.token_lifetime oidc.leeway oidc.jwks_ttl oidc.jwks_min_refresh oidc.timeout
+    audit.enabled audit.retention_days
     """.split()
 )
 
