@@ -173,8 +173,11 @@ class AccessManager(AccessAdmin):
         _required(name, "name")
         if permission is not None:
             check_permission(permission)
+        users, groups = access.project_grants(project)
+        current = (users if kind == "user" else groups).get(name)
         access.set_grant(project, kind, name, permission)
-        self.record_grant(identity, project, kind, name, permission)
+        if permission != current:  # revoking a grant nobody had changes nothing
+            self.record_grant(identity, project, kind, name, permission)
         return project
 
     # One's own password and tokens ---------------------------------------------
