@@ -10,8 +10,9 @@ Items of the state table (told apart by key prefix, as its other items are):
 Numbers follow the order events were added, so a page is read newest first by
 fetching ``event:<n>`` items downwards in batches of :data:`BATCH` (no scan
 and no index needed). Filters are checked on each event; one call reads at most
-:data:`MAX_SCAN` items, and stops once events are older than ``since`` (less
-:data:`SKEW`, for clocks of different servers).
+:data:`MAX_SCAN` items, starts near the last event before ``until`` (found by a
+binary search on the numbers) and stops once events are older than ``since``
+(less :data:`SKEW`, for clocks of different servers).
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class DynamoEventLog:
                 return []
             top = start - 1
         floor = max(1, self._number(FLOOR))
+        if query.until is not None and top >= floor:
+            # Old events are reached by ``until`` without walking the newer ones.
+            top = min(top, self._last_before(micros(query.until), floor, top) + BATCH)
         filtered = any(
             v is not None for v in (query.action, query.actor, query.project, query.since, query.until)
         )
@@ -134,6 +138,21 @@ class DynamoEventLog:
                 if len(found) == query.limit:
                     break
         return found
+
+    def _last_before(self, until: int, floor: int, top: int) -> int:
+        """About the highest number whose event is older than ``until`` (a binary
+        search by event number, whose order is that of the events' times)."""
+        low, high = floor, top
+        while low < high:
+            middle = (low + high + 1) // 2
+            numbers = list(range(middle, max(low, middle - 9) - 1, -1))
+            items = self._fetch(numbers)
+            near = next((items[n] for n in numbers if n in items), None)
+            if near is None or int(near["at"]) < until:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def prune_events(self, older_than: datetime) -> int:
         cutoff = micros(older_than)

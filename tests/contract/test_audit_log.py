@@ -198,3 +198,18 @@ def test_a_query_limits_its_size():
         EventQuery(limit=0)
     with pytest.raises(ValueError):
         EventQuery(limit=100_000)
+
+
+def test_old_events_are_reached_through_until_even_when_a_call_reads_little(log, monkeypatch):
+    # Backends that bound the work of one call: make the bound tiny.
+    from pypicloud.index import dynamo_events, redis_events
+
+    monkeypatch.setattr(dynamo_events, "MAX_SCAN", 4)
+    monkeypatch.setattr(dynamo_events, "BATCH", 2)
+    monkeypatch.setattr(redis_events, "MAX_SCAN", 4)
+    monkeypatch.setattr(redis_events, "CHUNK", 2)
+    assert ids(log.list_events(EventQuery(until=T0 + timedelta(minutes=2)))) == [
+        "access.user.create@1",
+        "file.upload@0",
+    ]
+    assert ids(log.list_events(EventQuery(limit=2))) == ["file.delete@7", "access.user.delete@6"]
