@@ -85,6 +85,7 @@ def test_changes_appear_on_the_admin_page(app):
     for shown in ("file.upload", "file.yank", "file.delete", "access.user.create", "access.grant.set"):
         assert shown in text
     assert filename in text and "198.51.100.7" in text and "reason: broken" in text
+    assert "admin: false" in text  # values other than text as JSON
     assert 'href="/admin/audit/"' in app.get("/admin/").text  # in the navigation
 
 
