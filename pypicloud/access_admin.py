@@ -17,10 +17,13 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 
 from . import __version__
+from . import audit_actions as act
 from .access.base import PSEUDO_GROUPS, READ, READ_WRITE, TOKEN_USERNAME, AccessBackend
 from .access.editable import AccessConflict, EditableAccess, InvalidAccessData, check_name
 from .access.passwords import MAX_PASSWORD_BYTES, hash_password
+from .audit_actions import ChangeRecorder
 from .errors import AdminGuard, Forbidden, NoSuchUser, PypicloudError, ReadOnlyAccess, Unauthorized
+from .events import EventBus
 from .models import Identity
 
 # 1.x kept a set of words per grant; we keep "r" or "rw" (write implies read).
@@ -62,11 +65,12 @@ def _deny(identity: Identity, what: str) -> PypicloudError:
     return Forbidden(f"User {identity.username!r} may not {what}")
 
 
-class AccessAdmin:
+class AccessAdmin(ChangeRecorder):
     """pypicloud 1.x's user, group and grant administration over one access backend."""
 
-    def __init__(self, access: AccessBackend):
+    def __init__(self, access: AccessBackend, events: EventBus | None = None, operator: str | None = None):
         self.access = access
+        ChangeRecorder.__init__(self, events, operator)
 
     # Checks ---------------------------------------------------------------
     @staticmethod
@@ -184,6 +188,7 @@ class AccessAdmin:
         access = self.editable()
         check_name("user", username)
         access.create_user(username, self._hash(password))
+        self.record(identity, act.USER_CREATE, user=username, admin=False)
         return {"username": username, "admin": False}
 
     def approve_user(self, identity: Identity, username: str) -> dict:
@@ -193,6 +198,7 @@ class AccessAdmin:
         access = self.editable()
         if username in self._pending_hashes():
             access.approve_user(username)
+            self.record(identity, act.USER_APPROVE, user=username)
             return {"username": username, "approved": True}
         if not self.access.user_exists(username):
             raise NoSuchUser(f"No such user: {username}")
@@ -205,6 +211,7 @@ class AccessAdmin:
         if username not in self._pending_hashes():
             raise NoSuchUser(f"No pending sign-up: {username}")
         access.reject_pending_user(username)
+        self.record(identity, act.USER_REJECT, user=username)
         return {"rejected": username}
 
     def delete_user(self, identity: Identity, username: str) -> dict:
@@ -213,9 +220,11 @@ class AccessAdmin:
         if not access.user_exists(username) and username in self._pending_hashes():
             # 1.x's DELETE /admin/user/<name> also removed a pending sign-up.
             access.reject_pending_user(username)
+            self.record(identity, act.USER_DELETE, user=username, pending=True)
             return {"deleted": username}
         self._keep_an_admin(identity, username, "delete")
         access.delete_user(username)
+        self.record(identity, act.USER_DELETE, user=username)
         return {"deleted": username}
 
     def set_admin(self, identity: Identity, username: str, admin: bool | str | None) -> dict:
@@ -225,6 +234,7 @@ class AccessAdmin:
         if not admin:
             self._keep_an_admin(identity, username, "remove the admin rights of")
         access.set_admin(username, admin)
+        self.record(identity, act.USER_ADMIN, user=username, admin=admin)
         return {"username": username, "admin": admin}
 
     def _keep_an_admin(self, identity: Identity, username: str, what: str) -> None:
@@ -254,6 +264,7 @@ class AccessAdmin:
     def set_membership(self, identity: Identity, username: str, group: str, member: bool) -> dict:
         self.require_admin(identity, "change group members")
         self.editable().set_membership(username, group, member)
+        self.record(identity, act.MEMBER_ADD if member else act.MEMBER_REMOVE, user=username, group=group)
         return {"username": username, "group": group, "member": member}
 
     def create_group(self, identity: Identity, group: str) -> dict:
@@ -262,11 +273,13 @@ class AccessAdmin:
         if group in PSEUDO_GROUPS:
             raise InvalidAccessData(f"'{group}' is a reserved name")
         access.create_group(check_name("group", group))
+        self.record(identity, act.GROUP_CREATE, group=group, admin=False)
         return {"group": group}
 
     def delete_group(self, identity: Identity, group: str) -> dict:
         self.require_admin(identity, "delete groups")
         self.editable().delete_group(group)
+        self.record(identity, act.GROUP_DELETE, group=group)
         return {"deleted": group}
 
     def edit_permission(
@@ -295,6 +308,7 @@ class AccessAdmin:
             new = None
         if new != current:
             access.set_grant(project, kind, name, new)
+            self.record_grant(identity, project, kind, name, new)
         return {"package": project, kind: name, "permissions": PERMISSION_WORDS[new] if new else []}
 
     # The caller's own account ---------------------------------------------
@@ -335,6 +349,7 @@ class AccessAdmin:
         if self.name_taken(username):
             raise AccessConflict(f"User {username!r} exists already or waits for approval")
         access.add_pending_user(username, hash_password(password), limit=MAX_PENDING_USERS)
+        self.record(identity, act.USER_SIGNUP, user=username)
         return {
             "username": username,
             "pending": True,
@@ -355,6 +370,7 @@ class AccessAdmin:
                 )
             return {"allow_register": False}
         access.set_registration_flag(allow)
+        self.record(identity, act.REGISTRATION, allow=allow)
         return {"allow_register": allow}
 
     def change_password(self, identity: Identity, old: str | None, new: str | None) -> None:
@@ -367,6 +383,7 @@ class AccessAdmin:
         if not old or access.authenticate(identity.username, old) is None:
             raise Forbidden("The old password is not right; nothing was changed")
         access.set_password_hash(identity.username, self._hash(new))
+        self.record(identity, act.USER_PASSWORD, user=identity.username)
 
     def login(self, username: str | None, password: str | None) -> Identity:
         """The identity behind a username and password, or 403 (1.x's ``/acct/login``)."""

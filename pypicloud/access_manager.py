@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
 
+from . import audit_actions as act
 from .access.base import AccessBackend
 from .access.editable import (
     AccessData,
@@ -32,6 +33,7 @@ from .access.editable import (
 from .access.passwords import hash_password
 from .access_admin import AccessAdmin
 from .errors import Forbidden
+from .events import EventBus
 from .models import Identity
 
 # Passwords users choose themselves on their account page (admins setting one for
@@ -90,8 +92,8 @@ def parse_days(text: str | int | None, default: int = 90) -> int:
 class AccessManager(AccessAdmin):
     """Every access change the web UI and the CLI make, with its rules."""
 
-    def __init__(self, access: AccessBackend):
-        super().__init__(access)
+    def __init__(self, access: AccessBackend, events: EventBus | None = None, operator: str | None = None):
+        super().__init__(access, events, operator)
 
     @property
     def is_editable(self) -> bool:
@@ -139,17 +141,20 @@ class AccessManager(AccessAdmin):
         access.create_user(
             check_name("user", _required(username, "username")), self._hash(password), admin=admin
         )
+        self.record(identity, act.USER_CREATE, user=username.strip(), admin=admin)
 
     def set_password(self, identity: Identity, username: str, password: str) -> None:
         """An admin sets somebody's password (no length rule: the admin knows what they do)."""
         self.require_admin(identity, "set passwords")
         self.editable().set_password_hash(_required(username, "username"), self._hash(password))
+        self.record(identity, act.USER_PASSWORD, user=username.strip())
 
     def add_group(self, identity: Identity, group: str, *, admin: bool = False) -> None:
         self.require_admin(identity, "create groups")
         access = self.editable()
         check_name("group", _required(group, "group"))
         access.create_group(group, admin=admin)
+        self.record(identity, act.GROUP_CREATE, group=group, admin=admin)
 
     # Grants (admins) ------------------------------------------------------------
     def set_grant(
@@ -168,7 +173,11 @@ class AccessManager(AccessAdmin):
         _required(name, "name")
         if permission is not None:
             check_permission(permission)
+        users, groups = access.project_grants(project)
+        current = (users if kind == "user" else groups).get(name)
         access.set_grant(project, kind, name, permission)
+        if permission != current:  # revoking a grant nobody had changes nothing
+            self.record_grant(identity, project, kind, name, permission)
         return project
 
     # One's own password and tokens ---------------------------------------------
@@ -191,6 +200,7 @@ class AccessManager(AccessAdmin):
         if new != repeat:
             raise InvalidAccessData("The two new passwords are not the same")
         access.set_password_hash(identity.username, hash_password(new))
+        self.record(identity, act.USER_PASSWORD, user=identity.username)
 
     def create_token(
         self,
@@ -222,6 +232,15 @@ class AccessManager(AccessAdmin):
             expires_at=expires_at,
             description=(description or "").strip() or None,
         )
+        self.record(
+            identity,
+            act.TOKEN_CREATE,
+            token_id=info.token_id,
+            user=info.username,
+            projects=list(info.projects) if info.projects is not None else None,
+            upload=info.upload,
+            expires_at=info.expires_at.isoformat() if info.expires_at else None,
+        )
         return NewToken(secret, info)
 
     def revoke_token(self, identity: Identity | None, token_id: str) -> None:
@@ -234,6 +253,7 @@ class AccessManager(AccessAdmin):
             if token_id not in {t.token_id for t in access.tokens(identity.username)}:
                 raise Forbidden(f"You have no token {token_id!r}")
         access.delete_token(token_id)
+        self.record(identity, act.TOKEN_REVOKE, token_id=token_id)
 
 
 def _required(value: str | None, name: str) -> str:

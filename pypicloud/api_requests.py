@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import dists
+from .audit_actions import INDEX_REBUILD
 from .errors import FileNotFound, InvalidUpload, ProjectNotFound
+from .events import Event
 from .models import FileRecord, Identity
 from .project_json import DocumentUrls, ProjectDocument, build_document, version_redirect
 from .records import parse_upload_time
@@ -101,6 +103,7 @@ class ApiRequests:
         """Rebuild the index from storage (admins only). Returns (files, change counter)."""
         self.require_admin(identity, "rebuild the index")
         count = self.rebuild()
+        self.events.publish(Event(INDEX_REBUILD, identity.username, detail={"files": count}))
         return count, self.index.generation()
 
     def project_document(

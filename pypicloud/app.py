@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .access import access_from_settings
 from .access_manager import AccessManager
+from .audit import AuditService, start_retention
 from .errors import ConfigError
 from .index import index_from_settings
 from .pagecache import PageCache
@@ -52,7 +53,8 @@ class AppServices:
     ``retention`` the retention policies and ``retention_schedule`` their thread
     (None unless ``retention.schedule`` is set; started by :func:`start`);
     ``webhooks`` queues and sends webhook deliveries (None: no webhook configured),
-    ``webhook_admin`` holds the rules of the admin UI's webhooks page.
+    ``webhook_admin`` holds the rules of the admin UI's webhooks page;
+    ``audit`` reads the audit log that every change is recorded in (docs/audit.md).
     """
 
     settings: Settings
@@ -70,6 +72,7 @@ class AppServices:
     retention: RetentionConfig
     retention_schedule: RetentionSchedule | None
     webhook_admin: WebhookAdmin
+    audit: AuditService
     webhooks: WebhookDispatcher | None = None
 
     def stop(self) -> None:
@@ -122,6 +125,8 @@ def build_services(settings: Settings) -> AppServices:
     """Everything the WSGI app shares, from validated settings (nothing started yet)."""
     retention = retention_from_settings(settings)  # bad policies stop start-up first
     service = build_service(settings)
+    audit = AuditService.from_settings(settings, service.index)
+    audit.subscribe(service.events)
     webhooks = dispatcher_from_settings(settings, service.index)
     if webhooks is not None:
         service.events.subscribe(webhooks.on_event)
@@ -132,7 +137,7 @@ def build_services(settings: Settings) -> AppServices:
         service=service,
         pages=pages,
         simple_pages=SimplePages(service, pages),
-        access_admin=AccessManager(service.access),
+        access_admin=AccessManager(service.access, events=service.events),
         login_throttle=LoginThrottle.from_settings(settings, service.index),
         signup_tokens=SignupTokens.from_settings(settings),
         realm=settings.get_str("pypi.realm", "pypi"),
@@ -149,6 +154,7 @@ def build_services(settings: Settings) -> AppServices:
         retention_schedule=RetentionSchedule(service, retention) if retention.schedule else None,
         webhook_admin=WebhookAdmin(service.index, webhooks),
         webhooks=webhooks,
+        audit=audit,
     )
 
 
@@ -163,6 +169,7 @@ def start(services: AppServices) -> None:
         LOG.info("index was empty: rebuilt %d files from storage", rebuilt)
     service.sweep_spool_files()
     start_repair(service, services.settings)
+    start_retention(services.audit)
     if services.retention_schedule is not None and not service.storage.read_only:
         services.retention_schedule.start()
     if services.webhooks is not None:

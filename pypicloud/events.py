@@ -30,7 +30,7 @@ from .timefmt import iso_utc
 
 LOG = logging.getLogger(__name__)
 
-# The actions the package service publishes (others: see docs/audit-and-webhooks.md).
+# The actions the package service publishes (every action: docs/audit.md).
 UPLOAD = "file.upload"
 DELETE = "file.delete"
 YANK = "file.yank"

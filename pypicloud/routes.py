@@ -59,6 +59,8 @@ def includeme(config) -> None:
     config.add_route("ui.upload", "/admin/upload/")
     config.add_route("ui.account", "/admin/account/")
     config.add_route("ui.webhooks", "/admin/webhooks/")
+    config.add_route("ui.audit", "/admin/audit/")
+    config.add_route("ui.audit_export", "/admin/audit.jsonl")
     config.add_route("ui.action", "/admin/do/{action}")
     config.add_route("ui.asset", "/admin/static/{name}")
     # pypicloud 1.x's index URLs (views/compat.py): pip --index-url .../pypi/ or

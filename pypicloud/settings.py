@@ -91,6 +91,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     retention.keep retention.schedule
     webhooks.max_attempts webhooks.backoff_base webhooks.backoff_max webhooks.poll_interval
     oidc.audience oidc.secret oidc.token_lifetime oidc.leeway oidc.jwks_ttl oidc.jwks_min_refresh oidc.timeout
+    audit.enabled audit.retention_days
     """.split()
 )
 

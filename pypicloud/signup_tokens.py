@@ -22,6 +22,7 @@ from collections.abc import Callable
 from .access.editable import AccessConflict, InvalidAccessData, check_name
 from .access.passwords import hash_password
 from .access_admin import AccessAdmin, check_signup_password
+from .audit_actions import USER_REGISTER
 from .errors import Forbidden
 from .models import Identity
 from .settings import Settings
@@ -108,6 +109,8 @@ class TokenSignup:
         username = self.check(token)
         check_signup_password(password or "")
         self.admin.editable().create_user(username, hash_password(password or ""))
+        # The new user acted (with a token an admin made for them).
+        self.admin.record(Identity(username), USER_REGISTER, user=username, via="signup-token")
         return username
 
     def check(self, token: str | None) -> str:

@@ -39,7 +39,9 @@ from pypicloud.access.editable import (
 )
 from pypicloud.access.passwords import verify_dummy, verify_password
 from pypicloud.errors import FileNotFound, StorageConflict
+from pypicloud.events import Event
 from pypicloud.index.base import Intent, MetadataIndex
+from pypicloud.index.eventlog import EventQuery
 from pypicloud.models import FileRecord, Identity, ProjectSummary, StoredObject, TokenScope, utcnow
 from pypicloud.settings import Settings
 from pypicloud.storage.base import ReadStream, Storage
@@ -192,6 +194,7 @@ class IndexStore:
     local: set[str] = field(default_factory=set)
     counters: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
     intents: dict[str, Intent] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=itertools.count)
     lock: threading.RLock = field(default_factory=threading.RLock)
     repair: threading.Lock = field(default_factory=threading.Lock)
@@ -324,6 +327,27 @@ class MemoryIndex(MemoryWebhookQueue, MetadataIndex):
             value = self.counter(name) + amount
             self.store.counters[name] = (value, now + timedelta(seconds=ttl) if ttl is not None else None)
             return value
+
+    def add_event(self, event: Event) -> None:
+        with self.store.lock:
+            self.store.events.append(event)
+
+    def list_events(self, query: EventQuery) -> list[Event]:
+        with self.store.lock:
+            newest_first = self.store.events[::-1]
+        if query.before is not None:
+            ids = [e.id for e in newest_first]
+            if query.before not in ids:
+                return []
+            newest_first = newest_first[ids.index(query.before) + 1 :]
+        return [e for e in newest_first if query.matches(e)][: query.limit]
+
+    def prune_events(self, older_than: datetime) -> int:
+        with self.store.lock:
+            kept = [e for e in self.store.events if e.at >= older_than]
+            removed = len(self.store.events) - len(kept)
+            self.store.events = kept
+        return removed
 
 
 def _filename(record: FileRecord) -> str:

@@ -22,8 +22,11 @@ from ..access import access_from_settings
 from ..access.editable import AccessData, EditableAccess, InvalidAccessData
 from ..access.passwords import hash_password
 from ..access_manager import AccessManager
+from ..audit_actions import ACCESS_IMPORT
 from ..errors import PypicloudError
+from ..events import Event, EventBus
 from ..timefmt import human_utc
+from . import audit
 from .common import load_settings
 from .gen_password import read_password
 
@@ -229,7 +232,7 @@ def _cmd_membership(prog: str, backend, args) -> int:
 
 def _cmd_add_token(prog: str, backend, args) -> int:
     try:
-        made = AccessManager(backend).create_token(
+        made = AccessManager(backend, args.events, audit.operator()).create_token(
             None,
             args.username,
             projects=args.projects,
@@ -285,7 +288,9 @@ def _cmd_approve(prog: str, backend, args) -> int:
 
 def _cmd_grant(prog: str, backend, args) -> int:
     permission = args.permission if args.command == "grant" else None
-    AccessManager(backend).set_grant(None, args.project, args.kind, args.name, permission)
+    AccessManager(backend, args.events, audit.operator()).set_grant(
+        None, args.project, args.kind, args.name, permission
+    )
     return 0
 
 
@@ -320,11 +325,17 @@ def access_main(argv: list[str] | None = None) -> int:
     backend = _backend(prog, args.config, editable=args.command not in _READ_ONLY)
     if backend is None:
         return 2
+    changes: list[Event] = []
+    args.events = EventBus()  # the access manager's changes, recorded in the audit log below
+    args.events.subscribe(changes.append)
     try:
         code = _COMMANDS[args.command](prog, backend, args)
     except PypicloudError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+    if code == 0:
+        changes += [Event(a, audit.operator(), detail=d) for a, d in audit.command_events(args)]
+        audit.record(prog, args.config, changes)
     if code == 0 and args.command not in _QUIET:
         print(f"{prog}: {args.command} done", file=sys.stderr)
     return code
@@ -408,6 +419,9 @@ def import_main(argv: list[str] | None = None) -> int:
     except PypicloudError as exc:
         print(f"ppc-import: {exc}", file=sys.stderr)
         return 1
+    counts = {"users": len(data.users), "groups": len(data.groups), "projects": len(data.packages)}
+    change = Event(ACCESS_IMPORT, audit.operator(), detail={**counts, "replace": args.replace})
+    audit.record("ppc-import", args.config, [change])
     print(
         f"ppc-import: {len(data.users)} users, {len(data.groups)} groups, "
         f"{len(data.packages)} projects with grants imported",

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
+from ..events import Event
 from ..models import FileRecord, ProjectSummary
+from .eventlog import EventQuery
 from .webhook_queue import WebhookQueue
 
 if TYPE_CHECKING:
@@ -117,6 +119,31 @@ class MetadataIndex(WebhookQueue, abc.ABC):
     @abc.abstractmethod
     def check_health(self) -> None:
         """Raise an exception with a clear message if the index is not usable now."""
+
+    # The audit log (docs/audit.md) --------------------------------------------
+    # Kept apart from the records: adding or pruning events never moves the
+    # change counter, and a rebuild (replace_all) keeps them.
+    @abc.abstractmethod
+    def add_event(self, event: Event) -> None:
+        """Append one event to the audit log, every field kept as given.
+
+        ``detail`` is any JSON-able mapping; text may be any Unicode. Events are
+        added as they happen, so the order they are added in is (up to clock
+        differences between servers) the order of their ``at``.
+        """
+
+    @abc.abstractmethod
+    def list_events(self, query: EventQuery) -> list[Event]:
+        """The events ``query`` selects, newest first, at most ``query.limit``.
+
+        Paging: the next page is the same query with ``before`` set to the id of
+        the last event of this one. A backend may bound the work of one call
+        (see its docstring); it never answers an event twice across pages.
+        """
+
+    @abc.abstractmethod
+    def prune_events(self, older_than: datetime) -> int:
+        """Delete the events whose ``at`` is before ``older_than`` (UTC); how many went."""
 
     # Intent log (the write protocol of docs/architecture.md) ---------------
     # Not abstract so that a backend without a log still runs (it then gets

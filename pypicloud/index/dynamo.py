@@ -16,7 +16,8 @@ Tables (names as 1.x made them: ``db.namespace`` + the model name, or
   had a file published here), ``counter:<name>`` (shared counters, with their
   own ``expires`` time), ``intent:<id>`` (the intent log of the write protocol)
   and ``repair-lock`` (held, with an expiry, by the one process repairing).
-  A rebuild removes only the ``url:`` items.
+  A rebuild removes only the ``url:`` items. The audit log's ``event*`` items
+  are described in dynamo_events.py.
 
 Items written by 1.x lack the ``ppc`` attribute and are not read: a table that
 holds only 1.x items looks empty, so the server rebuilds the index from
@@ -51,6 +52,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
+from .dynamo_events import DynamoEventLog
 from .dynamo_webhooks import DynamoWebhookQueue
 
 FORMAT = 2  # the "ppc" attribute of items this module writes
@@ -181,7 +183,7 @@ class _Retry(Exception):
     """Another writer moved the counter first: compute the change again."""
 
 
-class DynamoIndex(DynamoWebhookQueue, MetadataIndex):
+class DynamoIndex(DynamoEventLog, DynamoWebhookQueue, MetadataIndex):
     """Metadata index in DynamoDB tables (1.x's ``pypi.db = dynamo``)."""
 
     def __init__(

@@ -16,6 +16,7 @@ can share one Redis):
 - ``intents``: hash id -> JSON of an unfinished write (the intent log of the
   write protocol, docs/architecture.md)
 - ``repair-lock``: held (SET NX with a time limit) by the one process repairing
+- ``events:*``: the audit log (redis_events.py)
 
 Every write runs as a WATCH/MULTI transaction that also increments the counter,
 so readers in any process see either the old or the new state.
@@ -36,6 +37,7 @@ from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
 from .base import Intent, MetadataIndex
 from .listeners import RedisListener, redis_channel
+from .redis_events import RedisEventLog
 from .redis_webhooks import RedisWebhookQueue
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def _summary_of(records: list[FileRecord]) -> str | None:
     )
 
 
-class RedisIndex(RedisWebhookQueue, MetadataIndex):
+class RedisIndex(RedisEventLog, RedisWebhookQueue, MetadataIndex):
     """Metadata index in Redis."""
 
     def __init__(

@@ -33,6 +33,7 @@ from .schema import (
     signed_urls,
 )
 from .sharedcounter import SharedCounter
+from .sql_events import SQLEventLog
 from .sql_webhooks import SQLWebhookQueue
 
 # How often a process checks the shared-memory counter against the database.
@@ -81,7 +82,7 @@ class _Unchanged(Exception):
         self.result = result
 
 
-class SQLIndex(SQLWebhookQueue, MetadataIndex):
+class SQLIndex(SQLEventLog, SQLWebhookQueue, MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
     def __init__(

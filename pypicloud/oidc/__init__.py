@@ -22,7 +22,7 @@ LOG = logging.getLogger(__name__)
 DEFAULT_AUDIENCE = "pypicloud"
 
 
-def trusted_publishing_from_settings(settings, index) -> TrustedPublishing | None:
+def trusted_publishing_from_settings(settings, index, events=None) -> TrustedPublishing | None:
     publishers = publishers_from_settings(settings)
     if not publishers:
         return None
@@ -51,6 +51,7 @@ def trusted_publishing_from_settings(settings, index) -> TrustedPublishing | Non
         jwks=jwks,
         lifetime=lifetime,
         leeway=settings.get_int("oidc.leeway", 30, minimum=0),
+        events=events,
     )
 
 
@@ -73,7 +74,7 @@ def accept_minted_tokens(access, publishing: TrustedPublishing) -> None:
 def includeme(config) -> None:
     registry = config.registry
     service = registry.service
-    publishing = trusted_publishing_from_settings(registry.ppc_settings, service.index)
+    publishing = trusted_publishing_from_settings(registry.ppc_settings, service.index, service.events)
     registry.trusted_publishing = publishing
     if publishing is None:
         return

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 import jwt
 
+from ..audit_actions import OIDC_MINT
 from ..errors import BackendUnavailable
+from ..events import Event, EventBus
 from ..models import Identity, TokenScope
 from .jwks import IssuerUnavailable, JwksCache
 from .publishers import TrustedPublisher, normalize_issuer
@@ -81,6 +83,7 @@ class TrustedPublishing:
         jwks: JwksCache,
         lifetime: int = 900,
         leeway: int = 30,
+        events: EventBus | None = None,
     ):
         self.publishers = publishers
         self.index = index
@@ -89,6 +92,7 @@ class TrustedPublishing:
         self.jwks = jwks
         self.lifetime = lifetime
         self.leeway = leeway
+        self.events = events if events is not None else EventBus()
 
     # -- minting ------------------------------------------------------------
     def mint(self, oidc_token: object) -> MintedToken:
@@ -119,7 +123,27 @@ class TrustedPublishing:
         payload = {"pub": name, "projects": sorted(projects), "exp": expires, "id": uuid.uuid4().hex[:16]}
         token = self._sign(payload)
         LOG.info("minted an upload token for %s (projects %s)", name, ", ".join(sorted(projects)))
+        self._record(claims, payload)
         return MintedToken(token, expires, projects, name)
+
+    def _record(self, claims: dict, payload: dict) -> None:
+        """The audit log's record of a mint: who (publisher, issuer, subject), for what, until when."""
+        projects = payload["projects"]
+        self.events.publish(
+            Event(
+                OIDC_MINT,
+                f"trusted-publisher:{payload['pub']}",
+                project=projects[0] if len(projects) == 1 else None,
+                detail={
+                    "publisher": payload["pub"],
+                    "projects": projects,
+                    "token_id": f"oidc-{payload['id']}",
+                    "expires": payload["exp"],
+                    "issuer": claims.get("iss"),
+                    "subject": claims.get("sub"),
+                },
+            )
+        )
 
     def _verify(self, oidc_token: str, header: dict, issuer: str) -> dict:
         if header.get("alg") not in ALGORITHMS:

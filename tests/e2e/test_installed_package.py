@@ -40,6 +40,7 @@ def test_an_admin_logs_in_and_every_ui_page_renders_from_the_installed_wheel(ser
         "/admin/upload/",
         "/admin/account/",
         "/admin/access/",
+        "/admin/audit/",
     ]
     with requests.Session() as browser:
         login = browser.get(srv.url + "/login", timeout=30)

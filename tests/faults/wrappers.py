@@ -250,6 +250,15 @@ class FaultyIndex(MetadataIndex):
     def redeliver(self, delivery_id, now):
         return self.inner.redeliver(delivery_id, now)
 
+    def add_event(self, event):
+        return self.inner.add_event(event)
+
+    def list_events(self, query):
+        return self.inner.list_events(query)
+
+    def prune_events(self, older_than):
+        return self.inner.prune_events(older_than)
+
     def close(self):
         self.inner.close()
 

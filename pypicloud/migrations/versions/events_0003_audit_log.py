@@ -1,4 +1,4 @@
-"""The audit log: one row per state change (docs/audit-and-webhooks.md).
+"""The audit log: one row per state change (docs/audit.md).
 
 Revision ID: events_0003
 Revises: integrity_0002
@@ -7,7 +7,7 @@ Revises: integrity_0002
 import sqlalchemy as sa
 from alembic import op
 
-from pypicloud.index.schema import UTCDateTime
+from pypicloud.index.schema import MYSQL_TABLE_ARGS, UTCDateTime
 
 revision = "events_0003"
 down_revision = "integrity_0002"
@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("version", sa.String(255)),
         sa.Column("filename", sa.String(255)),
         sa.Column("detail", sa.Text, nullable=False),
+        **MYSQL_TABLE_ARGS,
     )
     op.create_index("ix_ppc_events_at", "ppc_events", ["at"])
     op.create_index("ix_ppc_events_project", "ppc_events", ["project"])
