@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from .push import PushedCounter
 
@@ -47,12 +48,12 @@ class PostgresListener(PushedCounter):
     payload of each notification is the counter its transaction committed.
     """
 
-    def __init__(self, key: Hashable, connect: Callable[[], object], channel: str, counter_sql: str, **kw):
+    def __init__(self, key: Hashable, connect: Callable[[], Any], channel: str, counter_sql: str, **kw):
         super().__init__(key, **kw)
         self._connect = connect
         self.channel = channel
         self._counter_sql = counter_sql
-        self._conn = None
+        self._conn: Any = None  # its own psycopg connection, or None
 
     def _subscribe(self) -> None:
         from psycopg import sql
@@ -107,7 +108,7 @@ class RedisListener(PushedCounter):
         self.client = client
         self.counter_key = counter_key
         self.channel = channel
-        self._conn = None
+        self._conn: Any = None  # its own redis connection, or None
         self._pending: list[str] = []
 
     def _subscribe(self) -> None:

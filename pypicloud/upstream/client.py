@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
 import urllib3
@@ -152,9 +152,10 @@ class UpstreamClient:
             location = response.get_redirect_location()
             if response.status in (301, 302, 303, 307, 308) and location:
                 self._close(response, False)
-                url = _resolve(url, location)
-                if url is None:
+                target = _resolve(url, location)
+                if target is None:
                     raise UpstreamError("The upstream index redirected to a URL that is not http(s)")
+                url = target
                 continue
             return _Fetched(response.status, url, response)
         raise UpstreamError("The upstream index redirected too many times")
@@ -282,7 +283,7 @@ class UpstreamClient:
             raise self._uniform(url, exc) from None
         stream = _ResponseReader(fetched.response)
         try:
-            yield stream
+            yield cast(BinaryIO, stream)  # callers only read(n) it
         finally:
             self._close(fetched.response, stream.complete)
 

@@ -95,7 +95,7 @@ def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
     if not version.startswith("1."):
         raise UpstreamError(f"The upstream index speaks simple API {version}; 1.x is supported")
     files = (_json_file(entry, page_url) for entry in doc["files"])
-    name = doc.get("name") if isinstance(doc.get("name"), str) else ""
+    name = doc["name"] if isinstance(doc.get("name"), str) else ""
     return UpstreamProject(name=name, files=tuple(f for f in files if f is not None))
 
 
@@ -110,7 +110,7 @@ def _json_file(entry: object, page_url: str) -> UpstreamFile | None:
     url = _resolve(page_url, entry["url"])
     if url is None:
         return None
-    hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
+    hashes = entry["hashes"] if isinstance(entry.get("hashes"), dict) else {}
     yanked = entry.get("yanked", False)
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
     size = entry.get("size")
