@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
@@ -51,7 +52,10 @@ def _make_page(body: str | bytes, content_type: str) -> Page:
 
 def render_index(request, projects, fmt: str, serial: int | None = None) -> Page:
     if fmt == JSON:
-        doc = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p.name} for p in projects]}
+        doc: dict[str, Any] = {
+            "meta": {"api-version": API_VERSION},
+            "projects": [{"name": p.name} for p in projects],
+        }
         if serial is not None:
             # PyPI's mirroring field (bandersnatch's simple method needs it). The index
             # keeps one change counter, so every project carries the global serial.
@@ -140,7 +144,12 @@ def render_project(
             if r["upload_time"]:
                 entry["upload-time"] = r["upload_time"]
             entries.append(entry)
-        doc = {"meta": {"api-version": api_version}, "name": project, "versions": versions, "files": entries}
+        doc: dict[str, Any] = {
+            "meta": {"api-version": api_version},
+            "name": project,
+            "versions": versions,
+            "files": entries,
+        }
         if serial is not None:
             doc["meta"]["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
