@@ -221,6 +221,7 @@ def simple_index(request):
         site_key(request),
         lambda projects, serial: render_index(request, projects, fmt, serial),
     )
+    assert answer.page is not None  # only a project page may be a redirect instead
     return page_response(request, answer.page, answer.serial, private=answer.private)
 
 
@@ -258,4 +259,5 @@ def simple_project(request):
             location=answer.redirect,
             headers={"Vary": "Accept, Authorization", "Cache-Control": request.services.index_cache_control},
         )
+    assert answer.page is not None
     return page_response(request, answer.page, answer.serial, answer.private)
