@@ -191,7 +191,7 @@ class UpstreamClient:
         return _origin(url) != self._auth_origin
 
     @staticmethod
-    def _close(response, complete: bool) -> None:
+    def _close(response: urllib3.BaseHTTPResponse, complete: bool) -> None:
         if not complete:
             # A half-read connection must not go back to the pool.
             response.close()
@@ -232,7 +232,7 @@ class UpstreamClient:
         key = canonicalize_name(project)
         hit = self.pages.get(key)
         if hit is not PageMemo._MISS:
-            return hit
+            return cast("UpstreamProject | None", hit)
         # One fetch per project at a time: concurrent requests share its answer
         # (or its failure) instead of each fetching in turn.
         return self._page_fetches.run(key, lambda: self._fetch_and_remember(key))
@@ -240,7 +240,7 @@ class UpstreamClient:
     def _fetch_and_remember(self, key: str) -> UpstreamProject | None:
         hit = self.pages.get(key)  # a run that ended just before this one began
         if hit is not PageMemo._MISS:
-            return hit
+            return cast("UpstreamProject | None", hit)
         page = self._fetch_project(key)
         self.pages.put(key, page)
         return page
@@ -316,7 +316,7 @@ class UpstreamClient:
 class _ResponseReader:
     """A file-like ``read(n)`` over a response that turns transport errors into ours."""
 
-    def __init__(self, response):
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
         self.complete = False
 

@@ -132,7 +132,7 @@ def _json_file(entry: object, page_url: str) -> UpstreamFile | None:
 class _LinkCollector(HTMLParser):
     """Collects the ``<a>`` elements of a PEP 503 page (and a ``<base href>``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.links: list[tuple[dict[str, str | None], str]] = []
@@ -141,7 +141,7 @@ class _LinkCollector(HTMLParser):
         self._text: list[str] = []
         self._in_title = False
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
         elif tag == "a":
@@ -151,24 +151,24 @@ class _LinkCollector(HTMLParser):
         elif tag == "title":
             self._in_title = True
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag == "a":
             self._finish()
         elif tag == "title":
             self._in_title = False
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self._current is not None:
             self._text.append(data)
         if self._in_title:
             self.title += data
 
-    def _finish(self):
+    def _finish(self) -> None:
         if self._current is not None:
             self.links.append((self._current, "".join(self._text).strip()))
         self._current = None
 
-    def close(self):
+    def close(self) -> None:
         super().close()
         self._finish()
 
