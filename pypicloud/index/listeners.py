@@ -48,7 +48,7 @@ class PostgresListener(PushedCounter):
     payload of each notification is the counter its transaction committed.
     """
 
-    def __init__(self, key: Hashable, connect: Callable[[], Any], channel: str, counter_sql: str, **kw):
+    def __init__(self, key: Hashable, connect: Callable[[], Any], channel: str, counter_sql: str, **kw: Any):
         super().__init__(key, **kw)
         self._connect = connect
         self.channel = channel
@@ -76,7 +76,8 @@ class PostgresListener(PushedCounter):
         return payloads
 
     def _fileno(self) -> int:
-        return self._conn.fileno()
+        fileno: int = self._conn.fileno()
+        return fileno
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -89,7 +90,7 @@ class PostgresListener(PushedCounter):
         self._conn = None
 
 
-def redis_channel(client, prefix: str) -> str:
+def redis_channel(client: Any, prefix: str) -> str:
     """The channel of an index. Pub/sub is per server, not per database: the number is in the name."""
     db = client.connection_pool.connection_kwargs.get("db", 0)
     return f"{prefix}generation@{db}"
@@ -103,7 +104,7 @@ class RedisListener(PushedCounter):
     this connection must fail loudly instead and the listener starts over.
     """
 
-    def __init__(self, key: Hashable, client, counter_key: str, channel: str, **kw):
+    def __init__(self, key: Hashable, client: Any, counter_key: str, channel: str, **kw: Any):
         super().__init__(key, **kw)
         self.client = client
         self.counter_key = counter_key
@@ -159,11 +160,11 @@ class RedisListener(PushedCounter):
         payloads, self._pending = self._pending, []
         return payloads
 
-    def _take(self, reply) -> None:
+    def _take(self, reply: object) -> None:
         if isinstance(reply, list) and len(reply) == 3 and _text(reply[0]) == "message":
             self._pending.append(_text(reply[2]))
 
-    def _live_conn(self):
+    def _live_conn(self) -> Any:
         conn = self._conn
         # redis-py reconnects a disconnected connection on its next use; ours
         # must not come back by itself (see the class docstring).
@@ -172,7 +173,8 @@ class RedisListener(PushedCounter):
         return conn
 
     def _fileno(self) -> int:
-        return self._live_conn()._sock.fileno()
+        fileno: int = self._live_conn()._sock.fileno()
+        return fileno
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -186,5 +188,5 @@ class RedisListener(PushedCounter):
         self._pending = []
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
