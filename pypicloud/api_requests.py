@@ -18,9 +18,10 @@ from .models import FileRecord, Identity
 from .project_json import DocumentUrls, ProjectDocument, build_document, version_redirect
 from .records import parse_upload_time
 from .results import UploadForm, UploadResult
+from .service_base import ServiceBase
 
 
-class ApiRequests:
+class ApiRequests(ServiceBase):
     """One method per request of the legacy upload API, the REST API and the JSON API."""
 
     def legacy_upload(self, identity: Identity, read_form: Callable[[], UploadForm]) -> UploadResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 
 from packaging.utils import canonicalize_name
 
@@ -18,17 +19,18 @@ from .events import DELETE, UNYANK, YANK, Event
 from .models import FileRecord, Identity
 from .records import METADATA_SUFFIX, record_to_metadata
 from .releases import version_key
+from .service_base import ServiceBase
 
 # One logger for the whole service, whichever module a rule lives in: the name
 # operators configure and search for.
 LOG = logging.getLogger("pypicloud.service")
 
 
-class ChangeRules:
+class ChangeRules(ServiceBase):
     """Delete, yank and the checks before a write request's body is read."""
 
     @contextlib.contextmanager
-    def _intent(self, op: str, project: str, filename: str):
+    def _intent(self, op: str, project: str, filename: str) -> Iterator[None]:
         """Run one storage-and-index write under an entry of the intent log.
 
         The entry is written before storage is touched and removed when the
@@ -121,6 +123,7 @@ class ChangeRules:
         refused before that work. The full checks still run afterwards.
         """
         if yank:
+            assert project is not None, "a yank names its project"
             self._require(self._may_yank, identity, project, "yank in")
         elif identity.token is not None and not identity.token.upload:
             raise self.deny(identity, "upload")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -12,9 +12,9 @@ T = TypeVar("T")
 class _Run:
     """One run of :meth:`SingleFlight.run`: its outcome, once ``done`` is set."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.done = threading.Event()
-        self.value = None
+        self.value: Any = None
         self.error: BaseException | None = None
 
 
@@ -28,7 +28,7 @@ class SingleFlight:
     Nothing is kept after a run: the next caller runs the work again.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._guard = threading.Lock()
         self._runs: dict[str, _Run] = {}
 
@@ -36,16 +36,16 @@ class SingleFlight:
         with self._guard:
             current = self._runs.get(key)
             leading = current is None
-            if leading:
+            if current is None:
                 current = self._runs[key] = _Run()
         if not leading:
             current.done.wait()
             if current.error is not None:
                 raise current.error
-            return current.value
+            return cast(T, current.value)
         try:
             current.value = work()
-            return current.value
+            return cast(T, current.value)
         except BaseException as exc:
             current.error = exc
             raise

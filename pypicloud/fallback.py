@@ -21,6 +21,7 @@ from .errors import FileNotFound, InvalidUpload, ProjectNotFound, UploadTooLarge
 from .models import FileRecord, Identity, utcnow
 from .records import parse_upload_time
 from .results import ProjectListing
+from .service_base import ServiceBase
 from .spool import SpooledUpload
 from .upstream import UPSTREAM_UPLOADER, UpstreamFile
 
@@ -29,7 +30,7 @@ from .upstream import UPSTREAM_UPLOADER, UpstreamFile
 LOG = logging.getLogger("pypicloud.service")
 
 
-class FallbackRules:
+class FallbackRules(ServiceBase):
     """Upstream fallback: privacy of projects, listings, pull-through."""
 
     @staticmethod

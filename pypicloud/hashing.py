@@ -25,7 +25,7 @@ class HashingReader:
         self.count = 0
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self._stream.read(size)
+        data = self._stream.read(-1 if size is None else size)
         self.count += len(data)
         for digest in self._digests.values():
             digest.update(data)

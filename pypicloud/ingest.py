@@ -23,6 +23,7 @@ from .events import UPLOAD, Event
 from .models import FileRecord, Identity, utcnow
 from .records import METADATA_SUFFIX, record_from_object, record_to_metadata
 from .results import UploadResult
+from .service_base import ServiceBase
 from .spool import SpooledUpload
 
 # One logger for the whole service, whichever module a rule lives in: the name
@@ -30,7 +31,7 @@ from .spool import SpooledUpload
 LOG = logging.getLogger("pypicloud.service")
 
 
-class IngestRules:
+class IngestRules(ServiceBase):
     """Uploads and the storing of a spooled file, races included."""
 
     def upload(
@@ -53,7 +54,7 @@ class IngestRules:
         if name:
             with self.anonymous_first(identity, "upload"):
                 project = dists.check_project_name(name.strip())
-        if project is None:
+        if project is None or name is None:
             raise self.refusal(identity, "upload", InvalidUpload("Missing form field 'name'"))
         self._require(self.access.can_write, identity, project, "upload to")
         if not version:
@@ -149,7 +150,7 @@ class IngestRules:
             dists.check_upload_metadata(meta, dist)
         if name is None:
             same = meta.name and canonicalize_name(meta.name) == project
-            name = meta.name if same else dist.name
+            name = meta.name if same and meta.name else dist.name
         sha256 = spooled.sha256.hexdigest()
         existing = self._existing(filename, sha256, may_overwrite)
         if isinstance(existing, UploadResult):
@@ -211,7 +212,7 @@ class IngestRules:
                     self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
                 except StorageConflict:
                     return self._lost_race(record, metadata_raw)
-            if metadata_raw is not None:
+            if metadata_raw is not None and record.metadata_sha256 is not None:
                 # Written after the file itself, so the loser of a race never
                 # replaces the winner's metadata.
                 self.storage.put(

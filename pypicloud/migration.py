@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from .errors import BadSource, StorageConflict
 from .hashing import CHUNK, HashingReader, sha256_of
@@ -37,7 +38,7 @@ class _VerifyingReader(HashingReader):
     makes the put abort, so a file with unexpected bytes is never stored.
     """
 
-    def __init__(self, stream, size: int, sha256: str | None):
+    def __init__(self, stream: BinaryIO, size: int, sha256: str | None):
         super().__init__(stream)
         self._size = size
         self._expected = sha256
@@ -180,7 +181,10 @@ class Migration:
     def _copy(self, obj: StoredObject, *, overwrite: bool) -> None:
         with self.source.open(obj.project, obj.filename) as stream:
             reader = _VerifyingReader(stream, obj.size, _listed_sha256(obj))
-            self.dest.put(obj.project, obj.filename, reader, dict(obj.metadata), overwrite=overwrite)
+            # The destination reads it like a file (read(size) until b"").
+            self.dest.put(
+                obj.project, obj.filename, cast(BinaryIO, reader), dict(obj.metadata), overwrite=overwrite
+            )
             try:
                 reader.drain()  # a backend that stopped reading early: check the rest too
             except BadSource:
@@ -189,7 +193,7 @@ class Migration:
                 raise
 
 
-def identity(storage: Storage) -> tuple | None:
+def identity(storage: Storage) -> tuple[object, ...] | None:
     """What makes two storages the same place (None when we cannot tell)."""
     return storage.location()
 
@@ -217,7 +221,7 @@ def run_concurrently(
     """
     failures_in_a_row = 0
     todo: Iterable[StoredObject] = iter(objects)
-    pending: set[Future] = set()
+    pending: set[Future[Outcome]] = set()
     stopped = False
     with ThreadPoolExecutor(jobs, thread_name_prefix="ppc-migrate") as pool:
         try:

@@ -14,6 +14,7 @@ from . import dists, spool
 from .errors import InvalidUpload
 from .models import FileRecord, StoredObject, utcnow
 from .records import METADATA_SUFFIX, record_from_object
+from .service_base import ServiceBase
 from .spool import SpooledUpload
 from .upstream import UPSTREAM_UPLOADER
 
@@ -22,7 +23,7 @@ from .upstream import UPSTREAM_UPLOADER
 LOG = logging.getLogger("pypicloud.service")
 
 
-class RebuildRules:
+class RebuildRules(ServiceBase):
     """Repair, rebuild and sync of the index from storage."""
 
     def reconcile(self, project: str, filename: str) -> str:

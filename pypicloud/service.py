@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .access.base import AccessBackend
 from .api_requests import ApiRequests
@@ -101,7 +101,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         self._details = ReleaseDetailsReader(storage, max_metadata_size, max_archive_scan, spool_dir)
 
     @staticmethod
-    def deny(identity: Identity, what: str) -> Exception:
+    def deny(identity: Identity, what: str) -> PypicloudError:
         if not identity.authenticated:
             return Unauthorized(f"Login required to {what}")
         return Forbidden(f"User {identity.username!r} may not {what}")
@@ -118,7 +118,9 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         return error
 
     @contextlib.contextmanager
-    def anonymous_first(self, identity: Identity, what: str, errors: tuple = (InvalidUpload,)):
+    def anonymous_first(
+        self, identity: Identity, what: str, errors: tuple[type[PypicloudError], ...] = (InvalidUpload,)
+    ) -> Iterator[None]:
         """Run a check whose ``errors`` become 401 for an anonymous caller (:meth:`refusal`)."""
         try:
             yield
@@ -139,7 +141,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         """The index's change counter: what rendered pages and the JSON documents are valid for."""
         return self.index.generation()
 
-    def access_version(self):
+    def access_version(self) -> int:
         """The access data's version: pages that hide unreadable projects depend on it."""
         return self.access.data_version()
 
@@ -156,7 +158,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
     def require_read(self, identity: Identity, project: str) -> None:
         self._require(self.access.can_read, identity, project, "read")
 
-    def url_epoch(self) -> tuple:
+    def url_epoch(self) -> tuple[int, ...]:
         """A cache-key part that changes before signed URLs put into pages expire.
 
         Only needed when index pages carry signed storage URLs
@@ -222,7 +224,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
                 del found[limit:]
         return found
 
-    def release_details(self, files) -> ReleaseDetails | None:
+    def release_details(self, files: tuple[FileRecord, ...] | list[FileRecord]) -> ReleaseDetails | None:
         """The core metadata (README, license, URLs...) of a release, read from storage
         once per file and kept (files never change)."""
         return self._details.details(files)
@@ -249,7 +251,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         # The counter is read first: a record cached under a counter value was
         # read when the index was at least that new.
         generation = self.index.generation()
-        hit = self._records.get(filename, generation)
+        hit: tuple[FileRecord | None] | None = self._records.get(filename, generation)
         if hit is None:
             hit = (self.index.get(filename),)
             self._records.put(filename, generation, hit)
@@ -319,7 +321,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         if not identity.is_admin:
             raise self.deny(identity, what)
 
-    def health_report(self, identity: Identity) -> tuple[bool, dict]:
+    def health_report(self, identity: Identity) -> tuple[bool, dict[str, Any]]:
         """``/health``: whether every backend is up, and what the caller may see of it.
 
         Backend names, paths and error texts are for admins only (with their
@@ -332,7 +334,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
             return ok, status
         return ok, {**status, **report}
 
-    def health(self) -> dict[str, dict]:
+    def health(self) -> dict[str, dict[str, Any]]:
         report = {}
         for name, backend in (("storage", self.storage), ("index", self.index), ("access", self.access)):
             try:

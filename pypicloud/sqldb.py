@@ -15,6 +15,7 @@ import importlib.util
 import os
 import weakref
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -30,7 +31,7 @@ from .errors import ConfigError
 # so names compare and sort by code point as everywhere else ("Demo" and
 # "demo" are different filenames). Other databases ignore these keywords;
 # every migration passes them to create_table.
-MYSQL_TABLE_ARGS = {
+MYSQL_TABLE_ARGS: dict[str, Any] = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
     "mariadb_charset": "utf8mb4",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 from pyramid.paster import get_appsettings, setup_logging
 
@@ -24,7 +25,7 @@ def load_settings(
     raw = get_appsettings(config_uri)
     values = dict(raw)
     values.update(overrides or {})
-    environ = os.environ
+    environ: Mapping[str, str] = os.environ
     if forced:
         values.update(forced)
         hidden = {env_name(key) for key in forced}

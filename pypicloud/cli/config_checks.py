@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import overload
 
 from .. import envrefs
 from ..errors import ConfigError, UsageError
@@ -37,6 +38,10 @@ def check_literal(what: str, value: str) -> str:
     return value
 
 
+@overload
+def ini_value(value: str) -> str: ...
+@overload
+def ini_value(value: str | None) -> str | None: ...
 def ini_value(value: str | None) -> str | None:
     """A literal value as the ini must spell it (PasteDeploy reads % as interpolation)."""
     return None if value is None else value.replace("%", "%%")

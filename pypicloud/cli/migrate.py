@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 from .. import build_service
 from ..errors import BadSource, ConfigError
-from ..migration import CHUNK, Migration, Outcome, _name, _VerifyingReader, run_concurrently, same_place
+from ..hashing import CHUNK
+from ..migration import Migration, Outcome, _name, _VerifyingReader, run_concurrently, same_place
 from ..models import StoredObject
 from ..storage import Storage, storage_from_settings
 from ..storage.file import FileStorage
@@ -126,7 +127,7 @@ def _open_dest_for_dry_run(path: str) -> tuple[Storage, str | None]:
         missing_dir = (
             exc.key == "storage.dir"
             and settings.get_str("storage.dir")
-            and not os.path.exists(settings.path(settings.get_str("storage.dir")))
+            and not os.path.exists(settings.path(settings.get_str("storage.dir") or ""))
         )
         missing_bucket = (
             exc.key in ("storage.bucket", "storage.storage_container_name")
@@ -275,7 +276,7 @@ def _reindex(args, service) -> bool:
 class Report:
     """Counts the outcomes of a run and prints a line for each one worth a line."""
 
-    args: object
+    args: argparse.Namespace
     progress: Progress
     counts: dict[str, int] = field(default_factory=dict)
     copied_bytes: int = 0

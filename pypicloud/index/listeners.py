@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from .push import PushedCounter
 
@@ -47,12 +48,12 @@ class PostgresListener(PushedCounter):
     payload of each notification is the counter its transaction committed.
     """
 
-    def __init__(self, key: Hashable, connect: Callable[[], object], channel: str, counter_sql: str, **kw):
+    def __init__(self, key: Hashable, connect: Callable[[], Any], channel: str, counter_sql: str, **kw: Any):
         super().__init__(key, **kw)
         self._connect = connect
         self.channel = channel
         self._counter_sql = counter_sql
-        self._conn = None
+        self._conn: Any = None  # its own psycopg connection, or None
 
     def _subscribe(self) -> None:
         from psycopg import sql
@@ -75,7 +76,8 @@ class PostgresListener(PushedCounter):
         return payloads
 
     def _fileno(self) -> int:
-        return self._conn.fileno()
+        fileno: int = self._conn.fileno()
+        return fileno
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -88,7 +90,7 @@ class PostgresListener(PushedCounter):
         self._conn = None
 
 
-def redis_channel(client, prefix: str) -> str:
+def redis_channel(client: Any, prefix: str) -> str:
     """The channel of an index. Pub/sub is per server, not per database: the number is in the name."""
     db = client.connection_pool.connection_kwargs.get("db", 0)
     return f"{prefix}generation@{db}"
@@ -102,12 +104,12 @@ class RedisListener(PushedCounter):
     this connection must fail loudly instead and the listener starts over.
     """
 
-    def __init__(self, key: Hashable, client, counter_key: str, channel: str, **kw):
+    def __init__(self, key: Hashable, client: Any, counter_key: str, channel: str, **kw: Any):
         super().__init__(key, **kw)
         self.client = client
         self.counter_key = counter_key
         self.channel = channel
-        self._conn = None
+        self._conn: Any = None  # its own redis connection, or None
         self._pending: list[str] = []
 
     def _subscribe(self) -> None:
@@ -158,11 +160,11 @@ class RedisListener(PushedCounter):
         payloads, self._pending = self._pending, []
         return payloads
 
-    def _take(self, reply) -> None:
+    def _take(self, reply: object) -> None:
         if isinstance(reply, list) and len(reply) == 3 and _text(reply[0]) == "message":
             self._pending.append(_text(reply[2]))
 
-    def _live_conn(self):
+    def _live_conn(self) -> Any:
         conn = self._conn
         # redis-py reconnects a disconnected connection on its next use; ours
         # must not come back by itself (see the class docstring).
@@ -171,7 +173,8 @@ class RedisListener(PushedCounter):
         return conn
 
     def _fileno(self) -> int:
-        return self._live_conn()._sock.fileno()
+        fileno: int = self._live_conn()._sock.fileno()
+        return fileno
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -185,5 +188,5 @@ class RedisListener(PushedCounter):
         self._pending = []
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

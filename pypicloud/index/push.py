@@ -91,7 +91,13 @@ class PushedCounter(abc.ABC):
         with _REGISTRY_LOCK:
             _REGISTRY.setdefault(key, weakref.WeakSet()).add(self)
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (counter := ref()) is not None and counter._after_fork())
+
+        def after_fork() -> None:
+            counter = ref()
+            if counter is not None:
+                counter._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     # Request threads ------------------------------------------------------
     def current(self) -> int | None:

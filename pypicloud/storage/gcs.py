@@ -45,6 +45,7 @@ from .objectstore import (
     signed_until,
 )
 
+_MISSING: ImportError | None
 try:
     import google.auth.exceptions as gauth_exc
     import requests.exceptions as req_exc

@@ -273,6 +273,9 @@ class ObjectStore(Storage):
     layout: KeyLayout
     #: The layout's key prefix, set by the subclass with ``layout`` (for ``repr``).
     prefix: str
+    #: Signed URLs' lifetime and the time a cached one must have left (seconds), set by the subclass.
+    expire_after: int
+    buffer_time: int
 
     def __repr__(self) -> str:
         where = ", ".join(f"{k}={v!r}" for k, v in self._describe().items())

@@ -19,6 +19,8 @@ keeps every name that ``pypicloud.upstream`` offered before it became a package.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..concurrency import SingleFlight
 from ..errors import UpstreamError, UpstreamUnavailable
 from ..simple_api import HTML as HTML_TYPE
@@ -53,6 +55,9 @@ from .policy import (
     timeout_from_settings,
 )
 from .urls import check_base_url, json_api_url, project_url, simple_index_url, split_credentials
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 __all__ = [
     "ACCEPT",
@@ -108,7 +113,7 @@ def default_upstream_url() -> str | None:
     return url + "/" if isinstance(url, str) and not url.endswith("/") else url
 
 
-def fallback_from_settings(settings) -> tuple[FallbackPolicy, UpstreamClient | None]:
+def fallback_from_settings(settings: Settings) -> tuple[FallbackPolicy, UpstreamClient | None]:
     """The policy and (unless the mode is ``none``) the client, from the ini."""
     policy = policy_from_settings(settings)
     if policy.mode == "none":

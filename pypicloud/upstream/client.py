@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
 import urllib3
@@ -152,9 +152,10 @@ class UpstreamClient:
             location = response.get_redirect_location()
             if response.status in (301, 302, 303, 307, 308) and location:
                 self._close(response, False)
-                url = _resolve(url, location)
-                if url is None:
+                target = _resolve(url, location)
+                if target is None:
                     raise UpstreamError("The upstream index redirected to a URL that is not http(s)")
+                url = target
                 continue
             return _Fetched(response.status, url, response)
         raise UpstreamError("The upstream index redirected too many times")
@@ -190,7 +191,7 @@ class UpstreamClient:
         return _origin(url) != self._auth_origin
 
     @staticmethod
-    def _close(response, complete: bool) -> None:
+    def _close(response: urllib3.BaseHTTPResponse, complete: bool) -> None:
         if not complete:
             # A half-read connection must not go back to the pool.
             response.close()
@@ -231,7 +232,7 @@ class UpstreamClient:
         key = canonicalize_name(project)
         hit = self.pages.get(key)
         if hit is not PageMemo._MISS:
-            return hit
+            return cast("UpstreamProject | None", hit)
         # One fetch per project at a time: concurrent requests share its answer
         # (or its failure) instead of each fetching in turn.
         return self._page_fetches.run(key, lambda: self._fetch_and_remember(key))
@@ -239,7 +240,7 @@ class UpstreamClient:
     def _fetch_and_remember(self, key: str) -> UpstreamProject | None:
         hit = self.pages.get(key)  # a run that ended just before this one began
         if hit is not PageMemo._MISS:
-            return hit
+            return cast("UpstreamProject | None", hit)
         page = self._fetch_project(key)
         self.pages.put(key, page)
         return page
@@ -282,7 +283,7 @@ class UpstreamClient:
             raise self._uniform(url, exc) from None
         stream = _ResponseReader(fetched.response)
         try:
-            yield stream
+            yield cast(BinaryIO, stream)  # callers only read(n) it
         finally:
             self._close(fetched.response, stream.complete)
 
@@ -315,7 +316,7 @@ class UpstreamClient:
 class _ResponseReader:
     """A file-like ``read(n)`` over a response that turns transport errors into ours."""
 
-    def __init__(self, response):
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
         self.complete = False
 

@@ -40,7 +40,7 @@ class PageMemo:
 
     _MISS = object()
 
-    def get(self, key: str):
+    def get(self, key: str) -> UpstreamProject | None | object:
         """The remembered value (an UpstreamProject, or None for "upstream has no such
         project"), or ``PageMemo._MISS``."""
         entry = self._entries.get(key, valid=lambda e: e[0] > self.clock())

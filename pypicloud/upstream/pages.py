@@ -95,7 +95,7 @@ def parse_json_page(body: bytes, page_url: str) -> UpstreamProject:
     if not version.startswith("1."):
         raise UpstreamError(f"The upstream index speaks simple API {version}; 1.x is supported")
     files = (_json_file(entry, page_url) for entry in doc["files"])
-    name = doc.get("name") if isinstance(doc.get("name"), str) else ""
+    name = doc["name"] if isinstance(doc.get("name"), str) else ""
     return UpstreamProject(name=name, files=tuple(f for f in files if f is not None))
 
 
@@ -110,7 +110,7 @@ def _json_file(entry: object, page_url: str) -> UpstreamFile | None:
     url = _resolve(page_url, entry["url"])
     if url is None:
         return None
-    hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
+    hashes = entry["hashes"] if isinstance(entry.get("hashes"), dict) else {}
     yanked = entry.get("yanked", False)
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
     size = entry.get("size")
@@ -132,7 +132,7 @@ def _json_file(entry: object, page_url: str) -> UpstreamFile | None:
 class _LinkCollector(HTMLParser):
     """Collects the ``<a>`` elements of a PEP 503 page (and a ``<base href>``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.links: list[tuple[dict[str, str | None], str]] = []
@@ -141,7 +141,7 @@ class _LinkCollector(HTMLParser):
         self._text: list[str] = []
         self._in_title = False
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
         elif tag == "a":
@@ -151,24 +151,24 @@ class _LinkCollector(HTMLParser):
         elif tag == "title":
             self._in_title = True
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag == "a":
             self._finish()
         elif tag == "title":
             self._in_title = False
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self._current is not None:
             self._text.append(data)
         if self._in_title:
             self.title += data
 
-    def _finish(self):
+    def _finish(self) -> None:
         if self._current is not None:
             self.links.append((self._current, "".join(self._text).strip()))
         self._current = None
 
-    def close(self):
+    def close(self) -> None:
         super().close()
         self._finish()
 

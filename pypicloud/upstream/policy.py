@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 LOG = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class FallbackPolicy:
         return self.mode != "none" and canonicalize_name(project) not in self.disallow
 
 
-def policy_from_settings(settings) -> FallbackPolicy:
+def policy_from_settings(settings: Settings) -> FallbackPolicy:
     """The policy of the ini; warns once when ``pypi.fallback`` is not set at all."""
     mode = settings.get_choice("pypi.fallback", MODES, "none")
     if settings.get_str("pypi.fallback") is None:
@@ -60,7 +64,7 @@ def policy_from_settings(settings) -> FallbackPolicy:
     )
 
 
-def timeout_from_settings(settings, default: float) -> float:
+def timeout_from_settings(settings: Settings, default: float) -> float:
     """``pypi.fallback_timeout`` in seconds: greater than 0, at most MAX_TIMEOUT."""
     timeout = settings.get_float("pypi.fallback_timeout", default)
     # "nan" and "inf" parse as floats, but no socket takes them (every request would fail

@@ -136,4 +136,5 @@ def all_files(request):
         return simple._make_page(body, simple.TEXT_HTML)
 
     answer = simple.pages(request).all_files(request.identity, simple.site_key(request), render_all)
+    assert answer.page is not None  # only a project page may be a redirect instead
     return simple.page_response(request, answer.page, answer.serial, private=answer.private)

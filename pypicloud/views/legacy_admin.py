@@ -56,6 +56,14 @@ def _param(request, name: str) -> str | bool | None:
     return value
 
 
+def _text(request, name: str) -> str | None:
+    """A parameter that must be text (a name, password or token): a JSON boolean is a 400."""
+    value = _param(request, name)
+    if isinstance(value, bool):
+        raise InvalidUpload(f"Parameter {name!r} must be text")
+    return value
+
+
 def _md(request, key: str) -> str:
     return request.matchdict[key]
 
@@ -78,9 +86,7 @@ def user(request):
 
 @view_config(route_name="legacy.user", request_method="PUT", renderer="json")
 def create_user(request):
-    return _admin(request).create_user(
-        request.identity, _md(request, "username"), _param(request, "password")
-    )
+    return _admin(request).create_user(request.identity, _md(request, "username"), _text(request, "password"))
 
 
 @view_config(route_name="legacy.user", request_method="DELETE", renderer="json")
@@ -176,7 +182,7 @@ def signup_token(request):
 @view_config(route_name="legacy.token_register", request_method="PUT", renderer="json")
 def token_register(request):
     """1.x's ``PUT /acct/tokenRegister``: spend a token, get an approved account and a session."""
-    username = _signup(request).redeem(_param(request, "token"), _param(request, "password"))
+    username = _signup(request).redeem(_text(request, "token"), _text(request, "password"))
     request.session.invalidate()
     sessions.start(request, username)
     return {"next": request.route_url("ui.home")}
@@ -200,7 +206,7 @@ def acl(request):
 # The caller's own account ----------------------------------------------------------
 @view_config(route_name="legacy.api_user", request_method="PUT", renderer="json")
 def register(request):
-    return _admin(request).register(request.identity, _md(request, "username"), _param(request, "password"))
+    return _admin(request).register(request.identity, _md(request, "username"), _text(request, "password"))
 
 
 @view_config(route_name="legacy.api_user", request_method="POST", renderer="json")
@@ -208,7 +214,7 @@ def change_password(request):
     if _md(request, "username") != "password":
         raise FileNotFound("Not Found")
     _admin(request).change_password(
-        request.identity, _param(request, "old_password"), _param(request, "new_password")
+        request.identity, _text(request, "old_password"), _text(request, "new_password")
     )
     return {"changed": True}
 
@@ -222,8 +228,9 @@ def login_page(request):
 @view_config(route_name="legacy.login", request_method="POST", renderer="json")
 def login(request):
     """A web UI session for scripts that logged in like 1.x's web page did."""
-    identity = _admin(request).login(_param(request, "username"), _param(request, "password"))
+    identity = _admin(request).login(_text(request, "username"), _text(request, "password"))
     request.session.invalidate()
+    assert identity.username is not None  # an authenticated identity has a name
     sessions.start(request, identity.username)
     return {"next": request.route_url("ui.home")}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
@@ -51,7 +52,10 @@ def _make_page(body: str | bytes, content_type: str) -> Page:
 
 def render_index(request, projects, fmt: str, serial: int | None = None) -> Page:
     if fmt == JSON:
-        doc = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p.name} for p in projects]}
+        doc: dict[str, Any] = {
+            "meta": {"api-version": API_VERSION},
+            "projects": [{"name": p.name} for p in projects],
+        }
         if serial is not None:
             # PyPI's mirroring field (bandersnatch's simple method needs it). The index
             # keeps one change counter, so every project carries the global serial.
@@ -140,7 +144,12 @@ def render_project(
             if r["upload_time"]:
                 entry["upload-time"] = r["upload_time"]
             entries.append(entry)
-        doc = {"meta": {"api-version": api_version}, "name": project, "versions": versions, "files": entries}
+        doc: dict[str, Any] = {
+            "meta": {"api-version": api_version},
+            "name": project,
+            "versions": versions,
+            "files": entries,
+        }
         if serial is not None:
             doc["meta"]["_last-serial"] = serial
         return _make_page(json.dumps(doc, separators=(",", ":")), JSON)
@@ -212,6 +221,7 @@ def simple_index(request):
         site_key(request),
         lambda projects, serial: render_index(request, projects, fmt, serial),
     )
+    assert answer.page is not None  # only a project page may be a redirect instead
     return page_response(request, answer.page, answer.serial, private=answer.private)
 
 
@@ -249,4 +259,5 @@ def simple_project(request):
             location=answer.redirect,
             headers={"Vary": "Accept, Authorization", "Cache-Control": request.services.index_cache_control},
         )
+    assert answer.page is not None
     return page_response(request, answer.page, answer.serial, answer.private)

@@ -613,3 +613,33 @@ def test_uploads_to_pypi_still_work_beside_search(app):
     wheel = make_wheel("demo", "1.0")
     assert upload_dist(app, wheel).status_int == 200
     assert file_record(app, wheel[0]) is not None
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("PUT", "/admin/user/carol/", {"password": True}),
+        ("POST", "/api/user/password", {"old_password": True, "new_password": "new-pw"}),
+        ("POST", "/api/user/password", {"old_password": "x", "new_password": True}),
+        ("POST", "/acct/login", {"username": "admin", "password": True}),
+        ("POST", "/acct/login", {"username": True, "password": "pw"}),
+        ("PUT", "/api/user/mallory/", {"password": True}),
+        ("PUT", "/acct/tokenRegister", {"token": True, "password": "pw"}),
+    ],
+)
+def test_a_json_true_where_text_is_expected_is_a_400(make_app, method, path, body):
+    # Only 1.x's admin flag may be a JSON boolean; a password or name that is one
+    # was passed on as True (a 500 from deep in the access backend).
+    app = sql_app(make_app)
+    before = access_state(app)
+    response = app.request(
+        path,
+        method=method,
+        headers=auth_headers("admin"),
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        expect_errors=True,
+    )
+    assert_rejected(response, 400, "must be text")
+    assert access_state(app) == before
+    assert "ppc_session" not in app.cookies

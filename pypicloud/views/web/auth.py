@@ -55,6 +55,7 @@ def login(request):
         )
     # A fresh session (and CSRF token) at login: nothing chosen before it survives.
     request.session.invalidate()
+    assert identity.username is not None  # an authenticated identity has a name
     sessions.start(request, identity.username)
     new_csrf_token(request)
     return HTTPSeeOther(location=safe_next(request))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
@@ -13,7 +15,7 @@ from .common import access_admin, login_redirect, page, page_number, reader, req
 RECENT_UPLOADS = 10
 
 
-def index_urls(request) -> dict[str, str]:
+def index_urls(request) -> dict[str, Any]:
     """This server's URLs as the browser reached it (through the proxy, with its prefix)."""
     return {
         "index_url": request.route_url("simple.index"),
