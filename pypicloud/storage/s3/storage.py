@@ -379,19 +379,6 @@ class S3Storage(Storage):
     def location(self) -> tuple:
         return ("s3", self.endpoint_url or "", self.bucket, self.prefix)
 
-    def url_is_fresh(self, redirect: Redirect | None, now: datetime | None = None) -> bool:
-        """Whether a cached :meth:`download_url` answer may still be handed out.
-
-        True while it has more than ``buffer_time`` seconds left (always for a
-        public URL, which has no expiry).
-        """
-        if redirect is None:
-            return False
-        if redirect.expires_at is None:
-            return True
-        now = now or datetime.now(UTC)
-        return redirect.expires_at - now > timedelta(seconds=self.buffer_time)
-
     def check_health(self) -> None:
         """HEAD the bucket within ``health_timeout`` seconds (see :func:`.bucket.check_health`)."""
         with self._lock:
