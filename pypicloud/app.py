@@ -15,11 +15,12 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .access import access_from_settings
 from .access_manager import AccessManager
 from .errors import ConfigError
+from .flashes import FlashStore
 from .index import index_from_settings
 from .pagecache import PageCache
 from .service import PackageIndex
@@ -45,7 +46,8 @@ class AppServices:
     ``package_max_age`` that of files; ``realm`` the HTTP Basic realm of a 401;
     ``session_lifetime`` the longest a web UI login lasts, in seconds;
     ``ui_upload_limit`` the largest body of the browser's multi-file upload form;
-    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``).
+    ``signup_tokens`` makes and checks 1.x's sign-up tokens (``auth.signing_key``);
+    ``flashes`` keeps the web UI's one-time messages (per process, in memory).
     """
 
     settings: Settings
@@ -60,6 +62,7 @@ class AppServices:
     index_cache_control: str
     session_lifetime: int
     ui_upload_limit: int | None
+    flashes: FlashStore = field(default_factory=FlashStore)
 
 
 def spool_dir(settings: Settings) -> str | None:
