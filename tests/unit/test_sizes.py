@@ -27,9 +27,6 @@ MODULE_EXCEPTIONS = {
     "index/sql.py": "one class, one contract; per-concern mixins planned",
     "index/redis.py": "one class, one contract; per-concern mixins planned",
     "index/dynamo.py": "one class, one contract (1.x's tables); per-concern mixins planned",
-    # 1.x's editable document in one secret: one class; its document codec is the
-    # cut planned (it is the same document ppc-export writes).
-    "access/aws_secrets_manager.py": "one class, one contract; the document codec is the cut planned",
 }
 
 FUNCTION_EXCEPTIONS = {
