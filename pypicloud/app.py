@@ -15,12 +15,13 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .access import access_from_settings
 from .access_manager import AccessManager
 from .audit import AuditService, start_retention
 from .errors import ConfigError
+from .flashes import FlashStore
 from .index import index_from_settings
 from .pagecache import PageCache
 from .retention.config import RetentionConfig, retention_from_settings
@@ -54,7 +55,8 @@ class AppServices:
     (None unless ``retention.schedule`` is set; started by :func:`start`);
     ``webhooks`` queues and sends webhook deliveries (None: no webhook configured),
     ``webhook_admin`` holds the rules of the admin UI's webhooks page;
-    ``audit`` reads the audit log that every change is recorded in (docs/audit.md).
+    ``audit`` reads the audit log that every change is recorded in (docs/audit.md);
+    ``flashes`` keeps the web UI's one-time messages (per process, in memory).
     """
 
     settings: Settings
@@ -74,6 +76,7 @@ class AppServices:
     webhook_admin: WebhookAdmin
     audit: AuditService
     webhooks: WebhookDispatcher | None = None
+    flashes: FlashStore = field(default_factory=FlashStore)
 
     def stop(self) -> None:
         """Stop the background work this app started (the webhook worker, the retention schedule)."""

@@ -103,12 +103,12 @@ def _key(request, create: bool) -> str | None:
 
 def flash(request, message: str, queue: str = "info") -> None:
     """Keep ``message`` for the next page this session sees."""
-    request.registry.flashes.add(_key(request, True), message, queue)
+    request.services.flashes.add(_key(request, True), message, queue)
 
 
 def flash_secret(request, value: dict) -> None:
     """Keep ``value`` for the next page of this session, once."""
-    request.registry.flashes.put_secret(_key(request, True), value)
+    request.services.flashes.put_secret(_key(request, True), value)
 
 
 def pop(request) -> tuple[dict[str, list[str]], dict | None]:
@@ -116,8 +116,4 @@ def pop(request) -> tuple[dict[str, list[str]], dict | None]:
     key = _key(request, False)
     if key is None:
         return {}, None
-    return request.registry.flashes.pop(key)
-
-
-def includeme(config) -> None:
-    config.registry.flashes = FlashStore()
+    return request.services.flashes.pop(key)

@@ -321,7 +321,8 @@ def parse_networks(settings) -> list:
 
 def includeme(config) -> None:
     """Register ``/metrics`` and the instrumentation when ``pypi.metrics`` is on (else: 404)."""
-    settings = config.registry.ppc_settings
+    services = config.registry.services
+    settings = services.settings
     networks = parse_networks(settings)  # a typo stops start-up even while metrics are off
     if not settings.get_bool(ENABLED, False):
         return
@@ -330,20 +331,19 @@ def includeme(config) -> None:
 
     registry = config.registry
     metrics = registry.metrics = Metrics(networks)
-    service = registry.service
+    service = services.service
     metrics.instrument_backend(service.storage, Storage, "storage")
     metrics.instrument_backend(service.index, MetadataIndex, "index")
-    metrics.instrument_cache(registry.pages, "pages")
+    metrics.instrument_cache(services.pages, "pages")
     records = getattr(service, "_records", None)  # the service's file-record cache
     if records is not None:
         metrics.instrument_cache(records, "records")
     if getattr(service, "upstream", None) is not None:
         metrics.instrument_upstream(service.upstream)
     metrics.instrument_uploads(service)
-    if getattr(registry, "login_throttle", None) is not None:
-        metrics.instrument_throttle(registry.login_throttle)
-    services = getattr(registry, "services", None)
-    if services is not None and services.webhooks is not None:
+    if services.login_throttle is not None:
+        metrics.instrument_throttle(services.login_throttle)
+    if services.webhooks is not None:
         metrics.instrument_webhooks(services.webhooks)
     config.add_route("metrics", "/metrics")
     config.add_view(metrics_view, route_name="metrics", request_method=("GET", "HEAD"))

@@ -81,9 +81,13 @@ def _fixed_segments(registry: Registry) -> frozenset[str]:
 class PpcRegistry(Registry):
     """Pyramid's registry with the app's services as one typed attribute.
 
-    ``routes`` is set once, when the app is created. The read-only properties
-    are the names the registry carried before the composition root (tests,
-    tools and the web UI read them); they all read :attr:`services`.
+    ``routes`` is set once, when the app is created. Code of this package reads
+    :attr:`services` (views: ``request.services``). The read-only properties are
+    kept for others: they are the six names the registry carried before the
+    composition root (``service``, ``ppc_settings``, ``pages``, ``realm``,
+    ``package_max_age``, ``index_cache_control``), which a third-party
+    ``config.include`` or a test may still read; they all read :attr:`services`.
+    Add no new ones: new values go on :class:`AppServices`.
     """
 
     def __init__(self, services: AppServices):
@@ -108,32 +112,12 @@ class PpcRegistry(Registry):
         return self.services.realm
 
     @property
-    def login_throttle(self):
-        return self.services.login_throttle
-
-    @property
     def package_max_age(self) -> int:
         return self.services.package_max_age
 
     @property
     def index_cache_control(self) -> str:
         return self.services.index_cache_control
-
-    @property
-    def access_admin(self):
-        return self.services.access_admin
-
-    @property
-    def ui_upload_limit(self) -> int | None:
-        return self.services.ui_upload_limit
-
-    @property
-    def signup_tokens(self):
-        return self.services.signup_tokens
-
-    @property
-    def session_lifetime(self) -> int:
-        return self.services.session_lifetime
 
 
 def route_table(registry: Registry) -> RouteTable:
@@ -186,7 +170,6 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
     config.include("pypicloud.security")
     config.include("pypicloud.crosssite")
     config.include("pypicloud.sessions")
-    config.include("pypicloud.flashes")
     config.include("pypicloud.routes")
     config.include("pypicloud.oidc")  # trusted publishing, when oidc.publisher.* blocks exist
     config.include("pypicloud.metrics")  # /metrics and its instrumentation, when pypi.metrics is on

@@ -189,8 +189,6 @@ class AccessBackend(abc.ABC):
         Must not change anything; cheap enough for a load balancer to call often.
         """
 
-    editable = False
-
     def export_data(self) -> AccessData:
         """Every user, group and grant as an ``editable.AccessData`` (``ppc-export``).
 

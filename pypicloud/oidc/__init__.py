@@ -73,8 +73,8 @@ def accept_minted_tokens(access, publishing: TrustedPublishing) -> None:
 
 def includeme(config) -> None:
     registry = config.registry
-    service = registry.service
-    publishing = trusted_publishing_from_settings(registry.ppc_settings, service.index, service.events)
+    service = registry.services.service
+    publishing = trusted_publishing_from_settings(registry.services.settings, service.index, service.events)
     registry.trusted_publishing = publishing
     if publishing is None:
         return

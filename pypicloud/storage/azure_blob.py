@@ -23,18 +23,30 @@ Download URLs are read-only SAS URLs valid ``storage.expire_after`` seconds,
 signed with the account key; the service caches them in the index and reuses
 them while more than ``storage.buffer_time`` seconds are left. Without an account
 key (a connection string holding a SAS token) the server streams the files.
+
+The SDK details (client, outage errors, metadata names, copies, SAS tokens) are in
+``azure_client.py``; settings, container bootstrap and block uploads in
+``azure_options.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import Redirect, StoredObject
+from .azure_client import (  # noqa: F401 - names this module held before
+    _ESCAPE,
+    _IDENTIFIER,
+    decode_name,
+    encode_name,
+    is_outage,
+    read_only_sas,
+    service_client,
+    wait_for_copy,
+)
 from .azure_options import _CONTAINER, _code, _status, ensure_container, options_from_settings, put_blocks  # noqa: F401
 from .objectstore import (
     ChunkReader,
@@ -55,10 +67,8 @@ try:
         HttpResponseError,
         ResourceExistsError,
         ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
     )
-    from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+    from azure.storage.blob import BlobServiceClient  # noqa: F401 - the SDK is installed
 except ImportError as exc:  # the extra is not installed: from_settings says which
     _MISSING = exc
 else:
@@ -69,25 +79,7 @@ LOG = logging.getLogger(__name__)
 MB = 1024 * 1024
 #: Azure's limit on metadata: names plus values.
 MAX_METADATA_BYTES = 8192
-_ESCAPE = "ppcx_"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 EXTRA_HINT = "install the extra: pip install 'pypicloud[azure]'"
-
-
-def encode_name(name: str) -> str:
-    if _IDENTIFIER.match(name) and not name.startswith(_ESCAPE):
-        return name
-    return _ESCAPE + name.encode("utf-8").hex()
-
-
-def decode_name(name: str) -> str:
-    name = name.lower()
-    if name.startswith(_ESCAPE):
-        try:
-            return bytes.fromhex(name[len(_ESCAPE) :]).decode("utf-8")
-        except (ValueError, UnicodeError):
-            return name
-    return name
 
 
 class AzureBlobStorage(ObjectStore):
@@ -149,13 +141,7 @@ class AzureBlobStorage(ObjectStore):
             max_single_get_size=4 * MB,
             max_chunk_get_size=4 * MB,
         )
-        if connection_string:
-            self.service = BlobServiceClient.from_connection_string(connection_string, **options)
-        else:
-            if not account_url:
-                account_url = f"https://{account_name}.blob.core.windows.net"
-            credential = {"account_name": account_name, "account_key": account_key} if account_key else None
-            self.service = BlobServiceClient(account_url=account_url, credential=credential, **options)
+        self.service = service_client(connection_string, account_url, account_name, account_key, options)
         self.account_name = self.service.account_name or account_name
         cred = self.service.credential
         self._account_key = getattr(cred, "account_key", None) or account_key
@@ -207,12 +193,7 @@ class AzureBlobStorage(ObjectStore):
         )
 
     def _wrap(self, exc: BaseException, action: str) -> BaseException | None:
-        if isinstance(exc, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)):
-            return self._unavailable(action, exc)
-        if isinstance(exc, HttpResponseError):
-            if _status(exc) >= 500 or _status(exc) in (403, 429) or _code(exc) == "ContainerNotFound":
-                return self._unavailable(action, exc)
-        return None
+        return self._unavailable(action, exc) if is_outage(exc) else None
 
     @contextmanager
     def _azure(self, action: str):
@@ -353,14 +334,7 @@ class AzureBlobStorage(ObjectStore):
         )
 
     def _wait_for_copy(self, dest, name: str, attempts: int = 600) -> None:
-        for _ in range(attempts):
-            status = dest.get_blob_properties().copy.status
-            if status in (None, "success"):
-                return
-            if status != "pending":
-                raise BackendUnavailable(f"Azure could not copy {name}: copy status {status}")
-            time.sleep(0.5)
-        raise BackendUnavailable(f"Azure did not finish copying {name} in time")
+        wait_for_copy(dest, name, attempts)
 
     def update_metadata(self, project, filename, metadata):
         self.check_writable()
@@ -418,14 +392,7 @@ class AzureBlobStorage(ObjectStore):
             return None
         key = self.key_for(project, filename)
         expires_at = signed_until(expires_in or self.expire_after)
-        token = generate_blob_sas(
-            account_name=self.account_name,
-            container_name=self.container,
-            blob_name=key,
-            account_key=self._account_key,
-            permission=BlobSasPermissions(read=True),
-            expiry=expires_at,
-        )
+        token = read_only_sas(self.account_name, self.container, key, self._account_key, expires_at)
         url = self.client.get_blob_client(key).url
         return Redirect(url=f"{url}?{token}", expires_at=expires_at)
 

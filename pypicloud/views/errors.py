@@ -129,7 +129,8 @@ def error_response(request, status: int, message: str) -> Response:
     if response is None:
         response = _plain(status, message)
     if status == 401:
-        realm = getattr(request.registry, "realm", "pypi")
+        services = getattr(request.registry, "services", None)  # None: a bare Pyramid registry
+        realm = services.realm if services is not None else "pypi"
         response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
     return response
 

@@ -229,17 +229,6 @@ def test_signed_url_lifetime_and_download(settings_for, moto_server, s3_bucket):
     assert fetch(answer.url) == DATA
 
 
-def test_signed_url_reuse_window(settings_for):
-    storage = settings_for(expire_after="1000", buffer_time="600")
-    now = datetime.now(UTC)
-    fresh = Redirect("u", now + timedelta(seconds=700))
-    stale = Redirect("u", now + timedelta(seconds=500))
-    assert storage.url_is_fresh(fresh, now) is True
-    assert storage.url_is_fresh(stale, now) is False
-    assert storage.url_is_fresh(Redirect("u", None), now) is True
-    assert storage.url_is_fresh(None, now) is False
-
-
 def test_public_url(settings_for, s3_client, s3_bucket, moto_server):
     storage = settings_for(public_url="true")
     put(storage)

@@ -66,6 +66,17 @@ def source(tmp_path, make_app):
     return app, write_ini(base / "source.ini", app.ppc_settings)
 
 
+# A destination whose disk fails as ``faults.put`` says (tests/faults/backends.py),
+# chosen by dotted name as any third-party backend is.
+FLAKY = {"pypi.storage": "tests.faults.backends.FlakyFileStorage"}
+
+
+def flaky_destination(tmp_path: Path, faults: str) -> Path:
+    """A second ini of the deployment ``dest``: the same places, a disk failing as ``faults`` says."""
+    _, settings = deployment(tmp_path, "dest")
+    return write_ini(tmp_path / "dest" / "flaky.ini", settings | FLAKY | {"faults.put": faults})
+
+
 def deployment(
     tmp_path: Path, name: str, overrides: dict[str, str | None] | None = None
 ) -> tuple[Path, dict]:
@@ -179,32 +190,12 @@ def test_file_to_s3_to_s3_to_file(source, tmp_path, make_app, capsys, moto_serve
     assert stored_names(tmp_path / "back" / "packages") == stored_names(tmp_path / "source" / "packages")
 
 
-def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys, monkeypatch):
+def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys):
     source_app, source_ini = source
     dest_ini, _ = deployment(tmp_path, "dest")
-    real_put = FileStorage.put
-    calls = {"n": 0}
-
-    class Broken(io.RawIOBase):
-        """Hands out half of a file, then fails like a full disk."""
-
-        def __init__(self, stream):
-            self.stream, self.sent = stream, 0
-
-        def read(self, size=-1):
-            if self.sent:
-                raise RuntimeError("disk on fire")
-            self.sent += 1
-            return self.stream.read(10)
-
-    def flaky_put(self, project, filename, stream, metadata, *, overwrite=False):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            stream = Broken(stream)
-        return real_put(self, project, filename, stream, metadata, overwrite=overwrite)
-
-    monkeypatch.setattr(FileStorage, "put", flaky_put)
-    code, _, err = run(capsys, source_ini, dest_ini)
+    # The same destination, its disk failing midway through the fourth file.
+    flaky_ini = flaky_destination(tmp_path, "break-after:3")
+    code, _, err = run(capsys, source_ini, flaky_ini)
     total = len(stored_names(tmp_path / "source" / "packages"))
     assert code == 1
     assert err.count("failed   ") == total - 3
@@ -218,7 +209,6 @@ def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys, monke
     for path in storage_files(dest_root):  # what is there is whole
         assert path.read_bytes() == (source_root / path.parent.name / path.name).read_bytes()
 
-    monkeypatch.setattr(FileStorage, "put", real_put)
     code, _, err = run(capsys, source_ini, dest_ini)
     assert code == 0, err
     assert f"{total - 3} copied" in err and "3 already present" in err
@@ -226,24 +216,15 @@ def test_resume_after_a_failure_midway(source, tmp_path, make_app, capsys, monke
     assert_same_index(source_app, make_app(base=tmp_path / "dest"))
 
 
-def test_interrupt_then_resume(source, tmp_path, capsys, monkeypatch):
+def test_interrupt_then_resume(source, tmp_path, capsys):
     _, source_ini = source
     dest_ini, _ = deployment(tmp_path, "dest")
-    real_put = FileStorage.put
-    calls = {"n": 0}
-
-    def interrupted_put(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_put(self, *args, **kwargs)
-
-    monkeypatch.setattr(FileStorage, "put", interrupted_put)
-    code, _, err = run(capsys, source_ini, dest_ini)
+    # The same destination, Ctrl-C arriving during its second write.
+    flaky_ini = flaky_destination(tmp_path, "interrupt-at:2")
+    code, _, err = run(capsys, source_ini, flaky_ini)
     assert code == 1
     assert "interrupted" in err and "run the same command again" in err
     assert "index rebuilt" not in err
-    monkeypatch.setattr(FileStorage, "put", real_put)
     code, _, err = run(capsys, source_ini, dest_ini)
     assert code == 0, err
     # The copy under way when Ctrl-C came (and at most the one started after it) finished.
@@ -372,12 +353,7 @@ def test_installed_console_script(source, tmp_path):
 
 def test_gives_up_after_many_failures_in_a_row(source, tmp_path, capsys, monkeypatch):
     _, source_ini = source
-    dest_ini, _ = deployment(tmp_path, "dest")
-
-    def broken_put(self, *args, **kwargs):
-        raise OSError("read-only file system")
-
-    monkeypatch.setattr(FileStorage, "put", broken_put)
+    dest_ini, _ = deployment(tmp_path, "dest", FLAKY | {"faults.put": "fail"})
     monkeypatch.setattr(migrate, "MAX_FAILURES_IN_A_ROW", 3)
     code, _, err = run(capsys, source_ini, dest_ini)
     assert code == 1

@@ -18,7 +18,6 @@ import zipfile
 import pytest
 import webtest
 
-from pypicloud.storage.file import FileStorage
 from tests import threads
 
 from .helpers import (
@@ -672,45 +671,11 @@ def _assert_consistent(app, project, filename, tmp_path):
     return stored
 
 
-class _PauseAfterLink:
-    """Hold the first upload of ``filename`` just after its bytes are published
-    (``os.link`` done, metadata sidecar not yet written) until released."""
-
-    def __init__(self, monkeypatch, filename: str):
-        self.filename = filename
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        self.owner = None
-        original = FileStorage._write_meta
-
-        def write_meta(storage, path, metadata):
-            if os.path.basename(path) == filename and self.owner is None:
-                self.owner = threading.current_thread()
-                self.reached.set()
-                self.release.wait(10)  # a correct server may make the other upload wait
-            return original(storage, path, metadata)
-
-        monkeypatch.setattr(FileStorage, "_write_meta", write_meta)
-
-
-class _PauseBeforeIndex:
-    """Hold the first upload of ``filename`` after storage has it, before the index row."""
-
-    def __init__(self, monkeypatch, app, filename: str):
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        index = service(app).index
-        original = index.add
-        state = {"held": False}
-
-        def add(record):
-            if record.filename == filename and not state["held"]:
-                state["held"] = True
-                self.reached.set()
-                self.release.wait(10)
-            return original(record)
-
-        monkeypatch.setattr(index, "add", add)
+def _pausing_app(make_app, storage: bool):
+    """An app whose storage (or index) can hold an upload at one step (tests/faults/backends.py)."""
+    if storage:
+        return make_app({"pypi.storage": "tests.faults.backends.PausingFileStorage"})
+    return make_app({"pypi.db": "tests.faults.backends.PausingSQLIndex"})
 
 
 def _first_then_second(app, first, second, pause, users=("alice", "alice")):
@@ -739,10 +704,11 @@ def _first_then_second(app, first, second, pause, users=("alice", "alice")):
     return results["first"], results["second"]
 
 
-def test_upload_racing_a_published_but_unfinished_upload_gets_409(app, tmp_path, monkeypatch):
+def test_upload_racing_a_published_but_unfinished_upload_gets_409(make_app, tmp_path):
+    app = _pausing_app(make_app, storage=True)
     first = make_wheel("alice-pkg", "1.0", payload=b"A" * 5000)
     second = make_wheel("alice-pkg", "1.0", payload=b"B" * 5000)
-    pause = _PauseAfterLink(monkeypatch, first[0])
+    pause = service(app).storage.pause_before_metadata(first[0])
     winner, loser = _first_then_second(app, first, second, pause)
     assert winner.status_int == 200, winner.text
     assert_rejected(loser, 409, "file already exists")
@@ -750,19 +716,21 @@ def test_upload_racing_a_published_but_unfinished_upload_gets_409(app, tmp_path,
     assert stored == first[1]
 
 
-def test_identical_upload_racing_a_published_but_unfinished_upload_is_200(app, tmp_path, monkeypatch):
+def test_identical_upload_racing_a_published_but_unfinished_upload_is_200(make_app, tmp_path):
+    app = _pausing_app(make_app, storage=True)
     dist = make_sdist("demo", "1.0")
-    pause = _PauseAfterLink(monkeypatch, dist[0])
+    pause = service(app).storage.pause_before_metadata(dist[0])
     first, second = _first_then_second(app, dist, dist, pause, users=("admin", "admin"))
     assert first.status_int == 200 and second.status_int == 200, (first.text, second.text)
     assert _assert_consistent(app, "demo", dist[0], tmp_path) == dist[1]
 
 
 @pytest.mark.parametrize("identical", [False, True], ids=["other-bytes", "same-bytes"])
-def test_upload_racing_a_stored_but_unindexed_upload(app, tmp_path, monkeypatch, identical):
+def test_upload_racing_a_stored_but_unindexed_upload(make_app, tmp_path, identical):
+    app = _pausing_app(make_app, storage=False)
     first = make_wheel("alice-pkg", "1.0", payload=b"A" * 5000)
     second = first if identical else make_wheel("alice-pkg", "1.0", payload=b"B" * 5000)
-    pause = _PauseBeforeIndex(monkeypatch, app, first[0])
+    pause = service(app).index.pause_before_add(first[0])
     winner, loser = _first_then_second(app, first, second, pause)
     assert winner.status_int == 200, winner.text
     if identical:

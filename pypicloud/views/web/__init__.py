@@ -6,8 +6,8 @@ Browser sessions are signed cookies (``pypicloud/sessions.py``); every
 state-changing form carries the session's CSRF token and is refused with 403
 without it (on top of the cross-site guard in ``crosssite.py``). What a visitor
 may see and do is decided by the same rules as on the API: in the package
-service (``request.registry.service``) and the access manager
-(``request.registry.access_admin``, :mod:`pypicloud.access_manager`). These
+service (``request.services.service``) and the access manager
+(``request.services.access_admin``, :mod:`pypicloud.access_manager`). These
 views only collect form fields and show results; none touches a backend.
 
 Modules: ``common`` (page rendering, login gates, CSRF), ``auth`` (log in and

@@ -37,7 +37,7 @@ def _file_size(upload) -> int:
 def _upload(request, identity):
     """Each chosen file is stored on its own: one refusal does not stop the others,
     and the size limit applies to each file, not to the whole form."""
-    service = request.registry.service
+    service = request.services.service
     limit = service.max_upload_size
     chosen = [
         value
@@ -85,20 +85,20 @@ def _bounded(messages: list[str], verb: str) -> list[str]:
 
 
 def _rebuild(request, identity):
-    count = request.registry.service.rebuild()
+    count = request.services.service.rebuild()
     return f"Index rebuilt from storage: {count} files", "ui.home", {}
 
 
 def _after_change(request, project_name: str) -> tuple[str, dict]:
     """The project's page, or the project list once its last file is gone."""
-    if request.registry.service.has_project(project_name):
+    if request.services.service.has_project(project_name):
         return "ui.project", {"project": project_name}
     return "ui.projects", {}
 
 
 def _file_action(action: str):
     def run(request, identity):
-        service = request.registry.service
+        service = request.services.service
         project_name = canonicalize_name(field(request, "project"))
         filename = field(request, "filename")
         if action == "delete-file":
@@ -118,7 +118,7 @@ def _file_action(action: str):
 
 def _release_action(action: str):
     def run(request, identity):
-        service = request.registry.service
+        service = request.services.service
         project_name = canonicalize_name(field(request, "project"))
         version = field(request, "version")
         if action == "delete-release":
@@ -141,7 +141,7 @@ def _release_action(action: str):
 
 
 def _delete_project(request, identity):
-    service = request.registry.service
+    service = request.services.service
     project_name = canonicalize_name(field(request, "project"))
     typed = request.POST.get("confirm_name", "").strip()
     # The name typed in full: deleting every release is never one stray click.
@@ -204,7 +204,7 @@ def action(request):
     identity = require_user(request) if name in _USER_ACTIONS else require_admin(request)
     if name == "upload":
         # 413 before a body over the whole form's limit is read; each file has its own.
-        read_form(request, limit=request.registry.ui_upload_limit)
+        read_form(request, limit=request.services.ui_upload_limit)
     check_csrf(request)
     handler = _ACTIONS.get(name)
     if handler is None:

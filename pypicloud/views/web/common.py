@@ -39,7 +39,7 @@ def page(request, template: str, status: int = 200, **values):
 
 def access_admin(request):
     """The access manager (:class:`pypicloud.access_manager.AccessManager`) of this app."""
-    return request.registry.access_admin
+    return request.services.access_admin
 
 
 def reader(request):

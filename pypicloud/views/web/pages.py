@@ -29,7 +29,7 @@ def home_page(request):
     Served at ``/`` to a browser's navigation (views/compat.py) and linked as Home.
     """
     identity = reader(request)
-    service = request.registry.service
+    service = request.services.service
     recent = service.recent_uploads(identity, RECENT_UPLOADS)
     response = page(request, "index.html", recent=recent, human_size=human_size, **index_urls(request))
     response.vary = ("Sec-Fetch-Dest", "Cookie", "Authorization")
@@ -46,7 +46,7 @@ def overview(request):
     identity = reader(request)
     if not identity.is_admin:
         return HTTPFound(location=request.route_path("ui.projects"))
-    service = request.registry.service
+    service = request.services.service
     return page(
         request,
         "home.html",
@@ -59,7 +59,7 @@ def overview(request):
 @view_config(route_name="ui.projects", request_method="GET")
 def projects(request):
     identity = reader(request)
-    listing = request.registry.service.browse_projects(
+    listing = request.services.service.browse_projects(
         identity,
         query=request.params.get("q", "").strip()[:200],
         sort=request.params.get("sort", "name"),
@@ -75,7 +75,7 @@ def project(request):
     identity = reader(request)
     name = canonicalize_name(request.matchdict["project"])
     try:
-        details = request.registry.service.project_page(identity, name)
+        details = request.services.service.project_page(identity, name)
     except Unauthorized:
         return login_redirect(request)
     return page(
@@ -91,7 +91,7 @@ def project(request):
 @view_config(route_name="ui.upload", request_method="GET")
 def upload_page(request):
     require_user(request)
-    service = request.registry.service
+    service = request.services.service
     limit = service.max_upload_size
     return page(
         request,
