@@ -110,6 +110,10 @@ class Metrics:
         self.login_throttled = Counter(
             "ppc_login_throttled", "Logins refused by the throttle (429)", registry=r
         )
+        self._add_webhook_metrics(r)
+        self.webhooks = None  # the dispatcher, when webhooks are configured
+
+    def _add_webhook_metrics(self, r: CollectorRegistry | None) -> None:
         self.webhook_deliveries = Counter(
             "ppc_webhook_deliveries",
             "Webhook delivery attempts by outcome (delivered, retried, failed)",
@@ -123,7 +127,6 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
-        self.webhooks = None  # the dispatcher, when webhooks are configured
 
     # -- access -----------------------------------------------------------
     def address_allowed(self, address: str | None) -> bool:
