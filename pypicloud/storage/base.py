@@ -67,6 +67,17 @@ class ReadStream(abc.ABC):
     def readable(self) -> bool:
         return True
 
+    def os_file(self) -> BinaryIO | None:
+        """The operating-system file this stream reads, when it reads it to its end.
+
+        Then the file is positioned at the stream's first byte and everything
+        from there to the end of the file is the stream's content, so a web
+        server may send it with ``sendfile`` (through ``wsgi.file_wrapper``);
+        whoever takes it closes it instead of the stream. None (the default)
+        for a stream that is not such a file: the caller reads the stream.
+        """
+        return None
+
     def __enter__(self) -> Self:
         return self
 
