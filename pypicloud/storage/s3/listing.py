@@ -8,18 +8,84 @@ HeadObject (never a GET of the body). Those HEADs run on a bounded thread
 pool while the next listing page is fetched, so a rebuild is not one
 sequential round trip per object and never waits for a page's slowest HEAD
 before listing on.
+
+What a HEAD told is remembered (:class:`ListingMemo`) with the ETag, size and
+last-modified time the listing showed: the next listing of this process
+reuses it for every object whose three are unchanged, so a second rebuild of
+an unchanged bucket sends no HEAD at all. Any write of an object (bytes or
+metadata: a metadata update is a copy) gives it a new last-modified time;
+only answers given at least two seconds after that time are remembered, so a
+later write cannot share it (S3 times have one-second precision).
 """
 
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from ...models import StoredObject
 from .errors import translate_errors
 from .keys import our_entries
 from .metadata import listed_object
+
+#: How long after an object's last write a HEAD answer must come to be remembered.
+SETTLED = timedelta(seconds=2)
+
+
+def _fingerprint(entry: dict) -> tuple:
+    """What changes in a listing entry whenever the object is written (bytes or metadata)."""
+    return (entry.get("ETag"), entry.get("Size"), entry.get("LastModified"))
+
+
+def _settled(head: dict, last_modified: datetime | None) -> bool:
+    """Did S3 answer the HEAD at least :data:`SETTLED` after the object's last write (its own clock)?"""
+    date = head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not date or last_modified is None:
+        return False
+    try:
+        answered = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return False
+    return answered - last_modified >= SETTLED
+
+
+class ListingMemo:
+    """The metadata HEADs told during the last complete listing, by key and listing fingerprint.
+
+    Shared by the threads of one storage object; replaced as a whole at the end
+    of each complete listing, so it never holds more than the bucket's objects.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[tuple, StoredObject]] = {}
+
+    def get(self, entry: dict) -> StoredObject | None:
+        with self._lock:
+            found = self._known.get(entry["Key"])
+        if found is None or found[0] != _fingerprint(entry):
+            return None
+        return found[1]
+
+    def replace(self, known: dict[str, tuple[tuple, StoredObject]]) -> None:
+        with self._lock:
+            self._known = known
+
+
+def _head(storage, project: str, filename: str, entry: dict, seen: dict) -> StoredObject | None:
+    """HEAD one listed object (on a pool thread); remember its answer in ``seen`` when settled."""
+    head = storage.head_key(entry["Key"])
+    if head is None:
+        return None  # deleted while we listed
+    found = storage.stored_from_head(project, filename, entry["Key"], head)
+    same = head.get("ETag") == entry.get("ETag") and int(head.get("ContentLength", -1)) == entry.get("Size")
+    if same and _settled(head, entry.get("LastModified")):
+        seen[entry["Key"]] = (_fingerprint(entry), found)  # one key per thread: dict writes are atomic
+    return found
 
 
 def _pages(storage) -> Iterator[dict]:
@@ -44,18 +110,26 @@ def list_objects(storage, metadata_for: Callable[[str], bool] | None = None) -> 
     """
     limit = storage.list_workers * 4
     in_flight: collections.deque = collections.deque()
+    memo: ListingMemo = storage.listing_memo
+    seen: dict[str, tuple[tuple, StoredObject]] = {}
     with ThreadPoolExecutor(storage.list_workers, thread_name_prefix="s3-list") as pool:
         for page in _pages(storage):
             for project, filename, entry in our_entries(storage.layout, page.get("Contents", ())):
                 if metadata_for is not None and not metadata_for(filename):
                     yield listed_object(project, filename, entry)
                     continue
+                known = memo.get(entry)
+                if known is not None:
+                    seen[entry["Key"]] = (_fingerprint(entry), known)
+                    yield known
+                    continue
                 while len(in_flight) >= limit:
                     found = in_flight.popleft().result()
                     if found is not None:  # None: deleted while we listed
                         yield found
-                in_flight.append(pool.submit(storage.stat_key, project, filename, entry["Key"]))
+                in_flight.append(pool.submit(_head, storage, project, filename, entry, seen))
         while in_flight:
             found = in_flight.popleft().result()
             if found is not None:
                 yield found
+    memo.replace(seen)

@@ -37,7 +37,7 @@ from .errors import (
     unavailable,
 )
 from .keys import KeyLayout
-from .listing import list_objects
+from .listing import ListingMemo, list_objects
 from .multipart import ConditionalUpload, CountingReader
 from .options import SETTINGS_KEYS, options_from_settings
 from .reader import S3Reader
@@ -135,6 +135,8 @@ class S3Storage(Storage):
         self.multipart_chunksize = max(int(multipart_chunksize), 5 * MB)
         self.max_concurrency = max(1, int(max_concurrency))
         self.list_workers = max(1, int(list_workers))
+        # What the last complete listing's HEADs told (reused while unchanged).
+        self.listing_memo = ListingMemo()
         self.health_timeout = health_timeout
         self.verify = verify
         # Unfinished multipart uploads of ours older than this are aborted at
@@ -239,6 +241,10 @@ class S3Storage(Storage):
         """What a HEAD of ``key`` tells (None when there is no such object)."""
         head = self._head(key)
         return None if head is None else self._stored(project, filename, key, head)
+
+    # The listing's (listing.py) HEAD and its reading, apart.
+    head_key = _head
+    stored_from_head = _stored
 
     def _write_args(self, metadata: dict[str, str] | None) -> dict:
         return write_args(self, metadata)
