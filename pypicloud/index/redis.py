@@ -59,6 +59,7 @@ _FIELDS = (
     "yanked_reason",
     "metadata_sha256",
     "key",
+    "storage_tag",
 )
 
 

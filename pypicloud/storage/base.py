@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
 
 from ..errors import InvalidUpload, ReadOnly
@@ -204,6 +204,21 @@ class Storage(abc.ABC):
         index rebuilds and migrations, so it must scale to many thousands of
         objects without one sequential round trip per object.
         """
+
+    def list_reusing(
+        self, known: Mapping[str, str], metadata_for: Callable[[str], bool] | None = None
+    ) -> Iterator[StoredObject]:
+        """:meth:`list` for a caller that already holds some objects' metadata.
+
+        ``known`` maps an object's key (:meth:`key_for`) to the
+        :attr:`StoredObject.tag` it was read with. An object listed with that
+        very tag again may be yielded with the tag and no metadata (``{}``): it
+        has not been written since, so the caller keeps what it knows (a
+        rebuild keeps its index row). The default ignores ``known`` and lists
+        everything with its metadata, which is always right; a backend whose
+        listing shows tags but not metadata (S3) saves a request per object.
+        """
+        return self.list(metadata_for)
 
     @abc.abstractmethod
     def check_health(self) -> None:

@@ -9,7 +9,10 @@ pool while the next listing page is fetched, so a rebuild is not one
 sequential round trip per object and never waits for a page's slowest HEAD
 before listing on.
 
-What a HEAD told is remembered (:class:`ListingMemo`) with the ETag, size and
+An object the caller already knows (``known``: key to the tag it read it
+with, see ``Storage.list_reusing``) and listed with the same tag costs no HEAD
+either: the tag is the listing's ETag, size and last-modified time. What a
+HEAD told is also remembered (:class:`ListingMemo`) with the ETag, size and
 last-modified time the listing showed: the next listing of this process
 reuses it for every object whose three are unchanged, so a second rebuild of
 an unchanged bucket sends no HEAD at all. Any write of an object (bytes or
@@ -22,8 +25,9 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -36,9 +40,10 @@ from .metadata import listed_object
 SETTLED = timedelta(seconds=2)
 
 
-def _fingerprint(entry: dict) -> tuple:
-    """What changes in a listing entry whenever the object is written (bytes or metadata)."""
-    return (entry.get("ETag"), entry.get("Size"), entry.get("LastModified"))
+def _fingerprint(entry: dict) -> str:
+    """The object's tag: what changes in its listing entry whenever it is written (bytes or metadata)."""
+    modified = entry.get("LastModified")
+    return f"{entry.get('ETag')}/{entry.get('Size')}/{modified.isoformat() if modified else ''}"
 
 
 def _settled(head: dict, last_modified: datetime | None) -> bool:
@@ -62,7 +67,7 @@ class ListingMemo:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[tuple, StoredObject]] = {}
+        self._known: dict[str, tuple[str, StoredObject]] = {}
 
     def get(self, entry: dict) -> StoredObject | None:
         with self._lock:
@@ -71,7 +76,7 @@ class ListingMemo:
             return None
         return found[1]
 
-    def replace(self, known: dict[str, tuple[tuple, StoredObject]]) -> None:
+    def replace(self, known: dict[str, tuple[str, StoredObject]]) -> None:
         with self._lock:
             self._known = known
 
@@ -84,7 +89,8 @@ def _head(storage, project: str, filename: str, entry: dict, seen: dict) -> Stor
     found = storage.stored_from_head(project, filename, entry["Key"], head)
     same = head.get("ETag") == entry.get("ETag") and int(head.get("ContentLength", -1)) == entry.get("Size")
     if same and _settled(head, entry.get("LastModified")):
-        seen[entry["Key"]] = (_fingerprint(entry), found)  # one key per thread: dict writes are atomic
+        found = replace(found, tag=_fingerprint(entry))
+        seen[entry["Key"]] = (found.tag, found)  # one key per thread: dict writes are atomic
     return found
 
 
@@ -102,7 +108,22 @@ def _pages(storage) -> Iterator[dict]:
         yield page
 
 
-def list_objects(storage, metadata_for: Callable[[str], bool] | None = None) -> Iterator[StoredObject]:
+def _without_head(
+    memo: ListingMemo, known: Mapping[str, str] | None, project: str, filename: str, entry: dict, seen: dict
+) -> StoredObject | None:
+    """The object when no HEAD is needed: known to the caller with this tag, or remembered."""
+    tag = _fingerprint(entry)
+    remembered = memo.get(entry)
+    if remembered is not None:
+        seen[entry["Key"]] = (tag, remembered)  # kept for the next listing
+    if known is not None and known.get(entry["Key"]) == tag:
+        return replace(listed_object(project, filename, entry), tag=tag)
+    return remembered
+
+
+def list_objects(
+    storage, metadata_for: Callable[[str], bool] | None = None, known: Mapping[str, str] | None = None
+) -> Iterator[StoredObject]:
     """Every object of ``storage`` (an S3Storage) under its prefix; see the module docstring.
 
     At most ``4 × list_workers`` HEADs are queued at a time, so memory stays
@@ -111,17 +132,16 @@ def list_objects(storage, metadata_for: Callable[[str], bool] | None = None) -> 
     limit = storage.list_workers * 4
     in_flight: collections.deque = collections.deque()
     memo: ListingMemo = storage.listing_memo
-    seen: dict[str, tuple[tuple, StoredObject]] = {}
+    seen: dict[str, tuple[str, StoredObject]] = {}
     with ThreadPoolExecutor(storage.list_workers, thread_name_prefix="s3-list") as pool:
         for page in _pages(storage):
             for project, filename, entry in our_entries(storage.layout, page.get("Contents", ())):
                 if metadata_for is not None and not metadata_for(filename):
                     yield listed_object(project, filename, entry)
                     continue
-                known = memo.get(entry)
-                if known is not None:
-                    seen[entry["Key"]] = (_fingerprint(entry), known)
-                    yield known
+                found = _without_head(memo, known, project, filename, entry, seen)
+                if found is not None:
+                    yield found
                     continue
                 while len(in_flight) >= limit:
                     found = in_flight.popleft().result()

@@ -358,6 +358,10 @@ class S3Storage(Storage):
         """Every object under the prefix: a HEAD only where the metadata is wanted (see :mod:`.listing`)."""
         return list_objects(self, metadata_for)
 
+    def list_reusing(self, known, metadata_for=None) -> Iterator[StoredObject]:
+        """:meth:`list` without a HEAD for the objects ``known`` with their current tag."""
+        return list_objects(self, metadata_for, known)
+
     def download_url(self, project, filename, expires_in=None) -> Redirect:
         """A presigned GET URL valid ``expires_in`` seconds, or the public URL.
 
