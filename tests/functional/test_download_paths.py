@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import threading
 
 import pytest
-import waitress.server
 import webob
 from waitress.buffers import ReadOnlyFileBasedBuffer
+from webtest.http import StopableWSGIServer
 
 from pypicloud.index.sql import SQLIndex
 
@@ -188,18 +187,17 @@ def test_a_multi_megabyte_download_through_waitress(make_app):
         seen.append(type(app_iter))
         return app_iter
 
-    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    # webtest's waitress server in a thread, with a shutdown that stops its loop cleanly.
+    server = StopableWSGIServer.create(app, host="127.0.0.1", threads=2)
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", server.adj.port, timeout=30)
         conn.request("GET", f"/api/package/big/{filename}", headers=auth_headers("admin"))
         response = conn.getresponse()
         body = response.read()
         conn.close()
     finally:
-        server.close()
-        thread.join(10)
+        server.shutdown()
+        server.runner.join(10)
     assert response.status == 200
     assert seen == [ReadOnlyFileBasedBuffer]  # waitress's own file wrapper
     assert len(body) == len(data) > 5 * 1024 * 1024
