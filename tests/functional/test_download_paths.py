@@ -20,6 +20,7 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 from webtest.http import StopableWSGIServer
 
 from pypicloud.index.sql import SQLIndex
+from tests.fixtures.s3 import s3_settings
 
 from .helpers import auth_headers, make_wheel, service, upload_dist
 
@@ -202,3 +203,23 @@ def test_a_multi_megabyte_download_through_waitress(make_app):
     assert seen == [ReadOnlyFileBasedBuffer]  # waitress's own file wrapper
     assert len(body) == len(data) > 5 * 1024 * 1024
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_warm_redirect_to_s3_asks_the_index_nothing(make_app, moto_server, s3_bucket):
+    """The signed URL is read from the index's shared cache once, then from memory."""
+    test_app = make_app(
+        s3_settings(moto_server, s3_bucket, prefix="pkgs/")
+        | {"storage.dir": None, "pypi.db": f"{__name__}.CountingIndex"}
+    )
+    upload_dist(test_app, WHEEL)
+    headers = auth_headers("admin")
+    first = test_app.get(URL, headers=headers, status=302).headers["Location"]
+    index = service(test_app).index
+    index.calls.clear()
+    for _ in range(3):
+        assert test_app.get(URL, headers=headers, status=302).headers["Location"] == first
+        assert b"Name: demo" in test_app.get(URL + ".metadata", headers=headers, status=200).body
+    assert index.calls == []
+    # Another process (a new app on the same index) hands out the same URL.
+    other = make_app(test_app.ppc_settings)
+    assert other.get(URL, headers=headers, status=302).headers["Location"] == first
