@@ -37,7 +37,7 @@ from .errors import (
     unavailable,
 )
 from .keys import KeyLayout
-from .listing import ListingMemo, list_objects
+from .listing import list_objects
 from .multipart import ConditionalUpload, CountingReader
 from .options import SETTINGS_KEYS, options_from_settings
 from .reader import S3Reader
@@ -135,8 +135,6 @@ class S3Storage(Storage):
         self.multipart_chunksize = max(int(multipart_chunksize), 5 * MB)
         self.max_concurrency = max(1, int(max_concurrency))
         self.list_workers = max(1, int(list_workers))
-        # What the last complete listing's HEADs told (reused while unchanged).
-        self.listing_memo = ListingMemo()
         self.health_timeout = health_timeout
         self.verify = verify
         # Unfinished multipart uploads of ours older than this are aborted at
