@@ -109,6 +109,10 @@ def _s3_rebuild(results: dict) -> tuple[bool | None, str]:
         f"{s3['files']:,} files / {s3['objects']:,} objects in {s3['rebuild_s']} s "
         f"({s3['objects'] / max(s3['rebuild_s'], 0.01):.0f} objects/s)"
     )
+    if "again_rebuild_s" in s3:
+        text += (
+            f"; again in a new process {s3['again_rebuild_s']} s, {s3.get('again_s3_HeadObject', 0)} HEADs"
+        )
     if s3["files"] < 10_000:
         estimate = s3["rebuild_s"] * 10_000 / s3["files"]
         return None, text + f"; 10,000 files estimated {estimate:.0f} s (run --large to measure)"

@@ -28,6 +28,10 @@ class FileRecord:
 
     ``project`` is the canonical (PEP 503) name; ``name`` is the display name the
     uploader used. ``key`` is the storage key the backend files it under.
+    ``storage_tag`` is the backend's tag of the object this row was read from
+    (:attr:`StoredObject.tag`; "" when unknown): while storage lists the same
+    tag, a rebuild keeps the row without asking storage for the metadata. It
+    is bookkeeping, not part of what the record says, so equality ignores it.
     """
 
     project: str
@@ -45,6 +49,7 @@ class FileRecord:
     yanked_reason: str | None = None
     metadata_sha256: str | None = None
     key: str = ""
+    storage_tag: str = field(default="", compare=False)
 
     def replace(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
@@ -62,7 +67,12 @@ class ProjectSummary:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What storage knows of one stored object: its size and the metadata written with it."""
+    """What storage knows of one stored object: its size and the metadata written with it.
+
+    ``tag`` changes whenever the object is written (its bytes or its metadata):
+    two listings showing the same tag show the same object with the same
+    metadata. "" when the backend cannot tell (then nothing is reused by it).
+    """
 
     project: str
     filename: str
@@ -70,6 +80,7 @@ class StoredObject:
     metadata: dict[str, str]
     key: str = ""
     last_modified: datetime | None = None
+    tag: str = ""
 
 
 @dataclass(frozen=True)

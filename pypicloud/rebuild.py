@@ -23,6 +23,15 @@ from .upstream import UPSTREAM_UPLOADER
 LOG = logging.getLogger("pypicloud.service")
 
 
+def _unchanged_row(row: FileRecord | None, obj: StoredObject) -> FileRecord | None:
+    """The index row of ``obj`` when storage lists it with the tag the row was read from."""
+    if row is None or not obj.tag or row.storage_tag != obj.tag:
+        return None
+    if (row.project, row.filename) != (obj.project, obj.filename):
+        return None
+    return row
+
+
 class RebuildRules(ServiceBase):
     """Repair, rebuild and sync of the index from storage."""
 
@@ -78,11 +87,16 @@ class RebuildRules(ServiceBase):
     def scan_storage(self, progress: Callable[[int], None] | None = None) -> list[FileRecord]:
         """Index rows for everything in storage (companion metadata files excluded).
 
-        ``progress`` is called with 1 for every object listed (for progress bars).
+        A row of the index whose object storage still lists with the tag the
+        row was read from is kept as it is: storage is not asked for that
+        object's metadata again. ``progress`` is called with 1 for every object
+        listed (for progress bars).
         """
+        rows = {r.key: r for r in self.index.all_records() if r.storage_tag and r.key}
+        known = {key: row.storage_tag for key, row in rows.items()}
         objects = []
         # Companion .metadata files only need to exist: no metadata round trips.
-        for obj in self.storage.list(metadata_for=lambda name: not name.endswith(METADATA_SUFFIX)):
+        for obj in self.storage.list_reusing(known, lambda name: not name.endswith(METADATA_SUFFIX)):
             objects.append(obj)
             if progress is not None:
                 progress(1)
@@ -94,13 +108,16 @@ class RebuildRules(ServiceBase):
                 and (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names
             ):
                 continue
-            record = record_from_object(obj) or self._record_from_bytes(obj)
+            record = _unchanged_row(rows.get(obj.key), obj) or self._record_of(obj)
             if record is None:
                 continue
             if record.metadata_sha256 and (obj.project, obj.filename + METADATA_SUFFIX) not in names:
                 record = record.replace(metadata_sha256=None)
             records.append(record)
         return records
+
+    def _record_of(self, obj: StoredObject) -> FileRecord | None:
+        return record_from_object(obj) or self._record_from_bytes(obj)
 
     def _record_from_bytes(self, obj: StoredObject) -> FileRecord | None:
         """A file whose storage metadata was lost: hash it and read its archive again."""
@@ -129,6 +146,7 @@ class RebuildRules(ServiceBase):
                 summary=meta.summary,
                 upload_time=obj.last_modified or utcnow(),
                 key=obj.key,
+                storage_tag=obj.tag,
                 # Metadata without hashes (1.x before it stored them) still names the uploader.
                 uploader=obj.metadata.get("uploader") or None,
             )
@@ -157,7 +175,9 @@ class RebuildRules(ServiceBase):
         current = {r.filename: r for r in self.index.all_records()}
         changed = removed = 0
         for record in records:
-            if current.pop(record.filename, None) != record:
+            row = current.pop(record.filename, None)
+            # The tag is not part of equality, but a new one is worth keeping.
+            if row != record or (row is not None and row.storage_tag != record.storage_tag):
                 self.index.add(record)
                 changed += 1
         for filename in current:

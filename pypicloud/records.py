@@ -65,6 +65,7 @@ def record_from_object(obj: StoredObject) -> FileRecord | None:
         yanked_reason=meta.get("yanked") or None,
         metadata_sha256=meta.get("metadata-sha256"),
         key=obj.key,
+        storage_tag=obj.tag,
     )
 
 

@@ -93,6 +93,9 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         # downloads and .metadata requests then cost no index query (the
         # counter read is a memory read on SQLite, one round trip elsewhere).
         self._records = PageCache(max_entries=8192)
+        # Signed URLs read from (or put into) the index's shared cache, by key:
+        # a warm redirect then asks the index nothing either.
+        self._urls: dict[str, Redirect] = {}
         # Upstream fallback (SPEC section 9): without a client it is off, whatever the policy.
         self.fallback = fallback if upstream is not None and fallback is not None else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
@@ -288,13 +291,24 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         # Backends that sign no expiring URLs: the cache keeps public ones a day.
         expire_after, buffer_time = self.storage.url_lifetime() or (86400, 600)
         key = self.storage.key_for(project, filename)
+        left = timedelta(seconds=buffer_time)
         now = utcnow()
+        known = self._urls.get(key)
+        if known is not None and known.expires_at is not None and known.expires_at - now > left:
+            return known
         cached = self.index.get_url(key)
-        if cached is not None and cached[1] - now > timedelta(seconds=buffer_time):
-            return Redirect(cached[0], cached[1])
+        if cached is not None and cached[1] - now > left:
+            return self._remember_url(key, Redirect(cached[0], cached[1]))
         redirect = self.storage.download_url(project, filename, expire_after)
         if redirect is not None and redirect.expires_at is not None:
             self.index.set_url(key, redirect.url, redirect.expires_at)
+            self._remember_url(key, redirect)
+        return redirect
+
+    def _remember_url(self, key: str, redirect: Redirect) -> Redirect:
+        if len(self._urls) >= 8192:
+            self._urls.clear()  # bounded; the index still has them all
+        self._urls[key] = redirect
         return redirect
 
     def open_file(self, record: FileRecord, offset: int = 0, length: int | None = None) -> BinaryIO:

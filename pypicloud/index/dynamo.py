@@ -126,6 +126,7 @@ def _file_item(record: FileRecord) -> dict:
         "yanked_reason": record.yanked_reason,
         "metadata_sha256": record.metadata_sha256,
         "storage_key": record.key,
+        "storage_tag": record.storage_tag or None,
     }
     return {
         "filename": record.filename,
@@ -156,6 +157,7 @@ def _record(item: dict) -> FileRecord:
         yanked_reason=data.get("yanked_reason"),
         metadata_sha256=data.get("metadata_sha256"),
         key=data.get("storage_key", ""),
+        storage_tag=data.get("storage_tag", ""),
     )
 
 

@@ -62,6 +62,7 @@ _FIELDS = (
     "yanked_reason",
     "metadata_sha256",
     "key",
+    "storage_tag",
 )
 
 

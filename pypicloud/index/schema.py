@@ -39,6 +39,8 @@ files = Table(
     Column("yanked_reason", Text),
     Column("metadata_sha256", String(64)),
     Column("storage_key", Text, nullable=False, default=""),
+    # StoredObject.tag of what the row was read from (rebuilds reuse the row while it holds).
+    Column("storage_tag", Text),
 )
 
 # One row per project with at least one file: keeps /simple/ a plain scan.

@@ -66,12 +66,13 @@ _COLUMNS = (
 def _row(record: FileRecord) -> dict:
     row = {c: getattr(record, c) for c in _COLUMNS}
     row["storage_key"] = record.key
+    row["storage_tag"] = record.storage_tag or None
     return row
 
 
 def _record(row) -> FileRecord:
     data = {c: row._mapping[c] for c in _COLUMNS}
-    return FileRecord(key=row._mapping["storage_key"], **data)
+    return FileRecord(key=row._mapping["storage_key"], storage_tag=row._mapping["storage_tag"] or "", **data)
 
 
 class _Unchanged(Exception):

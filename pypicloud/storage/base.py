@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
 
 from ..errors import InvalidUpload, ReadOnly
@@ -66,6 +66,17 @@ class ReadStream(abc.ABC):
 
     def readable(self) -> bool:
         return True
+
+    def os_file(self) -> BinaryIO | None:
+        """The operating-system file this stream reads, when it reads it to its end.
+
+        Then the file is positioned at the stream's first byte and everything
+        from there to the end of the file is the stream's content, so a web
+        server may send it with ``sendfile`` (through ``wsgi.file_wrapper``);
+        whoever takes it closes it instead of the stream. None (the default)
+        for a stream that is not such a file: the caller reads the stream.
+        """
+        return None
 
     def __enter__(self) -> Self:
         return self
@@ -193,6 +204,21 @@ class Storage(abc.ABC):
         index rebuilds and migrations, so it must scale to many thousands of
         objects without one sequential round trip per object.
         """
+
+    def list_reusing(
+        self, known: Mapping[str, str], metadata_for: Callable[[str], bool] | None = None
+    ) -> Iterator[StoredObject]:
+        """:meth:`list` for a caller that already holds some objects' metadata.
+
+        ``known`` maps an object's key (:meth:`key_for`) to the
+        :attr:`StoredObject.tag` it was read with. An object listed with that
+        very tag again may be yielded with the tag and no metadata (``{}``): it
+        has not been written since, so the caller keeps what it knows (a
+        rebuild keeps its index row). The default ignores ``known`` and lists
+        everything with its metadata, which is always right; a backend whose
+        listing shows tags but not metadata (S3) saves a request per object.
+        """
+        return self.list(metadata_for)
 
     @abc.abstractmethod
     def check_health(self) -> None:

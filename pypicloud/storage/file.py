@@ -58,6 +58,12 @@ class _RangeReader(ReadStream):
     def close(self) -> None:
         self._file.close()
 
+    def os_file(self) -> BinaryIO | None:
+        # Only a view that runs to the end of the file is the file itself.
+        if self._left is not None and self._left != os.fstat(self._file.fileno()).st_size - self._file.tell():
+            return None
+        return self._file
+
 
 def _is_temp(name: str) -> bool:
     return name.startswith(".") and ".tmp-" in name

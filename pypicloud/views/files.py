@@ -10,6 +10,10 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..records import METADATA_SUFFIX
+from ..storage.base import ReadStream
+
+# Block size asked of the server's file wrapper (when it reads instead of sendfile).
+_BLOCK = 1024 * 1024
 
 
 def _headers(request, record) -> dict:
@@ -36,6 +40,17 @@ def _range(request):
         return request.range
     except ValueError:
         return None
+
+
+def _body(request, stream):
+    """The response's app_iter: the server's ``wsgi.file_wrapper`` around the
+    storage's own file when the stream is the rest of a local file (the server
+    may then ``sendfile`` it), else the storage stream itself (chunks)."""
+    wrapper = request.environ.get("wsgi.file_wrapper")
+    if wrapper is None or not isinstance(stream, ReadStream):
+        return stream
+    local = stream.os_file()
+    return stream if local is None else wrapper(local, _BLOCK)
 
 
 def _serve_metadata(request, project: str, filename: str) -> Response:
@@ -90,7 +105,10 @@ def download(request):
     stream = request.services.service.open_file(record, start, length)
     # Storage streams iterate in chunks and close: a WSGI app_iter as they are.
     response = Response(
-        status=status, app_iter=stream, content_type="application/octet-stream", content_length=length
+        status=status,
+        app_iter=_body(request, stream),
+        content_type="application/octet-stream",
+        content_length=length,
     )
     response.headers.update(headers)
     return response

@@ -33,3 +33,18 @@ def test_leftovers_of_dead_writers_are_swept_on_the_next_write(tmp_path):
         assert not dead.exists()
         assert fresh.exists() and live.exists()
     assert [o.filename for o in storage.list()] == ["demo-3.0.tar.gz"]
+
+
+def test_a_stream_to_the_end_of_the_file_offers_the_file_itself(tmp_path):
+    """``os_file`` (what a server may sendfile): only for a view that runs to the end."""
+    storage = FileStorage(str(tmp_path))
+    data = bytes(range(200))
+    storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(data), {})
+    for offset, length in ((0, None), (0, 200), (150, 50), (150, None)):
+        with storage.open("demo", "demo-1.0.tar.gz", offset, length) as stream:
+            local = stream.os_file()
+            assert local is not None and local.read() == data[offset:]
+    for offset, length in ((0, 199), (10, 20)):
+        with storage.open("demo", "demo-1.0.tar.gz", offset, length) as stream:
+            assert stream.os_file() is None
+            assert stream.read() == data[offset : offset + length]

@@ -202,6 +202,19 @@ def test_add_and_get_round_trip_every_field(index):
     assert index.count() == 1
 
 
+def test_the_storage_tag_round_trips_and_may_be_empty(index):
+    """A rebuild keeps a row while storage lists the tag it remembers (equality ignores it)."""
+    tagged = rec("demo-1.0.tar.gz", storage_tag='"0cc175b9"/1234/2026-01-02T03:04:05+00:00')
+    index.replace_all([tagged, rec("demo-1.1.tar.gz", version="1.1")])
+    assert index.get("demo-1.0.tar.gz").storage_tag == tagged.storage_tag
+    assert index.get("demo-1.1.tar.gz").storage_tag == ""
+    index.add(tagged.replace(storage_tag="other"))
+    assert {r.filename: r.storage_tag for r in index.all_records()} == {
+        "demo-1.0.tar.gz": "other",
+        "demo-1.1.tar.gz": "",
+    }
+
+
 def test_optional_fields_may_be_empty(index):
     record = FileRecord(
         project="demo",

@@ -800,6 +800,27 @@ def test_list_can_skip_metadata_the_caller_does_not_need(storage):
     assert listed["demo-1.0.tar.gz.metadata"].size == len(b"Name: demo")
 
 
+def test_list_reusing_what_the_caller_knows(storage):
+    """Nothing known: the plain listing. A known object listed with the tag it was
+    read with may come without metadata; a stale tag never hides a change."""
+    storage.put("demo", "demo-1.0.tar.gz", io.BytesIO(b"dist"), {"sha256": "aa"})
+    storage.put("demo", "demo-1.1.tar.gz", io.BytesIO(b"dist 2"), {"sha256": "cc"})
+    first = {o.filename: o for o in storage.list_reusing({})}
+    assert {n: o.metadata["sha256"] for n, o in first.items()} == {
+        "demo-1.0.tar.gz": "aa",
+        "demo-1.1.tar.gz": "cc",
+    }
+    key = storage.key_for("demo", "demo-1.0.tar.gz")
+    tag = first["demo-1.0.tar.gz"].tag
+    if tag:
+        again = {o.filename: o for o in storage.list_reusing({key: tag})}
+        assert again["demo-1.0.tar.gz"].tag == tag
+        assert again["demo-1.0.tar.gz"].metadata in ({}, {"sha256": "aa"})
+        assert again["demo-1.1.tar.gz"].metadata["sha256"] == "cc"
+    stale = {o.filename: o for o in storage.list_reusing({key: "stale"})}
+    assert stale["demo-1.0.tar.gz"].metadata["sha256"] == "aa"
+
+
 def test_declared_contract_matches_what_the_backend_does(backend, storage):
     """hands_out_urls, url_lifetime, location and SETTINGS_KEYS say what the backend really does."""
     put(storage, "demo", "demo-1.0.tar.gz", DATA)

@@ -243,6 +243,10 @@ class S3Storage(Storage):
         head = self._head(key)
         return None if head is None else self._stored(project, filename, key, head)
 
+    # The listing's (listing.py) HEAD and its reading, apart.
+    head_key = _head
+    stored_from_head = _stored
+
     def _write_args(self, metadata: dict[str, str] | None) -> dict:
         return write_args(self, metadata)
 
@@ -354,6 +358,10 @@ class S3Storage(Storage):
     def list(self, metadata_for=None) -> Iterator[StoredObject]:
         """Every object under the prefix: a HEAD only where the metadata is wanted (see :mod:`.listing`)."""
         return list_objects(self, metadata_for)
+
+    def list_reusing(self, known, metadata_for=None) -> Iterator[StoredObject]:
+        """:meth:`list` without a HEAD for the objects ``known`` with their current tag."""
+        return list_objects(self, metadata_for, known)
 
     def download_url(self, project, filename, expires_in=None) -> Redirect:
         """A presigned GET URL valid ``expires_in`` seconds, or the public URL.
