@@ -146,6 +146,28 @@ class Storage(abc.ABC):
         service cannot be reached. Returns what was stored.
         """
 
+    def put_file(
+        self,
+        project: str,
+        filename: str,
+        path: str,
+        metadata: dict[str, str],
+        *,
+        overwrite: bool = False,
+    ) -> StoredObject:
+        """Store the finished local file at ``path`` with ``metadata``: :meth:`put`'s
+        contract (atomic, StorageConflict unless ``overwrite``), for a file on disk.
+
+        ``path`` is the upload's spool file: complete, never written again, and
+        removed by the caller afterwards (removing its name must not affect what
+        was stored). A backend that can take the file over without copying its
+        bytes does so (the file storage links it when both are on one file
+        system); the default reads it into :meth:`put`, which for an object
+        store sends it in bounded parts read from the file.
+        """
+        with open(path, "rb") as stream:
+            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+
     @abc.abstractmethod
     def open(self, project: str, filename: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         """Open the object for reading, from byte ``offset``, at most ``length`` bytes.
