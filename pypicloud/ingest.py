@@ -9,7 +9,6 @@ stores upstream files through :meth:`IngestRules._store` too.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -215,12 +214,8 @@ class IngestRules:
             if metadata_raw is not None:
                 # Written after the file itself, so the loser of a race never
                 # replaces the winner's metadata.
-                self.storage.put(
-                    project,
-                    filename + METADATA_SUFFIX,
-                    io.BytesIO(metadata_raw),
-                    {"sha256": record.metadata_sha256},
-                    overwrite=True,
+                self.storage.put_companion(
+                    project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
                 )
             self.index.add(record)
         return UploadResult(record, True)
@@ -264,12 +259,8 @@ class IngestRules:
         if record.metadata_sha256:
             if metadata_raw is not None and ours.metadata_sha256 == record.metadata_sha256:
                 if self.storage.stat(project, filename + METADATA_SUFFIX) is None:
-                    self.storage.put(
-                        project,
-                        filename + METADATA_SUFFIX,
-                        io.BytesIO(metadata_raw),
-                        {"sha256": record.metadata_sha256},
-                        overwrite=True,
+                    self.storage.put_companion(
+                        project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
                     )
             elif self.storage.stat(project, filename + METADATA_SUFFIX) is None:
                 record = record.replace(metadata_sha256=None)

@@ -13,6 +13,7 @@ checks them again with :func:`check_name` so that no name can escape its root.
 from __future__ import annotations
 
 import abc
+import io
 import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
@@ -167,6 +168,18 @@ class Storage(abc.ABC):
         """
         with open(path, "rb") as stream:
             return self.put(project, filename, stream, metadata, overwrite=overwrite)
+
+    def put_companion(
+        self, project: str, filename: str, data: bytes, metadata: dict[str, str]
+    ) -> StoredObject:
+        """Store (replacing) a small file derived from a stored one: a PEP 658
+        ``.metadata`` file, written right after its distribution file.
+
+        Atomic like :meth:`put`, but need not be forced to disk: the index
+        holds its sha256 (readers check it) and a rebuild recreates a lost one
+        from the archive. The default is :meth:`put` with ``overwrite``.
+        """
+        return self.put(project, filename, io.BytesIO(data), metadata, overwrite=True)
 
     @abc.abstractmethod
     def open(self, project: str, filename: str, offset: int = 0, length: int | None = None) -> BinaryIO:

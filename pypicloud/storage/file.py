@@ -16,6 +16,7 @@ are, through :mod:`.legacy_layout`; new uploads use the layout above.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -131,13 +132,13 @@ class FileStorage(Storage):
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
-    def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
+    def _write_meta(self, path: str, metadata: dict[str, str], fsync: bool = True) -> None:
         sidecar = self._sidecar(path)
         tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
         with open(tmp, "w", encoding="utf-8") as handle:
             tempfiles.lock(handle.fileno())
             json.dump(metadata, handle, sort_keys=True)
-            if self.fsync:
+            if self.fsync and fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, sidecar)
@@ -191,6 +192,12 @@ class FileStorage(Storage):
     def put(self, project, filename, stream, metadata, *, overwrite=False):
         return self._store(project, filename, metadata, overwrite, file_writes.copy_into(stream))
 
+    def put_companion(self, project, filename, data, metadata):
+        # Derived and checked on read: not forced to disk (the distribution
+        # file's own fsyncs, file and folder, come first).
+        fill = file_writes.copy_into(io.BytesIO(data))
+        return self._store(project, filename, metadata, True, fill, durable=False)
+
     def put_file(self, project, filename, path, metadata, *, overwrite=False):
         """Publish the spool file by a hard link (no copy) when it is on this file
         system; copy it (:meth:`put`) when it is not."""
@@ -203,9 +210,16 @@ class FileStorage(Storage):
         with open(path, "rb") as stream:
             return self.put(project, filename, stream, metadata, overwrite=overwrite)
 
-    def _store(self, project, filename, metadata, overwrite, fill: file_writes.Fill):
+    def _store(self, project, filename, metadata, overwrite, fill: file_writes.Fill, durable: bool = True):
         """Write a temp file by ``fill`` (which returns its open, locked descriptor),
-        then publish it under the name's lock with its sidecar (see the module)."""
+        then publish it under the name's lock with its sidecar (see the module).
+
+        Two fsyncs make it durable: the file's bytes before its name is
+        published, the folder after (which holds both new names). The sidecar's
+        own bytes are not forced: the index holds the same metadata and a
+        rebuild reads a file whose sidecar was lost (an empty one still
+        marks the name taken). ``durable`` False: no fsync at all.
+        """
         self.check_writable()
         path = self._path(project, filename)
         v1_path = None if os.path.exists(path) else self._v1_path(project, filename)
@@ -218,14 +232,14 @@ class FileStorage(Storage):
             tempfiles.sweep(folder, file_writes.is_temp)
             fd = fill(tmp)
             try:
-                if self.fsync:
+                if self.fsync and durable:
                     os.fsync(fd)
                 with file_writes.name_lock(path):
                     self._publish(tmp, path, filename, overwrite)
-                    self._write_meta(path, metadata)
+                    self._write_meta(path, metadata, fsync=False)
             finally:
                 os.close(fd)
-            if self.fsync:
+            if self.fsync and durable:
                 file_writes.fsync_dir(folder)
             if v1_path:
                 # Ours now answers for the name: the 1.x copy it replaces goes.
