@@ -132,13 +132,17 @@ class FileStorage(Storage):
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
-    def _write_meta(self, path: str, metadata: dict[str, str], fsync: bool = True) -> None:
+    def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
+        """The sidecar of a file being published (its folder's fsync follows)."""
+        self._write_sidecar(path, metadata, fsync=False)
+
+    def _write_sidecar(self, path: str, metadata: dict[str, str], fsync: bool) -> None:
         sidecar = self._sidecar(path)
         tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
         with open(tmp, "w", encoding="utf-8") as handle:
             tempfiles.lock(handle.fileno())
             json.dump(metadata, handle, sort_keys=True)
-            if self.fsync and fsync:
+            if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, sidecar)
@@ -236,7 +240,7 @@ class FileStorage(Storage):
                     os.fsync(fd)
                 with file_writes.name_lock(path):
                     self._publish(tmp, path, filename, overwrite)
-                    self._write_meta(path, metadata, fsync=False)
+                    self._write_meta(path, metadata)
             finally:
                 os.close(fd)
             if self.fsync and durable:
@@ -334,7 +338,8 @@ class FileStorage(Storage):
             legacy_layout.write_v1_metadata(v1_path, metadata, self.fsync)
             return self._object(project, filename, v1_path, metadata=metadata, v1=True)
         with file_writes.name_lock(path):
-            self._write_meta(path, metadata)
+            # A yank lives in storage first: forced to disk.
+            self._write_sidecar(path, metadata, fsync=self.fsync)
         return self._object(project, filename, path, metadata=metadata)
 
     def list(self, metadata_for=None) -> Iterator[StoredObject]:
