@@ -155,3 +155,20 @@ def test_rejected_bodies_leave_nothing_behind(make_app, tmp_path, build, content
     response = post(app, build(filename, data), content_type=content_type)
     assert_rejected(response, status, *([reason] if reason else []))
     assert_nothing_left(app, tmp_path, "demo", filename)
+
+
+def test_a_damaged_metadata_companion_is_not_served(app):
+    """The PEP 658 companion is not forced to disk: one a crash left damaged is
+    answered as missing, never served with bytes that do not match its sha256."""
+    filename, data = make_wheel("demo", "1.0")
+    assert post(app, twine_body(filename, data)).status_int == 200
+    files = simple_json(app, "/simple/demo/").json["files"]
+    url = files[0]["url"]
+    good = app.get(url + ".metadata", headers=auth_headers("admin"))
+    assert good.status_int == 200 and b"Name: demo" in good.body
+    companion = stored_path(app, "demo", filename + ".metadata")
+    companion.write_bytes(b"")  # what a crash before writeback leaves
+    damaged = app.get(url + ".metadata", headers=auth_headers("admin"), expect_errors=True)
+    assert damaged.status_int == 404
+    # The wheel itself is still there.
+    assert sha256(app.get(url, headers=auth_headers("admin")).body) == sha256(data)
