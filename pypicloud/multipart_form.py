@@ -97,6 +97,20 @@ def decode_text(raw: bytes, charset: str | None, transfer_encoding: str | None) 
     return text
 
 
+def _unquote_keeping_paths(value: str, _filename: bool = False) -> str:
+    return multipart.content_disposition_unquote(value, False)
+
+
+def filename_of(segment: multipart.MultipartSegment) -> str | None:
+    """The part's filename exactly as sent: unlike the parser's own, never cut to
+    what follows a Windows path (``C:\\x\\f.whl`` stays itself, and is refused)."""
+    if segment.filename is None:
+        return None
+    value = segment.header("Content-Disposition") or ""
+    _, options = multipart.parse_options_header(value, unquote=_unquote_keeping_paths)
+    return options.get("filename", segment.filename)
+
+
 class _Reader:
     """The state of one parse: the current part and what it collects."""
 
@@ -109,6 +123,7 @@ class _Reader:
         self.parts = 0
         self.text_size = 0
         self.segment: multipart.MultipartSegment | None = None
+        self.filename: str | None = None
         self.chunks: list[bytes] = []
         self.spool: SpooledUpload | None = None
 
@@ -126,10 +141,11 @@ class _Reader:
         if self.parts > self.max_parts:
             raise InvalidUpload(f"Too many form parts (more than {self.max_parts})")
         self.segment, self.chunks = segment, []
-        if segment.filename and segment.name == self.file_field:
+        self.filename = filename_of(segment)
+        if self.filename and segment.name == self.file_field:
             seen = frozenset(name for name, _ in self.form.items)
             self.spool = self.open_spool(seen)
-            self.form.add(segment.name, FilePart(segment.filename, self.spool))
+            self.form.add(segment.name, FilePart(self.filename, self.spool))
 
     def data(self, chunk: bytes) -> None:
         if self.spool is not None:
@@ -138,7 +154,7 @@ class _Reader:
         self.text_size += len(chunk)
         if self.max_text is not None and self.text_size > self.max_text:
             raise UploadTooLarge(f"Upload is larger than the limit of {self.max_text} bytes")
-        if not (self.segment is not None and self.segment.filename):
+        if not self.filename:
             self.chunks.append(bytes(chunk))
 
     def end(self) -> None:
@@ -146,16 +162,16 @@ class _Reader:
         assert segment is not None
         if self.spool is not None:
             self.spool.finish()
-        elif segment.filename:
-            self.form.add(segment.name, FilePart(segment.filename, None))
+        elif self.filename:
+            self.form.add(segment.name, FilePart(self.filename, None))
         else:
             raw = b"".join(self.chunks)
-            if segment.filename == "":
+            if self.filename == "":
                 self.form.add(segment.name, raw)
             else:
                 encoding = segment.header("Content-Transfer-Encoding")
                 self.form.add(segment.name, decode_text(raw, segment.charset, encoding))
-        self.segment, self.chunks, self.spool = None, [], None
+        self.segment, self.chunks, self.spool, self.filename = None, [], None, None
 
     def cut_off(self) -> None:
         """The body ended inside a part: it keeps what arrived (as WebOb had it),

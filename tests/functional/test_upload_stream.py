@@ -135,6 +135,7 @@ REJECTIONS = [
     ("digest", lambda f, d: twine_body(f, d, sha256_digest="0" * 64), None, 400, "sha256_digest"),
     ("bad archive", lambda f, d: twine_body(f, b"not a zip" * 100), None, 400, ""),
     ("empty file", lambda f, d: twine_body(f, b""), None, 400, "is empty"),
+    ("windows path", lambda f, d: twine_body("C:\\x\\" + f, d), None, 400, "filename"),
     (
         "too many parts",
         lambda f, d: form_body([(f"x{i}", "1") for i in range(1200)], f, d),

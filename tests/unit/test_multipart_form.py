@@ -232,3 +232,13 @@ def test_truncated_bodies_keep_what_arrived(tmp_path):
 def test_preamble_and_epilogue_are_ignored(tmp_path):
     raw = b"preamble\r\n" + body(field("name", b"demo")) + b"epilogue"
     assert parse(raw, tmp_path).get("name") == "demo"
+
+
+@pytest.mark.parametrize("sent", ["C:\\x\\demo-1.0-py3-none-any.whl", "\\\\server\\demo.whl", "a/demo.whl"])
+def test_filenames_are_kept_as_sent(tmp_path, sent):
+    # The parser's own filename drops a Windows path; WebOb kept it, and the
+    # upload rules refuse it as an unsafe name.
+    assert "\\" in sent or "/" in sent
+    form = parse(body(file_part(b"wheel", filename=sent)), tmp_path)
+    assert form.get("content").filename == sent
+    form.close()
