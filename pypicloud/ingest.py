@@ -9,7 +9,6 @@ stores upstream files through :meth:`IngestRules._store` too.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +23,7 @@ from .models import FileRecord, Identity, utcnow
 from .records import METADATA_SUFFIX, record_from_object, record_to_metadata
 from .results import UploadResult
 from .service_base import ServiceBase
-from .spool import SpooledUpload
+from .spool import SpooledUpload, spooled
 
 # One logger for the whole service, whichever module a rule lives in: the name
 # operators configure and search for.
@@ -41,7 +40,7 @@ class IngestRules(ServiceBase):
         name: str | None,
         version: str | None,
         filename: str | None,
-        content: BinaryIO | None,
+        content: BinaryIO | SpooledUpload | None,
         digests: dict[str, str] | None = None,
         name_from_archive: bool = False,
     ) -> UploadResult:
@@ -49,6 +48,8 @@ class IngestRules(ServiceBase):
 
         ``name_from_archive``: the display name is the archive's own metadata name
         (when it matches the project), for callers that only know the filename.
+        ``content``: a stream, or the spool the form parser already wrote (then
+        it is used as it is, and removed here like one spooled here).
         """
         project = None
         if name:
@@ -69,20 +70,20 @@ class IngestRules(ServiceBase):
         # Before the file exists: from now on upstream never gets into this project.
         self.index.mark_local(project)
 
-        spooled = SpooledUpload(content, self.max_upload_size, self.spool_dir)
+        spool = spooled(content, self.max_upload_size, self.spool_dir)
         try:
-            spooled.check_digests(digests or {})
+            spool.check_digests(digests or {})
             result = self._store(
                 project=project,
                 name=None if name_from_archive else name.strip(),
                 dist=dist,
-                spooled=spooled,
+                spooled=spool,
                 uploader=identity.username,
                 may_overwrite=lambda: self.access.can_overwrite(identity, project),
                 pypi_rules=True,
             )
         finally:
-            spooled.remove()
+            spool.remove()
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
             record = result.record
@@ -102,7 +103,7 @@ class IngestRules(ServiceBase):
         self,
         identity: Identity,
         filename: str | None,
-        content: BinaryIO | None,
+        content: BinaryIO | SpooledUpload | None,
         digests: dict[str, str] | None = None,
     ) -> UploadResult:
         """An upload of nothing but a file (the browser form): project and version
@@ -207,20 +208,15 @@ class IngestRules(ServiceBase):
         project, filename = record.project, record.filename
         metadata = record_to_metadata(record)
         with self._intent("upload", project, filename):
-            with open(path, "rb") as stream:
-                try:
-                    self.storage.put(project, filename, stream, metadata, overwrite=overwrite)
-                except StorageConflict:
-                    return self._lost_race(record, metadata_raw)
+            try:
+                self.storage.put_file(project, filename, path, metadata, overwrite=overwrite)
+            except StorageConflict:
+                return self._lost_race(record, metadata_raw)
             if metadata_raw is not None and record.metadata_sha256 is not None:
                 # Written after the file itself, so the loser of a race never
                 # replaces the winner's metadata.
-                self.storage.put(
-                    project,
-                    filename + METADATA_SUFFIX,
-                    io.BytesIO(metadata_raw),
-                    {"sha256": record.metadata_sha256},
-                    overwrite=True,
+                self.storage.put_companion(
+                    project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
                 )
             self.index.add(record)
         return UploadResult(record, True)
@@ -264,12 +260,8 @@ class IngestRules(ServiceBase):
         if record.metadata_sha256:
             if metadata_raw is not None and ours.metadata_sha256 == record.metadata_sha256:
                 if self.storage.stat(project, filename + METADATA_SUFFIX) is None:
-                    self.storage.put(
-                        project,
-                        filename + METADATA_SUFFIX,
-                        io.BytesIO(metadata_raw),
-                        {"sha256": record.metadata_sha256},
-                        overwrite=True,
+                    self.storage.put_companion(
+                        project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
                     )
             elif self.storage.stat(project, filename + METADATA_SUFFIX) is None:
                 record = record.replace(metadata_sha256=None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .models import FileRecord, Redirect
+from .spool import SpooledUpload
 from .upstream import UpstreamFile
 
 
@@ -61,7 +62,7 @@ class UploadForm:
     name: str | None
     version: str | None
     filename: str | None
-    content: BinaryIO | None
+    content: BinaryIO | SpooledUpload | None  # the spool when the body was parsed in one pass
     digests: Callable[[], dict[str, str]]
 
 

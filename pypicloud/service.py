@@ -18,6 +18,7 @@ in :mod:`pypicloud.results`, the storage-metadata codec in
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -329,6 +330,11 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         limit = self.max_metadata_size + 1
         with self.storage.open(project, filename + METADATA_SUFFIX, 0, limit) as stream:
             data = stream.read(limit)
+        if hashlib.sha256(data).hexdigest() != record.metadata_sha256:
+            # Companions are not forced to disk (Storage.put_companion): one a
+            # crash damaged is missing, as if never written, until a rebuild.
+            LOG.warning("%s%s does not match its sha256; not served", filename, METADATA_SUFFIX)
+            raise FileNotFound(f"No metadata for {filename}")
         return record, data
 
     def require_admin(self, identity: Identity, what: str) -> None:

@@ -100,7 +100,7 @@ class ServiceBase:
             name: str | None,
             version: str | None,
             filename: str | None,
-            content: BinaryIO | None,
+            content: BinaryIO | SpooledUpload | None,
             digests: dict[str, str] | None = None,
             name_from_archive: bool = False,
         ) -> UploadResult: ...
@@ -109,7 +109,7 @@ class ServiceBase:
             self,
             identity: Identity,
             filename: str | None,
-            content: BinaryIO | None,
+            content: BinaryIO | SpooledUpload | None,
             digests: dict[str, str] | None = None,
         ) -> UploadResult: ...
 

@@ -13,6 +13,7 @@ checks them again with :func:`check_name` so that no name can escape its root.
 from __future__ import annotations
 
 import abc
+import io
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
@@ -156,6 +157,40 @@ class Storage(abc.ABC):
         Raises :class:`ReadOnly` when read-only and BackendUnavailable when the
         service cannot be reached. Returns what was stored.
         """
+
+    def put_file(
+        self,
+        project: str,
+        filename: str,
+        path: str,
+        metadata: dict[str, str],
+        *,
+        overwrite: bool = False,
+    ) -> StoredObject:
+        """Store the finished local file at ``path`` with ``metadata``: :meth:`put`'s
+        contract (atomic, StorageConflict unless ``overwrite``), for a file on disk.
+
+        ``path`` is the upload's spool file: complete, never written again, and
+        removed by the caller afterwards (removing its name must not affect what
+        was stored). A backend that can take the file over without copying its
+        bytes does so (the file storage links it when both are on one file
+        system); the default reads it into :meth:`put`, which for an object
+        store sends it in bounded parts read from the file.
+        """
+        with open(path, "rb") as stream:
+            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+
+    def put_companion(
+        self, project: str, filename: str, data: bytes, metadata: dict[str, str]
+    ) -> StoredObject:
+        """Store (replacing) a small file derived from a stored one: a PEP 658
+        ``.metadata`` file, written right after its distribution file.
+
+        Atomic like :meth:`put`, but need not be forced to disk: the index
+        holds its sha256 (readers check it) and a rebuild recreates a lost one
+        from the archive. The default is :meth:`put` with ``overwrite``.
+        """
+        return self.put(project, filename, io.BytesIO(data), metadata, overwrite=True)
 
     @abc.abstractmethod
     def open(self, project: str, filename: str, offset: int = 0, length: int | None = None) -> BinaryIO:

@@ -16,13 +16,11 @@ are, through :mod:`.legacy_layout`; new uploads use the layout above.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import io
 import json
 import logging
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -30,7 +28,7 @@ from typing import BinaryIO
 from .. import tempfiles
 from ..errors import BackendUnavailable, ConfigError, FileNotFound, StorageConflict
 from ..models import StoredObject
-from . import legacy_layout
+from . import file_writes, legacy_layout
 from .base import ReadStream, Storage, check_name
 
 CHUNK = 1024 * 1024
@@ -65,18 +63,6 @@ class _RangeReader(ReadStream):
         return self._file
 
 
-def _is_temp(name: str) -> bool:
-    return name.startswith(".") and ".tmp-" in name
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FileStorage(Storage):
     """Storage in a local directory (``pypi.storage = file``)."""
 
@@ -86,6 +72,7 @@ class FileStorage(Storage):
         self.directory = os.path.abspath(directory)
         self.read_only = read_only
         self.fsync = fsync
+        self._file_mode = file_writes.new_file_mode()
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
 
@@ -119,7 +106,7 @@ class FileStorage(Storage):
         except FileNotFoundError:
             return 0
         for folder in projects:
-            removed += tempfiles.sweep(folder, _is_temp, min_age=min_age)
+            removed += tempfiles.sweep(folder, file_writes.is_temp, min_age=min_age)
         if removed:
             LOG.info("removed %d temp files left by crashed writers in %s", removed, self.directory)
         return removed
@@ -152,12 +139,16 @@ class FileStorage(Storage):
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
+        """The sidecar of a file being published (its folder's fsync follows)."""
+        self._write_sidecar(path, metadata, fsync=False)
+
+    def _write_sidecar(self, path: str, metadata: dict[str, str], fsync: bool) -> None:
         sidecar = self._sidecar(path)
         tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
         with open(tmp, "w", encoding="utf-8") as handle:
             tempfiles.lock(handle.fileno())
             json.dump(metadata, handle, sort_keys=True)
-            if self.fsync:
+            if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, sidecar)
@@ -190,22 +181,6 @@ class FileStorage(Storage):
         )
 
     # Contract -----------------------------------------------------------
-    @contextlib.contextmanager
-    def _name_lock(self, path: str):
-        """An exclusive lock on one file name, across threads and processes.
-
-        Held from publishing a file's bytes until its sidecar is written, so
-        nobody sees the name half-published; the kernel drops it if the holder
-        dies, so a crash never leaves it stuck.
-        """
-        folder, name = os.path.split(path)
-        fd = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
     def _publish(self, tmp: str, path: str, filename: str, overwrite: bool) -> None:
         """Give the finished temp file its name (the caller holds the name's lock)."""
         if overwrite:
@@ -225,6 +200,36 @@ class FileStorage(Storage):
             os.unlink(tmp)
 
     def put(self, project, filename, stream, metadata, *, overwrite=False):
+        return self._store(project, filename, metadata, overwrite, file_writes.copy_into(stream))
+
+    def put_companion(self, project, filename, data, metadata):
+        # Derived and checked on read: not forced to disk (the distribution
+        # file's own fsyncs, file and folder, come first).
+        fill = file_writes.copy_into(io.BytesIO(data))
+        return self._store(project, filename, metadata, True, fill, durable=False)
+
+    def put_file(self, project, filename, path, metadata, *, overwrite=False):
+        """Publish the spool file by a hard link (no copy) when it is on this file
+        system; copy it (:meth:`put`) when it is not."""
+        try:
+            return self._store(
+                project, filename, metadata, overwrite, file_writes.link_into(path, self._file_mode)
+            )
+        except file_writes.NotLinkable:
+            pass
+        with open(path, "rb") as stream:
+            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+
+    def _store(self, project, filename, metadata, overwrite, fill: file_writes.Fill, durable: bool = True):
+        """Write a temp file by ``fill`` (which returns its open, locked descriptor),
+        then publish it under the name's lock with its sidecar (see the module).
+
+        Two fsyncs make it durable: the file's bytes before its name is
+        published, the folder after (which holds both new names). The sidecar's
+        own bytes are not forced: the index holds the same metadata and a
+        rebuild reads a file whose sidecar was lost (an empty one still
+        marks the name taken). ``durable`` False: no fsync at all.
+        """
         self.check_writable()
         path = self._path(project, filename)
         v1_path = None if os.path.exists(path) else self._v1_path(project, filename)
@@ -234,18 +239,18 @@ class FileStorage(Storage):
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
         try:
             os.makedirs(folder, exist_ok=True)
-            tempfiles.sweep(folder, _is_temp)
-            with open(tmp, "xb") as out:
-                tempfiles.lock(out.fileno())  # in use until published
-                shutil.copyfileobj(stream, out, CHUNK)
-                if self.fsync:
-                    out.flush()
-                    os.fsync(out.fileno())
-                with self._name_lock(path):
+            tempfiles.sweep(folder, file_writes.is_temp)
+            fd = fill(tmp)
+            try:
+                if self.fsync and durable:
+                    os.fsync(fd)
+                with file_writes.name_lock(path):
                     self._publish(tmp, path, filename, overwrite)
                     self._write_meta(path, metadata)
-            if self.fsync:
-                _fsync_dir(folder)
+            finally:
+                os.close(fd)
+            if self.fsync and durable:
+                file_writes.fsync_dir(folder)
             if v1_path:
                 # Ours now answers for the name: the 1.x copy it replaces goes.
                 legacy_layout.delete_v1_file(v1_path)
@@ -338,8 +343,9 @@ class FileStorage(Storage):
             # Written by a rename, so readers see the old or the new sidecar.
             legacy_layout.write_v1_metadata(v1_path, metadata, self.fsync)
             return self._object(project, filename, v1_path, metadata=metadata, v1=True)
-        with self._name_lock(path):
-            self._write_meta(path, metadata)
+        with file_writes.name_lock(path):
+            # A yank lives in storage first: forced to disk.
+            self._write_sidecar(path, metadata, fsync=self.fsync)
         return self._object(project, filename, path, metadata=metadata)
 
     def list(self, metadata_for=None) -> Iterator[StoredObject]:

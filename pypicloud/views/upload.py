@@ -1,4 +1,9 @@
-"""The legacy upload API (twine, uv publish, poetry, pdm) at ``/``, ``/simple/`` and ``/pypi``."""
+"""The legacy upload API (twine, uv publish, poetry, pdm) at ``/``, ``/simple/`` and ``/pypi``.
+
+A ``multipart/form-data`` upload is read in one pass (:mod:`pypicloud.multipart_form`):
+the file goes from the request body straight into its spool file. Other bodies
+(and the web UI's form of several files, :func:`read_form`) are parsed by WebOb.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import re
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from .. import multipart_form
 from ..errors import InvalidUpload, UploadTooLarge
 from ..results import UploadForm
+from ..spool import SpooledUpload
 
 # Room for the other form fields around the file in a multipart body.
 FORM_OVERHEAD = 1024 * 1024
@@ -18,6 +25,8 @@ DIGEST_FIELDS = ("sha256_digest", "md5_digest", "blake2_256_digest")
 # 100,000 tiny parts would be seconds of CPU.
 MAX_FORM_PARTS = 1000
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^\s;]+))', re.IGNORECASE)
+# The most bytes of form fields besides the file when pypi.max_upload_size is unset.
+MAX_TEXT_UNLIMITED = 64 * 1024 * 1024
 
 
 def _count_parts(request, most: int) -> int:
@@ -54,8 +63,7 @@ def read_form(request, limit: int | None = -1):
     """
     if limit == -1:
         limit = request.services.service.max_upload_size
-    if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
-        raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
+    _refuse_long_body(request, limit)
     if _count_parts(request, MAX_FORM_PARTS) > MAX_FORM_PARTS:
         raise InvalidUpload(f"Too many form parts (more than {MAX_FORM_PARTS})")
     try:
@@ -65,6 +73,38 @@ def read_form(request, limit: int | None = -1):
     except Exception:
         raise InvalidUpload("Malformed upload request body") from None
     request.add_finished_callback(_close_file_parts)
+    return form
+
+
+def _refuse_long_body(request, limit: int | None) -> None:
+    if limit is not None and (request.content_length or 0) > limit + FORM_OVERHEAD:
+        raise UploadTooLarge(f"Upload is larger than the limit of {limit} bytes")
+
+
+def stream_form(request):
+    """An upload's form: a multipart body parsed as it is read, its ``content``
+    file spooled on the way (removed when the request ends); other bodies by WebOb."""
+    service = request.services.service
+    limit = service.max_upload_size
+    if request.content_type != "multipart/form-data":
+        return read_form(request, limit)
+    _refuse_long_body(request, limit)
+
+    def open_spool(seen: frozenset[str]) -> SpooledUpload:
+        # blake2 is only compared with the client's digest: hashed while
+        # spooling when the client sent one before the file (twine does).
+        return SpooledUpload.writer(limit, service.spool_dir, "blake2_256_digest" in seen)
+
+    length = request.content_length
+    form = multipart_form.read_multipart(
+        request.environ["wsgi.input"] if length is not None else request.body_file,
+        request.headers.get("Content-Type", ""),
+        length,
+        open_spool,
+        max_parts=MAX_FORM_PARTS,
+        max_text=MAX_TEXT_UNLIMITED if limit is None else limit + FORM_OVERHEAD,
+    )
+    request.add_finished_callback(lambda _request: form.close())
     return form
 
 
@@ -98,7 +138,7 @@ def file_field(form, key: str = "content"):
 
 def upload_form(request, action: bool = True) -> UploadForm:
     """The upload fields of the request's form (parsed here, on the service's call)."""
-    form = read_form(request)
+    form = stream_form(request)
     filename, stream = file_field(form)
     return UploadForm(
         action=text_field(form, ":action") if action else None,

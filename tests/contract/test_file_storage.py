@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import os
@@ -48,3 +49,41 @@ def test_a_stream_to_the_end_of_the_file_offers_the_file_itself(tmp_path):
         with storage.open("demo", "demo-1.0.tar.gz", offset, length) as stream:
             assert stream.os_file() is None
             assert stream.read() == data[offset : offset + length]
+
+
+def test_put_file_links_the_file_instead_of_copying_it(tmp_path):
+    storage = FileStorage(str(tmp_path / "packages"))
+    source = tmp_path / "spool" / "ppc-upload-x"
+    source.parent.mkdir()
+    source.write_bytes(b"wheel bytes")
+    os.chmod(source, 0o600)  # as mkstemp makes a spool file
+    storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"sha256": "x"})
+    stored = tmp_path / "packages" / "demo" / "demo-1.0.tar.gz"
+    assert os.stat(stored).st_ino == os.stat(source).st_ino  # one inode: no byte copied
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(stored).st_mode & 0o777 == 0o666 & ~mask  # not the spool's private 0600
+    assert [p.name for p in (tmp_path / "packages" / "demo").iterdir() if ".tmp-" in p.name] == []
+    source.unlink()
+    assert stored.read_bytes() == b"wheel bytes"
+    assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"sha256": "x"}
+
+
+def test_put_file_copies_across_file_systems(tmp_path, monkeypatch):
+    storage = FileStorage(str(tmp_path / "packages"))
+    source = tmp_path / "spooled"
+    source.write_bytes(b"wheel bytes")
+    real_link = os.link
+
+    def cross_device(src, dst, *args, **kwargs):
+        if str(src) == str(source):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"sha256": "x"})
+    stored = tmp_path / "packages" / "demo" / "demo-1.0.tar.gz"
+    assert os.stat(stored).st_ino != os.stat(source).st_ino
+    assert stored.read_bytes() == b"wheel bytes"
+    assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"sha256": "x"}
+    assert [p.name for p in stored.parent.iterdir() if ".tmp-" in p.name] == []

@@ -639,6 +639,31 @@ def test_overwrite_replaces(storage):
     assert read(storage, "demo", "demo-2.0.tar.gz") == b"fresh"
 
 
+# put_file: a finished local file (the upload's spool) ----------------------------------
+def test_put_file_stores_a_local_file_that_may_then_be_removed(storage, tmp_path):
+    source = tmp_path / "spooled-upload"
+    source.write_bytes(DATA)
+    stored = storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"a": "1"})
+    assert stored.size == len(DATA) and stored.metadata == {"a": "1"}
+    source.unlink()  # what the spool does once the upload is stored
+    assert read(storage, "demo", "demo-1.0.tar.gz") == DATA
+    assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"a": "1"}
+
+
+def test_put_file_keeps_put_s_no_overwrite_rule(storage, tmp_path):
+    put(storage, "demo", "demo-1.0.tar.gz", DATA, {"a": "1"})
+    source = tmp_path / "spooled-upload"
+    source.write_bytes(b"other bytes")
+    with pytest.raises(StorageConflict):
+        storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"a": "2"})
+    assert read(storage, "demo", "demo-1.0.tar.gz") == DATA
+    assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"a": "1"}
+    storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"a": "3"}, overwrite=True)
+    assert read(storage, "demo", "demo-1.0.tar.gz") == b"other bytes"
+    assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"a": "3"}
+    assert source.read_bytes() == b"other bytes"  # the caller's file is left as it was
+
+
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MB], ids=["small", "multipart"])
 def test_concurrent_puts_exactly_one_wins(storage, size):
     streams = {i: GeneratedStream(size, seed=100 + i) for i in range(2)}

@@ -1,0 +1,119 @@
+"""The file system steps of :class:`pypicloud.storage.file.FileStorage`'s writes.
+
+A write fills a hidden temp file in the target folder, either by copying a
+stream into it (:func:`copy_into`) or by hard-linking a finished local file to
+it (:func:`link_into`: no byte is copied; only possible on one file system),
+and the storage then publishes it under the name's lock (:func:`name_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from .. import tempfiles
+
+CHUNK = 1024 * 1024
+#: Fills the temp file at the given path; returns its open descriptor, locked
+#: (or held locked by the caller's spool) until it is published.
+Fill = Callable[[str], int]
+# link() errors that mean "not here": another file system, no hard links, too many links.
+_NOT_LINKABLE = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+class NotLinkable(Exception):
+    """The file cannot be linked into the storage folder (copy it instead)."""
+
+
+def is_temp(name: str) -> bool:
+    return name.startswith(".") and ".tmp-" in name
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_file_mode() -> int:
+    """The mode a file created now gets (0666 less the umask).
+
+    Reading the umask sets it, which is not safe once other threads create
+    files: call this once, at start-up.
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def name_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on one file name, across threads and processes.
+
+    Held from publishing a file's bytes until its sidecar is written, so
+    nobody sees the name half-published; the kernel drops it if the holder
+    dies, so a crash never leaves it stuck.
+    """
+    folder, name = os.path.split(path)
+    fd = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def copy_into(stream: BinaryIO) -> Fill:
+    """Fill the temp file with the bytes of ``stream``."""
+
+    def fill(tmp: str) -> int:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            tempfiles.lock(fd)  # in use until published
+            with open(fd, "wb", closefd=False) as out:
+                shutil.copyfileobj(stream, out, CHUNK)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return fill
+
+
+def link_into(source: str, mode: int) -> Fill:
+    """Make the temp file a hard link of the finished file ``source`` (with ``mode``).
+
+    Raises :class:`NotLinkable` when the two are on different file systems or
+    the file system has no hard links.
+    """
+
+    def fill(tmp: str) -> int:
+        try:
+            os.link(source, tmp)
+        except OSError as exc:
+            if exc.errno in _NOT_LINKABLE:
+                raise NotLinkable(str(exc)) from None
+            raise
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            # The caller's spool usually holds this inode's lock already:
+            # either way the file is marked in use until published.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        try:
+            # A spool file is private (0600): give it the mode of a new file.
+            os.fchmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return fill
