@@ -65,7 +65,9 @@ def test_counters_move_as_clients_use_the_server(server_factory, dists, cenv, tm
     assert moved("ppc_downloads_total", served="stream") == 1
     assert moved("ppc_download_bytes_total") == len(body)
     assert moved("ppc_login_failures_total") == 1
-    assert moved("ppc_backend_call_duration_seconds_count", backend="storage", operation="put") >= 2
+    # An upload stores its file from the spool (put_file) and its PEP 658 companion (put_companion).
+    assert moved("ppc_backend_call_duration_seconds_count", backend="storage", operation="put_file") == 2
+    assert moved("ppc_backend_call_duration_seconds_count", backend="storage", operation="put_companion") >= 1
 
 
 def test_others_are_refused_and_off_means_absent(server_factory):

@@ -94,7 +94,9 @@ def test_counters_move_with_requests(make_app):
     assert moved("ppc_downloads_total", served="stream") == 1
     assert moved("ppc_download_bytes_total") == len(data)
     # Storage and index calls are timed; the second and third page views come from the cache.
-    assert total(after, "ppc_backend_call_duration_seconds_count", backend="storage", operation="put") >= 1
+    assert (
+        total(after, "ppc_backend_call_duration_seconds_count", backend="storage", operation="put_file") >= 1
+    )
     assert (
         total(after, "ppc_backend_call_duration_seconds_count", backend="index", operation="generation") >= 3
     )
