@@ -25,7 +25,6 @@ MODULE_EXCEPTIONS = {
     # the split planned is into per-concern mixins (files, summaries, counters,
     # signed URLs), as the SQL access backend was split.
     "index/sql.py": "one class, one contract; per-concern mixins planned",
-    "index/redis.py": "one class, one contract; per-concern mixins planned",
     "index/dynamo.py": "one class, one contract (1.x's tables); per-concern mixins planned",
 }
 
