@@ -24,7 +24,6 @@ MODULE_EXCEPTIONS = {
     # Each index backend is one class implementing one contract (index/base.py);
     # the split planned is into per-concern mixins (files, summaries, counters,
     # signed URLs), as the SQL access backend was split.
-    "index/sql.py": "one class, one contract; per-concern mixins planned",
     "index/dynamo.py": "one class, one contract (1.x's tables); per-concern mixins planned",
 }
 
