@@ -24,28 +24,25 @@ so readers in any process see either the old or the new state.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import redis
 
 from ..errors import BackendUnavailable, ConfigError
 from ..models import FileRecord, ProjectSummary
-from .base import Intent, MetadataIndex
+from .base import MetadataIndex
 from .listeners import RedisListener, redis_channel
 from .redis_events import RedisEventLog
+from .redis_state import _RELEASE, REPAIR_LOCK_SECONDS, RedisState
 from .redis_webhooks import RedisWebhookQueue
 
-log = logging.getLogger(__name__)
+# The names this module held before it was split (tests and tools import them).
+__all__ = ["REPAIR_LOCK_SECONDS", "_RELEASE", "RedisIndex"]
 
-# How long the repair lock outlives a process that died holding it.
-REPAIR_LOCK_SECONDS = 600
-# Deletes the lock only if it is still ours (it may have expired and been taken).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+log = logging.getLogger(__name__)
 
 _FIELDS = (
     "project",
@@ -91,7 +88,7 @@ def _summary_of(records: list[FileRecord]) -> str | None:
     )
 
 
-class RedisIndex(RedisEventLog, RedisWebhookQueue, MetadataIndex):
+class RedisIndex(RedisState, RedisEventLog, RedisWebhookQueue, MetadataIndex):
     """Metadata index in Redis."""
 
     def __init__(
@@ -341,94 +338,6 @@ class RedisIndex(RedisEventLog, RedisWebhookQueue, MetadataIndex):
 
     def count(self) -> int:
         return int(self._call(lambda: self.client.scard(self._k("files"))))
-
-    def get_url(self, key: str) -> tuple[str, datetime] | None:
-        value = self._call(lambda: self.client.get(self._k("url", key)))
-        if value is None:
-            return None
-        data = json.loads(value)
-        return data["url"], datetime.fromisoformat(data["expires_at"])
-
-    def set_url(self, key: str, url: str, expires_at: datetime) -> None:
-        ttl = int((expires_at - datetime.now(UTC)).total_seconds())
-        if ttl <= 0:
-            return
-        value = json.dumps({"url": url, "expires_at": expires_at.astimezone(UTC).isoformat()})
-        self._call(lambda: self.client.set(self._k("url", key), value, ex=ttl))
-
-    def mark_local(self, project: str) -> None:
-        # Not one of the data keys: a rebuild (replace_all) keeps it.
-        self._call(lambda: self.client.sadd(self._k("local-projects"), project))
-
-    def was_local(self, project: str) -> bool:
-        return bool(self._call(lambda: self.client.sismember(self._k("local-projects"), project)))
-
-    def counter(self, name: str) -> int:
-        value = self._call(lambda: self.client.get(self._k("counter", name)))
-        return int(value) if value is not None else 0
-
-    def incr_counter(self, name: str, amount: int = 1, ttl: int | None = None) -> int:
-        def run():
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.incrby(self._k("counter", name), amount)
-                if ttl is not None:
-                    pipe.expire(self._k("counter", name), ttl)
-                else:
-                    pipe.persist(self._k("counter", name))
-                return pipe.execute()[0]
-
-        return int(self._call(run))
-
-    # Intent log ---------------------------------------------------------
-    def begin_intent(self, op: str, project: str, filename: str) -> str | None:
-        intent_id = uuid.uuid4().hex
-        value = json.dumps(
-            {
-                "op": op,
-                "project": project,
-                "filename": filename,
-                "created": datetime.now(UTC).isoformat(),
-            }
-        )
-        self._call(lambda: self.client.hset(self._k("intents"), intent_id, value))
-        return intent_id
-
-    def end_intent(self, intent_id: str) -> None:
-        self._call(lambda: self.client.hdel(self._k("intents"), intent_id))
-
-    def open_intents(self, older_than: datetime) -> list[Intent]:
-        raw = self._call(lambda: self.client.hgetall(self._k("intents")))
-        found = []
-        for key, value in raw.items():
-            data = json.loads(value)
-            created = datetime.fromisoformat(data["created"])
-            if created <= older_than:
-                found.append(
-                    Intent(
-                        id=key.decode(),
-                        op=data["op"],
-                        project=data["project"],
-                        filename=data["filename"],
-                        created=created,
-                    )
-                )
-        return sorted(found, key=lambda i: (i.created, i.id))
-
-    @contextlib.contextmanager
-    def repair_lock(self) -> Iterator[bool]:
-        """A key set with NX and an expiry, so a process killed while holding it
-        blocks the others for REPAIR_LOCK_SECONDS at most."""
-        token = uuid.uuid4().hex
-        key = self._k("repair-lock")
-        got = bool(self._call(lambda: self.client.set(key, token, nx=True, ex=REPAIR_LOCK_SECONDS)))
-        try:
-            yield got
-        finally:
-            if got:
-                try:
-                    self.client.eval(_RELEASE, 1, key, token)
-                except redis.RedisError:
-                    pass  # it expires by itself
 
     def check_health(self) -> None:
         self._call(self.client.ping)

@@ -7,7 +7,12 @@ and a test checks that they match what the migrations build.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy.engine import Row
+
+from ..models import FileRecord
 
 # Shared with the access tables; defined in sqldb and still importable from here.
 from ..sqldb import MYSQL_TABLE_ARGS, UTCDateTime
@@ -138,3 +143,34 @@ webhook_deliveries = Table(
     Column("owner", String(64)),
     Column("lease_until", UTCDateTime),
 )
+
+
+# A file's row in ppc_files and back (the SQL index reads and writes them).
+_COLUMNS = (
+    "project",
+    "name",
+    "version",
+    "filename",
+    "size",
+    "sha256",
+    "md5",
+    "requires_python",
+    "summary",
+    "upload_time",
+    "uploader",
+    "yanked",
+    "yanked_reason",
+    "metadata_sha256",
+)
+
+
+def _row(record: FileRecord) -> dict[str, Any]:
+    row = {c: getattr(record, c) for c in _COLUMNS}
+    row["storage_key"] = record.key
+    row["storage_tag"] = record.storage_tag or None
+    return row
+
+
+def _record(row: Row[Any]) -> FileRecord:
+    data = {c: row._mapping[c] for c in _COLUMNS}
+    return FileRecord(key=row._mapping["storage_key"], storage_tag=row._mapping["storage_tag"] or "", **data)

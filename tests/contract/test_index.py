@@ -671,8 +671,8 @@ def test_shared_counters_add_up_across_instances_and_expire(backend, monkeypatch
             def now(cls, tz=None):
                 return later
 
-        monkeypatch.setattr("pypicloud.index.sql.datetime", Clock)
-        monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.sql_state.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.dynamo_items.datetime", Clock)
         monkeypatch.setattr("tests.fakes.datetime", Clock)
     assert first.counter("short") == 0
     assert first.incr_counter("short", ttl=60) == 1

@@ -180,7 +180,7 @@ def test_a_repair_lock_left_by_a_killed_holder_lapses(moto_server, namespace, mo
             def now(cls, tz=None):
                 return later
 
-        monkeypatch.setattr("pypicloud.index.dynamo.datetime", Clock)
+        monkeypatch.setattr("pypicloud.index.dynamo_items.datetime", Clock)
         with indexes[1].repair_lock() as got:
             assert got is True
             # The lapsed holder finishing late must not free the new holder's lock.

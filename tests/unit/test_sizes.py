@@ -20,14 +20,8 @@ PACKAGE = Path(pypicloud.__file__).parent
 MAX_MODULE_LINES = 420
 MAX_FUNCTION_LINES = 60
 
-MODULE_EXCEPTIONS = {
-    # Each index backend is one class implementing one contract (index/base.py);
-    # the split planned is into per-concern mixins (files, summaries, counters,
-    # signed URLs), as the SQL access backend was split.
-    "index/sql.py": "one class, one contract; per-concern mixins planned",
-    "index/redis.py": "one class, one contract; per-concern mixins planned",
-    "index/dynamo.py": "one class, one contract (1.x's tables); per-concern mixins planned",
-}
+# None left: the index backends were split into per-concern mixins (issue 13).
+MODULE_EXCEPTIONS: dict[str, str] = {}
 
 FUNCTION_EXCEPTIONS = {
     # Its length is the keyword list (28 options, validated by options_from_settings)
