@@ -39,7 +39,7 @@ UNYANK = "file.unyank"
 _client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "ppc_client_address", default=None
 )
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_event_request_id", default="-")
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_request_id", default="-")
 
 
 @contextmanager
@@ -57,6 +57,11 @@ def request_context(address: str | None, request_id: str) -> Iterator[None]:
 def current_address() -> str | None:
     """The client address of the request being answered (None outside requests)."""
     return _client_address.get()
+
+
+def current_request_id() -> str:
+    """The id of the request being answered (``-`` outside requests); the request log's too."""
+    return _request_id.get()
 
 
 def _new_id() -> str:
@@ -80,7 +85,7 @@ class Event:
     filename: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
     address: str | None = field(default_factory=current_address)
-    request_id: str = field(default_factory=_request_id.get)
+    request_id: str = field(default_factory=current_request_id)
     at: datetime = field(default_factory=utcnow)
     id: str = field(default_factory=_new_id)
 

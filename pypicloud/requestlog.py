@@ -12,7 +12,6 @@ CR or LF in a path cannot forge a line.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 
 from pyramid.tweens import INGRESS
 
-from .events import request_context
+from .events import current_request_id, request_context
 from .timefmt import iso_utc
 
 LOG = logging.getLogger("pypicloud.requests")
@@ -30,13 +29,6 @@ HEADER = "X-Request-ID"
 _ENVIRON_KEY = "HTTP_X_REQUEST_ID"
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-_current: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_request_id", default="-")
-
-
-def current_request_id() -> str:
-    """The id of the request this thread is answering, or ``-``."""
-    return _current.get()
 
 
 def install_record_factory() -> None:
@@ -47,7 +39,7 @@ def install_record_factory() -> None:
 
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
-        record.request_id = _current.get()
+        record.request_id = current_request_id()
         return record
 
     factory.ppc_request_id = True  # type: ignore[attr-defined]
@@ -102,31 +94,30 @@ def request_log_tween_factory(handler, registry):
 
     def tween(request):
         rid = request_id_for(request.environ)
-        token = _current.set(rid)
-        started = time.perf_counter()
-        try:
-            with request_context(request.client_addr, rid):
+        # The id (and the client address, for events) hold for every log record
+        # of the request, the access line included.
+        with request_context(request.client_addr, rid):
+            started = time.perf_counter()
+            try:
                 response = handler(request)
-        except BaseException:
+            except BaseException:
+                if LOG.isEnabledFor(logging.INFO):
+                    LOG.info("%s", _line(request, 500, None, time.perf_counter() - started, rid, fmt))
+                raise
+            response.headers[HEADER] = rid
             if LOG.isEnabledFor(logging.INFO):
-                LOG.info("%s", _line(request, 500, None, time.perf_counter() - started, rid, fmt))
-            _current.reset(token)
-            raise
-        response.headers[HEADER] = rid
-        if LOG.isEnabledFor(logging.INFO):
-            LOG.info(
-                "%s",
-                _line(
-                    request,
-                    response.status_int,
-                    response.content_length,
-                    time.perf_counter() - started,
-                    rid,
-                    fmt,
-                ),
-            )
-        _current.reset(token)
-        return response
+                LOG.info(
+                    "%s",
+                    _line(
+                        request,
+                        response.status_int,
+                        response.content_length,
+                        time.perf_counter() - started,
+                        rid,
+                        fmt,
+                    ),
+                )
+            return response
 
     return tween
 
