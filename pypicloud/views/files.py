@@ -9,6 +9,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..mapped_file import mapped
 from ..records import METADATA_SUFFIX
 from ..storage.base import ReadStream
 
@@ -45,12 +46,13 @@ def _range(request):
 def _body(request, stream):
     """The response's app_iter: the server's ``wsgi.file_wrapper`` around the
     storage's own file when the stream is the rest of a local file (the server
-    may then ``sendfile`` it), else the storage stream itself (chunks)."""
+    may then ``sendfile`` it, or send slices of its mapping), else the storage
+    stream itself (chunks)."""
     wrapper = request.environ.get("wsgi.file_wrapper")
     if wrapper is None or not isinstance(stream, ReadStream):
         return stream
     local = stream.os_file()
-    return stream if local is None else wrapper(local, _BLOCK)
+    return stream if local is None else wrapper(mapped(local), _BLOCK)
 
 
 def _serve_metadata(request, project: str, filename: str) -> Response:

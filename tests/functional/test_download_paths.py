@@ -20,6 +20,7 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 from webtest.http import StopableWSGIServer
 
 from pypicloud.index.sql import SQLIndex
+from pypicloud.mapped_file import MIN_SIZE, MappedFile
 from tests.fixtures.s3 import s3_settings
 
 from .helpers import auth_headers, make_wheel, service, upload_dist
@@ -223,3 +224,18 @@ def test_a_warm_redirect_to_s3_asks_the_index_nothing(make_app, moto_server, s3_
     # Another process (a new app on the same index) hands out the same URL.
     other = make_app(test_app.ppc_settings)
     assert other.get(URL, headers=headers, status=302).headers["Location"] == first
+
+
+def test_a_large_file_goes_to_the_wrapper_as_its_mapping(app):
+    """Files of at least ``MIN_SIZE`` bytes are handed over mapped (pypicloud/mapped_file.py)."""
+    payload = os.urandom(MIN_SIZE * 2)
+    filename, data = make_wheel("large", "1.0", payload=payload)
+    upload_dist(app, (filename, data))
+    status, _, app_iter = call(app, f"/api/package/large/{filename}")
+    try:
+        assert status.startswith("200")
+        assert isinstance(app_iter, Wrapper)
+        assert isinstance(app_iter.file, MappedFile)
+        assert b"".join(app_iter) == data
+    finally:
+        app_iter.close()
