@@ -28,6 +28,8 @@ SPOOL_PREFIX = "ppc-upload-"
 # Buffer of the spool file's writer: the parser hands over slices of its read
 # blocks, which are written in large writes.
 WRITE_BUFFER = 1024 * 1024
+# The spool folder is swept of killed servers' spool files at most once a minute.
+_SWEEPS = tempfiles.SweepSchedule()
 
 
 class SpooledUpload:
@@ -74,7 +76,8 @@ class SpooledUpload:
         self._fd: int | None = None
         self._out: io.BufferedWriter | None = None
         directory = directory or tempfile.gettempdir()
-        tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX))
+        if _SWEEPS.due(directory):
+            tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX))
         fd, self.path = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=directory)
         # Locked (and kept open) until removed: the spool file of a killed server
         # is swept by a later upload.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -43,3 +44,30 @@ def sweep(folder: str, is_temp: Callable[[str], bool], min_age: float = 60.0) ->
         finally:
             os.close(fd)
     return removed
+
+
+class SweepSchedule:
+    """When a folder is next worth sweeping: at most once per ``every`` seconds.
+
+    A sweep lists the whole folder, and a temp file is only garbage once it is
+    ``min_age`` (60 s) old, so listing a busy folder on every write only costs:
+    the first write to a folder sweeps it, later ones only after ``every``
+    seconds. Thread-safe; one per storage (or spool folder) and process.
+    """
+
+    def __init__(self, every: float = 60.0):
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, folder: str) -> bool:
+        """True (and the folder counts as swept now) when it was not swept lately."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(folder)
+            if last is not None and now - last < self.every:
+                return False
+            if len(self._last) > 100_000:  # bounded: forget, at worst sweep again
+                self._last.clear()
+            self._last[folder] = now
+            return True

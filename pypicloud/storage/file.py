@@ -73,6 +73,7 @@ class FileStorage(Storage):
         self.read_only = read_only
         self.fsync = fsync
         self._file_mode = file_writes.new_file_mode()
+        self._sweeps = tempfiles.SweepSchedule()
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
 
@@ -239,7 +240,8 @@ class FileStorage(Storage):
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
         try:
             os.makedirs(folder, exist_ok=True)
-            tempfiles.sweep(folder, file_writes.is_temp)
+            if self._sweeps.due(folder):
+                tempfiles.sweep(folder, file_writes.is_temp)
             fd = fill(tmp)
             try:
                 if self.fsync and durable:
