@@ -39,6 +39,10 @@ LOG = logging.getLogger(__name__)
 
 # How long a web UI login lasts at most, whatever its activity (``session.lifetime``).
 DEFAULT_SESSION_LIFETIME = 12 * 3600
+# Rendered index pages kept in memory (``pypi.page_cache_mb``): bounded by size; the
+# count bound only guards against a flood of tiny pages.
+DEFAULT_PAGE_CACHE_MB = 128
+MAX_PAGES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,11 @@ def build_services(settings: Settings) -> AppServices:
     webhooks = dispatcher_from_settings(settings, service.index)
     if webhooks is not None:
         service.events.subscribe(webhooks.on_event)
-    pages = PageCache()
+    # Bounded by memory, not by count: every project page of a large index fits
+    # by default (100,000 pages of one release are about 120 MB), so requests spread over
+    # all projects are served from memory (docs/performance.md).
+    page_cache_mb = settings.get_int("pypi.page_cache_mb", DEFAULT_PAGE_CACHE_MB, minimum=1)
+    pages = PageCache(max_entries=MAX_PAGES, max_bytes=page_cache_mb * 1024 * 1024)
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     return AppServices(
         settings=settings,

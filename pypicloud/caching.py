@@ -111,16 +111,30 @@ class BoundedLRU(Generic[K, V]):
         return len(self._entries)
 
 
+# What one entry costs besides its body: the key tuple, the entry tuple, the
+# value object and the map's own slot (tracemalloc: about 450 bytes for a project page's).
+ENTRY_OVERHEAD = 512
+
+
+def _entry_bytes(entry: tuple[int, Any]) -> int:
+    body = getattr(entry[1], "body", None)
+    return ENTRY_OVERHEAD + (len(body) if isinstance(body, bytes) else 0)
+
+
 class PageCache:
     """A thread-safe, bounded LRU map from a key to (generation, value).
 
     A value is returned only while the change counter still has the value it
     was stored under. Used for rendered pages and for file records.
+    ``max_bytes``: also bound the total size (bodies plus a fixed overhead per
+    entry), for caches whose entry count alone says little about memory.
     """
 
-    def __init__(self, max_entries: int = 4096):
+    def __init__(self, max_entries: int = 4096, max_bytes: int | None = None):
         self.max_entries = max_entries
-        self._pages: BoundedLRU[Hashable, tuple[int, Any]] = BoundedLRU(max_entries)
+        self._pages: BoundedLRU[Hashable, tuple[int, Any]] = BoundedLRU(
+            max_entries, max_weight=max_bytes, weight=_entry_bytes
+        )
 
     def get(self, key: Hashable, generation: int) -> Any:
         # A value of another generation is left in place: a request that read an

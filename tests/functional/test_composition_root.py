@@ -21,7 +21,7 @@ from pypicloud.app import AppServices, build_service, build_services
 from pypicloud.errors import ConfigError
 from pypicloud.models import Identity
 from pypicloud.settings import Settings
-from tests.functional.helpers import base_settings, make_wheel, registry, upload_dist
+from tests.functional.helpers import auth_headers, base_settings, make_wheel, registry, upload_dist
 
 ADMIN = Identity("admin", frozenset(), is_admin=True)
 
@@ -135,3 +135,19 @@ def test_the_upload_of_the_app_uses_the_spool_setting(make_app, tmp_path):
     upload_dist(app, make_wheel("demo", "1.0"))
     assert spool.is_dir() and os.listdir(spool) == []
     assert registry(app).service.spool_dir == str(spool)
+
+
+def test_the_page_cache_keeps_within_its_memory_setting_and_pages_stay_right(make_app):
+    """``pypi.page_cache_mb``: pages beyond the budget are rendered again, never wrong."""
+    test_app = make_app({"pypi.page_cache_mb": "1"})
+    for n in range(3):
+        upload_dist(test_app, make_wheel(f"proj{n}", "1.0", payload=os.urandom(64)))
+    cache = registry(test_app).services.pages._pages
+    assert cache.max_weight == 1024 * 1024
+    for _ in range(2):
+        for n in range(3):
+            page = test_app.get(f"/simple/proj{n}/", headers=auth_headers("admin", Accept="text/html")).text
+            assert f"proj{n}-1.0-py3-none-any.whl" in page
+    assert 0 < cache.weight <= 1024 * 1024
+    with pytest.raises(ConfigError, match="pypi.page_cache_mb"):
+        make_app({"pypi.page_cache_mb": "0"})

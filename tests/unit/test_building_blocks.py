@@ -66,6 +66,24 @@ def test_page_cache_answers_only_for_the_generation_stored():
     assert cache.get("page", 7) == b"body"  # another generation's read evicts nothing
 
 
+def test_page_cache_with_a_byte_budget_drops_the_least_recently_used_pages():
+    from pypicloud.caching import ENTRY_OVERHEAD
+    from pypicloud.pagecache import Page
+
+    page = Page(b"x" * 1000, "text/html", '"e"')
+    cache = PageCache(max_entries=1000, max_bytes=3 * (1000 + ENTRY_OVERHEAD))
+    for name in ("a", "b", "c"):
+        cache.put(name, 1, page)
+    assert cache.get("a", 1) is page  # "a" is now the most recently used
+    cache.put("d", 1, page)  # over the budget: "b", the least recently used, goes
+    assert [cache.get(k, 1) is not None for k in "abcd"] == [True, False, True, True]
+    # Values without a body (file records) weigh the overhead alone.
+    small = PageCache(max_entries=1000, max_bytes=2 * ENTRY_OVERHEAD)
+    for key in "xyz":
+        small.put(key, 1, object())
+    assert [small.get(k, 1) is not None for k in "xyz"] == [False, True, True]
+
+
 # HashingReader -------------------------------------------------------------------
 def test_hashing_reader_counts_and_hashes_what_goes_through():
     data = b"0123456789" * 1000
