@@ -132,7 +132,7 @@ def build_services(settings: Settings) -> AppServices:
     audit.subscribe(service.events)
     webhooks = dispatcher_from_settings(settings, service.index)
     if webhooks is not None:
-        service.events.subscribe(webhooks.on_event)
+        service.events.subscribe(webhooks)
     pages = PageCache()
     max_age = settings.get_int("pypi.index_max_age", 0, minimum=0)
     return AppServices(
