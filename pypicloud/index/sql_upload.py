@@ -51,10 +51,13 @@ class SQLUploads(MetadataIndex):
         def _run(self, fn: Callable[[Connection], Any]) -> Any: ...
 
     def _hot(self) -> HotStatements:
-        """The prepared statements (built at the first call, from inside a transaction:
-        the dialect knows its server's version by then)."""
+        """The prepared statements, built at the first call (two threads may both
+        build them: the same statements, one kept)."""
         hot = self.__dict__.get("_hot_statements")
         if hot is None:
+            # The dialect learns what its server can do (MariaDB's RETURNING) at the
+            # first connection; an index opened without migrating has not made one yet.
+            self._run(lambda conn: None)
             hot = self.__dict__["_hot_statements"] = HotStatements(self.engine.dialect, self._channel)
         return hot
 
