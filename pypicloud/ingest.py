@@ -148,7 +148,7 @@ class IngestRules(ServiceBase):
             name = meta.name if same and meta.name else dist.name
         sha256 = spooled.sha256.hexdigest()
         stored = lookup() if lookup else self.index.get(filename)
-        existing = self._existing(filename, stored, sha256, may_overwrite, local)
+        existing = self._existing(filename, stored, sha256, may_overwrite, project if local else None)
         if isinstance(existing, UploadResult):
             return existing
         metadata_sha256 = None
@@ -180,11 +180,12 @@ class IngestRules(ServiceBase):
         existing: FileRecord | None,
         sha256: str,
         may_overwrite: Callable[[], bool],
-        local: bool,
+        mark_local: str | None,
     ) -> UploadResult | bool:
         """The stored file of this name (``existing``, the index's record): the same
         bytes (a re-run: its result), or whether ours may replace it (True), or no
-        file (False); 409 when it may not."""
+        file (False); 409 when it may not. ``mark_local``: the project an upload goes
+        to (marked local when the same bytes are found)."""
         if existing is None:
             return False
         # A row whose bytes are gone is what a delete that failed half-way
@@ -192,10 +193,10 @@ class IngestRules(ServiceBase):
         if self.storage.stat(existing.project, filename) is None:
             return False
         if existing.sha256 == sha256:
-            if local:
+            if mark_local is not None:
                 # The same bytes are here (maybe cached from upstream): uploaded now,
                 # so upstream never gets into the project again.
-                self.index.mark_local(existing.project)
+                self.index.mark_local(mark_local)
             return UploadResult(existing, False)
         if not may_overwrite():
             raise FileExists(f"File already exists: {filename}")
