@@ -136,7 +136,7 @@ def build_services(settings: Settings) -> AppServices:
     audit.subscribe(service.events)
     webhooks = dispatcher_from_settings(settings, service.index)
     if webhooks is not None:
-        service.events.subscribe(webhooks.on_event)
+        service.events.subscribe(webhooks)
     # Bounded by memory, not by count: every project page of a large index fits
     # by default (100,000 pages of one release are about 120 MB), so requests spread over
     # all projects are served from memory (docs/performance.md).

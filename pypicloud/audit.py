@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from packaging.utils import canonicalize_name
 
 from .errors import Forbidden, InvalidRequest, Unauthorized
-from .events import Event, EventBus
+from .events import ChangeRows, Event, EventBus, RowSubscriber
 from .index.base import MetadataIndex
 from .index.eventlog import MAX_EVENT_LIMIT, EventQuery
 from .models import Identity, utcnow
@@ -44,17 +44,28 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_FILTER = 255
 
 
-class AuditLog:
-    """The subscriber that writes every event to the index."""
+class AuditLog(RowSubscriber):
+    """The subscriber that writes every event to the index: one row per event,
+    in the change's own transaction when the change offers it (``EventBus.publish_with``)."""
 
     def __init__(self, index: MetadataIndex):
         self.index = index
 
-    def __call__(self, event: Event) -> None:
-        try:
-            self.index.add_event(event)
-        except Exception as exc:  # the change has happened; the record of it is lost
-            LOG.error("audit log: could not record %s %s by %s: %s", event.action, event.id, event.actor, exc)
+    def stage(self, event: Event, rows: ChangeRows) -> None:
+        rows.events.append(event)
+
+    def write(self, event: Event, rows: ChangeRows) -> None:
+        for recorded in rows.events:
+            try:
+                self.index.add_event(recorded)
+            except Exception as exc:  # the change has happened; the record of it is lost
+                LOG.error(
+                    "audit log: could not record %s %s by %s: %s",
+                    recorded.action,
+                    recorded.id,
+                    recorded.actor,
+                    exc,
+                )
 
 
 @dataclass(frozen=True)

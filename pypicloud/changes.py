@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
@@ -26,31 +27,51 @@ from .service_base import ServiceBase
 LOG = logging.getLogger("pypicloud.service")
 
 
+@dataclass
+class OpenIntent:
+    """The intent-log entry a write runs under (:meth:`ChangeRules._intent`).
+
+    ``id`` is None when the index keeps no intent log; ``closed`` is set by a
+    write that removed the entry itself (in the transaction of its index row).
+    """
+
+    id: str | None
+    closed: bool = False
+
+
 class ChangeRules(ServiceBase):
     """Delete, yank and the checks before a write request's body is read."""
 
     @contextlib.contextmanager
-    def _intent(self, op: str, project: str, filename: str) -> Iterator[None]:
+    def _intent(
+        self, op: str, project: str, filename: str, begin: Callable[[], str | None] | None = None
+    ) -> Iterator[OpenIntent]:
         """Run one storage-and-index write under an entry of the intent log.
 
         The entry is written before storage is touched and removed when the
         write succeeded (or failed with a 4xx, which changes nothing). After a
         5xx or a crash it stays, and :meth:`repair` settles the file later.
+        ``begin`` writes the entry instead of ``begin_intent`` (an upload's
+        also marks the project local); a write that removes the entry in its
+        own last transaction sets ``closed`` on what this yields.
         """
-        intent = self.index.begin_intent(op, project, filename)
+        intent = OpenIntent(begin() if begin is not None else self.index.begin_intent(op, project, filename))
         try:
-            yield
+            yield intent
         except PypicloudError as exc:
-            if exc.status < 500 and intent is not None:
-                self._end_intent(intent)
+            if intent.closed:
                 raise
-            self._renew_intent(intent, op, project, filename)
+            if exc.status < 500 and intent.id is not None:
+                self._end_intent(intent.id)
+                raise
+            self._renew_intent(intent.id, op, project, filename)
             raise
         except Exception:
-            self._renew_intent(intent, op, project, filename)
+            if not intent.closed:
+                self._renew_intent(intent.id, op, project, filename)
             raise
-        if intent is not None:
-            self._end_intent(intent)
+        if intent.id is not None and not intent.closed:
+            self._end_intent(intent.id)
 
     def _renew_intent(self, intent: str | None, op: str, project: str, filename: str) -> None:
         """After a failed write: a fresh intent, so the repair's grace period counts

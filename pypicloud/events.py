@@ -15,6 +15,7 @@ request (a CLI, a scheduled retention run) they are ``None`` and ``-``.
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import logging
 import threading
@@ -23,10 +24,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import utcnow
 from .timefmt import iso_utc
+
+if TYPE_CHECKING:
+    from .index.webhook_queue import Delivery
 
 LOG = logging.getLogger(__name__)
 
@@ -108,22 +112,116 @@ class Event:
 Subscriber = Callable[[Event], None]
 
 
+@dataclass
+class ChangeRows:
+    """Rows that record a change, to be written in the change's own index transaction.
+
+    ``events``: audit log rows (``MetadataIndex.add_event``); ``deliveries``:
+    webhook queue rows (``MetadataIndex.enqueue_deliveries``).
+    """
+
+    events: list[Event] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.deliveries)
+
+
+class RowSubscriber(abc.ABC):
+    """A subscriber whose whole work is writing rows to the index (audit log, webhook queue).
+
+    The bus asks it for its rows first (:meth:`stage`) so that a change made in one
+    index transaction can carry them (:meth:`EventBus.publish_with`); when the
+    change cannot, or for :meth:`EventBus.publish`, it writes them itself
+    (:meth:`write`). Either way :meth:`written` follows.
+    """
+
+    @abc.abstractmethod
+    def stage(self, event: Event, rows: ChangeRows) -> None:
+        """Add the rows that record ``event`` to ``rows`` (no I/O; may add nothing)."""
+
+    @abc.abstractmethod
+    def write(self, event: Event, rows: ChangeRows) -> None:
+        """Write the rows :meth:`stage` added, in a transaction of their own.
+
+        Must not raise: the change has happened, a lost record of it is logged.
+        """
+
+    def written(self, event: Event, rows: ChangeRows) -> None:
+        """The rows of ``event`` are in the index (with the change, or by :meth:`write`)."""
+
+    def __call__(self, event: Event) -> None:
+        """As a plain subscriber: stage, write and report at once."""
+        rows = ChangeRows()
+        self.stage(event, rows)
+        if rows:
+            self.write(event, rows)
+            self.written(event, rows)
+
+
 class EventBus:
     """Hands each published event to every subscriber, in subscription order (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: tuple[Subscriber, ...] = ()
+        self._subscribers: tuple[Subscriber | RowSubscriber, ...] = ()
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        """Call ``subscriber(event)`` for every event published from now on."""
+    def subscribe(self, subscriber: Subscriber | RowSubscriber) -> None:
+        """Call ``subscriber(event)`` for every event published from now on.
+
+        A :class:`RowSubscriber`'s rows ride along with changes published by
+        :meth:`publish_with`.
+        """
         with self._lock:
             self._subscribers = (*self._subscribers, subscriber)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event``; a subscriber's error is logged, never raised to the publisher."""
         for subscriber in self._subscribers:
+            self._call(subscriber, event)
+
+    def publish_with(self, event: Event, change: Callable[[ChangeRows], bool]) -> None:
+        """Make a change and record ``event`` with it: one index transaction for both.
+
+        ``change(rows)`` makes the change; it returns True when it wrote ``rows``
+        (every :class:`RowSubscriber`'s rows for ``event``) in its own transaction,
+        False when it did not (they are then written the ordinary way). When
+        ``change`` raises, the change did not happen: nothing is published and the
+        error propagates. Plain subscribers are called after the change, as by
+        :meth:`publish`.
+        """
+        subscribers = self._subscribers
+        staged: dict[int, ChangeRows] = {}
+        together = ChangeRows()
+        for subscriber in subscribers:
+            if isinstance(subscriber, RowSubscriber):
+                rows = ChangeRows()
+                try:
+                    subscriber.stage(event, rows)
+                except Exception:
+                    LOG.exception("event subscriber %r failed on %s %s", subscriber, event.action, event.id)
+                    continue
+                staged[id(subscriber)] = rows
+                together.events += rows.events
+                together.deliveries += rows.deliveries
+        carried = change(together)
+        for subscriber in subscribers:
+            if not isinstance(subscriber, RowSubscriber):
+                self._call(subscriber, event)
+                continue
+            rows_of = staged.get(id(subscriber))
+            if not rows_of:  # nothing staged (or staging failed, which is logged)
+                continue
             try:
-                subscriber(event)
+                if not carried:
+                    subscriber.write(event, rows_of)
+                subscriber.written(event, rows_of)
             except Exception:
                 LOG.exception("event subscriber %r failed on %s %s", subscriber, event.action, event.id)
+
+    @staticmethod
+    def _call(subscriber: Subscriber | RowSubscriber, event: Event) -> None:
+        try:
+            subscriber(event)
+        except Exception:
+            LOG.exception("event subscriber %r failed on %s %s", subscriber, event.action, event.id)

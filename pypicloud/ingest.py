@@ -17,8 +17,9 @@ from typing import BinaryIO
 from packaging.utils import canonicalize_name
 
 from . import dists
+from .changes import OpenIntent
 from .errors import FileExists, InvalidUpload, StorageConflict
-from .events import UPLOAD, Event
+from .events import UPLOAD, ChangeRows, Event
 from .models import FileRecord, Identity, utcnow
 from .records import METADATA_SUFFIX, record_from_object, record_to_metadata
 from .results import UploadResult
@@ -66,10 +67,9 @@ class IngestRules(ServiceBase):
         dists.check_version(version.strip())
         dist = dists.parse_filename(filename)
         dists.check_filename_matches(dist, name.strip(), version.strip())
-        self._check_release_slot(project, dist)
-        # Before the file exists: from now on upstream never gets into this project.
-        self.index.mark_local(project)
-
+        # One read answers both the release-slot check and "is this name taken".
+        view = self.index.upload_view(project, dist.filename)
+        self._check_release_slot(dist, view.files)
         spool = spooled(content, self.max_upload_size, self.spool_dir)
         try:
             spool.check_digests(digests or {})
@@ -81,22 +81,13 @@ class IngestRules(ServiceBase):
                 uploader=identity.username,
                 may_overwrite=lambda: self.access.can_overwrite(identity, project),
                 pypi_rules=True,
+                local=True,
+                lookup=lambda: view.existing,
             )
         finally:
             spool.remove()
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
-            record = result.record
-            self.events.publish(
-                Event(
-                    UPLOAD,
-                    identity.username,
-                    project=record.project,
-                    version=record.version,
-                    filename=record.filename,
-                    detail={"size": record.size, "sha256": record.sha256},
-                )
-            )
         return result
 
     def upload_file(
@@ -135,11 +126,14 @@ class IngestRules(ServiceBase):
         yanked_reason: str | None = None,
         upload_time: datetime | None = None,
         pypi_rules: bool = False,
+        local: bool = False,
+        lookup: Callable[[], FileRecord | None] | None = None,
     ) -> UploadResult:
         """Validate a spooled file's archive, then store and index it (SPEC section 5).
 
-        Shared by uploads and pull-through caching. ``name`` is the display
-        name (None: the archive's own, when it matches the project).
+        Shared by uploads and pull-through caching. ``name``: the display name (None: the
+        archive's own if it matches the project). ``local``: an upload here (the project is
+        marked local, the upload published); ``lookup``: the index's record of the name.
         """
         filename = dist.filename
         if spooled.size == 0:
@@ -153,7 +147,8 @@ class IngestRules(ServiceBase):
             same = meta.name and canonicalize_name(meta.name) == project
             name = meta.name if same and meta.name else dist.name
         sha256 = spooled.sha256.hexdigest()
-        existing = self._existing(filename, sha256, may_overwrite)
+        stored = lookup() if lookup else self.index.get(filename)
+        existing = self._existing(filename, stored, sha256, may_overwrite, project if local else None)
         if isinstance(existing, UploadResult):
             return existing
         metadata_sha256 = None
@@ -176,12 +171,21 @@ class IngestRules(ServiceBase):
             metadata_sha256=metadata_sha256,
             key=self.storage.key_for(project, filename),
         )
-        return self._write(record, spooled.path, meta.raw if metadata_sha256 else None, overwrite=existing)
+        raw = meta.raw if metadata_sha256 else None
+        return self._write(record, spooled.path, raw, overwrite=existing, local=local)
 
-    def _existing(self, filename: str, sha256: str, may_overwrite: Callable[[], bool]) -> UploadResult | bool:
-        """The stored file of this name: the same bytes (a re-run: its result), or
-        whether ours may replace it (True), or no file (False); 409 when it may not."""
-        existing = self.index.get(filename)
+    def _existing(
+        self,
+        filename: str,
+        existing: FileRecord | None,
+        sha256: str,
+        may_overwrite: Callable[[], bool],
+        mark_local: str | None,
+    ) -> UploadResult | bool:
+        """The stored file of this name (``existing``, the index's record): the same
+        bytes (a re-run: its result), or whether ours may replace it (True), or no
+        file (False); 409 when it may not. ``mark_local``: the project an upload goes
+        to (marked local when the same bytes are found)."""
         if existing is None:
             return False
         # A row whose bytes are gone is what a delete that failed half-way
@@ -189,13 +193,23 @@ class IngestRules(ServiceBase):
         if self.storage.stat(existing.project, filename) is None:
             return False
         if existing.sha256 == sha256:
+            if mark_local is not None:
+                # The same bytes are here (maybe cached from upstream): uploaded now,
+                # so upstream never gets into the project again.
+                self.index.mark_local(mark_local)
             return UploadResult(existing, False)
         if not may_overwrite():
             raise FileExists(f"File already exists: {filename}")
         return True
 
     def _write(
-        self, record: FileRecord, path: str, metadata_raw: bytes | None, *, overwrite: bool
+        self,
+        record: FileRecord,
+        path: str,
+        metadata_raw: bytes | None,
+        *,
+        overwrite: bool,
+        local: bool = False,
     ) -> UploadResult:
         """Store a validated file and index it by the write protocol.
 
@@ -203,11 +217,14 @@ class IngestRules(ServiceBase):
         metadata file, index row. Nothing is deleted when a later step fails:
         once the bytes are stored another request may already have answered
         200 for them (an identical upload that lost the race); a retry or the
-        repair step finishes the row instead.
+        repair step finishes the row instead. ``local``: an upload here (see
+        :meth:`_store`): the project is marked local with the intent, and the
+        upload's event rides along with the row (``EventBus.publish_with``).
         """
         project, filename = record.project, record.filename
         metadata = record_to_metadata(record)
-        with self._intent("upload", project, filename):
+        begin = (lambda: self.index.begin_upload(project, filename)) if local else None
+        with self._intent("upload", project, filename, begin) as intent:
             try:
                 self.storage.put_file(project, filename, path, metadata, overwrite=overwrite)
             except StorageConflict:
@@ -218,17 +235,40 @@ class IngestRules(ServiceBase):
                 self.storage.put_companion(
                     project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
                 )
-            self.index.add(record)
+            self._index_upload(record, intent, local)
         return UploadResult(record, True)
 
-    def _check_release_slot(self, project: str, dist: dists.DistFilename) -> None:
+    def _index_upload(self, record: FileRecord, intent: OpenIntent, publish: bool) -> None:
+        """The index row, the end of the intent and (``publish``) the upload's event, together."""
+
+        def change(rows: ChangeRows) -> bool:
+            carried = self.index.finish_upload(record, intent.id, rows)
+            intent.closed = True
+            return carried
+
+        if not publish:
+            change(ChangeRows())
+            return
+        event = Event(
+            UPLOAD,
+            record.uploader,
+            project=record.project,
+            version=record.version,
+            filename=record.filename,
+            detail={"size": record.size, "sha256": record.sha256},
+        )
+        self.events.publish_with(event, change)
+
+    @staticmethod
+    def _check_release_slot(dist: dists.DistFilename, records: list[FileRecord]) -> None:
         """Refuse a file that would be a second copy of a stored one under another spelling.
 
         ``demo-1.0.0.tar.gz`` beside ``demo-1.0.tar.gz`` is a second sdist of one
         release (``1.0`` and ``1.0.0`` are one version): installers would pick either,
         so it would replace a released file without ``allow_overwrite``.
+        ``records``: the project's files.
         """
-        for record in self.index.files(project):
+        for record in records:
             if dists.same_release_slot(dist, record.filename):
                 kind = "sdist" if dist.kind == "sdist" else "wheel with these tags"
                 raise InvalidUpload(

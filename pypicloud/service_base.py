@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from . import dists
     from .access.base import AccessBackend
     from .caching import PageCache
+    from .changes import OpenIntent
     from .concurrency import SingleFlight
     from .errors import PypicloudError
     from .events import EventBus
@@ -126,10 +127,14 @@ class ServiceBase:
             yanked_reason: str | None = None,
             upload_time: datetime | None = None,
             pypi_rules: bool = False,
+            local: bool = False,
+            lookup: Callable[[], FileRecord | None] | None = None,
         ) -> UploadResult: ...
 
         # Changes (pypicloud.changes).
-        def _intent(self, op: str, project: str, filename: str) -> AbstractContextManager[None]: ...
+        def _intent(
+            self, op: str, project: str, filename: str, begin: Callable[[], str | None] | None = None
+        ) -> AbstractContextManager[OpenIntent]: ...
 
         def delete_file(self, identity: Identity, project: str, filename: str) -> FileRecord: ...
 

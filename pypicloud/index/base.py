@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
-from ..events import Event
+from ..events import ChangeRows, Event
 from ..models import FileRecord, ProjectSummary
 from .eventlog import EventQuery
 from .webhook_queue import WebhookQueue
 
 if TYPE_CHECKING:
     from ..settings import Settings
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,18 @@ class Intent:
     project: str
     filename: str
     created: datetime
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What an upload checks before it writes (:meth:`MetadataIndex.upload_view`).
+
+    ``files``: every record of the project, ordered by filename; ``existing``:
+    the record of the uploaded file's name, or None (it may name another project).
+    """
+
+    files: list[FileRecord]
+    existing: FileRecord | None
 
 
 class MetadataIndex(WebhookQueue, abc.ABC):
@@ -182,6 +197,52 @@ class MetadataIndex(WebhookQueue, abc.ABC):
 
     def close(self) -> None:
         """Release connections (at shutdown and in tests)."""
+
+    # An upload's index work (pypicloud/ingest.py) --------------------------
+    # The defaults compose the calls above, so that a backend that does not
+    # override them works as it always did; the SQL index overrides each with
+    # one transaction (one read, then two writes per upload).
+    def upload_view(self, project: str, filename: str) -> UploadView:
+        """Read what an upload of ``filename`` to ``project`` checks, at once.
+
+        The same answers as :meth:`files` (``project``) and :meth:`get`
+        (``filename``), which a backend may read together.
+        """
+        records = self.files(project)
+        existing = next((r for r in records if r.filename == filename), None)
+        return UploadView(records, existing if existing is not None else self.get(filename))
+
+    def begin_upload(self, project: str, filename: str) -> str | None:
+        """Before an upload's bytes are stored: :meth:`mark_local` ``project`` and
+        :meth:`begin_intent` ``("upload", project, filename)``, durably.
+
+        Returns the intent's id for :meth:`finish_upload` (None: no intent log).
+        A backend may do both in one transaction, and skip the mark when it
+        knows the project is local already (the mark is never undone).
+        """
+        self.mark_local(project)
+        return self.begin_intent("upload", project, filename)
+
+    def finish_upload(self, record: FileRecord, intent_id: str | None, rows: ChangeRows) -> bool:
+        """After an upload's bytes are stored: :meth:`add` ``record`` and
+        :meth:`end_intent` ``intent_id``, and write ``rows`` with them if the backend can.
+
+        ``rows`` are what records the upload (audit events, webhook deliveries,
+        see :meth:`pypicloud.events.EventBus.publish_with`). Returns True when
+        they were written in the record's own transaction, False when they were
+        not written here (the caller writes them by :meth:`add_event` and
+        :meth:`enqueue_deliveries`, as the default does not write them at all).
+        Raises only when the record may not be written; the intent then stays
+        for the repair step. An intent that cannot be removed once the record
+        is written is logged and left to the repair step.
+        """
+        self.add(record)
+        if intent_id is not None:
+            try:
+                self.end_intent(intent_id)
+            except Exception as exc:  # storage and index agree: the repair finds nothing to do
+                LOG.warning("could not close intent %s (the repair step will): %s", intent_id, exc)
+        return False
 
     # Private projects (dependency confusion, SPEC section 9) -------------
     # Not abstract, so that an older third-party backend keeps working: it

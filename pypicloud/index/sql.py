@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .. import sqldb
@@ -20,7 +20,6 @@ from .push import PushedCounter
 from .schema import (
     _record,
     _row,
-    counters,
     files,
     projects,
     signed_urls,
@@ -28,6 +27,8 @@ from .schema import (
 from .sharedcounter import SharedCounter
 from .sql_events import SQLEventLog
 from .sql_state import REPAIR_LOCK_KEY, SQLState
+from .sql_statements import FILENAME, PROJECT
+from .sql_upload import SQLUploads
 from .sql_webhooks import SQLWebhookQueue
 
 # The names this module held before it was split (tests and tools import them).
@@ -50,7 +51,7 @@ class _Unchanged(Exception):
         self.result = result
 
 
-class SQLIndex(SQLState, SQLEventLog, SQLWebhookQueue, MetadataIndex):
+class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
     def __init__(
@@ -66,6 +67,8 @@ class SQLIndex(SQLState, SQLEventLog, SQLWebhookQueue, MetadataIndex):
         self.url = sa.engine.make_url(url)
         self.schema = schema
         self._local = threading.local()
+        # Projects known to be local (a mark is never undone): no upload marks them again.
+        self._known_local: set[str] = set()
         table = f'"{schema}".ppc_counters' if schema else "ppc_counters"
         self._generation_sql = f"SELECT value FROM {table} WHERE name = 'generation'"
         self.engine: Engine = sqldb.create_engine(
@@ -131,21 +134,6 @@ class SQLIndex(SQLState, SQLEventLog, SQLWebhookQueue, MetadataIndex):
                 self._push.announce(bumped)
         return result
 
-    def _bump(self, conn: Connection) -> None:
-        # Every write transaction starts here: on PostgreSQL the row lock taken
-        # by this UPDATE serialises writers, so concurrent adds cannot collide.
-        conn.execute(
-            counters.update().where(counters.c.name == "generation").values(value=counters.c.value + 1)
-        )
-        value = counters.c.value
-        columns = [value]
-        if self._channel:
-            # Sent to every listening process when (and only if) this commits.
-            columns.append(sa.func.pg_notify(self._channel, sa.cast(value, sa.Text)))
-        conn.info["ppc_generation"] = conn.execute(
-            sa.select(*columns).where(counters.c.name == "generation")
-        ).first()[0]
-
     def _listener_connection(self):
         """A psycopg connection of its own for LISTEN (autocommit, keepalives)."""
         import psycopg
@@ -153,41 +141,13 @@ class SQLIndex(SQLState, SQLEventLog, SQLWebhookQueue, MetadataIndex):
         _, params = self.engine.dialect.create_connect_args(self.engine.url)
         return psycopg.connect(**({**PG_CONNECTION_OPTIONS, **params}), autocommit=True)
 
-    @staticmethod
-    def _refresh_project(conn: Connection, project: str) -> None:
-        """Recompute one project's summary row from its files."""
-        latest = conn.execute(
-            sa.select(files.c.name, files.c.summary, files.c.upload_time)
-            .where(files.c.project == project)
-            .order_by(files.c.upload_time.desc(), files.c.filename.desc())
-            .limit(1)
-        ).first()
-        conn.execute(projects.delete().where(projects.c.project == project))
-        if latest is not None:
-            conn.execute(
-                projects.insert().values(
-                    project=project,
-                    name=latest.name,
-                    summary=latest.summary,
-                    last_modified=latest.upload_time,
-                )
-            )
-
     # Contract -----------------------------------------------------------
     def add(self, record: FileRecord) -> None:
-        def work(conn):
-            self._bump(conn)
-            old = conn.execute(sa.select(files.c.project).where(files.c.filename == record.filename)).first()
-            conn.execute(files.delete().where(files.c.filename == record.filename))
-            conn.execute(files.insert().values(**_row(record)))
-            if old is not None and old.project != record.project:
-                self._refresh_project(conn, old.project)
-            self._refresh_project(conn, record.project)
-
-        self._run(work)
+        self._run(lambda conn: self._put_record(conn, record))
 
     def get(self, filename: str) -> FileRecord | None:
-        row = self._run(lambda c: c.execute(sa.select(files).where(files.c.filename == filename)).first())
+        query = self._hot().get
+        row = self._run(lambda c: c.execute(query, {FILENAME: filename}).first())
         return _record(row) if row is not None else None
 
     def remove(self, filename: str) -> bool:
@@ -203,11 +163,8 @@ class SQLIndex(SQLState, SQLEventLog, SQLWebhookQueue, MetadataIndex):
         return self._run(work)
 
     def files(self, project: str) -> list[FileRecord]:
-        rows = self._run(
-            lambda c: c.execute(
-                sa.select(files).where(files.c.project == project).order_by(files.c.filename)
-            ).all()
-        )
+        query = self._hot().files
+        rows = self._run(lambda c: c.execute(query, {PROJECT: project}).all())
         return [_record(r) for r in rows]
 
     def projects(self) -> list[ProjectSummary]:

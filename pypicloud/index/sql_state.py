@@ -46,6 +46,7 @@ class SQLState(MetadataIndex):
         url: URL
         engine: Engine
         _unavailable: str
+        _known_local: set[str]
 
         def _run(self, fn: Callable[[Connection], Any]) -> Any: ...
 
@@ -190,9 +191,12 @@ class SQLState(MetadataIndex):
             )
         except sa.exc.IntegrityError:
             pass  # another process marked it at the same moment
+        self._known_local.add(project)
 
     def was_local(self, project: str) -> bool:
-        return (
+        if project in self._known_local:
+            return True  # a mark is never undone
+        local = (
             self._run(
                 lambda c: c.execute(
                     sa.select(local_projects.c.project).where(local_projects.c.project == project)
@@ -200,6 +204,9 @@ class SQLState(MetadataIndex):
             )
             is not None
         )
+        if local:
+            self._known_local.add(project)
+        return local
 
     def counter(self, name: str) -> int:
         row = self._run(

@@ -1,10 +1,10 @@
 """The webhook dispatcher: queues deliveries for events, and sends them from a background thread.
 
-:meth:`WebhookDispatcher.on_event` (an :class:`~pypicloud.events.EventBus`
-subscriber) stores one delivery per matching webhook in the index's queue and
-wakes the worker; it never sends anything itself and never raises, so a
-receiver that is down (or a queue that cannot be written) costs an upload
-nothing. The worker thread (one per process, a daemon) claims due deliveries
+:class:`WebhookDispatcher` (a :class:`~pypicloud.events.RowSubscriber` of the
+app's event bus) stores one delivery per matching webhook in the index's queue,
+in the change's own transaction when the change offers it, and wakes the
+worker; it never sends anything itself and never raises, so a receiver that is
+down (or a queue that cannot be written) costs an upload nothing. The worker thread (one per process, a daemon) claims due deliveries
 with a lease, POSTs them, and settles each: received, retried later with
 backoff, or failed after ``webhooks.max_attempts``. Several processes sharing
 one index each run a worker; the claim hands every delivery to one of them.
@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ..events import Event
+from ..events import ChangeRows, Event, RowSubscriber
 from ..index.webhook_queue import FAILED, PENDING, Delivery, WebhookQueue
 from ..models import utcnow
 from .config import RetryPolicy, Webhook
@@ -52,7 +52,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(RowSubscriber):
     """Queues and sends the deliveries of the configured webhooks (thread-safe)."""
 
     def __init__(
@@ -81,8 +81,12 @@ class WebhookDispatcher:
     # -- the subscriber ---------------------------------------------------
     def on_event(self, event: Event) -> None:
         """Queue one delivery per webhook that wants ``event``; log (never raise) a failure."""
+        self(event)
+
+    def stage(self, event: Event, rows: ChangeRows) -> None:
+        """One delivery per webhook that wants ``event`` (queued with the change, or by :meth:`write`)."""
         now = self.clock()
-        deliveries = [
+        rows.deliveries.extend(
             Delivery(
                 id=uuid.uuid4().hex,
                 webhook=w.name,
@@ -93,15 +97,18 @@ class WebhookDispatcher:
             )
             for w in self.webhooks.values()
             if w.wants(event.action)
-        ]
-        if not deliveries:
-            return
+        )
+
+    def write(self, event: Event, rows: ChangeRows) -> None:
         try:
-            self.index.enqueue_deliveries(deliveries)
+            self.index.enqueue_deliveries(rows.deliveries)
         except Exception:
             LOG.exception("webhooks: could not queue %s %s; it will not be delivered", event.action, event.id)
-            return
-        self.wake()
+            rows.deliveries.clear()  # nothing to wake the worker for
+
+    def written(self, event: Event, rows: ChangeRows) -> None:
+        if rows.deliveries:
+            self.wake()
 
     # -- the worker thread --------------------------------------------------
     def start(self) -> None:

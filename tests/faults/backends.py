@@ -80,7 +80,7 @@ class PausingSQLIndex(SQLIndex):
         self._pause: Pause | None = None
 
     def pause_before_add(self, filename: str) -> Pause:
-        """Hold the first ``add`` of ``filename`` until released."""
+        """Hold the first ``add`` (or upload's ``finish_upload``) of ``filename`` until released."""
         self._pause = Pause(filename)
         return self._pause
 
@@ -88,6 +88,12 @@ class PausingSQLIndex(SQLIndex):
         if self._pause is not None:
             self._pause.hold(record.filename)
         return super().add(record)
+
+    def finish_upload(self, record, intent_id, rows):
+        # An upload writes its row here (one transaction with the end of its intent).
+        if self._pause is not None:
+            self._pause.hold(record.filename)
+        return super().finish_upload(record, intent_id, rows)
 
 
 class _HalfThenFail(io.RawIOBase):

@@ -16,7 +16,8 @@ runs. It is a JSON list of rules::
      "times": 1}
 
 ``step`` is ``storage.<method>`` or ``index.<method>`` (the call about to be
-made; ``storage.put.after`` fires after a put returned). ``action``:
+made; ``storage.put.after`` fires after a put returned; ``index.add`` also before an
+upload's ``finish_upload``, the call that writes its row). ``action``:
 
 - ``fail``: raise BackendUnavailable (what an outage of that backend gives);
 - ``kill``: SIGKILL this process (a crash at that point);
@@ -224,6 +225,24 @@ class FaultyIndex(MetadataIndex):
 
     def repair_lock(self):
         return self.inner.repair_lock()
+
+    def mark_local(self, project):
+        return self.inner.mark_local(project)
+
+    def was_local(self, project):
+        return self.inner.was_local(project)
+
+    # An upload's three calls: the inner backend's own (the SQL index's one
+    # transaction each), with the row's write as the step ``index.add``.
+    def upload_view(self, project, filename):
+        return self.inner.upload_view(project, filename)
+
+    def begin_upload(self, project, filename):
+        return self.inner.begin_upload(project, filename)
+
+    def finish_upload(self, record, intent_id, rows):
+        self.plan.step("index.add", record.filename)
+        return self.inner.finish_upload(record, intent_id, rows)
 
     # The webhook queue: passed through unchanged.
     def enqueue_deliveries(self, deliveries):

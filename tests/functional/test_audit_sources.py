@@ -81,7 +81,21 @@ def test_a_failing_audit_log_never_blocks_a_change(app, monkeypatch, caplog):
     monkeypatch.setattr(index, "add_event", broken)
     with caplog.at_level(logging.ERROR, logger="pypicloud.audit"):
         upload_dist(app, make_wheel("demo", "1.0"))
+        app.delete(f"/api/package/demo/{make_wheel('demo', '1.0')[0]}", headers=basic("admin"))
+    assert index.files("demo") == []
+    assert "could not record file.delete" in caplog.text
+
+
+def test_an_upload_whose_audit_row_cannot_be_written_still_succeeds(app, caplog):
+    """The upload's event rides in the row's transaction; when the event table
+    refuses it, the row is written alone and the event's loss is logged."""
+    index = service(app).index
+    with index.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE ppc_events RENAME TO ppc_events_elsewhere")
+    with caplog.at_level(logging.WARNING):
+        upload_dist(app, make_wheel("demo", "1.0"))
     assert [r.filename for r in index.files("demo")] == [make_wheel("demo", "1.0")[0]]
+    assert index.open_intents(utcnow()) == []
     assert "could not record file.upload" in caplog.text
 
 

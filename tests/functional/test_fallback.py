@@ -552,6 +552,23 @@ def test_a_cached_project_becomes_local_when_someone_uploads_to_it(make_app, ups
     assert upstream.count() == before
 
 
+def test_uploading_the_bytes_of_a_cached_file_makes_the_project_local(make_app, upstream):
+    app = make_app(settings(upstream))
+    assert get(app, f"/api/package/{PROJECT}/{WHEEL[0]}").status_int == 200  # cached
+    assert not service(app).index.was_local(PROJECT)
+    upload_dist(app, WHEEL)  # the same bytes: nothing is stored again, yet it is an upload
+    assert service(app).index.was_local(PROJECT)
+
+
+def test_a_refused_upload_leaves_the_project_upstreams(make_app, upstream):
+    """The local mark is made when an upload's bytes are about to be stored, not before
+    its checks: an upload refused for a broken archive changes nothing."""
+    app = make_app(settings(upstream))
+    upload_dist(app, (LOCAL_WHEEL[0], b"not a wheel at all"), status=400)
+    assert not service(app).index.was_local(PROJECT)
+    assert set(page_files(app)) == {WHEEL[0], SDIST[0]}
+
+
 def test_always_show_upstream_merges_and_local_files_win(make_app, upstream):
     same_name_other_bytes = make_wheel("Remote.Pkg", "1.0", payload=b"PRIVATE BUILD\n")
     assert same_name_other_bytes[0] == WHEEL[0]
