@@ -51,9 +51,23 @@ def escape(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+# Where the fast lane leaves the id it used when it hands a request on to Pyramid,
+# so that every log line of one request carries one id.
+ID_KEY = "ppc.request_id"
+
+
 def request_id_for(environ: dict) -> str:
+    """The request's id: the one already given to it, the proxy's, or a new one."""
+    given = environ.get(ID_KEY)
+    if given is not None:
+        return given
     offered = environ.get(_ENVIRON_KEY, "")
     return offered if _TOKEN.fullmatch(offered) else uuid.uuid4().hex
+
+
+def log_format(settings) -> str:
+    """``logging.format``: text or json."""
+    return settings.get_str("logging.format", "text").strip().lower()
 
 
 def _who(request) -> str:
@@ -66,8 +80,10 @@ def _who(request) -> str:
     return identity.username
 
 
-def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
-    route = request.matched_route.name if request.matched_route is not None else "-"
+def access_line(
+    request, route: str, status: int, size: int | None, seconds: float, rid: str, fmt: str
+) -> str:
+    """The access line of a request (``request``: a WebOb request; ``route``: its route's name)."""
     fields = {
         "time": iso_utc(datetime.now(UTC)),
         "request_id": rid,
@@ -89,8 +105,13 @@ def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt:
     )
 
 
+def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
+    route = request.matched_route.name if request.matched_route is not None else "-"
+    return access_line(request, route, status, size, seconds, rid, fmt)
+
+
 def request_log_tween_factory(handler, registry):
-    fmt = registry.services.settings.get_str("logging.format", "text").strip().lower()
+    fmt = log_format(registry.services.settings)
 
     def tween(request):
         rid = request_id_for(request.environ)
@@ -123,7 +144,7 @@ def request_log_tween_factory(handler, registry):
 
 
 def includeme(config) -> None:
-    fmt = config.registry.services.settings.get_str("logging.format", "text").strip().lower()
+    fmt = log_format(config.registry.services.settings)
     if fmt not in ("text", "json"):
         from .errors import ConfigError
 
