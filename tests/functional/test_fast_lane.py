@@ -16,7 +16,8 @@ import pytest
 import webtest
 from webob import Request
 
-from pypicloud.fastlane import SERVED_KEY
+from pypicloud.fastlane import SERVED_KEY, fast_reads_enabled
+from pypicloud.settings import Settings
 from tests.functional.helpers import basic, make_sdist, make_wheel, upload_dist
 
 HTML = "application/vnd.pypi.simple.v1+html"
@@ -258,3 +259,21 @@ def test_wrong_passwords_count_once_through_the_lane(make_app):
         status, headers, _, environ, _ = call(app, "/simple/public-pkg/", headers=wrong)
         assert status.startswith("429") and "Retry-After" in dict(headers)
         assert SERVED_KEY not in environ
+
+
+@pytest.mark.parametrize(
+    ("overrides", "lane"),
+    [({}, True), ({"pypi.fast_reads": "false"}, False), ({"pypi.metrics": "true"}, False)],
+)
+def test_the_setting_and_metrics_turn_the_lane_off(make_app, overrides, lane):
+    plain = make_app({**GRANTS, **overrides})
+    upload_dist(plain, make_wheel("public-pkg", "1.0"))
+    for _ in range(2):
+        status, _, _, environ, _ = call(plain.app, "/simple/public-pkg/")
+    assert status == "200 OK" and environ.get(SERVED_KEY, False) is lane
+
+
+def test_the_setting_is_known_to_the_typo_check():
+    assert Settings({"pypi.fast_reads": "false"}).warn_unknown() == []
+    assert not fast_reads_enabled(Settings({"pypi.fast_reads": "false"}))
+    assert fast_reads_enabled(Settings({}))
