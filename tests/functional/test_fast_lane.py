@@ -18,7 +18,7 @@ from webob import Request
 
 from pypicloud.fastlane import SERVED_KEY, fast_reads_enabled
 from pypicloud.settings import Settings
-from tests.functional.helpers import basic, make_sdist, make_wheel, upload_dist
+from tests.functional.helpers import HASHES, basic, make_sdist, make_wheel, upload_dist
 
 HTML = "application/vnd.pypi.simple.v1+html"
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -216,6 +216,8 @@ def test_the_access_line_is_pyramids(make_app, caplog, fmt):
         (f"/packages/public-pkg/{WHEEL}", {"X-Request-ID": "from-proxy.1"}),
         ("/simple/", {"If-None-Match": "*"}),
         (f"/packages/public-pkg/{WHEEL}", {"If-None-Match": "*"}),
+        # Handed on to Pyramid: still one line, with the id the lane gave the request.
+        ("/simple/no-such-pkg/", _auth("bob", "wrong")),
     ]
     for path, headers in requests:
         call(lane.app, path, headers=headers)  # warms the lane's page cache
@@ -277,3 +279,32 @@ def test_the_setting_is_known_to_the_typo_check():
     assert Settings({"pypi.fast_reads": "false"}).warn_unknown() == []
     assert not fast_reads_enabled(Settings({"pypi.fast_reads": "false"}))
     assert fast_reads_enabled(Settings({}))
+
+
+def test_tokens_read_through_the_lane_as_through_pyramid(make_app):
+    sql = {"pypi.auth": "sql", "user.admin": None, "user.alice": None, "user.bob": None}
+    sql["package.alice-pkg.user.alice"] = None
+    plain = make_app({**sql, "pypi.fast_reads": "false"})
+    access = plain.app.registry.services.service.access
+    access.create_user("admin", HASHES["admin"], admin=True)
+    access.create_user("alice", HASHES["alice"])
+    access.set_grant("secret-pkg", "user", "alice", "rw")
+    upload_dist(plain, make_wheel("secret-pkg", "2.0"), user="alice")
+    upload_dist(plain, make_wheel("other-pkg", "1.0"))
+    lane = make_app(sql)
+    token, _ = access.create_token("alice", projects=["secret-pkg"])
+    wrong = token[:-4] + "abcd"
+    apps = (lane.app, plain.app)
+    cases = [
+        ("/simple/", _auth("__token__", token), 200, True),
+        ("/simple/secret-pkg/", _auth("__token__", token), 200, True),
+        (f"/packages/secret-pkg/{SECRET}", _auth("__token__", token), 200, True),
+        (f"/packages/secret-pkg/{SECRET}.metadata", _auth("__token__", token), 200, True),
+        ("/simple/other-pkg/", _auth("__token__", token), 403, False),
+        ("/simple/secret-pkg/", _auth("__token__", wrong), 401, False),
+    ]
+    for path, headers, status, served in cases:
+        for attempt in ("cold", "warm"):
+            got, _, lane_served = both(apps, path, headers=headers)
+            assert int(got[:3]) == status, (path, got)
+        assert lane_served == served, path
