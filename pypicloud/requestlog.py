@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import re
 import time
 import uuid
@@ -62,7 +64,16 @@ def request_id_for(environ: dict) -> str:
     if given is not None:
         return given
     offered = environ.get(_ENVIRON_KEY, "")
-    return offered if _TOKEN.fullmatch(offered) else uuid.uuid4().hex
+    return offered if _TOKEN.fullmatch(offered) else f"{_ids.getrandbits(128):032x}"
+
+
+# Request ids are for telling log lines apart, not secrets (a client may even choose
+# its own): drawn from a generator seeded once from the OS, not ``uuid4``, whose
+# ``os.urandom`` system call releases the GIL on every request, which then has to be
+# won back from the other busy server threads. Reseeded in every forked child, so
+# that worker processes never share a sequence.
+_ids = random.Random(uuid.uuid4().int)
+os.register_at_fork(after_in_child=lambda: _ids.seed(uuid.uuid4().int))
 
 
 def log_format(settings) -> str:
