@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import re
 import time
 import uuid
@@ -51,9 +53,32 @@ def escape(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+# Where the fast lane leaves the id it used when it hands a request on to Pyramid,
+# so that every log line of one request carries one id.
+ID_KEY = "ppc.request_id"
+
+
 def request_id_for(environ: dict) -> str:
+    """The request's id: the one already given to it, the proxy's, or a new one."""
+    given = environ.get(ID_KEY)
+    if given is not None:
+        return given
     offered = environ.get(_ENVIRON_KEY, "")
-    return offered if _TOKEN.fullmatch(offered) else uuid.uuid4().hex
+    return offered if _TOKEN.fullmatch(offered) else f"{_ids.getrandbits(128):032x}"
+
+
+# Request ids are for telling log lines apart, not secrets (a client may even choose
+# its own): drawn from a generator seeded once from the OS, not ``uuid4``, whose
+# ``os.urandom`` system call releases the GIL on every request, which then has to be
+# won back from the other busy server threads. Reseeded in every forked child, so
+# that worker processes never share a sequence.
+_ids = random.Random(uuid.uuid4().int)
+os.register_at_fork(after_in_child=lambda: _ids.seed(uuid.uuid4().int))
+
+
+def log_format(settings) -> str:
+    """``logging.format``: text or json."""
+    return settings.get_str("logging.format", "text").strip().lower()
 
 
 def _who(request) -> str:
@@ -66,8 +91,10 @@ def _who(request) -> str:
     return identity.username
 
 
-def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
-    route = request.matched_route.name if request.matched_route is not None else "-"
+def access_line(
+    request, route: str, status: int, size: int | None, seconds: float, rid: str, fmt: str
+) -> str:
+    """The access line of a request (``request``: a WebOb request; ``route``: its route's name)."""
     fields = {
         "time": iso_utc(datetime.now(UTC)),
         "request_id": rid,
@@ -89,8 +116,13 @@ def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt:
     )
 
 
+def _line(request, status: int, size: int | None, seconds: float, rid: str, fmt: str) -> str:
+    route = request.matched_route.name if request.matched_route is not None else "-"
+    return access_line(request, route, status, size, seconds, rid, fmt)
+
+
 def request_log_tween_factory(handler, registry):
-    fmt = registry.services.settings.get_str("logging.format", "text").strip().lower()
+    fmt = log_format(registry.services.settings)
 
     def tween(request):
         rid = request_id_for(request.environ)
@@ -123,7 +155,7 @@ def request_log_tween_factory(handler, registry):
 
 
 def includeme(config) -> None:
-    fmt = config.registry.services.settings.get_str("logging.format", "text").strip().lower()
+    fmt = log_format(config.registry.services.settings)
     if fmt not in ("text", "json"):
         from .errors import ConfigError
 

@@ -39,6 +39,15 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, password
 
 
+def credentials_identity(services, address: str | None, username: str, password: str) -> Identity:
+    """Who Basic credentials stand for, behind the login throttle (one check for the
+    security policy and the fast lane, so both count failures alike). Wrong or stale
+    credentials count as none, as in pypicloud 1.x: a pip config with an old password
+    keeps reading what anonymous callers may read; anything more still answers 401."""
+    identity = throttle.check_credentials(services, address, username, password)
+    return ANONYMOUS if identity is None else identity
+
+
 def browser_navigation(request) -> bool:
     """A browser opening a page (every current browser sends ``Sec-Fetch-Dest: document``)."""
     return request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Dest") == "document"
@@ -86,13 +95,7 @@ class BasicAuthPolicy:
             raise Unauthorized("Malformed Authorization header") from None
         if credentials is None:
             return session_identity(request) if uses_session(request) else ANONYMOUS
-        identity = throttle.authenticate(request, *credentials)
-        if identity is None:
-            # As pypicloud 1.x: wrong or stale credentials count as none, so a pip
-            # config with an old password keeps reading what anonymous callers
-            # may read; anything more still answers 401 (asking for a login).
-            return ANONYMOUS
-        return identity
+        return credentials_identity(request.registry.services, request.client_addr, *credentials)
 
     def authenticated_userid(self, request) -> str | None:
         return request.identity.username

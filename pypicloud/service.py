@@ -261,14 +261,18 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
             self._records.put(filename, generation, hit)
         return hit[0]
 
-    def download(self, identity: Identity, project: str, filename: str) -> Download:
+    def download(
+        self, identity: Identity, project: str, filename: str, *, stored_only: bool = False
+    ) -> Download:
         """Where the bytes of a file come from: a (reused) signed URL or a stream.
 
         A file listed upstream but not stored here is fetched, verified and
         stored first (pull-through), or redirected to upstream for a caller not
-        in ``pypi.cache_update``.
+        in ``pypi.cache_update``. ``stored_only``: never ask upstream (a file not
+        stored here is :class:`FileNotFound`; the fast lane leaves that work to
+        the full path, which then asks upstream once).
         """
-        found = self._stored_or_upstream(identity, project, filename)
+        found = self._found(identity, project, filename, stored_only)
         if isinstance(found, UpstreamFile):
             if not self.may_update_cache(identity):
                 if self.fallback.mode == "cache" and not self.storage.read_only:
@@ -315,13 +319,23 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
     def open_file(self, record: FileRecord, offset: int = 0, length: int | None = None) -> BinaryIO:
         return self.storage.open(record.project, record.filename, offset, length)
 
-    def core_metadata(self, identity: Identity, project: str, filename: str) -> tuple[FileRecord, bytes]:
+    def _found(
+        self, identity: Identity, project: str, filename: str, stored_only: bool
+    ) -> FileRecord | UpstreamFile:
+        if stored_only:
+            return self.get_file(identity, project, filename)
+        return self._stored_or_upstream(identity, project, filename)
+
+    def core_metadata(
+        self, identity: Identity, project: str, filename: str, *, stored_only: bool = False
+    ) -> tuple[FileRecord, bytes]:
         """The PEP 658 metadata file of a distribution.
 
         For an upstream file not stored here, upstream's metadata file is passed
-        on (verified against the sha256 its page gives; nothing is stored).
+        on (verified against the sha256 its page gives; nothing is stored), unless
+        ``stored_only`` (as for :meth:`download`).
         """
-        found = self._stored_or_upstream(identity, project, filename)
+        found = self._found(identity, project, filename, stored_only)
         if isinstance(found, UpstreamFile):
             return self._upstream_metadata(project, found)
         record = found

@@ -41,6 +41,17 @@ class SimplePages:
         self.service = service
         self.cache = cache
 
+    def peek_index(self, identity: Identity, fmt: str, site: Hashable) -> PageAnswer | None:
+        """The project list if a page for this caller is cached, else None (nothing is rendered)."""
+        generation = self.service.generation()
+        page = self.cache.get(self._index_key(identity, fmt, site), generation)
+        return None if page is None else PageAnswer(page, generation, private=identity.authenticated)
+
+    def _index_key(self, identity: Identity, fmt: str, site: Hashable) -> tuple:
+        # The list depends on who asks (unreadable projects are hidden): the whole
+        # identity (groups, token scope) and the access data's version.
+        return ("index", fmt, site, identity, self.service.access_version())
+
     def index(
         self,
         identity: Identity,
@@ -50,9 +61,7 @@ class SimplePages:
     ) -> PageAnswer:
         """The project list (``render(projects, serial)`` makes the page)."""
         generation = self.service.generation()
-        # The list depends on who asks (unreadable projects are hidden): the whole
-        # identity (groups, token scope) and the access data's version.
-        key = ("index", fmt, site, identity, self.service.access_version())
+        key = self._index_key(identity, fmt, site)
         page = self.cache.get(key, generation)
         if page is None:
             page = render(self.service.projects(identity), generation)
@@ -70,13 +79,11 @@ class SimplePages:
         """One project's page, or a redirect to upstream's (``render(listing, links, serial)``)."""
         service = self.service
         generation = service.generation()
-        key = ("project", project, fmt, site) + service.url_epoch()
-        # Under the plain key only pages of local files alone are kept (see ProjectListing).
-        page = self.cache.get(key, generation)
+        key = self._project_key(project, fmt, site)
+        answer = self._cached_project(identity, project, key, generation)
+        if answer is not None:
+            return answer
         private = not service.is_public(project)
-        if page is not None:
-            service.require_read(identity, project)
-            return PageAnswer(page, generation, private)
         listing = service.project_listing(identity, project)
         if listing.redirect is not None:
             return PageAnswer(None, generation, private, redirect=listing.redirect)
@@ -86,6 +93,26 @@ class SimplePages:
             page = render(listing, service.file_links(listing.records), generation)
             if full_key is not None:
                 self.cache.put(full_key, generation, page)
+        return PageAnswer(page, generation, private)
+
+    def peek_project(self, identity: Identity, project: str, fmt: str, site: Hashable) -> PageAnswer | None:
+        """One project's page if cached (readable by ``identity``: else the service raises),
+        else None; nothing is rendered and upstream is never asked."""
+        generation = self.service.generation()
+        return self._cached_project(identity, project, self._project_key(project, fmt, site), generation)
+
+    def _project_key(self, project: str, fmt: str, site: Hashable) -> tuple:
+        # Under the plain key only pages of local files alone are kept (see ProjectListing).
+        return ("project", project, fmt, site) + self.service.url_epoch()
+
+    def _cached_project(
+        self, identity: Identity, project: str, key: tuple, generation: int
+    ) -> PageAnswer | None:
+        page = self.cache.get(key, generation)
+        if page is None:
+            return None
+        private = not self.service.is_public(project)
+        self.service.require_read(identity, project)
         return PageAnswer(page, generation, private)
 
     def all_files(

@@ -79,10 +79,14 @@ class LoginThrottle:
 
 def authenticate(request, username: str, password: str) -> Identity | None:
     """``access.authenticate`` behind the throttle: 429 when over a limit, failures counted."""
-    registry = request.registry
-    throttle: LoginThrottle | None = registry.services.login_throttle
-    address = request.client_addr
-    access = registry.services.service.access
+    return check_credentials(request.registry.services, request.client_addr, username, password)
+
+
+def check_credentials(services, address: str | None, username: str, password: str) -> Identity | None:
+    """:func:`authenticate` without a request (the fast lane has none): ``services`` is the
+    app's :class:`pypicloud.app.AppServices`, ``address`` the client's (as WebOb's ``client_addr``)."""
+    throttle: LoginThrottle | None = services.login_throttle
+    access = services.service.access
     if throttle is not None and (username == TOKEN_USERNAME or access.credentials.hit(username, password)):
         # A token or a recently verified password costs no hash: while it is
         # right it is answered even when the address is throttled, so users
@@ -97,7 +101,7 @@ def authenticate(request, username: str, password: str) -> Identity | None:
             # The index is down: logins still work (the password cap bounds
             # the hash), so /health and the API can report the outage.
             throttle = None
-    identity = registry.services.service.access.authenticate(username, password)
+    identity = access.authenticate(username, password)
     if identity is None and throttle is not None:
         LOG.info("failed login for %r from %s", username, address)
         try:

@@ -20,6 +20,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 
 from .app import AppServices, build_services, start
+from .fastlane import FastLane, fast_reads_enabled
 from .settings import Settings
 from .storage import storage_class
 from .wsgi import RejectUndecodable
@@ -180,4 +181,9 @@ def make_config(global_config: dict | None, raw_settings: dict, environ: dict | 
 
 def main(global_config: dict | None = None, **settings) -> object:
     """The WSGI application factory (``paste.app_factory``)."""
-    return RejectUndecodable(make_config(global_config, settings).make_wsgi_app())
+    app = make_config(global_config, settings).make_wsgi_app()
+    services = app.registry.services
+    if fast_reads_enabled(services.settings):
+        # The hot reads are answered in front of the router (pypicloud/fastlane.py).
+        app = FastLane(app, services)
+    return RejectUndecodable(app)

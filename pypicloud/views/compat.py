@@ -16,6 +16,7 @@ from pyramid.renderers import render
 from pyramid.view import view_config
 
 from ..security import browser_navigation
+from ..simple_api import TEXT_HTML
 from ..webapp import RESERVED_SEGMENTS, route_table
 from . import json_api, simple
 from .negotiation import negotiate
@@ -133,7 +134,7 @@ def all_files(request):
             {"name": "all projects", "files": rows, "api_version": simple.API_VERSION},
             request,
         )
-        return simple._make_page(body, simple.TEXT_HTML)
+        return simple._make_page(body, TEXT_HTML)
 
     answer = simple.pages(request).all_files(request.identity, simple.site_key(request), render_all)
     assert answer.page is not None  # only a project page may be a redirect instead

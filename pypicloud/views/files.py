@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
-
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
 from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..mapped_file import mapped
+from ..read_headers import FILE_TYPE, file_headers, metadata_headers
 from ..records import METADATA_SUFFIX
 from ..storage.base import ReadStream
 
@@ -18,21 +17,8 @@ _BLOCK = 1024 * 1024
 
 
 def _headers(request, record) -> dict:
-    max_age = request.services.package_max_age
-    # RFC 9111 section 3.5: "public" lets a shared cache (CDN, proxy) hand an
-    # answer to an authenticated request to anyone. Only files anonymous
-    # users may read are public; the others stay in the caller's own cache.
-    public = request.services.service.is_public(record.project)
-    headers = {
-        "ETag": f'"{record.sha256}"',
-        "Last-Modified": format_datetime(record.upload_time, usegmt=True),
-        # A released file never changes (re-upload with other bytes is refused).
-        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}, immutable",
-        "Accept-Ranges": "bytes",
-    }
-    if not public:
-        headers["Vary"] = "Authorization"
-    return headers
+    services = request.services
+    return file_headers(record, services.service.is_public(record.project), services.package_max_age)
 
 
 def _range(request):
@@ -43,12 +29,12 @@ def _range(request):
         return None
 
 
-def _body(request, stream):
+def file_body(environ, stream):
     """The response's app_iter: the server's ``wsgi.file_wrapper`` around the
     storage's own file when the stream is the rest of a local file (the server
     may then ``sendfile`` it, or send slices of its mapping), else the storage
     stream itself (chunks)."""
-    wrapper = request.environ.get("wsgi.file_wrapper")
+    wrapper = environ.get("wsgi.file_wrapper")
     if wrapper is None or not isinstance(stream, ReadStream):
         return stream
     local = stream.os_file()
@@ -58,12 +44,12 @@ def _body(request, stream):
 def _serve_metadata(request, project: str, filename: str) -> Response:
     service = request.services.service
     record, data = service.core_metadata(request.identity, project, filename)
-    headers = _headers(request, record)
-    headers["ETag"] = f'"{record.metadata_sha256}"'
+    services = request.services
+    headers = metadata_headers(record, services.service.is_public(record.project), services.package_max_age)
     # WebOb parses If-None-Match into unquoted entity tags.
     if record.metadata_sha256 in request.if_none_match:
         return HTTPNotModified(headers=headers)
-    response = Response(body=data, content_type="application/octet-stream")
+    response = Response(body=data, content_type=FILE_TYPE)
     response.headers.update(headers)
     return response
 
@@ -108,8 +94,8 @@ def download(request):
     # Storage streams iterate in chunks and close: a WSGI app_iter as they are.
     response = Response(
         status=status,
-        app_iter=_body(request, stream),
-        content_type="application/octet-stream",
+        app_iter=file_body(request.environ, stream),
+        content_type=FILE_TYPE,
         content_length=length,
     )
     response.headers.update(headers)

@@ -32,7 +32,11 @@ def negotiate(request) -> str:
         if wanted in _OFFERS:
             return _OFFERS[wanted]
         raise NotAcceptable(f"Unsupported format {wanted!r}; use one of " + ", ".join(_OFFERS))
-    accept = environ.get("HTTP_ACCEPT")
+    return negotiate_accept(environ.get("HTTP_ACCEPT"))
+
+
+def negotiate_accept(accept: str | None) -> str:
+    """The content type for an ``Accept`` header value (None: not sent), or NotAcceptable."""
     if accept is None or not accept.strip():
         # No preference stated (an empty header included): what PyPI and 1.x answer.
         return TEXT_HTML

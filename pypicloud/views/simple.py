@@ -18,11 +18,12 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..pagecache import Page
+from ..read_headers import PAGE_VARY, page_cache_control, page_headers, page_not_modified_headers
 from ..releases import version_key as _version_key
 from ..results import FileLinks
 from ..simple_pages import SimplePages
 from ..timefmt import iso_utc as _iso
-from .negotiation import HTML, JSON, TEXT_HTML, negotiate
+from .negotiation import JSON, negotiate
 
 # 1.1 adds PEP 700's versions, size and upload-time.
 API_VERSION = "1.1"
@@ -160,12 +161,16 @@ def render_project(
 
 
 def site_key(request) -> tuple:
-    """What a page's absolute URLs depend on: scheme, host and mount point.
+    """What a page's absolute URLs depend on: scheme, host and mount point."""
+    return site_key_of(request.environ)
+
+
+def site_key_of(environ) -> tuple:
+    """:func:`site_key` from a WSGI environ (the fast lane has no request).
 
     Taken from the environ as is (cheaper than building ``application_url`` on
     every request); two spellings of one host only cost two cache entries.
     """
-    environ = request.environ
     return (
         environ["wsgi.url_scheme"],
         environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
@@ -177,29 +182,13 @@ def site_key(request) -> tuple:
 def page_response(request, page: Page, serial: int | None = None, private: bool = False) -> Response:
     """``serial``: the change counter the page was made at (``X-PyPI-Last-Serial``);
     ``private``: the page depends on the caller's credentials."""
-    cache_control = request.services.index_cache_control
-    if private:
-        # Depends on the caller's credentials: no shared cache may keep it.
-        cache_control = "private, " + cache_control
+    cache_control = page_cache_control(request.services.index_cache_control, private)
     # WebOb parses If-None-Match into unquoted entity tags; only parse when sent.
     if "HTTP_IF_NONE_MATCH" in request.environ and page.etag.strip('"') in request.if_none_match:
-        return HTTPNotModified(
-            headers={"ETag": page.etag, "Vary": "Accept, Authorization", "Cache-Control": cache_control}
-        )
-    content_type = page.content_type
-    if content_type in (HTML, TEXT_HTML):
-        content_type += "; charset=utf-8"
+        return HTTPNotModified(headers=page_not_modified_headers(page, cache_control))
     # The whole header list at once: this is the hot path of every cached page, and
     # WebOb's header-by-header update costs more than the rest of the response.
-    headerlist = [
-        ("Content-Type", content_type),
-        ("ETag", page.etag),
-        ("Vary", "Accept, Authorization"),
-        ("Cache-Control", cache_control),
-    ]
-    if serial is not None:
-        headerlist.append(("X-PyPI-Last-Serial", str(serial)))
-    return Response(body=page.body, headerlist=headerlist)
+    return Response(body=page.body, headerlist=page_headers(page, serial, cache_control))
 
 
 @view_config(route_name="simple.index_noslash")
@@ -257,7 +246,7 @@ def simple_project(request):
         # The upstream page itself; the client asks it with its own Accept header.
         return HTTPFound(
             location=answer.redirect,
-            headers={"Vary": "Accept, Authorization", "Cache-Control": request.services.index_cache_control},
+            headers={"Vary": PAGE_VARY, "Cache-Control": request.services.index_cache_control},
         )
     assert answer.page is not None
     return page_response(request, answer.page, answer.serial, answer.private)
