@@ -55,8 +55,7 @@ def encode(entries: Mapping[str, ManifestEntry]) -> bytes:
         "objects": {key: [e.tag, e.metadata] for key, e in entries.items() if e.tag},
     }
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    # mtime=0: the same entries always give the same bytes.
-    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip.compress(text.encode("utf-8"), compresslevel=6)
 
 
 def _inflate(data: bytes) -> bytes:
