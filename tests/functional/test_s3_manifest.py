@@ -141,6 +141,15 @@ def test_a_manifest_entry_with_another_tag_is_not_used(s3_app):
     assert len(head_keys(heads)) == 2
     assert sorted_rows(svc) == before
 
+    # An entry with the right tag but without the metadata a row needs: asked about, never read.
+    svc.storage.write_manifest({k: type(e)(e.tag, {}) for k, e in svc.storage.read_manifest().items()})
+    svc.index.replace_all([])
+    heads, seen = count_heads(svc.storage.client), count_requests(svc.storage.client)
+    assert svc.rebuild() == 2
+    assert len(head_keys(heads)) == 2
+    assert seen["GetObject"] == seen[("GetObject", manifest_key(svc.storage))]
+    assert sorted_rows(svc) == before
+
 
 @pytest.mark.parametrize(
     ("prefix", "prepend_hash"), [("pkgs/", "true"), ("", "true"), ("", "false"), ("pkgs", "false")]
