@@ -324,14 +324,12 @@ def test_1x_bucket_is_indexed_from_heads_alone(
     assert service(app).rebuild() == len(DATASET)
     monkeypatch.undo()
     assert_serves_the_dataset(app, summaries=s3_summaries())
-    # The bucket is left exactly as 1.x wrote it; the rebuild only added its
-    # manifest, a key 1.x skips (no metadata, and no package file name).
+    # The bucket is left exactly as 1.x wrote it; a rebuild may only have added
+    # its manifest, a key 1.x skips (no metadata, and no package file name).
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=v1_bucket)["Contents"])
     manifest = manifest_key(service(app).storage)
-    assert (
-        manifest.endswith("/manifest.json.gz")
-        and not s3_client.head_object(Bucket=v1_bucket, Key=manifest)["Metadata"]
-    )
+    if manifest in keys:  # written when the HEADs came 2 s after 1.x's writes (their tags kept)
+        assert not s3_client.head_object(Bucket=v1_bucket, Key=manifest)["Metadata"]
     assert [k for k in keys if k != manifest] == sorted(o["key"] for o in fixture["objects"])
     for obj in fixture["objects"]:
         assert s3_client.head_object(Bucket=v1_bucket, Key=obj["key"])["Metadata"] == obj["metadata"]
