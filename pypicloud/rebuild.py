@@ -113,12 +113,17 @@ class RebuildRules(ServiceBase):
                 and (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names
             ):
                 continue
+            has_companion = (obj.project, obj.filename + METADATA_SUFFIX) in names
             record = _unchanged_row(rows.get(obj.key), obj) or record_from_entry(manifest.get(obj.key), obj)
+            if record is not None and has_companion and not record.metadata_sha256:
+                # Read when its companion was missing (an upload cut short);
+                # the companion written since is named in the object's metadata.
+                record = None
             if record is None:
                 record = self._record_of(obj, reused=known.get(obj.key) == obj.tag)
             if record is None:
                 continue
-            if record.metadata_sha256 and (obj.project, obj.filename + METADATA_SUFFIX) not in names:
+            if record.metadata_sha256 and not has_companion:
                 record = record.replace(metadata_sha256=None)
             records.append(record)
         return records

@@ -206,3 +206,28 @@ def test_read_only_storage_writes_no_manifest(make_app, moto_server, s3_bucket, 
     assert svc.rebuild() == 1
     assert svc.write_manifest() is None
     assert svc.storage.read_manifest() is None
+
+
+def test_a_companion_written_after_the_manifest_is_seen(s3_app):
+    """A file indexed while its PEP 658 companion was missing (an upload cut short) is
+    asked about again once the companion is there: the object's metadata names it."""
+    dist = make_wheel("theta", "1.0")
+    upload_dist(s3_app, dist)
+    filename = dist[0]
+    svc = service(s3_app)
+    companion = filename + ".metadata"
+    with svc.storage.open("theta", companion) as stream:
+        metadata_bytes = stream.read()
+    sha = svc.index.get(filename).metadata_sha256
+    svc.storage.delete("theta", companion)
+    time.sleep(SETTLED.total_seconds() + 0.2)
+    assert svc.rebuild() == 1
+    assert svc.index.get(filename).metadata_sha256 is None
+    assert svc.storage.read_manifest()  # the row, without its companion, is in the manifest
+
+    svc.storage.put_companion("theta", companion, metadata_bytes, {"sha256": sha})
+    svc.index.replace_all([])
+    heads = count_heads(svc.storage.client)
+    assert svc.rebuild() == 1
+    assert head_keys(heads) == [svc.storage.key_for("theta", filename)]
+    assert svc.index.get(filename).metadata_sha256 == sha
