@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import botocore.exceptions as bexc
 
 from ...errors import PypicloudError
-from ..manifest import MANIFEST_NAME, ManifestEntry, decode, encode
+from ..manifest import MANIFEST_NAME, MAX_BYTES, ManifestEntry, decode, encode
 from .errors import is_missing
 from .options import PUBLIC_ACLS
 from .writes import write_args
@@ -42,6 +42,9 @@ def read_manifest(storage) -> dict[str, ManifestEntry] | None:
                 if is_missing(exc):
                     return None
                 raise
+            if int(response.get("ContentLength") or 0) > MAX_BYTES:
+                response["Body"].close()
+                raise ValueError(f"larger than {MAX_BYTES} bytes")
             data = response["Body"].read()
         return decode(data)
     except (ValueError, PypicloudError, bexc.BotoCoreError, bexc.ClientError) as exc:
