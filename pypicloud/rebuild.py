@@ -13,6 +13,7 @@ from datetime import timedelta
 from . import dists, spool
 from .errors import InvalidUpload
 from .models import FileRecord, StoredObject, utcnow
+from .rebuild_manifest import entries_of, record_from_entry
 from .records import METADATA_SUFFIX, record_from_object
 from .service_base import ServiceBase
 from .spool import SpooledUpload
@@ -88,12 +89,16 @@ class RebuildRules(ServiceBase):
         """Index rows for everything in storage (companion metadata files excluded).
 
         A row of the index whose object storage still lists with the tag the
-        row was read from is kept as it is: storage is not asked for that
-        object's metadata again. ``progress`` is called with 1 for every object
-        listed (for progress bars).
+        row was read from is kept as it is, and so is an entry of storage's
+        manifest (an index that has no such row, e.g. a new one): storage is
+        not asked for that object's metadata again. ``progress`` is called
+        with 1 for every object listed (for progress bars).
         """
         rows = {r.key: r for r in self.index.all_records() if r.storage_tag and r.key}
-        known = {key: row.storage_tag for key, row in rows.items()}
+        # The index's own rows first: they are what this server knows now.
+        manifest = {k: e for k, e in (self.storage.read_manifest() or {}).items() if k not in rows}
+        known = {key: entry.tag for key, entry in manifest.items()}
+        known.update((key, row.storage_tag) for key, row in rows.items())
         objects = []
         # Companion .metadata files only need to exist: no metadata round trips.
         for obj in self.storage.list_reusing(known, lambda name: not name.endswith(METADATA_SUFFIX)):
@@ -108,16 +113,44 @@ class RebuildRules(ServiceBase):
                 and (obj.project, obj.filename[: -len(METADATA_SUFFIX)]) in names
             ):
                 continue
-            record = _unchanged_row(rows.get(obj.key), obj) or self._record_of(obj)
+            has_companion = (obj.project, obj.filename + METADATA_SUFFIX) in names
+            record = _unchanged_row(rows.get(obj.key), obj) or record_from_entry(manifest.get(obj.key), obj)
+            if record is not None and has_companion and not record.metadata_sha256:
+                # Read when its companion was missing (an upload cut short);
+                # the companion written since is named in the object's metadata.
+                record = None
+            if record is None:
+                record = self._record_of(obj, reused=known.get(obj.key) == obj.tag)
             if record is None:
                 continue
-            if record.metadata_sha256 and (obj.project, obj.filename + METADATA_SUFFIX) not in names:
+            if record.metadata_sha256 and not has_companion:
                 record = record.replace(metadata_sha256=None)
             records.append(record)
         return records
 
-    def _record_of(self, obj: StoredObject) -> FileRecord | None:
+    def _record_of(self, obj: StoredObject, reused: bool = False) -> FileRecord | None:
+        if reused and obj.tag:
+            # Listed without metadata as known, yet neither row nor manifest
+            # entry made a row of it: ask for its metadata before reading bytes.
+            stored = self.storage.stat(obj.project, obj.filename)
+            if stored is None:
+                return None
+            obj = stored
         return record_from_object(obj) or self._record_from_bytes(obj)
+
+    def write_manifest(self, records: list[FileRecord] | None = None) -> int | None:
+        """Write storage's manifest from ``records`` (default: the index's rows).
+
+        Returns how many files it names (rows with a storage tag), or None when
+        the storage keeps no manifest or is read-only. A later rebuild into an
+        empty index takes these rows back without asking storage about them.
+        Nothing is written when no row has a tag (0): an empty manifest saves
+        nothing, and an older one can only ever match objects still listed.
+        """
+        entries = entries_of(self.index.all_records() if records is None else records)
+        if not entries:
+            return 0
+        return len(entries) if self.storage.write_manifest(entries) else None
 
     def _record_from_bytes(self, obj: StoredObject) -> FileRecord | None:
         """A file whose storage metadata was lost: hash it and read its archive again."""
@@ -168,6 +201,10 @@ class RebuildRules(ServiceBase):
         else:
             self.index.replace_all(records)
         LOG.info("index rebuilt from storage: %d files", len(records))
+        try:
+            self.write_manifest(records)
+        except Exception as exc:  # the index is rebuilt; the manifest only saves requests
+            LOG.warning("index rebuilt, but the storage manifest was not written: %s", exc)
         return len(records)
 
     def sync_index(self, records: list[FileRecord]) -> tuple[int, int]:

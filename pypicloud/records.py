@@ -16,8 +16,12 @@ from .models import (
 SUMMARY_IN_STORAGE = 200
 
 
-def record_to_metadata(record: FileRecord) -> dict[str, str]:
-    """The storage metadata written with a file: enough to rebuild its index row."""
+def record_to_metadata(record: FileRecord, summary_limit: int | None = SUMMARY_IN_STORAGE) -> dict[str, str]:
+    """The storage metadata written with a file: enough to rebuild its index row.
+
+    ``summary_limit`` None keeps the whole summary (the storage manifest,
+    which has no per-object size limit).
+    """
     meta = {
         "name": record.name,
         "version": record.version,
@@ -27,7 +31,7 @@ def record_to_metadata(record: FileRecord) -> dict[str, str]:
     }
     # S3 allows 2 KB of user metadata per object: keep the summary short here
     # (the index keeps it whole).
-    summary = record.summary[:SUMMARY_IN_STORAGE] if record.summary else None
+    summary = record.summary[:summary_limit] if record.summary else None
     optional = {
         "requires-python": record.requires_python,
         "summary": summary,

@@ -23,6 +23,7 @@ from ..models import Redirect, StoredObject
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .manifest import ManifestEntry
 
 # Metadata keys every backend must round-trip unchanged (values are any str).
 METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -254,6 +255,30 @@ class Storage(abc.ABC):
         listing shows tags but not metadata (S3) saves a request per object.
         """
         return self.list(metadata_for)
+
+    def read_manifest(self) -> dict[str, ManifestEntry] | None:
+        """The manifest last written by :meth:`write_manifest` (object key to
+        entry, see :mod:`pypicloud.storage.manifest`), or None.
+
+        None when the backend keeps no manifest (the default: a backend whose
+        listing carries the metadata, or whose metadata is local, gains
+        nothing from one), when none was written, or when the stored one
+        cannot be read or does not parse (then with a warning, never an
+        exception). The caller trusts an entry only for an object that storage
+        lists with exactly the entry's tag.
+        """
+        return None
+
+    def write_manifest(self, entries: Mapping[str, ManifestEntry]) -> bool:
+        """Replace the manifest with ``entries`` (object key to entry): atomically,
+        so a reader sees the old manifest or the whole new one.
+
+        Kept under a reserved name (:data:`~pypicloud.storage.manifest.MANIFEST_NAME`
+        below the backend's prefix) that :meth:`list` never yields. Returns
+        False when the backend keeps no manifest (the default) or is
+        read-only; errors of the service raise as for any write.
+        """
+        return False
 
     @abc.abstractmethod
     def check_health(self) -> None:

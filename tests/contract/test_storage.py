@@ -23,6 +23,7 @@ from pypicloud.errors import FileNotFound, InvalidUpload, ReadOnly, StorageConfl
 from pypicloud.models import Redirect, StoredObject
 from pypicloud.storage.base import Storage
 from pypicloud.storage.file import FileStorage
+from pypicloud.storage.manifest import ManifestEntry
 from tests import threads
 
 MB = 1024 * 1024
@@ -617,6 +618,21 @@ def test_list_everything_and_no_junk(backend, storage):
 
 def test_list_empty(storage):
     assert list(storage.list()) == []
+
+
+def test_a_manifest_round_trips_where_kept_and_is_never_listed(backend, storage):
+    put(storage, "demo", "demo-1.0.tar.gz", DATA, {"version": "1.0"})
+    assert storage.read_manifest() is None
+    entries = {storage.key_for("demo", "demo-1.0.tar.gz"): ManifestEntry("tag-1", {"version": "1.0"})}
+    if storage.write_manifest(entries):
+        assert storage.read_manifest() == entries
+        reader = backend.make(read_only=True)
+        assert reader.write_manifest({}) is False
+        assert reader.read_manifest() == entries
+    else:  # the default: no manifest
+        assert storage.read_manifest() is None
+    assert [o.filename for o in storage.list()] == ["demo-1.0.tar.gz"]
+    assert [o.filename for o in storage.list_reusing({})] == ["demo-1.0.tar.gz"]
 
 
 # overwrite -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from pypicloud.storage.s3.listing import SETTLED
+from pypicloud.storage.s3.manifest_io import manifest_key
 from tests.fixtures.s3 import s3_settings
 from tests.functional.helpers import basic, make_sdist, make_wheel, service, upload_dist
 
@@ -29,13 +30,19 @@ def s3_app(make_app, moto_server, s3_bucket):
 
 
 def count_requests(client) -> collections.Counter:
-    """Every S3 operation the client sends from now on, by name (HeadObject, GetObject ...)."""
+    """Every S3 operation the client sends from now on, by name (HeadObject, GetObject ...),
+    and by ``(name, key)`` for the reads and writes of one object."""
     seen: collections.Counter = collections.Counter()
 
     def count(model, **kwargs):
         seen[model.name] += 1
 
+    def count_key(model, params, **kwargs):
+        if model.name in ("GetObject", "PutObject"):
+            seen[(model.name, params.get("Key"))] += 1
+
     client.meta.events.register("before-call.s3", count)
+    client.meta.events.register("provide-client-params.s3", count_key)
     return seen
 
 
@@ -55,7 +62,11 @@ def test_rebuild_heads_each_package_file_once_and_reads_no_body(s3_app):
     assert svc.rebuild() == len(dists)
 
     assert seen["HeadObject"] == len(dists)  # none for the .metadata companions
-    assert seen["GetObject"] == 0
+    # No body is read; the one GET looks for the manifest (there is none yet).
+    manifest = manifest_key(svc.storage)
+    assert seen["GetObject"] == seen[("GetObject", manifest)] == 1
+    # The rebuild's only write is its manifest (written when some HEAD came SETTLED after an upload).
+    assert seen["PutObject"] == seen[("PutObject", manifest)] <= 1
     assert seen["ListObjectsV2"] == 1
     after = sorted(svc.index.all_records(), key=lambda r: r.filename)
     assert after == before
@@ -93,8 +104,14 @@ def test_a_second_rebuild_of_an_unchanged_bucket_sends_no_head(s3_app):
     assert heads == {}
     tagged = sorted(svc.index.all_records(), key=lambda r: r.filename)
     assert tagged == before
-    # Rows without a tag (as uploads write them) are asked about again.
+    # Rows without a tag (as uploads write them) are taken from the manifest
+    # the last rebuild wrote...
     svc.index.replace_all(before)
+    assert svc.rebuild() == len(dists)
+    assert heads == {}
+    # ...and asked about again when there is none.
+    svc.index.replace_all(before)
+    svc.storage.client.delete_object(Bucket=svc.storage.bucket, Key=manifest_key(svc.storage))
     assert svc.rebuild() == len(dists)
     assert sum(1 for k in heads if isinstance(k, str)) == len(dists)
 
@@ -142,7 +159,7 @@ def test_a_rebuild_in_a_new_process_reuses_the_rows_of_unchanged_objects(s3_app,
     svc = service(other)
     heads, seen = count_heads(svc.storage.client), count_requests(svc.storage.client)
     assert svc.rebuild() == len(dists)
-    assert heads == {} and seen["GetObject"] == 0
+    assert heads == {} and seen["GetObject"] == seen[("GetObject", manifest_key(svc.storage))]
     after = sorted(svc.index.all_records(), key=lambda r: r.filename)
     assert after == before
     assert [r.storage_tag for r in after] == [r.storage_tag for r in before]

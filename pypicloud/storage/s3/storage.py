@@ -38,6 +38,7 @@ from .errors import (
 )
 from .keys import KeyLayout
 from .listing import list_objects
+from .manifest_io import read_manifest, write_manifest
 from .multipart import ConditionalUpload, CountingReader
 from .options import SETTINGS_KEYS, options_from_settings
 from .reader import S3Reader
@@ -362,6 +363,10 @@ class S3Storage(Storage):
     def list_reusing(self, known, metadata_for=None) -> Iterator[StoredObject]:
         """:meth:`list` without a HEAD for the objects ``known`` with their current tag."""
         return list_objects(self, metadata_for, known)
+
+    # One object below the prefix, never listed (see :mod:`.manifest_io`).
+    read_manifest = read_manifest
+    write_manifest = write_manifest
 
     def download_url(self, project, filename, expires_in=None) -> Redirect:
         """A presigned GET URL valid ``expires_in`` seconds, or the public URL.
