@@ -6,14 +6,17 @@ ceiling (``ceiling.py``), pypicloud from this checkout, and whichever of devpi-s
 (``peers.py``). Each measurement goes round every target before the next one starts,
 so a machine that slows down during the run slows every target alike:
 
-1. **twine upload, one process**: the small corpus in chunks of 20 files, one
-   connection (one file after another, as twine posts them); the order of the targets
-   turns round by one for every chunk; files/s over the whole corpus.
-2. **project page at 16 connections** at every corpus size in ``sizes``: wrk, each
+1. **uploads** (:mod:`benchmarks.twine_upload`): the real ``twine upload``, one process
+   per target with the whole file set (ceiling first and last); then, for
+   information, the raw multipart client over one connection, chunks of 20 files,
+   the order of the targets turning by one every chunk.
+2. **project page at 16 connections** at every size in ``--peer-sizes``: wrk, each
    request to the page of a project drawn at random from all of them (not one hot
-   project); the corpus grows between sizes through the upload API (wheels only, 4
-   connections). The ceiling is run before and after the others; its figure is the mean.
-3. **RSS after the bulk load** (kept for step 6).
+   project). Between sizes every target grows by one wheel per new project, seeded
+   straight into its storage (:mod:`benchmarks.seeding`), devpi through its upload
+   API within ``--api-growth-budget`` (else its cells say "not measured" and why).
+   The ceiling is run before and after the others; its figure is the mean.
+3. **RSS after the load** (kept for step 6).
 4. **``.metadata`` and download of a small wheel** at 16 connections (wrk; the URL is
    the one the target's own project page links to); ceiling before and after.
 5. **a large wheel** (200 MiB) streamed up and read back, checked by sha256, each
@@ -21,51 +24,22 @@ so a machine that slows down during the run slows every target alike:
    the second in reverse order; the best time and the highest growth count.
 6. **fresh start**: each server but the ceiling (it keeps everything in memory) is
    restarted on the same data and its RSS read after its first project page.
+7. **S3 rebuild** of pypicloud alone (the peers have none), every variant of
+   :data:`S3_REBUILDS` on a moto server of its own, after the servers are idle.
 """
 
 from __future__ import annotations
 
-import html.parser
 import os
 import sys
-import time
-import urllib.parse
 from collections.abc import Callable
 
 from packaging.utils import canonicalize_name
 
 from . import corpus, load, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
-from .largefile import RssSampler, download
+from .peer_files import HTML, big_file, file_url
 from .peers import Target
 from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
-
-HTML = {"Accept": "text/html"}
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        href = dict(attrs).get("href") if tag == "a" else None
-        if href:
-            self.hrefs.append(href)
-
-
-def file_url(target: Target, project: str, filename: str) -> str:
-    """The path of ``filename`` as the target's project page links it."""
-    page = target.page_path(canonicalize_name(project))
-    status, _, body = get(target.port, page, HTML)
-    if status != 200:
-        raise RuntimeError(f"{target.label}: {page} answered {status}")
-    parser = _Links()
-    parser.feed(body.decode("utf-8", "replace"))
-    for href in parser.hrefs:
-        url = urllib.parse.urlsplit(urllib.parse.urljoin(f"http://127.0.0.1{page}", href))
-        if url.path.rsplit("/", 1)[-1] == filename:
-            return url.path
-    raise RuntimeError(f"{target.label}: {page} does not link {filename}")
 
 
 def _bracketed(targets: list[Target], run) -> tuple[dict[str, dict], dict]:
@@ -128,62 +102,6 @@ def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=prin
             "not_served": [t.key for t in targets if t not in active],
         }
         log(f"  {case}, c=16: {rates}")
-    return out
-
-
-BIG_NAME = "Big_Upload.Peers"
-
-
-def _transfer(target: Target, auth: str, dist: corpus.Dist, path: str) -> dict:
-    """One large wheel up and back down: seconds and the server's RSS growth each way."""
-    size = os.path.getsize(path)
-    with RssSampler(target.server.pid) as up_rss:
-        started = time.perf_counter()
-        expected = load.stream_upload(target.port, auth, dist, path, url_path=target.upload_path)
-        up = time.perf_counter() - started
-    url = file_url(target, dist.name, dist.filename)
-    with RssSampler(target.server.pid) as down_rss:
-        started = time.perf_counter()
-        got, sha = download(target.port, url)
-        down = time.perf_counter() - started
-    if got != size or sha != expected:
-        raise RuntimeError(f"{target.label}: downloaded {got} bytes of {size}, or other bytes")
-    return {
-        "upload_s": round(up, 2),
-        "upload_rss_growth_mb": up_rss.growth_mb,
-        "download_s": round(down, 2),
-        "download_rss_growth_mb": down_rss.growth_mb,
-    }
-
-
-def big_file(
-    targets: list[Target], auth: str, directory: str, megabytes: float, rounds: int = 2, log=print
-) -> dict:
-    """Seconds and server RSS growth of a large wheel streamed up and read back.
-
-    ``rounds`` rounds (a new version each, as an index keeps the first upload of a
-    file), every other one in reverse order; the best seconds and the highest RSS
-    growth of each target count.
-    """
-    os.makedirs(directory, exist_ok=True)
-    twine_upload.login(targets, auth)
-    runs: dict[str, list[dict]] = {t.key: [] for t in targets}
-    size = 0
-    for n in range(rounds):
-        version = f"1.0.{n}"
-        path = corpus.write_large_wheel(directory, int(megabytes * 1024 * 1024), BIG_NAME, version)
-        size, filename = os.path.getsize(path), os.path.basename(path)
-        dist = corpus.Dist(BIG_NAME, version, "wheel", filename, b"", b"", True)
-        for target in targets if n % 2 == 0 else targets[::-1]:
-            runs[target.key].append(_transfer(target, auth, dist, path))
-            log(f"  {size / 2**20:.0f} MiB, round {n + 1}, {target.label}: {runs[target.key][-1]}")
-        os.unlink(path)
-    out: dict = {"bytes": size, "rounds": rounds}
-    for key, done in runs.items():
-        out[key] = {
-            figure: (min if figure.endswith("_s") else max)(run[figure] for run in done) for figure in done[0]
-        }
-        out[key]["runs"] = done
     return out
 
 
