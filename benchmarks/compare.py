@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 
 from packaging.utils import canonicalize_name
@@ -42,12 +43,39 @@ from .peers import Target
 from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
 
 
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def settle(target: Target, quiet_s: float = 0.3, limit_s: float = 60.0) -> None:
+    """Wait until ``target`` has used no CPU for ``quiet_s`` (at most ``limit_s``): a slow
+    server (pypiserver at 100,000 files) is still answering requests wrk gave up on,
+    which would slow the next target's run."""
+    deadline = time.monotonic() + limit_s
+    ticks = _cpu_ticks(target.server.pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = _cpu_ticks(target.server.pid)
+        if now == ticks:
+            return
+        ticks = now
+
+
 def _bracketed(targets: list[Target], run) -> tuple[dict[str, dict], dict]:
-    """``run(target)`` for every target, the ceiling (``targets[0]``) before and after."""
+    """``run(target)`` for every target, the ceiling (``targets[0]``) before and after;
+    each target idle again before the next one starts."""
+
+    def settled(target: Target) -> dict:
+        figures = run(target)
+        settle(target)
+        return figures
+
     ceiling, others = targets[0], targets[1:]
-    before = run(ceiling)
-    figures = {t.key: run(t) for t in others}
-    after = run(ceiling)
+    before = settled(ceiling)
+    figures = {t.key: settled(t) for t in others}
+    after = settled(ceiling)
     mean = dict(before, rps=round((before["rps"] + after["rps"]) / 2, 1))
     figures[ceiling.key] = dict(mean, ceiling_runs=[before["rps"], after["rps"]])
     return figures, figures[ceiling.key]

@@ -15,7 +15,7 @@ new files where it looks for them, and started again (it reads them at start-up)
   storage at start-up (``reload_if_needed``).
 
 devpi-server keeps its files and index in its own transactional store, which only
-its API (or ``devpi-import``) fills: it grows through the upload API, 4 connections,
+its API (or ``devpi-import``) fills: it grows through the upload API, one connection,
 within a time budget; the sizes it cannot reach in that budget are "not measured".
 The corpus added is lean: one wheel per project (``1.0.0``).
 """
@@ -108,13 +108,17 @@ def seed(target: Target, dists: list[corpus.Dist], admin_hash: str) -> dict:
 
 
 def api_grow(target: Target, auth: str, dists: list[corpus.Dist], budget_s: float) -> dict:
-    """Upload ``dists`` (4 connections) unless the rate measured so far says they will
-    not fit in ``budget_s``; ``reason`` says why not."""
+    """Upload ``dists`` over one connection unless the rate measured so far says they
+    will not fit in ``budget_s``; ``reason`` says why not. (One connection: devpi
+    writes one transaction at a time anyway, and answered 500 to concurrent uploads.)"""
     rate = target.info.get("api_files_per_s")
     if rate and len(dists) / rate > budget_s:
         return {"reason": _too_slow(len(dists), rate, budget_s)}
     started = time.perf_counter()
-    load.upload_all(target.port, auth, dists, workers=4, path=target.upload_path)
+    try:
+        load.upload_all(target.port, auth, dists, workers=1, path=target.upload_path)
+    except (RuntimeError, OSError) as exc:
+        return {"reason": f"its upload API failed while growing: {str(exc)[:200]}"}
     seconds = time.perf_counter() - started
     target.info["api_files_per_s"] = len(dists) / seconds if seconds else None
     return {"files": len(dists), "upload_s": round(seconds, 1)}
