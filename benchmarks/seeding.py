@@ -33,6 +33,7 @@ from pypicloud.storage.file import FileStorage
 from . import corpus, load, rebuild
 from .peers import Target
 
+API_CHUNK = 50  # files between two looks at the clock while growing through an API
 START_TIMEOUT = 1800  # a restart on 100,000 projects rebuilds first
 
 
@@ -108,15 +109,24 @@ def seed(target: Target, dists: list[corpus.Dist], admin_hash: str) -> dict:
 
 
 def api_grow(target: Target, auth: str, dists: list[corpus.Dist], budget_s: float) -> dict:
-    """Upload ``dists`` over one connection unless the rate measured so far says they
-    will not fit in ``budget_s``; ``reason`` says why not. (One connection: devpi
-    writes one transaction at a time anyway, and answered 500 to concurrent uploads.)"""
+    """Upload ``dists`` over one connection within ``budget_s``: not started when the
+    rate measured so far says they will not fit, stopped when the budget runs out;
+    ``reason`` says why. (One connection: devpi writes one transaction at a time
+    anyway, and answered 500 to concurrent uploads.)"""
     rate = target.info.get("api_files_per_s")
     if rate and len(dists) / rate > budget_s:
         return {"reason": _too_slow(len(dists), rate, budget_s)}
-    started = time.perf_counter()
+    started, done = time.perf_counter(), 0
     try:
-        load.upload_all(target.port, auth, dists, workers=1, path=target.upload_path)
+        for at in range(0, len(dists), API_CHUNK):
+            if time.perf_counter() - started > budget_s:
+                rate = done / (time.perf_counter() - started)
+                return {
+                    "reason": f"its upload API took {done:,} of {len(dists):,} files in the budget "
+                    f"({budget_s / 60:.0f} min, {rate:.1f} files/s); it cannot be seeded directly"
+                }
+            chunk = dists[at : at + API_CHUNK]
+            done += load.upload_all(target.port, auth, chunk, workers=1, path=target.upload_path)
     except (RuntimeError, OSError) as exc:
         return {"reason": f"its upload API failed while growing: {str(exc)[:200]}"}
     seconds = time.perf_counter() - started

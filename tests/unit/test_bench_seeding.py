@@ -66,3 +66,9 @@ def test_pypiserver_gets_a_flat_folder_and_pypicloud_1x_its_own_layout(tmp_path)
     meta = json.loads((v1 / dists[0].project / "1.0.0" / (dists[0].filename + ".meta")).read_text())
     assert meta["hash_sha256"] == hashlib.sha256(dists[0].data).hexdigest()
     assert not db.exists()  # 1.x rebuilds an empty cache from storage at start-up
+
+
+def test_a_target_that_cannot_be_seeded_is_not_grown_past_its_budget():
+    devpi = _target("devpi", api_files_per_s=5.0)  # no server: an upload would fail loudly
+    got = seeding.api_grow(devpi, "Basic x", seeding.lean_dists(1, 101), budget_s=10)
+    assert got["reason"].startswith("100 more files through its upload API at 5.0 files/s")
