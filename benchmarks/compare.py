@@ -181,20 +181,24 @@ def page_sizes(targets: list[Target], auth: str, admin_hash: str, options, log=p
     behind (its cells at this and larger sizes say why)."""
     current = options.peer_projects
     sizes = sorted(s for s in options.peer_sizes if s >= current) or [current]
-    behind: dict[str, str] = {}
+    behind: dict[str, str] = {}  # targets left behind: a pointer to the size they missed
     pages, grown = [], []
     for size in sizes:
+        reasons: dict[str, str] = {}  # why, in the row of the size they could not reach
         if size > current:
             log(f"  growing every target from {current:,} to {size:,} projects (one wheel each)")
             active = [t for t in targets if t.key not in behind]
             step = seeding.grow(active, auth, admin_hash, current, size, options.api_growth_budget, log=log)
             grown.append({"from": current, "to": size, **step})
-            behind.update({key: f["reason"] for key, f in step.items() if "reason" in f})
+            for key, figures in step.items():
+                if "reason" in figures:
+                    reasons[key] = figures["reason"]
+                    behind[key] = f"not grown to {size:,} projects (see that row)"
             current = size
         measured = [t for t in targets if t.key not in behind]
         row = project_pages(measured, project_names(size), options.duration, log=log)
         row["rps"].update(dict.fromkeys(behind))
-        pages.append({"projects": size, **row, "not_measured": dict(behind)})
+        pages.append({"projects": size, **row, "not_measured": {**behind, **reasons}})
     return {"project_page": pages, "growth": grown}
 
 

@@ -174,7 +174,7 @@ def _cell(row: dict, key: str) -> str:
     text = _number(value, row["unit"])
     ratio = row["x_ceiling"].get(key)
     if ratio is not None:
-        text = f"{text} ({ratio:.2f} x)" if ratio >= 0.1 else f"{text} ({ratio:.3f} x)"
+        text = f"{text} ({ratio:.2f} x)" if ratio >= 0.1 else f"{text} ({ratio:.2g} x)"
     errors = row.get("errors", {}).get(key)
     return f"{text}, {errors:,} errors" if errors else text
 

@@ -123,7 +123,7 @@ def api_grow(target: Target, auth: str, dists: list[corpus.Dist], budget_s: floa
                 rate = done / (time.perf_counter() - started)
                 return {
                     "reason": f"its upload API took {done:,} of {len(dists):,} files in the budget "
-                    f"({budget_s / 60:.0f} min, {rate:.1f} files/s); it cannot be seeded directly"
+                    f"({budget_s:.0f} s, {rate:.1f} files/s); it cannot be seeded directly"
                 }
             chunk = dists[at : at + API_CHUNK]
             done += load.upload_all(target.port, auth, chunk, workers=1, path=target.upload_path)
@@ -137,7 +137,7 @@ def api_grow(target: Target, auth: str, dists: list[corpus.Dist], budget_s: floa
 def _too_slow(files: int, rate: float, budget_s: float) -> str:
     return (
         f"{files:,} more files through its upload API at {rate:.1f} files/s "
-        f"(~{files / rate / 60:.0f} min, budget {budget_s / 60:.0f} min); it cannot be seeded directly"
+        f"(~{files / rate / 60:.1f} min, budget {budget_s:.0f} s); it cannot be seeded directly"
     )
 
 
