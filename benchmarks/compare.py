@@ -38,7 +38,7 @@ from collections.abc import Callable
 from packaging.utils import canonicalize_name
 
 from . import corpus, load, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
-from .peer_files import HTML, big_file, file_url
+from .peer_files import HTML, SLOW_GET_S, big_file, file_url
 from .peers import Target
 from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
 
@@ -91,7 +91,8 @@ def project_pages(targets: list[Target], names: list[str], duration: int, log=pr
     projects = [canonicalize_name(n) for n in names]
     for target in targets:  # each target must answer the pages it will be asked for
         for project in (projects[0], projects[-1]):
-            status = get(target.port, target.page_path(project), HTML)[0]
+            # A slow peer (pypiserver lists its whole folder per page) gets a minute.
+            status = get(target.port, target.page_path(project), HTML, timeout=SLOW_GET_S)[0]
             if status != 200:
                 raise RuntimeError(f"{target.label}: {target.page_path(project)} answered {status}")
 
@@ -110,7 +111,7 @@ def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=prin
     urls = {t.key: file_url(t, dist.name, dist.filename) for t in targets}
     served = {}
     for target in targets:
-        status = get(target.port, urls[target.key] + ".metadata")[0]
+        status = get(target.port, urls[target.key] + ".metadata", timeout=SLOW_GET_S)[0]
         served[target.key] = status == 200
     out = {}
     for case, suffix in (("metadata", ".metadata"), ("download", "")):
@@ -143,7 +144,7 @@ def fresh_start(targets: list[Target], probe: str, log=print) -> dict[str, float
     for target in targets:
         target.server.stop()
         target.start()
-        get(target.port, target.page_path(canonicalize_name(probe)), HTML)
+        get(target.port, target.page_path(canonicalize_name(probe)), HTML, timeout=SLOW_GET_S)
         out[target.key] = round(target.server.rss_kb() / 1024, 1)
     log(f"  RSS after a fresh start: {out}")
     return out

@@ -21,6 +21,7 @@ from .peers import Target
 from .server import get
 
 HTML = {"Accept": "text/html"}
+SLOW_GET_S = 60.0  # one page of pypiserver at 100,000 files takes seconds (it lists its folder)
 
 
 class _Links(html.parser.HTMLParser):
@@ -37,7 +38,7 @@ class _Links(html.parser.HTMLParser):
 def file_url(target: Target, project: str, filename: str) -> str:
     """The path of ``filename`` as the target's project page links it."""
     page = target.page_path(canonicalize_name(project))
-    status, _, body = get(target.port, page, HTML)
+    status, _, body = get(target.port, page, HTML, timeout=SLOW_GET_S)
     if status != 200:
         raise RuntimeError(f"{target.label}: {page} answered {status}")
     parser = _Links()
