@@ -211,6 +211,8 @@ def measure(targets: list[Target], auth: str, admin_hash: str, workdir: str, opt
     """
     out: dict = {"targets": {t.key: t.label for t in targets}, "duration_s": options.duration}
     out.update(upload_rows(targets, auth, workdir, options.peer_projects, options.versions, log=log))
+    # Before seeding restarts the servers: the memory the API uploads left behind.
+    out["rss_after_uploads_mb"] = rss_mb(targets)
     out.update(page_sizes(targets, auth, admin_hash, options, log=log))
     out["rss_after_load_mb"] = rss_mb(targets)
     log(f"  RSS after loading: {out['rss_after_load_mb']}")

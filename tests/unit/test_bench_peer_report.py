@@ -155,3 +155,10 @@ def test_every_s3_rebuild_variant_is_a_row_of_its_own_and_the_peers_have_none():
     assert rows[1]["met"] is None
     line = next(line for line in peer_report.markdown(_issue17_result()).splitlines() if "other," in line)
     assert "not measured: RuntimeError: moto exited" in line and line.endswith("| not measured |")
+
+
+def test_rss_after_the_load_counts_the_higher_of_before_and_after_seeding():
+    result = _result(rss_after_uploads_mb={"ours": 140.0, "devpi": 50.0, "pypiserver": 30.0})
+    row = {r["measure"]: r for r in peer_report.rows(result)}["RSS after the bulk load / after a fresh start"]
+    assert row["values"]["ours"] == round(140 / 70, 2)  # the uploads' 140 MB, not the 120 after seeding
+    assert row["values"]["devpi"] == round(90 / 80, 2)
