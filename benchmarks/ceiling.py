@@ -7,6 +7,7 @@ serves, from a dict:
 - ``GET /simple/`` and ``GET /simple/<project>/`` (HTML, or PEP 691 JSON when
   ``Accept`` asks for it): pages rendered when an upload changes them, one dict
   lookup per request;
+- at start-up, whatever ``<dir>/<project>/<file>`` holds (files put there directly);
 - ``GET /api/package/<project>/<file>``: the file from disk (``wsgi.file_wrapper``);
 - ``GET /api/package/<project>/<file>.metadata``: the wheel's METADATA, read from the
   wheel on the first request and kept in the dict;
@@ -114,7 +115,24 @@ class CeilingIndex:
         self.projects: dict[str, dict[str, str]] = {}  # project -> filename -> sha256
         self.pages: dict[tuple[str, bool], bytes] = {}  # (path, json?) -> body
         self.files: dict[str, str] = {}  # download path -> file on disk
+        self._load_folder()
         self._render_root()
+
+    def _load_folder(self) -> None:
+        """Serve what ``<folder>/<project>/<file>`` already holds (a restart, or files
+        seeded there directly: the upload API is too slow for 100,000 projects)."""
+        for project in sorted(os.listdir(self.folder)):
+            where = os.path.join(self.folder, project)
+            if project.startswith(".") or not os.path.isdir(where):
+                continue
+            for filename in sorted(os.listdir(where)):
+                disk = os.path.join(where, filename)
+                with open(disk, "rb") as handle:
+                    sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+                self.projects.setdefault(project, {})[filename] = sha256
+                self.files[f"/api/package/{project}/{filename}"] = disk
+            if project in self.projects:
+                self._render_project(project)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "/")

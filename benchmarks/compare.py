@@ -6,14 +6,17 @@ ceiling (``ceiling.py``), pypicloud from this checkout, and whichever of devpi-s
 (``peers.py``). Each measurement goes round every target before the next one starts,
 so a machine that slows down during the run slows every target alike:
 
-1. **twine upload, one process**: the small corpus in chunks of 20 files, one
-   connection (one file after another, as twine posts them); the order of the targets
-   turns round by one for every chunk; files/s over the whole corpus.
-2. **project page at 16 connections** at every corpus size in ``sizes``: wrk, each
+1. **uploads** (:mod:`benchmarks.twine_upload`): the real ``twine upload``, one process
+   per target with the whole file set (ceiling first and last); then, for
+   information, the raw multipart client over one connection, chunks of 20 files,
+   the order of the targets turning by one every chunk.
+2. **project page at 16 connections** at every size in ``--peer-sizes``: wrk, each
    request to the page of a project drawn at random from all of them (not one hot
-   project); the corpus grows between sizes through the upload API (wheels only, 4
-   connections). The ceiling is run before and after the others; its figure is the mean.
-3. **RSS after the bulk load** (kept for step 6).
+   project). Between sizes every target grows by one wheel per new project, seeded
+   straight into its storage (:mod:`benchmarks.seeding`), devpi through its upload
+   API within ``--api-growth-budget`` (else its cells say "not measured" and why).
+   The ceiling is run before and after the others; its figure is the mean.
+3. **RSS after the load** (kept for step 6).
 4. **``.metadata`` and download of a small wheel** at 16 connections (wrk; the URL is
    the one the target's own project page links to); ceiling before and after.
 5. **a large wheel** (200 MiB) streamed up and read back, checked by sha256, each
@@ -21,88 +24,66 @@ so a machine that slows down during the run slows every target alike:
    the second in reverse order; the best time and the highest growth count.
 6. **fresh start**: each server but the ceiling (it keeps everything in memory) is
    restarted on the same data and its RSS read after its first project page.
+7. **S3 rebuild** of pypicloud alone (the peers have none), every variant of
+   :data:`S3_REBUILDS` on a moto server of its own, after the servers are idle.
 """
 
 from __future__ import annotations
 
-import html.parser
 import os
 import sys
 import time
-import urllib.parse
+from collections.abc import Callable
 
 from packaging.utils import canonicalize_name
 
-from . import corpus, load, peer_report, peers, wrk
-from .largefile import RssSampler, download
+from . import corpus, load, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
+from .peer_files import HTML, SLOW_GET_S, big_file, file_url
 from .peers import Target
 from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
 
-CHUNK = 20
-HTML = {"Accept": "text/html"}
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        href = dict(attrs).get("href") if tag == "a" else None
-        if href:
-            self.hrefs.append(href)
-
-
-def file_url(target: Target, project: str, filename: str) -> str:
-    """The path of ``filename`` as the target's project page links it."""
-    page = target.page_path(canonicalize_name(project))
-    status, _, body = get(target.port, page, HTML)
-    if status != 200:
-        raise RuntimeError(f"{target.label}: {page} answered {status}")
-    parser = _Links()
-    parser.feed(body.decode("utf-8", "replace"))
-    for href in parser.hrefs:
-        url = urllib.parse.urlsplit(urllib.parse.urljoin(f"http://127.0.0.1{page}", href))
-        if url.path.rsplit("/", 1)[-1] == filename:
-            return url.path
-    raise RuntimeError(f"{target.label}: {page} does not link {filename}")
-
-
-def _login(targets: list[Target], auth: str) -> None:
-    """One authenticated request each: a first login's cost (argon2id) is not an upload's."""
-    for target in targets:
-        get(target.port, target.ready_path, {"Authorization": auth})
-
-
-def uploads(targets: list[Target], auth: str, dists: list[corpus.Dist], log=print) -> dict[str, float]:
-    """Files/s of one connection per target, chunks alternating over the targets."""
-    _login(targets, auth)
-    seconds = dict.fromkeys((t.key for t in targets), 0.0)
-    for n, start in enumerate(range(0, len(dists), CHUNK)):
-        chunk = dists[start : start + CHUNK]
-        shift = n % len(targets)
-        for target in targets[shift:] + targets[:shift]:
-            started = time.perf_counter()
-            load.upload_all(target.port, auth, chunk, workers=1, path=target.upload_path)
-            seconds[target.key] += time.perf_counter() - started
-    rates = {key: round(len(dists) / s, 1) for key, s in seconds.items()}
-    log(f"  twine upload, 1 process ({len(dists)} files): {rates}")
-    return rates
+def settle(target: Target, quiet_s: float = 0.3, limit_s: float = 60.0) -> None:
+    """Wait until ``target`` has used no CPU for ``quiet_s`` (at most ``limit_s``): a slow
+    server (pypiserver at 100,000 files) is still answering requests wrk gave up on,
+    which would slow the next target's run."""
+    deadline = time.monotonic() + limit_s
+    ticks = _cpu_ticks(target.server.pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = _cpu_ticks(target.server.pid)
+        if now == ticks:
+            return
+        ticks = now
 
 
 def _bracketed(targets: list[Target], run) -> tuple[dict[str, dict], dict]:
-    """``run(target)`` for every target, the ceiling (``targets[0]``) before and after."""
+    """``run(target)`` for every target, the ceiling (``targets[0]``) before and after;
+    each target idle again before the next one starts."""
+
+    def settled(target: Target) -> dict:
+        figures = run(target)
+        settle(target)
+        return figures
+
     ceiling, others = targets[0], targets[1:]
-    before = run(ceiling)
-    figures = {t.key: run(t) for t in others}
-    after = run(ceiling)
+    before = settled(ceiling)
+    figures = {t.key: settled(t) for t in others}
+    after = settled(ceiling)
     mean = dict(before, rps=round((before["rps"] + after["rps"]) / 2, 1))
     figures[ceiling.key] = dict(mean, ceiling_runs=[before["rps"], after["rps"]])
     return figures, figures[ceiling.key]
 
 
 def _wrk_row(figures: dict[str, dict]) -> dict[str, float | None]:
-    return {key: (f["rps"] if f.get("errors", 0) == 0 else None) for key, f in figures.items()}
+    """req/s of each target (its errors, e.g. timeouts of a slow peer, are kept beside it)."""
+    return {key: f["rps"] for key, f in figures.items()}
 
 
 def project_pages(targets: list[Target], names: list[str], duration: int, log=print) -> dict:
@@ -110,7 +91,8 @@ def project_pages(targets: list[Target], names: list[str], duration: int, log=pr
     projects = [canonicalize_name(n) for n in names]
     for target in targets:  # each target must answer the pages it will be asked for
         for project in (projects[0], projects[-1]):
-            status = get(target.port, target.page_path(project), HTML)[0]
+            # A slow peer (pypiserver lists its whole folder per page) gets a minute.
+            status = get(target.port, target.page_path(project), HTML, timeout=SLOW_GET_S)[0]
             if status != 200:
                 raise RuntimeError(f"{target.label}: {target.page_path(project)} answered {status}")
 
@@ -129,7 +111,7 @@ def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=prin
     urls = {t.key: file_url(t, dist.name, dist.filename) for t in targets}
     served = {}
     for target in targets:
-        status = get(target.port, urls[target.key] + ".metadata")[0]
+        status = get(target.port, urls[target.key] + ".metadata", timeout=SLOW_GET_S)[0]
         served[target.key] = status == 200
     out = {}
     for case, suffix in (("metadata", ".metadata"), ("download", "")):
@@ -143,64 +125,12 @@ def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=prin
         rates = _wrk_row(figures)
         for target in targets:
             rates.setdefault(target.key, None)
-        out[case] = {"rps": rates, "not_served": [t.key for t in targets if t not in active]}
-        log(f"  {case}, c=16: {rates}")
-    return out
-
-
-BIG_NAME = "Big_Upload.Peers"
-
-
-def _transfer(target: Target, auth: str, dist: corpus.Dist, path: str) -> dict:
-    """One large wheel up and back down: seconds and the server's RSS growth each way."""
-    size = os.path.getsize(path)
-    with RssSampler(target.server.pid) as up_rss:
-        started = time.perf_counter()
-        expected = load.stream_upload(target.port, auth, dist, path, url_path=target.upload_path)
-        up = time.perf_counter() - started
-    url = file_url(target, dist.name, dist.filename)
-    with RssSampler(target.server.pid) as down_rss:
-        started = time.perf_counter()
-        got, sha = download(target.port, url)
-        down = time.perf_counter() - started
-    if got != size or sha != expected:
-        raise RuntimeError(f"{target.label}: downloaded {got} bytes of {size}, or other bytes")
-    return {
-        "upload_s": round(up, 2),
-        "upload_rss_growth_mb": up_rss.growth_mb,
-        "download_s": round(down, 2),
-        "download_rss_growth_mb": down_rss.growth_mb,
-    }
-
-
-def big_file(
-    targets: list[Target], auth: str, directory: str, megabytes: float, rounds: int = 2, log=print
-) -> dict:
-    """Seconds and server RSS growth of a large wheel streamed up and read back.
-
-    ``rounds`` rounds (a new version each, as an index keeps the first upload of a
-    file), every other one in reverse order; the best seconds and the highest RSS
-    growth of each target count.
-    """
-    os.makedirs(directory, exist_ok=True)
-    _login(targets, auth)
-    runs: dict[str, list[dict]] = {t.key: [] for t in targets}
-    size = 0
-    for n in range(rounds):
-        version = f"1.0.{n}"
-        path = corpus.write_large_wheel(directory, int(megabytes * 1024 * 1024), BIG_NAME, version)
-        size, filename = os.path.getsize(path), os.path.basename(path)
-        dist = corpus.Dist(BIG_NAME, version, "wheel", filename, b"", b"", True)
-        for target in targets if n % 2 == 0 else targets[::-1]:
-            runs[target.key].append(_transfer(target, auth, dist, path))
-            log(f"  {size / 2**20:.0f} MiB, round {n + 1}, {target.label}: {runs[target.key][-1]}")
-        os.unlink(path)
-    out: dict = {"bytes": size, "rounds": rounds}
-    for key, done in runs.items():
-        out[key] = {
-            figure: (min if figure.endswith("_s") else max)(run[figure] for run in done) for figure in done[0]
+        out[case] = {
+            "rps": rates,
+            "errors": {k: f["errors"] for k, f in figures.items()},
+            "not_served": [t.key for t in targets if t not in active],
         }
-        out[key]["runs"] = done
+        log(f"  {case}, c=16: {rates}")
     return out
 
 
@@ -214,19 +144,10 @@ def fresh_start(targets: list[Target], probe: str, log=print) -> dict[str, float
     for target in targets:
         target.server.stop()
         target.start()
-        get(target.port, target.page_path(canonicalize_name(probe)), HTML)
+        get(target.port, target.page_path(canonicalize_name(probe)), HTML, timeout=SLOW_GET_S)
         out[target.key] = round(target.server.rss_kb() / 1024, 1)
     log(f"  RSS after a fresh start: {out}")
     return out
-
-
-def grow(targets: list[Target], auth: str, start: int, stop: int) -> None:
-    """Add projects ``start`` .. ``stop - 1`` (wheels only, 4 connections) to every target."""
-    if stop <= start:
-        return
-    dists = [corpus.build_wheel(corpus.project_name(i - 1), "1.0.0") for i in range(start, stop)]
-    for target in targets:
-        load.upload_all(target.port, auth, dists, workers=4, path=target.upload_path)
 
 
 def project_names(count: int) -> list[str]:
@@ -234,41 +155,71 @@ def project_names(count: int) -> list[str]:
     return [corpus.PROBE] + [corpus.project_name(i) for i in range(count - 1)]
 
 
-def measure(
-    targets: list[Target],
-    auth: str,
-    workdir: str,
-    *,
-    projects: int,
-    versions: int,
-    sizes: list[int],
-    duration: int,
-    big_mb: float,
-    log=print,
+def upload_rows(
+    targets: list[Target], auth: str, workdir: str, projects: int, versions: int, log=print
 ) -> dict:
-    """Every figure of the comparison; ``targets[0]`` is the ceiling, ``targets[1]`` pypicloud."""
-    dists = list(corpus.corpus(projects, versions))
-    out: dict = {
-        "targets": {t.key: t.label for t in targets},
+    """The real ``twine upload`` (ceiling first and last), then the raw multipart client
+    with other versions of the same projects (the order of the targets turning)."""
+    dists = twine_upload.upload_set(projects, versions)
+    log(f"twine upload of {len(dists)} files, one process per target")
+    twine = twine_upload.twine(targets, auth, dists, os.path.join(workdir, "twine-files"), log=log)
+    raw = twine_upload.raw_client(
+        targets, auth, twine_upload.upload_set(projects, versions, versions), log=log
+    )
+    for target in targets:  # the API's rate, to tell whether growing through it fits the budget
+        target.info["api_files_per_s"] = raw.get(target.key)
+    return {
         "corpus_files": len(dists),
-        "duration_s": duration,
+        "twine": twine,
+        "upload_files_per_s": twine["files_per_s"],
+        "raw_upload_files_per_s": raw,
     }
-    log(f"twine upload of {len(dists)} files, one process, alternating {len(targets)} targets")
-    out["upload_files_per_s"] = uploads(targets, auth, dists, log=log)
-    out["project_page"] = []
-    current = projects
-    for size in sorted({projects, *(s for s in sizes if s >= projects)}):
+
+
+def page_sizes(targets: list[Target], auth: str, admin_hash: str, options, log=print) -> dict:
+    """The spread project page at every size; between sizes each target is seeded
+    (:mod:`benchmarks.seeding`), or grown through its API within the budget, or left
+    behind (its cells at this and larger sizes say why)."""
+    current = options.peer_projects
+    sizes = sorted(s for s in options.peer_sizes if s >= current) or [current]
+    behind: dict[str, str] = {}  # targets left behind: a pointer to the size they missed
+    pages, grown = [], []
+    for size in sizes:
+        reasons: dict[str, str] = {}  # why, in the row of the size they could not reach
         if size > current:
-            log(f"  growing every target to {size} projects")
-            grow(targets, auth, current, size)
+            log(f"  growing every target from {current:,} to {size:,} projects (one wheel each)")
+            active = [t for t in targets if t.key not in behind]
+            step = seeding.grow(active, auth, admin_hash, current, size, options.api_growth_budget, log=log)
+            grown.append({"from": current, "to": size, **step})
+            for key, figures in step.items():
+                if "reason" in figures:
+                    reasons[key] = figures["reason"]
+                    behind[key] = f"not grown to {size:,} projects (see that row)"
             current = size
-        row = project_pages(targets, project_names(size), duration, log=log)
-        out["project_page"].append({"projects": size, **row})
+        measured = [t for t in targets if t.key not in behind]
+        row = project_pages(measured, project_names(size), options.duration, log=log)
+        row["rps"].update(dict.fromkeys(behind))
+        pages.append({"projects": size, **row, "not_measured": {**behind, **reasons}})
+    return {"project_page": pages, "growth": grown}
+
+
+def measure(targets: list[Target], auth: str, admin_hash: str, workdir: str, options, log=print) -> dict:
+    """Every figure of the comparison; ``targets[0]`` is the ceiling, ``targets[1]`` pypicloud.
+
+    ``options``: ``peer_projects``, ``versions``, ``peer_sizes``, ``duration``,
+    ``big_upload_mb``, ``api_growth_budget`` (see :func:`add_arguments`).
+    """
+    out: dict = {"targets": {t.key: t.label for t in targets}, "duration_s": options.duration}
+    out.update(upload_rows(targets, auth, workdir, options.peer_projects, options.versions, log=log))
+    # Before seeding restarts the servers: the memory the API uploads left behind.
+    out["rss_after_uploads_mb"] = rss_mb(targets)
+    out.update(page_sizes(targets, auth, admin_hash, options, log=log))
     out["rss_after_load_mb"] = rss_mb(targets)
     log(f"  RSS after loading: {out['rss_after_load_mb']}")
-    out.update(small_file(targets, corpus.probe_dists()[0], duration, log=log))
-    if big_mb > 0:
-        out["big_file"] = big_file(targets, auth, os.path.join(workdir, "big-peers"), big_mb, log=log)
+    out.update(small_file(targets, corpus.probe_dists()[0], options.duration, log=log))
+    if options.big_upload_mb > 0:
+        folder = os.path.join(workdir, "big-peers")
+        out["big_file"] = big_file(targets, auth, folder, options.big_upload_mb, log=log)
     out["rss_fresh_start_mb"] = fresh_start(targets[1:], corpus.PROBE, log=log)
     return out
 
@@ -285,20 +236,55 @@ def local_targets(workdir: str, threads: int, admin_hash: str, stack) -> list[Ta
         folder=os.path.join(folder, "ceiling"),
     )
     ceiling = stack.enter_context(Server(ini, port, os.path.join(folder, "ceiling.log")))
-    port = free_port()
+    port, ours_db = free_port(), os.path.join(folder, "ours", "index.sqlite")
     ini = pypicloud_ini(
         os.path.join(folder, "ours.ini"),
         storage_dir=os.path.join(folder, "ours", "packages"),
-        db_path=os.path.join(folder, "ours", "index.sqlite"),
+        db_path=ours_db,
         port=port,
         threads=threads,
         admin_hash=admin_hash,
     )
     ours = stack.enter_context(Server(ini, port, os.path.join(folder, "ours.log")))
-    return [
-        Target("ceiling", "in-memory ceiling", ceiling, "/simple/").start(),
-        Target("ours", "pypicloud (this checkout)", ours, "/simple/").start(),
+    targets = [
+        Target("ceiling", "in-memory ceiling", ceiling, "/simple/"),
+        Target("ours", "pypicloud (this checkout)", ours, "/simple/"),
     ]
+    # Where seeding puts files (benchmarks.seeding): the ceiling reads its folder at
+    # start-up; pypicloud's index is rebuilt from its storage.
+    targets[0].info["packages"] = os.path.join(folder, "ceiling")
+    targets[1].info.update(packages=os.path.join(folder, "ours", "packages"), db=ours_db)
+    return [target.start() for target in targets]
+
+
+# The S3 rebuild rows (issue 17: 10,000 files in < 20 s on the moto server), one row
+# each: (key, the row's name, a function called as benchmarks.rebuild.s3_rebuild is,
+# returning its figures with "rebuild_s" and "files"). The peers have no S3 rebuild.
+# Another way of rebuilding (e.g. a manifest-based first rebuild) is one more line here.
+S3_REBUILDS: list[tuple[str, str, Callable[..., dict]]] = [
+    ("s3_first", "S3 rebuild, empty index (first rebuild)", rebuild.s3_rebuild),
+]
+
+
+def s3_rebuilds(workdir: str, projects: int, admin_hash: str, log=print) -> dict:
+    """Every variant of :data:`S3_REBUILDS` from ``projects`` projects, each on a fresh moto server."""
+    if projects <= 0:
+        return {"projects": 0, "skipped": "--s3-rebuild-projects 0"}
+    missing = s3.available()
+    if missing:
+        return {"projects": projects, "skipped": missing}
+    variants = []
+    for key, label, measure_one in S3_REBUILDS:
+        log(f"{label}: {projects:,} projects on a moto server")
+        folder = os.path.join(workdir, key)  # its own index: a variant must not find another's
+        os.makedirs(folder, exist_ok=True)
+        try:
+            figures = measure_one(folder, projects, admin_hash, free_port(), log=log)
+        except Exception as exc:  # a broken variant is a row saying why, not a lost run
+            figures = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+            log(f"  {label} failed: {figures['failed']}")
+        variants.append({"key": key, "label": label, **figures})
+    return {"projects": projects, "variants": variants}
 
 
 def run(args, workdir: str, admin_hash: str, stack, log=print) -> dict:
@@ -310,18 +296,10 @@ def run(args, workdir: str, admin_hash: str, stack, log=print) -> dict:
     )
     for target in started:
         stack.callback(target.server.stop)
-    result = measure(
-        targets + started,
-        load.basic_auth(ADMIN_USER, ADMIN_PASSWORD),
-        workdir,
-        projects=args.peer_projects,
-        versions=args.versions,
-        sizes=args.peer_sizes,
-        duration=args.duration,
-        big_mb=args.big_upload_mb,
-        log=log,
-    )
+    auth = load.basic_auth(ADMIN_USER, ADMIN_PASSWORD)
+    result = measure(targets + started, auth, admin_hash, workdir, args, log=log)
     result["skipped"] = skipped
+    result["s3_rebuild"] = s3_rebuilds(workdir, args.s3_rebuild_projects, admin_hash, log=log)
     result["table"] = peer_report.rows(result)
     return result
 
@@ -329,13 +307,28 @@ def run(args, workdir: str, admin_hash: str, stack, log=print) -> dict:
 def add_arguments(parser) -> None:
     """The comparison's options (shared by ``benchmarks.run --peers`` and this module)."""
     parser.add_argument(
-        "--peer-projects", type=int, default=100, help="projects of the compared twine upload (100)"
+        "--peer-projects",
+        type=int,
+        default=25,
+        help="projects of the twine upload, 2 releases x wheel + sdist each (25: 102 files)",
     )
     parser.add_argument(
         "--peer-sizes",
         type=lambda text: [int(s) for s in text.split(",") if s],
-        default=[],
-        help="more corpus sizes for the spread project page, comma-separated (e.g. 1000,10000)",
+        default=[100, 1000, 10_000],
+        help="corpus sizes of the spread project page, comma-separated (100,1000,10000; add 100000)",
+    )
+    parser.add_argument(
+        "--api-growth-budget",
+        type=float,
+        default=240.0,
+        help="seconds a target that cannot be seeded (devpi) may take to grow to a size (240)",
+    )
+    parser.add_argument(
+        "--s3-rebuild-projects",
+        type=int,
+        default=10_000,
+        help="projects of the S3 rebuild row, one wheel each (10,000; 0 skips)",
     )
     parser.add_argument("--peers-cache", default=peers.CACHE, help="where the peers' venvs live")
 

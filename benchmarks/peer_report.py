@@ -1,7 +1,10 @@
 """Issue 17's one table: every target as a ratio to the in-memory ceiling, verdicts per row.
 
-Input: the dict :func:`benchmarks.compare.measure` returns (the ``peers`` entry of a
-run's JSON). Columns: the ceiling's own figure, then every target as ``figure (ratio
+Input: the dict :func:`benchmarks.compare.run` returns (the ``peers`` entry of a
+run's JSON). One row per measure: the twine upload (the raw client beside it, for
+information), the spread project page at each size (a target that could not be grown
+to it says why), ``.metadata``, download, the large file, RSS, and one row per S3
+rebuild variant (pypicloud alone). Columns: the ceiling's own figure, then every target as ``figure (ratio
 to the ceiling)``, then pypicloud against the fastest peer (> 1: pypicloud is faster),
 the target and whether it is met. Ratios are always of speeds: for a rate, the rate
 over the ceiling's; for seconds, the ceiling's seconds over the target's.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 CEILING, OURS = "ceiling", "ours"
 RSS_LIMIT_MB = 64.0
+S3_REBUILD_LIMIT_S = 20.0
 
 
 def _speed_ratio(value: float | None, base: float | None, higher_better: bool) -> float | None:
@@ -76,33 +80,86 @@ def _big_rows(big: dict, peers: list[str]) -> list[dict]:
     return rows
 
 
+def _info(row: dict, text: str) -> dict:
+    row["target"], row["met"], row["info"] = text, None, True
+    return row
+
+
+def _upload_rows(result: dict, peers: list[str]) -> list[dict]:
+    twine = result.get("twine", {})
+    name = "twine upload, 1 process"
+    row = _ceiling_target(_row(name, "files/s", result["upload_files_per_s"], peers), 0.6)
+    row["files"] = twine.get("files", result.get("corpus_files"))
+    row["failed"] = twine.get("failed", {})
+    out = [row]
+    raw = result.get("raw_upload_files_per_s")
+    if raw:
+        raw_row = _row("raw multipart client, 1 connection", "files/s", raw, peers)
+        out.append(_info(raw_row, "- (twine's form without twine)"))
+    return out
+
+
+def _page_rows(result: dict, peers: list[str]) -> list[dict]:
+    out = []
+    for page in result.get("project_page", []):
+        measure = f"project page, c=16, spread over {page['projects']:,} projects"
+        row = _ceiling_target(_row(measure, "req/s", page["rps"], peers), 0.8)
+        row["errors"] = page.get("errors", {})
+        row["not_measured"] = page.get("not_measured", {})
+        out.append(row)
+    return out
+
+
+def _rss_row(result: dict, peers: list[str]) -> list[dict]:
+    # The higher of: after the API uploads (before seeding restarts the servers), and
+    # after the seeding and the page runs.
+    uploads, load = result.get("rss_after_uploads_mb", {}), result.get("rss_after_load_mb", {})
+    after = {k: max(v for v in (uploads.get(k), load.get(k)) if v) for k in {*uploads, *load}}
+    fresh = result.get("rss_fresh_start_mb", {})
+    growth = {k: round(after[k] / fresh[k], 2) for k in fresh if after.get(k) and fresh[k]}
+    if not growth:
+        return []
+    row = _row("RSS after the bulk load / after a fresh start", "x", growth, peers, higher_better=False)
+    row["x_ceiling"] = {}
+    row["values"][CEILING] = None
+    return [_limit_target(row, 1.5 + 1e-9, "<= 1.5 x")]
+
+
+def _s3_rows(result: dict, keys: list[str]) -> list[dict]:
+    """One row per S3 rebuild variant: pypicloud's seconds; no other target has one."""
+    s3 = result.get("s3_rebuild") or {}
+    out = []
+    for variant in s3.get("variants", []):
+        files = variant.get("files")
+        where = f"{files:,} files" if files else f"{s3['projects']:,} projects"
+        values = dict.fromkeys(keys) | {OURS: variant.get("rebuild_s")}
+        row = _row(f"{variant['label']}, {where} on the moto server", "s", values, [], higher_better=False)
+        row["x_ceiling"] = {}
+        row["failed"] = {OURS: variant["failed"]} if "failed" in variant else {}
+        out.append(_limit_target(row, S3_REBUILD_LIMIT_S, f"< {S3_REBUILD_LIMIT_S:.0f} s"))
+    if s3.get("skipped"):
+        row = _row("S3 rebuild on the moto server", "s", dict.fromkeys(keys), [], higher_better=False)
+        row["x_ceiling"], row["failed"] = {}, {OURS: s3["skipped"]}
+        out.append(_limit_target(row, S3_REBUILD_LIMIT_S, f"< {S3_REBUILD_LIMIT_S:.0f} s"))
+    return out
+
+
 def rows(peers_result: dict) -> list[dict]:
     """The table's rows, each with ``met`` (None when pypicloud's figure is missing)."""
     keys = list(peers_result["targets"])
     peers = [k for k in keys if k not in (CEILING, OURS)]
-    out = [
-        _ceiling_target(
-            _row("twine upload, 1 process", "files/s", peers_result["upload_files_per_s"], peers), 0.6
-        )
-    ]
-    for page in peers_result.get("project_page", []):
-        measure = f"project page, c=16, spread over {page['projects']:,} projects"
-        out.append(_ceiling_target(_row(measure, "req/s", page["rps"], peers), 0.8))
+    out = _upload_rows(peers_result, peers) + _page_rows(peers_result, peers)
     for case in ("metadata", "download"):
         info = peers_result.get(case)
         if info:
             name = ".metadata of a wheel, c=16" if case == "metadata" else "download of a small wheel, c=16"
-            out.append(_ceiling_target(_row(name, "req/s", info["rps"], peers), 0.5))
+            row = _ceiling_target(_row(name, "req/s", info["rps"], peers), 0.5)
+            row["errors"] = info.get("errors", {})
+            row["not_served"] = info.get("not_served", [])
+            out.append(row)
     if peers_result.get("big_file"):
         out += _big_rows(peers_result["big_file"], peers)
-    after, fresh = peers_result.get("rss_after_load_mb", {}), peers_result.get("rss_fresh_start_mb", {})
-    growth = {k: round(after[k] / fresh[k], 2) for k in fresh if after.get(k) and fresh[k]}
-    if growth:
-        row = _row("RSS after the bulk load / after a fresh start", "x", growth, peers, higher_better=False)
-        row["x_ceiling"] = {}
-        row["values"][CEILING] = None
-        out.append(_limit_target(row, 1.5 + 1e-9, "<= 1.5 x"))
-    return out
+    return out + _rss_row(peers_result, peers) + _s3_rows(peers_result, keys)
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -113,15 +170,26 @@ def _number(value: float | None, unit: str) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if unit != "s" else f"{value:.2f}"
 
 
-def _cell(row: dict, key: str, not_served: list[str]) -> str:
-    if key in not_served:
+def _cell(row: dict, key: str) -> str:
+    if key in row.get("not_served", ()):
         return "not served"
+    if key in row.get("not_measured", {}):
+        return f"not measured: {row['not_measured'][key]}"
+    if key in row.get("failed", {}):
+        return f"not measured: {row['failed'][key]}"
     value = row["values"].get(key)
     text = _number(value, row["unit"])
     ratio = row["x_ceiling"].get(key)
-    if ratio is None:
-        return text
-    return f"{text} ({ratio:.2f} x)" if ratio >= 0.1 else f"{text} ({ratio:.3f} x)"
+    if ratio is not None:
+        text = f"{text} ({ratio:.2f} x)" if ratio >= 0.1 else f"{text} ({ratio:.2g} x)"
+    errors = row.get("errors", {}).get(key)
+    return f"{text}, {errors:,} errors" if errors else text
+
+
+def _status(row: dict) -> str:
+    if row.get("info"):
+        return "-"
+    return "not measured" if row["met"] is None else ("met" if row["met"] else "missed")
 
 
 def markdown(peers_result: dict) -> str:
@@ -129,14 +197,11 @@ def markdown(peers_result: dict) -> str:
     header = ["measure", "unit"] + [labels[k] for k in labels] + ["ours / fastest peer", "target", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows(peers_result):
-        case = "metadata" if row["measure"].startswith(".metadata") else None
-        not_served = peers_result.get(case, {}).get("not_served", []) if case else []
-        cells = [row["measure"], row["unit"]] + [_cell(row, k, not_served) for k in labels]
+        cells = [row["measure"], row["unit"]] + [_cell(row, k) for k in labels]
         vs = row["ours_vs_fastest_peer"]
         peer = labels.get(row["fastest_peer"] or "", "")
         cells.append(f"{vs:.2f} ({peer})" if vs is not None and row["x_ceiling"] else "-")
-        status = "not measured" if row["met"] is None else ("met" if row["met"] else "missed")
-        cells += [row["target"], status]
+        cells += [row["target"], _status(row)]
         lines.append("| " + " | ".join(cells) + " |")
     skipped = peers_result.get("skipped") or {}
     for label, why in skipped.items():

@@ -131,8 +131,9 @@ class Target:
     def port(self) -> int:
         return self.server.port
 
-    def start(self) -> Target:
-        self.server.start().wait_ready(self.ready_path, timeout=180)
+    def start(self, timeout: float = 180) -> Target:
+        """Start the server; ``timeout`` is longer after seeding (it may rebuild its index)."""
+        self.server.start().wait_ready(self.ready_path, timeout=timeout)
         return self
 
 
@@ -219,7 +220,9 @@ def pypiserver(venv: str, workdir: str, threads: int) -> Target:
     port = free_port()
     command = [python, "-I", "-c", _PYPISERVER_MAIN, root, htpasswd, str(port), str(threads)]
     server = Process(command, port, os.path.join(workdir, "pypiserver.log"), env)
-    return Target("pypiserver", "pypiserver 2.4", server, "/simple/", "/")
+    target = Target("pypiserver", "pypiserver 2.4", server, "/simple/", "/")
+    target.info["packages"] = root  # flat: it lists this folder on every request
+    return target
 
 
 def _v1_ini(path: str, folder: str, port: int, threads: int, password_hash: str) -> None:
@@ -265,7 +268,10 @@ def pypicloud1(venv: str, workdir: str, threads: int) -> Target:
     server = Process(
         [os.path.join(venv, "bin", "pserve"), ini], port, os.path.join(workdir, "pypicloud1.log"), env
     )
-    return Target("pypicloud1", "pypicloud 1.3.12", server, "/health")
+    target = Target("pypicloud1", "pypicloud 1.3.12", server, "/health")
+    # 1.x's file layout and its cache, reloaded from storage at start-up when empty.
+    target.info.update(packages=os.path.join(folder, "packages"), db=os.path.join(folder, "db.sqlite"))
+    return target
 
 
 MAKERS: dict[str, Callable[[str, str, int], Target]] = {

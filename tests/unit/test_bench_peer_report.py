@@ -100,3 +100,65 @@ def test_the_markdown_table_has_a_column_per_target_and_marks_what_a_peer_does_n
     metadata = next(line for line in text.splitlines() if line.startswith("| .metadata"))
     assert "not served" in metadata and "600 (0.60 x)" in metadata and "| met |" in metadata
     assert "pypicloud 1.3.12 not measured: no Python 3.10" in text
+
+
+def _issue17_result() -> dict:
+    """Sizes a peer could not reach, the raw client beside twine, and the S3 rebuild rows."""
+    result = _result()
+    result["raw_upload_files_per_s"] = {"ceiling": 1000.0, "ours": 200.0, "devpi": 5.0, "pypiserver": 400.0}
+    result["twine"] = {"files": 102, "failed": {"pypiserver": "twine upload failed: 500"}}
+    result["project_page"].append(
+        {
+            "projects": 10_000,
+            "rps": {"ceiling": 1000.0, "ours": 700.0, "devpi": None, "pypiserver": 3.0},
+            "errors": {"pypiserver": 12},
+            "not_measured": {"devpi": "its upload API at 5.0 files/s"},
+        }
+    )
+    result["s3_rebuild"] = {
+        "projects": 10_000,
+        "variants": [
+            {"key": "s3_first", "label": "S3 rebuild, first", "files": 10_005, "rebuild_s": 25.0},
+            {"key": "s3_other", "label": "S3 rebuild, other", "failed": "RuntimeError: moto exited"},
+        ],
+    }
+    return result
+
+
+def test_a_size_a_peer_could_not_reach_says_why_and_timeouts_are_shown():
+    lines = peer_report.markdown(_issue17_result()).splitlines()
+    page = next(line for line in lines if "spread over 10,000 projects" in line)
+    assert "not measured: its upload API at 5.0 files/s" in page
+    assert "12 errors" in page
+    assert "700 (0.70 x)" in page and page.endswith("| missed |")
+
+
+def test_the_raw_client_is_information_and_twine_is_the_target():
+    rows = {row["measure"]: row for row in peer_report.rows(_issue17_result())}
+    assert rows["raw multipart client, 1 connection"]["met"] is None
+    assert rows["twine upload, 1 process"]["met"] is False
+    text = peer_report.markdown(_issue17_result())
+    raw = next(line for line in text.splitlines() if line.startswith("| raw multipart"))
+    assert raw.endswith("| - |")
+    twine = next(line for line in text.splitlines() if line.startswith("| twine upload"))
+    assert "not measured: twine upload failed: 500" in twine
+
+
+def test_every_s3_rebuild_variant_is_a_row_of_its_own_and_the_peers_have_none():
+    rows = [row for row in peer_report.rows(_issue17_result()) if row["measure"].startswith("S3 rebuild")]
+    assert [row["measure"] for row in rows] == [
+        "S3 rebuild, first, 10,005 files on the moto server",
+        "S3 rebuild, other, 10,000 projects on the moto server",
+    ]
+    assert rows[0]["met"] is False  # 25 s is not < 20 s
+    assert rows[0]["values"]["devpi"] is None
+    assert rows[1]["met"] is None
+    line = next(line for line in peer_report.markdown(_issue17_result()).splitlines() if "other," in line)
+    assert "not measured: RuntimeError: moto exited" in line and line.endswith("| not measured |")
+
+
+def test_rss_after_the_load_counts_the_higher_of_before_and_after_seeding():
+    result = _result(rss_after_uploads_mb={"ours": 140.0, "devpi": 50.0, "pypiserver": 30.0})
+    row = {r["measure"]: r for r in peer_report.rows(result)}["RSS after the bulk load / after a fresh start"]
+    assert row["values"]["ours"] == round(140 / 70, 2)  # the uploads' 140 MB, not the 120 after seeding
+    assert row["values"]["devpi"] == round(90 / 80, 2)
