@@ -172,5 +172,7 @@ def _row(record: FileRecord) -> dict[str, Any]:
 
 
 def _record(row: Row[Any]) -> FileRecord:
-    data = {c: row._mapping[c] for c in _COLUMNS}
-    return FileRecord(key=row._mapping["storage_key"], storage_tag=row._mapping["storage_tag"] or "", **data)
+    # ``_mapping`` builds a view on each access: take it once per row (a page lists many rows).
+    mapping = row._mapping
+    data = {c: mapping[c] for c in _COLUMNS}
+    return FileRecord(key=mapping["storage_key"], storage_tag=mapping["storage_tag"] or "", **data)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPMovedPermanently
-from pyramid.renderers import render
 from pyramid.view import view_config
 
 from ..security import browser_navigation
@@ -20,6 +19,7 @@ from ..simple_api import TEXT_HTML
 from ..webapp import RESERVED_SEGMENTS, route_table
 from . import json_api, simple
 from .negotiation import negotiate
+from .simple import render
 from .web.pages import home_page
 
 # First path segments 1.x or this server use (or used) for fixed URLs; a project

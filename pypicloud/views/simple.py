@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModified
-from pyramid.renderers import render
 from pyramid.response import Response
+from pyramid.traversal import PATH_SAFE
 from pyramid.view import view_config
+from pyramid_jinja2 import IJinja2Environment
 
 from ..pagecache import Page
 from ..read_headers import PAGE_VARY, page_cache_control, page_headers, page_not_modified_headers
@@ -36,14 +38,39 @@ def _redirect(request, route: str, **kw) -> HTTPMovedPermanently:
     return HTTPMovedPermanently(location=url)
 
 
-def file_url(request, record, links: FileLinks) -> str:
+def file_url(request, record, links: FileLinks, base: str | None = None) -> str:
     """Where index pages send clients for a file: storage directly (as the service
-    decided), else this server's download URL."""
+    decided), else this server's download URL.
+
+    ``base``: :func:`packages_base` of ``request``, when the caller builds many URLs.
+    """
     url = links.storage_urls.get(record.filename)
     if url is not None:
         return url
     # /packages/<p>/<f>, the download view of /api/package/<p>/<f> (see routes.py).
-    return request.route_url("packages.file", project=record.project, filename=record.filename)
+    if base is None:
+        return request.route_url("packages.file", project=record.project, filename=record.filename)
+    # Quoted as the route does (its safe characters), without Pyramid's segment cache,
+    # which keeps every string it ever quoted (here: every filename) for good.
+    return base + quote(record.project, safe=PATH_SAFE) + "/" + quote(record.filename, safe=PATH_SAFE)
+
+
+def packages_base(request) -> str:
+    """``route_url("packages.file", ...)`` up to the project: built once per page, not per
+    file (a route URL costs more than the rest of a file's row)."""
+    return request.route_url("packages.file", project="-", filename="-")[: -len("-/-")]
+
+
+def render(name: str, values: dict, request) -> str:
+    """Render one of the simple API's templates.
+
+    Straight from the Jinja2 environment: Pyramid's renderer first tries a name
+    relative to the calling package, which is never found and is not cached, so
+    every page paid for a failed template lookup (stat calls included). These
+    templates use no Pyramid system values.
+    """
+    environment = request.registry.queryUtility(IJinja2Environment, name=".html")
+    return environment.get_template(name).render(values)
 
 
 def _make_page(body: str | bytes, content_type: str) -> Page:
@@ -70,7 +97,8 @@ def render_index(request, projects, fmt: str, serial: int | None = None) -> Page
 
 
 def _stored_rows(request, records, links: FileLinks) -> list[dict]:
-    urls = {r.filename: file_url(request, r, links) for r in records}
+    base = packages_base(request)
+    urls = {r.filename: file_url(request, r, links, base) for r in records}
     direct = not links.offers_metadata
     return [
         {
