@@ -17,7 +17,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPMovedPermanently, HTTPNotModif
 from pyramid.response import Response
 from pyramid.traversal import PATH_SAFE
 from pyramid.view import view_config
-from pyramid_jinja2 import IJinja2Environment
+from pyramid_jinja2 import IJinja2Environment  # type: ignore[import-untyped]
 
 from ..pagecache import Page
 from ..read_headers import PAGE_VARY, page_cache_control, page_headers, page_not_modified_headers
