@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 from packaging.utils import canonicalize_name
 
-from . import corpus, load, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
+from . import corpus, load, page_pass, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
 from .peer_files import HTML, SLOW_GET_S, big_file, file_url
 from .peers import Target
 from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
@@ -86,8 +86,12 @@ def _wrk_row(figures: dict[str, dict]) -> dict[str, float | None]:
     return {key: f["rps"] for key, f in figures.items()}
 
 
-def project_pages(targets: list[Target], names: list[str], duration: int, log=print) -> dict:
-    """req/s of project pages at 16 connections, spread over every project in ``names``."""
+def project_pages(
+    targets: list[Target], names: list[str], duration: int, log=print, first_pass_budget: float = 120.0
+) -> dict:
+    """req/s of project pages at 16 connections, spread over every project in ``names``,
+    after a first pass that asks each page once (within ``first_pass_budget`` seconds
+    per target)."""
     projects = [canonicalize_name(n) for n in names]
     for target in targets:  # each target must answer the pages it will be asked for
         for project in (projects[0], projects[-1]):
@@ -96,6 +100,17 @@ def project_pages(targets: list[Target], names: list[str], duration: int, log=pr
             if status != 200:
                 raise RuntimeError(f"{target.label}: {target.page_path(project)} answered {status}")
 
+    # First every page once, in order (benchmarks.page_pass): its own row, and the
+    # warm-up before the measured run, which asks pages at random.
+    first: dict[str, dict] = {}
+    for target in targets:
+        paths = [target.page_path(p) for p in projects]
+        first[target.key] = page_pass.run(target.port, paths, headers=HTML, budget_s=first_pass_budget)
+        settle(target)
+    log(
+        f"  first pass, c=16, each of {len(projects)} pages once: { {k: f['rps'] for k, f in first.items()} }"
+    )
+
     def run(target: Target) -> dict:
         paths = [target.page_path(p) for p in projects]
         return wrk.run(target.port, paths[0], headers=HTML, connections=16, duration=duration, paths=paths)
@@ -103,7 +118,13 @@ def project_pages(targets: list[Target], names: list[str], duration: int, log=pr
     figures, _ = _bracketed(targets, run)
     rates = _wrk_row(figures)
     log(f"  project page, c=16, over {len(projects)} projects: {rates}")
-    return {"rps": rates, "errors": {k: f["errors"] for k, f in figures.items()}}
+    return {
+        "rps": rates,
+        "errors": {k: f["errors"] for k, f in figures.items()},
+        "first_pass": {
+            k: {"rps": f["rps"], "asked": f["asked"], "errors": f["errors"]} for k, f in first.items()
+        },
+    }
 
 
 def small_file(targets: list[Target], dist: corpus.Dist, duration: int, log=print) -> dict[str, dict]:
@@ -197,7 +218,13 @@ def page_sizes(targets: list[Target], auth: str, admin_hash: str, options, log=p
                     behind[key] = f"not grown to {size:,} projects (see that row)"
             current = size
         measured = [t for t in targets if t.key not in behind]
-        row = project_pages(measured, project_names(size), options.duration, log=log)
+        row = project_pages(
+            measured,
+            project_names(size),
+            options.duration,
+            log=log,
+            first_pass_budget=options.first_pass_budget,
+        )
         row["rps"].update(dict.fromkeys(behind))
         pages.append({"projects": size, **row, "not_measured": {**behind, **reasons}})
     return {"project_page": pages, "growth": grown}
@@ -340,6 +367,13 @@ def add_arguments(parser) -> None:
         type=int,
         default=10_000,
         help="projects of the S3 rebuild row, one wheel each (10,000; 0 skips)",
+    )
+    parser.add_argument(
+        "--first-pass-budget",
+        type=float,
+        default=60.0,
+        help="seconds each target may take to answer every project page once before the "
+        "measured spread run (60; a target that lists its folder per page may not finish)",
     )
     parser.add_argument("--peers-cache", default=peers.CACHE, help="where the peers' venvs live")
 

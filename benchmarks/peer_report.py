@@ -107,6 +107,20 @@ def _page_rows(result: dict, peers: list[str]) -> list[dict]:
         row["errors"] = page.get("errors", {})
         row["not_measured"] = page.get("not_measured", {})
         out.append(row)
+        first = page.get("first_pass")
+        if first:
+            # The pass that warms every page before the measured run: a page's first
+            # request since the start (a render), where the target has a cache.
+            rates = {k: f["rps"] if f["asked"] == page["projects"] else None for k, f in first.items()}
+            first_row = _row(
+                f"first request of each page, {page['projects']:,} projects", "req/s", rates, peers
+            )
+            first_row["not_measured"] = {
+                k: f"asked {f['asked']:,} of {page['projects']:,} pages within the time budget"
+                for k, f in first.items()
+                if f["asked"] != page["projects"]
+            }
+            out.append(_info(first_row, "- (each page once after a restart)"))
     return out
 
 

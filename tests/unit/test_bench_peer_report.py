@@ -162,3 +162,20 @@ def test_rss_after_the_load_counts_the_higher_of_before_and_after_seeding():
     row = {r["measure"]: r for r in peer_report.rows(result)}["RSS after the bulk load / after a fresh start"]
     assert row["values"]["ours"] == round(140 / 70, 2)  # the uploads' 140 MB, not the 120 after seeding
     assert row["values"]["devpi"] == round(90 / 80, 2)
+
+
+def test_the_first_pass_is_information_and_a_pass_cut_short_says_how_far_it_got():
+    result = _result()
+    result["project_page"][0]["first_pass"] = {
+        "ceiling": {"rps": 900.0, "asked": 100, "errors": 0},
+        "ours": {"rps": 450.0, "asked": 100, "errors": 0},
+        "devpi": {"rps": 150.0, "asked": 100, "errors": 0},
+        "pypiserver": {"rps": 2.0, "asked": 37, "errors": 0},
+    }
+    rows = {row["measure"]: row for row in peer_report.rows(result)}
+    first = rows["first request of each page, 100 projects"]
+    assert first["met"] is None  # information: the target is the measured spread run
+    assert first["values"]["ours"] == 450.0 and first["values"]["pypiserver"] is None
+    line = next(line for line in peer_report.markdown(result).splitlines() if "first request" in line)
+    assert "450 (0.50 x)" in line
+    assert "not measured: asked 37 of 100 pages within the time budget" in line
