@@ -7,6 +7,7 @@ and a test checks that they match what the migrations build.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text
@@ -173,6 +174,10 @@ def _row(record: FileRecord) -> dict[str, Any]:
 
 def _record(row: Row[Any]) -> FileRecord:
     # ``_mapping`` builds a view on each access: take it once per row (a page lists many rows).
-    mapping = row._mapping
+    return record_from_mapping(row._mapping)
+
+
+def record_from_mapping(mapping: Mapping[Any, Any]) -> FileRecord:
+    """A record from a row of ``ppc_files`` by column name."""
     data = {c: mapping[c] for c in _COLUMNS}
     return FileRecord(key=mapping["storage_key"], storage_tag=mapping["storage_tag"] or "", **data)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,6 +28,7 @@ from .schema import (
 )
 from .sharedcounter import SharedCounter
 from .sql_events import SQLEventLog
+from .sql_reads import RawSelect
 from .sql_state import REPAIR_LOCK_KEY, SQLState
 from .sql_statements import FILENAME, PROJECT
 from .sql_upload import SQLUploads
@@ -41,6 +44,17 @@ SHARED_COUNTER_CHECK_SECONDS = 1.0
 MIGRATION_LOCK_KEY = 0x70707963  # "ppyc"
 _DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL", "mariadb": "MariaDB"}
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _RawReads:
+    """The file-row reads the page and download paths make (``sql_reads``)."""
+
+    get: RawSelect
+    files: RawSelect
 
 
 class _Unchanged(Exception):
@@ -146,6 +160,10 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
         self._run(lambda conn: self._put_record(conn, record))
 
     def get(self, filename: str) -> FileRecord | None:
+        raw = self._raw_reads()
+        if raw is not None:
+            found = self._on_raw_connection(lambda conn: raw.get.records(conn, {FILENAME: filename}))
+            return found[0] if found else None
         query = self._hot().get
         row = self._run(lambda c: c.execute(query, {FILENAME: filename}).first())
         return _record(row) if row is not None else None
@@ -163,6 +181,9 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
         return self._run(work)
 
     def files(self, project: str) -> list[FileRecord]:
+        raw = self._raw_reads()
+        if raw is not None:
+            return self._on_raw_connection(lambda conn: raw.files.records(conn, {PROJECT: project}))
         query = self._hot().files
         rows = self._run(lambda c: c.execute(query, {PROJECT: project}).all())
         return [_record(r) for r in rows]
@@ -221,13 +242,18 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
         and runs one prepared statement on it, which always sees the latest
         committed value.
         """
+        return self._on_raw_connection(self._read_generation)
+
+    def _on_raw_connection(self, read: Callable[[Any], _T]) -> _T:
+        """``read(conn)`` on this thread's plain DB-API connection (autocommit, outside the
+        pool), made on first use and again after a fork."""
         local = self._local
         conn = getattr(local, "conn", None)
         fresh = conn is None or local.pid != os.getpid()
         if fresh:
             conn = self._generation_connection()
         try:
-            return self._read_generation(conn)
+            return read(conn)
         except self.engine.dialect.loaded_dbapi.Error as exc:
             self._drop_generation_connection(conn)
             if fresh:
@@ -237,10 +263,23 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
         # first request after an outage does not fail for nothing.
         conn = self._generation_connection()
         try:
-            return self._read_generation(conn)
+            return read(conn)
         except self.engine.dialect.loaded_dbapi.Error as exc:
             self._drop_generation_connection(conn)
             raise BackendUnavailable(f"{self._unavailable}: {exc}") from None
+
+    def _raw_reads(self) -> _RawReads | None:
+        """The file-row reads on the plain connection, on SQLite only (see ``sql_reads``)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        reads = self.__dict__.get("_raw_read_statements")
+        if reads is None:
+            hot = self._hot()
+            reads = _RawReads(
+                RawSelect(hot.get, self.engine.dialect), RawSelect(hot.files, self.engine.dialect)
+            )
+            self.__dict__["_raw_read_statements"] = reads
+        return reads
 
     def _generation_connection(self):
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
