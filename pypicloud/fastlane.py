@@ -6,9 +6,11 @@ the router, URL dispatch (a regex per route until one matches), the tweens, the
 security policy and a few WebOb ``Response`` objects (docs/performance.md).
 This WSGI middleware sits in front of the Pyramid app and answers, by itself,
 
-- GET/HEAD of ``/simple/`` and ``/simple/<canonical project>/`` when the page
-  cache already holds the page for this caller (:meth:`SimplePages.peek_index`,
-  :meth:`SimplePages.peek_project`: nothing is rendered here);
+- GET/HEAD of ``/simple/`` when the page cache already holds the page for this
+  caller (:meth:`SimplePages.peek_index`: nothing is rendered here);
+- GET/HEAD of ``/simple/<canonical project>/``: from the page cache, or, when no
+  upstream is configured, rendered by :meth:`SimplePages.project` with the view's
+  own renderer (``views.simple.project_renderer``) and kept, as the view would;
 - GET/HEAD of ``/packages/<canonical project>/<file>`` and
   ``/api/package/<canonical project>/<file>`` (files and PEP 658 ``.metadata``)
   stored here, through the very service calls of views/files.py (upstream's
@@ -19,7 +21,8 @@ what is decided by the same service methods, and the headers come from the same
 functions (pypicloud/read_headers.py) as the views'. The fall-through rule: the
 request goes, unchanged, to Pyramid whenever anything is not a plain success -
 the service raises (not found, forbidden, unauthorized, too many logins, a backend
-down, a file not stored here), the page is not cached, the download is a redirect, the request has a
+down, a file not stored here), the project list is not cached, a project page is
+not cached and upstream is configured, the download is a redirect, the request has a
 ``Range``, a ``format=`` query, an Authorization header that is not well-formed
 Basic credentials, or a path that is not plain ASCII. Pyramid then answers (and
 renders errors) exactly as without the lane; the identity already decided (and a
@@ -41,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
+from pyramid.request import Request
 from webob.request import BaseRequest
 
 from .events import request_context
@@ -59,7 +63,7 @@ from .requestlog import ID_KEY, LOG, access_line, log_format, request_id_for
 from .security import IDENTITY_KEY, credentials_identity, parse_basic
 from .views.files import file_body
 from .views.negotiation import negotiate_accept
-from .views.simple import site_key_of
+from .views.simple import project_renderer, site_key_of
 
 # Set in the environ of every request the lane answered itself (tests look at it).
 SERVED_KEY = "ppc.fast_lane"
@@ -202,6 +206,12 @@ class FastLane:
             found = pages.peek_index(identity, fmt, site)
         else:
             found = pages.peek_project(identity, project, fmt, site)
+            if found is None and self.services.service.upstream is None:
+                # Not cached yet: rendered here, by the view's own renderer, unless
+                # upstream could be asked (that is the full path's work).
+                found = pages.project(
+                    identity, project, fmt, site, self._project_renderer(request, project, fmt)
+                )
         if found is None or found.page is None:
             return None
         page = found.page
@@ -212,6 +222,13 @@ class FastLane:
         headers = page_headers(page, found.serial, cache_control)
         headers.append(("Content-Length", str(size)))
         return Answer("200 OK", headers, [page.body], size)
+
+    def _project_renderer(self, request, project: str, fmt: str):
+        """The view's renderer over a Pyramid request on the same environ (its route
+        URLs and templates come from the registry)."""
+        page_request = Request(request.environ)
+        page_request.registry = self.registry
+        return project_renderer(page_request, project, fmt)
 
     def _file(self, request, project: str, filename: str) -> Answer | None:
         environ = request.environ

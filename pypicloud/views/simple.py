@@ -247,14 +247,9 @@ def project_noslash(request):
     return _redirect(request, "simple.project", project=canonicalize_name(request.matchdict["project"]))
 
 
-@view_config(route_name="simple.project", request_method=("GET", "HEAD"))
-def simple_project(request):
-    raw = request.matchdict["project"]
-    project = canonicalize_name(raw)
-    if raw != project:
-        # PEP 503: one canonical URL per project.
-        return _redirect(request, "simple.project", project=project)
-    fmt = negotiate(request)
+def project_renderer(request, project: str, fmt: str):
+    """The callback :meth:`SimplePages.project` renders a project's page with (the view's
+    and the fast lane's: one page whichever renders it)."""
 
     def render(listing, links, serial):
         return render_project(
@@ -269,6 +264,18 @@ def simple_project(request):
             serial,
         )
 
+    return render
+
+
+@view_config(route_name="simple.project", request_method=("GET", "HEAD"))
+def simple_project(request):
+    raw = request.matchdict["project"]
+    project = canonicalize_name(raw)
+    if raw != project:
+        # PEP 503: one canonical URL per project.
+        return _redirect(request, "simple.project", project=project)
+    fmt = negotiate(request)
+    render = project_renderer(request, project, fmt)
     answer = pages(request).project(request.identity, project, fmt, site_key(request), render)
     if answer.redirect is not None:
         # The upstream page itself; the client asks it with its own Accept header.
