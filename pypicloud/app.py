@@ -23,6 +23,7 @@ from .audit import AuditService, start_retention
 from .errors import ConfigError
 from .flashes import FlashStore
 from .index import index_from_settings
+from .metadata_files import DEFAULT_METADATA_CACHE_MB
 from .pagecache import PageCache
 from .retention.config import RetentionConfig, retention_from_settings
 from .retention.schedule import RetentionSchedule
@@ -113,6 +114,7 @@ def build_service(settings: Settings) -> PackageIndex:
     storage = storage_from_settings(settings)
     index = index_from_settings(settings)
     access = access_from_settings(settings)
+    metadata_cache_mb = settings.get_int("pypi.metadata_cache_mb", DEFAULT_METADATA_CACHE_MB, minimum=0)
     return PackageIndex(
         storage,
         index,
@@ -121,6 +123,7 @@ def build_service(settings: Settings) -> PackageIndex:
         stream_files=settings.get_bool("pypi.stream_files", False),
         redirect_urls=settings.get_bool("storage.redirect_urls", True),
         max_metadata_size=settings.get_size("pypi.max_metadata_size", 4 * 1024 * 1024),
+        metadata_cache_bytes=metadata_cache_mb * 1024 * 1024,
         spool_dir=spool,
         graceful_reload=settings.get_bool("db.graceful_reload", False),
         fallback=fallback,

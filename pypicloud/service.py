@@ -18,7 +18,6 @@ in :mod:`pypicloud.results`, the storage-metadata codec in
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from .events import EventBus
 from .fallback import FallbackRules
 from .index.base import MetadataIndex
 from .ingest import IngestRules
+from .metadata_files import DEFAULT_METADATA_CACHE_MB, MetadataFiles
 from .models import ANONYMOUS, FileRecord, Identity, ProjectSummary, Redirect, utcnow
 from .pagecache import PageCache
 from .project_info import ReleaseDetails
@@ -70,6 +70,7 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         stream_files: bool = False,
         redirect_urls: bool = True,
         max_metadata_size: int = 4 * 1024 * 1024,
+        metadata_cache_bytes: int = DEFAULT_METADATA_CACHE_MB * 1024 * 1024,
         spool_dir: str | None = None,
         max_archive_scan: int = 64 * 1024 * 1024,
         graceful_reload: bool = False,
@@ -101,6 +102,8 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         self.fallback = fallback if upstream is not None and fallback is not None else FallbackPolicy()
         self.upstream = upstream if self.fallback.mode != "none" else None
         self._fetches = SingleFlight()
+        # .metadata bytes checked against their sha256, kept while storage says unchanged.
+        self._metadata_files = MetadataFiles(storage, max_metadata_size, metadata_cache_bytes)
         # Release metadata for project pages, by file and sha256 (immutable bytes).
         self._details = ReleaseDetailsReader(storage, max_metadata_size, max_archive_scan, spool_dir)
 
@@ -333,7 +336,9 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
 
         For an upstream file not stored here, upstream's metadata file is passed
         on (verified against the sha256 its page gives; nothing is stored), unless
-        ``stored_only`` (as for :meth:`download`).
+        ``stored_only`` (as for :meth:`download`). A stored one is read and checked
+        once, then served from memory while storage says it is unchanged
+        (:mod:`pypicloud.metadata_files`).
         """
         found = self._found(identity, project, filename, stored_only)
         if isinstance(found, UpstreamFile):
@@ -341,10 +346,8 @@ class PackageIndex(ApiRequests, FallbackRules, IngestRules, ChangeRules, Rebuild
         record = found
         if not record.metadata_sha256:
             raise FileNotFound(f"No metadata for {filename}")
-        limit = self.max_metadata_size + 1
-        with self.storage.open(project, filename + METADATA_SUFFIX, 0, limit) as stream:
-            data = stream.read(limit)
-        if hashlib.sha256(data).hexdigest() != record.metadata_sha256:
+        data = self._metadata_files.read(project, filename, record.metadata_sha256)
+        if data is None:
             # Companions are not forced to disk (Storage.put_companion): one a
             # crash damaged is missing, as if never written, until a rebuild.
             LOG.warning("%s%s does not match its sha256; not served", filename, METADATA_SUFFIX)

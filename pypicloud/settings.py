@@ -50,7 +50,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
     pypi.fallback_timeout pypi.fallback_page_ttl pypi.fallback_allow_private
     pypi.stream_files pypi.package_max_age pypi.max_upload_size
     pypi.index_max_age pypi.page_cache_mb pypi.max_metadata_size pypi.spool_dir pypi.max_browser_upload_size
-    pypi.fast_reads
+    pypi.fast_reads pypi.metadata_cache_mb
     storage.verify
     pypi.repair_grace pypi.repair_interval storage.multipart_grace
     storage.dir storage.bucket storage.region_name storage.endpoint_url

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
 
 from ..errors import InvalidUpload, ReadOnly
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 # Metadata keys every backend must round-trip unchanged (values are any str).
 METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+#: :meth:`Storage.content_token` of a backend whose objects are only ever
+#: replaced whole (object stores): the name and a checked sha256 name the bytes.
+WHOLE_OBJECTS = "whole-objects"
 
 
 def check_name(value: str, what: str = "filename") -> str:
@@ -204,6 +208,17 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def stat(self, project: str, filename: str) -> StoredObject | None:
         """Tell whether the object exists: its size and metadata, or None."""
+
+    def content_token(self, project: str, filename: str) -> Hashable | None:
+        """A cheap value that changes whenever the bytes under the name may have
+        changed, for a caller that keeps bytes it has checked against a sha256 it
+        knows (the ``.metadata`` cache, :mod:`pypicloud.metadata_files`).
+
+        It must cost no more than a ``stat`` (never a request to a remote
+        service). None: the backend cannot tell so cheaply, or the object is not
+        there; the caller then reads the object every time (the default).
+        """
+        return None
 
     @abc.abstractmethod
     def delete(self, project: str, filename: str) -> bool:

@@ -295,6 +295,17 @@ class FileStorage(Storage):
                 return None
         return self._object(project, filename, path, st)
 
+    def content_token(self, project, filename):
+        # One stat: a file replaced (pypicloud writes a temp file and renames it: a
+        # new inode), deleted, truncated or rewritten in place gets another token.
+        # Only a rewrite in place to the same size within one tick of the file
+        # system's clock would keep it, and pypicloud never rewrites in place.
+        try:
+            st = os.stat(self._path(project, filename))
+        except OSError:
+            return None  # missing, or in 1.x's layout: read the usual way
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def delete(self, project, filename):
         self.check_writable()
         path = self._path(project, filename)

@@ -21,7 +21,7 @@ from typing import BinaryIO, NoReturn
 
 from ..errors import ConfigError, InvalidUpload
 from ..models import StoredObject
-from .base import METADATA_KEY, ReadStream, Storage, check_name
+from .base import METADATA_KEY, WHOLE_OBJECTS, ReadStream, Storage, check_name
 
 _HASH_SEGMENT = re.compile(r"^[0-9a-f]{4}$")
 _ENCODED_WORD = re.compile(r"^=\?utf-8\?([bq])\?(.*)\?=$", re.IGNORECASE | re.DOTALL)
@@ -295,6 +295,11 @@ class ObjectStore(Storage):
 
     def key_for(self, project: str, filename: str) -> str:
         return self.layout.key(project, filename)
+
+    def content_token(self, project, filename):
+        # Objects are replaced whole and a request per call would cost what the
+        # caller saves (base.WHOLE_OBJECTS, pypicloud/metadata_files.py).
+        return WHOLE_OBJECTS
 
     def _copy_keys(self, project, filename, dest_project, dest_filename, metadata):
         """What a copy checks first: writable; source key, destination key, encoded metadata.

@@ -87,3 +87,22 @@ def test_put_file_copies_across_file_systems(tmp_path, monkeypatch):
     assert stored.read_bytes() == b"wheel bytes"
     assert storage.stat("demo", "demo-1.0.tar.gz").metadata == {"sha256": "x"}
     assert [p.name for p in stored.parent.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_the_content_token_changes_whenever_the_bytes_may_have(tmp_path):
+    """What the ``.metadata`` cache keys on (pypicloud/metadata_files.py): one stat."""
+    storage = FileStorage(str(tmp_path))
+    name = "demo-1.0-py3-none-any.whl.metadata"
+    assert storage.content_token("demo", name) is None  # not there
+    storage.put_companion("demo", name, b"Name: demo\n", {})
+    first = storage.content_token("demo", name)
+    assert first is not None and storage.content_token("demo", name) == first
+    storage.put_companion("demo", name, b"Name: demo\n", {})  # written again: a new file
+    second = storage.content_token("demo", name)
+    assert second != first
+    path = tmp_path / "demo" / name
+    with open(path, "r+b") as handle:  # damaged in place: same inode, other size
+        handle.truncate(3)
+    assert storage.content_token("demo", name) not in (first, second)
+    path.unlink()
+    assert storage.content_token("demo", name) is None

@@ -21,7 +21,7 @@ import pytest
 
 from pypicloud.errors import FileNotFound, InvalidUpload, ReadOnly, StorageConflict
 from pypicloud.models import Redirect, StoredObject
-from pypicloud.storage.base import Storage
+from pypicloud.storage.base import WHOLE_OBJECTS, Storage
 from pypicloud.storage.file import FileStorage
 from pypicloud.storage.manifest import ManifestEntry
 from tests import threads
@@ -883,3 +883,18 @@ def test_declared_contract_matches_what_the_backend_does(backend, storage):
     assert any("SETTINGS_KEYS" in vars(cls) for cls in mro[: mro.index(Storage)])
     assert "storage.read_only" in type(storage).SETTINGS_KEYS
     assert all(key.startswith("storage.") for key in type(storage).SETTINGS_KEYS)
+
+
+def test_content_token_changes_with_the_bytes_unless_objects_are_whole(storage):
+    """What the ``.metadata`` cache keys on (pypicloud/metadata_files.py): a token
+    that stands while the object does and changes when it is written again, or
+    WHOLE_OBJECTS from a store that only replaces objects whole, or None."""
+    name = "demo-1.0-py3-none-any.whl.metadata"
+    storage.put_companion("demo", name, b"Name: demo\n", {})
+    first = storage.content_token("demo", name)
+    assert storage.content_token("demo", name) == first
+    storage.put_companion("demo", name, b"Name: demo\nSummary: other\n", {})
+    second = storage.content_token("demo", name)
+    if first not in (None, WHOLE_OBJECTS):
+        assert second != first
+    assert read(storage, "demo", name) == b"Name: demo\nSummary: other\n"

@@ -13,6 +13,7 @@ from botocore.config import Config
 
 from tests.fixtures.s3 import s3_settings
 from tests.functional.helpers import auth_headers, make_sdist, make_wheel, service, upload, upload_dist
+from tests.functional.test_s3_rebuild_requests import count_requests
 
 
 def fetch(url: str) -> bytes:
@@ -58,6 +59,25 @@ def test_download_redirects_to_signed_url_that_serves_the_bytes(s3_app):
     # PEP 658 metadata is served by the server itself.
     meta = app.get(f"/api/package/demo/{filename}.metadata")
     assert b"Name: demo" in meta.body
+
+
+def test_a_warm_metadata_file_is_served_without_asking_s3(s3_app):
+    """Objects are replaced whole: the checked bytes are kept by name and the record's
+    sha256, with no HEAD per request; a re-upload with other metadata is read anew."""
+    app = s3_app()
+    first = make_wheel("demo", "1.0", summary="The first upload")
+    upload_dist(app, first)
+    path = f"/api/package/demo/{first[0]}.metadata"
+    assert b"The first upload" in app.get(path).body
+    seen = count_requests(service(app).storage.client)
+    for _ in range(3):
+        assert b"The first upload" in app.get(path).body
+    assert sum(seen.values()) == 0
+    app.delete(f"/api/package/demo/{first[0]}", headers=auth_headers("admin"), status=200)
+    app.get(path, status=404)
+    upload_dist(app, make_wheel("demo", "1.0", summary="The second upload"))
+    body = app.get(path).body
+    assert b"The second upload" in body and b"The first upload" not in body
 
 
 def test_signed_url_is_reused_within_buffer_and_renewed_after(s3_app, make_app, moto_server, s3_bucket):

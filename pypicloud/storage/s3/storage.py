@@ -24,7 +24,7 @@ from boto3.s3.transfer import TransferConfig
 
 from ...errors import BackendUnavailable, FileNotFound, StorageConflict
 from ...models import Redirect, StoredObject
-from ..base import METADATA_KEY, Storage
+from ..base import METADATA_KEY, WHOLE_OBJECTS, Storage
 from ..objectstore import check_range
 from . import bucket as _bucket
 from . import metadata as _metadata
@@ -302,6 +302,9 @@ class S3Storage(Storage):
 
     def stat(self, project, filename):
         return self.stat_key(project, filename, self.key_for(project, filename))
+
+    def content_token(self, project, filename):
+        return WHOLE_OBJECTS  # objects are replaced whole: no HEAD (base.WHOLE_OBJECTS)
 
     def delete(self, project, filename):
         self.check_writable()
