@@ -40,13 +40,7 @@ from packaging.utils import canonicalize_name
 from . import corpus, load, page_pass, peer_report, peers, rebuild, s3, seeding, twine_upload, wrk
 from .peer_files import HTML, SLOW_GET_S, big_file, file_url
 from .peers import Target
-from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, free_port, get, pypicloud_ini
-
-
-def _cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+from .server import ADMIN_PASSWORD, ADMIN_USER, Server, ceiling_ini, cpu_ticks, free_port, get, pypicloud_ini
 
 
 def settle(target: Target, quiet_s: float = 0.3, limit_s: float = 60.0) -> None:
@@ -54,10 +48,10 @@ def settle(target: Target, quiet_s: float = 0.3, limit_s: float = 60.0) -> None:
     server (pypiserver at 100,000 files) is still answering requests wrk gave up on,
     which would slow the next target's run."""
     deadline = time.monotonic() + limit_s
-    ticks = _cpu_ticks(target.server.pid)
+    ticks = cpu_ticks(target.server.pid)
     while time.monotonic() < deadline:
         time.sleep(quiet_s)
-        now = _cpu_ticks(target.server.pid)
+        now = cpu_ticks(target.server.pid)
         if now == ticks:
             return
         ticks = now

@@ -68,7 +68,7 @@ def _limit_target(row: dict, limit: float, text: str) -> dict:
 
 def _big_rows(big: dict, peers: list[str]) -> list[dict]:
     mb = f"{big['bytes'] / 2**20:.0f} MiB"
-    keys = [k for k in big if k not in ("bytes", "rounds")]
+    keys = [k for k, figures in big.items() if isinstance(figures, dict)]  # not bytes, rounds, downloads
     rows = []
     for way in ("upload", "download"):
         seconds = {k: big[k][f"{way}_s"] for k in keys}

@@ -182,6 +182,13 @@ class Server:
         self.stop()
 
 
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU of a process so far, in clock ticks (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def rss_kb(pid: int) -> int:
     """VmRSS of a process in KiB (from /proc/<pid>/status)."""
     with open(f"/proc/{pid}/status") as status:

@@ -1,11 +1,13 @@
 """A stored file handed to the WSGI server as memory-mapped slices instead of reads.
 
 Waitress sends a ``wsgi.file_wrapper`` body from its I/O thread in blocks of the
-socket's send buffer (16 KiB on Linux by default), and for every block it calls
-``tell``, ``read``, ``seek`` back and, once the block is sent, ``read`` again to
-skip it: each byte is copied out of the page cache twice, 13,000 times per
-200 MiB. Over a mapping, each of those reads is a slice of a memoryview: no
-system call and no copy (``docs/performance.md``, "Large downloads").
+socket's send buffer as it was at accept (``SO_SNDBUF``, which Linux sizes from the
+path's segment size: some tens of KiB over Ethernet, 4 MiB over loopback), and for
+every block it calls ``tell``, ``read``, ``seek`` back and, once the part the socket
+took is sent, ``read`` again to skip it: each byte is copied out of the page cache at
+least twice, and a whole block is read even when the socket takes a third of it.
+Over a mapping, each of those reads is a slice of a memoryview: no system call and
+no copy (``docs/performance.md``, "Large downloads").
 
 Safe because stored files are never changed in place: file storage publishes a
 new file by ``link``/``rename`` of a finished temporary file, so a file being

@@ -26,6 +26,8 @@ def _result(**extra) -> dict:
         },
         "big_file": {
             "bytes": 200 * 2**20,
+            "rounds": 2,
+            "downloads": 12,
             "ceiling": {
                 "upload_s": 4.0,
                 "upload_rss_growth_mb": 1.0,
@@ -85,6 +87,8 @@ def test_seconds_compare_as_speeds_and_rss_growth_against_its_limit():
     assert download["met"] is True  # 0.2 s beats 0.4 s
     assert rows["200 MiB upload: server RSS growth"]["met"] is True
     assert rows["200 MiB download: server RSS growth"]["met"] is False  # 70 MB
+    # The run's counts (rounds, downloads) are not targets.
+    assert set(download["values"]) == {"ceiling", "ours", "devpi", "pypiserver"}
 
 
 def test_rss_after_the_load_is_against_a_fresh_start():
