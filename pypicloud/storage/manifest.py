@@ -55,7 +55,8 @@ def encode(entries: Mapping[str, ManifestEntry]) -> bytes:
         "objects": {key: [e.tag, e.metadata] for key, e in entries.items() if e.tag},
     }
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    return gzip.compress(text.encode("utf-8"), compresslevel=6)
+    # mtime=0: the same index gives the same bytes (and the same ETag) every time.
+    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def _inflate(data: bytes) -> bytes:
