@@ -9,6 +9,13 @@ end) or block by block (:meth:`SpooledUpload.writer`, what the streaming form
 parser of :mod:`pypicloud.upload_form` feeds while it reads the request body).
 Either way the bytes are written once, hashed as they pass, and the size limit
 is enforced before a byte over it reaches the disk.
+
+A storage that publishes the spool file itself (the file storage's hard link)
+must force its bytes to disk before giving it a name. :meth:`SpooledUpload.sync_soon`
+starts that fsync in a background thread as soon as the upload is spooled, so
+the disk's wait overlaps the checks, the archive reading and the index work that
+come before the publishing; :meth:`SpooledUpload.wait_synced` is what the storage
+calls in place of its own fsync.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import hmac
 import io
 import os
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 from . import tempfiles
@@ -30,6 +39,22 @@ SPOOL_PREFIX = "ppc-upload-"
 WRITE_BUFFER = 1024 * 1024
 # The spool folder is swept of killed servers' spool files at most once a minute.
 _SWEEPS = tempfiles.SweepSchedule()
+# Threads that run early fsyncs (they wait on the disk, holding no GIL). A sync
+# not started when its upload needs it is done by the upload's own thread, so
+# a busy pool only makes the overlap smaller, never the wait longer.
+SYNC_THREADS = 8
+_sync_pool: tuple[int, ThreadPoolExecutor] | None = None
+_sync_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's fsync threads (a forked child makes its own)."""
+    global _sync_pool
+    pid = os.getpid()
+    with _sync_pool_lock:
+        if _sync_pool is None or _sync_pool[0] != pid:
+            _sync_pool = (pid, ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="ppc-spool-sync"))
+        return _sync_pool[1]
 
 
 class SpooledUpload:
@@ -75,6 +100,7 @@ class SpooledUpload:
         self._limit = limit
         self._fd: int | None = None
         self._out: io.BufferedWriter | None = None
+        self._sync: Future[None] | None = None
         directory = directory or tempfile.gettempdir()
         if _SWEEPS.due(directory):
             tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX))
@@ -100,6 +126,26 @@ class SpooledUpload:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+    def sync_soon(self) -> None:
+        """Start forcing the spooled bytes to disk in the background (once; after
+        :meth:`finish`). For a storage that publishes this very file (see the module)."""
+        if self._sync is None and self._fd is not None and self._out is None:
+            self._sync = _pool().submit(os.fsync, self._fd)
+
+    @property
+    def sync_started(self) -> bool:
+        return self._sync is not None
+
+    def wait_synced(self) -> None:
+        """Return once the spooled bytes are on disk: the fsync :meth:`sync_soon`
+        started (its error raised here), or one done now if none was started."""
+        assert self._fd is not None and self._out is None, "wait_synced() before finish() or after remove()"
+        sync, self._sync = self._sync, None
+        if sync is None or sync.cancel():
+            os.fsync(self._fd)  # never started (or not yet): done here
+        else:
+            sync.result()
 
     @property
     def blake2(self) -> hashlib._Hash:
@@ -127,6 +173,13 @@ class SpooledUpload:
             except OSError:
                 pass
             self._out = None
+        sync, self._sync = self._sync, None
+        if sync is not None and not sync.cancel():
+            # A running fsync uses the descriptor: closed only after it.
+            try:
+                sync.result()
+            except OSError:
+                pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:
