@@ -235,22 +235,27 @@ class IngestRules(ServiceBase):
         project, filename = record.project, record.filename
         metadata = record_to_metadata(record)
         begin = (lambda: self.index.begin_upload(project, filename)) if local else None
+        companion = None
+        if metadata_raw is not None and record.metadata_sha256 is not None:
+            # Written after the file itself (never by the loser of a race, so it
+            # never replaces the winner's metadata).
+            companion = (filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256})
         with self._intent("upload", project, filename, begin) as intent:
             try:
                 # A storage that publishes the spool file itself waits for its fsync
                 # (maybe started early, :meth:`_sync_early`) before naming it.
                 synced = spooled.wait_synced
                 self.storage.put_file(
-                    project, filename, spooled.path, metadata, overwrite=overwrite, synced=synced
+                    project,
+                    filename,
+                    spooled.path,
+                    metadata,
+                    overwrite=overwrite,
+                    synced=synced,
+                    companion=companion,
                 )
             except StorageConflict:
                 return self._lost_race(record, metadata_raw)
-            if metadata_raw is not None and record.metadata_sha256 is not None:
-                # Written after the file itself, so the loser of a race never
-                # replaces the winner's metadata.
-                self.storage.put_companion(
-                    project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
-                )
             self._index_upload(record, intent, local)
         return UploadResult(record, True)
 

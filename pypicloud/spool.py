@@ -25,11 +25,10 @@ import hmac
 import io
 import os
 import tempfile
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import BinaryIO
 
-from . import tempfiles
+from . import syncs, tempfiles
 from .errors import InvalidUpload, UploadTooLarge
 
 CHUNK = 1024 * 1024
@@ -39,22 +38,6 @@ SPOOL_PREFIX = "ppc-upload-"
 WRITE_BUFFER = 1024 * 1024
 # The spool folder is swept of killed servers' spool files at most once a minute.
 _SWEEPS = tempfiles.SweepSchedule()
-# Threads that run early fsyncs (they wait on the disk, holding no GIL). A sync
-# not started when its upload needs it is done by the upload's own thread, so
-# a busy pool only makes the overlap smaller, never the wait longer.
-SYNC_THREADS = 8
-_sync_pool: tuple[int, ThreadPoolExecutor] | None = None
-_sync_pool_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's fsync threads (a forked child makes its own)."""
-    global _sync_pool
-    pid = os.getpid()
-    with _sync_pool_lock:
-        if _sync_pool is None or _sync_pool[0] != pid:
-            _sync_pool = (pid, ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="ppc-spool-sync"))
-        return _sync_pool[1]
 
 
 class SpooledUpload:
@@ -131,7 +114,7 @@ class SpooledUpload:
         """Start forcing the spooled bytes to disk in the background (once; after
         :meth:`finish`). For a storage that publishes this very file (see the module)."""
         if self._sync is None and self._fd is not None and self._out is None:
-            self._sync = _pool().submit(os.fsync, self._fd)
+            self._sync = syncs.start(self._fd)
 
     @property
     def sync_started(self) -> bool:
@@ -142,10 +125,10 @@ class SpooledUpload:
         started (its error raised here), or one done now if none was started."""
         assert self._fd is not None and self._out is None, "wait_synced() before finish() or after remove()"
         sync, self._sync = self._sync, None
-        if sync is None or sync.cancel():
-            os.fsync(self._fd)  # never started (or not yet): done here
+        if sync is None:
+            os.fsync(self._fd)
         else:
-            sync.result()
+            syncs.finish(sync, self._fd)
 
     @property
     def blake2(self) -> hashlib._Hash:
@@ -174,12 +157,8 @@ class SpooledUpload:
                 pass
             self._out = None
         sync, self._sync = self._sync, None
-        if sync is not None and not sync.cancel():
-            # A running fsync uses the descriptor: closed only after it.
-            try:
-                sync.result()
-            except OSError:
-                pass
+        if sync is not None:
+            syncs.settle(sync)  # a running fsync uses the descriptor: closed only after it
         try:
             os.unlink(self.path)
         except FileNotFoundError:

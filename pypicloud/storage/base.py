@@ -168,6 +168,7 @@ class Storage(abc.ABC):
         *,
         overwrite: bool = False,
         synced: Callable[[], None] | None = None,
+        companion: tuple[str, bytes, dict[str, str]] | None = None,
     ) -> StoredObject:
         """Store the finished local file at ``path`` with ``metadata``: :meth:`put`'s
         contract (atomic, StorageConflict unless ``overwrite``), for a file on disk.
@@ -183,9 +184,16 @@ class Storage(abc.ABC):
         started that fsync early, see :meth:`publishes_in_place`); a backend that
         publishes the file itself calls it instead of its own fsync, before the
         name is given. Others ignore it.
+
+        ``companion``: ``(filename, data, metadata)`` of a file derived from this
+        one, stored by :meth:`put_companion` once this one is (never when it is
+        not); a backend may overlap it with its own wait for the disk.
         """
         with open(path, "rb") as stream:
-            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+            stored = self.put(project, filename, stream, metadata, overwrite=overwrite)
+        if companion is not None:
+            self.put_companion(project, *companion)
+        return stored
 
     def publishes_in_place(self, path: str) -> bool:
         """Whether :meth:`put_file` of the local file at ``path`` would publish that

@@ -199,32 +199,32 @@ class FileStorage(Storage):
         except OSError:
             return False
 
-    def put_file(self, project, filename, path, metadata, *, overwrite=False, synced=None):
+    def put_file(self, project, filename, path, metadata, *, overwrite=False, synced=None, companion=None):
         """Publish the spool file by a hard link (no copy) when it is on this file
         system (its bytes forced to disk by ``synced`` when given); copy it
-        (:meth:`put`) when it is not."""
+        (:meth:`put`) when it is not. The companion is written while the
+        folder's fsync runs."""
         fill = file_writes.link_into(path, self._file_mode)
         try:
-            return self._store(project, filename, metadata, overwrite, fill, synced=synced)
+            return self._store(
+                project, filename, metadata, overwrite, fill, synced=synced, companion=companion
+            )
         except file_writes.NotLinkable:
             pass
         with open(path, "rb") as stream:
-            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+            fill = file_writes.copy_into(stream)
+            return self._store(project, filename, metadata, overwrite, fill, companion=companion)
 
     def _store(
-        self, project, filename, metadata, overwrite, fill: file_writes.Fill, derived=False, synced=None
+        self, project, filename, metadata, overwrite, fill, derived=False, synced=None, companion=None
     ):
-        """Write a temp file by ``fill`` (which returns its open, locked descriptor),
-        then publish it under the name's lock with its sidecar (see the module).
-
-        Two fsyncs make it durable: the file's bytes before its name is
-        published, the folder after (which holds both new names). The sidecar's
-        own bytes are not forced: the index holds the same metadata and a
-        rebuild reads a file whose sidecar was lost (an empty one still
-        marks the name taken). ``derived``: a companion file (:meth:`put_companion`):
-        no fsync at all, and no 1.x copy to look for (1.x wrote none). ``synced``:
-        the wait for the file's fsync, started by the caller on the very inode
-        ``fill`` linked (:meth:`publishes_in_place`), in place of our own.
+        """Write a temp file by ``fill`` (a :data:`.file_writes.Fill`), then publish
+        it under the name's lock with its sidecar (see the module). Two fsyncs make it
+        durable: the bytes before the name is given (``synced``: the caller's, of the
+        inode ``fill`` linked, :meth:`publishes_in_place`), the folder after, while the
+        ``companion`` (``(filename, data, metadata)``) is put. The sidecar is not forced:
+        the index holds the same metadata, a rebuild reads a file whose sidecar was lost.
+        ``derived``: a companion itself (no fsync, and 1.x wrote none to look for).
         """
         self.check_writable()
         path = self._path(project, filename)
@@ -253,8 +253,7 @@ class FileStorage(Storage):
                 st = os.fstat(fd)
             finally:
                 os.close(fd)
-            if durable:
-                file_writes.fsync_dir(folder)
+            self._finish(project, folder, durable, companion)
             if v1_path:
                 # Ours now answers for the name: the 1.x copy it replaces goes.
                 legacy_layout.delete_v1_file(v1_path)
@@ -267,6 +266,17 @@ class FileStorage(Storage):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(left)
         return self._object(project, filename, path, st, metadata=metadata)
+
+    def _finish(self, project: str, folder: str, durable: bool, companion) -> None:
+        """After publishing: the folder forced to disk (``durable``), the companion
+        (if any) written meanwhile."""
+        if not durable:
+            if companion is not None:
+                self.put_companion(project, *companion)
+            return
+        with file_writes.folder_synced(folder):
+            if companion is not None:
+                self.put_companion(project, *companion)
 
     def open(self, project, filename, offset=0, length=None):
         path = self._path(project, filename)

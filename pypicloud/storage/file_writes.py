@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .. import tempfiles
+from .. import syncs, tempfiles
 
 CHUNK = 1024 * 1024
 #: How many lock files the names of one storage folder share (:func:`name_lock`).
@@ -40,10 +40,19 @@ def is_temp(name: str) -> bool:
     return name.startswith(".") and ".tmp-" in name
 
 
-def fsync_dir(path: str) -> None:
+@contextlib.contextmanager
+def folder_synced(path: str) -> Iterator[None]:
+    """Force the folder ``path`` (its new names) to disk while the body runs; on
+    leaving, return only once it is there (the body's own error first, if any)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        sync = syncs.start(fd)
+        try:
+            yield
+        except BaseException:
+            syncs.settle(sync)
+            raise
+        syncs.finish(sync, fd)
     finally:
         os.close(fd)
 
