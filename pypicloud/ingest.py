@@ -67,11 +67,15 @@ class IngestRules(ServiceBase):
         dists.check_version(version.strip())
         dist = dists.parse_filename(filename)
         dists.check_filename_matches(dist, name.strip(), version.strip())
+        # The disk's wait for the spool's bytes overlaps the checks and index work below.
+        if isinstance(content, SpooledUpload):
+            self._sync_early(content)
         # One read answers both the release-slot check and "is this name taken".
         view = self.index.upload_view(project, dist.filename)
         self._check_release_slot(dist, view.files)
         spool = spooled(content, self.max_upload_size, self.spool_dir)
         try:
+            self._sync_early(spool)
             spool.check_digests(digests or {})
             result = self._store(
                 project=project,
@@ -89,6 +93,13 @@ class IngestRules(ServiceBase):
         if result.created:
             LOG.info("%s uploaded %s (%d bytes)", identity.username, filename, result.record.size)
         return result
+
+    def _sync_early(self, spool: SpooledUpload) -> None:
+        """Start the fsync of the spool's bytes now (once), when storage will publish
+        the spool file itself: it waits for this one (``put_file``'s ``synced``)
+        instead of doing its own, still before the file gets its name."""
+        if not spool.sync_started and self.storage.publishes_in_place(spool.path):
+            spool.sync_soon()
 
     def upload_file(
         self,
@@ -172,7 +183,7 @@ class IngestRules(ServiceBase):
             key=self.storage.key_for(project, filename),
         )
         raw = meta.raw if metadata_sha256 else None
-        return self._write(record, spooled.path, raw, overwrite=existing, local=local)
+        return self._write(record, spooled, raw, overwrite=existing, local=local)
 
     def _existing(
         self,
@@ -205,7 +216,7 @@ class IngestRules(ServiceBase):
     def _write(
         self,
         record: FileRecord,
-        path: str,
+        spooled: SpooledUpload,
         metadata_raw: bytes | None,
         *,
         overwrite: bool,
@@ -224,17 +235,27 @@ class IngestRules(ServiceBase):
         project, filename = record.project, record.filename
         metadata = record_to_metadata(record)
         begin = (lambda: self.index.begin_upload(project, filename)) if local else None
+        companion = None
+        if metadata_raw is not None and record.metadata_sha256 is not None:
+            # Written after the file itself (never by the loser of a race, so it
+            # never replaces the winner's metadata).
+            companion = (filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256})
         with self._intent("upload", project, filename, begin) as intent:
             try:
-                self.storage.put_file(project, filename, path, metadata, overwrite=overwrite)
+                # A storage that publishes the spool file itself waits for its fsync
+                # (maybe started early, :meth:`_sync_early`) before naming it.
+                synced = spooled.wait_synced
+                self.storage.put_file(
+                    project,
+                    filename,
+                    spooled.path,
+                    metadata,
+                    overwrite=overwrite,
+                    synced=synced,
+                    companion=companion,
+                )
             except StorageConflict:
                 return self._lost_race(record, metadata_raw)
-            if metadata_raw is not None and record.metadata_sha256 is not None:
-                # Written after the file itself, so the loser of a race never
-                # replaces the winner's metadata.
-                self.storage.put_companion(
-                    project, filename + METADATA_SUFFIX, metadata_raw, {"sha256": record.metadata_sha256}
-                )
             self._index_upload(record, intent, local)
         return UploadResult(record, True)
 

@@ -49,7 +49,7 @@ _DOWNLOAD_ROUTES = frozenset({"api.file", "ui.file", "packages.file"})
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _BACKEND_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 # Methods of the backend contracts that are pure or lifecycle, not calls worth timing.
-_NOT_TIMED = frozenset({"from_settings", "check_writable", "key_for", "close"})
+_NOT_TIMED = frozenset({"from_settings", "check_writable", "key_for", "close", "publishes_in_place"})
 
 
 def multiprocess_dir() -> str | None:

@@ -9,6 +9,13 @@ end) or block by block (:meth:`SpooledUpload.writer`, what the streaming form
 parser of :mod:`pypicloud.upload_form` feeds while it reads the request body).
 Either way the bytes are written once, hashed as they pass, and the size limit
 is enforced before a byte over it reaches the disk.
+
+A storage that publishes the spool file itself (the file storage's hard link)
+must force its bytes to disk before giving it a name. :meth:`SpooledUpload.sync_soon`
+starts that fsync in a background thread as soon as the upload is spooled, so
+the disk's wait overlaps the checks, the archive reading and the index work that
+come before the publishing; :meth:`SpooledUpload.wait_synced` is what the storage
+calls in place of its own fsync.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import hmac
 import io
 import os
 import tempfile
+from concurrent.futures import Future
 from typing import BinaryIO
 
-from . import tempfiles
+from . import syncs, tempfiles
 from .errors import InvalidUpload, UploadTooLarge
 
 CHUNK = 1024 * 1024
@@ -75,6 +83,7 @@ class SpooledUpload:
         self._limit = limit
         self._fd: int | None = None
         self._out: io.BufferedWriter | None = None
+        self._sync: Future[None] | None = None
         directory = directory or tempfile.gettempdir()
         if _SWEEPS.due(directory):
             tempfiles.sweep(directory, lambda name: name.startswith(SPOOL_PREFIX))
@@ -100,6 +109,26 @@ class SpooledUpload:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+    def sync_soon(self) -> None:
+        """Start forcing the spooled bytes to disk in the background (once; after
+        :meth:`finish`). For a storage that publishes this very file (see the module)."""
+        if self._sync is None and self._fd is not None and self._out is None:
+            self._sync = syncs.start(self._fd)
+
+    @property
+    def sync_started(self) -> bool:
+        return self._sync is not None
+
+    def wait_synced(self) -> None:
+        """Return once the spooled bytes are on disk: the fsync :meth:`sync_soon`
+        started (its error raised here), or one done now if none was started."""
+        assert self._fd is not None and self._out is None, "wait_synced() before finish() or after remove()"
+        sync, self._sync = self._sync, None
+        if sync is None:
+            os.fsync(self._fd)
+        else:
+            syncs.finish(sync, self._fd)
 
     @property
     def blake2(self) -> hashlib._Hash:
@@ -127,6 +156,9 @@ class SpooledUpload:
             except OSError:
                 pass
             self._out = None
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            syncs.settle(sync)  # a running fsync uses the descriptor: closed only after it
         try:
             os.unlink(self.path)
         except FileNotFoundError:

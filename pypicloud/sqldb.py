@@ -201,7 +201,7 @@ def create_engine(url: URL, *, schema: str | None, pool_size: int, max_overflow:
         kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     # A pool smaller than the server's thread count opens and closes the
     # overflow connections again and again (each one re-running the PRAGMAs).
-    kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True)
     if is_mysql(url):
         # MySQL/MariaDB close connections idle longer than wait_timeout (8 h by
         # default); recycle well before that. utf8mb4: real UTF-8 (summaries).

@@ -171,6 +171,8 @@ class Storage(abc.ABC):
         metadata: dict[str, str],
         *,
         overwrite: bool = False,
+        synced: Callable[[], None] | None = None,
+        companion: tuple[str, bytes, dict[str, str]] | None = None,
     ) -> StoredObject:
         """Store the finished local file at ``path`` with ``metadata``: :meth:`put`'s
         contract (atomic, StorageConflict unless ``overwrite``), for a file on disk.
@@ -181,9 +183,28 @@ class Storage(abc.ABC):
         bytes does so (the file storage links it when both are on one file
         system); the default reads it into :meth:`put`, which for an object
         store sends it in bounded parts read from the file.
+
+        ``synced``: returns once the bytes at ``path`` are on disk (the caller
+        started that fsync early, see :meth:`publishes_in_place`); a backend that
+        publishes the file itself calls it instead of its own fsync, before the
+        name is given. Others ignore it.
+
+        ``companion``: ``(filename, data, metadata)`` of a file derived from this
+        one, stored by :meth:`put_companion` once this one is (never when it is
+        not); a backend may overlap it with its own wait for the disk.
         """
         with open(path, "rb") as stream:
-            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+            stored = self.put(project, filename, stream, metadata, overwrite=overwrite)
+        if companion is not None:
+            self.put_companion(project, *companion)
+        return stored
+
+    def publishes_in_place(self, path: str) -> bool:
+        """Whether :meth:`put_file` of the local file at ``path`` would publish that
+        very file (no copy) after forcing its bytes to disk: then the caller may
+        start the fsync early and hand :meth:`put_file` the wait (``synced``).
+        The default: no (the bytes are copied or sent elsewhere)."""
+        return False
 
     def put_companion(
         self, project: str, filename: str, data: bytes, metadata: dict[str, str]

@@ -4,8 +4,9 @@ Each file has a JSON sidecar ``.<filename>.meta`` beside it holding its
 metadata. Writes go to a hidden temp file in the same folder (so the final
 rename never crosses a file system) and are published with ``os.link``, which
 refuses to replace an existing name: that makes "exactly one of two concurrent
-uploads wins" a property of the file system. A per-name ``flock`` on
-``.<filename>.lock`` covers publishing the bytes and writing the sidecar, so
+uploads wins" a property of the file system. A per-name ``flock`` (on one of the
+``.lock-<n>`` files at the top of the folder the names share,
+:func:`.file_writes.name_lock`) covers publishing the bytes and writing the sidecar, so
 bytes without a sidecar are recognisable as the leftover of a crashed writer. Everything whose
 name starts with a dot is ours and never listed as a package.
 
@@ -16,8 +17,7 @@ are, through :mod:`.legacy_layout`; new uploads use the layout above.
 
 from __future__ import annotations
 
-import io
-import json
+import contextlib
 import logging
 import os
 import secrets
@@ -74,8 +74,10 @@ class FileStorage(Storage):
         self.fsync = fsync
         self._file_mode = file_writes.new_file_mode()
         self._sweeps = tempfiles.SweepSchedule()
+        self._device: int | None = None
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
+            self._device = os.stat(self.directory).st_dev
 
     @classmethod
     def from_settings(cls, settings) -> FileStorage:
@@ -119,10 +121,8 @@ class FileStorage(Storage):
     def _path(self, project: str, filename: str) -> str:
         return os.path.join(self._folder(project), check_name(filename))
 
-    @staticmethod
-    def _sidecar(path: str) -> str:
-        folder, name = os.path.split(path)
-        return os.path.join(folder, f".{name}.meta")
+    def _name_lock(self, project: str, filename: str):
+        return file_writes.name_lock(self.directory, self.key_for(project, filename))
 
     def location(self) -> tuple:
         return ("file", os.path.realpath(self.directory))
@@ -131,28 +131,9 @@ class FileStorage(Storage):
         return f"{check_name(project, 'project name')}/{check_name(filename)}"
 
     # Metadata sidecar -----------------------------------------------------
-    def _read_meta(self, path: str) -> dict[str, str]:
-        try:
-            with open(self._sidecar(path), encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
     def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
         """The sidecar of a file being published (its folder's fsync follows)."""
-        self._write_sidecar(path, metadata, fsync=False)
-
-    def _write_sidecar(self, path: str, metadata: dict[str, str], fsync: bool) -> None:
-        sidecar = self._sidecar(path)
-        tmp = f"{sidecar}.tmp-{secrets.token_hex(6)}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            tempfiles.lock(handle.fileno())
-            json.dump(metadata, handle, sort_keys=True)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, sidecar)
+        file_writes.write_sidecar(path, metadata, fsync=False)
 
     def _object(
         self,
@@ -165,7 +146,9 @@ class FileStorage(Storage):
     ) -> StoredObject:
         st = st or os.stat(path)
         if metadata is None:
-            metadata = legacy_layout.read_v1_metadata(path, st.st_mtime) if v1 else self._read_meta(path)
+            metadata = (
+                legacy_layout.read_v1_metadata(path, st.st_mtime) if v1 else file_writes.read_sidecar(path)
+            )
         return StoredObject(
             project=project,
             filename=filename,
@@ -191,7 +174,7 @@ class FileStorage(Storage):
             # link() never replaces: of two racing writers one gets EEXIST.
             os.link(tmp, path)
         except FileExistsError:
-            if os.path.exists(self._sidecar(path)):
+            if os.path.exists(file_writes.sidecar_path(path)):
                 raise StorageConflict(f"{filename} is already stored") from None
             # Bytes without a sidecar while we hold the lock: a writer
             # died between the two steps and its upload was never
@@ -206,53 +189,71 @@ class FileStorage(Storage):
     def put_companion(self, project, filename, data, metadata):
         # Derived and checked on read: not forced to disk (the distribution
         # file's own fsyncs, file and folder, come first).
-        fill = file_writes.copy_into(io.BytesIO(data))
-        return self._store(project, filename, metadata, True, fill, durable=False)
+        return self._store(project, filename, metadata, True, file_writes.bytes_into(data), derived=True)
 
-    def put_file(self, project, filename, path, metadata, *, overwrite=False):
+    def publishes_in_place(self, path):
+        if not self.fsync or self._device is None:
+            return False
+        try:
+            return os.stat(path).st_dev == self._device
+        except OSError:
+            return False
+
+    def put_file(self, project, filename, path, metadata, *, overwrite=False, synced=None, companion=None):
         """Publish the spool file by a hard link (no copy) when it is on this file
-        system; copy it (:meth:`put`) when it is not."""
+        system (its bytes forced to disk by ``synced`` when given); copy it
+        (:meth:`put`) when it is not. The companion is written while the
+        folder's fsync runs."""
+        fill = file_writes.link_into(path, self._file_mode)
         try:
             return self._store(
-                project, filename, metadata, overwrite, file_writes.link_into(path, self._file_mode)
+                project, filename, metadata, overwrite, fill, synced=synced, companion=companion
             )
         except file_writes.NotLinkable:
             pass
         with open(path, "rb") as stream:
-            return self.put(project, filename, stream, metadata, overwrite=overwrite)
+            fill = file_writes.copy_into(stream)
+            return self._store(project, filename, metadata, overwrite, fill, companion=companion)
 
-    def _store(self, project, filename, metadata, overwrite, fill: file_writes.Fill, durable: bool = True):
-        """Write a temp file by ``fill`` (which returns its open, locked descriptor),
-        then publish it under the name's lock with its sidecar (see the module).
-
-        Two fsyncs make it durable: the file's bytes before its name is
-        published, the folder after (which holds both new names). The sidecar's
-        own bytes are not forced: the index holds the same metadata and a
-        rebuild reads a file whose sidecar was lost (an empty one still
-        marks the name taken). ``durable`` False: no fsync at all.
+    def _store(
+        self, project, filename, metadata, overwrite, fill, derived=False, synced=None, companion=None
+    ):
+        """Write a temp file by ``fill`` (a :data:`.file_writes.Fill`), then publish
+        it under the name's lock with its sidecar (see the module). Two fsyncs make it
+        durable: the bytes before the name is given (``synced``: the caller's, of the
+        inode ``fill`` linked, :meth:`publishes_in_place`), the folder after, while the
+        ``companion`` (``(filename, data, metadata)``) is put. The sidecar is not forced:
+        the index holds the same metadata, a rebuild reads a file whose sidecar was lost.
+        ``derived``: a companion itself (no fsync, and 1.x wrote none to look for).
         """
         self.check_writable()
         path = self._path(project, filename)
-        v1_path = None if os.path.exists(path) else self._v1_path(project, filename)
+        v1_path = None if derived or os.path.exists(path) else self._v1_path(project, filename)
         if v1_path and not overwrite:
             raise StorageConflict(f"{filename} is already stored")
+        durable = self.fsync and not derived
         folder = os.path.dirname(path)
         tmp = os.path.join(folder, f".{filename}.tmp-{secrets.token_hex(8)}")
+        left: str | None = tmp  # the temp file's name while it exists
         try:
-            os.makedirs(folder, exist_ok=True)
+            file_writes.ensure_folder(folder)
             if self._sweeps.due(folder):
                 tempfiles.sweep(folder, file_writes.is_temp)
             fd = fill(tmp)
             try:
-                if self.fsync and durable:
-                    os.fsync(fd)
-                with file_writes.name_lock(path):
+                if durable:
+                    if synced is not None:
+                        synced()
+                    else:
+                        os.fsync(fd)
+                with self._name_lock(project, filename):
                     self._publish(tmp, path, filename, overwrite)
+                    left = None  # linked and removed, or renamed
                     self._write_meta(path, metadata)
+                st = os.fstat(fd)
             finally:
                 os.close(fd)
-            if self.fsync and durable:
-                file_writes.fsync_dir(folder)
+            self._finish(project, folder, durable, companion)
             if v1_path:
                 # Ours now answers for the name: the 1.x copy it replaces goes.
                 legacy_layout.delete_v1_file(v1_path)
@@ -261,9 +262,21 @@ class FileStorage(Storage):
         except OSError as exc:
             raise BackendUnavailable(f"Storage is unavailable: {exc.strerror or exc}") from None
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return self._object(project, filename, path, metadata=metadata)
+            if left is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(left)
+        return self._object(project, filename, path, st, metadata=metadata)
+
+    def _finish(self, project: str, folder: str, durable: bool, companion) -> None:
+        """After publishing: the folder forced to disk (``durable``), the companion
+        (if any) written meanwhile."""
+        if not durable:
+            if companion is not None:
+                self.put_companion(project, *companion)
+            return
+        with file_writes.folder_synced(folder):
+            if companion is not None:
+                self.put_companion(project, *companion)
 
     def open(self, project, filename, offset=0, length=None):
         path = self._path(project, filename)
@@ -321,7 +334,8 @@ class FileStorage(Storage):
                 return False
             return True
         folder, name = os.path.split(path)
-        for extra in (self._sidecar(path), os.path.join(folder, f".{name}.lock")):
+        # ``.<name>.lock``: a lock file of earlier 2.0 development builds (one per name).
+        for extra in (file_writes.sidecar_path(path), os.path.join(folder, f".{name}.lock")):
             try:
                 os.unlink(extra)
             except FileNotFoundError:
@@ -356,9 +370,9 @@ class FileStorage(Storage):
             # Written by a rename, so readers see the old or the new sidecar.
             legacy_layout.write_v1_metadata(v1_path, metadata, self.fsync)
             return self._object(project, filename, v1_path, metadata=metadata, v1=True)
-        with file_writes.name_lock(path):
+        with self._name_lock(project, filename):
             # A yank lives in storage first: forced to disk.
-            self._write_sidecar(path, metadata, fsync=self.fsync)
+            file_writes.write_sidecar(path, metadata, fsync=self.fsync)
         return self._object(project, filename, path, metadata=metadata)
 
     def list(self, metadata_for=None) -> Iterator[StoredObject]:

@@ -6,8 +6,11 @@ import errno
 import fcntl
 import io
 import os
+import stat
 import time
 
+from pypicloud.spool import SpooledUpload
+from pypicloud.storage import file_writes
 from pypicloud.storage.file import FileStorage
 
 
@@ -106,3 +109,50 @@ def test_the_content_token_changes_whenever_the_bytes_may_have(tmp_path):
     assert storage.content_token("demo", name) not in (first, second)
     path.unlink()
     assert storage.content_token("demo", name) is None
+
+
+def test_an_early_fsync_of_the_spool_still_comes_before_the_name(tmp_path, monkeypatch):
+    """The spool's fsync runs in the background, but the file is named only after it
+    ended, and put_file returns only after the folder's fsync (which the companion's
+    write overlaps) ended too."""
+    events: list[tuple[str, object]] = []
+    real_fsync, real_link = os.fsync, os.link
+
+    def fsync(fd):
+        time.sleep(0.05)  # a slow disk: the early fsync is still running when publishing starts
+        real_fsync(fd)
+        st = os.fstat(fd)
+        events.append(("synced", "folder" if stat.S_ISDIR(st.st_mode) else st.st_ino))
+
+    def link(src, dst, *args, **kwargs):
+        real_link(src, dst, *args, **kwargs)
+        events.append(("named", os.path.basename(dst)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    storage = FileStorage(str(tmp_path / "packages"))
+    spool = SpooledUpload.writer(None, str(tmp_path))
+    spool.write(b"wheel bytes")
+    spool.finish()
+    inode = os.stat(spool.path).st_ino
+    assert storage.publishes_in_place(spool.path)
+    spool.sync_soon()
+    companion = ("demo-1.0.tar.gz.metadata", b"Metadata-Version: 2.2\n", {"sha256": "m"})
+    storage.put_file("demo", "demo-1.0.tar.gz", spool.path, {}, synced=spool.wait_synced, companion=companion)
+    events.append(("returned", None))
+    spool.remove()
+    assert events.index(("synced", inode)) < events.index(("named", "demo-1.0.tar.gz"))
+    assert events.index(("named", "demo-1.0.tar.gz")) < events.index(("synced", "folder"))
+    assert events.index(("synced", "folder")) < events.index(("returned", None))
+    assert (tmp_path / "packages" / "demo" / "demo-1.0.tar.gz.metadata").read_bytes() == companion[1]
+
+
+def test_taking_name_locks_creates_no_file_per_name(tmp_path):
+    storage = FileStorage(str(tmp_path))
+    for n in range(40):
+        storage.put("demo", f"demo-{n}.tar.gz", io.BytesIO(b"data"), {})
+        storage.put_companion("demo", f"demo-{n}.tar.gz.metadata", b"meta", {})
+    storage.update_metadata("demo", "demo-1.tar.gz", {"yanked": "true"})
+    assert [p.name for p in (tmp_path / "demo").iterdir() if p.name.endswith(".lock")] == []
+    locks = [p.name for p in tmp_path.iterdir() if p.name.startswith(file_writes.LOCK_PREFIX)]
+    assert 0 < len(locks) <= file_writes.LOCK_STRIPES

@@ -680,6 +680,20 @@ def test_put_file_keeps_put_s_no_overwrite_rule(storage, tmp_path):
     assert source.read_bytes() == b"other bytes"  # the caller's file is left as it was
 
 
+def test_put_file_stores_its_companion_only_when_it_stores_the_file(storage, tmp_path):
+    source = tmp_path / "spooled-upload"
+    source.write_bytes(DATA)
+    companion = ("demo-1.0.tar.gz.metadata", b"Metadata-Version: 2.2\n", {"sha256": "m"})
+    storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"a": "1"}, companion=companion)
+    assert read(storage, "demo", "demo-1.0.tar.gz") == DATA
+    assert read(storage, "demo", "demo-1.0.tar.gz.metadata") == b"Metadata-Version: 2.2\n"
+    source.write_bytes(b"other bytes")
+    other = ("demo-1.0.tar.gz.metadata", b"the loser's", {"sha256": "n"})
+    with pytest.raises(StorageConflict):
+        storage.put_file("demo", "demo-1.0.tar.gz", str(source), {"a": "2"}, companion=other)
+    assert read(storage, "demo", "demo-1.0.tar.gz.metadata") == b"Metadata-Version: 2.2\n"
+
+
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MB], ids=["small", "multipart"])
 def test_concurrent_puts_exactly_one_wins(storage, size):
     streams = {i: GeneratedStream(size, seed=100 + i) for i in range(2)}
