@@ -752,7 +752,11 @@ def test_garbage_never_5xx_never_stored_never_stuck(seeded, dists):
 
     # Nothing was stored, nothing changed, nothing left in the spool.
     assert stored_packages(server, PROJECT) == before
-    assert sorted(p.name for p in server.storage_dir.iterdir()) == [PROJECT]
+    # No other project folder; the name locks' files (``.lock-<n>``, made by the
+    # first uploads and kept for good) are storage's own, not stored packages.
+    top = sorted(p.name for p in server.storage_dir.iterdir())
+    assert [name for name in top if not name.startswith(".lock-")] == [PROJECT]
+    assert all((server.storage_dir / name).stat().st_size == 0 for name in top if name != PROJECT)
     assert simple_files(server, PROJECT) == page_before
     assert list(server.tmpdir.iterdir()) == []
     assert stored_packages(server, PROJECT)[wheel.name] == sha256_file(wheel)
