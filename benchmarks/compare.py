@@ -340,6 +340,11 @@ def run(args, workdir: str, admin_hash: str, stack, log=print) -> dict:
     auth = load.basic_auth(ADMIN_USER, ADMIN_PASSWORD)
     result = measure(targets + started, auth, admin_hash, workdir, args, log=log)
     result["skipped"] = skipped
+    # Every server stops first: the S3 rows measure the moto server's CPU, and a peer
+    # can still be working through requests of a pass that was cut short by its budget
+    # (pypiserver lists its whole folder per page), which took CPU from moto.
+    for target in targets + started:
+        target.server.stop()
     result["s3_rebuild"] = s3_rebuilds(workdir, args.s3_rebuild_projects, admin_hash, log=log)
     result["table"] = peer_report.rows(result)
     return result
