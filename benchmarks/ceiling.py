@@ -14,6 +14,13 @@ serves, from a dict:
 - ``POST /simple/`` (twine's multipart form): the file part streamed straight to disk
   while its sha256 is computed (no fsync), then the pages re-rendered.
 
+A page request carrying ``X-Ceiling-Headers: index`` gets the same page with the
+headers a conforming index sends with it (pypicloud's set: ``ETag``, ``Vary``,
+``Cache-Control``, ``X-PyPI-Last-Serial``, ``X-Request-ID``,
+``X-Content-Type-Options``; the ETag computed once per page): the benchmark's
+information row that tells how much of a page's cost on waitress is those headers
+(docs/performance.md).
+
 No auth, database, validation or durability: whatever pypicloud does beyond this is
 what its ratio to the ceiling measures. ``pserve`` loads it with
 ``use = call:benchmarks.ceiling:app_factory`` and ``dir = <folder for uploads>``.
@@ -25,6 +32,7 @@ import hashlib
 import html
 import json
 import os
+import random
 import re
 import threading
 import uuid
@@ -115,6 +123,9 @@ class CeilingIndex:
         self.projects: dict[str, dict[str, str]] = {}  # project -> filename -> sha256
         self.pages: dict[tuple[str, bool], bytes] = {}  # (path, json?) -> body
         self.files: dict[str, str] = {}  # download path -> file on disk
+        self.etags: dict[tuple[str, bool], str] = {}  # (path, json?) -> ETag, made on first use
+        self.serial = 0  # uploads so far: the X-PyPI-Last-Serial of the index-headers variant
+        self.ids = random.Random()
         self._load_folder()
         self._render_root()
 
@@ -142,7 +153,10 @@ class CeilingIndex:
         body = self.pages.get((path, wants_json))
         if body is not None:
             kind = JSON_TYPE if wants_json else HTML_TYPE
-            start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+            if "HTTP_X_CEILING_HEADERS" in environ:
+                start_response("200 OK", self.index_headers((path, wants_json), kind, body))
+            else:
+                start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
             return [body]
         disk = self.files.get(path)
         if disk is not None:
@@ -151,6 +165,22 @@ class CeilingIndex:
             return self.metadata(start_response, path)
         start_response("404 Not Found", [("Content-Length", "0")])
         return [b""]
+
+    def index_headers(self, key: tuple[str, bool], kind: str, body: bytes) -> list[tuple[str, str]]:
+        """The headers pypicloud sends with an anonymous project page, in its order."""
+        etag = self.etags.get(key)
+        if etag is None:
+            etag = self.etags[key] = f'"{hashlib.md5(body).hexdigest()}"'
+        return [
+            ("Content-Type", kind),
+            ("ETag", etag),
+            ("Vary", "Accept, Authorization"),
+            ("Cache-Control", "max-age=0, must-revalidate"),
+            ("X-PyPI-Last-Serial", str(self.serial)),
+            ("Content-Length", str(len(body))),
+            ("X-Request-ID", f"{self.ids.getrandbits(128):032x}"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
 
     def download(self, environ, start_response, disk: str):
         handle = open(disk, "rb")
@@ -189,12 +219,15 @@ class CeilingIndex:
             self._render_project(project)
             if new:
                 self._render_root()
+            self.serial += 1
         start_response("200 OK", [("Content-Length", "0")])
         return [b""]
 
     def _render_root(self) -> None:
         names = sorted(self.projects)
         links = "".join(f'<a href="/simple/{n}/">{html.escape(n)}</a>\n' for n in names)
+        self.etags.pop(("/simple/", False), None)
+        self.etags.pop(("/simple/", True), None)
         self.pages[("/simple/", False)] = f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode()
         body = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
         self.pages[("/simple/", True)] = json.dumps(body).encode()
@@ -205,6 +238,8 @@ class CeilingIndex:
             f'<a href="/api/package/{project}/{f}#sha256={h}">{html.escape(f)}</a>\n' for f, h in files
         )
         path = f"/simple/{project}/"
+        self.etags.pop((path, False), None)
+        self.etags.pop((path, True), None)
         self.pages[(path, False)] = f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode()
         body = {
             "meta": {"api-version": "1.1"},

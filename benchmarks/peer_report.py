@@ -107,6 +107,13 @@ def _page_rows(result: dict, peers: list[str]) -> list[dict]:
         row["errors"] = page.get("errors", {})
         row["not_measured"] = page.get("not_measured", {})
         out.append(row)
+        with_headers = page.get("index_headers_ceiling_rps")
+        if with_headers:
+            # The ceiling's pages with the headers an index sends (benchmarks.ceiling):
+            # what of the gap is waitress handling those headers, not our work.
+            values = {CEILING: with_headers, OURS: page["rps"].get(OURS)}
+            headers_row = _row(f"{measure}: the ceiling sending an index's headers", "req/s", values, [])
+            out.append(_info(headers_row, "- (the ceiling's pages with pypicloud's headers)"))
         first = page.get("first_pass")
         if first:
             # The pass that warms every page before the measured run: a page's first

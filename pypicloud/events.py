@@ -20,8 +20,7 @@ import contextvars
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,16 +45,26 @@ _client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("ppc_request_id", default="-")
 
 
-@contextmanager
-def request_context(address: str | None, request_id: str) -> Iterator[None]:
-    """Within the block, events carry this client address and request id."""
-    address_token = _client_address.set(address)
-    id_token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(id_token)
-        _client_address.reset(address_token)
+class request_context:  # noqa: N801 - used as a function: ``with request_context(...):``
+    """Within the block, events carry this client address and request id.
+
+    A class rather than a generator-based context manager: every request enters it
+    (the fast lane's included), and this costs a third as much.
+    """
+
+    __slots__ = ("_address", "_address_token", "_id_token", "_request_id")
+
+    def __init__(self, address: str | None, request_id: str):
+        self._address = address
+        self._request_id = request_id
+
+    def __enter__(self) -> None:
+        self._address_token = _client_address.set(self._address)
+        self._id_token = _request_id.set(self._request_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _request_id.reset(self._id_token)
+        _client_address.reset(self._address_token)
 
 
 def current_address() -> str | None:

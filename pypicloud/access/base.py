@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 EVERYONE = "everyone"
 AUTHENTICATED = "authenticated"
 PSEUDO_GROUPS = frozenset({EVERYONE, AUTHENTICATED})
+# What an anonymous caller counts as (one set, not one per permission check).
+ANONYMOUS_PRINCIPALS = frozenset({EVERYONE})
 
 # The user name that says "the password is an API token" (as twine and uv send it).
 TOKEN_USERNAME = "__token__"
@@ -250,7 +252,7 @@ class AccessBackend(abc.ABC):
         """The group names the caller counts as a member of, pseudo-groups included."""
         if not identity.authenticated:
             # An anonymous identity never carries groups; ignore any it was given.
-            return frozenset({EVERYONE})
+            return ANONYMOUS_PRINCIPALS
         return identity.groups | PSEUDO_GROUPS
 
     def permission(self, identity: Identity, project: str) -> str:

@@ -21,14 +21,19 @@ def test_a_target_left_behind_is_not_measured_at_that_size_or_any_larger(monkeyp
             t.key: ({"reason": "too slow"} if t.key == "devpi" else {"files": stop - start}) for t in active
         }
 
-    def pages(measured, names, duration, log, first_pass_budget):
+    def pages(measured, names, duration, log, first_pass_budget, rounds):
         asked.append((len(names), [t.key for t in measured]))
         return {"rps": {t.key: 100.0 for t in measured}, "errors": {}}
 
     monkeypatch.setattr(seeding, "grow", grow)
     monkeypatch.setattr(compare, "project_pages", pages)
     options = SimpleNamespace(
-        peer_projects=10, peer_sizes=[100, 1000], api_growth_budget=1.0, duration=1, first_pass_budget=1.0
+        peer_projects=10,
+        peer_sizes=[100, 1000],
+        api_growth_budget=1.0,
+        duration=1,
+        first_pass_budget=1.0,
+        page_rounds=3,
     )
     got = compare.page_sizes(targets, "auth", "hash", options, log=lambda _: None)
 

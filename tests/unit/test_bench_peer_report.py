@@ -183,3 +183,16 @@ def test_the_first_pass_is_information_and_a_pass_cut_short_says_how_far_it_got(
     line = next(line for line in peer_report.markdown(result).splitlines() if "first request" in line)
     assert "450 (0.50 x)" in line
     assert "not measured: asked 37 of 100 pages within the time budget" in line
+
+
+def test_the_ceiling_with_an_index_s_headers_is_information_beside_the_page_row():
+    result = _result()
+    result["project_page"][0]["index_headers_ceiling_rps"] = 900.0
+    rows = {row["measure"]: row for row in peer_report.rows(result)}
+    page = rows["project page, c=16, spread over 100 projects"]
+    assert page["met"] is True and page["x_ceiling"]["ours"] == 0.85  # still against the plain ceiling
+    headers = rows["project page, c=16, spread over 100 projects: the ceiling sending an index's headers"]
+    assert headers["met"] is None and headers["info"]
+    assert headers["values"] == {"ceiling": 900.0, "ours": 850.0}
+    line = next(line for line in peer_report.markdown(result).splitlines() if "an index's headers" in line)
+    assert "| 900 |" in line and "850 (0.94 x)" in line
