@@ -368,6 +368,11 @@ def s3_rebuilds(workdir: str, projects: int, admin_hash: str, log=print) -> dict
                     "label": "S3 rebuild, empty index with the bucket's manifest",
                     "files": figures.get("files"),
                     "rebuild_s": figures["manifest_rebuild_s"],
+                    **{
+                        name: figures[f"manifest_{name}"]
+                        for name in ("server_cpu_s", "client_cpu_s", "s3_HeadObject", "s3_ListObjectsV2")
+                        if f"manifest_{name}" in figures
+                    },
                 }
             )
     return {"projects": projects, "variants": variants}

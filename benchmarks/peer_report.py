@@ -158,6 +158,15 @@ def _s3_rows(result: dict, keys: list[str]) -> list[dict]:
         row["x_ceiling"] = {}
         row["failed"] = {OURS: variant["failed"]} if "failed" in variant else {}
         out.append(_limit_target(row, S3_REBUILD_LIMIT_S, f"< {S3_REBUILD_LIMIT_S:.0f} s"))
+        if variant.get("server_cpu_s") is not None:
+            # Where the time goes: the moto server (one Python process) and this one
+            # share the two cores; HEADs and listing pages are what the server works on.
+            heads, pages = variant.get("s3_HeadObject", 0), variant.get("s3_ListObjectsV2", 0)
+            cpu = dict.fromkeys(keys) | {OURS: variant["server_cpu_s"]}
+            measure = f"{variant['label']}: the moto server's CPU ({heads:,} HEADs, {pages:,} listing pages)"
+            cpu_row = _row(measure, "s", cpu, [], higher_better=False)
+            cpu_row["x_ceiling"] = {}
+            out.append(_info(cpu_row, f"- (the client's own CPU: {variant.get('client_cpu_s', '-')} s)"))
     if s3.get("skipped"):
         row = _row("S3 rebuild on the moto server", "s", dict.fromkeys(keys), [], higher_better=False)
         row["x_ceiling"], row["failed"] = {}, {OURS: s3["skipped"]}

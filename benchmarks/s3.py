@@ -62,6 +62,10 @@ class MotoServer:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

@@ -196,3 +196,28 @@ def test_the_ceiling_with_an_index_s_headers_is_information_beside_the_page_row(
     assert headers["values"] == {"ceiling": 900.0, "ours": 850.0}
     line = next(line for line in peer_report.markdown(result).splitlines() if "an index's headers" in line)
     assert "| 900 |" in line and "850 (0.94 x)" in line
+
+
+def test_an_s3_rebuild_with_the_server_s_cpu_says_where_its_time_went():
+    result = _result()
+    result["s3_rebuild"] = {
+        "projects": 10_000,
+        "variants": [
+            {
+                "key": "s3_first",
+                "label": "S3 rebuild, first",
+                "files": 10_005,
+                "rebuild_s": 40.0,
+                "server_cpu_s": 31.5,
+                "client_cpu_s": 12.25,
+                "s3_HeadObject": 10_005,
+                "s3_ListObjectsV2": 21,
+            }
+        ],
+    }
+    rows = {row["measure"]: row for row in peer_report.rows(result)}
+    cpu = rows["S3 rebuild, first: the moto server's CPU (10,005 HEADs, 21 listing pages)"]
+    assert cpu["met"] is None and cpu["values"]["ours"] == 31.5
+    line = next(line for line in peer_report.markdown(result).splitlines() if "moto server's CPU" in line)
+    assert "| 31.50 |" in line and "the client's own CPU: 12.25 s" in line
+    assert rows["S3 rebuild, first, 10,005 files on the moto server"]["met"] is False
