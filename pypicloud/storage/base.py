@@ -214,7 +214,10 @@ class Storage(abc.ABC):
 
         Atomic like :meth:`put`, but need not be forced to disk: the index
         holds its sha256 (readers check it) and a rebuild recreates a lost one
-        from the archive. The default is :meth:`put` with ``overwrite``.
+        from the archive. Nor need ``metadata`` be kept: nothing reads a
+        companion's metadata (its distribution file's names its sha256), so a
+        backend that keeps metadata in a file of its own (file storage) skips
+        it. The default is :meth:`put` with ``overwrite``.
         """
         return self.put(project, filename, io.BytesIO(data), metadata, overwrite=True)
 

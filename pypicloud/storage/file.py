@@ -224,7 +224,7 @@ class FileStorage(Storage):
         inode ``fill`` linked, :meth:`publishes_in_place`), the folder after, while the
         ``companion`` (``(filename, data, metadata)``) is put. The sidecar is not forced:
         the index holds the same metadata, a rebuild reads a file whose sidecar was lost.
-        ``derived``: a companion itself (no fsync, and 1.x wrote none to look for).
+        ``derived``: a companion itself (no fsync, no sidecar, and 1.x wrote none to look for).
         """
         self.check_writable()
         path = self._path(project, filename)
@@ -249,7 +249,15 @@ class FileStorage(Storage):
                 with self._name_lock(project, filename):
                     self._publish(tmp, path, filename, overwrite)
                     left = None  # linked and removed, or renamed
-                    self._write_meta(path, metadata)
+                    if derived:
+                        # A companion keeps no sidecar (Storage.put_companion): one
+                        # inode less per upload, and nothing ever reads it. One
+                        # written by an older version goes, so none is ever stale.
+                        metadata = {}
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(file_writes.sidecar_path(path))
+                    else:
+                        self._write_meta(path, metadata)
                 st = os.fstat(fd)
             finally:
                 os.close(fd)

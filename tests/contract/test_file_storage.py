@@ -156,3 +156,19 @@ def test_taking_name_locks_creates_no_file_per_name(tmp_path):
     assert [p.name for p in (tmp_path / "demo").iterdir() if p.name.endswith(".lock")] == []
     locks = [p.name for p in tmp_path.iterdir() if p.name.startswith(file_writes.LOCK_PREFIX)]
     assert 0 < len(locks) <= file_writes.LOCK_STRIPES
+
+
+def test_a_companion_keeps_no_sidecar_and_an_older_one_goes(tmp_path):
+    """A PEP 658 file's metadata is never read (the index and its wheel's metadata name
+    its sha256): file storage writes it no sidecar, one inode less per upload."""
+    storage = FileStorage(str(tmp_path))
+    name = "demo-1.0-py3-none-any.whl.metadata"
+    old_sidecar = tmp_path / "demo" / f".{name}.meta"
+    old_sidecar.parent.mkdir()
+    old_sidecar.write_text('{"sha256": "stale"}')  # as an earlier version wrote it
+    stored = storage.put_companion("demo", name, b"Name: demo\n", {"sha256": "abc"})
+    assert stored.metadata == {} and storage.stat("demo", name).metadata == {}
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [name]
+    with storage.open("demo", name) as stream:
+        assert stream.read() == b"Name: demo\n"
+    assert [o.filename for o in storage.list()] == [name]
