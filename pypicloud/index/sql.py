@@ -28,6 +28,7 @@ from .schema import (
 )
 from .sharedcounter import SharedCounter
 from .sql_events import SQLEventLog
+from .sql_raw_writes import SQLRawWrites
 from .sql_reads import RawSelect
 from .sql_state import REPAIR_LOCK_KEY, SQLState
 from .sql_statements import FILENAME, PROJECT
@@ -65,7 +66,7 @@ class _Unchanged(Exception):
         self.result = result
 
 
-class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex):
+class SQLIndex(SQLState, SQLUploads, SQLRawWrites, SQLEventLog, SQLWebhookQueue, MetadataIndex):
     """Metadata index in a SQL database (``pypi.db = sql``)."""
 
     def __init__(
@@ -139,14 +140,19 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
             return unchanged.result
         except (OperationalError, InterfaceError) as exc:
             raise BackendUnavailable(f"{self._unavailable}: {exc.orig}") from None
-        if bumped is not None:
-            # Only now, after the commit: a reader that sees the new counter
-            # must also see the new rows.
-            if self._shared is not None:
-                self._shared.publish(bumped)
-            if self._push is not None:
-                self._push.announce(bumped)
+        # Only now, after the commit: a reader that sees the new counter
+        # must also see the new rows.
+        self._publish(bumped)
         return result
+
+    def _publish(self, bumped: int | None) -> None:
+        """Tell the other processes the counter a write just committed (None: it did not bump)."""
+        if bumped is None:
+            return
+        if self._shared is not None:
+            self._shared.publish(bumped)
+        if self._push is not None:
+            self._push.announce(bumped)
 
     def _listener_connection(self):
         """A psycopg connection of its own for LISTEN (autocommit, keepalives)."""
@@ -247,11 +253,7 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
     def _on_raw_connection(self, read: Callable[[Any], _T]) -> _T:
         """``read(conn)`` on this thread's plain DB-API connection (autocommit, outside the
         pool), made on first use and again after a fork."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        fresh = conn is None or local.pid != os.getpid()
-        if fresh:
-            conn = self._generation_connection()
+        conn, fresh = self._thread_connection()
         try:
             return read(conn)
         except self.engine.dialect.loaded_dbapi.Error as exc:
@@ -267,6 +269,14 @@ class SQLIndex(SQLState, SQLUploads, SQLEventLog, SQLWebhookQueue, MetadataIndex
         except self.engine.dialect.loaded_dbapi.Error as exc:
             self._drop_generation_connection(conn)
             raise BackendUnavailable(f"{self._unavailable}: {exc}") from None
+
+    def _thread_connection(self) -> tuple[Any, bool]:
+        """This thread's plain connection and whether it was just made (first use, or a fork)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            return self._generation_connection(), True
+        return conn, False
 
     def _raw_reads(self) -> _RawReads | None:
         """The file-row reads on the plain connection, on SQLite only (see ``sql_reads``)."""

@@ -12,6 +12,10 @@
   step finishes the row from storage as before.
 
 Every statement comes from :class:`~pypicloud.index.sql_statements.HotStatements`.
+On SQLite the three calls run on the thread's plain DB-API connection
+(``sql_raw_writes``): ``conn`` below is then a
+:class:`~pypicloud.index.sql_raw_writes.RawConnection`, which runs the same
+statements, compiled once.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ from .sql_statements import FILENAME, INTENT, PROJECT, HotStatements
 from .sql_webhooks import _FIELDS as DELIVERY_FIELDS
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from sqlalchemy.engine import Connection, Engine
+
+    from .sql_raw_writes import RawConnection
+
+    # SQLAlchemy's connection, or on SQLite its stand-in on the plain DB-API connection.
+    Conn: TypeAlias = Connection | RawConnection
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +60,7 @@ class SQLUploads(MetadataIndex):
         _known_local: set[str]
 
         def _run(self, fn: Callable[[Connection], Any]) -> Any: ...
+        def _run_upload(self, fn: Callable[[Any], Any], *, write: bool = True) -> Any: ...
 
     def _hot(self) -> HotStatements:
         """The prepared statements, built at the first call (two threads may both
@@ -62,7 +74,7 @@ class SQLUploads(MetadataIndex):
         return hot
 
     # The change counter and the rows of files -------------------------------
-    def _bump(self, conn: Connection) -> None:
+    def _bump(self, conn: Conn) -> None:
         # Every write transaction starts here: on PostgreSQL the row lock taken
         # by this UPDATE serialises writers, so concurrent adds cannot collide.
         hot = self._hot()
@@ -73,13 +85,13 @@ class SQLUploads(MetadataIndex):
             value = conn.execute(hot.read_counter).scalar_one()
         conn.info["ppc_generation"] = value
 
-    def _refresh_project(self, conn: Connection, project: str) -> None:
+    def _refresh_project(self, conn: Conn, project: str) -> None:
         """Rebuild one project's summary row from its newest file (none: no row)."""
         hot = self._hot()
         conn.execute(hot.drop_summary, {PROJECT: project})
         conn.execute(hot.make_summary, {PROJECT: project})
 
-    def _put_record(self, conn: Connection, record: FileRecord) -> None:
+    def _put_record(self, conn: Conn, record: FileRecord) -> None:
         """Insert ``record`` in ``conn``'s transaction, replacing the row of its name."""
         hot = self._hot()
         self._bump(conn)
@@ -97,7 +109,9 @@ class SQLUploads(MetadataIndex):
     # An upload ------------------------------------------------------------
     def upload_view(self, project: str, filename: str) -> UploadView:
         query = self._hot().upload_view
-        rows = self._run(lambda c: c.execute(query, {PROJECT: project, FILENAME: filename}).all())
+        rows = self._run_upload(
+            lambda c: c.execute(query, {PROJECT: project, FILENAME: filename}).all(), write=False
+        )
         existing = None
         records = []
         for row in rows:
@@ -117,12 +131,12 @@ class SQLUploads(MetadataIndex):
         intent: dict[str, Any] = {"id": uuid.uuid4().hex, "op": "upload", "project": project}
         intent.update(filename=filename, created=utcnow())
 
-        def work(conn: Connection) -> None:
+        def work(conn: Conn) -> None:
             if mark is not None:
                 conn.execute(mark, {"project": project})
             conn.execute(hot.insert_intent, intent)
 
-        self._run(work)
+        self._run_upload(work)
         self._known_local.add(project)
         return intent["id"]
 
@@ -130,7 +144,7 @@ class SQLUploads(MetadataIndex):
         hot = self._hot()
         failed: list[Exception] = []
 
-        def work(conn: Connection, with_rows: bool) -> None:
+        def work(conn: Conn, with_rows: bool) -> None:
             self._put_record(conn, record)
             if intent_id is not None:
                 conn.execute(hot.delete_intent, {INTENT: intent_id})
@@ -142,7 +156,7 @@ class SQLUploads(MetadataIndex):
                     raise
 
         try:
-            self._run(lambda conn: work(conn, bool(rows)))
+            self._run_upload(lambda conn: work(conn, bool(rows)))
         except Exception:
             if not failed:
                 raise
@@ -153,11 +167,11 @@ class SQLUploads(MetadataIndex):
                 record.filename,
                 failed[0],
             )
-            self._run(lambda conn: work(conn, False))
+            self._run_upload(lambda conn: work(conn, False))
             return False
         return True
 
-    def _insert_rows(self, conn: Connection, rows: ChangeRows) -> None:
+    def _insert_rows(self, conn: Conn, rows: ChangeRows) -> None:
         hot = self._hot()
         if rows.events:
             conn.execute(hot.insert_event, [_event_row(e) for e in rows.events])

@@ -5,7 +5,9 @@ together) and writes twice: (a) the project marked local and the intent
 recorded, before storage is touched; (b) the row, the end of the intent, the
 audit event and the webhook deliveries, in one transaction after the bytes.
 Counted here on a SQLite index, on the request's own thread (the webhook
-worker's claims are not the upload's), by SQLAlchemy's engine events.
+worker's claims are not the upload's), by SQLAlchemy's engine events and, for
+the statements SQLite runs on the thread's plain connection (the upload's three
+calls, index/sql_raw_writes.py), by the driver's trace callback.
 
 Before this change an upload made 8 or 9 index calls of one transaction each
 (files, was_local, mark_local's insert for a new project, get, begin_intent,
@@ -89,6 +91,32 @@ def counting(index) -> Counted:
 
     sa.event.listen(index.engine, "begin", begin)
     sa.event.listen(index.engine, "before_cursor_execute", statement)
+
+    def traced(conn) -> None:
+        def trace(sql: str) -> None:
+            head = sql.lstrip().upper()
+            if not here() or head.startswith(("COMMIT", "ROLLBACK")) or sql == index._generation_sql:
+                return  # the change counter's own read is every request's, not the upload's
+            if head.startswith("BEGIN"):
+                counted.transactions.append([])
+            elif conn.in_transaction and counted.transactions:
+                counted.transactions[-1].append(sql)
+            else:  # one statement in autocommit: a transaction of its own
+                counted.transactions.append([sql])
+
+        conn.set_trace_callback(trace)
+
+    make = index._generation_connection
+
+    def made():
+        conn = make()
+        traced(conn)
+        return conn
+
+    index._generation_connection = made
+    kept = getattr(index._local, "conn", None)
+    if kept is not None:
+        traced(kept)
     return counted
 
 
