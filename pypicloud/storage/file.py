@@ -101,15 +101,7 @@ class FileStorage(Storage):
         A live writer holds an flock on its temp file, so only dead ones go;
         ``min_age`` spares a file created a moment ago and not yet locked.
         """
-        removed = 0
-        try:
-            projects = [
-                e.path for e in os.scandir(self.directory) if e.is_dir() and not e.name.startswith(".")
-            ]
-        except FileNotFoundError:
-            return 0
-        for folder in projects:
-            removed += tempfiles.sweep(folder, file_writes.is_temp, min_age=min_age)
+        removed = file_writes.sweep_project_folders(self.directory, min_age)
         if removed:
             LOG.info("removed %d temp files left by crashed writers in %s", removed, self.directory)
         return removed
@@ -131,9 +123,17 @@ class FileStorage(Storage):
         return f"{check_name(project, 'project name')}/{check_name(filename)}"
 
     # Metadata sidecar -----------------------------------------------------
-    def _write_meta(self, path: str, metadata: dict[str, str]) -> None:
-        """The sidecar of a file being published (its folder's fsync follows)."""
+    def _write_meta(self, path: str, metadata: dict[str, str], derived: bool = False) -> dict[str, str]:
+        """The sidecar of a file being published (its folder's fsync follows); the
+        metadata kept. A companion (``derived``) keeps none: nothing reads it
+        (Storage.put_companion), and it saves an inode per upload. One an older
+        version wrote goes, so none is ever stale."""
+        if derived:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(file_writes.sidecar_path(path))
+            return {}
         file_writes.write_sidecar(path, metadata, fsync=False)
+        return metadata
 
     def _object(
         self,
@@ -249,15 +249,7 @@ class FileStorage(Storage):
                 with self._name_lock(project, filename):
                     self._publish(tmp, path, filename, overwrite)
                     left = None  # linked and removed, or renamed
-                    if derived:
-                        # A companion keeps no sidecar (Storage.put_companion): one
-                        # inode less per upload, and nothing ever reads it. One
-                        # written by an older version goes, so none is ever stale.
-                        metadata = {}
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(file_writes.sidecar_path(path))
-                    else:
-                        self._write_meta(path, metadata)
+                    metadata = self._write_meta(path, metadata, derived)
                 st = os.fstat(fd)
             finally:
                 os.close(fd)

@@ -57,6 +57,16 @@ def folder_synced(path: str) -> Iterator[None]:
         os.close(fd)
 
 
+def sweep_project_folders(directory: str, min_age: float) -> int:
+    """Remove dead writers' temp files from every project folder of ``directory``
+    (:func:`tempfiles.sweep`: a live writer's is locked). Returns how many."""
+    try:
+        projects = [e.path for e in os.scandir(directory) if e.is_dir() and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return 0
+    return sum(tempfiles.sweep(folder, is_temp, min_age=min_age) for folder in projects)
+
+
 def new_file_mode() -> int:
     """The mode a file created now gets (0666 less the umask).
 
