@@ -66,10 +66,10 @@ class PausingFileStorage(FileStorage):
 
     # The one place a test depends on FileStorage's private step between
     # publishing the bytes and writing the metadata sidecar.
-    def _write_meta(self, path, metadata):
+    def _write_meta(self, path, metadata, derived=False):
         if self._pause is not None:
             self._pause.hold(os.path.basename(path))
-        return super()._write_meta(path, metadata)
+        return super()._write_meta(path, metadata, derived)
 
 
 class PausingSQLIndex(SQLIndex):
